@@ -1,0 +1,167 @@
+"""Reading vcrpy cassettes (format version 1) into router-aware interactions.
+
+The same reader serves the shipped scenario library, the healthy library and the user's
+own cassettes (recorded by vcrpy, pytest-recording, or the real ones from huggingface_hub's
+suite). Each file is parsed once per process and indexed by what its requests mean to the
+router, so a look-up costs the same in a cassette of ten interactions or ten thousand.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CassetteError
+from .routes import OTHER, Route, classify
+
+try:  # libyaml when available: an order of magnitude faster on large cassettes
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+# Headers that describe the recorded transfer, not the response: recomputed on replay.
+_TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A recorded HTTP response."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+@dataclass(frozen=True)
+class Interaction:
+    method: str
+    uri: str
+    body: bytes | None
+    route: Route
+    response: Recorded
+
+
+def match_key(method: str, route: Route, url: str) -> tuple[str, ...]:
+    """What two requests must share to be "the same request" to the router.
+
+    Router and Hub calls match on meaning (kind, provider, model), so route drift between
+    client versions does not matter; anything else matches on the exact URL.
+    """
+    if route.kind == OTHER:
+        return (method.upper(), OTHER, url)
+    model = (route.requested or route.model or "").lower()
+    return (method.upper(), route.kind, route.provider or "", model)
+
+
+@dataclass
+class Cassette:
+    path: Path
+    interactions: tuple[Interaction, ...]
+    metadata: dict[str, Any]
+    index: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for position, interaction in enumerate(self.interactions):
+            key = match_key(interaction.method, interaction.route, interaction.uri)
+            self.index.setdefault(key, []).append(position)
+
+    @property
+    def hfrouter(self) -> dict[str, Any]:
+        block = self.metadata.get("hfrouter")
+        return block if isinstance(block, dict) else {}
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise CassetteError(f"{where}.headers must be a mapping of name to list of values")
+    pairs: list[tuple[str, str]] = []
+    for name, values in raw.items():
+        for value in values if isinstance(values, list) else [values]:
+            pairs.append((str(name), str(value)))
+    return tuple(pairs)
+
+
+def _interaction(raw: Any, number: int) -> Interaction:
+    where = f"interactions[{number}]"
+    if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
+        raise CassetteError(f"{where} needs a 'request' and a 'response'")
+    request, response = raw["request"], raw["response"]
+    try:
+        method, uri = str(request["method"]), str(request["uri"])
+        status = response["status"]
+        code = int(status["code"])
+        reason = str(status.get("message") or "")
+        body = response.get("body") or {}
+        content = _as_bytes(body.get("string") if isinstance(body, Mapping) else body) or b""
+        request_body = _as_bytes(request.get("body"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
+    headers = tuple(
+        (k, v) for k, v in _headers(response.get("headers"), f"{where}.response")
+        if k.lower() not in _TRANSFER_HEADERS
+    )
+    return Interaction(
+        method=method.upper(),
+        uri=uri,
+        body=request_body,
+        route=classify(method, uri, request_body),
+        response=Recorded(code, reason, headers, content),
+    )
+
+
+def parse_cassette(text: str | bytes, path: Path) -> Cassette:
+    """Parse a vcrpy cassette; every problem becomes a `CassetteError` naming the file."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise CassetteError(f"not valid YAML: {exc}", path) from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
+        raise CassetteError("not a vcrpy cassette: no top-level 'interactions' list", path)
+    if data.get("version", 1) != 1:
+        raise CassetteError(f"unsupported cassette format version {data.get('version')!r} (expected 1)", path)
+    try:
+        interactions = tuple(_interaction(raw, n) for n, raw in enumerate(data["interactions"]))
+    except CassetteError as exc:
+        raise CassetteError(exc.problem, path) from None
+    metadata = data.get("metadata")
+    return Cassette(path, interactions, dict(metadata) if isinstance(metadata, Mapping) else {})
+
+
+_cache: dict[Path, tuple[tuple[int, int], Cassette]] = {}
+
+
+def load_cassette(path: Path) -> Cassette:
+    """Load a cassette, parsed once per process (re-read only if the file changed)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        raise CassetteError("no such cassette file", path) from None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    cassette = parse_cassette(path.read_bytes(), path)
+    _cache[path] = (stamp, cassette)
+    return cassette

@@ -1,0 +1,385 @@
+"""The one engine: a request in, an answer out.
+
+In order: an outage rule's scenario, a cassette's recorded response, a healthy recorded
+response, pass-through (loopback, when allowed) — or a miss that fails the test. Every face
+(in-process interception, the router double) asks this engine; none knows about another.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .cassettes import Cassette, Recorded, match_key
+from .library import MAPPING_PROVIDERS, Library, Scenario
+from .routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_GLOB_CHARS = frozenset("*?[")
+# The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (ROUTER-FACTS
+# §1.5): an empty one turns detection off, exactly what the client does when the Hub is down.
+_EMPTY_HARNESS_REGISTRY = b'{"standardEnvVars": [], "harnesses": {}}'
+_JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "huggingface-moon"))
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the engine decided. ``passthrough`` means: let the real request go."""
+
+    status: int = 200
+    reason: str = "OK"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    source: str = ""
+    fault: dict[str, Any] | None = None
+    passthrough: bool = False
+
+    @property
+    def is_stream(self) -> bool:
+        return any(k.lower() == "content-type" and "event-stream" in v for k, v in self.headers)
+
+    def chunks(self) -> list[bytes]:
+        """The body as the network would deliver it: one SSE event per chunk for streams."""
+        if not self.is_stream:
+            return [self.body] if self.body else []
+        events = self.body.split(b"\n\n")
+        chunks = [event + b"\n\n" for event in events[:-1]]
+        if events[-1]:
+            chunks.append(events[-1])
+        return chunks
+
+
+PASSTHROUGH = Answer(passthrough=True, source="passthrough")
+
+
+def _glob(pattern: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    pattern, value = pattern.lower(), value.lower()
+    return fnmatch.fnmatchcase(value, pattern) if _GLOB_CHARS & set(pattern) else value == pattern
+
+
+@dataclass
+class Rule:
+    """One outage: traffic matching provider and model gets the scenario, ``times`` times."""
+
+    scenario: Scenario
+    provider: str | None = None
+    model: str | None = None
+    times: int | None = None
+    used: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.used >= self.times
+
+    def matches_model(self, route: Route, hf_model: str | None) -> bool:
+        if self.model is None:
+            return True
+        if ":" in self.model:  # a model:provider (or :policy) target on the auto route
+            return route.kind == AUTO and _glob(self.model, route.requested)
+        return _glob(self.model, hf_model) or _glob(self.model, route.model)
+
+    def matches_provider(self, provider: str | None) -> bool:
+        return self.provider is None or _glob(self.provider, provider)
+
+    def describe(self) -> str:
+        parts = [repr(self.scenario.name)]
+        parts += [f"{k}={v!r}" for k, v in (("provider", self.provider), ("model", self.model)) if v]
+        if self.times is not None:
+            parts.append(f"times={self.times} (used {self.used})")
+        return f"hfrouter_outage({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the app made, as the call log shows it."""
+
+    provider: str | None
+    model: str | None
+    route: str
+    method: str
+    url: str
+    status: int | None
+    fault: str | None
+    answered_by: str
+    stream: bool
+
+    def line(self) -> str:
+        outcome = self.fault or (str(self.status) if self.status is not None else "-")
+        who = f"{self.provider or '-'} {self.model or '-'}"
+        return f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by})"
+
+
+@dataclass
+class Miss:
+    request: Request
+    reason: str
+    searched: tuple[str, ...]
+    closest: tuple[str, ...]
+
+    def message(self, record_hint: str) -> str:
+        lines = [f"pytest-hfrouter: no answer for {self.request.method} {self.request.url}", f"  {self.reason}"]
+        if self.searched:
+            lines.append("  cassettes searched:")
+            lines += [f"    - {path}" for path in self.searched]
+        if self.closest:
+            lines.append("  closest recorded requests:")
+            lines += [f"    - {candidate}" for candidate in self.closest]
+        lines.append(f"  {record_hint}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Exchange:
+    """The state of one test: its rules (closest first), cassettes, call log and misses."""
+
+    rules: list[Rule] = field(default_factory=list)
+    cassettes: list[Cassette] = field(default_factory=list)
+    strict: bool = False
+    allow_loopback: bool = True
+    calls: list[Call] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+    played: dict[tuple[int, tuple[str, ...]], int] = field(default_factory=dict)
+    #: (provider, provider's model id) → HF model id, learned from mappings served in this test.
+    provider_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.exchange: Exchange | None = None
+
+    # -- the test's life ---------------------------------------------------------------
+    def begin(self, exchange: Exchange) -> Exchange:
+        self.exchange = exchange
+        return exchange
+
+    def end(self) -> None:
+        self.exchange = None
+
+    def _current(self) -> Exchange:
+        if self.exchange is None:
+            # Outside a test (collection, session fixtures): nothing may reach the router.
+            self.exchange = Exchange()
+        return self.exchange
+
+    # -- answering ---------------------------------------------------------------------
+    def answer(self, request: Request) -> Answer:
+        exchange = self._current()
+        route = classify(request.method, request.url, request.body)
+        if route.kind == OTHER and route_is_loopback(request.url):
+            return PASSTHROUGH if exchange.allow_loopback else self._miss(
+                exchange, request, route, "loopback traffic is blocked (ini hfrouter_allow_loopback = false)"
+            )
+        if route.kind == HARNESS:
+            return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
+        provider = self._provider(route)
+        hf_model = self._hf_model(exchange, route, provider)
+        answer = (
+            self._from_rules(exchange, request, route, provider, hf_model)
+            or self._from_cassettes(exchange, request, route)
+            or self._healthy(exchange, route, provider, hf_model)
+        )
+        if answer is None:
+            reason = (
+                "hfrouter_strict is on: router calls need an outage rule or a cassette"
+                if exchange.strict and route.kind != OTHER
+                else "no outage rule, cassette or healthy answer covers it (replay lets nothing leave the process)"
+            )
+            return self._miss(exchange, request, route, reason)
+        if route.kind == MAPPING and answer.status == 200:
+            self._learn_provider_ids(exchange, answer.body)
+        exchange.calls.append(
+            Call(provider, hf_model, route.kind, request.method, request.url,
+                 None if answer.fault else answer.status,
+                 (answer.fault or {}).get("type"), answer.source, route.stream)
+        )  # fmt: skip
+        return answer
+
+    def _provider(self, route: Route) -> str | None:
+        if route.kind == AUTO and route.provider is None:
+            return MAPPING_PROVIDERS[0]  # the router's own pick; documented in the README
+        return route.provider
+
+    def _hf_model(self, exchange: Exchange, route: Route, provider: str | None) -> str | None:
+        if route.kind == PROVIDER and provider and route.model:
+            return exchange.provider_ids.get((provider, route.model.lower()), route.model)
+        return route.model
+
+    def _from_rules(
+        self, exchange: Exchange, request: Request, route: Route, provider: str | None, hf_model: str | None
+    ) -> Answer | None:
+        if route.kind == MAPPING:
+            return self._mapping_from_rules(exchange, request, route, hf_model)
+        for rule in exchange.rules:
+            if rule.exhausted or not rule.scenario.answers_route(route):
+                continue
+            if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
+                rule.used += 1
+                return self._scenario_answer(rule.scenario, route.kind, hf_model, provider, route.model)
+        return None
+
+    def _mapping_from_rules(
+        self, exchange: Exchange, request: Request, route: Route, model: str | None
+    ) -> Answer | None:
+        rules = [
+            r for r in exchange.rules
+            if not r.exhausted and r.scenario.answers_route(route) and r.matches_model(route, model)
+        ]  # fmt: skip
+        if not rules:
+            return None
+        closest = rules[0]
+        if closest.scenario.answers[MAPPING].response.status != 200:
+            if closest.scenario.mapping_only:
+                closest.used += 1
+            return self._scenario_answer(closest.scenario, MAPPING, model, closest.provider, model)
+        overlays = [r for r in rules if r.scenario.answers[MAPPING].response.status == 200]
+        base = self._from_cassettes(exchange, request, route, record=False)
+        mapping = _mapping_json(base.body) if base else None
+        if mapping is None:
+            mapping = synthesised_mapping(model or "")
+        entries: dict[str, Any] = mapping.setdefault("inferenceProviderMapping", {})
+        for rule in reversed(overlays):  # farthest first, so the closest rule has the last word
+            overlay = _mapping_json(rule.scenario.answers[MAPPING].response.body) or {}
+            template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
+            targets = [rule.provider] if rule.provider and not _GLOB_CHARS & set(rule.provider) else [
+                p for p in entries if rule.matches_provider(p)
+            ]
+            for target in targets:
+                entries.pop(target, None)
+                if template is not None:
+                    values = {"model": model or "", "provider": target, "provider_id": model or ""}
+                    entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
+            mapping["inferenceProviderMapping"] = entries
+            if rule.scenario.mapping_only:
+                rule.used += 1
+        names = "+".join(r.scenario.name for r in overlays)
+        return Answer(200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{names}")
+
+    def _scenario_answer(
+        self, scenario: Scenario, kind: str, model: str | None, provider: str | None, provider_id: str | None
+    ) -> Answer:
+        recorded = scenario.answers[kind].response
+        values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
+        return Answer(
+            recorded.status,
+            recorded.reason,
+            tuple((k, _fill(v, values)) for k, v in recorded.headers),
+            _fill(recorded.body.decode("utf-8"), values).encode("utf-8") if b"${" in recorded.body else recorded.body,
+            source=f"scenario:{scenario.name}",
+            fault=scenario.fault,
+        )
+
+    def _from_cassettes(
+        self, exchange: Exchange, request: Request, route: Route, record: bool = True
+    ) -> Answer | None:
+        key = match_key(request.method, route, request.url)
+        for number, cassette in enumerate(exchange.cassettes):
+            positions = cassette.index.get(key)
+            if not positions:
+                continue
+            count = exchange.played.get((number, key), 0)
+            if record:
+                exchange.played[(number, key)] = count + 1
+            # Each recorded interaction plays once, in order; then the last one repeats.
+            recorded = cassette.interactions[positions[min(count, len(positions) - 1)]].response
+            return _from_recorded(recorded, f"cassette:{cassette.path.name}")
+        return None
+
+    def _healthy(self, exchange: Exchange, route: Route, provider: str | None, model: str | None) -> Answer | None:
+        if exchange.strict or route.kind == OTHER:
+            return None
+        if route.kind == MAPPING:
+            body = json.dumps(synthesised_mapping(model or "")).encode()
+            return Answer(200, "OK", _JSON, body, source="healthy")
+        if route.kind == MODEL_INFO:
+            return Answer(200, "OK", _JSON, json.dumps(synthesised_model_info(model or "")).encode(), source="healthy")
+        if route.is_inference:
+            _, recorded = self.library.healthy.answer(provider, route.stream)
+            answer = _from_recorded(recorded, "healthy")
+            extra = (("x-inference-provider", provider),) if provider else ()
+            return Answer(answer.status, answer.reason, answer.headers + extra, answer.body, source="healthy")
+        return None
+
+    def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:
+        mapping = _mapping_json(body)
+        if not mapping or not isinstance(mapping.get("id"), str):
+            return
+        entries = mapping.get("inferenceProviderMapping") or {}
+        if isinstance(entries, dict):
+            for provider, entry in entries.items():
+                if isinstance(entry, dict) and isinstance(entry.get("providerId"), str):
+                    exchange.provider_ids[(provider, entry["providerId"].lower())] = mapping["id"]
+
+    def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
+        searched = tuple(str(c.path) for c in exchange.cassettes)
+        recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
+        closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
+        exchange.misses.append(Miss(request, reason, searched, closest))
+        exchange.calls.append(
+            Call(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
+                 "nothing", route.stream)
+        )  # fmt: skip
+        return Answer(source="miss", fault={"type": "unanswered", "reason": reason})
+
+
+def _from_recorded(recorded: Recorded, source: str) -> Answer:
+    return Answer(recorded.status, recorded.reason, recorded.headers, recorded.body, source=source)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    if "${" not in text:
+        return text
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def _mapping_json(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def synthesised_mapping(model: str) -> dict[str, Any]:
+    """A healthy provider mapping for any model, in the shape of the real recorded ones."""
+    return {
+        "_id": "hfrouter-synthesised",
+        "id": model,
+        "inferenceProviderMapping": {
+            provider: {"status": "live", "providerId": model, "task": "conversational"}
+            for provider in MAPPING_PROVIDERS
+        },
+    }
+
+
+def synthesised_model_info(model: str) -> dict[str, Any]:
+    """Enough of ``GET /api/models/{id}`` for hf-inference's task check (ROUTER-FACTS addendum)."""
+    return {
+        "_id": "hfrouter-synthesised",
+        "id": model,
+        "modelId": model,
+        "pipeline_tag": "text-generation",
+        "tags": ["conversational", "text-generation"],
+        "private": False,
+    }
+
+
+def route_is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")

@@ -1,0 +1,175 @@
+"""The shipped library: outage scenarios and healthy recorded answers (data in ``cassettes/``).
+
+A new scenario is one YAML file plus its provenance, no code (see ``cassettes/FORMAT.md``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cassettes import Cassette, CassetteError, Interaction, Recorded, load_cassette
+from .errors import ScenarioError
+from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
+
+# Providers the synthesised healthy mapping lists, in this order (a 0.x client's client-side
+# "auto" takes the first). The 2026 partner list that huggingface_hub 2.4 can route for chat
+# (ROUTER-FACTS §1.2); novita first, as in the seed incident.
+MAPPING_PROVIDERS = (
+    "novita", "together", "fireworks-ai", "groq", "cerebras", "featherless-ai",
+    "nscale", "hf-inference", "cohere", "deepinfra", "scaleway", "ovhcloud",
+)  # fmt: skip
+
+
+def library_dir() -> Path:
+    """``cassettes/``: inside the installed wheel, or beside the package in a source tree."""
+    packaged = importlib.resources.files("pytest_hfrouter") / "cassettes"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "cassettes"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    aliases: tuple[str, ...]
+    description: str
+    status: int | None
+    fault: dict[str, Any] | None
+    routes: tuple[str, ...]
+    #: True: answers streamed requests only; False: plain only; None: both.
+    stream: bool | None
+    provenance: dict[str, Any]
+    path: Path
+    answers: dict[str, Interaction]
+
+    def answers_route(self, route: Route) -> bool:
+        if route.kind not in self.answers:
+            return False
+        return self.stream is None or route.kind == MAPPING or self.stream == route.stream
+
+    @property
+    def mapping_only(self) -> bool:
+        return self.routes == (MAPPING,)
+
+    @property
+    def is_http(self) -> bool:
+        return self.fault is None
+
+
+def scenario_from_cassette(cassette: Cassette) -> Scenario:
+    meta = cassette.hfrouter
+    path = cassette.path
+
+    def bad(problem: str) -> ScenarioError:
+        return ScenarioError(f"{path}: {problem}")
+
+    name = meta.get("name")
+    if not isinstance(name, str) or name != path.stem:
+        raise bad(f"metadata.hfrouter.name must equal the file name {path.stem!r}, got {name!r}")
+    routes = tuple(meta.get("routes") or ())
+    unknown = [r for r in routes if r not in SCENARIO_KINDS]
+    if not routes or unknown:
+        raise bad(f"metadata.hfrouter.routes must list route kinds from {list(SCENARIO_KINDS)}, got {routes!r}")
+    by_kind: dict[str, Interaction] = {}
+    for interaction in cassette.interactions:
+        by_kind.setdefault(interaction.route.kind, interaction)
+    answers: dict[str, Interaction] = {}
+    for kind in routes:
+        interaction = by_kind.get(kind) or (by_kind.get(PROVIDER) if kind == AUTO else None)
+        if interaction is None:
+            raise bad(f"lists route {kind!r} but has no interaction whose request URI is of that kind")
+        answers[kind] = interaction
+    stream = meta.get("stream")
+    fault = meta.get("fault")
+    if stream not in (True, False, None):
+        raise bad(f"metadata.hfrouter.stream must be true, false or null, got {stream!r}")
+    if fault is not None and not isinstance(fault, dict):
+        raise bad(f"metadata.hfrouter.fault must be null or a mapping, got {fault!r}")
+    return Scenario(
+        name=name,
+        aliases=tuple(meta.get("aliases") or ()),
+        description=str(meta.get("description") or ""),
+        status=meta.get("status"),
+        fault=fault,
+        routes=routes,
+        stream=stream,
+        provenance=dict(meta.get("provenance") or {}),
+        path=path,
+        answers=answers,
+    )
+
+
+@dataclass(frozen=True)
+class Healthy:
+    """Real recorded successful chat completions, per provider, plain and streamed."""
+
+    plain: dict[str, Recorded]
+    streamed: dict[str, Recorded]
+    sources: dict[str, Path]
+
+    def answer(self, provider: str | None, stream: bool) -> tuple[str, Recorded]:
+        """The recording for this provider, else the default one (novita's)."""
+        table = self.streamed if stream else self.plain
+        if provider in table:
+            return provider, table[provider]
+        return "novita", table["novita"]
+
+
+class Library:
+    """Scenario registry plus the healthy library, loaded once per process."""
+
+    def __init__(self, scenarios: Iterable[Scenario], healthy: Healthy) -> None:
+        self.scenarios = {s.name: s for s in scenarios}
+        self.names = {s.name: s for s in self.scenarios.values()}
+        for scenario in self.scenarios.values():
+            for alias in scenario.aliases:
+                self.names[alias] = scenario
+        self.healthy = healthy
+
+    def get(self, name: str) -> Scenario:
+        try:
+            return self.names[name]
+        except KeyError:
+            raise ScenarioError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: object) -> str:
+        close = difflib.get_close_matches(str(name), list(self.names), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"unknown scenario {name!r}.{hint} Valid scenarios: {', '.join(sorted(self.names))}"
+
+    def http_scenarios(self) -> list[Scenario]:
+        return [s for s in self.scenarios.values() if s.is_http]
+
+
+def load_library(root: Path) -> Library:
+    scenario_files = sorted((root / "scenarios").glob("*.yaml"))
+    scenarios = [scenario_from_cassette(load_cassette(path)) for path in scenario_files]
+    plain: dict[str, Recorded] = {}
+    streamed: dict[str, Recorded] = {}
+    sources: dict[str, Path] = {}
+    for path in sorted((root / "healthy").glob("*.yaml")):
+        cassette = load_cassette(path)
+        for interaction in cassette.interactions:
+            route = interaction.route
+            if not route.is_inference or interaction.response.status != 200:
+                raise CassetteError("the healthy library holds only successful inference calls", path)
+            provider = route.provider or str(cassette.hfrouter.get("provider"))
+            (streamed if route.stream else plain).setdefault(provider, interaction.response)
+            sources[provider] = path
+    if "novita" not in plain or "novita" not in streamed:
+        raise CassetteError("the healthy library needs novita's plain and streamed answers", root / "healthy")
+    return Library(scenarios, Healthy(plain, streamed, sources))
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_library() -> Library:
+    return load_library(library_dir())
+
+
+__all__ = ["MAPPING_PROVIDERS", "Library", "Scenario", "classify", "library_dir", "shipped_library"]

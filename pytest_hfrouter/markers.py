@@ -1,0 +1,130 @@
+"""The markers' signatures, their parsing and validation (plain values, no pytest objects)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine import Rule
+from .errors import HFRouterError, ScenarioError
+from .library import Library
+
+OUTAGE = "hfrouter_outage"
+CASSETTE = "hfrouter_cassette"
+EACH_OUTAGE = "hfrouter_each_outage"
+LIVE = "hfrouter_live"
+
+SIGNATURES = {
+    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None)",
+    CASSETTE: "hfrouter_cassette(*paths)",
+    EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None)",
+    LIVE: "hfrouter_live",
+}
+
+MARKER_HELP = {
+    OUTAGE: "Router traffic matching provider (name or glob) and model (HF id or glob; on the auto "
+    "route also model:provider) gets the scenario's response; after `times` matching calls the "
+    "provider recovers. Stacks at test, class and module level; the closest wins.",
+    CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
+    "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
+    EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
+    "injected on `provider`; test ids name the scenario.",
+    LIVE: "The test needs the live router; skipped in replay.",
+}
+
+
+class MarkerError(HFRouterError):
+    """Wrong marker arguments: names the marker, the problem and its signature."""
+
+    def __init__(self, marker: str, problem: str) -> None:
+        super().__init__(f"@pytest.mark.{marker}: {problem}\n  signature: @pytest.mark.{SIGNATURES[marker]}")
+
+
+def _optional_str(marker: str, name: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise MarkerError(marker, f"{name} must be a non-empty string or None, got {value!r}")
+    return value
+
+
+def _scenario(marker: str, library: Library, name: Any) -> str:
+    if not isinstance(name, str):
+        raise MarkerError(marker, f"a scenario is a name (str), got {name!r}")
+    try:
+        return library.get(name).name
+    except ScenarioError as exc:
+        raise MarkerError(marker, str(exc)) from None
+
+
+def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> Rule:
+    """``hfrouter_outage(scenario, *, provider=None, model=None, times=None)`` → a `Rule`."""
+    unknown = sorted(set(kwargs) - {"scenario", "provider", "model", "times"})
+    if unknown:
+        raise MarkerError(OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
+    given = list(args) + ([kwargs["scenario"]] if "scenario" in kwargs else [])
+    if len(given) != 1:
+        raise MarkerError(OUTAGE, f"takes exactly one scenario, got {len(given)} ({given!r})")
+    times = kwargs.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise MarkerError(OUTAGE, f"times must be a positive int or None, got {times!r}")
+    name = _scenario(OUTAGE, library, given[0])
+    return Rule(
+        library.get(name),
+        provider=_optional_str(OUTAGE, "provider", kwargs.get("provider")),
+        model=_optional_str(OUTAGE, "model", kwargs.get("model")),
+        times=times,
+    )
+
+
+@dataclass(frozen=True)
+class EachOutage:
+    scenarios: tuple[str, ...]
+    provider: str
+    model: str | None
+
+    def rule(self, library: Library, scenario: str) -> Rule:
+        return Rule(library.get(scenario), provider=self.provider, model=self.model)
+
+
+def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> EachOutage:
+    unknown = sorted(set(kwargs) - {"provider", "model"})
+    if unknown:
+        raise MarkerError(EACH_OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
+    provider = _optional_str(EACH_OUTAGE, "provider", kwargs.get("provider"))
+    if provider is None:
+        raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
+    names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
+    if not names:
+        names = tuple(s.name for s in library.http_scenarios())
+    return EachOutage(names, provider, _optional_str(EACH_OUTAGE, "model", kwargs.get("model")))
+
+
+def parse_cassette_paths(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    if kwargs:
+        raise MarkerError(CASSETTE, f"unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+    if not args:
+        raise MarkerError(CASSETTE, "name at least one cassette path")
+    for path in args:
+        if not isinstance(path, (str, Path)) or not str(path):
+            raise MarkerError(CASSETTE, f"a cassette path is a str or pathlib.Path, got {path!r}")
+    return tuple(str(p) for p in args)
+
+
+_UNSAFE = re.compile(r"[<>?%*:|\"'/\\]")
+
+
+def default_cassette_name(class_name: str | None, test_name: str) -> str:
+    """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced."""
+    name = f"{class_name}.{test_name}" if class_name else test_name
+    return _UNSAFE.sub("-", name)
+
+
+def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[Path, list[Path]]:
+    """Absolute as given; else relative to ``<cassette dir>/<module>/``, ``<cassette dir>``, the module."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate, [candidate]
+    tried = [cassette_dir / candidate, cassette_dir.parent / candidate, module_dir / candidate]
+    return next((p for p in tried if p.is_file()), tried[0]), tried

@@ -1,0 +1,223 @@
+"""pytest hooks and thin fixtures; the logic lives in the core modules."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .engine import Engine, Exchange
+    from .handle import HFRouter
+    from .library import Library
+
+_SCENARIO_PARAM = "hfrouter_scenario"
+
+
+@dataclass(frozen=True)
+class Settings:
+    cassette_dir: Path | None
+    strict: bool
+    allow_loopback: bool
+
+
+SETTINGS = pytest.StashKey[Settings]()
+ENGINE = pytest.StashKey["Engine"]()
+EXCHANGE = pytest.StashKey["Exchange"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hfrouter", "pytest-hfrouter: upstream-outage tests for the Hugging Face router")
+    group.addoption(
+        "--hfrouter-cassette-dir",
+        dest="hfrouter_cassette_dir",
+        default=None,
+        metavar="DIR",
+        help="Where test cassettes live: <DIR>/<module>/<test>.yaml (default: cassettes/ beside each module)",
+    )
+    parser.addini("hfrouter_cassette_dir", "Default for --hfrouter-cassette-dir (relative to rootdir)", default="")
+    parser.addini(
+        "hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
+        type="bool", default=False,
+    )  # fmt: skip
+    parser.addini(
+        "hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
+        type="bool", default=True,
+    )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, signature in SIGNATURES.items():
+        config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
+    option = config.getoption("hfrouter_cassette_dir")
+    ini = config.getini("hfrouter_cassette_dir")
+    cassette_dir = Path(option).resolve() if option else (config.rootpath / ini if ini else None)
+    config.stash[SETTINGS] = Settings(
+        cassette_dir, bool(config.getini("hfrouter_strict")), bool(config.getini("hfrouter_allow_loopback"))
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if ENGINE in config.stash:
+        from . import intercept
+
+        intercept.uninstall()
+
+
+def _library() -> Library:
+    from .library import shipped_library
+
+    return shipped_library()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
+    node = metafunc.definition
+    if not any(True for _ in node.iter_markers(OUTAGE)) and node.get_closest_marker(EACH_OUTAGE) is None:
+        if node.get_closest_marker(CASSETTE) is None:
+            return
+    from .markers import MarkerError, parse_cassette_paths, parse_each_outage, parse_outage
+
+    try:
+        for marker in node.iter_markers(OUTAGE):
+            parse_outage(marker.args, marker.kwargs, _library())
+        for marker in node.iter_markers(CASSETTE):
+            parse_cassette_paths(marker.args, marker.kwargs)
+        each = node.get_closest_marker(EACH_OUTAGE)
+        if each is not None:
+            plan = parse_each_outage(each.args, each.kwargs, _library())
+            if _SCENARIO_PARAM not in metafunc.fixturenames:
+                metafunc.fixturenames.append(_SCENARIO_PARAM)
+            metafunc.parametrize(_SCENARIO_PARAM, plan.scenarios, ids=plan.scenarios, indirect=True)
+    except MarkerError as exc:
+        raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
+
+
+def _engine(config: pytest.Config) -> Engine:
+    engine = config.stash.get(ENGINE, None)
+    if engine is None:
+        from . import intercept
+        from .engine import Engine
+
+        engine = config.stash[ENGINE] = Engine(_library())
+        intercept.install(engine)
+    return engine
+
+
+def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
+    from .markers import default_cassette_name, parse_cassette_paths, resolve_cassette
+
+    module_path = Path(str(item.path))
+    root = settings.cassette_dir or module_path.parent / "cassettes"
+    module_dir = root / module_path.stem
+    paths: list[Path] = []
+    for marker in item.iter_markers(CASSETTE):
+        for given in parse_cassette_paths(marker.args, marker.kwargs):
+            path, tried = resolve_cassette(given, module_path.parent, module_dir)
+            if not path.is_file():
+                pytest.fail(
+                    f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
+                    + "\n".join(f"  - {p}" for p in tried),
+                    pytrace=False,
+                )
+            paths.append(path)
+    if not paths:
+        cls = getattr(item, "cls", None)
+        original = getattr(item, "originalname", item.name)
+        for name in dict.fromkeys((item.name, original)):
+            default = module_dir / f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
+            if default.is_file():
+                paths.append(default)
+                break
+    return paths
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker(LIVE) is not None:
+        pytest.skip("needs the live router (hfrouter_live): live mode is not available in replay")
+    from .cassettes import load_cassette
+    from .engine import Exchange
+    from .errors import CassetteError
+    from .intercept import reset_client_caches
+    from .markers import parse_outage
+
+    settings = item.config.stash[SETTINGS]
+    engine = _engine(item.config)
+    library = engine.library
+    rules = [parse_outage(m.args, m.kwargs, library) for m in item.iter_markers(OUTAGE)]
+    scenario = _scenario_param(item)
+    each = item.get_closest_marker(EACH_OUTAGE)
+    if scenario is not None and each is not None:
+        from .markers import parse_each_outage
+
+        rules.insert(0, parse_each_outage(each.args, each.kwargs, library).rule(library, scenario))
+    try:
+        cassettes = [load_cassette(path) for path in _cassettes(item, settings)]
+    except CassetteError as exc:
+        pytest.fail(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False)
+    reset_client_caches()
+    item.stash[EXCHANGE] = engine.begin(
+        Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback)
+    )
+
+
+def _scenario_param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get(_SCENARIO_PARAM) if callspec is not None else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        exchange = item.stash.get(EXCHANGE, None)
+        if exchange is not None and exchange.misses:
+            hint = _record_hint(item)
+            failure = pytest.fail.Exception("\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False)
+            failure.__suppress_context__ = True  # the miss says it all; hide the app's traceback of it
+            raise failure
+
+
+def _record_hint(item: pytest.Item) -> str:
+    settings = item.config.stash[SETTINGS]
+    module_path = Path(str(item.path))
+    from .markers import default_cassette_name
+
+    cls = getattr(item, "cls", None)
+    root = settings.cassette_dir or module_path.parent / "cassettes"
+    target = root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+    return (
+        f"to answer it, record a vcrpy cassette at {target} (for example with pytest-recording: "
+        f"pytest --record-mode=once {item.nodeid}), or mark the test with "
+        f"@pytest.mark.{SIGNATURES[OUTAGE]}"
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    engine = item.config.stash.get(ENGINE, None)
+    if engine is not None and EXCHANGE in item.stash:
+        engine.end()
+
+
+@pytest.fixture
+def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
+    """The router as this test sees it: ``calls``, ``outage(...)``, ``assert_tried(...)``."""
+    from .handle import HFRouter
+
+    item = request.node
+    return HFRouter(item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item))
+
+
+@pytest.fixture
+def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
+    """The scenario of this ``hfrouter_each_outage`` case, or ``None``."""
+    return getattr(request, "param", None)
+
