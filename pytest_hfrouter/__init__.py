@@ -9,4 +9,11 @@ from __future__ import annotations
 from .errors import CassetteError, HFRouterError, HFRouterWarning, ScenarioError, UnansweredRequest
 
 __version__ = "0.1.0"
-__all__ = ["CassetteError", "HFRouterError", "HFRouterWarning", "ScenarioError", "UnansweredRequest", "__version__"]
+__all__ = [
+    "CassetteError",
+    "HFRouterError",
+    "HFRouterWarning",
+    "ScenarioError",
+    "UnansweredRequest",
+    "__version__",
+]

@@ -119,7 +119,8 @@ def _interaction(raw: Any, number: int) -> Interaction:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
     headers = tuple(
-        (k, v) for k, v in _headers(response.get("headers"), f"{where}.response")
+        (k, v)
+        for k, v in _headers(response.get("headers"), f"{where}.response")
         if k.lower() not in _TRANSFER_HEADERS
     )
     return Interaction(
@@ -134,7 +135,7 @@ def _interaction(raw: Any, number: int) -> Interaction:
 def parse_cassette(text: str | bytes, path: Path) -> Cassette:
     """Parse a vcrpy cassette; every problem becomes a `CassetteError` naming the file."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise CassetteError(f"not valid YAML: {exc}", path) from None
     if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):

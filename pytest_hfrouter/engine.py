@@ -131,7 +131,10 @@ class Miss:
     closest: tuple[str, ...]
 
     def message(self, record_hint: str) -> str:
-        lines = [f"pytest-hfrouter: no answer for {self.request.method} {self.request.url}", f"  {self.reason}"]
+        lines = [
+            f"pytest-hfrouter: no answer for {self.request.method} {self.request.url}",
+            f"  {self.reason}",
+        ]
         if self.searched:
             lines.append("  cassettes searched:")
             lines += [f"    - {path}" for path in self.searched]
@@ -181,8 +184,15 @@ class Engine:
         exchange = self._current()
         route = classify(request.method, request.url, request.body)
         if route.kind == OTHER and route_is_loopback(request.url):
-            return PASSTHROUGH if exchange.allow_loopback else self._miss(
-                exchange, request, route, "loopback traffic is blocked (ini hfrouter_allow_loopback = false)"
+            return (
+                PASSTHROUGH
+                if exchange.allow_loopback
+                else self._miss(
+                    exchange,
+                    request,
+                    route,
+                    "loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
+                )
             )
         if route.kind == HARNESS:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
@@ -197,7 +207,7 @@ class Engine:
             reason = (
                 "hfrouter_strict is on: router calls need an outage rule or a cassette"
                 if exchange.strict and route.kind != OTHER
-                else "no outage rule, cassette or healthy answer covers it (replay lets nothing leave the process)"
+                else "no outage rule, cassette or healthy answer covers it (nothing leaves the process)"
             )
             return self._miss(exchange, request, route, reason)
         if route.kind == MAPPING and answer.status == 200:
@@ -255,9 +265,11 @@ class Engine:
         for rule in reversed(overlays):  # farthest first, so the closest rule has the last word
             overlay = _mapping_json(rule.scenario.answers[MAPPING].response.body) or {}
             template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
-            targets = [rule.provider] if rule.provider and not _GLOB_CHARS & set(rule.provider) else [
-                p for p in entries if rule.matches_provider(p)
-            ]
+            targets = (
+                [rule.provider]
+                if rule.provider and not _GLOB_CHARS & set(rule.provider)
+                else [p for p in entries if rule.matches_provider(p)]
+            )
             for target in targets:
                 entries.pop(target, None)
                 if template is not None:
@@ -278,7 +290,9 @@ class Engine:
             recorded.status,
             recorded.reason,
             tuple((k, _fill(v, values)) for k, v in recorded.headers),
-            _fill(recorded.body.decode("utf-8"), values).encode("utf-8") if b"${" in recorded.body else recorded.body,
+            _fill(recorded.body.decode("utf-8"), values).encode("utf-8")
+            if b"${" in recorded.body
+            else recorded.body,
             source=f"scenario:{scenario.name}",
             fault=scenario.fault,
         )
@@ -299,14 +313,18 @@ class Engine:
             return _from_recorded(recorded, f"cassette:{cassette.path.name}")
         return None
 
-    def _healthy(self, exchange: Exchange, route: Route, provider: str | None, model: str | None) -> Answer | None:
+    def _healthy(
+        self, exchange: Exchange, route: Route, provider: str | None, model: str | None
+    ) -> Answer | None:
         if exchange.strict or route.kind == OTHER:
             return None
         if route.kind == MAPPING:
             body = json.dumps(synthesised_mapping(model or "")).encode()
             return Answer(200, "OK", _JSON, body, source="healthy")
         if route.kind == MODEL_INFO:
-            return Answer(200, "OK", _JSON, json.dumps(synthesised_model_info(model or "")).encode(), source="healthy")
+            return Answer(
+                200, "OK", _JSON, json.dumps(synthesised_model_info(model or "")).encode(), source="healthy"
+            )
         if route.is_inference:
             _, recorded = self.library.healthy.answer(provider, route.stream)
             answer = _from_recorded(recorded, "healthy")
@@ -327,7 +345,9 @@ class Engine:
     def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
-        closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
+        closest = tuple(
+            difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3)
+        )
         exchange.misses.append(Miss(request, reason, searched, closest))
         exchange.calls.append(
             Call(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",

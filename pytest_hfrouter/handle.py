@@ -42,7 +42,12 @@ class HFRouter:
 
     @contextmanager
     def outage(
-        self, scenario: str, *, provider: str | None = None, model: str | None = None, times: int | None = None
+        self,
+        scenario: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        times: int | None = None,
     ) -> Iterator[None]:
         """The marker's outage for the duration of a ``with`` block; it takes precedence over markers."""
         __tracebackhide__ = True

@@ -17,14 +17,15 @@ from typing import Any
 from .engine import Answer, Engine, Request
 from .errors import UnansweredRequest
 
-_engine: Engine | None = None
+# A stack, so that a pytest run inside a pytest run (pytester) answers with its own engine
+# and hands the transports back to the outer one when it ends.
+_engines: list[Engine] = []
 _originals: list[tuple[Any, str, Any]] = []
 
 
 def install(engine: Engine) -> None:
-    """Route every HTTP request of the process through ``engine`` (idempotent)."""
-    global _engine
-    _engine = engine
+    """Route every HTTP request of the process through ``engine`` until `uninstall`."""
+    _engines.append(engine)
     if _originals:
         return
     for name in ("httpx", "httpx2"):
@@ -41,12 +42,14 @@ def install(engine: Engine) -> None:
         _patch_requests(adapters)
 
 
-def uninstall() -> None:
-    global _engine
+def uninstall(engine: Engine) -> None:
+    if engine in _engines:
+        _engines.remove(engine)
+    if _engines:
+        return
     for owner, attribute, original in reversed(_originals):
         setattr(owner, attribute, original)
     _originals.clear()
-    _engine = None
 
 
 def _replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
@@ -57,9 +60,9 @@ def _replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
 
 
 def _ask(method: str, url: str, headers: tuple[tuple[str, str], ...], body: bytes | None) -> Answer:
-    if _engine is None:  # uninstalled while a client still held a patched method
+    if not _engines:  # uninstalled while a client still held a patched method
         raise UnansweredRequest(f"pytest-hfrouter is not active: {method} {url}")
-    answer = _engine.answer(Request(method, url, headers, body))
+    answer = _engines[-1].answer(Request(method, url, headers, body))
     if answer.fault and answer.fault.get("type") == "unanswered":
         raise UnansweredRequest(
             f"pytest-hfrouter: no answer for {method} {url}: {answer.fault['reason']} (the test will fail)"
@@ -76,14 +79,14 @@ def _prepared_headers(answer: Answer) -> list[tuple[str, str]]:
 
 # -- httpx and httpx2 (the same API under two module names) ------------------------------
 def _patch_httpx(module: Any) -> None:
-    class ReplayStream(module.SyncByteStream):  # type: ignore[misc,name-defined]
+    class ReplayStream(module.SyncByteStream):  # type: ignore[misc]
         def __init__(self, answer: Answer) -> None:
             self.answer = answer
 
         def __iter__(self) -> Iterator[bytes]:
             yield from self.answer.chunks()
 
-    class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc,name-defined]
+    class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, answer: Answer) -> None:
             self.answer = answer
 
@@ -97,7 +100,10 @@ def _patch_httpx(module: Any) -> None:
             headers=_prepared_headers(answer),
             stream=stream,
             request=request,
-            extensions={"reason_phrase": answer.reason.encode("ascii", "replace"), "http_version": b"HTTP/1.1"},
+            extensions={
+                "reason_phrase": answer.reason.encode("ascii", "replace"),
+                "http_version": b"HTTP/1.1",
+            },
         )
 
     def handle_request(self: Any, request: Any) -> Any:
@@ -148,7 +154,9 @@ def _patch_requests(adapters: Any) -> None:
             body = b"".join(body) if not hasattr(body, "read") else body.read()
         answer = _ask(request.method, request.url, tuple(request.headers.items()), body)
         if answer.passthrough:
-            return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+            return original(
+                self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
         raw = HTTPResponse(
             body=io.BufferedReader(_ChunkReader(answer)),
             headers=HTTPHeaderDict(_prepared_headers(answer)),

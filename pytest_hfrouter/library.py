@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cassettes import Cassette, CassetteError, Interaction, Recorded, load_cassette
-from .errors import ScenarioError
+from .cassettes import Cassette, Interaction, Recorded, load_cassette
+from .errors import CassetteError, ScenarioError
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
 
 # Providers the synthesised healthy mapping lists, in this order (a 0.x client's client-side
@@ -75,16 +75,18 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     routes = tuple(meta.get("routes") or ())
     unknown = [r for r in routes if r not in SCENARIO_KINDS]
     if not routes or unknown:
-        raise bad(f"metadata.hfrouter.routes must list route kinds from {list(SCENARIO_KINDS)}, got {routes!r}")
+        raise bad(
+            f"metadata.hfrouter.routes must list route kinds from {list(SCENARIO_KINDS)}, got {routes!r}"
+        )
     by_kind: dict[str, Interaction] = {}
     for interaction in cassette.interactions:
         by_kind.setdefault(interaction.route.kind, interaction)
     answers: dict[str, Interaction] = {}
     for kind in routes:
-        interaction = by_kind.get(kind) or (by_kind.get(PROVIDER) if kind == AUTO else None)
-        if interaction is None:
+        found = by_kind.get(kind) or (by_kind.get(PROVIDER) if kind == AUTO else None)
+        if found is None:
             raise bad(f"lists route {kind!r} but has no interaction whose request URI is of that kind")
-        answers[kind] = interaction
+        answers[kind] = found
     stream = meta.get("stream")
     fault = meta.get("fault")
     if stream not in (True, False, None):

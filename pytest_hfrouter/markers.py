@@ -6,11 +6,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .engine import Rule
 from .errors import HFRouterError, ScenarioError
-from .library import Library
+
+if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin stays light
+    from .engine import Rule
+    from .library import Library
 
 OUTAGE = "hfrouter_outage"
 CASSETTE = "hfrouter_cassette"
@@ -70,6 +72,8 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
         raise MarkerError(OUTAGE, f"times must be a positive int or None, got {times!r}")
     name = _scenario(OUTAGE, library, given[0])
+    from .engine import Rule
+
     return Rule(
         library.get(name),
         provider=_optional_str(OUTAGE, "provider", kwargs.get("provider")),
@@ -85,6 +89,8 @@ class EachOutage:
     model: str | None
 
     def rule(self, library: Library, scenario: str) -> Rule:
+        from .engine import Rule
+
         return Rule(library.get(scenario), provider=self.provider, model=self.model)
 
 
@@ -94,7 +100,9 @@ def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: L
         raise MarkerError(EACH_OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
     provider = _optional_str(EACH_OUTAGE, "provider", kwargs.get("provider"))
     if provider is None:
-        raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
+        raise MarkerError(
+            EACH_OUTAGE, "provider is required: the provider whose outages the test must survive"
+        )
     names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
     if not names:
         names = tuple(s.name for s in library.http_scenarios())

@@ -12,7 +12,7 @@ from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .engine import Engine, Exchange
+    from .engine import Engine
     from .handle import HFRouter
     from .library import Library
 
@@ -40,7 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="Where test cassettes live: <DIR>/<module>/<test>.yaml (default: cassettes/ beside each module)",
     )
-    parser.addini("hfrouter_cassette_dir", "Default for --hfrouter-cassette-dir (relative to rootdir)", default="")
+    parser.addini(
+        "hfrouter_cassette_dir", "Default for --hfrouter-cassette-dir (relative to rootdir)", default=""
+    )
     parser.addini(
         "hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
         type="bool", default=False,
@@ -63,10 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if ENGINE in config.stash:
+    engine = config.stash.get(ENGINE, None)
+    if engine is not None:
         from . import intercept
 
-        intercept.uninstall()
+        intercept.uninstall(engine)
 
 
 def _library() -> Library:
@@ -78,9 +81,8 @@ def _library() -> Library:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
     node = metafunc.definition
-    if not any(True for _ in node.iter_markers(OUTAGE)) and node.get_closest_marker(EACH_OUTAGE) is None:
-        if node.get_closest_marker(CASSETTE) is None:
-            return
+    if not any(node.get_closest_marker(name) for name in (OUTAGE, EACH_OUTAGE, CASSETTE)):
+        return
     from .markers import MarkerError, parse_cassette_paths, parse_each_outage, parse_outage
 
     try:
@@ -163,7 +165,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False)
     reset_client_caches()
     item.stash[EXCHANGE] = engine.begin(
-        Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback)
+        Exchange(
+            rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback
+        )
     )
 
 
@@ -180,7 +184,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         exchange = item.stash.get(EXCHANGE, None)
         if exchange is not None and exchange.misses:
             hint = _record_hint(item)
-            failure = pytest.fail.Exception("\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False)
+            failure = pytest.fail.Exception(
+                "\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False
+            )
             failure.__suppress_context__ = True  # the miss says it all; hide the app's traceback of it
             raise failure
 
@@ -192,7 +198,9 @@ def _record_hint(item: pytest.Item) -> str:
 
     cls = getattr(item, "cls", None)
     root = settings.cassette_dir or module_path.parent / "cassettes"
-    target = root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+    target = (
+        root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+    )
     return (
         f"to answer it, record a vcrpy cassette at {target} (for example with pytest-recording: "
         f"pytest --record-mode=once {item.nodeid}), or mark the test with "
@@ -220,4 +228,3 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
 def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
     """The scenario of this ``hfrouter_each_outage`` case, or ``None``."""
     return getattr(request, "param", None)
-

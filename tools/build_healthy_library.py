@@ -18,7 +18,9 @@ COMMIT = "34bb25d9d8bf5b433fe0d87516c36e98e5d548de"
 def main(shared: Path) -> None:
     out = Path("cassettes/healthy")
     out.mkdir(parents=True, exist_ok=True)
-    for plain in sorted((shared / "huggingface_hub").glob("TestInferenceClient.test_chat_completion_no_stream[[]*")):
+    for plain in sorted(
+        (shared / "huggingface_hub").glob("TestInferenceClient.test_chat_completion_no_stream[[]*")
+    ):
         provider = plain.name.split("[", 1)[1].split(",", 1)[0]
         streamed = plain.with_name(plain.name.replace("no_stream", "with_stream"))
         interactions, sources, dates = [], [], []
@@ -28,7 +30,11 @@ def main(shared: Path) -> None:
                 if interaction["request"]["method"] != "POST":
                     continue
                 interactions.append(interaction)
-                dates += interaction["response"]["headers"].get("Date") or interaction["response"]["headers"].get("date") or []
+                dates += (
+                    interaction["response"]["headers"].get("Date")
+                    or interaction["response"]["headers"].get("date")
+                    or []
+                )
             sources.append(f"tests/cassettes/{source.name}")
         document = {
             "version": 1,
@@ -43,8 +49,8 @@ def main(shared: Path) -> None:
                             f"copied from shared/real-cassettes/huggingface_hub/"
                         ),
                         "recorded": sorted(set(dates)),
-                        "notes": "Interactions copied whole and unedited; the Hub mapping look-ups of the same "
-                        "files are left out because the plugin answers mapping look-ups for any model.",
+                        "notes": "Interactions copied whole and unedited; the Hub mapping look-ups of the "
+                        "same files are left out because the plugin answers mapping look-ups for any model.",
                     },
                 }
             },
