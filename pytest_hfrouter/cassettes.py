@@ -42,6 +42,17 @@ class Recorded:
         return next((v for k, v in self.headers if k.lower() == name), None)
 
 
+def split_chunks(body: bytes, headers: tuple[tuple[str, str], ...]) -> list[bytes]:
+    """The body as the network delivers it: one chunk per SSE event for streams."""
+    if not any(k.lower() == "content-type" and "event-stream" in v for k, v in headers):
+        return [body] if body else []
+    events = body.split(b"\n\n")
+    chunks = [event + b"\n\n" for event in events[:-1]]
+    if events[-1]:
+        chunks.append(events[-1])
+    return chunks
+
+
 @dataclass(frozen=True)
 class Interaction:
     method: str
@@ -119,9 +130,7 @@ def _interaction(raw: Any, number: int) -> Interaction:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
     headers = tuple(
-        (k, v)
-        for k, v in _headers(response.get("headers"), f"{where}.response")
-        if k.lower() not in _TRANSFER_HEADERS
+        (k, v) for k, v in _headers(response.get("headers"), f"{where}.response") if k.lower() not in _TRANSFER_HEADERS
     )
     return Interaction(
         method=method.upper(),

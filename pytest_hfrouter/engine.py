@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .cassettes import Cassette, Recorded, match_key
+from .cassettes import Cassette, Recorded, match_key, split_chunks
+from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault
 from .library import MAPPING_PROVIDERS, Library, Scenario
 from .routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
 
@@ -43,7 +44,9 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     source: str = ""
-    fault: dict[str, Any] | None = None
+    fault: Fault | None = None
+    #: why nothing may answer (the face raises `UnansweredRequest` and the test fails)
+    unanswered: str | None = None
     passthrough: bool = False
 
     @property
@@ -52,13 +55,7 @@ class Answer:
 
     def chunks(self) -> list[bytes]:
         """The body as the network would deliver it: one SSE event per chunk for streams."""
-        if not self.is_stream:
-            return [self.body] if self.body else []
-        events = self.body.split(b"\n\n")
-        chunks = [event + b"\n\n" for event in events[:-1]]
-        if events[-1]:
-            chunks.append(events[-1])
-        return chunks
+        return split_chunks(self.body, self.headers)
 
 
 PASSTHROUGH = Answer(passthrough=True, source="passthrough")
@@ -79,7 +76,13 @@ class Rule:
     provider: str | None = None
     model: str | None = None
     times: int | None = None
+    #: overrides the scenario's ``fault.delay`` (slow-first-token, slow-stream)
+    delay: float | None = None
     used: int = 0
+
+    @property
+    def fault(self) -> Fault | None:
+        return self.scenario.fault.with_delay(self.delay) if self.scenario.fault else None
 
     @property
     def exhausted(self) -> bool:
@@ -100,6 +103,8 @@ class Rule:
         parts += [f"{k}={v!r}" for k, v in (("provider", self.provider), ("model", self.model)) if v]
         if self.times is not None:
             parts.append(f"times={self.times} (used {self.used})")
+        if self.delay is not None:
+            parts.append(f"delay={self.delay}")
         return f"hfrouter_outage({', '.join(parts)})"
 
 
@@ -125,14 +130,17 @@ class Call:
 
 @dataclass
 class Miss:
+    """A request the test must fail for: nothing may answer it, or it would hang forever."""
+
     request: Request
     reason: str
-    searched: tuple[str, ...]
-    closest: tuple[str, ...]
+    searched: tuple[str, ...] = ()
+    closest: tuple[str, ...] = ()
+    headline: str = "no answer for"
 
     def message(self, record_hint: str) -> str:
         lines = [
-            f"pytest-hfrouter: no answer for {self.request.method} {self.request.url}",
+            f"pytest-hfrouter: {self.headline} {self.request.method} {self.request.url}",
             f"  {self.reason}",
         ]
         if self.searched:
@@ -141,7 +149,8 @@ class Miss:
         if self.closest:
             lines.append("  closest recorded requests:")
             lines += [f"    - {candidate}" for candidate in self.closest]
-        lines.append(f"  {record_hint}")
+        if self.headline == "no answer for":
+            lines.append(f"  {record_hint}")
         return "\n".join(lines)
 
 
@@ -212,12 +221,17 @@ class Engine:
             return self._miss(exchange, request, route, reason)
         if route.kind == MAPPING and answer.status == 200:
             self._learn_provider_ids(exchange, answer.body)
+        fault = answer.fault.type if answer.fault else None
+        status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         exchange.calls.append(
-            Call(provider, hf_model, route.kind, request.method, request.url,
-                 None if answer.fault else answer.status,
-                 (answer.fault or {}).get("type"), answer.source, route.stream)
+            Call(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
+                 route.stream)
         )  # fmt: skip
         return answer
+
+    def would_hang(self, request: Request, reason: str) -> None:
+        """A face found that the real client would wait forever: the test fails saying so."""
+        self._current().misses.append(Miss(request, reason, headline="would hang forever:"))
 
     def _provider(self, route: Route) -> str | None:
         if route.kind == AUTO and route.provider is None:
@@ -239,7 +253,7 @@ class Engine:
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
                 rule.used += 1
-                return self._scenario_answer(rule.scenario, route.kind, hf_model, provider, route.model)
+                return self._scenario_answer(rule, route.kind, hf_model, provider, route.model)
         return None
 
     def _mapping_from_rules(
@@ -255,7 +269,7 @@ class Engine:
         if closest.scenario.answers[MAPPING].response.status != 200:
             if closest.scenario.mapping_only:
                 closest.used += 1
-            return self._scenario_answer(closest.scenario, MAPPING, model, closest.provider, model)
+            return self._scenario_answer(closest, MAPPING, model, closest.provider, model)
         overlays = [r for r in rules if r.scenario.answers[MAPPING].response.status == 200]
         base = self._from_cassettes(exchange, request, route, record=False)
         mapping = _mapping_json(base.body) if base else None
@@ -282,24 +296,21 @@ class Engine:
         return Answer(200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{names}")
 
     def _scenario_answer(
-        self, scenario: Scenario, kind: str, model: str | None, provider: str | None, provider_id: str | None
+        self, rule: Rule, kind: str, model: str | None, provider: str | None, provider_id: str | None
     ) -> Answer:
+        scenario = rule.scenario
         recorded = scenario.answers[kind].response
         values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
         return Answer(
             recorded.status,
             recorded.reason,
             tuple((k, _fill(v, values)) for k, v in recorded.headers),
-            _fill(recorded.body.decode("utf-8"), values).encode("utf-8")
-            if b"${" in recorded.body
-            else recorded.body,
+            _fill(recorded.body.decode("utf-8"), values).encode("utf-8") if b"${" in recorded.body else recorded.body,
             source=f"scenario:{scenario.name}",
-            fault=scenario.fault,
+            fault=rule.fault,
         )
 
-    def _from_cassettes(
-        self, exchange: Exchange, request: Request, route: Route, record: bool = True
-    ) -> Answer | None:
+    def _from_cassettes(self, exchange: Exchange, request: Request, route: Route, record: bool = True) -> Answer | None:
         key = match_key(request.method, route, request.url)
         for number, cassette in enumerate(exchange.cassettes):
             positions = cassette.index.get(key)
@@ -313,18 +324,14 @@ class Engine:
             return _from_recorded(recorded, f"cassette:{cassette.path.name}")
         return None
 
-    def _healthy(
-        self, exchange: Exchange, route: Route, provider: str | None, model: str | None
-    ) -> Answer | None:
+    def _healthy(self, exchange: Exchange, route: Route, provider: str | None, model: str | None) -> Answer | None:
         if exchange.strict or route.kind == OTHER:
             return None
         if route.kind == MAPPING:
             body = json.dumps(synthesised_mapping(model or "")).encode()
             return Answer(200, "OK", _JSON, body, source="healthy")
         if route.kind == MODEL_INFO:
-            return Answer(
-                200, "OK", _JSON, json.dumps(synthesised_model_info(model or "")).encode(), source="healthy"
-            )
+            return Answer(200, "OK", _JSON, json.dumps(synthesised_model_info(model or "")).encode(), source="healthy")
         if route.is_inference:
             _, recorded = self.library.healthy.answer(provider, route.stream)
             answer = _from_recorded(recorded, "healthy")
@@ -345,15 +352,13 @@ class Engine:
     def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
-        closest = tuple(
-            difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3)
-        )
+        closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
         exchange.misses.append(Miss(request, reason, searched, closest))
         exchange.calls.append(
             Call(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
                  "nothing", route.stream)
         )  # fmt: skip
-        return Answer(source="miss", fault={"type": "unanswered", "reason": reason})
+        return Answer(source="miss", unanswered=reason)
 
 
 def _from_recorded(recorded: Recorded, source: str) -> Answer:

@@ -8,6 +8,7 @@ no test patches anything and the per-request cost is a dictionary look-up. A cli
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import io
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 from .engine import Answer, Engine, Request
 from .errors import UnansweredRequest
+from .faults import HANG, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan, hang_message, plan
 
 # A stack, so that a pytest run inside a pytest run (pytester) answers with its own engine
 # and hands the transports back to the outer one when it ends.
@@ -59,15 +61,28 @@ def _replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
     return original
 
 
-def _ask(method: str, url: str, headers: tuple[tuple[str, str], ...], body: bytes | None) -> Answer:
+def _ask(request: Request, connect_timeout: float | None, read_timeout: float | None) -> tuple[Answer, Plan]:
+    """The engine's answer and how it plays out for a client with these timeouts."""
     if not _engines:  # uninstalled while a client still held a patched method
-        raise UnansweredRequest(f"pytest-hfrouter is not active: {method} {url}")
-    answer = _engines[-1].answer(Request(method, url, headers, body))
-    if answer.fault and answer.fault.get("type") == "unanswered":
+        raise UnansweredRequest(f"pytest-hfrouter is not active: {request.method} {request.url}")
+    engine = _engines[-1]
+    answer = engine.answer(request)
+    if answer.unanswered:
         raise UnansweredRequest(
-            f"pytest-hfrouter: no answer for {method} {url}: {answer.fault['reason']} (the test will fail)"
+            f"pytest-hfrouter: no answer for {request.method} {request.url}: {answer.unanswered} (the test will fail)"
         )
-    return answer
+    if answer.passthrough:
+        return answer, NO_FAULT
+    chunks = answer.chunks()
+    outcome = plan(answer.fault, len(chunks), connect_timeout, read_timeout)
+    if outcome.outcome == HANG and answer.fault is not None:
+        message = hang_message(answer.fault)
+        engine.would_hang(request, message)
+        raise UnansweredRequest(f"pytest-hfrouter: {request.method} {request.url}: {message}")
+    return answer, outcome
+
+
+NO_FAULT = Plan(0, None, False)
 
 
 def _prepared_headers(answer: Answer) -> list[tuple[str, str]]:
@@ -77,22 +92,53 @@ def _prepared_headers(answer: Answer) -> list[tuple[str, str]]:
     return headers
 
 
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 # -- httpx and httpx2 (the same API under two module names) ------------------------------
 def _patch_httpx(module: Any) -> None:
+    # The messages httpx(2) gives these faults on a real socket (ROUTER-FACTS §2.11, §3.2).
+    def error(outcome: str | None, request: Any) -> Exception:
+        if outcome == TIMEOUT_CONNECT:
+            return module.ConnectTimeout("timed out", request=request)  # type: ignore[no-any-return]
+        if outcome == TIMEOUT_READ:
+            return module.ReadTimeout("timed out", request=request)  # type: ignore[no-any-return]
+        if outcome == RESET:
+            return module.ReadError("[Errno 104] Connection reset by peer", request=request)  # type: ignore[no-any-return]
+        return module.RemoteProtocolError(  # type: ignore[no-any-return]
+            "peer closed connection without sending complete message body (incomplete chunked read)",
+            request=request,
+        )
+
     class ReplayStream(module.SyncByteStream):  # type: ignore[misc]
-        def __init__(self, answer: Answer) -> None:
-            self.answer = answer
+        def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:
+            self.request, self.answer, self.outcome = request, answer, outcome
 
         def __iter__(self) -> Iterator[bytes]:
-            yield from self.answer.chunks()
+            chunks = self.answer.chunks()
+            yield from chunks[: self.outcome.chunks] if self.outcome.outcome else chunks
+            if self.outcome.outcome:
+                raise error(self.outcome.outcome, self.request)
 
     class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, answer: Answer) -> None:
-            self.answer = answer
+        def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:
+            self.sync = ReplayStream(request, answer, outcome)
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            for chunk in self.answer.chunks():
+            for chunk in self.sync:
                 yield chunk
+
+    def ask(request: Any, body: bytes) -> tuple[Answer, Plan]:
+        timeouts = request.extensions.get("timeout") or {}
+        answer, outcome = _ask(
+            Request(request.method, str(request.url), tuple(request.headers.multi_items()), body),
+            _seconds(timeouts.get("connect")),
+            _seconds(timeouts.get("read")),
+        )
+        if outcome.before_response:
+            raise error(outcome.outcome, request)
+        return answer, outcome
 
     def respond(request: Any, answer: Answer, stream: Any) -> Any:
         return module.Response(
@@ -107,17 +153,16 @@ def _patch_httpx(module: Any) -> None:
         )
 
     def handle_request(self: Any, request: Any) -> Any:
-        answer = _ask(request.method, str(request.url), tuple(request.headers.multi_items()), request.read())
+        answer, outcome = ask(request, request.read())
         if answer.passthrough:
             return sync_original(self, request)
-        return respond(request, answer, ReplayStream(answer))
+        return respond(request, answer, ReplayStream(request, answer, outcome))
 
     async def handle_async_request(self: Any, request: Any) -> Any:
-        body = await request.aread()
-        answer = _ask(request.method, str(request.url), tuple(request.headers.multi_items()), body)
+        answer, outcome = ask(request, await request.aread())
         if answer.passthrough:
             return await async_original(self, request)
-        return respond(request, answer, AsyncReplayStream(answer))
+        return respond(request, answer, AsyncReplayStream(request, answer, outcome))
 
     sync_original = _replace(module.HTTPTransport, "handle_request", handle_request)
     async_original = _replace(module.AsyncHTTPTransport, "handle_async_request", handle_async_request)
@@ -125,18 +170,29 @@ def _patch_httpx(module: Any) -> None:
 
 # -- requests (huggingface_hub 0.x) ------------------------------------------------------
 class _ChunkReader(io.RawIOBase):
-    """A file object that hands urllib3 the answer's chunks."""
+    """A socket-like file for urllib3: one chunk per read, then the fault, if any.
 
-    def __init__(self, answer: Answer) -> None:
-        self._chunks = answer.chunks()
+    Faults surface as what a socket gives urllib3 (a timeout, a broken read), so urllib3 and
+    requests turn them into their usual exceptions (``ChunkedEncodingError``, ...).
+    """
+
+    def __init__(self, answer: Answer, outcome: Plan) -> None:
+        chunks = answer.chunks()
+        self._chunks = chunks[: outcome.chunks] if outcome.outcome else chunks
+        self._outcome = outcome.outcome
         self._buffer = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target: Any) -> int:
-        while not self._buffer and self._chunks:
+        if not self._buffer and self._chunks:
             self._buffer = self._chunks.pop(0)
+        if not self._buffer and self._outcome:
+            outcome, self._outcome = self._outcome, None
+            if outcome == TIMEOUT_READ:
+                raise TimeoutError("timed out")
+            raise http.client.IncompleteRead(b"")
         size = min(len(target), len(self._buffer))
         target[:size] = self._buffer[:size]
         self._buffer = self._buffer[size:]
@@ -144,21 +200,42 @@ class _ChunkReader(io.RawIOBase):
 
 
 def _patch_requests(adapters: Any) -> None:
+    from requests import exceptions
     from urllib3 import HTTPResponse
     from urllib3._collections import HTTPHeaderDict
+    from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
+    from urllib3.util.timeout import Timeout
+
+    def timeouts(value: Any) -> tuple[float | None, float | None]:
+        if isinstance(value, tuple):
+            return _seconds(value[0]), _seconds(value[1])
+        if isinstance(value, Timeout):
+            return _seconds(value.connect_timeout), _seconds(value.read_timeout)
+        return _seconds(value), _seconds(value)
+
+    def error(outcome: str | None, request: Any) -> Exception:
+        if outcome == TIMEOUT_CONNECT:
+            cause: Exception = ConnectTimeoutError(None, f"Connection to {request.url} timed out.")
+            return exceptions.ConnectTimeout(cause, request=request)
+        if outcome == TIMEOUT_READ:
+            cause = ReadTimeoutError(None, request.url, "Read timed out.")  # type: ignore[arg-type]
+            return exceptions.ReadTimeout(cause, request=request)
+        reset = ConnectionResetError(104, "Connection reset by peer")
+        return exceptions.ConnectionError(ProtocolError("Connection aborted.", reset), request=request)
 
     def send(self: Any, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
              cert: Any = None, proxies: Any = None) -> Any:  # fmt: skip
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
         if body is not None and not isinstance(body, bytes):  # a file-like or generator body
             body = b"".join(body) if not hasattr(body, "read") else body.read()
-        answer = _ask(request.method, request.url, tuple(request.headers.items()), body)
+        answer, outcome = _ask(Request(request.method, request.url, tuple(request.headers.items()), body),
+                               *timeouts(timeout))  # fmt: skip
         if answer.passthrough:
-            return original(
-                self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-            )
+            return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        if outcome.before_response:
+            raise error(outcome.outcome, request)
         raw = HTTPResponse(
-            body=io.BufferedReader(_ChunkReader(answer)),
+            body=_ChunkReader(answer, outcome),
             headers=HTTPHeaderDict(_prepared_headers(answer)),
             status=answer.status,
             reason=answer.reason,

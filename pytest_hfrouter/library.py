@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cassettes import Cassette, Interaction, Recorded, load_cassette
+from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError
+from .faults import Fault, FaultError, parse_fault
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
 
 # Providers the synthesised healthy mapping lists, in this order (a 0.x client's client-side
@@ -40,7 +41,7 @@ class Scenario:
     aliases: tuple[str, ...]
     description: str
     status: int | None
-    fault: dict[str, Any] | None
+    fault: Fault | None
     routes: tuple[str, ...]
     #: True: answers streamed requests only; False: plain only; None: both.
     stream: bool | None
@@ -75,9 +76,7 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     routes = tuple(meta.get("routes") or ())
     unknown = [r for r in routes if r not in SCENARIO_KINDS]
     if not routes or unknown:
-        raise bad(
-            f"metadata.hfrouter.routes must list route kinds from {list(SCENARIO_KINDS)}, got {routes!r}"
-        )
+        raise bad(f"metadata.hfrouter.routes must list route kinds from {list(SCENARIO_KINDS)}, got {routes!r}")
     by_kind: dict[str, Interaction] = {}
     for interaction in cassette.interactions:
         by_kind.setdefault(interaction.route.kind, interaction)
@@ -88,11 +87,18 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
             raise bad(f"lists route {kind!r} but has no interaction whose request URI is of that kind")
         answers[kind] = found
     stream = meta.get("stream")
-    fault = meta.get("fault")
     if stream not in (True, False, None):
         raise bad(f"metadata.hfrouter.stream must be true, false or null, got {stream!r}")
-    if fault is not None and not isinstance(fault, dict):
-        raise bad(f"metadata.hfrouter.fault must be null or a mapping, got {fault!r}")
+    raw_fault = meta.get("fault")
+    fault: Fault | None = None
+    if raw_fault is not None:
+        if not isinstance(raw_fault, dict):
+            raise bad(f"metadata.hfrouter.fault must be null or a mapping, got {raw_fault!r}")
+        first = next(iter(answers.values())).response
+        try:
+            fault = parse_fault(raw_fault, len(split_chunks(first.body, first.headers)))
+        except FaultError as exc:
+            raise bad(f"metadata.hfrouter.{exc}") from None
     return Scenario(
         name=name,
         aliases=tuple(meta.get("aliases") or ()),

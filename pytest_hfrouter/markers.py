@@ -100,9 +100,7 @@ def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: L
         raise MarkerError(EACH_OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
     provider = _optional_str(EACH_OUTAGE, "provider", kwargs.get("provider"))
     if provider is None:
-        raise MarkerError(
-            EACH_OUTAGE, "provider is required: the provider whose outages the test must survive"
-        )
+        raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
     names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
     if not names:
         names = tuple(s.name for s in library.http_scenarios())

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURES
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine import Engine, Exchange
     from .handle import HFRouter
     from .library import Library
 
@@ -27,8 +27,8 @@ class Settings:
 
 
 SETTINGS = pytest.StashKey[Settings]()
-ENGINE = pytest.StashKey["Engine"]()
-EXCHANGE = pytest.StashKey["Exchange"]()
+ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
+EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,9 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="Where test cassettes live: <DIR>/<module>/<test>.yaml (default: cassettes/ beside each module)",
     )
-    parser.addini(
-        "hfrouter_cassette_dir", "Default for --hfrouter-cassette-dir (relative to rootdir)", default=""
-    )
+    parser.addini("hfrouter_cassette_dir", "Default for --hfrouter-cassette-dir (relative to rootdir)", default="")
     parser.addini(
         "hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
         type="bool", default=False,
@@ -162,12 +160,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         cassettes = [load_cassette(path) for path in _cassettes(item, settings)]
     except CassetteError as exc:
-        pytest.fail(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False)
+        # ``from None``: the message says it all; no "During handling..." twin of it.
+        raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
     reset_client_caches()
     item.stash[EXCHANGE] = engine.begin(
-        Exchange(
-            rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback
-        )
+        Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback)
     )
 
 
@@ -184,9 +181,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         exchange = item.stash.get(EXCHANGE, None)
         if exchange is not None and exchange.misses:
             hint = _record_hint(item)
-            failure = pytest.fail.Exception(
-                "\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False
-            )
+            failure = pytest.fail.Exception("\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False)
             failure.__suppress_context__ = True  # the miss says it all; hide the app's traceback of it
             raise failure
 
@@ -198,9 +193,7 @@ def _record_hint(item: pytest.Item) -> str:
 
     cls = getattr(item, "cls", None)
     root = settings.cassette_dir or module_path.parent / "cassettes"
-    target = (
-        root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
-    )
+    target = root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
     return (
         f"to answer it, record a vcrpy cassette at {target} (for example with pytest-recording: "
         f"pytest --record-mode=once {item.nodeid}), or mark the test with "
