@@ -253,7 +253,7 @@ class Engine:
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
                 rule.used += 1
-                return self._scenario_answer(rule, route.kind, hf_model, provider, route.model)
+                return self._scenario_answer(rule, route, hf_model, provider, route.model)
         return None
 
     def _mapping_from_rules(
@@ -266,18 +266,18 @@ class Engine:
         if not rules:
             return None
         closest = rules[0]
-        if closest.scenario.answers[MAPPING].response.status != 200:
+        if closest.scenario.response(MAPPING).status != 200:
             if closest.scenario.mapping_only:
                 closest.used += 1
-            return self._scenario_answer(closest, MAPPING, model, closest.provider, model)
-        overlays = [r for r in rules if r.scenario.answers[MAPPING].response.status == 200]
+            return self._scenario_answer(closest, route, model, closest.provider, model)
+        overlays = [r for r in rules if r.scenario.response(MAPPING).status == 200]
         base = self._from_cassettes(exchange, request, route, record=False)
         mapping = _mapping_json(base.body) if base else None
         if mapping is None:
             mapping = synthesised_mapping(model or "")
         entries: dict[str, Any] = mapping.setdefault("inferenceProviderMapping", {})
         for rule in reversed(overlays):  # farthest first, so the closest rule has the last word
-            overlay = _mapping_json(rule.scenario.answers[MAPPING].response.body) or {}
+            overlay = _mapping_json(rule.scenario.response(MAPPING).body) or {}
             template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
             targets = (
                 [rule.provider]
@@ -296,10 +296,10 @@ class Engine:
         return Answer(200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{names}")
 
     def _scenario_answer(
-        self, rule: Rule, kind: str, model: str | None, provider: str | None, provider_id: str | None
+        self, rule: Rule, route: Route, model: str | None, provider: str | None, provider_id: str | None
     ) -> Answer:
         scenario = rule.scenario
-        recorded = scenario.answers[kind].response
+        recorded = scenario.response(route.kind, route.stream)
         values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
         return Answer(
             recorded.status,
@@ -325,7 +325,10 @@ class Engine:
         return None
 
     def _healthy(self, exchange: Exchange, route: Route, provider: str | None, model: str | None) -> Answer | None:
-        if exchange.strict or route.kind == OTHER:
+        # Strict withholds healthy router answers only: the Hub look-ups a client makes before
+        # it calls the router (mapping, task check) stay synthesised, or no outage rule on a
+        # named provider could ever be reached in strict mode.
+        if route.kind == OTHER or (exchange.strict and route.is_inference):
             return None
         if route.kind == MAPPING:
             body = json.dumps(synthesised_mapping(model or "")).encode()

@@ -48,10 +48,11 @@ class HFRouter:
         provider: str | None = None,
         model: str | None = None,
         times: int | None = None,
+        delay: float | None = None,
     ) -> Iterator[None]:
         """The marker's outage for the duration of a ``with`` block; it takes precedence over markers."""
         __tracebackhide__ = True
-        kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times}
+        kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times, "delay": delay}
         rule = parse_outage((scenario,), kwargs, self._library)
         self._exchange.rules.insert(0, rule)
         try:

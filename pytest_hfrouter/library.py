@@ -47,12 +47,18 @@ class Scenario:
     stream: bool | None
     provenance: dict[str, Any]
     path: Path
-    answers: dict[str, Interaction]
+    #: route kind → its interactions: one, or a plain and a streamed one
+    answers: dict[str, tuple[Interaction, ...]]
 
     def answers_route(self, route: Route) -> bool:
         if route.kind not in self.answers:
             return False
         return self.stream is None or route.kind == MAPPING or self.stream == route.stream
+
+    def response(self, kind: str, stream: bool = False) -> Recorded:
+        """The recorded answer for this route kind, the streamed one for a streamed request."""
+        choices = self.answers[kind]
+        return next((i.response for i in choices if i.route.stream == stream), choices[0].response)
 
     @property
     def mapping_only(self) -> bool:
@@ -77,15 +83,15 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     unknown = [r for r in routes if r not in SCENARIO_KINDS]
     if not routes or unknown:
         raise bad(f"metadata.hfrouter.routes must list route kinds from {list(SCENARIO_KINDS)}, got {routes!r}")
-    by_kind: dict[str, Interaction] = {}
+    by_kind: dict[str, dict[bool, Interaction]] = {}
     for interaction in cassette.interactions:
-        by_kind.setdefault(interaction.route.kind, interaction)
-    answers: dict[str, Interaction] = {}
+        by_kind.setdefault(interaction.route.kind, {}).setdefault(interaction.route.stream, interaction)
+    answers: dict[str, tuple[Interaction, ...]] = {}
     for kind in routes:
         found = by_kind.get(kind) or (by_kind.get(PROVIDER) if kind == AUTO else None)
-        if found is None:
+        if not found:
             raise bad(f"lists route {kind!r} but has no interaction whose request URI is of that kind")
-        answers[kind] = found
+        answers[kind] = tuple(found.values())
     stream = meta.get("stream")
     if stream not in (True, False, None):
         raise bad(f"metadata.hfrouter.stream must be true, false or null, got {stream!r}")
@@ -94,9 +100,11 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     if raw_fault is not None:
         if not isinstance(raw_fault, dict):
             raise bad(f"metadata.hfrouter.fault must be null or a mapping, got {raw_fault!r}")
-        first = next(iter(answers.values())).response
+        longest = max(
+            len(split_chunks(i.response.body, i.response.headers)) for found in answers.values() for i in found
+        )
         try:
-            fault = parse_fault(raw_fault, len(split_chunks(first.body, first.headers)))
+            fault = parse_fault(raw_fault, longest)
         except FaultError as exc:
             raise bad(f"metadata.hfrouter.{exc}") from None
     return Scenario(

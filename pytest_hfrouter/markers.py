@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HFRouterError, ScenarioError
+from .faults import FaultError
 
 if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin stays light
     from .engine import Rule
@@ -20,7 +21,7 @@ EACH_OUTAGE = "hfrouter_each_outage"
 LIVE = "hfrouter_live"
 
 SIGNATURES = {
-    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None)",
+    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None)",
     CASSETTE: "hfrouter_cassette(*paths)",
     EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None)",
     LIVE: "hfrouter_live",
@@ -29,7 +30,8 @@ SIGNATURES = {
 MARKER_HELP = {
     OUTAGE: "Router traffic matching provider (name or glob) and model (HF id or glob; on the auto "
     "route also model:provider) gets the scenario's response; after `times` matching calls the "
-    "provider recovers. Stacks at test, class and module level; the closest wins.",
+    "provider recovers; `delay` overrides a slow-* scenario's seconds. Stacks at test, class and module "
+    "level; the closest wins.",
     CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
     "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
     EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
@@ -61,8 +63,8 @@ def _scenario(marker: str, library: Library, name: Any) -> str:
 
 
 def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> Rule:
-    """``hfrouter_outage(scenario, *, provider=None, model=None, times=None)`` → a `Rule`."""
-    unknown = sorted(set(kwargs) - {"scenario", "provider", "model", "times"})
+    """``hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None)`` → a `Rule`."""
+    unknown = sorted(set(kwargs) - {"scenario", "provider", "model", "times", "delay"})
     if unknown:
         raise MarkerError(OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
     given = list(args) + ([kwargs["scenario"]] if "scenario" in kwargs else [])
@@ -71,14 +73,23 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
     times = kwargs.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
         raise MarkerError(OUTAGE, f"times must be a positive int or None, got {times!r}")
-    name = _scenario(OUTAGE, library, given[0])
+    scenario = library.get(_scenario(OUTAGE, library, given[0]))
+    delay = kwargs.get("delay")
+    if delay is not None:
+        try:
+            if scenario.fault is None:
+                raise FaultError(f"delay= applies to slow-first-token and slow-stream, not to {scenario.name}")
+            scenario.fault.with_delay(delay)
+        except FaultError as exc:
+            raise MarkerError(OUTAGE, str(exc)) from None
     from .engine import Rule
 
     return Rule(
-        library.get(name),
+        scenario,
         provider=_optional_str(OUTAGE, "provider", kwargs.get("provider")),
         model=_optional_str(OUTAGE, "model", kwargs.get("model")),
         times=times,
+        delay=delay,
     )
 
 

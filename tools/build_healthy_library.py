@@ -18,9 +18,7 @@ COMMIT = "34bb25d9d8bf5b433fe0d87516c36e98e5d548de"
 def main(shared: Path) -> None:
     out = Path("cassettes/healthy")
     out.mkdir(parents=True, exist_ok=True)
-    for plain in sorted(
-        (shared / "huggingface_hub").glob("TestInferenceClient.test_chat_completion_no_stream[[]*")
-    ):
+    for plain in sorted((shared / "huggingface_hub").glob("TestInferenceClient.test_chat_completion_no_stream[[]*")):
         provider = plain.name.split("[", 1)[1].split(",", 1)[0]
         streamed = plain.with_name(plain.name.replace("no_stream", "with_stream"))
         interactions, sources, dates = [], [], []
