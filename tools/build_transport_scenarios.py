@@ -52,7 +52,7 @@ SCENARIOS: list[dict[str, Any]] = [
     },
     {
         "name": "stream-cut",
-        "description": f"A streamed answer delivers {CUT_AFTER} events, then the connection dies inside the chunked body.",
+        "description": f"A stream delivers {CUT_AFTER} events, then the connection dies inside the chunked body.",
         "fault": {"type": "stream-cut", "after_chunks": CUT_AFTER},
         "stream_only": True,
         "source": "ROUTER-FACTS §2.11 (ChunkedEncodingError on 0.36, RemoteProtocolError on 1.x/2.x); "
@@ -62,7 +62,7 @@ SCENARIOS: list[dict[str, Any]] = [
     },
     {
         "name": "slow-first-token",
-        "description": "The answer starts 20 s late: a read timeout under 20 s fires, a longer one sees a slow success.",
+        "description": "The answer starts 20 s late: a read timeout under 20 s fires; a longer one, a slow success.",
         "fault": {"type": "slow-first-token", "delay": 20.0},
         "source": f"ROUTER-FACTS §3.2 and §2.7 (hfh ≥1.33's 504 note on long generations); bodies from {REAL}",
         "notes": "The delay is a chosen value (override it per marker with delay=); the bodies are real. "
@@ -90,7 +90,7 @@ SCENARIOS: list[dict[str, Any]] = [
     },
     {
         "name": "stream-half-json",
-        "description": f"A stream whose last event, after {CUT_AFTER} good ones, is half a JSON line; then a clean end.",
+        "description": f"A stream whose last event, after {CUT_AFTER} good ones, is half a JSON line, then ends.",
         "fault": None,
         "stream_only": True,
         "cut": "half",
