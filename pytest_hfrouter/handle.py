@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from .engine import Call, Exchange
 from .library import Library
 from .markers import parse_outage
+
+if TYPE_CHECKING:
+    from .double import RouterDouble
 
 
 class HFRouter:
@@ -87,3 +90,33 @@ class HFRouter:
         called = [p for p in providers if p in self.tried]
         if called:
             self._fail(f"expected {called} not to be tried, the chain tried {self.tried}")
+
+
+class HFRouterServer:
+    """The ``hfrouter_server`` fixture: a router double on loopback sharing this test's rules."""
+
+    def __init__(self, double: RouterDouble, router: HFRouter) -> None:
+        self._double = double
+        self._router = router
+        #: the router base and the Hub endpoint at once (``HF_ENDPOINT``)
+        self.base_url = double.base_url
+        #: the OpenAI-compatible auto route's base, for the openai SDK's ``base_url``
+        self.openai_base_url = double.base_url + "/v1"
+        self.port = double.port
+        self.outage = router.outage
+        self.lines: list[str] = double.lines
+
+    @property
+    def calls(self) -> list[Call]:
+        """The test's call log (the double's requests included, under their real router URLs)."""
+        return self._router.calls
+
+    def env(self) -> dict[str, str]:
+        """Environment for an app in another process: ``HF_ENDPOINT`` and ``HFROUTER_URL``."""
+        return {"HF_ENDPOINT": self.base_url, "HFROUTER_URL": self.base_url}
+
+    def huggingface_hub(self) -> AbstractContextManager[None]:
+        """Point this process's huggingface_hub at the double for a ``with`` block."""
+        from .double import huggingface_hub_pointed_at
+
+        return huggingface_hub_pointed_at(self.base_url)

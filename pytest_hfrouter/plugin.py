@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +13,7 @@ from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURE
 
 if TYPE_CHECKING:
     from .engine import Engine, Exchange
-    from .handle import HFRouter
+    from .handle import HFRouter, HFRouterServer
     from .library import Library
 
 _SCENARIO_PARAM = "hfrouter_scenario"
@@ -224,6 +224,19 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
 
     item = request.node
     return HFRouter(item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item))
+
+
+@pytest.fixture
+def hfrouter_server(hfrouter: HFRouter, request: pytest.FixtureRequest) -> Iterator[HFRouterServer]:
+    """A router double on 127.0.0.1 (a port the OS picks), answering with this test's rules."""
+    from .double import RouterDouble
+    from .handle import HFRouterServer
+
+    double = RouterDouble(request.config.stash[ENGINE]).start()
+    try:
+        yield HFRouterServer(double, hfrouter)
+    finally:
+        double.stop()
 
 
 @pytest.fixture

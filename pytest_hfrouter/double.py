@@ -1,0 +1,269 @@
+"""The router double: the engine behind a real HTTP/1.1 server on loopback.
+
+It serves the router's paths (``/{provider}/...``, ``/v1/chat/completions``) and the Hub's
+(``/api/models/...``) from one port, so a client pointed at it — huggingface_hub through
+``HF_ENDPOINT`` and the router base, the openai SDK through ``base_url``, a Gradio app in a
+subprocess, a JavaScript client — works unchanged. Answers come from the same engine and
+rule objects as in-process replay; transport faults are played for real: a reset is an RST
+(``SO_LINGER 0``), a stall is a stall, a cut stream is a chunked body that stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .engine import Answer, Engine, Request
+from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
+
+ROUTER = "https://router.huggingface.co"
+HUB = "https://huggingface.co"
+#: how long a stall (read-timeout) holds a connection whose client never gives up
+MAX_STALL = 60.0
+_MAX_BODY = 16 * 1024 * 1024
+
+
+def canonical_url(path: str) -> str:
+    """The double's path as the real URL it stands for: ``/api/...`` is the Hub, the rest the router."""
+    return (HUB if path.startswith("/api/") else ROUTER) + path
+
+
+class PortInUse(OSError):
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"port {port} on {host} is already in use: pick another with --port N, or --port 0 to let the "
+            "operating system choose a free one"
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    double: RouterDouble
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request is logged by `_serve` instead
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _serve(self) -> None:
+        double = self.server.double
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self._send_plain(400, f"malformed request: {exc}")
+            double.log(f"{self.command} {self.path} -> 400 (malformed request: {exc})")
+            return
+        request = Request(self.command, canonical_url(self.path), tuple(self.headers.items()), body)
+        try:
+            answer = double.engine.answer(request)
+        except Exception as exc:  # never crash the server on one request
+            self._send_plain(500, f"pytest-hfrouter double: {type(exc).__name__}: {exc}")
+            double.log(f"{self.command} {self.path} -> 500 ({type(exc).__name__}: {exc})")
+            return
+        if answer.unanswered or answer.passthrough:
+            reason = answer.unanswered or "the double does not proxy to other hosts"
+            self._send_plain(404, f"pytest-hfrouter double: no answer for {self.command} {self.path}: {reason}")
+            double.log(f"{self.command} {self.path} -> 404 (no answer)")
+            return
+        fault = answer.fault.type if answer.fault else None
+        if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET):
+            double.log(f"{self.command} {self.path} -> {fault} ({answer.source})")
+        else:
+            double.log(
+                f"{self.command} {self.path} -> {answer.status} ({answer.source}{', ' + fault if fault else ''})"
+            )
+        self._play(answer)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"x", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return None
+        size = int(length)
+        if size < 0 or size > _MAX_BODY:
+            raise ValueError(f"Content-Length {length}")
+        return self.rfile.read(size)
+
+    def _send_plain(self, status: int, text: str) -> None:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # -- playing an answer, faults included ----------------------------------------------
+    def _play(self, answer: Answer) -> None:
+        fault = answer.fault
+        kind = fault.type if fault else None
+        if kind in (READ_TIMEOUT, CONNECT_TIMEOUT):
+            # Over an open socket a connect timeout cannot happen any more: both stall.
+            self._stall(MAX_STALL)
+            self._abort(reset=False)
+            return
+        if kind == CONNECTION_RESET:
+            self._abort(reset=True)
+            return
+        if kind == SLOW_FIRST_TOKEN and fault is not None and self._stall(fault.delay):
+            self._abort(reset=False)  # the client gave up first
+            return
+        chunks = answer.chunks()
+        self.send_response(answer.status, answer.reason or None)
+        for name, value in answer.headers:
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        if not answer.is_stream:
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for number, chunk in enumerate(chunks):
+            if kind == STREAM_CUT and fault is not None and number == fault.after_chunks:
+                self._abort(reset=False)  # a chunked body that never ends
+                return
+            if kind == SLOW_STREAM and fault is not None and number > 0 and self._stall(fault.delay):
+                self._abort(reset=False)
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _stall(self, seconds: float) -> bool:
+        """Wait ``seconds``; True if the client hung up meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                except OSError:
+                    return True
+                time.sleep(min(left, 0.05))  # data pending (a pipelined request): keep stalling
+            if self.server.double.stopping.is_set():
+                return True
+        return False
+
+    def _abort(self, reset: bool) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            if reset:  # SO_LINGER 0: close() sends an RST instead of a FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.connection.close()
+
+
+class RouterDouble:
+    """A real server on ``host:port`` (0: the OS picks) answering through ``engine``."""
+
+    def __init__(
+        self, engine: Engine, host: str = "127.0.0.1", port: int = 0, log: Callable[[str], None] | None = None
+    ) -> None:
+        self.engine = engine
+        self.stopping = threading.Event()
+        self._log = log
+        #: every request line logged, in order
+        self.lines: list[str] = []
+        try:
+            self._server = _Server((host, port), _Handler)
+        except OSError as exc:
+            if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+                raise PortInUse(host, port) from None
+            raise
+        self._server.double = self
+        address = self._server.server_address
+        self.host, self.port = str(address[0]), int(address[1])
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Both the router base and the Hub endpoint (``HF_ENDPOINT``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def netloc(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+        if self._log is not None:
+            self._log(line)
+
+    def start(self) -> RouterDouble:
+        self.engine.doubles.add(self.netloc)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hfrouter-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self.engine.doubles.discard(self.netloc)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> RouterDouble:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def huggingface_hub_pointed_at(base_url: str) -> Iterator[None]:
+    """Point an in-process huggingface_hub (any major) at a double: Hub, provider routes, auto route.
+
+    For another process, ``HF_ENDPOINT`` covers the Hub; the router base is the app's own
+    setting (``InferenceClient(base_url=...)``, the openai SDK's ``base_url``).
+    """
+    import importlib
+
+    from huggingface_hub import constants
+
+    from .intercept import reset_client_caches
+
+    reset_client_caches()  # mappings cached from another endpoint must not answer for this one
+    saved = (constants.ENDPOINT, constants.INFERENCE_PROXY_TEMPLATE)
+    providers = importlib.import_module("huggingface_hub.inference._providers")
+    auto = getattr(providers, "CONVERSATIONAL_AUTO_ROUTER", None)  # 1.x and 2.x only
+    saved_auto = getattr(auto, "base_url", None)
+    constants.ENDPOINT = base_url
+    constants.INFERENCE_PROXY_TEMPLATE = base_url + "/{provider}"
+    if auto is not None:
+        auto.base_url = base_url
+    try:
+        yield
+    finally:
+        constants.ENDPOINT, constants.INFERENCE_PROXY_TEMPLATE = saved
+        if auto is not None:
+            auto.base_url = saved_auto
+        reset_client_caches()
