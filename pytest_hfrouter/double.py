@@ -14,6 +14,7 @@ import contextlib
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     double: RouterDouble
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (it timed out, or the fault was ours) is normal here.
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            self.double.log(f"error serving {client_address[0]}:{client_address[1]}: {error!r}")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,88 @@
+"""``python -m pytest_hfrouter serve ...``: the router double for apps in other processes."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import HFRouterError
+
+OUTAGE_HELP = (
+    "SCENARIO[:key=value[,key=value]] with keys provider, model, times, delay "
+    "(e.g. novita-500:provider=novita,times=2); repeat for several outages, the first wins"
+)
+
+
+def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"novita-500:provider=novita,times=2"`` → ``("novita-500", {"provider": "novita", "times": 2})``."""
+    name, _, rest = spec.partition(":")
+    kwargs: dict[str, Any] = {}
+    for pair in filter(None, rest.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise HFRouterError(f"--outage {spec!r}: {pair!r} is not key=value ({OUTAGE_HELP})")
+        if key == "times":
+            kwargs[key] = int(value) if value.isdigit() else value
+        elif key == "delay":
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                kwargs[key] = value
+        else:
+            kwargs[key] = value
+    return name, kwargs
+
+
+def serve(args: argparse.Namespace) -> int:
+    from .double import PortInUse, RouterDouble
+    from .engine import Engine, Exchange
+    from .library import shipped_library
+    from .markers import MarkerError, parse_outage
+
+    library = shipped_library()
+    try:
+        rules = [parse_outage((name,), kwargs, library) for name, kwargs in map(parse_outage_spec, args.outage)]
+    except (MarkerError, HFRouterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(library)
+    engine.begin(Exchange(rules=rules, strict=args.strict))
+    try:
+        double = RouterDouble(engine, args.host, args.port, log=lambda line: print(line, flush=True))
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, also where SIGINT was ignored
+        signal.signal(stop_signal, lambda *_: stop.set())
+    with double:
+        print(f"pytest-hfrouter router double on {double.base_url}", flush=True)
+        print(f"  router base: {double.base_url}   Hub (HF_ENDPOINT): {double.base_url}", flush=True)
+        print(f"  openai SDK base_url: {double.base_url}/v1", flush=True)
+        for rule in rules:
+            print(f"  outage: {rule.describe()}", flush=True)
+        print("  Ctrl-C stops it.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    print("stopped", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_hfrouter", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="Serve the router double (router and Hub paths) on loopback")
+    run.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8765, help="Port (default: 8765; 0: any free port)")
+    run.add_argument("--outage", action="append", default=[], metavar="SPEC", help=OUTAGE_HELP)
+    run.add_argument("--strict", action="store_true", help="No healthy library: unmatched router calls get 404")
+    args = parser.parse_args(argv)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
