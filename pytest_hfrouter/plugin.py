@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .errors import HFRouterWarning
 from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURES
 
 if TYPE_CHECKING:
-    from .engine import Engine, Exchange
+    from .engine import Engine, Exchange, Rule
     from .handle import HFRouter, HFRouterServer
     from .library import Library
 
@@ -29,6 +31,7 @@ class Settings:
 SETTINGS = pytest.StashKey[Settings]()
 ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
+EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -165,7 +168,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if scenario is not None and each is not None:
         from .markers import parse_each_outage
 
-        rules.insert(0, parse_each_outage(each.args, each.kwargs, library).rule(library, scenario))
+        each_rule = parse_each_outage(each.args, each.kwargs, library).rule(library, scenario)
+        rules.insert(0, each_rule)
+        item.stash[EACH_RULE] = each_rule
     try:
         cassettes = [load_cassette(path) for path in _cassettes(item, settings)]
     except CassetteError as exc:
@@ -185,7 +190,12 @@ def _scenario_param(item: pytest.Item) -> str | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
-        return (yield)
+        result = yield
+        each_rule = item.stash.get(EACH_RULE, None)
+        if each_rule is not None and each_rule.used == 0:  # it passed without meeting its outage
+            path, line, _ = item.location
+            warnings.warn_explicit(_unexercised(each_rule), HFRouterWarning, path, (line or 0) + 1)
+        return result
     finally:
         exchange = item.stash.get(EXCHANGE, None)
         if exchange is not None and exchange.misses:
@@ -193,6 +203,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             failure = pytest.fail.Exception("\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False)
             failure.__suppress_context__ = True  # the miss says it all; hide the app's traceback of it
             raise failure
+
+
+def _unexercised(rule: Rule) -> str:
+    scenario = rule.scenario
+    only = "" if scenario.stream is None else ", streamed requests only" if scenario.stream else ", plain requests only"
+    return (
+        f"{rule.describe()} answered no call of this test, so this case passed without exercising it "
+        f"(it answers {'/'.join(scenario.routes)} routes{only})"
+    )
 
 
 def _record_hint(item: pytest.Item) -> str:
