@@ -1,0 +1,198 @@
+"""The router double over real sockets, its command line, and transport-fault validation."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from pytest_hfrouter.double import RouterDouble
+from pytest_hfrouter.engine import Engine, Exchange
+from pytest_hfrouter.errors import ScenarioError
+from pytest_hfrouter.library import library_dir, load_library, shipped_library
+from pytest_hfrouter.markers import parse_outage
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def double() -> Iterator[RouterDouble]:
+    library = shipped_library()
+    engine = Engine(library)
+    engine.begin(Exchange(rules=[parse_outage(("novita-500",), {"provider": "novita"}, library)]))
+    server = RouterDouble(engine).start()
+    yield server
+    server.stop()
+
+
+def _chat(base: str, provider: str, **extra: object) -> requests.Response:
+    body = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": MESSAGES, **extra}
+    return requests.post(f"{base}/{provider}/v1/chat/completions", json=body, timeout=5)
+
+
+def test_double_serves_outages_healthy_answers_and_the_hub(double: RouterDouble) -> None:
+    failed = _chat(double.base_url, "novita")
+    assert (failed.status_code, failed.reason, failed.text) == (500, "Internal Server Error", "Internal Server Error")
+    healthy = _chat(double.base_url, "together")
+    assert healthy.status_code == 200
+    assert healthy.json()["choices"][0]["message"]["content"]
+    assert healthy.headers["x-inference-provider"] == "together"
+    mapping = requests.get(
+        f"{double.base_url}/api/models/Qwen/Qwen2.5-72B-Instruct",
+        params={"expand": "inferenceProviderMapping"},
+        timeout=5,
+    ).json()
+    assert mapping["inferenceProviderMapping"]["novita"]["status"] == "live"
+    assert double.lines == [
+        "POST /novita/v1/chat/completions -> 500 (scenario:provider-500)",
+        "POST /together/v1/chat/completions -> 200 (healthy)",
+        "GET /api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping -> 200 (healthy)",
+    ]
+
+
+def test_double_streams_one_event_per_chunk(double: RouterDouble) -> None:
+    response = requests.post(
+        f"{double.base_url}/together/v1/chat/completions",
+        json={"model": "m", "messages": MESSAGES, "stream": True},
+        stream=True,
+        timeout=5,
+    )
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    events = [line for line in response.iter_lines() if line]
+    assert events[-1] == b"data: [DONE]"
+    assert all(e.startswith(b"data: ") for e in events)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"NOT-HTTP\r\n\r\n",
+        b"POST /novita/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"POST /novita/v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["request-line", "content-length", "chunk-size"],
+)
+def test_malformed_request_gets_400_and_the_double_keeps_serving(double: RouterDouble, raw: bytes) -> None:
+    with socket.create_connection((double.host, double.port), timeout=5) as conn:
+        conn.sendall(raw)
+        answer = conn.recv(4096)
+    assert b"400" in answer.split(b"\r\n", 1)[0] or b"Error code: 400" in answer
+    assert _chat(double.base_url, "together").status_code == 200
+
+
+def test_connection_reset_is_a_real_rst(double: RouterDouble) -> None:
+    double.engine.exchange.rules.insert(  # type: ignore[union-attr]
+        0, parse_outage(("connection-reset",), {"provider": "groq"}, double.engine.library)
+    )
+    with pytest.raises(requests.ConnectionError) as excinfo:
+        _chat(double.base_url, "groq")
+    assert "Connection reset by peer" in str(excinfo.value)
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest_hfrouter", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
+    process = _serve("--port", "0", "--outage", "novita-500:provider=novita,times=1")
+    assert process.stdout is not None
+    header = [process.stdout.readline() for _ in range(5)]  # the banner, up to "Ctrl-C stops it."
+    assert header[0].startswith("pytest-hfrouter router double on http://127.0.0.1:")
+    assert header[3].strip() == "outage: hfrouter_outage('provider-500', provider='novita', times=1 (used 0))"
+    assert header[4].strip() == "Ctrl-C stops it."
+    base = header[0].split(" on ", 1)[1].strip()
+    try:
+        assert _chat(base, "novita").status_code == 500
+        assert _chat(base, "novita").status_code == 200  # times=1: recovered
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "POST /novita/v1/chat/completions -> 500 (scenario:provider-500)" in out
+    assert "POST /novita/v1/chat/completions -> 200 (healthy)" in out
+    assert out.rstrip().endswith("stopped")
+
+
+def test_command_line_port_in_use_says_how_to_pick_another() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = _serve("--port", str(port))
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in err
+    assert "--port 0" in err
+
+
+def test_command_line_unknown_scenario_lists_the_valid_ones() -> None:
+    process = _serve("--port", "0", "--outage", "novita-5000:provider=novita")
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "unknown scenario 'novita-5000'. Did you mean 'novita-500'?" in err
+
+
+def test_sigterm_stops_the_command_line_cleanly() -> None:
+    process = _serve("--port", "0")
+    assert process.stdout is not None
+    process.stdout.readline()
+    time.sleep(0.1)
+    process.terminate()
+    out, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert out.rstrip().endswith("stopped")
+
+
+# -- fault validation: a clear error naming the file and the field ------------------------
+def _library_with(tmp_path: Path, name: str, fault: dict[str, object]) -> Path:
+    root = tmp_path / "cassettes"
+    (root / "scenarios").mkdir(parents=True)
+    (root / "healthy").symlink_to(library_dir() / "healthy")
+    source = yaml.safe_load((library_dir() / "scenarios" / "stream-cut.yaml").read_text())
+    source["metadata"]["hfrouter"].update(name=name, fault=fault)
+    (root / "scenarios" / f"{name}.yaml").write_text(yaml.safe_dump(source))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        ({"type": "socket-melts"}, "fault.type must be one of connect-timeout, read-timeout"),
+        ({"type": "slow-stream", "delay": -1}, "fault.delay must be a number of seconds >= 0, got -1"),
+        ({"type": "stream-cut", "after_chunks": 500}, "fault.after_chunks=500 is past the end of the stream"),
+        ({"type": "stream-cut"}, "fault.after_chunks is required for stream-cut"),
+        ({"type": "read-timeout", "delay": 3}, "fault.delay is not a field of read-timeout"),
+    ],
+)
+def test_bad_fault_names_the_file_and_the_field(tmp_path: Path, fault: dict[str, object], problem: str) -> None:
+    root = _library_with(tmp_path, "broken-fault", fault)
+    with pytest.raises(ScenarioError) as excinfo:
+        load_library(root)
+    message = str(excinfo.value)
+    assert str(root / "scenarios" / "broken-fault.yaml") in message
+    assert problem in message
+
+
+def test_every_transport_scenario_loads_with_its_fault() -> None:
+    library = shipped_library()
+    faults = {name: library.get(name).fault for name in ("connect-timeout", "read-timeout", "stream-cut")}
+    assert {name: fault.type if fault else None for name, fault in faults.items()} == {
+        "connect-timeout": "connect-timeout",
+        "read-timeout": "read-timeout",
+        "stream-cut": "stream-cut",
+    }
+    assert json.loads(json.dumps(library.get("slow-stream").fault.delay)) == 5.0  # type: ignore[union-attr]
