@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .cassettes import Cassette, Recorded, match_key, split_chunks
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault
 from .library import MAPPING_PROVIDERS, Library, Scenario
+from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
 from .routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -49,6 +50,9 @@ class Answer:
     #: why nothing may answer (the face raises `UnansweredRequest` and the test fails)
     unanswered: str | None = None
     passthrough: bool = False
+    #: live modes: send the request here instead, with this Authorization, and `observe` the answer
+    target_url: str | None = None
+    authorization: str | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -168,11 +172,19 @@ class Exchange:
     played: dict[tuple[int, tuple[str, ...]], int] = field(default_factory=dict)
     #: (provider, provider's model id) → HF model id, learned from mappings served in this test.
     provider_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: live modes: what the real router answered, in order (the report's raw material)
+    live: list[LiveCall] = field(default_factory=list)
+    #: record modes: the interactions to write to the test's cassette
+    recorded: list[tuple[Request, Observed]] = field(default_factory=list)
+    #: live modes: differences in shape from the recorded answer for the same request
+    drift: list[Drift] = field(default_factory=list)
 
 
 class Engine:
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, live: Live | None = None) -> None:
         self.library = library
+        #: None in replay; the real router's address, token and mode otherwise
+        self.live = live
         self.exchange: Exchange | None = None
         #: ``host:port`` of router doubles this process serves: always let through
         self.doubles: set[str] = set()
@@ -219,11 +231,25 @@ class Engine:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
         provider = self._provider(route)
         hf_model = self._hf_model(exchange, route, provider)
-        answer = (
-            self._from_rules(exchange, request, route, provider, hf_model)
-            or self._from_cassettes(exchange, request, route)
-            or self._healthy(exchange, route, provider, hf_model)
-        )
+        if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
+            answer = self._from_rules(exchange, request, route, provider, hf_model)
+            if answer is None and self.live.mode == RECORD:
+                answer = self._from_cassettes(exchange, request, route)
+            if answer is None:
+                if route.kind == OTHER:
+                    return PASSTHROUGH
+                return Answer(
+                    passthrough=True,
+                    source="live",
+                    target_url=self.live.target(request.url),
+                    authorization=f"Bearer {self.live.token}",
+                )
+        else:
+            answer = (
+                self._from_rules(exchange, request, route, provider, hf_model)
+                or self._from_cassettes(exchange, request, route)
+                or self._healthy(exchange, route, provider, hf_model)
+            )
         if answer is None:
             reason = (
                 "hfrouter_strict is on: router calls need an outage rule or a cassette"
@@ -240,6 +266,44 @@ class Engine:
                  route.stream)
         )  # fmt: skip
         return answer
+
+    def observe(self, request: Request, observed: Observed) -> None:
+        """A face reports what the real router answered a forwarded request."""
+        with self._lock:
+            exchange = self._current()
+            route = classify(request.method, request.url, request.body)
+            # On the auto route the router says which provider it picked.
+            picked = observed.header("x-inference-provider")
+            provider = (route.provider or picked) if route.kind == AUTO else route.provider
+            hf_model = self._hf_model(exchange, route, provider)
+            if route.kind == MAPPING and observed.status == 200:
+                self._learn_provider_ids(exchange, observed.body)
+            exchange.calls.append(
+                Call(provider, hf_model, route.kind, request.method, request.url, observed.status,
+                     observed.error and "error", "live", route.stream)
+            )  # fmt: skip
+            exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
+            if self.live is not None and self.live.mode in (RECORD, REWRITE):
+                exchange.recorded.append((request, observed))
+            if route.kind != OTHER and observed.error is None:
+                recorded, where = self._recorded_counterpart(exchange, request, route, provider)
+                if recorded is not None:
+                    differences = shape_differences(recorded, observed)
+                    if differences:
+                        exchange.drift.append(Drift(where, f"{request.method} {request.url}", differences))
+
+    def _recorded_counterpart(
+        self, exchange: Exchange, request: Request, route: Route, provider: str | None
+    ) -> tuple[Recorded | None, str]:
+        key = match_key(request.method, route, request.url)
+        for cassette in exchange.cassettes:
+            positions = cassette.index.get(key)
+            if positions:
+                return cassette.interactions[positions[0]].response, str(cassette.path)
+        if route.is_inference:
+            name, recorded = self.library.healthy.answer(provider, route.stream)
+            return recorded, f"healthy library ({self.library.healthy.sources[name].name})"
+        return None, ""
 
     def would_hang(self, request: Request, reason: str) -> None:
         """A face found that the real client would wait forever: the test fails saying so."""

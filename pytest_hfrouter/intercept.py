@@ -8,16 +8,19 @@ no test patches anything and the per-request cost is a dictionary look-up. A cli
 
 from __future__ import annotations
 
+import functools
 import http.client
 import importlib
 import io
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .engine import Answer, Engine, Request
 from .errors import UnansweredRequest
 from .faults import HANG, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan, hang_message, plan
+from .live import Observed
 
 # A stack, so that a pytest run inside a pytest run (pytester) answers with its own engine
 # and hands the transports back to the outer one when it ends.
@@ -85,6 +88,19 @@ def _ask(request: Request, connect_timeout: float | None, read_timeout: float | 
 NO_FAULT = Plan(0, None, False)
 
 
+# Headers that belong to the connection, not the request: rebuilt for the forwarded one.
+_HOP_HEADERS = frozenset({"host", "authorization", "content-length", "connection", "transfer-encoding"})
+
+
+def _observe(request: Request, observed: Observed) -> None:
+    if _engines:
+        _engines[-1].observe(request, observed)
+
+
+def _failed(exc: BaseException, started: float) -> Observed:
+    return Observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
+
+
 def _prepared_headers(answer: Answer) -> list[tuple[str, str]]:
     headers = list(answer.headers)
     if not answer.is_stream:
@@ -129,16 +145,73 @@ def _patch_httpx(module: Any) -> None:
             for chunk in self.sync:
                 yield chunk
 
-    def ask(request: Any, body: bytes) -> tuple[Answer, Plan]:
+    def ask(request: Any, body: bytes) -> tuple[Request, Answer, Plan]:
         timeouts = request.extensions.get("timeout") or {}
-        answer, outcome = _ask(
-            Request(request.method, str(request.url), tuple(request.headers.multi_items()), body),
-            _seconds(timeouts.get("connect")),
-            _seconds(timeouts.get("read")),
-        )
+        asked = Request(request.method, str(request.url), tuple(request.headers.multi_items()), body)
+        answer, outcome = _ask(asked, _seconds(timeouts.get("connect")), _seconds(timeouts.get("read")))
         if outcome.before_response:
             raise error(outcome.outcome, request)
-        return answer, outcome
+        return asked, answer, outcome
+
+    def forwarded(request: Any, body: bytes, answer: Answer) -> Any:
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _HOP_HEADERS]
+        headers.append(("Authorization", answer.authorization or ""))
+        return module.Request(
+            request.method, answer.target_url, headers=headers, content=body, extensions=request.extensions
+        )
+
+    def observed_response(asked: Request, response: Any, started: float, stream: Any) -> Any:
+        seen = functools.partial(
+            Observed, response.status_code, response.reason_phrase, tuple(response.headers.multi_items())
+        )
+        tee = stream(response.stream, lambda body, err: _observe(asked, seen(body, time.perf_counter() - started, err)))
+        return module.Response(
+            response.status_code, headers=response.headers, stream=tee, extensions=response.extensions
+        )
+
+    class TeeStream(module.SyncByteStream):  # type: ignore[misc]
+        """The live body as the app reads it, reported to the engine once it ends."""
+
+        def __init__(self, inner: Any, done: Callable[[bytes, str | None], None]) -> None:
+            self.inner, self.done, self.reported = inner, done, False
+            self.parts: list[bytes] = []
+
+        def _report(self, error: str | None) -> None:
+            if not self.reported:
+                self.reported = True
+                self.done(b"".join(self.parts), error)
+
+        def __iter__(self) -> Iterator[bytes]:
+            try:
+                for part in self.inner:
+                    self.parts.append(part)
+                    yield part
+            except Exception as exc:
+                self._report(f"{type(exc).__name__}: {exc}")
+                raise
+            self._report(None)
+
+        def close(self) -> None:
+            self._report(None)
+            self.inner.close()
+
+    class AsyncTeeStream(module.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, inner: Any, done: Callable[[bytes, str | None], None]) -> None:
+            self.tee = TeeStream(inner, done)
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                async for part in self.tee.inner:
+                    self.tee.parts.append(part)
+                    yield part
+            except Exception as exc:
+                self.tee._report(f"{type(exc).__name__}: {exc}")
+                raise
+            self.tee._report(None)
+
+        async def aclose(self) -> None:
+            self.tee._report(None)
+            await self.tee.inner.aclose()
 
     def respond(request: Any, answer: Answer, stream: Any) -> Any:
         return module.Response(
@@ -153,13 +226,31 @@ def _patch_httpx(module: Any) -> None:
         )
 
     def handle_request(self: Any, request: Any) -> Any:
-        answer, outcome = ask(request, request.read())
+        body = request.read()
+        asked, answer, outcome = ask(request, body)
+        if answer.target_url:
+            started = time.perf_counter()
+            try:
+                response = sync_original(self, forwarded(request, body, answer))
+            except Exception as exc:
+                _observe(asked, _failed(exc, started))
+                raise
+            return observed_response(asked, response, started, TeeStream)
         if answer.passthrough:
             return sync_original(self, request)
         return respond(request, answer, ReplayStream(request, answer, outcome))
 
     async def handle_async_request(self: Any, request: Any) -> Any:
-        answer, outcome = ask(request, await request.aread())
+        body = await request.aread()
+        asked, answer, outcome = ask(request, body)
+        if answer.target_url:
+            started = time.perf_counter()
+            try:
+                response = await async_original(self, forwarded(request, body, answer))
+            except Exception as exc:
+                _observe(asked, _failed(exc, started))
+                raise
+            return observed_response(asked, response, started, AsyncTeeStream)
         if answer.passthrough:
             return await async_original(self, request)
         return respond(request, answer, AsyncReplayStream(request, answer, outcome))
@@ -228,8 +319,11 @@ def _patch_requests(adapters: Any) -> None:
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
         if body is not None and not isinstance(body, bytes):  # a file-like or generator body
             body = b"".join(body) if not hasattr(body, "read") else body.read()
-        answer, outcome = _ask(Request(request.method, request.url, tuple(request.headers.items()), body),
-                               *timeouts(timeout))  # fmt: skip
+        asked = Request(request.method, request.url, tuple(request.headers.items()), body)
+        answer, outcome = _ask(asked, *timeouts(timeout))
+        if answer.target_url:
+            return forward(self, request, asked, answer, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                           proxies=proxies)  # fmt: skip
         if answer.passthrough:
             return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         if outcome.before_response:
@@ -245,6 +339,23 @@ def _patch_requests(adapters: Any) -> None:
             request_url=request.url,
         )
         return self.build_response(request, raw)
+
+    def forward(self: Any, request: Any, asked: Request, answer: Answer, **options: Any) -> Any:
+        # The body is read here, whole (a stream's timing is lost; its exceptions are the same).
+        outgoing = request.copy()
+        outgoing.url = answer.target_url
+        outgoing.headers["Authorization"] = answer.authorization or ""
+        started = time.perf_counter()
+        try:
+            response = original(self, outgoing, **options)
+            body = response.content
+        except Exception as exc:
+            _observe(asked, _failed(exc, started))
+            raise
+        headers = tuple(response.headers.items())
+        _observe(asked, Observed(response.status_code, response.reason, headers, body, time.perf_counter() - started))
+        response.request, response.url = request, request.url
+        return response
 
     original = _replace(adapters.HTTPAdapter, "send", send)
 

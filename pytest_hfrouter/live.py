@@ -1,0 +1,222 @@
+"""Live modes: where real traffic goes, what came back, and whether its shape drifted.
+
+Pure values and functions; the faces forward requests and report `Observed` answers to the
+engine, which keeps them for the report, the recorder and the drift check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
+
+if TYPE_CHECKING:
+    from .cassettes import Recorded
+    from .engine import Request
+
+REPLAY = "replay"
+LIVE = "live"
+RECORD = "record"
+REWRITE = "rewrite"
+MODES = (REPLAY, LIVE, RECORD, REWRITE)
+ROUTER_URL = "https://router.huggingface.co"
+HUB_URL = "https://huggingface.co"
+#: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2)
+REMOVED_PROVIDERS = frozenset({"hyperbolic", "nebius", "sambanova", "clarifai", "nvidia", "black-forest-labs"})
+
+
+@dataclass(frozen=True)
+class Live:
+    """Where router and Hub traffic goes in a live mode, with which token."""
+
+    mode: str
+    token: str
+    router_url: str = ROUTER_URL
+    hub_url: str = HUB_URL
+
+    def target(self, url: str) -> str:
+        """The real (or overridden) address of a router or Hub URL."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host in HUB_HOSTS:
+            base = self.hub_url
+        elif host in ROUTER_HOSTS or host in LEGACY_INFERENCE_HOSTS:
+            base = self.router_url if host in ROUTER_HOSTS else f"{parts.scheme}://{parts.netloc}"
+        else:
+            return url
+        return base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the real router answered (``error``: the transport error, if it failed)."""
+
+    status: int | None
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    elapsed: float
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+def error_text(body: bytes, limit: int = 300) -> str | None:
+    """The server's message: JSON ``error`` (string or ``message`` of an object), else the text."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return None if text.lower().startswith("<") else text[:limit]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    return None if error is None else str(error)[:limit]
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """One live call as the report keeps it."""
+
+    provider: str | None
+    model: str | None
+    route: str
+    method: str
+    url: str
+    status: int | None
+    latency_ms: float
+    request_id: str | None
+    inference_provider: str | None
+    error: str | None
+    stream: bool
+
+    @classmethod
+    def of(cls, request: Request, route: Route, provider: str | None, model: str | None, seen: Observed) -> LiveCall:
+        failed = seen.error or (seen.status is not None and seen.status >= 400)
+        return cls(
+            provider=provider,
+            model=model,
+            route=route.kind,
+            method=request.method,
+            url=request.url,
+            status=seen.status,
+            latency_ms=round(seen.elapsed * 1000, 1),
+            request_id=seen.header("x-request-id"),
+            inference_provider=seen.header("x-inference-provider"),
+            error=seen.error or (error_text(seen.body) if failed else None),
+            stream=route.stream,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a live answer's shape differs from the recorded one for the same request."""
+
+    recorded_in: str
+    request: str
+    differences: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recorded_in": self.recorded_in, "request": self.request, "differences": list(self.differences)}
+
+
+# -- shapes: keys and types, never values ---------------------------------------------------
+Shape = Any
+
+
+def json_shape(value: Any) -> Shape:
+    if isinstance(value, dict):
+        return {key: json_shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        merged: Shape = None
+        for item in value:
+            merged = _merge(merged, json_shape(item))
+        return [merged]
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def _merge(a: Shape, b: Shape) -> Shape:
+    if a is None:
+        return b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _merge(a.get(k), b.get(k)) for k in {**a, **b}}
+    return a
+
+
+def _compare(recorded: Shape, live: Shape, path: str, out: list[str]) -> None:
+    if recorded is None or live is None:  # null is a value, not a type: tolerated
+        return
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        for key in recorded.keys() - live.keys():
+            out.append(f"{path}.{key}: missing")
+        for key in live.keys() - recorded.keys():
+            out.append(f"{path}.{key}: new")
+        for key in recorded.keys() & live.keys():
+            _compare(recorded[key], live[key], f"{path}.{key}", out)
+    elif isinstance(recorded, list) and isinstance(live, list):
+        _compare(recorded[0], live[0], f"{path}[]", out)
+    elif _kind(recorded) != _kind(live):
+        out.append(f"{path}: {_kind(recorded)} became {_kind(live)}")
+
+
+def _kind(shape: Shape) -> str:
+    return "object" if isinstance(shape, dict) else "array" if isinstance(shape, list) else str(shape)
+
+
+def body_shape(body: bytes, content_type: str) -> tuple[str, Shape]:
+    """``("json", shape)``, ``("sse", (event shape, ends with [DONE]))`` or ``("text", None)``."""
+    if "event-stream" in content_type:
+        events: Shape = None
+        done = False
+        for line in body.decode("utf-8", "replace").splitlines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                done = True
+                continue
+            try:
+                events = _merge(events, json_shape(json.loads(data)))
+            except ValueError:
+                events = _merge(events, "unparsable")
+        return "sse", (events, done)
+    try:
+        return "json", json_shape(json.loads(body))
+    except ValueError:
+        return "text", None
+
+
+def shape_differences(recorded: Recorded, live: Observed) -> tuple[str, ...]:
+    """Status class, JSON keys and types, SSE event shape; tolerant of values, ids and times."""
+    if live.status is None:
+        return ()
+    if recorded.status // 100 != live.status // 100:
+        return (f"status {recorded.status} became {live.status}",)
+    kind_a, shape_a = body_shape(recorded.body, recorded.header("content-type") or "")
+    kind_b, shape_b = body_shape(live.body, live.header("content-type") or "")
+    if kind_a != kind_b:
+        return (f"body {kind_a} became {kind_b}",)
+    out: list[str] = []
+    if kind_a == "sse":
+        _compare(shape_a[0], shape_b[0], "event", out)
+        if shape_a[1] != shape_b[1]:
+            out.append("stream " + ("no longer ends with [DONE]" if shape_a[1] else "now ends with [DONE]"))
+    elif kind_a == "json":
+        _compare(shape_a, shape_b, "body", out)
+    return tuple(sorted(out))
