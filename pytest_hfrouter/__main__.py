@@ -80,7 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=8765, help="Port (default: 8765; 0: any free port)")
     run.add_argument("--outage", action="append", default=[], metavar="SPEC", help=OUTAGE_HELP)
     run.add_argument("--strict", action="store_true", help="No healthy library: unmatched router calls get 404")
+    lint = commands.add_parser("lint", help="Find tokens and malformed cassettes (exit 1 if any)")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="Cassette files or folders")
     args = parser.parse_args(argv)
+    if args.command == "lint":
+        from .lint import main as lint_main
+
+        return lint_main(args.paths)
     return serve(args)
 
 

@@ -1,7 +1,7 @@
 """Copy the real successful chat completions from shared/real-cassettes into cassettes/healthy/.
 
 Run from the repository root: python tools/build_healthy_library.py ../shared/real-cassettes
-Interactions are copied whole and unedited; only the provider-mapping look-ups are left out
+Interactions are copied whole and unedited (Set-Cookie values redacted); the provider-mapping look-ups are left out
 (the plugin synthesises mappings for any model id) and a metadata block records provenance.
 """
 
@@ -27,6 +27,9 @@ def main(shared: Path) -> None:
             for interaction in data["interactions"]:
                 if interaction["request"]["method"] != "POST":
                     continue
+                headers = interaction["response"]["headers"]
+                for name in [n for n in headers if n.lower() == "set-cookie"]:
+                    headers[name] = ["<redacted>"]  # a Cloudflare __cf_bm cookie: no secret, but no data
                 interactions.append(interaction)
                 dates += (
                     interaction["response"]["headers"].get("Date")
@@ -47,8 +50,9 @@ def main(shared: Path) -> None:
                             f"copied from shared/real-cassettes/huggingface_hub/"
                         ),
                         "recorded": sorted(set(dates)),
-                        "notes": "Interactions copied whole and unedited; the Hub mapping look-ups of the "
-                        "same files are left out because the plugin answers mapping look-ups for any model.",
+                        "notes": "Interactions copied whole and unedited but for Set-Cookie values (redacted); "
+                        "the Hub mapping look-ups of the same files are left out because the plugin answers "
+                        "mapping look-ups for any model.",
                     },
                 }
             },
