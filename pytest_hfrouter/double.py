@@ -28,6 +28,8 @@ ROUTER = "https://router.huggingface.co"
 HUB = "https://huggingface.co"
 #: how long a stall (read-timeout) holds a connection whose client never gives up
 MAX_STALL = 60.0
+#: how often the serving loop checks for `RouterDouble.stop` (its wait at every fixture teardown)
+_POLL_INTERVAL = 0.02
 _MAX_BODY = 16 * 1024 * 1024
 
 
@@ -226,7 +228,12 @@ class RouterDouble:
 
     def start(self) -> RouterDouble:
         self.engine.doubles.add(self.netloc)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hfrouter-double", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL},
+            name="hfrouter-double",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -236,8 +236,10 @@ class Engine:
             if answer is None and self.live.mode == RECORD:
                 answer = self._from_cassettes(exchange, request, route)
             if answer is None:
-                if route.kind == OTHER:
-                    return PASSTHROUGH
+                if route.kind == OTHER:  # another host: recorded in the record modes, else left alone
+                    if self.live.mode not in (RECORD, REWRITE):
+                        return PASSTHROUGH
+                    return Answer(passthrough=True, source="live", target_url=request.url)
                 return Answer(
                     passthrough=True,
                     source="live",

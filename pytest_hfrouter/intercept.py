@@ -154,8 +154,10 @@ def _patch_httpx(module: Any) -> None:
         return asked, answer, outcome
 
     def forwarded(request: Any, body: bytes, answer: Answer) -> Any:
-        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _HOP_HEADERS]
-        headers.append(("Authorization", answer.authorization or ""))
+        dropped = _HOP_HEADERS if answer.authorization else _HOP_HEADERS - {"authorization"}
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
+        if answer.authorization:
+            headers.append(("Authorization", answer.authorization))
         return module.Request(
             request.method, answer.target_url, headers=headers, content=body, extensions=request.extensions
         )
@@ -344,7 +346,8 @@ def _patch_requests(adapters: Any) -> None:
         # The body is read here, whole (a stream's timing is lost; its exceptions are the same).
         outgoing = request.copy()
         outgoing.url = answer.target_url
-        outgoing.headers["Authorization"] = answer.authorization or ""
+        if answer.authorization:
+            outgoing.headers["Authorization"] = answer.authorization
         started = time.perf_counter()
         try:
             response = original(self, outgoing, **options)

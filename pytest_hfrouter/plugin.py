@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,55 +13,43 @@ from .errors import HFRouterWarning
 from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURES
 
 if TYPE_CHECKING:
+    from ._session import RunSession
+    from ._settings import Settings
     from .engine import Engine, Exchange, Rule
     from .handle import HFRouter, HFRouterServer
     from .library import Library
 
 _SCENARIO_PARAM = "hfrouter_scenario"
 
-
-@dataclass(frozen=True)
-class Settings:
-    cassette_dir: Path | None
-    strict: bool
-    allow_loopback: bool
-
-
-SETTINGS = pytest.StashKey[Settings]()
+SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
 ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
+RUN: pytest.StashKey[RunSession] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("hfrouter", "pytest-hfrouter: upstream-outage tests for the Hugging Face router")
-    group.addoption(
-        "--hfrouter-cassette-dir",
-        dest="hfrouter_cassette_dir",
-        default=None,
-        metavar="DIR",
-        help="Where test cassettes live: <DIR>/<module>/<test>.yaml (default: cassettes/ beside each module)",
-    )
-    parser.addini("hfrouter_cassette_dir", "Default for --hfrouter-cassette-dir (relative to rootdir)", default="")
-    parser.addini(
-        "hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
-        type="bool", default=False,
-    )  # fmt: skip
-    parser.addini(
-        "hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
-        type="bool", default=True,
-    )  # fmt: skip
+    from ._settings import add_options
+
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from ._settings import resolve
+
     for name, signature in SIGNATURES.items():
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
-    option = config.getoption("hfrouter_cassette_dir")
-    ini = config.getini("hfrouter_cassette_dir")
-    cassette_dir = Path(option).resolve() if option else (config.rootpath / ini if ini else None)
-    config.stash[SETTINGS] = Settings(
-        cassette_dir, bool(config.getini("hfrouter_strict")), bool(config.getini("hfrouter_allow_loopback"))
-    )
+    settings = config.stash[SETTINGS] = resolve(config.getoption, config.getini, config.rootpath)
+    if settings.live is not None or settings.report is not None or settings.baseline is not None:
+        from ._session import RunSession
+
+        run = config.stash[RUN] = RunSession(config, settings)
+        config.pluginmanager.register(run, "hfrouter-run")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    settings = config.stash[SETTINGS]
+    return f"hfrouter: {settings.describe()}" if settings.mode != "replay" or config.option.verbose > 0 else None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -107,7 +94,7 @@ def _engine(config: pytest.Config) -> Engine:
         from . import intercept
         from .engine import Engine
 
-        engine = config.stash[ENGINE] = Engine(_library())
+        engine = config.stash[ENGINE] = Engine(_library(), config.stash[SETTINGS].live)
         intercept.install(engine)
     return engine
 
@@ -140,10 +127,12 @@ def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
     return paths
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash[SETTINGS].live is not None:
+        return
     # A skip marker, not pytest.skip() in setup: the skip report then points at the test,
     # not at this file.
-    skip = pytest.mark.skip(reason="needs the live router (hfrouter_live): live mode is not available in replay")
+    skip = pytest.mark.skip(reason="needs the live router (hfrouter_live): run with --live and HF_TOKEN set")
     for item in items:
         if item.get_closest_marker(LIVE) is not None:
             item.add_marker(skip)
@@ -151,8 +140,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker(LIVE) is not None:
+    if item.get_closest_marker(LIVE) is not None and item.config.stash[SETTINGS].live is None:
         return  # skipped by its marker (pytest_collection_modifyitems)
+    if not hasattr(item, "obj"):
+        return  # not a test function (a generated probe)
     from .cassettes import load_cassette
     from .engine import Exchange
     from .errors import CassetteError
@@ -214,26 +205,51 @@ def _unexercised(rule: Rule) -> str:
     )
 
 
-def _record_hint(item: pytest.Item) -> str:
-    settings = item.config.stash[SETTINGS]
-    module_path = Path(str(item.path))
+def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
     from .markers import default_cassette_name
 
+    module_path = Path(str(item.path))
     cls = getattr(item, "cls", None)
     root = settings.cassette_dir or module_path.parent / "cassettes"
-    target = root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+    return root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+
+
+def _record_hint(item: pytest.Item) -> str:
+    target = _default_cassette(item, item.config.stash[SETTINGS])
     return (
-        f"to answer it, record a vcrpy cassette at {target} (for example with pytest-recording: "
-        f"pytest --record-mode=once {item.nodeid}), or mark the test with "
-        f"@pytest.mark.{SIGNATURES[OUTAGE]}"
+        f"to answer it, record it into {target}: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record "
+        f"'{item.nodeid}' — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
     )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     engine = item.config.stash.get(ENGINE, None)
-    if engine is not None and EXCHANGE in item.stash:
-        engine.end()
+    exchange = item.stash.get(EXCHANGE, None)
+    if engine is None or exchange is None:
+        return
+    engine.end()
+    run = item.config.stash.get(RUN, None)
+    if run is not None:
+        run.collect(item.nodeid, exchange)
+    settings = item.config.stash[SETTINGS]
+    if settings.records and exchange.recorded:
+        _write_recording(item, settings, exchange)
+
+
+def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:
+    from .recorder import interaction, write_cassette
+
+    assert settings.live is not None
+    secrets = (settings.live.token,)
+    target = exchange.cassettes[0].path if exchange.cassettes else _default_cassette(item, settings)
+    run_id = item.config.stash[RUN].run_id
+    write_cassette(
+        target,
+        [interaction(request, observed, secrets) for request, observed in exchange.recorded],
+        rewrite=settings.mode == "rewrite",
+        run_id=run_id,
+    )
 
 
 @pytest.fixture

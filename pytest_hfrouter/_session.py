@@ -1,0 +1,183 @@
+"""Run-level hooks: the report, probes, baseline, drift and the xdist hand-off.
+
+Workers send their part through ``workeroutput``; the controller merges, compares with the
+baseline, writes the report and the summaries, prints the terminal section and sets the exit
+status (syrupy's pattern). Registered only when the run has something to report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._settings import Settings
+from .engine import Exchange
+from .probes import Budget, Probe, ProbeResult, parse_probes, run_all
+from .report import Comparison, Report, compare, markdown, pair_states
+
+WORKER_KEY = "hfrouter_report"
+SESSION_ITEMS: pytest.StashKey[frozenset[pytest.Item]] = pytest.StashKey()
+RUN_ID_KEY = "hfrouter_run_id"
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class ProbeFailed(Exception):
+    pass
+
+
+class ProbeItem(pytest.Item):
+    """One generated probe test (live mode, ini ``hfrouter_probes``)."""
+
+    probe: Probe
+    run: RunSession
+
+    def runtest(self) -> None:
+        result = self.run.probe_result(self.probe)
+        if result.outcome in ("removed", "over-budget"):
+            pytest.skip(result.error or result.outcome)
+        if result.outcome != "ok":
+            raise ProbeFailed(
+                f"{self.probe.name}: {result.error} (status {result.status}, request id {result.request_id})"
+            )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ProbeFailed):
+            return f"probe failed: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        return "hfrouter probe", 0, self.name
+
+
+class RunSession:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from .recorder import versions
+
+        self.config = config
+        self.settings = settings
+        self.report = Report(mode=settings.mode, started=time.time(), versions=versions())
+        self.run_id = config.workerinput[RUN_ID_KEY] if is_worker(config) else uuid.uuid4().hex  # type: ignore[attr-defined]
+        self.comparison: Comparison | None = None
+        self._probe_items: list[ProbeItem] = []
+        self._results: dict[Probe, ProbeResult] = {}
+        # The request budget is the run's: under xdist each worker gets its share.
+        workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+        self._budget = Budget(settings.probe_budget // max(1, workers))
+        if settings.live is not None and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            # A CI timeout sends SIGTERM: end like Ctrl-C, so the report of what completed is written.
+            signal.signal(signal.SIGTERM, _interrupt)
+
+    # -- per test -----------------------------------------------------------------------
+    def collect(self, nodeid: str, exchange: Exchange) -> None:
+        self.report.calls += [{"test": nodeid, **call.to_dict()} for call in exchange.live]
+        self.report.drift += [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift]
+
+    # -- probes ---------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to probes too
+    def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        if self.settings.live is None or not self.settings.probes:
+            return
+        for probe in parse_probes(self.settings.probes):
+            item = ProbeItem.from_parent(session, name=f"hfrouter_probe[{probe.name}]")
+            item.probe, item.run = probe, self
+            self._probe_items.append(item)
+            items.append(item)
+
+    def probe_result(self, probe: Probe) -> ProbeResult:
+        if probe not in self._results:
+            live = self.settings.live
+            assert live is not None
+            # Without xdist every selected probe runs now, `probe_concurrency` at a time; an xdist
+            # worker cannot know which probes it will be given, so it runs them one by one.
+            batch = [probe]
+            if not is_worker(self.config):
+                scheduled = self.config.stash[SESSION_ITEMS]
+                batch = [i.probe for i in self._probe_items if i in scheduled and i.probe not in self._results]
+            results = run_all(batch, live, self.settings.probe_concurrency, self._budget, self.settings.probe_timeout)
+            self._results.update(results)
+            self.report.probes += [result.to_dict() for result in results.values()]
+        return self._results[probe]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.config.stash[SESSION_ITEMS] = frozenset(session.items)
+
+    # -- xdist ---------------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[RUN_ID_KEY] = self.run_id
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+        if payload:
+            self.report.merge_payload(payload)
+
+    # -- the end ---------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.report.finished = time.time()
+        self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if is_worker(self.config):
+            self.config.workeroutput[WORKER_KEY] = self.report.to_payload()  # type: ignore[attr-defined]
+            return
+        payload = self.report.to_payload()
+        baseline = json.loads(self.settings.baseline.read_text()) if self.settings.baseline else None
+        if baseline is not None:
+            self.comparison = compare(baseline, payload)
+        if self.settings.report is not None:
+            self.report.write(self.settings.report)
+        if self.settings.live is not None or baseline is not None:
+            text = markdown(payload, baseline)
+            targets = [os.environ.get("GITHUB_STEP_SUMMARY"), self.settings.summary]
+            for target in [Path(t) for t in targets if t]:
+                with target.open("a", encoding="utf-8") as out:
+                    out.write(text)
+        failed = bool(self.comparison and self.comparison.regressions) or (
+            self.settings.fail_on_drift and bool(self.report.drift)
+        )
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if is_worker(self.config):
+            return
+        payload = self.report.to_payload()
+        states = pair_states(payload)
+        if not states and not self.report.drift and self.comparison is None:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("-", "hfrouter live summary")
+        write(f"{len(states)} provider x model pair(s), {sum(s.healthy for s in states.values())} healthy")
+        for state in states.values():
+            if not state.healthy:
+                write(f"  failing: {state.provider} {state.model}: {state.status or 'no response'} {state.error or ''}")
+        if self.comparison is not None:
+            for before, now in self.comparison.regressions:
+                write(f"REGRESSION {now.provider} {now.model}: was {before.status}, now {now.status or 'no response'}: "
+                      f"{now.error or ''}")  # fmt: skip
+            for _, now in self.comparison.recoveries:
+                write(f"recovered {now.provider} {now.model}: {now.status}")
+        for drift in self.report.drift:
+            write(f"drift in {drift['recorded_in']} ({drift['request']}): {'; '.join(drift['differences'])}")
+        if self.settings.report is not None:
+            write(f"report: {self.settings.report}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def record_target(paths: list[Path], default: Path) -> Path:
+    """Where a test records: its first cassette, else its default cassette path."""
+    return paths[0] if paths else default

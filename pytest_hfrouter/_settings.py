@@ -1,0 +1,183 @@
+"""Options and ini values → one validated `Settings` (CLI > ini > default).
+
+Every mistake is a `pytest.UsageError` at start-up that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .live import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Live
+
+TOKEN_HELP = (
+    "set it in the environment, never on the command line: export HF_TOKEN=hf_... "
+    "(a token with the 'Make calls to Inference Providers' permission)"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    cassette_dir: Path | None = None
+    strict: bool = False
+    allow_loopback: bool = True
+    mode: str = REPLAY
+    live: Live | None = None
+    report: Path | None = None
+    baseline: Path | None = None
+    summary: Path | None = None
+    fail_on_drift: bool = False
+    probes: tuple[str, ...] = ()
+    probe_concurrency: int = 4
+    probe_budget: int = 100
+    probe_timeout: float = 30.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def records(self) -> bool:
+        return self.mode in (RECORD, REWRITE)
+
+    def describe(self) -> str:
+        if self.live is None:
+            return f"mode={self.mode}"
+        return f"mode={self.mode} router={self.live.router_url} hub={self.live.hub_url}"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hfrouter", "pytest-hfrouter: upstream-outage tests for the Hugging Face router")
+
+    def option(name: str, help: str, ini: str | None = None, **kwargs: Any) -> None:
+        dest = name.lstrip("-").replace("-", "_")
+        group.addoption(name, dest=dest, help=help, **kwargs)
+        if ini is not None:
+            parser.addini(dest, f"Default for {name}", default=ini)
+
+    option(
+        "--hfrouter-cassette-dir", "Where test cassettes live: <DIR>/<module>/<test>.yaml "
+        "(default: cassettes/ beside each module)", ini="", metavar="DIR", default=None,
+    )  # fmt: skip
+    option("--live", "Run against the live router (the same as --hfrouter-mode=live); needs HF_TOKEN",
+           action="store_true", default=False)  # fmt: skip
+    option("--hfrouter-mode", "replay (default): recorded answers only; live: the real router, outages still "
+           "injected; record: add new interactions to the test's cassette; rewrite: record it afresh",
+           ini=REPLAY, choices=MODES, default=None)  # fmt: skip
+    option("--hfrouter-router-url", f"Router base for live modes (default {ROUTER_URL})", ini="", default=None,
+           metavar="URL")  # fmt: skip
+    option("--hfrouter-hub-url", f"Hub endpoint for live modes (default {HUB_URL})", ini="", default=None,
+           metavar="URL")  # fmt: skip
+    option("--hfrouter-report", "Write the run's JSON report here (schema in the README)", ini="", default=None,
+           metavar="PATH")  # fmt: skip
+    option("--hfrouter-baseline", "Compare with an earlier report: regressions fail the session", ini="",
+           default=None, metavar="PATH")  # fmt: skip
+    option("--hfrouter-summary", "Write the Markdown summary here too ($GITHUB_STEP_SUMMARY is always used)",
+           ini="", default=None, metavar="PATH")  # fmt: skip
+    option("--hfrouter-fail-on-drift", "Fail the session when a live answer's shape drifted from its recording",
+           action="store_true", default=False)  # fmt: skip
+    option("--hfrouter-probe-concurrency", "Probes in flight at once (default 4)", ini="4", default=None,
+           metavar="N")  # fmt: skip
+    option("--hfrouter-probe-budget", "Most probe requests a run may send, retries included (default 100)",
+           ini="100", default=None, metavar="N")  # fmt: skip
+    option("--hfrouter-probe-timeout", "Seconds a probe request may take (default 30)", ini="30", default=None,
+           metavar="SECONDS")  # fmt: skip
+    parser.addini("hfrouter_probes", "Live probes: one 'provider:model' (or 'model' for the auto route) a line",
+                  type="linelist", default=[])  # fmt: skip
+    parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
+                  type="bool", default=False)  # fmt: skip
+    parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
+                  type="bool", default=True)  # fmt: skip
+
+
+def _number(name: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise pytest.UsageError(f"--{name.replace('_', '-')}: expected a number >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def _url(name: str, raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"--{name.replace('_', '-')}: expected an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def resolve(
+    option: Callable[[str], Any], ini: Callable[[str], Any], rootpath: Path, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Settings from the command line (``option``) over the ini file (``ini``) over defaults."""
+
+    def value(name: str) -> Any:
+        given = option(name)
+        return given if given not in (None, "") else ini(name)
+
+    mode = option("hfrouter_mode")
+    if option("live"):
+        if mode not in (None, LIVE):
+            raise pytest.UsageError(
+                f"--live and --hfrouter-mode={mode} contradict each other: --live means --hfrouter-mode=live. "
+                "Keep one of them."
+            )
+        mode = LIVE
+    mode = mode or ini("hfrouter_mode") or REPLAY
+    if mode not in MODES:
+        raise pytest.UsageError(f"hfrouter_mode = {mode!r} is not a mode. Valid modes: {', '.join(MODES)}")
+    live = None
+    if mode != REPLAY:
+        token = environ.get("HF_TOKEN", "")
+        if not token:
+            raise pytest.UsageError(f"--hfrouter-mode={mode} talks to the live router and needs HF_TOKEN: {TOKEN_HELP}")
+        router = value("hfrouter_router_url")
+        hub = value("hfrouter_hub_url")
+        live = Live(
+            mode,
+            token,
+            _url("hfrouter_router_url", router) if router else ROUTER_URL,
+            _url("hfrouter_hub_url", hub) if hub else HUB_URL,
+        )
+    cassette_option = option("hfrouter_cassette_dir")
+    cassette_ini = ini("hfrouter_cassette_dir")
+    cassette_dir = (
+        Path(cassette_option).resolve() if cassette_option else (rootpath / cassette_ini if cassette_ini else None)
+    )
+    baseline = value("hfrouter_baseline")
+    if baseline:
+        _check_report(Path(baseline))
+    paths = {name: Path(value(name)) if value(name) else None for name in ("hfrouter_report", "hfrouter_summary")}
+    return Settings(
+        cassette_dir=cassette_dir,
+        strict=bool(ini("hfrouter_strict")),
+        allow_loopback=bool(ini("hfrouter_allow_loopback")),
+        mode=mode,
+        live=live,
+        report=paths["hfrouter_report"],
+        baseline=Path(baseline) if baseline else None,
+        summary=paths["hfrouter_summary"],
+        fail_on_drift=bool(option("hfrouter_fail_on_drift")),
+        probes=tuple(line.strip() for line in ini("hfrouter_probes") if line.strip() and not line.startswith("#")),
+        probe_concurrency=_number("hfrouter_probe_concurrency", str(value("hfrouter_probe_concurrency")), int, 1),
+        probe_budget=_number("hfrouter_probe_budget", str(value("hfrouter_probe_budget")), int, 0),
+        probe_timeout=_number("hfrouter_probe_timeout", str(value("hfrouter_probe_timeout")), float, 0.1),
+    )
+
+
+def _check_report(path: Path) -> None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise pytest.UsageError(
+            f"--hfrouter-baseline {path}: no such file. Pass a report written by --hfrouter-report on an earlier run."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"--hfrouter-baseline {path}: not a JSON report ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != "pytest-hfrouter/report/1":
+        raise pytest.UsageError(
+            f'--hfrouter-baseline {path}: not a pytest-hfrouter report (expected "schema": "pytest-hfrouter/report/1")'
+        )

@@ -1,0 +1,172 @@
+"""Live probes: a short real chat completion, plain and streamed, per configured pair.
+
+Sent with the standard library (``urllib``), so the plugin's own interception never sees
+them; bounded in concurrency, in total requests and in time; ``Retry-After`` is honoured.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .live import REMOVED_PROVIDERS, Live, error_text
+
+PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
+#: the longest Retry-After a probe waits for before it reports the 429 instead
+MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    provider: str | None
+    model: str
+    stream: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider + ':' if self.provider else ''}{self.model}[{'stream' if self.stream else 'plain'}]"
+
+
+def parse_probes(lines: tuple[str, ...]) -> list[Probe]:
+    """``provider:model`` or ``model`` (auto route) per line → a plain and a streamed probe each."""
+    probes = []
+    for line in lines:
+        provider, sep, model = line.partition(":")
+        if not sep:
+            provider, model = "", line
+        if "/" in provider or not model:  # "Qwen/X" alone: no provider part
+            provider, model = "", line
+        for stream in (False, True):
+            probes.append(Probe(provider or None, model, stream))
+    return probes
+
+
+@dataclass
+class ProbeResult:
+    provider: str | None
+    model: str
+    stream: bool
+    outcome: str  # ok | failed | removed | over-budget
+    status: int | None = None
+    latency_ms: float | None = None
+    request_id: str | None = None
+    inference_provider: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Budget:
+    """A total number of requests, shared by the threads of one process."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+def contract_problem(body: bytes, stream: bool) -> str | None:
+    """Why an answer breaks the OpenAI-compatible contract (None: it keeps it)."""
+    if not stream:
+        try:
+            data = json.loads(body)
+            content = data["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return f"not an OpenAI-compatible chat completion ({type(exc).__name__}: {exc})"
+        return None if isinstance(content, str) else "choices[0].message.content is not a string"
+    events, done, finished = 0, False, False
+    for line in body.decode("utf-8", "replace").splitlines():
+        if not line.startswith("data:"):
+            continue
+        data_text = line[5:].strip()
+        if data_text == "[DONE]":
+            done = True
+            continue
+        try:
+            event = json.loads(data_text)
+        except ValueError:
+            return f"stream event {events + 1} is not JSON: {data_text[:60]!r}"
+        if event.get("error") is not None:
+            return f"stream error event: {event['error']}"
+        if not isinstance(event.get("choices"), list):
+            return f"stream event {events + 1} has no choices list"
+        finished = finished or any(c.get("finish_reason") for c in event["choices"] if isinstance(c, dict))
+        events += 1
+    if not events:
+        return "the stream carried no event"
+    return None if (done or finished) else "the stream ended without [DONE] or a finish_reason"
+
+
+def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> ProbeResult:
+    result = ProbeResult(probe.provider, probe.model, probe.stream, "failed")
+    if probe.provider in REMOVED_PROVIDERS:
+        result.outcome = "removed"
+        result.error = f"{probe.provider} is no longer routed by the router (removed 2026-07, ROUTER-FACTS §1.2)"
+        return result
+    model = f"{probe.model}:{probe.provider}" if probe.provider else probe.model
+    body = json.dumps({"model": model, "messages": PROMPT, "max_tokens": 8, "stream": probe.stream}).encode()
+    for _attempt in range(2):
+        if not budget.take():
+            result.outcome, result.error = "over-budget", "the probe request budget is spent"
+            return result
+        request = urllib.request.Request(
+            f"{live.router_url}/v1/chat/completions",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {live.token}", "Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answer = response.read()
+                status, headers = response.status, response.headers
+        except urllib.error.HTTPError as exc:
+            answer, status, headers = exc.read(), exc.code, exc.headers
+        except (OSError, ValueError) as exc:  # timeouts, resets, refused connections
+            result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            result.error = f"{type(exc).__name__}: {exc}"
+            return result
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        result.status = status
+        result.request_id = headers.get("x-request-id")
+        result.inference_provider = headers.get("x-inference-provider")
+        retry_after = _seconds(headers.get("retry-after"))
+        if status == 429 and retry_after is not None and retry_after <= MAX_RETRY_AFTER and _attempt == 0:
+            time.sleep(retry_after)
+            continue
+        if status >= 400:
+            result.error = error_text(answer) or f"HTTP {status}"
+            return result
+        problem = contract_problem(answer, probe.stream)
+        result.outcome, result.error = ("failed", problem) if problem else ("ok", None)
+        return result
+    return result
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def run_all(
+    probes: list[Probe], live: Live, concurrency: int, budget: Budget, timeout: float
+) -> dict[Probe, ProbeResult]:
+    shared = budget
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="hfrouter-probe") as pool:
+        results = pool.map(lambda p: (p, run_probe(p, live, shared, timeout)), probes)
+        return dict(results)

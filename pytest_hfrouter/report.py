@@ -1,0 +1,147 @@
+"""The run's report: live calls, probes, drift; merged across xdist workers; compared with a baseline.
+
+Plain builtins in and out (`to_payload` / `merge_payload`), so a worker's part travels to the
+controller through ``workeroutput`` and the JSON file is the same data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "pytest-hfrouter/report/1"
+
+
+@dataclass
+class Report:
+    mode: str = "replay"
+    started: float = 0.0
+    finished: float = 0.0
+    interrupted: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+    #: every live call: LiveCall fields plus ``test`` (the node id)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    #: every probe outcome (see probes.ProbeResult)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    #: drift findings: ``test``, ``recorded_in``, ``request``, ``differences``
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    #: resilience verdicts per test
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "mode": self.mode,
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
+            "duration_s": round(max(0.0, self.finished - self.started), 3),
+            "interrupted": self.interrupted,
+            "versions": self.versions,
+            "calls": self.calls,
+            "probes": self.probes,
+            "drift": self.drift,
+            "verdicts": self.verdicts,
+        }
+
+    def merge_payload(self, payload: dict[str, Any]) -> None:
+        """Fold a worker's part into this (the controller's) report."""
+        for key in ("calls", "probes", "drift", "verdicts"):
+            getattr(self, key).extend(payload.get(key) or [])
+        self.interrupted = self.interrupted or bool(payload.get("interrupted"))
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(self.to_payload(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+
+
+def _iso(timestamp: float) -> str | None:
+    if not timestamp:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# -- health of provider x model pairs, and the comparison with a baseline --------------------
+@dataclass(frozen=True)
+class PairState:
+    provider: str
+    model: str
+    healthy: bool
+    status: int | None
+    error: str | None
+
+
+def pair_states(payload: dict[str, Any]) -> dict[tuple[str, str], PairState]:
+    """One state per provider x model: failing if any probe or live call of the pair failed."""
+    states: dict[tuple[str, str], PairState] = {}
+    entries = [p for p in payload.get("probes") or [] if p.get("outcome") in ("ok", "failed")]
+    entries += [c for c in payload.get("calls") or [] if c.get("route") in ("provider", "auto")]
+    for entry in entries:
+        provider, model = entry.get("provider") or "auto", entry.get("model") or "?"
+        status = entry.get("status")
+        ok = entry.get("outcome") == "ok" if "outcome" in entry else (
+            entry.get("error") is None and status is not None and status < 400
+        )  # fmt: skip
+        key = (provider, model)
+        before = states.get(key)
+        if before is None or (before.healthy and not ok):
+            states[key] = PairState(provider, model, ok, status, entry.get("error"))
+    return states
+
+
+@dataclass(frozen=True)
+class Comparison:
+    regressions: list[tuple[PairState, PairState]]
+    recoveries: list[tuple[PairState, PairState]]
+
+
+def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
+    before, now = pair_states(baseline), pair_states(current)
+    shared = sorted(before.keys() & now.keys())
+    return Comparison(
+        regressions=[(before[k], now[k]) for k in shared if before[k].healthy and not now[k].healthy],
+        recoveries=[(before[k], now[k]) for k in shared if not before[k].healthy and now[k].healthy],
+    )
+
+
+def _outcome(state: PairState | None) -> str:
+    if state is None:
+        return "—"
+    if state.healthy:
+        return f"✅ {state.status}"
+    return f"❌ {state.status or 'no response'}"
+
+
+def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    """A table a person reads in ten seconds: each pair now, before, and what went wrong."""
+    now = pair_states(payload)
+    before = pair_states(baseline) if baseline else {}
+    comparison = compare(baseline, payload) if baseline else Comparison([], [])
+    lines = [
+        "## pytest-hfrouter: router health",
+        "",
+        f"{len(now)} provider x model pair(s), {sum(s.healthy for s in now.values())} healthy; "
+        f"{len(comparison.regressions)} regression(s), {len(comparison.recoveries)} recovery(ies); "
+        f"{len(payload.get('drift') or [])} drifted answer(s)"
+        + (" — **interrupted run**" if payload.get("interrupted") else ""),
+        "",
+        "| provider | model | now | before | error |",
+        "|---|---|---|---|---|",
+    ]
+    for key in sorted(now):
+        state = now[key]
+        mark = " ⚠️ regression" if (before.get(key) and before[key].healthy and not state.healthy) else ""
+        mark = " 🎉 recovered" if (before.get(key) and not before[key].healthy and state.healthy) else mark
+        error = (state.error or "").replace("|", "\\|").replace("\n", " ")[:120]
+        lines.append(
+            f"| {state.provider} | {state.model} | {_outcome(state)}{mark} | {_outcome(before.get(key))} | {error} |"
+        )
+    for entry in payload.get("drift") or []:
+        lines.append("")
+        lines.append(f"- drift in `{entry['recorded_in']}` ({entry['request']}): {'; '.join(entry['differences'])}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,114 @@
+"""Shared fixtures of the plugin's own tests: inner pytest runs through ``pytester``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# Imported once here so that every in-process inner run reuses the loaded client instead of
+# importing huggingface_hub again (pytester drops the modules an inner run imported).
+from huggingface_hub import InferenceClient  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+#: The app the inner tests exercise: the real InferenceClient, no client mocks.
+APP = '''
+from __future__ import annotations
+
+from huggingface_hub import InferenceClient
+
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+
+def chat(provider="novita", model=MODEL, stream=False):
+    client = InferenceClient(provider=provider, api_key="hf_fake")
+    return client.chat_completion(
+        messages=[{"role": "user", "content": "hi"}], model=model, max_tokens=5, stream=stream
+    )
+
+
+def auto_chat(model):
+    """The server-side auto route: POST https://router.huggingface.co/v1/chat/completions."""
+    client = InferenceClient(api_key="hf_fake")
+    return client.chat_completion(messages=[{"role": "user", "content": "hi"}], model=model, max_tokens=5)
+
+
+def status_of(call):
+    """The HTTP status the app saw, or the exception it got."""
+    try:
+        call()
+    except Exception as exc:
+        return getattr(getattr(exc, "response", None), "status_code", None) or type(exc).__name__
+    return 200
+'''
+
+
+@pytest.fixture
+def hfapp(pytester: pytest.Pytester) -> pytest.Pytester:
+    """``pytester`` with ``hfapp.py`` (the app above) importable by the inner tests."""
+    pytester.makepyfile(hfapp=APP)
+    return pytester
+
+#: A vcrpy (format 1) cassette with one successful novita chat completion, as vcrpy writes it.
+CASSETTE = """\
+interactions:
+- request:
+    body: '{{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{{"role": "user", "content": "hi"}}],
+      "stream": false}}'
+    headers:
+      Content-Type:
+      - application/json
+    method: POST
+    uri: https://router.huggingface.co/novita/v3/openai/chat/completions
+  response:
+    body:
+      string: '{{"id": "rec-1", "object": "chat.completion", "created": 1739800000,
+        "model": "Qwen/Qwen2.5-72B-Instruct", "choices": [{{"index": 0, "message": {{"role": "assistant",
+        "content": "{content}"}}, "finish_reason": "stop"}}], "usage": {{"prompt_tokens": 1,
+        "completion_tokens": 3, "total_tokens": 4}}}}'
+    headers:
+      Content-Type:
+      - application/json
+    status:
+      code: 200
+      message: OK
+{extra}version: 1
+"""
+
+#: An extra interaction (not a router call) for ``CASSETTE``'s ``extra``.
+EXAMPLE_COM = """\
+- request:
+    body: null
+    headers: {}
+    method: GET
+    uri: https://example.com/api/recorded
+  response:
+    body:
+      string: recorded example.com page
+    headers:
+      Content-Type:
+      - text/plain
+    status:
+      code: 200
+      message: OK
+"""
+
+
+class CassetteWriter:
+    """Writes vcrpy cassettes into the pytester directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, relative: str, content: str = "from the cassette", example_com: bool = False) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(CASSETTE.format(content=content, extra=EXAMPLE_COM if example_com else ""))
+        return path
+
+
+@pytest.fixture
+def write_cassette(pytester: pytest.Pytester) -> CassetteWriter:
+    """``write_cassette("cassettes/x.yaml", content=...)`` → the path of a novita 200 cassette."""
+    return CassetteWriter(pytester.path)

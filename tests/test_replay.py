@@ -1,0 +1,399 @@
+"""Replay: who answers (outage > cassette > healthy), where cassettes are found, what is blocked."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CassetteWriter
+
+PRECEDENCE = """
+import pytest
+from hfapp import chat
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_outage_beats_cassette(hfrouter):
+    with pytest.raises(Exception) as failure:
+        chat()
+    assert failure.value.response.status_code == 500
+    assert hfrouter.calls[-1].answered_by == "scenario:provider-500"
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+@pytest.mark.hfrouter_outage("provider-500", provider="together")
+def test_cassette_answers_what_no_outage_covers(hfrouter):
+    assert chat().choices[0].message.content == "from the cassette"
+    assert hfrouter.calls[-1].answered_by == "cassette:novita-ok.yaml"
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+def test_healthy_answers_what_the_cassette_lacks(hfrouter):
+    answer = chat("cerebras").choices[0].message.content
+    assert answer and answer != "from the cassette"
+    assert [c.answered_by for c in hfrouter.calls] == ["healthy", "healthy"]  # mapping, then inference
+    hfrouter.assert_answered_by("cerebras")
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+def test_outage_context_beats_cassette(hfrouter):
+    with hfrouter.outage("rate-limited-429", provider="novita"):
+        with pytest.raises(Exception) as failure:
+            chat()
+    assert failure.value.response.status_code == 429
+    assert chat().choices[0].message.content == "from the cassette"
+"""
+
+
+def test_outage_beats_cassette_beats_healthy(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    write_cassette("cassettes/novita-ok.yaml")
+    hfapp.makepyfile(test_precedence=PRECEDENCE)
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=4)
+
+
+USES_DEFAULT = """
+from hfapp import chat
+
+def test_it(hfrouter):
+    assert chat().choices[0].message.content == "{content}"
+    assert hfrouter.calls[-1].answered_by == "cassette:test_it.yaml"
+
+class TestGroup:
+    def test_in_class(self, hfrouter):
+        assert chat().choices[0].message.content == "{content}"
+
+def test_without_cassette(hfrouter):
+    assert chat().choices[0].message.content != "{content}"
+"""
+
+
+def test_default_cassette_path_is_picked_up(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    write_cassette("cassettes/test_default/test_it.yaml", content="default path")
+    write_cassette("cassettes/test_default/TestGroup.test_in_class.yaml", content="default path")
+    hfapp.makepyfile(test_default=USES_DEFAULT.format(content="default path"))
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+
+
+def test_cassette_dir_option(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    write_cassette("recorded/test_dir/test_it.yaml", content="from the option dir")
+    write_cassette("recorded/test_dir/TestGroup.test_in_class.yaml", content="from the option dir")
+    write_cassette("cassettes/test_dir/test_it.yaml", content="from the default dir")
+    hfapp.makepyfile(test_dir=USES_DEFAULT.format(content="from the option dir"))
+
+    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-cassette-dir", "recorded")
+
+    result.assert_outcomes(passed=3)
+
+
+def test_cassette_dir_ini(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    write_cassette("recorded/test_ini/test_it.yaml", content="from the ini dir")
+    write_cassette("recorded/test_ini/TestGroup.test_in_class.yaml", content="from the ini dir")
+    write_cassette("recorded/shared.yaml", content="shared by name")
+    hfapp.makeini("[pytest]\nhfrouter_cassette_dir = recorded\n")
+    hfapp.makepyfile(
+        test_ini=USES_DEFAULT.format(content="from the ini dir")
+        + """
+import pytest
+
+@pytest.mark.hfrouter_cassette("shared.yaml")
+def test_marker_path_relative_to_the_dir():
+    assert chat().choices[0].message.content == "shared by name"
+"""
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=4)
+
+
+def test_strict_fails_an_uncovered_router_call(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    write_cassette("cassettes/novita-ok.yaml")
+    hfapp.makeini("[pytest]\nhfrouter_strict = true\n")
+    hfapp.makepyfile(
+        test_strict="""
+        import pytest
+        from hfapp import chat, status_of
+
+        def test_uncovered(hfrouter):
+            chat("together")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_outage_covers_it(hfrouter):
+            assert status_of(chat) == 500
+
+        @pytest.mark.hfrouter_cassette("novita-ok.yaml")
+        def test_cassette_covers_it(hfrouter):
+            assert chat().choices[0].message.content == "from the cassette"
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_uncovered _*",
+            "pytest-hfrouter: no answer for POST https://router.huggingface.co/together/v1/chat/completions",
+            "  hfrouter_strict is on: router calls need an outage rule or a cassette",
+            "  to answer it, record it into *: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record *",
+            "FAILED test_strict.py::test_uncovered - *",
+        ]
+    )
+
+
+NETWORK = """
+import httpx
+import pytest
+
+@pytest.mark.hfrouter_cassette("recorded.yaml")
+def test_reaches_out():
+    httpx.get("https://example.com/api/things")
+
+@pytest.mark.hfrouter_cassette("recorded.yaml")
+def test_swallows_the_error():
+    try:
+        httpx.get("https://example.com/api/things")
+    except Exception:
+        pass
+
+@pytest.mark.hfrouter_cassette("recorded.yaml")
+def test_recorded_url_is_replayed():
+    assert httpx.get("https://example.com/api/recorded").text == "recorded example.com page"
+
+def test_unrelated():
+    assert 1 + 1 == 2
+"""
+
+
+def test_network_is_blocked_per_test(pytester: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    cassette = write_cassette("cassettes/recorded.yaml", example_com=True)
+    pytester.makepyfile(test_network=NETWORK)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2, failed=2)
+    for name in ("test_reaches_out", "test_swallows_the_error"):
+        result.stdout.fnmatch_lines(
+            [
+                f"*_ {name} _*",
+                "pytest-hfrouter: no answer for GET https://example.com/api/things",
+                "  no outage rule, cassette or healthy answer covers it*",
+                "  cassettes searched:",
+                f"    - {cassette}",
+                "  closest recorded requests:",
+                "    - GET https://example.com/api/recorded",
+                f"  to answer it, record it into {pytester.path}/cassettes/test_network/{name}.yaml:"
+                f" HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record 'test_network.py::{name}'*",
+            ]
+        )
+    result.stdout.fnmatch_lines(["FAILED test_network.py::test_reaches_out - *"])
+    result.stdout.fnmatch_lines(["FAILED test_network.py::test_swallows_the_error - *"])
+
+
+LOOPBACK = """
+import http.server
+import threading
+
+import httpx
+import pytest
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello from loopback"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+@pytest.fixture
+def server():
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Hello)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+def test_loopback(server):
+    with httpx.Client(trust_env=False) as client:
+        assert client.get(server).text == "hello from loopback"
+"""
+
+
+def test_loopback_is_allowed_by_default(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_loopback=LOOPBACK)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+
+
+def test_loopback_is_blocked_when_the_ini_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
+    pytester.makepyfile(test_loopback=LOOPBACK)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-hfrouter: no answer for GET http://127.0.0.1:*/",
+            "  loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
+        ]
+    )
+
+
+def test_live_tests_are_skipped_in_replay(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_live="""
+        import pytest
+
+        @pytest.mark.hfrouter_live
+        def test_needs_the_router():
+            raise AssertionError("must not run in replay")
+
+        def test_replayed():
+            pass
+        """
+    )
+
+    result = pytester.runpytest("-p", "hfrouter", "-rs")
+
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_live.py:*: needs the live router (hfrouter_live)*"])
+
+
+def test_mapping_cache_does_not_leak_between_tests(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        test_cache="""
+        import logging
+        import pytest
+        from hfapp import MODEL, chat
+
+        @pytest.mark.hfrouter_outage("mapping-missing-provider", provider="novita", model=MODEL)
+        def test_a_provider_gone_from_the_mapping(hfrouter):
+            with pytest.raises(ValueError, match="not supported by provider novita"):
+                chat("novita")
+            assert [c.route for c in hfrouter.calls] == ["mapping"]
+
+        def test_b_same_model_novita_is_back(hfrouter):
+            chat("novita")
+            assert [c.route for c in hfrouter.calls] == ["mapping", "provider"]
+            hfrouter.assert_answered_by("novita")
+
+        @pytest.mark.hfrouter_outage("staging-auth", provider="novita", model=MODEL)
+        def test_c_staging(hfrouter, caplog):
+            with pytest.raises(Exception) as failure:
+                chat("novita")
+            assert failure.value.response.status_code == 401
+            assert "staging mode for provider" in caplog.text
+
+        def test_d_same_model_live_again(hfrouter, caplog):
+            chat("novita")
+            assert "staging mode" not in caplog.text
+            assert [c.route for c in hfrouter.calls] == ["mapping", "provider"]
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=4)
+
+
+def test_agent_harness_request_never_fails_a_test(hfapp: pytest.Pytester) -> None:
+    hfapp.makeini("[pytest]\nhfrouter_strict = true\n")
+    hfapp.makepyfile(
+        test_harness="""
+        import json
+
+        import pytest
+        from huggingface_hub import constants
+        from huggingface_hub.utils import _detect_agent, get_session
+        from hfapp import chat
+
+        @pytest.fixture
+        def cold_registry(tmp_path, monkeypatch):
+            path = tmp_path / "agent_harnesses.json"
+            monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(path))
+            monkeypatch.setattr(_detect_agent, "_registry", None)
+            return path
+
+        def test_registry_fetch_is_answered(cold_registry):
+            assert _detect_agent.detect_agent() is None
+            # Written only after a successful fetch: the request was answered, not swallowed.
+            assert json.loads(cold_registry.read_text()) == {"standardEnvVars": [], "harnesses": {}}
+
+        def test_direct_request(cold_registry):
+            response = get_session().get("https://huggingface.co/api/agent-harnesses")
+            assert response.status_code == 200
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_with_a_client_call(cold_registry, hfrouter):
+            with pytest.raises(Exception):
+                chat()
+            assert hfrouter.tried == ["novita"]
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+
+
+SUITE = """
+import httpx
+import pytest
+from hfapp import chat, status_of
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_outage():
+    assert status_of(chat) == 500
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+def test_cassette():
+    assert chat().choices[0].message.content == "from the cassette"
+
+def test_healthy(hfrouter):
+    chat("together")
+    hfrouter.assert_answered_by("together")
+
+@pytest.mark.hfrouter_each_outage("provider-500", "rate-limited-429", "invalid-token-401", provider="novita")
+def test_each(hfrouter_scenario):
+    assert status_of(chat) == {"provider-500": 500, "rate-limited-429": 429, "invalid-token-401": 401}[
+        hfrouter_scenario
+    ]
+
+def test_network_blocked():
+    httpx.get("https://example.com/")
+
+@pytest.mark.hfrouter_live
+def test_live():
+    pass
+"""
+
+
+@pytest.fixture
+def suite(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> pytest.Pytester:
+    write_cassette("cassettes/novita-ok.yaml")
+    hfapp.makepyfile(test_suite=SUITE, test_suite_copy=SUITE)
+    return hfapp
+
+
+EXPECTED = {"passed": 12, "failed": 2, "skipped": 2}
+
+
+def test_under_xdist(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("-p", "hfrouter", "-n", "2")
+
+    result.assert_outcomes(**EXPECTED)
+    result.stdout.fnmatch_lines(["created: 2/2 workers", "*pytest-hfrouter: no answer for GET https://example.com/*"])
+
+
+def test_without_xdist(suite: pytest.Pytester) -> None:
+    result = suite.runpytest("-p", "hfrouter", "-p", "no:xdist")
+
+    result.assert_outcomes(**EXPECTED)

@@ -1,0 +1,497 @@
+"""Pure logic: route classification, the cassette reader, the library, the engine's decisions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_hfrouter.cassettes import Cassette, load_cassette, parse_cassette
+from pytest_hfrouter.engine import Answer, Engine, Exchange, Request, Rule
+from pytest_hfrouter.errors import CassetteError, ScenarioError
+from pytest_hfrouter.library import Library, library_dir, load_library, shipped_library
+from pytest_hfrouter.markers import default_cassette_name
+from pytest_hfrouter.routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, classify, split_suffix
+
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+ROUTER = "https://router.huggingface.co"
+HUB = "https://huggingface.co"
+
+
+def body(model: str = MODEL, stream: bool = False) -> bytes:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}).encode()
+
+
+# -- routes ------------------------------------------------------------------------------
+# ROUTER-FACTS §1.2: the routed URL of every provider in huggingface_hub 2.4.0 (+ the removed ones).
+PROVIDER_ROUTES = {
+    "novita": "/novita/v3/openai/chat/completions",
+    "together": "/together/v1/chat/completions",
+    "fireworks-ai": "/fireworks-ai/inference/v1/chat/completions",
+    "groq": "/groq/openai/v1/chat/completions",
+    "cerebras": "/cerebras/v1/chat/completions",
+    "featherless-ai": "/featherless-ai/v1/chat/completions",
+    "nscale": "/nscale/v1/chat/completions",
+    "cohere": "/cohere/compatibility/v1/chat/completions",
+    "deepinfra": "/deepinfra/v1/openai/chat/completions",
+    "zai-org": "/zai-org/api/paas/v4/chat/completions",
+    "baseten": "/baseten/v1/chat/completions",
+    "ovhcloud": "/ovhcloud/v1/chat/completions",
+    "publicai": "/publicai/v1/chat/completions",
+    "scaleway": "/scaleway/v1/chat/completions",
+    "hyperbolic": "/hyperbolic/v1/chat/completions",
+    "nebius": "/nebius/v1/chat/completions",
+    "sambanova": "/sambanova/v1/chat/completions",
+    "clarifai": "/clarifai/v2/ext/openai/v1/chat/completions",
+}
+
+
+@pytest.mark.parametrize(("provider", "path"), PROVIDER_ROUTES.items(), ids=list(PROVIDER_ROUTES))
+def test_classify_provider_routes(provider: str, path: str) -> None:
+    route = classify("POST", ROUTER + path, body("provider/own-id"))
+
+    assert (route.kind, route.provider, route.model, route.stream) == (PROVIDER, provider, "provider/own-id", False)
+    assert route.is_inference
+
+
+def test_classify_hf_inference_takes_the_model_from_the_path() -> None:
+    route = classify("POST", f"{ROUTER}/hf-inference/models/{MODEL}/v1/chat/completions", body("ignored"))
+
+    assert (route.kind, route.provider, route.model) == (PROVIDER, "hf-inference", MODEL)
+
+
+@pytest.mark.parametrize(
+    ("url", "provider", "model"),
+    [
+        (f"{ROUTER}/novita/chat/completions", "novita", "from/body"),
+        (f"{ROUTER}/hf-inference/models/google/gemma-2b", "hf-inference", "google/gemma-2b"),
+        (f"{ROUTER}/hf-inference/models/{MODEL}/v1/chat/completions", "hf-inference", MODEL),
+        (f"{ROUTER}/hf-inference/models/BAAI/bge-small/pipeline/feature-extraction", "hf-inference", "BAAI/bge-small"),
+        (f"https://api-inference.huggingface.co/models/{MODEL}/v1/chat/completions", "hf-inference", MODEL),
+        ("https://api-inference.huggingface.co/models/gpt2", "hf-inference", "gpt2"),
+        (f"{HUB}/api/inference-proxy/together/v1/chat/completions", "together", "from/body"),
+        (f"{HUB}/api/inference-proxy/hf-inference/models/{MODEL}", "hf-inference", MODEL),
+    ],
+    ids=["novita-old", "hf-inference-models", "hf-inference-v1", "hf-inference-pipeline", "api-inference-v1",
+         "api-inference", "inference-proxy", "inference-proxy-hf-inference"],
+)  # fmt: skip
+def test_classify_old_route_shapes(url: str, provider: str, model: str) -> None:
+    route = classify("POST", url, body("from/body"))
+
+    assert (route.kind, route.provider, route.model) == (PROVIDER, provider, model)
+
+
+@pytest.mark.parametrize(
+    ("requested", "provider", "model"),
+    [
+        (MODEL, None, MODEL),
+        (f"{MODEL}:fastest", None, MODEL),
+        (f"{MODEL}:cheapest", None, MODEL),
+        (f"{MODEL}:preferred", None, MODEL),
+        (f"{MODEL}:novita", "novita", MODEL),
+        ("openai/gpt-oss-120b:groq", "groq", "openai/gpt-oss-120b"),
+    ],
+)
+def test_classify_auto_route_and_suffixes(requested: str, provider: str | None, model: str) -> None:
+    route = classify("POST", f"{ROUTER}/v1/chat/completions", body(requested, stream=True))
+
+    assert (route.kind, route.provider, route.model, route.requested) == (AUTO, provider, model, requested)
+    assert route.stream is True
+
+
+def test_split_suffix() -> None:
+    assert split_suffix(MODEL) == (MODEL, None)
+    assert split_suffix(f"{MODEL}:cheapest") == (MODEL, None)
+    assert split_suffix(f"{MODEL}:together") == (MODEL, "together")
+    assert split_suffix(":novita") == (":novita", None)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kind", "model"),
+    [
+        ("GET", f"{HUB}/api/models/{MODEL}?expand=inferenceProviderMapping", MAPPING, MODEL),
+        ("GET", f"{HUB}/api/models/{MODEL}?expand%5B%5D=inferenceProviderMapping", MAPPING, MODEL),
+        ("GET", f"{HUB}/api/models/{MODEL}?expand=pipeline_tag&expand=inferenceProviderMapping", MAPPING, MODEL),
+        ("GET", f"{HUB}/api/models/{MODEL}", MODEL_INFO, MODEL),
+        ("GET", f"{HUB}/api/models/{MODEL}?expand=pipeline_tag", MODEL_INFO, MODEL),
+        ("GET", f"{HUB}/api/agent-harnesses", HARNESS, None),
+        ("POST", f"{HUB}/api/models/{MODEL}", OTHER, None),
+        ("GET", f"{HUB}/{MODEL}", OTHER, None),
+        ("GET", f"{HUB}/api/models", OTHER, None),
+        ("GET", f"{ROUTER}/v1/models", OTHER, None),
+        ("GET", f"{ROUTER}/", OTHER, None),
+        ("GET", "https://example.com/api/models/x?expand=inferenceProviderMapping", OTHER, None),
+    ],
+)
+def test_classify_hub_lookups(method: str, url: str, kind: str, model: str | None) -> None:
+    route = classify(method, url)
+
+    assert (route.kind, route.model) == (kind, model)
+    assert not route.is_inference
+
+
+def test_classify_reads_no_model_from_a_non_json_body() -> None:
+    assert classify("POST", f"{ROUTER}/novita/v3/openai/chat/completions", b"model=x").model is None
+    assert classify("POST", f"{ROUTER}/novita/v3/openai/chat/completions", b'["x"]').model is None
+    assert classify("POST", f"{ROUTER}/v1/chat/completions", None).provider is None
+
+
+# -- the cassette reader -----------------------------------------------------------------
+GOOD = """\
+interactions:
+- request:
+    body: '{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []}'
+    headers: {Content-Type: [application/json]}
+    method: post
+    uri: https://router.huggingface.co/novita/v3/openai/chat/completions
+  response:
+    body: {string: '{"ok": true}'}
+    headers:
+      Content-Length: ['12']
+      Content-Type: [application/json]
+      Set-Cookie: [a=1, b=2]
+    status: {code: 200, message: OK}
+- request:
+    body: null
+    headers: {}
+    method: GET
+    uri: https://example.com/data
+  response:
+    body:
+      string: !!binary |
+        aGVsbG8=
+    headers: {}
+    status: {code: 404, message: Not Found}
+metadata:
+  hfrouter: {name: x}
+version: 1
+"""
+
+
+def test_parse_cassette_reads_vcrpy_format() -> None:
+    cassette = parse_cassette(GOOD, Path("good.yaml"))
+
+    first, second = cassette.interactions
+    assert (first.method, first.route.kind, first.route.provider, first.route.model) == (
+        "POST", PROVIDER, "novita", MODEL
+    )  # fmt: skip
+    assert first.response.status == 200
+    assert first.response.body == b'{"ok": true}'
+    assert first.response.header("content-type") == "application/json"
+    assert first.response.header("Content-Length") is None  # recomputed on replay
+    assert [v for k, v in first.response.headers if k == "Set-Cookie"] == ["a=1", "b=2"]
+    assert (second.route.kind, second.response.status, second.response.body) == (OTHER, 404, b"hello")
+    assert cassette.hfrouter == {"name": "x"}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("interactions: [\n  - {request: \n", "not valid YAML"),
+        ("- just\n- a list\n", "not a vcrpy cassette: no top-level 'interactions' list"),
+        ("version: 1\n", "not a vcrpy cassette: no top-level 'interactions' list"),
+        ("version: 1\ninteractions: {}\n", "not a vcrpy cassette: no top-level 'interactions' list"),
+        ("version: 2\ninteractions: []\n", "unsupported cassette format version 2 (expected 1)"),
+        (
+            "interactions:\n- request: {method: GET, uri: 'https://x/'}\n",
+            "interactions[0] needs a 'request' and a 'response'",
+        ),
+        ("interactions:\n- just a string\n", "interactions[0] needs a 'request' and a 'response'"),
+        (
+            "interactions:\n- request: {method: GET, uri: 'https://x/'}\n  response: {body: {string: ''}}\n",
+            "interactions[0]: missing or malformed field",
+        ),
+        (
+            "interactions:\n- request: {method: GET, uri: 'https://x/'}\n  response: {status: {code: abc}}\n",
+            "interactions[0]: missing or malformed field",
+        ),
+        (
+            "interactions:\n- request: {uri: 'https://x/'}\n  response: {status: {code: 200}}\n",
+            "interactions[0]: missing or malformed field",
+        ),
+        (
+            "interactions:\n- request: {method: GET, uri: 'https://x/'}\n"
+            "  response: {status: {code: 200}, headers: [a, b]}\n",
+            "interactions[0].response.headers must be a mapping",
+        ),
+        (
+            "interactions:\n- request: {method: GET, uri: 'https://x/'}\n  response: {status: {code: 200}}\n- {}\n",
+            "interactions[1] needs a 'request' and a 'response'",
+        ),
+    ],
+    ids=["yaml", "list", "no-interactions", "interactions-mapping", "version", "no-response", "not-mapping",
+         "no-status", "bad-code", "no-method", "bad-headers", "second"],
+)  # fmt: skip
+def test_parse_cassette_errors_name_the_file_and_the_problem(text: str, problem: str) -> None:
+    path = Path("/somewhere/cassettes/broken.yaml")
+
+    with pytest.raises(CassetteError) as caught:
+        parse_cassette(text, path)
+
+    assert caught.value.path == path
+    assert caught.value.problem.startswith(problem)
+    assert str(caught.value).startswith(f"{path}: {problem}")
+
+
+def test_load_cassette_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CassetteError, match="no such cassette file") as caught:
+        load_cassette(tmp_path / "nope.yaml")
+    assert caught.value.path == tmp_path / "nope.yaml"
+
+
+def test_load_cassette_is_parsed_once_and_rereads_a_changed_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD)
+
+    first = load_cassette(path)
+    assert load_cassette(path) is first
+    path.write_text(GOOD.replace("404, message: Not Found", "410, message: Gone"))
+    again = load_cassette(path)
+
+    assert again is not first
+    assert again.interactions[1].response.status == 410
+
+
+# -- the library -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return shipped_library()
+
+
+def test_every_shipped_scenario_loads(library: Library) -> None:
+    files = sorted((library_dir() / "scenarios").glob("*.yaml"))
+
+    assert files, library_dir()
+    assert sorted(library.scenarios) == sorted(f.stem for f in files)
+    for scenario in library.scenarios.values():
+        assert scenario.answers, scenario.name
+        assert set(scenario.answers) == set(scenario.routes)
+        assert scenario.description, scenario.name
+        assert scenario.provenance.get("observed") in ("real", "partly-real", "inferred"), scenario.name
+        assert scenario.provenance.get("source"), scenario.name
+
+
+def test_scenario_names_and_aliases_are_unique(library: Library) -> None:
+    every = [name for s in library.scenarios.values() for name in (s.name, *s.aliases)]
+
+    assert len(every) == len(set(every)), sorted(n for n in every if every.count(n) > 1)
+
+
+def test_aliases_resolve(library: Library) -> None:
+    assert library.get("novita-500") is library.get("provider-500")
+    assert library.get("hyperbolic-staging").name == "staging-auth"
+    for scenario in library.scenarios.values():
+        for alias in scenario.aliases:
+            assert library.get(alias) is scenario
+
+
+def test_unknown_scenario_message(library: Library) -> None:
+    close = library.unknown_message("provider-50")
+    far = library.unknown_message("zzzzzzzz")
+
+    assert close.startswith("unknown scenario 'provider-50'. Did you mean 'provider-500'? Valid scenarios: ")
+    assert "Did you mean" not in far
+    valid = far.split("Valid scenarios: ", 1)[1].split(", ")
+    assert valid == sorted(library.names)
+    assert {"provider-500", "novita-500", "staging-auth"} <= set(valid)
+    with pytest.raises(ScenarioError, match="Did you mean 'rate-limited-429'"):
+        library.get("rate-limited-492")
+
+
+def test_http_scenarios_have_no_transport_fault(library: Library) -> None:
+    http = library.http_scenarios()
+
+    assert "provider-500" in [s.name for s in http]
+    assert all(s.fault is None for s in http)
+    assert {s.name for s in http} | {s.name for s in library.scenarios.values() if s.fault} == set(library.scenarios)
+
+
+def test_healthy_library_falls_back_to_novita(library: Library) -> None:
+    provider, recorded = library.healthy.answer("no-such-provider", stream=False)
+    streamed = library.healthy.answer("together", stream=True)
+
+    assert (provider, recorded.status, recorded.header("content-type")) == ("novita", 200, "application/json")
+    assert streamed[0] == "together"
+    assert (streamed[1].header("content-type") or "").startswith("text/event-stream")
+
+
+def test_a_broken_scenario_file_is_named(tmp_path: Path) -> None:
+    shutil.copytree(library_dir() / "healthy", tmp_path / "healthy")
+    (tmp_path / "scenarios").mkdir()
+    text = (library_dir() / "scenarios" / "provider-500.yaml").read_text()
+    (tmp_path / "scenarios" / "renamed.yaml").write_text(text)
+
+    with pytest.raises(ScenarioError, match=r"renamed\.yaml: metadata\.hfrouter\.name must equal the file name"):
+        load_library(tmp_path)
+
+
+def test_default_cassette_name_follows_pytest_recording() -> None:
+    assert default_cassette_name(None, "test_chat") == "test_chat"
+    assert default_cassette_name("TestChat", "test_chat[a/b:c]") == "TestChat.test_chat[a-b-c]"
+
+
+# -- the engine --------------------------------------------------------------------------
+def novita_cassette() -> Cassette:
+    text = GOOD.replace("metadata:\n  hfrouter: {name: x}\n", "")
+    return parse_cassette(text, Path("novita-ok.yaml"))
+
+
+def ask(engine: Engine, method: str, url: str, data: bytes | None = None) -> Answer:
+    return engine.answer(Request(method, url, (), data))
+
+
+def chat(engine: Engine, provider: str = "novita") -> Answer:
+    path = PROVIDER_ROUTES[provider]
+    return ask(engine, "POST", ROUTER + path, body())
+
+
+def mapping(engine: Engine, model: str = MODEL) -> dict[str, dict[str, str] | None]:
+    answer = ask(engine, "GET", f"{HUB}/api/models/{model}?expand=inferenceProviderMapping")
+    assert answer.status == 200, answer
+    data = json.loads(answer.body)
+    assert data["id"] == model
+    entries: dict[str, dict[str, str] | None] = data["inferenceProviderMapping"]
+    return entries
+
+
+def engine_with(library: Library, *rules: Rule, cassettes: tuple[Cassette, ...] = (), **options: bool) -> Engine:
+    engine = Engine(library)
+    engine.begin(Exchange(rules=list(rules), cassettes=list(cassettes), **options))
+    return engine
+
+
+def exchange_of(engine: Engine) -> Exchange:
+    assert engine.exchange is not None
+    return engine.exchange
+
+
+def test_outage_beats_cassette_beats_healthy(library: Library) -> None:
+    engine = engine_with(library, Rule(library.get("provider-500"), provider="novita"), cassettes=(novita_cassette(),))
+
+    outage = chat(engine)
+    healthy = chat(engine, "together")
+    exchange_of(engine).rules.clear()
+    recorded = chat(engine)
+
+    assert (outage.status, outage.source) == (500, "scenario:provider-500")
+    assert (recorded.status, recorded.body, recorded.source) == (200, b'{"ok": true}', "cassette:novita-ok.yaml")
+    assert (healthy.status, healthy.source) == (200, "healthy")
+    assert [c.answered_by for c in exchange_of(engine).calls] == [
+        "scenario:provider-500", "healthy", "cassette:novita-ok.yaml"
+    ]  # fmt: skip
+
+
+def test_closest_rule_wins_until_exhausted(library: Library) -> None:
+    engine = engine_with(
+        library,
+        Rule(library.get("invalid-token-401"), provider="novita", times=1),
+        Rule(library.get("rate-limited-429"), provider="nov*"),
+        Rule(library.get("provider-500")),
+    )
+
+    assert [chat(engine).status for _ in range(3)] == [401, 429, 429]
+    assert chat(engine, "together").status == 500
+
+
+def test_model_provider_rule_targets_the_auto_route_only(library: Library) -> None:
+    engine = engine_with(library, Rule(library.get("provider-500"), model=f"{MODEL}:novita"))
+
+    auto = ask(engine, "POST", f"{ROUTER}/v1/chat/completions", body(f"{MODEL}:novita"))
+    other = ask(engine, "POST", f"{ROUTER}/v1/chat/completions", body(f"{MODEL}:together"))
+    routed = chat(engine)
+
+    assert (auto.status, other.status, routed.status) == (500, 200, 200)
+
+
+def test_strict_misses_inference_but_still_synthesises_hub_lookups(library: Library) -> None:
+    engine = engine_with(library, strict=True)
+
+    answer = chat(engine)
+
+    assert answer.unanswered is not None
+    assert "hfrouter_strict is on" in answer.unanswered
+    assert "novita" in mapping(engine)
+    assert ask(engine, "GET", f"{HUB}/api/models/{MODEL}").status == 200
+    assert ask(engine, "GET", f"{HUB}/api/agent-harnesses").body == b'{"standardEnvVars": [], "harnesses": {}}'
+    assert len(exchange_of(engine).misses) == 1
+
+
+def test_other_hosts_miss_and_loopback_passes(library: Library) -> None:
+    engine = engine_with(library)
+
+    assert ask(engine, "GET", "https://example.com/").unanswered is not None
+    assert ask(engine, "GET", "http://127.0.0.1:8080/x").passthrough
+    assert ask(engine, "GET", "http://localhost/x").passthrough
+    blocked = engine_with(library, allow_loopback=False)
+    reason = ask(blocked, "GET", "http://127.0.0.1:8080/x").unanswered
+    assert reason is not None and "hfrouter_allow_loopback = false" in reason
+
+
+def test_staging_overlay_marks_the_provider_staging_and_first(library: Library) -> None:
+    engine = engine_with(library, Rule(library.get("staging-auth"), provider="together", model=MODEL))
+
+    entries = mapping(engine)
+    other_model = mapping(engine, "other/model")
+    routed = chat(engine, "together")
+
+    assert next(iter(entries)) == "together"
+    assert entries["together"] == {"status": "staging", "providerId": MODEL, "task": "conversational"}
+    assert entries["novita"] is not None and entries["novita"]["status"] == "live"
+    assert other_model["together"] is not None and other_model["together"]["status"] == "live"
+    assert routed.status == 401
+
+
+def test_missing_provider_overlay_removes_it(library: Library) -> None:
+    engine = engine_with(library, Rule(library.get("mapping-missing-provider"), provider="novita"))
+
+    entries = mapping(engine)
+
+    assert "novita" not in entries
+    assert "together" in entries
+    assert exchange_of(engine).calls[-1].answered_by == "scenario:mapping-missing-provider"
+
+
+def test_overlays_stack_and_globs_reach_every_matching_provider(library: Library) -> None:
+    engine = engine_with(
+        library,
+        Rule(library.get("staging-auth"), provider="together"),
+        Rule(library.get("mapping-missing-provider"), provider="n*"),
+    )
+
+    entries = mapping(engine)
+
+    assert "novita" not in entries and "nscale" not in entries
+    assert next(iter(entries)) == "together"
+    assert entries["together"] is not None and entries["together"]["status"] == "staging"
+    assert "cerebras" in entries
+
+
+def test_overlay_applies_to_a_recorded_mapping(library: Library) -> None:
+    recorded = parse_cassette(
+        """\
+interactions:
+- request: {method: GET, uri: 'https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping'}
+  response:
+    status: {code: 200, message: OK}
+    body: {string: '{"id": "Qwen/Qwen2.5-72B-Instruct", "inferenceProviderMapping": {"novita": {"status": "live",
+      "providerId": "qwen/qwen-72b", "task": "conversational"}, "sambanova": {"status": "live",
+      "providerId": "Qwen2.5-72B", "task": "conversational"}}}'}
+version: 1
+""",
+        Path("mapping.yaml"),
+    )
+    rule = Rule(library.get("mapping-missing-provider"), provider="novita")
+    engine = engine_with(library, rule, cassettes=(recorded,))
+
+    assert list(mapping(engine)) == ["sambanova"]
+
+
+def test_hub_unavailable_answers_the_mapping_with_its_status(library: Library) -> None:
+    engine = engine_with(library, Rule(library.get("hub-unavailable")))
+
+    answer = ask(engine, "GET", f"{HUB}/api/models/{MODEL}?expand=inferenceProviderMapping")
+
+    assert (answer.status, answer.source) == (503, "scenario:hub-unavailable")
+    assert chat(engine).status == 200
