@@ -19,6 +19,7 @@ import pytest
 
 from ._settings import Settings
 from .engine import Exchange
+from .live import LIVE
 from .probes import Budget, Probe, ProbeResult, parse_probes, run_all
 from .report import Comparison, Report, compare, markdown, pair_states
 
@@ -33,6 +34,13 @@ def is_worker(config: pytest.Config) -> bool:
 
 class ProbeFailed(Exception):
     pass
+
+
+class ProbeGroup(pytest.Collector):
+    """The parent of the generated probe tests (node ids ``hfrouter::probe[...]``)."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []
 
 
 class ProbeItem(pytest.Item):
@@ -85,10 +93,11 @@ class RunSession:
     # -- probes ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to probes too
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
-        if self.settings.live is None or not self.settings.probes:
+        if self.settings.mode != LIVE or not self.settings.probes:
             return
+        group = ProbeGroup.from_parent(session, name="hfrouter", nodeid="hfrouter")
         for probe in parse_probes(self.settings.probes):
-            item = ProbeItem.from_parent(session, name=f"hfrouter_probe[{probe.name}]")
+            item = ProbeItem.from_parent(group, name=f"probe[{probe.name}]")
             item.probe, item.run = probe, self
             self._probe_items.append(item)
             items.append(item)

@@ -30,7 +30,7 @@ class Probe:
 
     @property
     def name(self) -> str:
-        return f"{self.provider + ':' if self.provider else ''}{self.model}[{'stream' if self.stream else 'plain'}]"
+        return f"{self.provider or 'auto'}:{self.model}:{'stream' if self.stream else 'plain'}"
 
 
 def parse_probes(lines: tuple[str, ...]) -> list[Probe]:

@@ -89,19 +89,20 @@ def versions() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock = path.with_name(path.name + ".lock")
-    with open(lock, "a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: one writer per cassette is the user's job
-            yield
-            return
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the cassette's folder itself: no lock file left behind."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one writer per cassette is the user's job
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
 
 
 def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: bool, run_id: str) -> None:
@@ -114,7 +115,7 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
     from vcr.serializers import yamlserializer
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
+    with _locked(path.parent):
         existing: list[Any] = []
         if path.exists():
             data = yaml.load(path.read_text(encoding="utf-8"), Loader=yamlserializer._CassetteLoader)
