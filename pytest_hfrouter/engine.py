@@ -7,10 +7,12 @@ response, pass-through (loopback, when allowed) — or a miss that fails the tes
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -126,6 +128,14 @@ class Call:
     fault: str | None
     answered_by: str
     stream: bool
+    #: when it was made, on the test's clock (monotonic seconds plus any virtual time)
+    at: float = 0.0
+    #: the wait the answer asked for (``Retry-After``, or the ``t=`` of HF's ``ratelimit``)
+    retry_after: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.fault is not None or self.status is None or self.status >= 400
 
     def line(self) -> str:
         outcome = self.fault or (str(self.status) if self.status is not None else "-")
@@ -178,6 +188,18 @@ class Exchange:
     recorded: list[tuple[Request, Observed]] = field(default_factory=list)
     #: live modes: differences in shape from the recorded answer for the same request
     drift: list[Drift] = field(default_factory=list)
+    #: seconds added to the monotonic clock by ``hfrouter.virtual_time()`` (sleeps that did not wait)
+    virtual: float = 0.0
+    #: how often each request key was asked for (cassette hygiene: what a cassette holds in vain)
+    requested: dict[tuple[str, ...], int] = field(default_factory=dict)
+    #: (provider, model) pairs a mapping answered in this test without the provider
+    removed: set[tuple[str, str]] = field(default_factory=set)
+
+    def now(self) -> float:
+        return time.monotonic() + self.virtual
+
+    def log(self, call: Call) -> None:
+        self.calls.append(dataclasses.replace(call, at=self.now()))
 
 
 class Engine:
@@ -229,6 +251,8 @@ class Engine:
             )
         if route.kind == HARNESS:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
+        key = match_key(request.method, route, request.url)
+        exchange.requested[key] = exchange.requested.get(key, 0) + 1
         provider = self._provider(route)
         hf_model = self._hf_model(exchange, route, provider)
         if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
@@ -263,10 +287,8 @@ class Engine:
             self._learn_provider_ids(exchange, answer.body)
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
-        exchange.calls.append(
-            Call(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
-                 route.stream)
-        )  # fmt: skip
+        exchange.log(Call(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
+                          route.stream, retry_after=retry_after(answer.headers)))  # fmt: skip
         return answer
 
     def observe(self, request: Request, observed: Observed) -> None:
@@ -280,10 +302,9 @@ class Engine:
             hf_model = self._hf_model(exchange, route, provider)
             if route.kind == MAPPING and observed.status == 200:
                 self._learn_provider_ids(exchange, observed.body)
-            exchange.calls.append(
-                Call(provider, hf_model, route.kind, request.method, request.url, observed.status,
-                     observed.error and "error", "live", route.stream)
-            )  # fmt: skip
+            exchange.log(Call(provider, hf_model, route.kind, request.method, request.url, observed.status,
+                              observed.error and "error", "live", route.stream,
+                              retry_after=retry_after(observed.headers)))  # fmt: skip
             exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
             if self.live is not None and self.live.mode in (RECORD, REWRITE):
                 exchange.recorded.append((request, observed))
@@ -364,7 +385,9 @@ class Engine:
             )
             for target in targets:
                 entries.pop(target, None)
-                if template is not None:
+                if template is None:
+                    exchange.removed.add((target, (model or "").lower()))
+                else:
                     values = {"model": model or "", "provider": target, "provider_id": model or ""}
                     entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
             mapping["inferenceProviderMapping"] = entries
@@ -435,11 +458,23 @@ class Engine:
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
         exchange.misses.append(Miss(request, reason, searched, closest))
-        exchange.calls.append(
-            Call(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
-                 "nothing", route.stream)
-        )  # fmt: skip
+        exchange.log(Call(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
+                          "nothing", route.stream))  # fmt: skip
         return Answer(source="miss", unanswered=reason)
+
+
+def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:
+    """Seconds to wait, from ``Retry-After`` or the ``t=`` of HF's ``ratelimit`` header (ROUTER-FACTS §2.6)."""
+    for name, value in headers:
+        name = name.lower()
+        if name == "retry-after" and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        if name == "ratelimit":
+            for part in value.split(";"):
+                key, _, number = part.strip().partition("=")
+                if key == "t" and number.replace(".", "", 1).isdigit():
+                    return float(number)
+    return None
 
 
 def _from_recorded(recorded: Recorded, source: str) -> Answer:

@@ -1,0 +1,74 @@
+"""Cassette hygiene: how old a recording is, what no test uses, what a test never requested."""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from .cassettes import Cassette
+
+EXPIRY_MODES = ("warn", "fail")
+UNPLAYED_MODES = ("ignore", "warn", "fail")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_age(text: str) -> float:
+    """``"90d"`` → seconds; units s, m, h, d, w."""
+    match = _AGE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not an age: a number and a unit, e.g. 90d, 12h, 6w (units s, m, h, d, w)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def recorded_at(cassette: Cassette) -> datetime.datetime | None:
+    """When a cassette was recorded: its ``metadata.hfrouter.recorded_at``, else its newest ``Date``."""
+    stamp = cassette.hfrouter.get("recorded_at")
+    if isinstance(stamp, str):
+        try:
+            parsed = datetime.datetime.fromisoformat(stamp)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+    dates = []
+    for interaction in cassette.interactions:
+        value = interaction.response.header("date")
+        if value:
+            try:
+                dates.append(email.utils.parsedate_to_datetime(value))
+            except (TypeError, ValueError):
+                continue
+    return max(dates, default=None)
+
+
+def expired(cassette: Cassette, max_age: float, now: datetime.datetime) -> float | None:
+    """The cassette's age in days when it is older than ``max_age`` seconds, else None."""
+    when = recorded_at(cassette)
+    if when is None:
+        return None
+    age = (now - when).total_seconds()
+    return age / 86400 if age > max_age else None
+
+
+def orphans(roots: Iterable[Path], used: Iterable[Path]) -> list[Path]:
+    """Cassettes under ``roots`` that no test uses."""
+    used_set = {path.resolve() for path in used}
+    found = []
+    for root in sorted(set(roots)):
+        if root.is_dir():
+            found += [p for p in sorted(root.rglob("*.y*ml")) if p.is_file() and p.resolve() not in used_set]
+    return found
+
+
+def unplayed(cassette: Cassette, requested: dict[tuple[str, ...], int]) -> list[str]:
+    """Interactions of ``cassette`` beyond what the test requested of each request key."""
+    left = []
+    for key, positions in cassette.index.items():
+        for position in positions[requested.get(key, 0) :]:
+            interaction = cassette.interactions[position]
+            left.append(f"interactions[{position}] {interaction.method} {interaction.uri}")
+    return sorted(left, key=lambda line: int(line.split("]")[0].split("[")[1]))

@@ -1,0 +1,160 @@
+"""Resilience verdicts: how the app behaved while outages were injected, judged from its call log.
+
+Falling back is not the whole contract: hammering a failing provider, retrying a 402 that can
+never succeed, ignoring ``Retry-After``, retrying without backoff, showing half a stream as a
+whole answer, or giving up while the chain had providers left all pass a naive fallback test.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import Call
+
+RETRY_STORM = "retry-storm"
+RETRIED_NON_RETRYABLE = "retried-non-retryable"
+RETRY_AFTER_IGNORED = "retry-after-ignored"
+NO_BACKOFF = "no-backoff"
+TRUNCATED_STREAM_ACCEPTED = "truncated-stream-accepted"
+GAVE_UP_EARLY = "gave-up-early"
+NAMES = (RETRY_STORM, RETRIED_NON_RETRYABLE, RETRY_AFTER_IGNORED, NO_BACKOFF, TRUNCATED_STREAM_ACCEPTED, GAVE_UP_EARLY)
+
+#: answers that cannot change on retry (ROUTER-FACTS §2.1-2.5)
+NON_RETRYABLE = frozenset({400, 401, 402, 403, 404})
+#: failures that hold for the whole account, so stopping the chain on them is right
+ACCOUNT_WIDE = frozenset({401, 402, 403})
+TRUNCATING_SCENARIOS = frozenset({"stream-cut", "stream-no-done", "stream-half-json"})
+MODES = ("off", "report", "fail")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    explanation: str
+    calls: tuple[Call, ...] = field(default=())
+    level: str = "error"
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {self.explanation}"]
+        lines += [f"    {call.line()}" for call in self.calls]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "level": self.level,
+            "explanation": self.explanation,
+            "calls": [call.line() for call in self.calls],
+        }
+
+
+def check_names(names: Sequence[object]) -> list[str]:
+    """Problems with verdict names given to ``allow=`` (with a "did you mean")."""
+    problems = []
+    for name in names:
+        if name not in NAMES:
+            close = difflib.get_close_matches(str(name), NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            problems.append(f"unknown verdict {name!r}.{hint} Verdicts: {', '.join(NAMES)}")
+    return problems
+
+
+def _pair(call: Call) -> tuple[str | None, str | None]:
+    return call.provider, (call.model or "").lower() or None
+
+
+def _who(call: Call) -> str:
+    return f"{call.provider or '-'} {call.model or '-'}"
+
+
+def judge(
+    calls: Sequence[Call],
+    *,
+    passed: bool,
+    chain: Sequence[str] = (),
+    storm_limit: int = 3,
+    removed: frozenset[tuple[str, str]] = frozenset(),
+) -> list[Verdict]:
+    """Every verdict the call log supports; ``passed``: the test body raised nothing."""
+    inference = [c for c in calls if c.route in ("provider", "auto")]
+    by_pair: dict[tuple[str | None, str | None], list[Call]] = {}
+    for call in inference:
+        by_pair.setdefault(_pair(call), []).append(call)
+    verdicts: list[Verdict] = []
+    for pair_calls in by_pair.values():
+        who = _who(pair_calls[0])
+        if len(pair_calls) > storm_limit and all(c.failed for c in pair_calls):
+            explanation = f"{len(pair_calls)} calls to {who}, every one failed (more than {storm_limit})"
+            verdicts.append(Verdict(RETRY_STORM, explanation, tuple(pair_calls)))
+        pairs = list(itertools.pairwise(pair_calls))
+        again = next(((a, b) for a, b in pairs if a.status in NON_RETRYABLE and a.fault is None), None)
+        if again is not None:
+            explanation = f"{who} was called again after a {again[0].status}, which cannot change on retry"
+            verdicts.append(Verdict(RETRIED_NON_RETRYABLE, explanation, again))
+        early = next(((a, b) for a, b in pairs if a.retry_after is not None and b.at - a.at < a.retry_after), None)
+        if early is not None:
+            first, second = early
+            explanation = (
+                f"{who} was called again after {second.at - first.at:.1f} s; the answer asked for "
+                f"{first.retry_after:g} s"
+            )
+            verdicts.append(Verdict(RETRY_AFTER_IGNORED, explanation, early))
+        verdicts += _no_backoff(pair_calls)
+    for call in inference:
+        if call.provider and call.model and (call.provider, call.model.lower()) in removed:
+            verdicts.append(Verdict(RETRIED_NON_RETRYABLE, f"{_who(call)} was called although the mapping said "
+                                    "the provider does not serve the model", (call,)))  # fmt: skip
+    verdicts += _truncated(inference, passed)
+    verdicts += _gave_up_early(inference, chain)
+    return verdicts
+
+
+def _server_failure(call: Call) -> bool:
+    return call.fault is not None or (call.status is not None and call.status >= 500)
+
+
+def _no_backoff(pair_calls: list[Call]) -> list[Verdict]:
+    run: list[Call] = []
+    for call in [*pair_calls, None]:
+        if call is not None and _server_failure(call):
+            run.append(call)
+            continue
+        retries = run + ([call] if call is not None and run else [])
+        if len(retries) >= 3:
+            gaps = [b.at - a.at for a, b in itertools.pairwise(retries)]
+            if any(later <= earlier for earlier, later in itertools.pairwise(gaps)):
+                shown = ", ".join(f"{gap:.2f} s" for gap in gaps)
+                return [Verdict(NO_BACKOFF, f"{_who(retries[0])} was retried after 5xx answers with gaps "
+                                f"{shown}: they do not grow", tuple(retries))]  # fmt: skip
+        run = []
+    return []
+
+
+def _truncated(inference: list[Call], passed: bool) -> list[Verdict]:
+    if not passed:
+        return []
+    for position, call in enumerate(inference):
+        scenario = call.answered_by.removeprefix("scenario:")
+        if scenario in TRUNCATING_SCENARIOS and not any(not c.failed for c in inference[position + 1 :]):
+            return [Verdict(TRUNCATED_STREAM_ACCEPTED, f"{_who(call)} sent a truncated stream ({scenario}) and no "
+                            "exception reached the test nor did another provider answer afterwards: the app may "
+                            "have shown half an answer as if it were whole", (call,), level="warning")]  # fmt: skip
+    return []
+
+
+def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]:
+    if not chain or not inference or not inference[-1].failed:
+        return []
+    last = inference[-1]
+    if last.status in ACCOUNT_WIDE and last.fault is None:
+        return []  # stopping on a 401/402/403 is right: every link would get it
+    tried = {c.provider for c in inference}
+    untried = [p for p in chain if p not in tried]
+    if not untried:
+        return []
+    return [Verdict(GAVE_UP_EARLY, f"the chain ended with {last.fault or last.status} from {last.provider} while "
+                    f"{', '.join(untried)} had never been tried", (last,))]  # fmt: skip
