@@ -2,7 +2,8 @@
 
 Workers send their part through ``workeroutput``; the controller merges, compares with the
 baseline, writes the report and the summaries, prints the terminal section and sets the exit
-status (syrupy's pattern). Registered only when the run has something to report.
+status (syrupy's pattern). Modules that only some runs need (probes, verdicts, the engine)
+are imported when first used, so loading the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import signal
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ._settings import Settings
-from .engine import Exchange
 from .live import LIVE
-from .probes import Budget, Probe, ProbeResult, parse_probes, run_all
 from .report import Comparison, Report, compare, markdown, pair_states
+
+if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
+    from .engine import Exchange
+    from .probes import Probe, ProbeResult
+    from .verdicts import Verdict
 
 WORKER_KEY = "hfrouter_report"
 SESSION_ITEMS: pytest.StashKey[frozenset[pytest.Item]] = pytest.StashKey()
@@ -69,23 +73,34 @@ class ProbeItem(pytest.Item):
 
 class RunSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        from .recorder import versions
-
         self.config = config
         self.settings = settings
-        self.report = Report(mode=settings.mode, started=time.time(), versions=versions())
+        self.report = Report(mode=settings.mode, started=time.time())
         self.run_id = config.workerinput[RUN_ID_KEY] if is_worker(config) else uuid.uuid4().hex  # type: ignore[attr-defined]
         self.comparison: Comparison | None = None
         self._probe_items: list[ProbeItem] = []
         self._results: dict[Probe, ProbeResult] = {}
         # The request budget is the run's: under xdist each worker gets its share.
         workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
-        self._budget = Budget(settings.probe_budget // max(1, workers))
+        self._budget_left = settings.probe_budget // max(1, workers)
+        self._budget: Any = None
+        #: cassette paths the collected tests use, and the folders that hold them (orphans)
+        self.used: set[str] = set()
+        self.roots: set[str] = set()
+        self.orphans: list[Path] = []
         if settings.live is not None and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             # A CI timeout sends SIGTERM: end like Ctrl-C, so the report of what completed is written.
             signal.signal(signal.SIGTERM, _interrupt)
 
     # -- per test -----------------------------------------------------------------------
+    def add_verdicts(self, nodeid: str, verdicts: list[Verdict]) -> None:
+        self.report.verdicts += [{"test": nodeid, **verdict.to_dict()} for verdict in verdicts]
+
+    def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
+        self.report.expired += [
+            {"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old
+        ]
+
     def collect(self, nodeid: str, exchange: Exchange) -> None:
         self.report.calls += [{"test": nodeid, **call.to_dict()} for call in exchange.live]
         self.report.drift += [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift]
@@ -95,6 +110,8 @@ class RunSession:
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         if self.settings.mode != LIVE or not self.settings.probes:
             return
+        from .probes import parse_probes
+
         group = ProbeGroup.from_parent(session, name="hfrouter", nodeid="hfrouter")
         for probe in parse_probes(self.settings.probes):
             item = ProbeItem.from_parent(group, name=f"probe[{probe.name}]")
@@ -112,6 +129,9 @@ class RunSession:
             if not is_worker(self.config):
                 scheduled = self.config.stash[SESSION_ITEMS]
                 batch = [i.probe for i in self._probe_items if i in scheduled and i.probe not in self._results]
+            from .probes import Budget, run_all
+
+            self._budget = self._budget or Budget(self._budget_left)
             results = run_all(batch, live, self.settings.probe_concurrency, self._budget, self.settings.probe_timeout)
             self._results.update(results)
             self.report.probes += [result.to_dict() for result in results.values()]
@@ -120,6 +140,14 @@ class RunSession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.config.stash[SESSION_ITEMS] = frozenset(session.items)
+        if self.settings.check_orphans:
+            from .markers import cassette_root, test_cassettes
+
+            for item in session.items:
+                if isinstance(item, ProbeItem):
+                    continue
+                self.roots.add(str(cassette_root(Path(str(item.path)), self.settings.cassette_dir)))
+                self.used.update(str(path) for path in test_cassettes(item, self.settings.cassette_dir)[0])
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -131,15 +159,29 @@ class RunSession:
         payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
         if payload:
             self.report.merge_payload(payload)
+            self.used.update(payload.get("used_cassettes") or [])
+            self.roots.update(payload.get("cassette_roots") or [])
 
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .recorder import versions
+
         self.report.finished = time.time()
+        self.report.versions = versions()
         self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if is_worker(self.config):
-            self.config.workeroutput[WORKER_KEY] = self.report.to_payload()  # type: ignore[attr-defined]
+            part = {
+                **self.report.to_payload(),
+                "used_cassettes": sorted(self.used),
+                "cassette_roots": sorted(self.roots),
+            }
+            self.config.workeroutput[WORKER_KEY] = part  # type: ignore[attr-defined]
             return
+        if self.settings.check_orphans:
+            from .hygiene import orphans
+
+            self.orphans = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used])
         payload = self.report.to_payload()
         baseline = json.loads(self.settings.baseline.read_text()) if self.settings.baseline else None
         if baseline is not None:
@@ -152,8 +194,10 @@ class RunSession:
             for target in [Path(t) for t in targets if t]:
                 with target.open("a", encoding="utf-8") as out:
                     out.write(text)
-        failed = bool(self.comparison and self.comparison.regressions) or (
-            self.settings.fail_on_drift and bool(self.report.drift)
+        failed = (
+            bool(self.comparison and self.comparison.regressions)
+            or (self.settings.fail_on_drift and bool(self.report.drift))
+            or bool(self.orphans)
         )
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -161,11 +205,29 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
+        write = terminalreporter.write_line
+        self._summarise_live(terminalreporter, write)
+        if self.report.verdicts:
+            terminalreporter.write_sep("-", "hfrouter resilience verdicts")
+            for verdict in self.report.verdicts:
+                level = "" if verdict["level"] == "error" else f" ({verdict['level']})"
+                write(f"{verdict['test']}: {verdict['name']}{level}: {verdict['explanation']}")
+        if self.report.expired:
+            terminalreporter.write_sep("-", "hfrouter expired recordings")
+            for entry in self.report.expired:
+                write(f"{entry['cassette']} ({entry['age_days']:.0f} days old), used by {entry['test']}")
+                write(f"  re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite '{entry['test']}'")
+        if self.settings.check_orphans:
+            terminalreporter.write_sep("-", "hfrouter orphan cassettes")
+            write(f"{len(self.orphans)} cassette(s) no collected test uses" + (":" if self.orphans else ""))
+            for path in self.orphans:
+                write(f"  {path}")
+
+    def _summarise_live(self, terminalreporter: Any, write: Any) -> None:
         payload = self.report.to_payload()
         states = pair_states(payload)
         if not states and not self.report.drift and self.comparison is None:
             return
-        write = terminalreporter.write_line
         terminalreporter.write_sep("-", "hfrouter live summary")
         write(f"{len(states)} provider x model pair(s), {sum(s.healthy for s in states.values())} healthy")
         for state in states.values():

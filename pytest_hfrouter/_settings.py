@@ -5,16 +5,25 @@ Every mistake is a `pytest.UsageError` at start-up that names the problem and th
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .live import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Live
+from .report import SCHEMA
+
+VERDICT_MODES = ("off", "report", "fail")
+EXPIRY_MODES = ("warn", "fail")
+UNPLAYED_MODES = ("ignore", "warn", "fail")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
 TOKEN_HELP = (
     "set it in the environment, never on the command line: export HF_TOKEN=hf_... "
@@ -37,7 +46,13 @@ class Settings:
     probe_concurrency: int = 4
     probe_budget: int = 100
     probe_timeout: float = 30.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    verdicts: str = "report"
+    retry_storm: int = 3
+    chain: tuple[str, ...] = ()
+    max_age: float | None = None
+    on_expiry: str = "warn"
+    check_orphans: bool = False
+    on_unplayed: str = "warn"
 
     @property
     def records(self) -> bool:
@@ -87,6 +102,20 @@ def add_options(parser: pytest.Parser) -> None:
            metavar="SECONDS")  # fmt: skip
     parser.addini("hfrouter_probes", "Live probes: one 'provider:model' (or 'model' for the auto route) a line",
                   type="linelist", default=[])  # fmt: skip
+    option("--hfrouter-check-orphans", "List cassettes under the cassette dirs that no collected test uses, and "
+           "fail the run if there are any", action="store_true", default=False)  # fmt: skip
+    parser.addini("hfrouter_verdicts", "Resilience verdicts: off, report (in the summary) or fail (the test)",
+                  default="report")  # fmt: skip
+    parser.addini("hfrouter_retry_storm", "Calls to one failing provider x model that make a retry storm (more than "
+                  "this)", default="3")  # fmt: skip
+    parser.addini("hfrouter_chain", "The app's fallback chain, one provider a line (for the gave-up-early verdict)",
+                  type="linelist", default=[])  # fmt: skip
+    parser.addini("hfrouter_max_age", "Recordings older than this (e.g. 90d) are expired", default="")
+    parser.addini(
+        "hfrouter_on_expiry", "An expired recording: warn (in the summary) or fail (the test)", default="warn"
+    )
+    parser.addini("hfrouter_on_unplayed", "Interactions a test's cassette holds but the test never requested: "
+                  "ignore, warn or fail", default="warn")  # fmt: skip
     parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
                   type="bool", default=False)  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
@@ -151,6 +180,15 @@ def resolve(
     if baseline:
         _check_report(Path(baseline))
     paths = {name: Path(value(name)) if value(name) else None for name in ("hfrouter_report", "hfrouter_summary")}
+    choices = {name: _choice(name, ini(name), allowed) for name, allowed in (
+        ("hfrouter_verdicts", VERDICT_MODES), ("hfrouter_on_expiry", EXPIRY_MODES),
+        ("hfrouter_on_unplayed", UNPLAYED_MODES))}  # fmt: skip
+    max_age = None
+    if ini("hfrouter_max_age"):
+        try:
+            max_age = parse_age(ini("hfrouter_max_age"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"hfrouter_max_age: {exc}") from None
     return Settings(
         cassette_dir=cassette_dir,
         strict=bool(ini("hfrouter_strict")),
@@ -165,7 +203,30 @@ def resolve(
         probe_concurrency=_number("hfrouter_probe_concurrency", str(value("hfrouter_probe_concurrency")), int, 1),
         probe_budget=_number("hfrouter_probe_budget", str(value("hfrouter_probe_budget")), int, 0),
         probe_timeout=_number("hfrouter_probe_timeout", str(value("hfrouter_probe_timeout")), float, 0.1),
+        verdicts=choices["hfrouter_verdicts"],
+        retry_storm=_number("hfrouter_retry_storm", str(ini("hfrouter_retry_storm")), int, 1),
+        chain=tuple(line.strip() for line in ini("hfrouter_chain") if line.strip()),
+        max_age=max_age,
+        on_expiry=choices["hfrouter_on_expiry"],
+        check_orphans=bool(option("hfrouter_check_orphans")),
+        on_unplayed=choices["hfrouter_on_unplayed"],
     )
+
+
+def parse_age(text: str) -> float:
+    """``"90d"`` → seconds; units s, m, h, d, w."""
+    match = _AGE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not an age: a number and a unit, e.g. 90d, 12h, 6w (units s, m, h, d, w)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _choice(name: str, given: str, allowed: tuple[str, ...]) -> str:
+    if given not in allowed:
+        close = difflib.get_close_matches(given, allowed, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise pytest.UsageError(f"{name} = {given!r} is not valid.{hint} Valid values: {', '.join(allowed)}")
+    return given
 
 
 def _check_report(path: Path) -> None:
@@ -177,7 +238,7 @@ def _check_report(path: Path) -> None:
         ) from None
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"--hfrouter-baseline {path}: not a JSON report ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != "pytest-hfrouter/report/1":
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise pytest.UsageError(
-            f'--hfrouter-baseline {path}: not a pytest-hfrouter report (expected "schema": "pytest-hfrouter/report/1")'
+            f'--hfrouter-baseline {path}: not a pytest-hfrouter report (expected "schema": "{SCHEMA}")'
         )

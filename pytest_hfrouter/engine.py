@@ -194,6 +194,8 @@ class Exchange:
     requested: dict[tuple[str, ...], int] = field(default_factory=dict)
     #: (provider, model) pairs a mapping answered in this test without the provider
     removed: set[tuple[str, str]] = field(default_factory=set)
+    #: how many calls had been made when an exception last reached the test's own code (-1: never)
+    caught_after: int = -1
 
     def now(self) -> float:
         return time.monotonic() + self.virtual

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 from .engine import Call, Exchange
 from .library import Library
@@ -12,14 +14,25 @@ from .markers import parse_outage
 
 if TYPE_CHECKING:
     from .double import RouterDouble
+    from .verdicts import Verdict
 
 
 class HFRouter:
     """What one test sees of the router: every call it made and what answered it."""
 
-    def __init__(self, exchange: Exchange, library: Library, scenario: str | None) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        library: Library,
+        scenario: str | None,
+        *,
+        chain: tuple[str, ...] = (),
+        storm_limit: int = 3,
+    ) -> None:
         self._exchange = exchange
         self._library = library
+        self._chain = chain
+        self._storm_limit = storm_limit
         #: The scenario of this ``hfrouter_each_outage`` case (``None`` elsewhere).
         self.scenario = scenario
 
@@ -62,6 +75,47 @@ class HFRouter:
             yield
         finally:
             self._exchange.rules.remove(rule)
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """Resilience verdicts on what the app sent so far (see the README's list)."""
+        from .verdicts import verdicts_of
+
+        return verdicts_of(self._exchange, passed=True, chain=self._chain, storm_limit=self._storm_limit)
+
+    def assert_resilient(self, allow: Sequence[str] = (), chain: Sequence[str] | None = None) -> None:
+        """Fail with the verdicts (and the call log) unless each is in ``allow``."""
+        __tracebackhide__ = True
+        from .verdicts import check_names, verdicts_of
+
+        problems = check_names(allow)
+        if problems:
+            raise ValueError("; ".join(problems))
+        chain = self._chain if chain is None else tuple(chain)
+        found = verdicts_of(self._exchange, passed=True, chain=chain, storm_limit=self._storm_limit)
+        found = [v for v in found if v.name not in allow]
+        if found:
+            self._fail("resilience verdicts:\n" + "\n".join(f"  {v.describe()}" for v in found))
+
+    @contextmanager
+    def virtual_time(self) -> Iterator[None]:
+        """``time.sleep`` and ``asyncio.sleep`` advance the test's clock instead of waiting.
+
+        Verdicts such as retry-after-ignored and no-backoff then see the waits an app makes
+        without the test spending them.
+        """
+        exchange = self._exchange
+        real_async_sleep = asyncio.sleep
+
+        def sleep(seconds: float) -> None:
+            exchange.virtual += max(0.0, seconds)
+
+        async def async_sleep(seconds: float, result: Any = None) -> Any:
+            exchange.virtual += max(0.0, seconds)
+            return await real_async_sleep(0, result)
+
+        with patch("time.sleep", sleep), patch("asyncio.sleep", async_sleep):
+            yield
 
     def call_log(self) -> str:
         if not self._exchange.calls:

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from .cassettes import Cassette
-
-EXPIRY_MODES = ("warn", "fail")
-UNPLAYED_MODES = ("ignore", "warn", "fail")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-
-
-def parse_age(text: str) -> float:
-    """``"90d"`` → seconds; units s, m, h, d, w."""
-    match = _AGE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not an age: a number and a unit, e.g. 90d, 12h, 6w (units s, m, h, d, w)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def recorded_at(cassette: Cassette) -> datetime.datetime | None:

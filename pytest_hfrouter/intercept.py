@@ -114,43 +114,47 @@ def _seconds(value: Any) -> float | None:
 
 # -- httpx and httpx2 (the same API under two module names) ------------------------------
 def _patch_httpx(module: Any) -> None:
-    # The messages httpx(2) gives these faults on a real socket (ROUTER-FACTS §2.11, §3.2).
-    def error(outcome: str | None, request: Any) -> Exception:
+    # The messages httpx(2) gives these faults on a real socket (ROUTER-FACTS §2.11, §3.2). The
+    # async transports read through anyio, whose TimeoutError and BrokenResourceError carry no
+    # text: there the timeouts and the reset are raised with an empty message.
+    def error(outcome: str | None, request: Any, asynchronous: bool = False) -> Exception:
         if outcome == TIMEOUT_CONNECT:
-            return module.ConnectTimeout("timed out", request=request)  # type: ignore[no-any-return]
+            return module.ConnectTimeout("" if asynchronous else "timed out", request=request)  # type: ignore[no-any-return]
         if outcome == TIMEOUT_READ:
-            return module.ReadTimeout("timed out", request=request)  # type: ignore[no-any-return]
+            return module.ReadTimeout("" if asynchronous else "timed out", request=request)  # type: ignore[no-any-return]
         if outcome == RESET:
-            return module.ReadError("[Errno 104] Connection reset by peer", request=request)  # type: ignore[no-any-return]
+            message = "" if asynchronous else "[Errno 104] Connection reset by peer"
+            return module.ReadError(message, request=request)  # type: ignore[no-any-return]
         return module.RemoteProtocolError(  # type: ignore[no-any-return]
             "peer closed connection without sending complete message body (incomplete chunked read)",
             request=request,
         )
 
     class ReplayStream(module.SyncByteStream):  # type: ignore[misc]
-        def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:
+        def __init__(self, request: Any, answer: Answer, outcome: Plan, asynchronous: bool = False) -> None:
             self.request, self.answer, self.outcome = request, answer, outcome
+            self.asynchronous = asynchronous
 
         def __iter__(self) -> Iterator[bytes]:
             chunks = self.answer.chunks()
             yield from chunks[: self.outcome.chunks] if self.outcome.outcome else chunks
             if self.outcome.outcome:
-                raise error(self.outcome.outcome, self.request)
+                raise error(self.outcome.outcome, self.request, self.asynchronous)
 
     class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:
-            self.sync = ReplayStream(request, answer, outcome)
+            self.sync = ReplayStream(request, answer, outcome, asynchronous=True)
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             for chunk in self.sync:
                 yield chunk
 
-    def ask(request: Any, body: bytes) -> tuple[Request, Answer, Plan]:
+    def ask(request: Any, body: bytes, asynchronous: bool = False) -> tuple[Request, Answer, Plan]:
         timeouts = request.extensions.get("timeout") or {}
         asked = Request(request.method, str(request.url), tuple(request.headers.multi_items()), body)
         answer, outcome = _ask(asked, _seconds(timeouts.get("connect")), _seconds(timeouts.get("read")))
         if outcome.before_response:
-            raise error(outcome.outcome, request)
+            raise error(outcome.outcome, request, asynchronous)
         return asked, answer, outcome
 
     def forwarded(request: Any, body: bytes, answer: Answer) -> Any:
@@ -244,7 +248,7 @@ def _patch_httpx(module: Any) -> None:
 
     async def handle_async_request(self: Any, request: Any) -> Any:
         body = await request.aread()
-        asked, answer, outcome = ask(request, body)
+        asked, answer, outcome = ask(request, body, asynchronous=True)
         if answer.target_url:
             started = time.perf_counter()
             try:
@@ -328,6 +332,9 @@ def _patch_requests(adapters: Any) -> None:
                            proxies=proxies)  # fmt: skip
         if answer.passthrough:
             return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        # As the real send does: the adapter adds its headers (huggingface_hub 0.x its request id,
+        # which it appends to the message of a request that fails).
+        self.add_headers(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         if outcome.before_response:
             raise error(outcome.outcome, request)
         raw = HTTPResponse(

@@ -19,12 +19,14 @@ OUTAGE = "hfrouter_outage"
 CASSETTE = "hfrouter_cassette"
 EACH_OUTAGE = "hfrouter_each_outage"
 LIVE = "hfrouter_live"
+RESILIENT = "hfrouter_resilient"
 
 SIGNATURES = {
     OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None)",
     CASSETTE: "hfrouter_cassette(*paths)",
     EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None)",
     LIVE: "hfrouter_live",
+    RESILIENT: "hfrouter_resilient(allow=(), chain=None)",
 }
 
 MARKER_HELP = {
@@ -37,6 +39,9 @@ MARKER_HELP = {
     EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
     "injected on `provider`; test ids name the scenario.",
     LIVE: "The test needs the live router; skipped in replay.",
+    RESILIENT: "After the test body, fail on any resilience verdict not in `allow` (retry-storm, "
+    "retried-non-retryable, retry-after-ignored, no-backoff, truncated-stream-accepted, gave-up-early); "
+    "`chain` names the app's fallback providers for gave-up-early.",
 }
 
 
@@ -129,6 +134,30 @@ def parse_cassette_paths(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tupl
     return tuple(str(p) for p in args)
 
 
+@dataclass(frozen=True)
+class Resilience:
+    allow: tuple[str, ...] = ()
+    chain: tuple[str, ...] | None = None
+
+
+def parse_resilient(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Resilience:
+    """``hfrouter_resilient(allow=(), chain=None)``: the verdicts a test tolerates, the app's chain."""
+    from .verdicts import check_names
+
+    unknown = sorted(set(kwargs) - {"allow", "chain"})
+    if args or unknown:
+        raise MarkerError(RESILIENT, f"takes keyword arguments allow= and chain= only, got {args!r} {unknown}")
+    allow, chain = kwargs.get("allow", ()), kwargs.get("chain")
+    if isinstance(allow, str) or not isinstance(allow, (tuple, list)):
+        raise MarkerError(RESILIENT, f"allow is a tuple of verdict names, got {allow!r}")
+    problems = check_names(allow)
+    if problems:
+        raise MarkerError(RESILIENT, "; ".join(problems))
+    if chain is not None and (isinstance(chain, str) or not all(isinstance(p, str) for p in chain)):
+        raise MarkerError(RESILIENT, f"chain is a tuple of provider names, got {chain!r}")
+    return Resilience(tuple(allow), tuple(chain) if chain is not None else None)
+
+
 _UNSAFE = re.compile(r"[<>?%*:|\"'/\\]")
 
 
@@ -136,6 +165,35 @@ def default_cassette_name(class_name: str | None, test_name: str) -> str:
     """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced."""
     name = f"{class_name}.{test_name}" if class_name else test_name
     return _UNSAFE.sub("-", name)
+
+
+def cassette_root(module_path: Path, cassette_dir: Path | None) -> Path:
+    """The cassette dir of a test module: the configured one, else ``cassettes/`` beside it."""
+    return cassette_dir or module_path.parent / "cassettes"
+
+
+def test_cassettes(item: Any, cassette_dir: Path | None) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
+    """A test's cassettes: its markers' paths (those found, and those missing with where we
+    looked), else its default ``<cassette dir>/<module>/<test>.yaml`` when that exists."""
+    module_path = Path(str(item.path))
+    module_dir = cassette_root(module_path, cassette_dir) / module_path.stem
+    found: list[Path] = []
+    missing: list[tuple[str, list[Path]]] = []
+    for marker in item.iter_markers(CASSETTE):
+        for given in parse_cassette_paths(marker.args, marker.kwargs):
+            path, tried = resolve_cassette(given, module_path.parent, module_dir)
+            if path.is_file():
+                found.append(path)
+            else:
+                missing.append((given, tried))
+    if not found and not missing:
+        cls = getattr(item, "cls", None)
+        for name in dict.fromkeys((item.name, getattr(item, "originalname", item.name))):
+            default = module_dir / f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
+            if default.is_file():
+                found.append(default)
+                break
+    return found, missing
 
 
 def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[Path, list[Path]]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
+import contextlib
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .errors import HFRouterWarning
-from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, SIGNATURES
+from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, RESILIENT, SIGNATURES
 
 if TYPE_CHECKING:
     from ._session import RunSession
@@ -40,11 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, signature in SIGNATURES.items():
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
     settings = config.stash[SETTINGS] = resolve(config.getoption, config.getini, config.rootpath)
-    if settings.live is not None or settings.report is not None or settings.baseline is not None:
-        from ._session import RunSession
+    from ._session import RunSession
 
-        run = config.stash[RUN] = RunSession(config, settings)
-        config.pluginmanager.register(run, "hfrouter-run")
+    run = config.stash[RUN] = RunSession(config, settings)
+    config.pluginmanager.register(run, "hfrouter-run")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -69,15 +67,18 @@ def _library() -> Library:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
     node = metafunc.definition
-    if not any(node.get_closest_marker(name) for name in (OUTAGE, EACH_OUTAGE, CASSETTE)):
+    if not any(node.get_closest_marker(name) for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT)):
         return
-    from .markers import MarkerError, parse_cassette_paths, parse_each_outage, parse_outage
+    from .markers import MarkerError, parse_cassette_paths, parse_each_outage, parse_outage, parse_resilient
 
     try:
         for marker in node.iter_markers(OUTAGE):
             parse_outage(marker.args, marker.kwargs, _library())
         for marker in node.iter_markers(CASSETTE):
             parse_cassette_paths(marker.args, marker.kwargs)
+        resilient = node.get_closest_marker(RESILIENT)
+        if resilient is not None:
+            parse_resilient(resilient.args, resilient.kwargs)
         each = node.get_closest_marker(EACH_OUTAGE)
         if each is not None:
             plan = parse_each_outage(each.args, each.kwargs, _library())
@@ -100,31 +101,16 @@ def _engine(config: pytest.Config) -> Engine:
 
 
 def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
-    from .markers import default_cassette_name, parse_cassette_paths, resolve_cassette
+    from .markers import test_cassettes
 
-    module_path = Path(str(item.path))
-    root = settings.cassette_dir or module_path.parent / "cassettes"
-    module_dir = root / module_path.stem
-    paths: list[Path] = []
-    for marker in item.iter_markers(CASSETTE):
-        for given in parse_cassette_paths(marker.args, marker.kwargs):
-            path, tried = resolve_cassette(given, module_path.parent, module_dir)
-            if not path.is_file():
-                pytest.fail(
-                    f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
-                    + "\n".join(f"  - {p}" for p in tried),
-                    pytrace=False,
-                )
-            paths.append(path)
-    if not paths:
-        cls = getattr(item, "cls", None)
-        original = getattr(item, "originalname", item.name)
-        for name in dict.fromkeys((item.name, original)):
-            default = module_dir / f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
-            if default.is_file():
-                paths.append(default)
-                break
-    return paths
+    found, missing = test_cassettes(item, settings.cassette_dir)
+    for given, tried in missing:
+        pytest.fail(
+            f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
+            + "\n".join(f"  - {p}" for p in tried),
+            pytrace=False,
+        )
+    return found
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -167,6 +153,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     except CassetteError as exc:
         # ``from None``: the message says it all; no "During handling..." twin of it.
         raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+    from ._checks import check_expiry
+
+    old = check_expiry(
+        cassettes, settings, f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite '{item.nodeid}'"
+    )
+    run = item.config.stash.get(RUN, None)
+    if run is not None:
+        run.add_expired(item.nodeid, old)
     reset_client_caches()
     item.stash[EXCHANGE] = engine.begin(
         Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback)
@@ -180,29 +174,52 @@ def _scenario_param(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    exchange = item.stash.get(EXCHANGE, None)
+    watch: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if exchange is not None and (item.config.stash[SETTINGS].verdicts != "off" or item.get_closest_marker(RESILIENT)):
+        from ._checks import exceptions_reaching, meets_truncation
+
+        if meets_truncation(exchange.rules):
+            watch = exceptions_reaching(exchange, str(item.path))
     try:
-        result = yield
-        each_rule = item.stash.get(EACH_RULE, None)
-        if each_rule is not None and each_rule.used == 0:  # it passed without meeting its outage
-            path, line, _ = item.location
-            warnings.warn_explicit(_unexercised(each_rule), HFRouterWarning, path, (line or 0) + 1)
-        return result
-    finally:
-        exchange = item.stash.get(EXCHANGE, None)
-        if exchange is not None and exchange.misses:
-            hint = _record_hint(item)
-            failure = pytest.fail.Exception("\n\n".join(m.message(hint) for m in exchange.misses), pytrace=False)
-            failure.__suppress_context__ = True  # the miss says it all; hide the app's traceback of it
-            raise failure
+        with watch:
+            result = yield
+    except BaseException:
+        _after_call(item, passed=False)
+        raise
+    _after_call(item, passed=True)
+    return result
 
 
-def _unexercised(rule: Rule) -> str:
-    scenario = rule.scenario
-    only = "" if scenario.stream is None else ", streamed requests only" if scenario.stream else ", plain requests only"
-    return (
-        f"{rule.describe()} answered no call of this test, so this case passed without exercising it "
-        f"(it answers {'/'.join(scenario.routes)} routes{only})"
+def _after_call(item: pytest.Item, passed: bool) -> None:
+    exchange = item.stash.get(EXCHANGE, None)
+    if exchange is None:
+        return
+    from ._checks import after_call, pytest_fail
+    from .markers import parse_resilient
+
+    if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
+        hint = _record_hint(item)
+        raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
+    marker = item.get_closest_marker(RESILIENT)
+    path, line, _ = item.location
+    findings = after_call(
+        exchange,
+        item.config.stash[SETTINGS],
+        passed=passed,
+        resilience=parse_resilient(marker.args, marker.kwargs) if marker is not None else None,
+        each_rule=item.stash.get(EACH_RULE, None),
+        location=(path, (line or 0) + 1),
     )
+    run = item.config.stash.get(RUN, None)
+    if run is not None and findings.verdicts:
+        run.add_verdicts(item.nodeid, findings.verdicts)
+    if findings.failures and passed:
+        raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
+
+
+def _call_log(exchange: Exchange) -> str:
+    return "\n".join(f"  {n}. {call.line()}" for n, call in enumerate(exchange.calls, 1)) or "  (no calls)"
 
 
 def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
@@ -258,7 +275,15 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     from .handle import HFRouter
 
     item = request.node
-    return HFRouter(item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item))
+    settings = item.config.stash[SETTINGS]
+    marker = item.get_closest_marker(RESILIENT)
+    chain = settings.chain
+    if marker is not None and marker.kwargs.get("chain") is not None:
+        chain = tuple(marker.kwargs["chain"])
+    return HFRouter(
+        item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item), chain=chain,
+        storm_limit=settings.retry_storm,
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ class Report:
     drift: list[dict[str, Any]] = field(default_factory=list)
     #: resilience verdicts per test
     verdicts: list[dict[str, Any]] = field(default_factory=list)
+    #: recordings older than hfrouter_max_age, per test
+    expired: list[dict[str, Any]] = field(default_factory=list)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -45,11 +47,12 @@ class Report:
             "probes": self.probes,
             "drift": self.drift,
             "verdicts": self.verdicts,
+            "expired": self.expired,
         }
 
     def merge_payload(self, payload: dict[str, Any]) -> None:
         """Fold a worker's part into this (the controller's) report."""
-        for key in ("calls", "probes", "drift", "verdicts"):
+        for key in ("calls", "probes", "drift", "verdicts", "expired"):
             getattr(self, key).extend(payload.get(key) or [])
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import Call
+from .engine import Call, Exchange
 
 RETRY_STORM = "retry-storm"
 RETRIED_NON_RETRYABLE = "retried-non-retryable"
@@ -28,7 +28,6 @@ NON_RETRYABLE = frozenset({400, 401, 402, 403, 404})
 #: failures that hold for the whole account, so stopping the chain on them is right
 ACCOUNT_WIDE = frozenset({401, 402, 403})
 TRUNCATING_SCENARIOS = frozenset({"stream-cut", "stream-no-done", "stream-half-json"})
-MODES = ("off", "report", "fail")
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,13 @@ def judge(
     chain: Sequence[str] = (),
     storm_limit: int = 3,
     removed: frozenset[tuple[str, str]] = frozenset(),
+    caught_after: int = -1,
 ) -> list[Verdict]:
-    """Every verdict the call log supports; ``passed``: the test body raised nothing."""
+    """Every verdict the call log supports.
+
+    ``passed``: the test body raised nothing; ``caught_after``: how many calls had been made
+    when an exception last reached the test's own code (caught there by ``pytest.raises``, say).
+    """
     inference = [c for c in calls if c.route in ("provider", "auto")]
     by_pair: dict[tuple[str | None, str | None], list[Call]] = {}
     for call in inference:
@@ -108,7 +112,7 @@ def judge(
         if call.provider and call.model and (call.provider, call.model.lower()) in removed:
             verdicts.append(Verdict(RETRIED_NON_RETRYABLE, f"{_who(call)} was called although the mapping said "
                                     "the provider does not serve the model", (call,)))  # fmt: skip
-    verdicts += _truncated(inference, passed)
+    verdicts += _truncated(list(calls), passed, caught_after)
     verdicts += _gave_up_early(inference, chain)
     return verdicts
 
@@ -134,12 +138,15 @@ def _no_backoff(pair_calls: list[Call]) -> list[Verdict]:
     return []
 
 
-def _truncated(inference: list[Call], passed: bool) -> list[Verdict]:
+def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdict]:
     if not passed:
         return []
-    for position, call in enumerate(inference):
+    for position, call in enumerate(calls):
         scenario = call.answered_by.removeprefix("scenario:")
-        if scenario in TRUNCATING_SCENARIOS and not any(not c.failed for c in inference[position + 1 :]):
+        if scenario not in TRUNCATING_SCENARIOS or caught_after > position:
+            continue  # an exception reached the test after it: the app did not take it for whole
+        later = [c for c in calls[position + 1 :] if c.route in ("provider", "auto")]
+        if not any(not c.failed for c in later):
             return [Verdict(TRUNCATED_STREAM_ACCEPTED, f"{_who(call)} sent a truncated stream ({scenario}) and no "
                             "exception reached the test nor did another provider answer afterwards: the app may "
                             "have shown half an answer as if it were whole", (call,), level="warning")]  # fmt: skip
@@ -158,3 +165,11 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
         return []
     return [Verdict(GAVE_UP_EARLY, f"the chain ended with {last.fault or last.status} from {last.provider} while "
                     f"{', '.join(untried)} had never been tried", (last,))]  # fmt: skip
+
+
+def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:
+    """The verdicts of one test: only where outages were injected, or answers were live."""
+    if not exchange.rules and not exchange.live:
+        return []
+    return judge(exchange.calls, passed=passed, chain=chain, storm_limit=storm_limit,
+                 removed=frozenset(exchange.removed), caught_after=exchange.caught_after)  # fmt: skip

@@ -142,12 +142,13 @@ class FallbackChat:
         failures: list[tuple[Link, str]] = []
         self.streamed_from = None
         for link in self.chain:
-            started = False
+            started = finished = False
             try:
                 stream = self._client(link.provider).chat_completion(
                     messages=list(messages), model=link.model, max_tokens=self.max_tokens, stream=True
                 )
                 for chunk in stream:
+                    finished = finished or _finish_reason(chunk) is not None
                     piece = _delta_text(chunk)
                     if piece:
                         if not started:
@@ -158,6 +159,9 @@ class FallbackChat:
                     raise StreamInterrupted(str(e)) from e
                 failures.append((link, _failure(link, e)))
                 continue
+            if started and not finished:
+                # A clean end with neither [DONE] nor a finish_reason: half an answer, not a whole one.
+                raise StreamInterrupted("the stream ended before the answer was complete")
             if started:
                 return
             failures.append((link, "stream ended without any text"))
@@ -179,6 +183,11 @@ def _reply_text(output: Any) -> str | None:
     if not choices or choices[0].message is None:
         return None
     return choices[0].message.content or None
+
+
+def _finish_reason(chunk: Any) -> str | None:
+    choices = getattr(chunk, "choices", None)
+    return getattr(choices[0], "finish_reason", None) if choices else None
 
 
 def _delta_text(chunk: Any) -> str | None:

@@ -34,8 +34,9 @@ EXPECTED = {
     ("stream-cut", "stream"): INTERRUPTED,
     # Events 5 s apart stay under the app's 10 s read timeout: slow, not broken.
     ("slow-stream", "stream"): UNAFFECTED,
-    # A stream that ends without `data: [DONE]` is a normal shape (TGI never sent one).
-    ("stream-no-done", "stream"): UNAFFECTED,
+    # A stream that stops cleanly with neither `data: [DONE]` nor a finish_reason is half an
+    # answer (TGI streams lack [DONE] but do end with a finish_reason): the app must say so.
+    ("stream-no-done", "stream"): INTERRUPTED,
 }
 TRANSPORT_FAULTS = (
     "read-timeout",
