@@ -53,6 +53,8 @@ def exceptions_reaching(exchange: Exchange, test_file: str) -> Iterator[None]:
     def local(frame: FrameType, event: str, arg: Any) -> Any:
         if event == "exception":
             origin = arg[2]
+            if origin is None:  # thrown into a coroutine or generator of the test: no traceback
+                return local
             while origin.tb_next is not None:
                 origin = origin.tb_next
             if origin.tb_frame.f_code.co_filename != test_file:  # raised by the app, not by the test
@@ -63,6 +65,12 @@ def exceptions_reaching(exchange: Exchange, test_file: str) -> Iterator[None]:
         return local if frame.f_code.co_filename == test_file else None
 
     sys.settrace(tracer)
+    # Started inside the test (``hfrouter.outage()``): its frames already run, trace them too.
+    running: FrameType | None = sys._getframe()
+    while running is not None:
+        if running.f_code.co_filename == test_file and running.f_trace is None:
+            running.f_trace = local
+        running = running.f_back
     try:
         yield
     finally:

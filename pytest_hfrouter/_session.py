@@ -56,7 +56,8 @@ class ProbeItem(pytest.Item):
     def runtest(self) -> None:
         result = self.run.probe_result(self.probe)
         if result.outcome in ("removed", "over-budget"):
-            pytest.skip(result.error or result.outcome)
+            # Reported at the probe (reportinfo), not at this line of the plugin's source.
+            raise pytest.skip.Exception(result.error or result.outcome, _use_item_location=True)
         if result.outcome != "ok":
             raise ProbeFailed(
                 f"{self.probe.name}: {result.error} (status {result.status}, request id {result.request_id})"
@@ -88,9 +89,17 @@ class RunSession:
         self.used: set[str] = set()
         self.roots: set[str] = set()
         self.orphans: list[Path] = []
+        #: the node id of the test running now (a Ctrl-C or SIGTERM skips its teardown)
+        self._running: str | None = None
+        self._handles_sigterm = False
         if settings.live is not None and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             # A CI timeout sends SIGTERM: end like Ctrl-C, so the report of what completed is written.
             signal.signal(signal.SIGTERM, _interrupt)
+            self._handles_sigterm = True
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._handles_sigterm:  # hand the signal back (a pytest run inside a process that goes on)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     # -- per test -----------------------------------------------------------------------
     def add_verdicts(self, nodeid: str, verdicts: list[Verdict]) -> None:
@@ -104,6 +113,18 @@ class RunSession:
     def collect(self, nodeid: str, exchange: Exchange) -> None:
         self.report.calls += [{"test": nodeid, **call.to_dict()} for call in exchange.live]
         self.report.drift += [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift]
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._running = nodeid
+
+    def _collect_interrupted(self) -> None:
+        """A Ctrl-C or SIGTERM skips the running test's teardown: keep the live calls it completed."""
+        from .plugin import ENGINE
+
+        engine = self.config.stash.get(ENGINE, None)
+        if engine is not None and engine.exchange is not None and self._running is not None:
+            self.collect(self._running, engine.exchange)
+            engine.end()
 
     # -- probes ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to probes too
@@ -140,14 +161,22 @@ class RunSession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.config.stash[SESSION_ITEMS] = frozenset(session.items)
-        if self.settings.check_orphans:
-            from .markers import cassette_root, test_cassettes
+        self._note_cassettes(session.items)
 
-            for item in session.items:
-                if isinstance(item, ProbeItem):
-                    continue
-                self.roots.add(str(cassette_root(Path(str(item.path)), self.settings.cassette_dir)))
-                self.used.update(str(path) for path in test_cassettes(item, self.settings.cassette_dir)[0])
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        # -k / -m leave a test out of this run, not out of the project: its cassettes are no orphans.
+        self._note_cassettes(items)
+
+    def _note_cassettes(self, items: list[pytest.Item]) -> None:
+        if not self.settings.check_orphans:
+            return
+        from .markers import cassette_root, test_cassettes
+
+        for item in items:
+            if isinstance(item, ProbeItem):
+                continue
+            self.roots.add(str(cassette_root(Path(str(item.path)), self.settings.cassette_dir)))
+            self.used.update(str(path) for path in test_cassettes(item, self.settings.cassette_dir)[0])
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -170,6 +199,8 @@ class RunSession:
         self.report.finished = time.time()
         self.report.versions = versions()
         self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if self.report.interrupted:
+            self._collect_interrupted()
         if is_worker(self.config):
             part = {
                 **self.report.to_payload(),

@@ -148,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not answer.is_stream:
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
+            self._spared(answer)  # before the last bytes: once it has them, the client may read the call log
             self.wfile.write(answer.body)
             return
         self.send_header("Transfer-Encoding", "chunked")
@@ -159,9 +160,17 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == SLOW_STREAM and fault is not None and number > 0 and self._stall(fault.delay):
                 self._abort(reset=False)
                 return
+            if number == len(chunks) - 1:  # the last delay is over; a client may stop at this chunk ([DONE])
+                self._spared(answer)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.flush()
+        if not chunks:
+            self._spared(answer)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _spared(self, answer: Answer) -> None:
+        if answer.fault is not None and answer.fault.type in (SLOW_FIRST_TOKEN, SLOW_STREAM):
+            self.server.double.engine.spared(answer)  # slow, but the client waited: a success
 
     def _stall(self, seconds: float) -> bool:
         """Wait ``seconds``; True if the client hung up meanwhile."""

@@ -55,6 +55,8 @@ class Answer:
     #: live modes: send the request here instead, with this Authorization, and `observe` the answer
     target_url: str | None = None
     authorization: str | None = None
+    #: the position of its call in the test's call log (for `Engine.spared`)
+    call: int = -1
 
     @property
     def is_stream(self) -> bool:
@@ -133,9 +135,16 @@ class Call:
     #: the wait the answer asked for (``Retry-After``, or the ``t=`` of HF's ``ratelimit``)
     retry_after: float | None = None
 
+    #: a slow-* scenario's answer that came within the client's timeout (a success)
+    spared: bool = False
+
     @property
     def failed(self) -> bool:
-        return self.fault is not None or self.status is None or self.status >= 400
+        """No proper answer: an error status, a fault that struck, or an outage in a 200
+        (an error body or event, a broken stream); a slow answer that came in time is none."""
+        if self.fault is not None or self.status is None or self.status >= 400:
+            return True
+        return self.answered_by.startswith("scenario:") and not self.spared
 
     def line(self) -> str:
         outcome = self.fault or (str(self.status) if self.status is not None else "-")
@@ -291,7 +300,14 @@ class Engine:
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         exchange.log(Call(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
                           route.stream, retry_after=retry_after(answer.headers)))  # fmt: skip
-        return answer
+        return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
+
+    def spared(self, answer: Answer) -> None:
+        """A fault did not strike (a slow answer within the client's timeout): the call succeeded."""
+        with self._lock:
+            calls = self._current().calls
+            if 0 <= answer.call < len(calls):
+                calls[answer.call] = dataclasses.replace(calls[answer.call], fault=None, spared=True)
 
     def observe(self, request: Request, observed: Observed) -> None:
         """A face reports what the real router answered a forwarded request."""
@@ -311,21 +327,24 @@ class Engine:
             if self.live is not None and self.live.mode in (RECORD, REWRITE):
                 exchange.recorded.append((request, observed))
             if route.kind != OTHER and observed.error is None:
-                recorded, where = self._recorded_counterpart(exchange, request, route, provider)
+                succeeded = observed.status is not None and observed.status < 400
+                recorded, where = self._recorded_counterpart(exchange, request, route, provider, succeeded)
                 if recorded is not None:
                     differences = shape_differences(recorded, observed)
                     if differences:
                         exchange.drift.append(Drift(where, f"{request.method} {request.url}", differences))
 
     def _recorded_counterpart(
-        self, exchange: Exchange, request: Request, route: Route, provider: str | None
+        self, exchange: Exchange, request: Request, route: Route, provider: str | None, succeeded: bool = True
     ) -> tuple[Recorded | None, str]:
         key = match_key(request.method, route, request.url)
         for cassette in exchange.cassettes:
             positions = cassette.index.get(key)
             if positions:
                 return cassette.interactions[positions[0]].response, str(cassette.path)
-        if route.is_inference:
+        # The healthy library is the reference for answers that succeeded only: an error answer
+        # there is an outage (a failing pair in the report), not a drift of the healthy shape.
+        if route.is_inference and succeeded:
             name, recorded = self.library.healthy.answer(provider, route.stream)
             return recorded, f"healthy library ({self.library.healthy.sources[name].name})"
         return None, ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
@@ -28,11 +28,14 @@ class HFRouter:
         *,
         chain: tuple[str, ...] = (),
         storm_limit: int = 3,
+        test_file: str | None = None,
     ) -> None:
         self._exchange = exchange
         self._library = library
         self._chain = chain
         self._storm_limit = storm_limit
+        #: the test's file, when verdicts are judged: a truncating outage() watches its frames
+        self._test_file = test_file
         #: The scenario of this ``hfrouter_each_outage`` case (``None`` elsewhere).
         self.scenario = scenario
 
@@ -53,7 +56,7 @@ class HFRouter:
     @property
     def answered(self) -> str | None:
         """The provider of the last inference call that succeeded (2xx, no fault)."""
-        ok = [c for c in self.inference_calls if c.status is not None and 200 <= c.status < 300]
+        ok = [c for c in self.inference_calls if not c.failed]
         return ok[-1].provider if ok else None
 
     @contextmanager
@@ -70,9 +73,16 @@ class HFRouter:
         __tracebackhide__ = True
         kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times, "delay": delay}
         rule = parse_outage((scenario,), kwargs, self._library)
+        watch: AbstractContextManager[None] = nullcontext()
+        if self._test_file is not None:
+            from ._checks import exceptions_reaching, meets_truncation
+
+            if meets_truncation([rule]):
+                watch = exceptions_reaching(self._exchange, self._test_file)
         self._exchange.rules.insert(0, rule)
         try:
-            yield
+            with watch:
+                yield
         finally:
             self._exchange.rules.remove(rule)
 

@@ -13,13 +13,18 @@ from .cassettes import Cassette
 def recorded_at(cassette: Cassette) -> datetime.datetime | None:
     """When a cassette was recorded: its ``metadata.hfrouter.recorded_at``, else its newest ``Date``."""
     stamp = cassette.hfrouter.get("recorded_at")
-    if isinstance(stamp, str):
-        try:
-            parsed = datetime.datetime.fromisoformat(stamp)
+    parsed = None
+    if isinstance(stamp, datetime.datetime):  # unquoted in YAML, the stamp is read as a timestamp
+        parsed = stamp
+    elif isinstance(stamp, datetime.date):
+        parsed = datetime.datetime.combine(stamp, datetime.time())
+    elif isinstance(stamp, str):
+        try:  # Python 3.10's fromisoformat takes no "Z"
+            parsed = datetime.datetime.fromisoformat(stamp.strip().removesuffix("Z"))
         except ValueError:
             parsed = None
-        if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+    if parsed is not None:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
     dates = []
     for interaction in cassette.interactions:
         value = interaction.response.header("date")

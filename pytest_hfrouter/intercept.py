@@ -82,6 +82,8 @@ def _ask(request: Request, connect_timeout: float | None, read_timeout: float | 
         message = hang_message(answer.fault)
         engine.would_hang(request, message)
         raise UnansweredRequest(f"pytest-hfrouter: {request.method} {request.url}: {message}")
+    if answer.fault is not None and outcome.outcome is None:
+        engine.spared(answer)  # slow, but within the client's timeout: a success after all
     return answer, outcome
 
 
@@ -282,6 +284,10 @@ class _ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def isclosed(self) -> bool:
+        """Like ``http.client.HTTPResponse``: urllib3 stops reading once this says so."""
+        return not (self._buffer or self._chunks or self._outcome)
+
     def readinto(self, target: Any) -> int:
         if not self._buffer and self._chunks:
             self._buffer = self._chunks.pop(0)
@@ -310,12 +316,12 @@ def _patch_requests(adapters: Any) -> None:
             return _seconds(value.connect_timeout), _seconds(value.read_timeout)
         return _seconds(value), _seconds(value)
 
-    def error(outcome: str | None, request: Any) -> Exception:
+    def error(outcome: str | None, request: Any, pool: Any, read_timeout: float | None) -> Exception:
         if outcome == TIMEOUT_CONNECT:
             cause: Exception = ConnectTimeoutError(None, f"Connection to {request.url} timed out.")
             return exceptions.ConnectTimeout(cause, request=request)
-        if outcome == TIMEOUT_READ:
-            cause = ReadTimeoutError(None, request.url, "Read timed out.")  # type: ignore[arg-type]
+        if outcome == TIMEOUT_READ:  # urllib3's words: the pool, then the timeout it gave up after
+            cause = ReadTimeoutError(pool, request.url, f"Read timed out. (read timeout={read_timeout})")
             return exceptions.ReadTimeout(cause, request=request)
         reset = ConnectionResetError(104, "Connection reset by peer")
         return exceptions.ConnectionError(ProtocolError("Connection aborted.", reset), request=request)
@@ -335,9 +341,11 @@ def _patch_requests(adapters: Any) -> None:
         # As the real send does: the adapter adds its headers (huggingface_hub 0.x its request id,
         # which it appends to the message of a request that fails).
         self.add_headers(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        pool = self.poolmanager.connection_from_url(request.url)  # urllib3 names it in timeout messages
         if outcome.before_response:
-            raise error(outcome.outcome, request)
+            raise error(outcome.outcome, request, pool, timeouts(timeout)[1])
         raw = HTTPResponse(
+            pool=pool,
             body=_ChunkReader(answer, outcome),
             headers=HTTPHeaderDict(_prepared_headers(answer)),
             status=answer.status,

@@ -280,9 +280,10 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     chain = settings.chain
     if marker is not None and marker.kwargs.get("chain") is not None:
         chain = tuple(marker.kwargs["chain"])
+    judged = settings.verdicts != "off" or marker is not None
     return HFRouter(
         item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item), chain=chain,
-        storm_limit=settings.retry_storm,
+        storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None,
     )  # fmt: skip
 
 

@@ -248,8 +248,8 @@ def test_loopback_is_blocked_when_the_ini_says_so(pytester: pytest.Pytester) -> 
 
 
 def test_live_tests_are_skipped_in_replay(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_live="""
+    pytester.makepyfile(  # not "test_live": an in-process run would find tests/test_live.py imported under that name
+        test_live_marker="""
         import pytest
 
         @pytest.mark.hfrouter_live
@@ -264,7 +264,7 @@ def test_live_tests_are_skipped_in_replay(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "hfrouter", "-rs")
 
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_live.py:*: needs the live router (hfrouter_live)*"])
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_live_marker.py:*: needs the live router (hfrouter_live)*"])
 
 
 def test_mapping_cache_does_not_leak_between_tests(hfapp: pytest.Pytester) -> None:

@@ -1,0 +1,1117 @@
+"""Live mode, recording, probes, drift and the report — every time against the router double on 127.0.0.1.
+
+The double runs in this process (`RouterDouble` over an `Engine` subclass that keeps every
+request it receives, headers included, and can be scripted to answer differently); inner
+pytest runs point ``--hfrouter-router-url`` and ``--hfrouter-hub-url`` at it. ``HF_TOKEN`` is a
+fake, token-shaped value built at run time: no real token, and no token-looking literal here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import huggingface_hub
+import pytest
+import yaml
+
+from pytest_hfrouter.double import RouterDouble
+from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
+from pytest_hfrouter.library import Library, shipped_library
+from pytest_hfrouter.lint import main as lint_main
+from pytest_hfrouter.markers import parse_outage
+
+#: a fake token the shape of a real one ("hf_" and 34 letters), built so no literal looks like one
+TOKEN = "hf_" + "Fake" * 8 + "Tk"
+#: another one, planted by the app in places the recorder must scrub
+PLANTED = "hf_" + "Planted" * 5
+#: what a Hugging Face token looks like (the recorder's and lint's pattern)
+TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{16,}")
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+SCHEMA = "pytest-hfrouter/report/1"
+JSON_HEADERS = (("Content-Type", "application/json"), ("x-request-id", "req-scripted"))
+MESSAGES = '[{"role": "user", "content": "hi"}]'
+
+Script = Callable[[Request], "Answer | None"]
+
+
+class ScriptedEngine(Engine):
+    """The double's engine: keeps every request it receives; ``script`` may answer first."""
+
+    def __init__(self, library: Library) -> None:
+        super().__init__(library)
+        self.seen: list[Request] = []
+        self.script: Script | None = None
+        self._seen_lock = threading.Lock()
+
+    def answer(self, request: Request) -> Answer:
+        with self._seen_lock:
+            self.seen.append(request)
+        if self.script is not None:
+            scripted = self.script(request)
+            if scripted is not None:
+                return scripted
+        return super().answer(request)
+
+    def chats(self) -> list[Request]:
+        """The chat completions received (Hub look-ups left out)."""
+        return [r for r in self.seen if urlsplit(r.url).path.endswith("/chat/completions")]
+
+    def reset(self, *rules: tuple[str, dict[str, Any]]) -> None:
+        """A fresh exchange with these outages (``(scenario, kwargs)``), no script, nothing seen."""
+        self.begin(Exchange(rules=[parse_outage((name,), kwargs, self.library) for name, kwargs in rules]))
+        self.script = None
+        with self._seen_lock:
+            self.seen.clear()
+
+
+class Double:
+    """The router double and its engine, as the tests use them."""
+
+    def __init__(self, server: RouterDouble, engine: ScriptedEngine) -> None:
+        self.server, self.engine = server, engine
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def args(self, *extra: str, mode: str = "--live") -> list[str]:
+        """An inner run's command line: the plugin, the mode and both URLs pointed at the double."""
+        return ["-p", "hfrouter", mode, f"--hfrouter-router-url={self.url}", f"--hfrouter-hub-url={self.url}",
+                *extra]  # fmt: skip
+
+    def outage(self, name: str, **kwargs: Any) -> None:
+        self.engine.reset((name, kwargs))
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return shipped_library()
+
+
+@pytest.fixture(scope="module")
+def double_server(library: Library) -> Iterator[Double]:
+    engine = ScriptedEngine(library)
+    engine.begin(Exchange())
+    server = RouterDouble(engine).start()
+    assert server.host == "127.0.0.1"
+    try:
+        yield Double(server, engine)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def double(double_server: Double) -> Double:
+    """The module's double, healthy and with an empty log for this test."""
+    double_server.engine.reset()
+    double_server.server.lines.clear()
+    return double_server
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake token; and never this machine's CI summary file."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+def chat_answer(message: dict[str, Any] | None = None, **changes: Any) -> Answer:
+    """A 200 chat completion; ``changes`` set (``None``: remove) top-level keys."""
+    body: dict[str, Any] = {
+        "id": "scripted-1",
+        "object": "chat.completion",
+        "created": 1739800000,
+        "model": MODEL,
+        "choices": [{"index": 0, "message": message or {"role": "assistant", "content": "scripted"},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }  # fmt: skip
+    for key, value in changes.items():
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return Answer(200, "OK", JSON_HEADERS, json.dumps(body).encode(), source="script")
+
+
+def is_chat(request: Request, stream: bool | None = None) -> bool:
+    if not urlsplit(request.url).path.endswith("/chat/completions"):
+        return False
+    return stream is None or bool(json.loads(request.body or b"{}").get("stream")) == stream
+
+
+def header(request: Request, name: str) -> list[str]:
+    return [v for k, v in request.headers if k.lower() == name.lower()]
+
+
+def report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def lower_keys(headers: dict[str, Any]) -> dict[str, Any]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def no_token_in(result: pytest.RunResult) -> None:
+    """The token never reaches the terminal."""
+    assert TOKEN not in result.stdout.str() + result.stderr.str()
+
+
+# -- 1. options -------------------------------------------------------------------------------
+USAGE_ERRORS = {
+    "live-without-token": (
+        ["--live"], {}, None,
+        "ERROR: --hfrouter-mode=live talks to the live router and needs HF_TOKEN: set it in the environment, "
+        "never on the command line: export HF_TOKEN=hf_... *",
+    ),
+    "record-without-token": (
+        ["--hfrouter-mode=record"], {}, None,
+        "ERROR: --hfrouter-mode=record talks to the live router and needs HF_TOKEN*",
+    ),
+    "ini-live-without-token": ([], {}, "hfrouter_mode = live", "ERROR: --hfrouter-mode=live * needs HF_TOKEN*"),
+    "contradiction": (
+        ["--live", "--hfrouter-mode=replay"], {}, None,
+        "ERROR: --live and --hfrouter-mode=replay contradict each other: --live means --hfrouter-mode=live.*",
+    ),
+    "bad-mode-in-ini": ([], {}, "hfrouter_mode = nightly", "ERROR: hfrouter_mode = 'nightly' is not a mode. Valid *"),
+    "bad-router-url": (
+        ["--live", "--hfrouter-router-url=router.example"], {}, None,
+        "ERROR: --hfrouter-router-url: expected an http(s) URL, got 'router.example'",
+    ),
+    "bad-hub-url": (
+        ["--live", "--hfrouter-hub-url=ftp://hub"], {}, None,
+        "ERROR: --hfrouter-hub-url: expected an http(s) URL, got 'ftp://hub'",
+    ),
+    "baseline-missing": (
+        ["--hfrouter-baseline=last-night.json"], {}, None,
+        "ERROR: --hfrouter-baseline last-night.json: no such file. Pass a report written by --hfrouter-report *",
+    ),
+    "baseline-not-json": (
+        ["--hfrouter-baseline=notes.json"], {"notes.json": "not json"}, None,
+        "ERROR: --hfrouter-baseline notes.json: not a JSON report (*",
+    ),
+    "baseline-not-a-report": (
+        ["--hfrouter-baseline=other.json"], {"other.json": '{"schema": "something/else"}'}, None,
+        'ERROR: --hfrouter-baseline other.json: not a pytest-hfrouter report (expected "schema": '
+        '"pytest-hfrouter/report/1")',
+    ),
+    "negative-budget": (
+        ["--live", "--hfrouter-probe-budget=-1"], {}, None,
+        "ERROR: --hfrouter-probe-budget: expected a number >= 0, got '-1'",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "files", "ini", "expected"), USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
+def test_usage_errors(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    files: dict[str, str],
+    ini: str | None,
+    expected: str,
+) -> None:
+    if "needs HF_TOKEN" in expected:
+        monkeypatch.delenv("HF_TOKEN")
+    for name, text in files.items():
+        (pytester.path / name).write_text(text)
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(test_never_runs="def test_never(): pass")
+    result = pytester.runpytest("-p", "hfrouter", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert "test_never" not in result.stdout.str()
+
+
+def test_ini_mode_and_urls(hfapp: pytest.Pytester, double: Double) -> None:
+    """``hfrouter_mode = live`` and both URLs from the ini file: live, against the double."""
+    hfapp.makeini(
+        f"[pytest]\nhfrouter_mode = live\nhfrouter_router_url = {double.url}/\nhfrouter_hub_url = {double.url}\n"
+    )
+    hfapp.makepyfile(
+        test_ini="""
+        from hfapp import chat
+
+        def test_chat(hfrouter):
+            assert chat("novita").choices[0].message.content
+            assert [c.answered_by for c in hfrouter.calls] == ["live", "live"]
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"hfrouter: mode=live router={double.url} hub={double.url}"])
+    assert [r.url for r in double.engine.chats()] == ["https://router.huggingface.co/novita/v3/openai/chat/completions"]
+    no_token_in(result)
+
+
+def test_replay_is_the_default_and_needs_no_token(hfapp: pytest.Pytester, double: Double,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.delenv("HF_TOKEN")
+    hfapp.makepyfile(
+        test_default_replay="""
+        from hfapp import chat
+
+        def test_chat(hfrouter):
+            chat("novita")
+            assert {c.answered_by for c in hfrouter.calls} == {"healthy"}
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", f"--hfrouter-router-url={double.url}")
+    result.assert_outcomes(passed=1)
+    assert "hfrouter: mode" not in result.stdout.str()
+    assert double.engine.seen == []
+
+
+# -- 2. every client kind reaches the double, with the token ------------------------------------
+CLIENTS = f'''
+import asyncio
+
+import httpx
+import requests
+from huggingface_hub import AsyncInferenceClient, InferenceClient
+from openai import OpenAI
+
+from hfapp import MODEL, auto_chat, chat
+
+MESSAGES = {MESSAGES}
+
+
+def test_provider_route():
+    assert chat("novita").choices[0].message.content
+
+
+def test_auto_route():
+    assert auto_chat(MODEL).choices[0].message.content
+
+
+def test_streamed():
+    client = InferenceClient(provider="together", api_key="hf_fake")  # kept alive while the stream is read
+    chunks = list(client.chat_completion(messages=MESSAGES, model=MODEL, max_tokens=5, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def test_async_client():
+    async def main():
+        client = AsyncInferenceClient(provider="fireworks-ai", api_key="hf_fake")
+        return await client.chat_completion(messages=MESSAGES, model=MODEL, max_tokens=5)
+
+    assert asyncio.run(main()).choices[0].message.content
+
+
+def test_openai_sdk():
+    client = OpenAI(base_url="https://router.huggingface.co/v1", api_key="hf_fake")
+    completion = client.chat.completions.create(model=MODEL + ":cerebras", messages=MESSAGES)
+    assert completion.choices[0].message.content
+
+
+def test_requests():
+    answer = requests.post(
+        "https://router.huggingface.co/novita/v3/openai/chat/completions",
+        json={{"model": MODEL, "messages": MESSAGES}},
+        headers={{"Authorization": "Bearer hf_fake"}},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.json()["choices"]
+
+
+def test_httpx_without_authorization():
+    answer = httpx.post(
+        "https://router.huggingface.co/together/v1/chat/completions",
+        json={{"model": MODEL, "messages": MESSAGES}},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.json()["choices"]
+'''
+
+
+def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: Double) -> None:
+    hfapp.makepyfile(test_client_kinds=CLIENTS)
+    result = hfapp.runpytest(*double.args("--hfrouter-report=report.json"))
+    result.assert_outcomes(passed=7)
+    no_token_in(result)
+    paths = sorted(urlsplit(r.url).path for r in double.engine.chats())
+    assert paths == sorted([
+        "/novita/v3/openai/chat/completions",  # InferenceClient, provider route
+        "/v1/chat/completions",  # InferenceClient, auto route
+        "/together/v1/chat/completions",  # streamed
+        "/fireworks-ai/inference/v1/chat/completions",  # AsyncInferenceClient
+        "/v1/chat/completions",  # openai SDK
+        "/novita/v3/openai/chat/completions",  # requests
+        "/together/v1/chat/completions",  # httpx
+    ])  # fmt: skip
+    mappings = [r for r in double.engine.seen if "/api/models/" in r.url]
+    assert len(mappings) == 3  # the provider-route clients looked the mapping up on the (overridden) Hub
+    for request in double.engine.seen:  # the app's "hf_fake" (or no key at all) became HF_TOKEN
+        assert header(request, "Authorization") == [f"Bearer {TOKEN}"], request.url
+    data = report(hfapp.path / "report.json")
+    inference = [c for c in data["calls"] if c["route"] in ("provider", "auto")]
+    assert {c["test"].split("::")[1] for c in inference} == {
+        "test_provider_route", "test_auto_route", "test_streamed", "test_async_client", "test_openai_sdk",
+        "test_requests", "test_httpx_without_authorization",
+    }  # fmt: skip
+    assert all(c["status"] == 200 and c["error"] is None for c in data["calls"])
+    by_test = {c["test"].split("::")[1]: c for c in inference}
+    assert by_test["test_streamed"]["stream"] is True
+    assert (by_test["test_openai_sdk"]["route"], by_test["test_openai_sdk"]["provider"]) == ("auto", "cerebras")
+    assert by_test["test_async_client"]["provider"] == "fireworks-ai"
+    assert by_test["test_provider_route"]["inference_provider"] == "novita"
+    assert TOKEN not in (hfapp.path / "report.json").read_text()
+
+
+# -- 3. hybrid: outage markers still inject -----------------------------------------------------
+def test_outage_markers_inject_and_the_rest_is_live(hfapp: pytest.Pytester, double: Double) -> None:
+    hfapp.makepyfile(
+        test_hybrid="""
+        import pytest
+
+        from hfapp import chat, status_of
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="together")
+        def test_fallback(hfrouter):
+            assert status_of(lambda: chat("together")) == 500
+            assert chat("novita").choices[0].message.content
+            assert [(c.provider, c.answered_by) for c in hfrouter.inference_calls] == [
+                ("together", "scenario:provider-500"), ("novita", "live")
+            ]
+
+        @pytest.mark.hfrouter_live
+        def test_live_only(hfrouter):
+            chat("together")
+            assert hfrouter.inference_calls[-1].answered_by == "live"
+        """
+    )
+    result = hfapp.runpytest(*double.args("--hfrouter-report=report.json"))
+    result.assert_outcomes(passed=2)
+    chats = [(urlsplit(r.url).path, r.url) for r in double.engine.chats()]
+    assert [path for path, _ in chats] == ["/novita/v3/openai/chat/completions", "/together/v1/chat/completions"]
+    calls = [(c["test"].split("::")[1], c["provider"]) for c in report(hfapp.path / "report.json")["calls"]
+             if c["route"] == "provider"]  # fmt: skip
+    assert calls == [("test_fallback", "novita"), ("test_live_only", "together")]  # the injected 500 is not "live"
+
+
+# -- 4. record → replay ------------------------------------------------------------------------
+RECORDED_APP = """
+import json
+from pathlib import Path
+
+from hfapp import chat
+
+CALLS = {calls}
+
+
+def test_chat(hfrouter):
+    contents = [chat(provider).choices[0].message.content for provider in CALLS]
+    with Path("seen.jsonl").open("a") as out:
+        out.write(json.dumps({{"contents": contents, "answered_by": [c.answered_by for c in hfrouter.calls]}}) + "\\n")
+"""
+
+
+class Numbered:
+    """A script answering each chat with a numbered, provider-named content."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, request: Request) -> Answer | None:
+        if not is_chat(request):
+            return None
+        self.count += 1
+        provider = urlsplit(request.url).path.split("/")[1]
+        return chat_answer({"role": "assistant", "content": f"{provider} #{self.count}"})
+
+
+def last_seen(pytester: pytest.Pytester) -> dict[str, Any]:
+    lines = (pytester.path / "seen.jsonl").read_text().splitlines()
+    data: dict[str, Any] = json.loads(lines[-1])
+    return data
+
+
+def test_record_replay_append_and_rewrite(hfapp: pytest.Pytester, double: Double,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    numbered = double.engine.script = Numbered()
+    hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita"]'))
+    cassette = hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml"
+
+    # record: the test's default cassette is written, scrubbed, with its metadata
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp) == {"contents": ["novita #1"], "answered_by": ["live", "live"]}
+    recorded = load_yaml(cassette)
+    assert [(i["request"]["method"], urlsplit(i["request"]["uri"]).path) for i in recorded["interactions"]] == [
+        ("GET", f"/api/models/{MODEL}"), ("POST", "/novita/v3/openai/chat/completions"),
+    ]  # fmt: skip
+    assert all(lower_keys(i["request"]["headers"])["authorization"] == ["<redacted>"] for i in recorded["interactions"])
+    meta = recorded["metadata"]["hfrouter"]
+    assert meta["recorded_with"]["huggingface_hub"] == huggingface_hub.__version__
+    assert datetime.datetime.fromisoformat(meta["recorded_at"]).tzinfo is not None
+    first_run = meta["run_id"]
+    assert not list(cassette.parent.glob(".*"))  # no temporary file left behind
+
+    # replay, without a token: the recording answers, nothing reaches the double
+    double.engine.reset()
+    with monkeypatch.context() as patch:
+        patch.delenv("HF_TOKEN")
+        result = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp) == {"contents": ["novita #1"], "answered_by": ["cassette:test_chat.yaml"] * 2}
+    assert double.engine.seen == []
+
+    # record again, nothing new: the recording answers and the cassette is left as it was
+    before = cassette.read_text()
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    assert double.engine.seen == []
+    assert cassette.read_text() == before
+
+    # record with a new call: appended; the recorded ones still answer from the cassette
+    double.engine.script = numbered
+    hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita", "together"]'))
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp)["contents"] == ["novita #1", "together #2"]
+    assert [urlsplit(r.url).path for r in double.engine.seen] == ["/together/v1/chat/completions"]
+    appended = load_yaml(cassette)["interactions"]
+    assert [urlsplit(i["request"]["uri"]).path for i in appended] == [
+        f"/api/models/{MODEL}", "/novita/v3/openai/chat/completions", "/together/v1/chat/completions",
+    ]  # fmt: skip
+
+    # rewrite: everything live again, the cassette recorded afresh
+    double.engine.reset()
+    double.engine.script = Numbered()
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite"))
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp) == {"contents": ["novita #1", "together #2"], "answered_by": ["live"] * 3}
+    rewritten = load_yaml(cassette)
+    assert len(rewritten["interactions"]) == 3 == len(double.engine.seen)
+    assert rewritten["metadata"]["hfrouter"]["run_id"] != first_run
+    assert '"content": "novita #1"' in rewritten["interactions"][1]["response"]["body"]["string"]
+
+
+def test_recording_under_xdist_never_corrupts(hfapp: pytest.Pytester, double: Double, write_cassette: Any,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    shared = write_cassette("cassettes/test_many/shared.yaml")
+    hfapp.makepyfile(
+        test_many="""
+        import httpx
+        import pytest
+
+        @pytest.mark.hfrouter_cassette("shared.yaml")
+        @pytest.mark.parametrize("n", range(10))
+        def test_shared(n):
+            answer = httpx.get(f"https://huggingface.co/api/models/org/model-{n}?expand=inferenceProviderMapping")
+            assert answer.json()["id"] == f"org/model-{n}"
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_own(n):
+            answer = httpx.get(f"https://huggingface.co/api/models/org/own-{n}?expand=inferenceProviderMapping")
+            assert answer.json()["id"] == f"org/own-{n}"
+        """
+    )
+    result = hfapp.runpytest(*double.args("-n", "2", mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=14)
+    interactions = load_yaml(shared)["interactions"]
+    assert len(interactions) == 11  # the one it had, and one per test
+    assert sorted(urlsplit(i["request"]["uri"]).path for i in interactions[1:]) == sorted(
+        f"/api/models/org/model-{n}" for n in range(10)
+    )
+    own = sorted(p.name for p in shared.parent.glob("test_own*.yaml"))
+    assert own == [f"test_own[{n}].yaml" for n in range(4)]
+    assert all(len(load_yaml(shared.parent / name)["interactions"]) == 1 for name in own)
+    assert not [p for p in shared.parent.iterdir() if p.name.startswith(".")]  # no temporary or lock file
+    capsys.readouterr()
+    assert lint_main([str(hfapp.path / "cassettes")]) == 0
+    assert capsys.readouterr().out == "5 cassette(s) checked, 0 problem(s)\n"
+    # ... and all of it replays
+    double.engine.reset()
+    with monkeypatch.context() as patch:
+        patch.delenv("HF_TOKEN")
+        result = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    result.assert_outcomes(passed=14)
+    assert double.engine.seen == []
+    # rewrite under xdist: what earlier runs wrote goes, what this run's workers write all stays
+    result = hfapp.runpytest(*double.args("-n", "2", mode="--hfrouter-mode=rewrite"))
+    result.assert_outcomes(passed=14)
+    assert len(double.engine.seen) == 14
+    rewritten = load_yaml(shared)
+    assert sorted(urlsplit(i["request"]["uri"]).path for i in rewritten["interactions"]) == sorted(
+        f"/api/models/org/model-{n}" for n in range(10)
+    )
+    assert all(len(load_yaml(shared.parent / name)["interactions"]) == 1 for name in own)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    """Writers appending to one cassette as fast as they can (each opens its own lock, as a process would):
+    every interaction is kept, the file stays whole, nothing is left beside it."""
+    from pytest_hfrouter.live import Observed
+    from pytest_hfrouter.recorder import interaction, write_cassette
+
+    path = tmp_path / "cassettes" / "shared.yaml"
+    answer = Observed(200, "OK", (("Content-Type", "application/json"),), b'{"id": "org/x"}', 0.01)
+
+    def uri(writer: int, n: int) -> str:
+        return f"https://huggingface.co/api/models/org/w{writer}-{n}?expand=inferenceProviderMapping"
+
+    def write(writer: int) -> None:
+        for n in range(10):  # a rewrite within the run that wrote the file keeps what the run wrote
+            write_cassette(path, [interaction(Request("GET", uri(writer, n)), answer)], rewrite=writer % 2 == 1,
+                           run_id="one-run")  # fmt: skip
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    uris = [i["request"]["uri"] for i in load_yaml(path)["interactions"]]
+    assert sorted(uris) == sorted(uri(w, n) for w in range(4) for n in range(10))
+    assert [p.name for p in path.parent.iterdir()] == ["shared.yaml"]
+
+
+# -- 5. scrubbing and lint ---------------------------------------------------------------------
+LEAKY = """
+import httpx
+
+PLANTED = "hf_" + "Planted" * 5
+
+
+def test_leaky():
+    answer = httpx.post(
+        "https://router.huggingface.co/novita/v3/openai/chat/completions",
+        params={"api_key": PLANTED},
+        headers={
+            "Authorization": "Bearer hf_fake",
+            "X-Custom": "Bearer " + PLANTED,
+            "Cookie": "session=" + PLANTED,
+            "X-Novita-Api-Key": "sk-novita-secret",
+        },
+        json={"model": "m", "messages": [{"role": "user", "content": "my token is " + PLANTED}]},
+    )
+    assert answer.status_code == 200
+    assert PLANTED in answer.text  # the app itself got the real answer
+"""
+
+
+def echo(request: Request) -> Answer | None:
+    """The request's Authorization and body, echoed in the answer and a cookie (a leaky server)."""
+    if not is_chat(request):
+        return None
+    answer = chat_answer(
+        {"role": "assistant", "content": f"you sent {header(request, 'Authorization')[0]}"},
+        echo=(request.body or b"").decode(),
+    )
+    cookie = ("Set-Cookie", f"token={header(request, 'Authorization')[0].split()[-1]}; Path=/")
+    return Answer(answer.status, answer.reason, (*answer.headers, cookie), answer.body, source="echo")
+
+
+@pytest.mark.parametrize("token", [TOKEN, "hf_short"], ids=["token-shaped", "short-token"])
+def test_recording_scrubs_every_secret(hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch,
+                                       token: str) -> None:  # fmt: skip
+    monkeypatch.setenv("HF_TOKEN", token)
+    double.engine.script = echo
+    hfapp.makepyfile(test_leaky=LEAKY)
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    [received] = double.engine.chats()
+    assert header(received, "Authorization") == [f"Bearer {token}"]
+    assert header(received, "X-Custom") == [f"Bearer {PLANTED}"]  # the app's own headers travel unchanged
+    cassette = hfapp.path / "cassettes" / "test_leaky" / "test_leaky.yaml"
+    text = cassette.read_text()
+    for secret in (token, PLANTED, "sk-novita-secret", "hf_fake"):
+        assert secret not in text
+    assert set(TOKEN_PATTERN.findall(text)) == set()
+    assert "hf_REDACTED" in text
+    [interaction] = load_yaml(cassette)["interactions"]
+    request, response = interaction["request"], interaction["response"]
+    headers = lower_keys(request["headers"])
+    assert headers["authorization"] == headers["cookie"] == headers["x-novita-api-key"] == ["<redacted>"]
+    assert headers["x-custom"] == ["Bearer hf_REDACTED"]
+    assert parse_qs(urlsplit(request["uri"]).query) == {"api_key": ["hf_REDACTED"]}
+    assert json.loads(request["body"])["messages"][0]["content"] == "my token is hf_REDACTED"
+    body = json.loads(response["body"]["string"])
+    assert body["choices"][0]["message"]["content"] == "you sent Bearer hf_REDACTED"
+    assert "my token is hf_REDACTED" in body["echo"]
+    assert lower_keys(response["headers"])["set-cookie"] == ["<redacted>"]
+    lint = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", str(cassette.parent)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (lint.returncode, lint.stdout) == (0, "1 cassette(s) checked, 0 problem(s)\n")
+
+
+def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pytester, write_cassette: Any) -> None:
+    write_cassette("cassettes/clean.yaml")
+    write_cassette("cassettes/sub/planted.yaml", content=f"the key is {PLANTED}")
+    secret = write_cassette("cassettes/sub/secret-header.yaml")
+    plain = "      Content-Type:\n      - application/json\n    method"
+    secret.write_text(secret.read_text().replace(plain, "      Authorization:\n      - Bearer abc123\n    method"))
+    (pytester.path / "cassettes" / "broken.yaml").write_text("interactions: [oops\n")
+    (pytester.path / "cassettes" / "notes.txt").write_text(PLANTED)  # not a cassette: not linted
+    lint = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes"], cwd=pytester.path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert lint.returncode == 1
+    lines = lint.stdout.splitlines()
+    assert lines[-1] == "4 cassette(s) checked, 3 problem(s)"
+    assert [line for line in lines if line.startswith("cassettes/sub/planted.yaml:")] == [
+        "cassettes/sub/planted.yaml:14: a Hugging Face token (hf_Plan…)"
+    ]
+    assert any(line.startswith("cassettes/broken.yaml: malformed cassette:") for line in lines)
+    kept = "cassettes/sub/secret-header.yaml: interactions[0].request header Authorization keeps a secret value"
+    assert kept in lines
+    assert not any("clean.yaml" in line or "notes.txt" in line for line in lines)
+    assert PLANTED not in lint.stdout  # the finding does not print the token it found
+    clean = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes/clean.yaml"],
+                           cwd=pytester.path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (clean.returncode, clean.stdout) == (0, "1 cassette(s) checked, 0 problem(s)\n")
+
+
+# -- 6. probes ---------------------------------------------------------------------------------
+def probes_ini(pytester: pytest.Pytester, *lines: str) -> None:
+    pytester.makeini("[pytest]\nhfrouter_probes =\n" + "".join(f"    {line}\n" for line in lines))
+
+
+def probe_models(double: Double) -> list[tuple[str, bool]]:
+    """(model, stream) of each probe request the double received, in order."""
+    bodies = [json.loads(r.body or b"{}") for r in double.engine.chats()]
+    return [(b["model"], b["stream"]) for b in bodies]
+
+
+def test_probes(pytester: pytest.Pytester, double: Double) -> None:
+    double.outage("provider-500", provider="together")
+    probes_ini(pytester, f"novita:{MODEL}", f"together:{MODEL}", f"hyperbolic:{MODEL}", "# a comment", MODEL)
+    pytester.makepyfile(test_ordinary_suite="def test_ordinary(): pass")
+    result = pytester.runpytest(*double.args("-v", "-rs", "--hfrouter-report=report.json"))
+    result.assert_outcomes(passed=5, failed=2, skipped=2)
+    result.stdout.fnmatch_lines_random([
+        f"hfrouter::probe[[]novita:{MODEL}:plain[]] PASSED*",
+        f"hfrouter::probe[[]novita:{MODEL}:stream[]] PASSED*",
+        f"hfrouter::probe[[]auto:{MODEL}:plain[]] PASSED*",
+        f"hfrouter::probe[[]auto:{MODEL}:stream[]] PASSED*",
+        f"hfrouter::probe[[]together:{MODEL}:plain[]] FAILED*",
+        f"hfrouter::probe[[]together:{MODEL}:stream[]] FAILED*",
+        f"hfrouter::probe[[]hyperbolic:{MODEL}:plain[]] SKIPPED*",
+        f"probe failed: together:{MODEL}:plain: Internal Server Error (status 500, request id *)",
+        "SKIPPED [[]2[]] hfrouter probe:1: hyperbolic is no longer routed by the router (removed 2026-07*",
+        "test_ordinary_suite.py::test_ordinary PASSED*",
+    ])  # fmt: skip
+    assert sorted(probe_models(double)) == sorted([
+        (f"{MODEL}:novita", False), (f"{MODEL}:novita", True), (f"{MODEL}:together", False),
+        (f"{MODEL}:together", True), (MODEL, False), (MODEL, True),
+    ])  # fmt: skip
+    assert all(header(r, "Authorization") == [f"Bearer {TOKEN}"] for r in double.engine.chats())
+    probes = {(p["provider"], p["stream"]): p for p in report(pytester.path / "report.json")["probes"]}
+    assert len(probes) == 8
+    assert {k: p["outcome"] for k, p in probes.items()} == {
+        ("novita", False): "ok", ("novita", True): "ok", (None, False): "ok", (None, True): "ok",
+        ("together", False): "failed", ("together", True): "failed",
+        ("hyperbolic", False): "removed", ("hyperbolic", True): "removed",
+    }  # fmt: skip
+    healthy = probes[("novita", False)]
+    assert (healthy["status"], healthy["inference_provider"], healthy["error"]) == (200, "novita", None)
+    assert healthy["request_id"] and healthy["latency_ms"] >= 0
+    failing = probes[("together", True)]
+    assert (failing["status"], failing["error"]) == (500, "Internal Server Error")
+    assert probes[(None, False)]["inference_provider"] == "novita"  # the router's pick on the auto route
+    result.stdout.fnmatch_lines(["*hfrouter live summary*", "3 provider x model pair(s), 2 healthy",
+                                 f"  failing: together {MODEL}: 500 Internal Server Error"])  # fmt: skip
+
+
+def test_probes_only_in_live_mode_and_follow_selection(pytester: pytest.Pytester, double: Double) -> None:
+    probes_ini(pytester, f"novita:{MODEL}", f"together:{MODEL}")
+    pytester.makepyfile(test_ordinary_suite="def test_ordinary(): pass")
+    pytester.runpytest("-p", "hfrouter").assert_outcomes(passed=1)  # replay: no probe
+    result = pytester.runpytest(*double.args("-k", "together and plain"))
+    result.assert_outcomes(passed=1, deselected=4)
+    assert probe_models(double) == [(f"{MODEL}:together", False)]
+
+
+def test_probe_honours_retry_after(pytester: pytest.Pytester, double: Double) -> None:
+    times: list[float] = []
+
+    def limited_once(request: Request) -> Answer | None:
+        times.append(time.monotonic())
+        if len(times) == 1:
+            body = b'{"error": "Too Many Requests"}'
+            return Answer(429, "Too Many Requests", (*JSON_HEADERS, ("Retry-After", "1")), body, source="script")
+        return None
+
+    double.engine.script = limited_once
+    probes_ini(pytester, f"novita:{MODEL}")
+    result = pytester.runpytest(*double.args("--hfrouter-probe-concurrency=1", "--hfrouter-report=r.json"))
+    result.assert_outcomes(passed=2)
+    assert probe_models(double) == [(f"{MODEL}:novita", False), (f"{MODEL}:novita", False), (f"{MODEL}:novita", True)]
+    assert times[1] - times[0] >= 0.95  # it waited as told before it asked again
+    plain = next(p for p in report(pytester.path / "r.json")["probes"] if not p["stream"])
+    assert (plain["outcome"], plain["status"]) == ("ok", 200)
+
+
+def test_probe_reports_a_429_whose_retry_after_is_too_long(pytester: pytest.Pytester, double: Double) -> None:
+    double.outage("rate-limited-429", provider="novita")  # Retry-After: 55, over the 30 s cap
+    probes_ini(pytester, f"novita:{MODEL}")
+    started = time.monotonic()
+    result = pytester.runpytest(*double.args("--hfrouter-report=r.json"))
+    assert time.monotonic() - started < 20
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([f"*probe failed: novita:{MODEL}:plain: Too Many Requests (status 429, *"])
+    assert len(probe_models(double)) == 2  # no retry
+    assert {(p["outcome"], p["status"]) for p in report(pytester.path / "r.json")["probes"]} == {("failed", 429)}
+
+
+def test_probe_budget_concurrency_and_timeout(pytester: pytest.Pytester, double: Double) -> None:
+    probes_ini(pytester, f"novita:{MODEL}", f"together:{MODEL}")
+    result = pytester.runpytest(
+        *double.args("--hfrouter-probe-budget=3", "--hfrouter-probe-concurrency=1", "-rs", "--hfrouter-report=r.json")
+    )
+    result.assert_outcomes(passed=3, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] hfrouter probe:1: the probe request budget is spent"])
+    assert len(probe_models(double)) == 3
+    outcomes = [p["outcome"] for p in report(pytester.path / "r.json")["probes"]]
+    assert sorted(outcomes) == ["ok", "ok", "ok", "over-budget"]
+
+    # concurrency: never more requests in flight than allowed
+    double.engine.reset()
+    flight = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow(request: Request) -> Answer | None:
+        with lock:
+            flight["now"] += 1
+            flight["most"] = max(flight["most"], flight["now"])
+        time.sleep(0.25)
+        with lock:
+            flight["now"] -= 1
+        return None
+
+    double.engine.script = slow
+    probes_ini(pytester, f"novita:{MODEL}", f"together:{MODEL}", f"cerebras:{MODEL}")
+    result = pytester.runpytest(*double.args("--hfrouter-probe-concurrency=2"))
+    result.assert_outcomes(passed=6)
+    assert flight["most"] == 2
+
+    # timeout: a stalled answer fails the probe once its time is up
+    double.outage("read-timeout", provider="novita")
+    probes_ini(pytester, f"novita:{MODEL}")
+    started = time.monotonic()
+    result = pytester.runpytest(*double.args("--hfrouter-probe-timeout=0.5", "-k", "plain"))
+    assert time.monotonic() - started < 10
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines([f"*probe failed: novita:{MODEL}:plain: *timed out* (status None, request id None)"])
+
+
+# -- 7. report, baseline and summaries -----------------------------------------------------------
+FALLBACK_APP = """
+from hfapp import chat
+
+
+def test_answers_with_fallback():
+    try:
+        completion = chat("together")
+    except Exception:
+        completion = chat("novita")
+    assert completion.choices[0].message.content
+"""
+
+
+def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double: Double,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    hfapp.makepyfile(test_app=FALLBACK_APP)
+    # night 1: healthy
+    result = hfapp.runpytest(*double.args("--hfrouter-report=night1.json"))
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    night1 = report(hfapp.path / "night1.json")
+    assert night1["schema"] == SCHEMA and night1["mode"] == "live" and night1["interrupted"] is False
+    assert night1["versions"]["huggingface_hub"] == huggingface_hub.__version__
+    assert night1["versions"]["pytest-hfrouter"] and night1["versions"]["python"]
+    assert night1["duration_s"] >= 0
+    started, finished = (datetime.datetime.fromisoformat(night1[k]) for k in ("started", "finished"))
+    assert started <= finished
+    assert [(c["provider"], c["route"], c["status"]) for c in night1["calls"]] == [
+        (None, "mapping", 200), ("together", "provider", 200)
+    ]
+    assert night1["probes"] == [] and night1["drift"] == []
+
+    # night 2: together fails at the router; the app falls back and its test passes — the run fails
+    double.outage("provider-500", provider="together")
+    step_summary = hfapp.path / "step-summary.md"
+    step_summary.write_text("# an earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result = hfapp.runpytest(*double.args("--hfrouter-report=night2.json", "--hfrouter-baseline=night1.json",
+                                          "--hfrouter-summary=summary.md"))  # fmt: skip
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*- hfrouter live summary -*",
+        "2 provider x model pair(s), 1 healthy",
+        f"  failing: together {MODEL}: 500 Internal Server Error",
+        f"REGRESSION together {MODEL}: was 200, now 500: Internal Server Error",
+        "report: night2.json",
+    ])  # fmt: skip
+    summary = (hfapp.path / "summary.md").read_text()
+    assert summary.splitlines() == [
+        "## pytest-hfrouter: router health",
+        "",
+        "2 provider x model pair(s), 1 healthy; 1 regression(s), 0 recovery(ies); 0 drifted answer(s)",
+        "",
+        "| provider | model | now | before | error |",
+        "|---|---|---|---|---|",
+        f"| novita | {MODEL} | ✅ 200 | — |  |",
+        f"| together | {MODEL} | ❌ 500 ⚠️ regression | ✅ 200 | Internal Server Error |",
+    ]
+    assert step_summary.read_text() == "# an earlier step\n" + summary
+    night2 = report(hfapp.path / "night2.json")
+    failed = [c for c in night2["calls"] if c["status"] == 500]
+    assert [(c["provider"], c["error"]) for c in failed] == [("together", "Internal Server Error")]
+    assert night2["drift"] == []  # an outage, not a drift of the healthy shape
+
+    # night 3: together is back: a recovery, reported, and the run passes
+    double.engine.reset()
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    result = hfapp.runpytest(*double.args("--hfrouter-baseline=night2.json", "--hfrouter-summary=summary3.md"))
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([f"recovered together {MODEL}: 200"])
+    assert "REGRESSION" not in result.stdout.str()
+    assert f"| together | {MODEL} | ✅ 200 🎉 recovered | ❌ 500 |  |" in (hfapp.path / "summary3.md").read_text()
+
+
+def test_baseline_alone_in_replay_compares_nothing_live(hfapp: pytest.Pytester, double: Double) -> None:
+    """A baseline without live mode: no pair now, so no regression; the run's own result stands."""
+    (hfapp.path / "base.json").write_text(json.dumps({"schema": SCHEMA, "probes": [
+        {"provider": "together", "model": MODEL, "stream": False, "outcome": "ok", "status": 200}]}))
+    hfapp.makepyfile(test_app=FALLBACK_APP)
+    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-baseline=base.json", "--hfrouter-report=r.json")
+    assert result.ret == pytest.ExitCode.OK
+    assert report(hfapp.path / "r.json")["mode"] == "replay"
+    assert double.engine.seen == []
+
+
+# -- 8. drift ----------------------------------------------------------------------------------
+DRIFT_APP = """
+from huggingface_hub import InferenceClient
+
+from hfapp import MODEL, chat
+
+
+def test_chat():
+    assert chat("novita").choices[0].message.content
+
+
+def test_stream():
+    client = InferenceClient(provider="novita", api_key="hf_fake")
+    stream = client.chat_completion(messages=[{"role": "user", "content": "hi"}], model=MODEL, stream=True)
+    assert [chunk.choices for chunk in stream]
+"""
+
+
+def healthy_novita(library: Library, stream: bool) -> bytes:
+    return library.healthy.answer("novita", stream)[1].body
+
+
+def drifted(library: Library) -> Script:
+    """novita's healthy answers changed: a key gone, a key new, a type changed; a stream without [DONE]."""
+
+    def script(request: Request) -> Answer | None:
+        if not is_chat(request):
+            return None
+        if is_chat(request, stream=True):
+            body = healthy_novita(library, stream=True).replace(b"data: [DONE]", b"")
+            return Answer(200, "OK", (("Content-Type", "text/event-stream"),), body, source="drifted")
+        data = json.loads(healthy_novita(library, stream=False))
+        del data["usage"]
+        data.update(created="yesterday", service_tier="auto")
+        return Answer(200, "OK", JSON_HEADERS, json.dumps(data).encode(), source="drifted")
+
+    return script
+
+
+def test_drift_against_the_recording(hfapp: pytest.Pytester, double: Double, library: Library) -> None:
+    hfapp.makepyfile(test_drift=DRIFT_APP)
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=record")).assert_outcomes(passed=2)
+    cassettes = hfapp.path / "cassettes" / "test_drift"
+    assert sorted(p.name for p in cassettes.iterdir()) == ["test_chat.yaml", "test_stream.yaml"]
+
+    # live, the double unchanged: same shape, no drift
+    result = hfapp.runpytest(*double.args("--hfrouter-report=same.json"))
+    result.assert_outcomes(passed=2)
+    assert report(hfapp.path / "same.json")["drift"] == []
+    assert "drift in" not in result.stdout.str()
+
+    # the double's answers change shape
+    double.engine.script = drifted(library)
+    result = hfapp.runpytest(*double.args("--hfrouter-report=drift.json", "--hfrouter-summary=drift.md"))
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    plain_diff = "body.created: number became str; body.service_tier: new; body.usage: missing"
+    url = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+    result.stdout.fnmatch_lines_random([
+        f"drift in {cassettes / 'test_chat.yaml'} (POST {url}): {plain_diff}",
+        f"drift in {cassettes / 'test_stream.yaml'} (POST {url}): stream no longer ends with [[]DONE[]]",
+    ])  # fmt: skip
+    drift = {d["test"].split("::")[1]: d for d in report(hfapp.path / "drift.json")["drift"]}
+    assert drift["test_chat"]["differences"] == plain_diff.split("; ")
+    assert drift["test_chat"]["recorded_in"] == str(cassettes / "test_chat.yaml")
+    assert drift["test_stream"]["differences"] == ["stream no longer ends with [DONE]"]
+    markdown = (hfapp.path / "drift.md").read_text()
+    assert "; 2 drifted answer(s)" in markdown
+    assert f"- drift in `{cassettes / 'test_chat.yaml'}` (POST {url}): {plain_diff}" in markdown.splitlines()
+
+    # --hfrouter-fail-on-drift: the same run fails though its tests pass
+    result = hfapp.runpytest(*double.args("--hfrouter-fail-on-drift"))
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+    # a status class change against the recording is drift too
+    double.engine.script = lambda r: Answer(404, "Not Found", JSON_HEADERS, b'{"error": "gone"}') if (
+        is_chat(r, stream=False)) else None  # fmt: skip
+    result = hfapp.runpytest(*double.args("--hfrouter-report=gone.json", "-k", "test_chat"))
+    result.assert_outcomes(failed=1, deselected=1)
+    assert [d["differences"] for d in report(hfapp.path / "gone.json")["drift"]] == [["status 200 became 404"]]
+
+
+def test_drift_against_the_healthy_library(hfapp: pytest.Pytester, double: Double, library: Library) -> None:
+    """No cassette: a successful answer is compared with the healthy recording; an outage is no drift."""
+    double.engine.script = drifted(library)
+    hfapp.makepyfile(test_app=DRIFT_APP)
+    result = hfapp.runpytest(*double.args("--hfrouter-report=r.json", "--hfrouter-fail-on-drift"))
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    drift = {d["test"].split("::")[1]: d for d in report(hfapp.path / "r.json")["drift"]}
+    assert drift["test_chat"]["recorded_in"] == drift["test_stream"]["recorded_in"] == "healthy library (novita.yaml)"
+    assert drift["test_chat"]["differences"] == ["body.created: number became str", "body.service_tier: new",
+                                                 "body.usage: missing"]  # fmt: skip
+
+    double.outage("provider-500", provider="novita")
+    result = hfapp.runpytest(*double.args("--hfrouter-report=r.json", "--hfrouter-fail-on-drift", "-k", "test_chat"))
+    result.assert_outcomes(failed=1, deselected=1)
+    assert report(hfapp.path / "r.json")["drift"] == []
+
+
+# -- 9. xdist ----------------------------------------------------------------------------------
+def test_xdist_workers_merge_into_one_report(hfapp: pytest.Pytester, double: Double) -> None:
+    double.outage("provider-500", provider="together")
+    (hfapp.path / "base.json").write_text(json.dumps({"schema": SCHEMA, "calls": [], "probes": [
+        {"provider": "together", "model": MODEL, "stream": False, "outcome": "ok", "status": 200}]}))
+    probes_ini(hfapp, f"novita:{MODEL}", MODEL)
+    hfapp.makepyfile(
+        test_spread="""
+        import os
+        from pathlib import Path
+
+        import pytest
+
+        from hfapp import chat
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_fallback(n):
+            Path(f"ran-{n}-on-{os.environ['PYTEST_XDIST_WORKER']}").touch()
+            try:
+                chat("together")
+            except Exception:
+                assert chat("novita").choices[0].message.content
+        """
+    )
+    result = hfapp.runpytest(
+        *double.args("-n", "2", "--hfrouter-report=r.json", "--hfrouter-summary=s.md", "--hfrouter-baseline=base.json")
+    )
+    result.assert_outcomes(passed=10)  # every test and probe passed on the workers ...
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # ... the controller fails the run: together regressed
+    workers = {p.name.rsplit("-on-", 1)[1] for p in hfapp.path.glob("ran-*")}
+    assert workers == {"gw0", "gw1"}
+    data = report(hfapp.path / "r.json")
+    tests = {c["test"] for c in data["calls"] if c["route"] == "provider"}
+    assert tests == {f"test_spread.py::test_fallback[{n}]" for n in range(6)}
+    assert sorted((c["provider"], c["status"]) for c in data["calls"] if c["route"] == "provider") == sorted(
+        [("together", 500)] * 6 + [("novita", 200)] * 6
+    )
+    assert sorted((p["provider"] or "auto", p["stream"]) for p in data["probes"]) == [
+        ("auto", False), ("auto", True), ("novita", False), ("novita", True)
+    ]  # fmt: skip
+    assert len(probe_models(double)) == 4 + 12  # each probe ran once; the tests' calls
+    result.stdout.fnmatch_lines([f"REGRESSION together {MODEL}: was 200, now 500: Internal Server Error"])
+    assert result.stdout.str().count("hfrouter live summary") == 1
+    assert (hfapp.path / "s.md").read_text().count("## pytest-hfrouter: router health") == 1
+    assert data["drift"] == []  # an outage is a failing pair, not a drift of the healthy shape
+
+
+# -- 10. interrupted runs --------------------------------------------------------------------
+def test_ctrl_c_still_writes_the_report(hfapp: pytest.Pytester, double: Double) -> None:
+    hfapp.makepyfile(
+        test_stop="""
+        from hfapp import chat
+
+        def test_a():
+            chat("novita")
+
+        def test_b():
+            chat("together")
+            raise KeyboardInterrupt
+
+        def test_c():
+            chat("cerebras")
+        """
+    )
+    # (no_reraise_ctrlc: the inner run's Ctrl-C must not stop this run)
+    result = hfapp.runpytest(*double.args("--hfrouter-report=r.json", "--hfrouter-summary=s.md"), no_reraise_ctrlc=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    data = report(hfapp.path / "r.json")
+    assert data["interrupted"] is True
+    providers = [(c["test"].split("::")[1], c["provider"]) for c in data["calls"] if c["route"] == "provider"]
+    assert providers == [("test_a", "novita"), ("test_b", "together")]  # what completed, test_c never ran
+    assert "**interrupted run**" in (hfapp.path / "s.md").read_text()
+
+
+def test_sigterm_still_writes_the_report(pytester: pytest.Pytester, double: Double) -> None:
+    pytester.makepyfile(
+        test_slow="""
+        import time
+        from pathlib import Path
+
+        import httpx
+
+        MESSAGES = [{"role": "user", "content": "hi"}]
+
+        def test_fast():
+            httpx.post("https://router.huggingface.co/novita/v3/openai/chat/completions",
+                       json={"model": "m", "messages": MESSAGES})
+
+        def test_slow():
+            httpx.post("https://router.huggingface.co/together/v1/chat/completions",
+                       json={"model": "m", "messages": MESSAGES})
+            Path("sleeping").touch()
+            time.sleep(60)
+        """
+    )
+    env = {**os.environ, "HF_TOKEN": TOKEN}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
+               *double.args("--hfrouter-report=r.json")]  # fmt: skip
+    with subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not (pytester.path / "sleeping").exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the inner run never reached its sleep"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    data = report(pytester.path / "r.json")
+    assert data["interrupted"] is True
+    assert [c["provider"] for c in data["calls"]] == ["novita", "together"]
