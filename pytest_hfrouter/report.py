@@ -144,6 +144,13 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         lines.append(
             f"| {state.provider} | {state.model} | {_outcome(state)}{mark} | {_outcome(before.get(key))} | {error} |"
         )
+    skipped = sorted({
+        f"{p.get('provider') or 'auto'} {p.get('model')}: {p.get('error')}"
+        for p in payload.get("probes") or [] if p.get("outcome") in ("removed", "over-budget")
+    })  # fmt: skip
+    if skipped:
+        lines.append("")
+        lines += [f"- not probed: {line}" for line in skipped]
     for entry in payload.get("drift") or []:
         lines.append("")
         lines.append(f"- drift in `{entry['recorded_in']}` ({entry['request']}): {'; '.join(entry['differences'])}")
