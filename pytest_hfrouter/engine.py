@@ -205,6 +205,8 @@ class Exchange:
     removed: set[tuple[str, str]] = field(default_factory=set)
     #: how many calls had been made when an exception last reached the test's own code (-1: never)
     caught_after: int = -1
+    #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
+    outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
 
     def now(self) -> float:
         return time.monotonic() + self.virtual

@@ -79,12 +79,16 @@ class HFRouter:
 
             if meets_truncation([rule]):
                 watch = exceptions_reaching(self._exchange, self._test_file)
-        self._exchange.rules.insert(0, rule)
+        exchange = self._exchange
+        exchange.rules.insert(0, rule)
+        window = len(exchange.outage_windows)
+        exchange.outage_windows.append((len(exchange.calls), None))
         try:
             with watch:
                 yield
         finally:
-            self._exchange.rules.remove(rule)
+            exchange.rules.remove(rule)
+            exchange.outage_windows[window] = (exchange.outage_windows[window][0], len(exchange.calls))
 
     @property
     def verdicts(self) -> list[Verdict]:

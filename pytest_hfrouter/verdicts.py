@@ -191,10 +191,19 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
 
 
 def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:
-    """The verdicts of one test: only where outages were injected, or answers were live."""
-    # A rule of ``hfrouter.outage()`` is gone once its block ends: what it answered still counts.
-    injected = exchange.rules or any(c.answered_by.startswith("scenario:") for c in exchange.calls)
-    if not injected and not exchange.live:
+    """The verdicts of one test, from what the app sent while outage rules were active (the whole
+    test for marker rules, the ``hfrouter.outage()`` blocks otherwise), or when answers were live."""
+    windows = exchange.outage_windows
+    open_blocks = sum(1 for _, end in windows if end is None)  # their rules are in exchange.rules
+    if exchange.live or len(exchange.rules) > open_blocks:
+        calls, caught_after = list(exchange.calls), exchange.caught_after
+    else:
+        total = len(exchange.calls)
+        inside = sorted({n for start, end in windows for n in range(start, total if end is None else end)})
+        calls = [exchange.calls[n] for n in inside]
+        # the same moment, counted in the calls judged
+        caught_after = sum(1 for n in inside if n < exchange.caught_after) if exchange.caught_after >= 0 else -1
+    if not calls:
         return []
-    return judge(exchange.calls, passed=passed, chain=chain, storm_limit=storm_limit,
-                 removed=frozenset(exchange.removed), caught_after=exchange.caught_after)  # fmt: skip
+    return judge(calls, passed=passed, chain=chain, storm_limit=storm_limit,
+                 removed=frozenset(exchange.removed), caught_after=caught_after)  # fmt: skip

@@ -1,0 +1,1085 @@
+"""Resilience verdicts: for each one, a small app with exactly that flaw and one without it.
+
+Every inner run drives the real ``huggingface_hub.InferenceClient`` (``resilapp.py`` below)
+against the plugin's outage scenarios; a verdict must name the flawed app and never the good
+one, both through ``hfrouter.verdicts`` and in the run's summary and report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Apps with one flaw each, and their good twins (the real client, no mocks).
+RESILAPP = '''
+from __future__ import annotations
+
+import time
+
+import httpx
+from huggingface_hub import InferenceClient
+
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+MESSAGES = [{"role": "user", "content": "hi"}]
+NOVITA_URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+ACCOUNT_WIDE = (401, 402, 403)
+
+
+class AppError(Exception):
+    """What the app raises when it cannot give a whole answer."""
+
+
+def ask(provider):
+    client = InferenceClient(provider=provider, api_key="hf_fake")
+    return client.chat_completion(messages=MESSAGES, model=MODEL, max_tokens=5).choices[0].message.content
+
+
+def status(exc):
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def with_retries(provider, waits):
+    """One call, then one more after each wait; the last error is raised."""
+    error = None
+    for wait in [None, *waits]:
+        if wait is not None:
+            time.sleep(wait)
+        try:
+            return ask(provider)
+        except Exception as exc:
+            error = exc
+    raise error
+
+
+def chain(providers):
+    """Each provider in turn; the first answer wins."""
+    error = None
+    for provider in providers:
+        try:
+            return ask(provider)
+        except Exception as exc:
+            error = exc
+    raise AppError("every provider failed") from error
+
+
+# -- retry-storm ----------------------------------------------------------------------------
+def hammers_novita():
+    """Six calls to a failing novita (with growing waits), then together."""
+    try:
+        return with_retries("novita", [1, 2, 4, 8, 16])
+    except Exception:
+        return ask("together")
+
+
+def tries_twice_then_falls_back():
+    try:
+        return with_retries("novita", [1])
+    except Exception:
+        return ask("together")
+
+
+# -- retried-non-retryable --------------------------------------------------------------------
+def retries_whatever_the_status():
+    try:
+        return with_retries("novita", [1])
+    except Exception:
+        return ask("together")
+
+
+def stops_on_account_errors():
+    try:
+        return ask("novita")
+    except Exception as exc:
+        if status(exc) in ACCOUNT_WIDE:
+            raise AppError(f"the account cannot call the router ({status(exc)})") from exc
+        return ask("together")
+
+
+def posts_directly_after_the_mapping_refused():
+    try:
+        return ask("novita")
+    except ValueError:  # "Model ... is not supported by provider novita."
+        body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 5}
+        answer = httpx.post(NOVITA_URL, json=body, headers={"Authorization": "Bearer hf_fake"}, timeout=10)
+        return answer.json()["choices"][0]["message"]["content"]
+
+
+def falls_back_after_the_mapping_refused():
+    try:
+        return ask("novita")
+    except ValueError:
+        return ask("together")
+
+
+# -- retry-after-ignored ----------------------------------------------------------------------
+def retries_at_once():
+    try:
+        return ask("novita")
+    except Exception:
+        return ask("novita")
+
+
+def waits_as_asked():
+    try:
+        return ask("novita")
+    except Exception as exc:
+        time.sleep(float(exc.response.headers["Retry-After"]))
+        return ask("novita")
+
+
+async def waits_as_asked_async():
+    import asyncio
+
+    from huggingface_hub import AsyncInferenceClient
+
+    client = AsyncInferenceClient(provider="novita", api_key="hf_fake")
+    for _ in range(2):
+        try:
+            output = await client.chat_completion(messages=MESSAGES, model=MODEL, max_tokens=5)
+            return output.choices[0].message.content
+        except Exception as exc:
+            await asyncio.sleep(float(exc.response.headers["Retry-After"]))
+    raise AppError("still rate-limited")
+
+
+# -- no-backoff -----------------------------------------------------------------------------
+def retries_every_second():
+    return with_retries("novita", [1, 1, 1])
+
+
+def backs_off_exponentially():
+    return with_retries("novita", [1, 2, 4])
+
+
+# -- truncated-stream-accepted -------------------------------------------------------------------
+def stream_into(pieces, provider):
+    """Stream a chat into ``pieces``; True when the stream said it was finished."""
+    client = InferenceClient(provider=provider, api_key="hf_fake")
+    finished = False
+    for chunk in client.chat_completion(messages=MESSAGES, model=MODEL, max_tokens=5, stream=True):
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finished = finished or choice.finish_reason is not None
+    return finished
+
+
+def shows_half_an_answer():
+    pieces = []
+    try:
+        stream_into(pieces, "novita")
+    except Exception:
+        pass
+    return "".join(pieces)
+
+
+def refuses_half_an_answer():
+    pieces = []
+    try:
+        finished = stream_into(pieces, "novita")
+    except Exception as exc:
+        raise AppError("the stream broke") from exc
+    if not finished:
+        raise AppError("the stream ended before the answer was complete")
+    return "".join(pieces)
+
+
+def streams_elsewhere_after_a_broken_stream():
+    pieces = []
+    try:
+        if stream_into(pieces, "novita"):
+            return "".join(pieces)
+    except Exception:
+        pass
+    pieces = []
+    stream_into(pieces, "together")
+    return "".join(pieces)
+
+
+# -- gave-up-early ----------------------------------------------------------------------------
+def novita_only():
+    return ask("novita")
+
+
+def whole_chain():
+    return chain(["novita", "together"])
+'''
+
+PARTIAL = "Deep learning is a sub"  # the five events every truncating scenario delivers
+
+
+@pytest.fixture
+def resilapp(pytester: pytest.Pytester) -> pytest.Pytester:
+    """``pytester`` with ``resilapp.py`` (the apps above) importable by the inner tests."""
+    pytester.makepyfile(resilapp=RESILAPP)
+    return pytester
+
+
+def verdict_lines(result: pytest.RunResult) -> list[str]:
+    """The lines of the "hfrouter resilience verdicts" terminal section ([] when it is absent)."""
+    lines = result.stdout.lines
+    start = next((n for n, line in enumerate(lines) if "hfrouter resilience verdicts" in line), None)
+    if start is None:
+        return []
+    section = []
+    for line in lines[start + 1 :]:
+        if line.startswith(("===", "---")):
+            break
+        section.append(line)
+    return section
+
+
+def reported(result: pytest.RunResult) -> list[tuple[str, str]]:
+    """(test name, verdict name) for each line of the verdicts section."""
+    pairs = []
+    for line in verdict_lines(result):
+        test, name = line.split(": ")[:2]
+        pairs.append((test.split("::")[-1], name.split(" ")[0]))
+    return pairs
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+# -- one verdict at a time ------------------------------------------------------------------------
+def test_retry_storm_names_the_hammering_app_only(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_storm="""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita")
+
+        def test_flawed(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.hammers_novita()
+            assert hfrouter.tried == ["novita"] * 6 + ["together"]
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "retry-storm"
+            assert verdict.level == "error"
+            assert [(c.provider, c.status) for c in verdict.calls] == [("novita", 500)] * 6
+            assert verdict.explanation == (
+                "6 calls to novita Qwen/Qwen2.5-72B-Instruct, every one failed (more than 3)"
+            )
+
+        def test_good(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.tries_twice_then_falls_back()
+            assert hfrouter.tried == ["novita", "novita", "together"]
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+    assert reported(result) == [("test_flawed", "retry-storm")]
+    result.stdout.fnmatch_lines(
+        [
+            "*- hfrouter resilience verdicts -*",
+            "test_vd_storm.py::test_flawed: retry-storm: 6 calls to novita Qwen/Qwen2.5-72B-Instruct, every one "
+            "failed (more than 3)",
+        ]
+    )
+
+
+@pytest.mark.parametrize(("limit", "expected"), [("6", []), ("5", [("test_six_calls", "retry-storm")])])
+def test_retry_storm_limit_is_the_ini_value(
+    resilapp: pytest.Pytester, limit: str, expected: list[tuple[str, str]]
+) -> None:
+    resilapp.makeini(f"[pytest]\nhfrouter_retry_storm = {limit}\n")
+    resilapp.makepyfile(
+        test_vd_storm_limit="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_six_calls(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.hammers_novita()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+    assert reported(result) == expected
+
+
+@pytest.mark.parametrize("scenario", ["credits-exhausted-402", "invalid-token-401"])
+def test_retried_non_retryable_names_the_app_that_retries_an_account_error(
+    resilapp: pytest.Pytester, scenario: str
+) -> None:
+    resilapp.makepyfile(
+        test_vd_non_retryable=f"""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage({scenario!r}, provider="novita")
+
+        def test_flawed(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.retries_whatever_the_status()
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "retried-non-retryable"
+            status = int({scenario!r}.split("-")[-1])
+            assert [(c.provider, c.status) for c in verdict.calls] == [("novita", status)] * 2
+            assert f"called again after a {{status}}, which cannot change on retry" in verdict.explanation
+
+        def test_good(hfrouter):
+            with pytest.raises(resilapp.AppError, match="the account cannot call the router"):
+                resilapp.stops_on_account_errors()
+            assert hfrouter.tried == ["novita"]
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+    assert reported(result) == [("test_flawed", "retried-non-retryable")]
+
+
+def test_retried_non_retryable_after_the_mapping_dropped_the_provider(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_mapping="""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("mapping-missing-provider", provider="novita")
+
+        def test_flawed(hfrouter):
+            assert resilapp.posts_directly_after_the_mapping_refused()
+            assert [c.route for c in hfrouter.calls] == ["mapping", "provider"]
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "retried-non-retryable"
+            [call] = verdict.calls
+            assert (call.method, call.url, call.provider) == ("POST", resilapp.NOVITA_URL, "novita")
+            assert verdict.explanation == (
+                "novita Qwen/Qwen2.5-72B-Instruct was called although the mapping said the provider does not "
+                "serve the model"
+            )
+
+        def test_good(hfrouter):
+            assert resilapp.falls_back_after_the_mapping_refused()
+            assert hfrouter.tried == ["together"]
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+    assert reported(result) == [("test_flawed", "retried-non-retryable")]
+
+
+def test_retry_after_ignored_under_virtual_time(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_retry_after="""
+        import asyncio
+        import time
+
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("rate-limited-429", provider="novita", times=1)
+
+        def test_flawed(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.retries_at_once()
+            assert [c.retry_after for c in hfrouter.inference_calls] == [55.0, None]
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "retry-after-ignored"
+            assert [c.status for c in verdict.calls] == [429, 200]
+            assert verdict.explanation.startswith("novita Qwen/Qwen2.5-72B-Instruct was called again after 0.")
+            assert verdict.explanation.endswith("s; the answer asked for 55 s")
+
+        def test_good(hfrouter):
+            started = time.perf_counter()
+            with hfrouter.virtual_time():
+                assert resilapp.waits_as_asked()
+            assert time.perf_counter() - started < 3  # 55 s of virtual waiting, no real one
+            first, second = hfrouter.inference_calls
+            assert second.at - first.at >= 55
+            assert hfrouter.verdicts == []
+
+        def test_good_async(hfrouter):
+            started = time.perf_counter()
+            with hfrouter.virtual_time():
+                assert asyncio.run(resilapp.waits_as_asked_async())
+            assert time.perf_counter() - started < 3
+            assert [c.status for c in hfrouter.inference_calls] == [429, 200]
+            assert hfrouter.verdicts == []
+
+        def test_virtual_time_ends_with_its_block(hfrouter):
+            real_sleep, real_async_sleep = time.sleep, asyncio.sleep
+            with hfrouter.virtual_time():
+                assert time.sleep is not real_sleep and asyncio.sleep is not real_async_sleep
+            assert time.sleep is real_sleep and asyncio.sleep is real_async_sleep
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=4)
+    assert reported(result) == [("test_flawed", "retry-after-ignored")]
+    assert result.duration < 20
+
+
+def test_retry_after_on_answers_that_ask_no_wait_is_no_verdict(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_retry_after_ok="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_two_quick_answers(hfrouter):
+            resilapp.ask("together")
+            resilapp.ask("together")
+            # together's real 200s carry "retry-after: 2": a rate-limit hint, not a request to wait
+            assert [(c.status, c.retry_after) for c in hfrouter.inference_calls] == [(200, 2.0), (200, 2.0)]
+            assert hfrouter.verdicts == []
+
+        @pytest.mark.hfrouter_outage("stream-cut", provider="novita", times=1)
+        def test_retry_at_once_after_a_cut_stream(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.stream_into([], "novita")
+            assert resilapp.stream_into([], "novita")
+            assert hfrouter.inference_calls[0].retry_after == 2.0  # recorded with together's headers
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+    assert verdict_lines(result) == []
+
+
+def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_backoff=r"""
+        import re
+
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita", times=3)
+
+        @pytest.mark.parametrize("attempt", range(5))  # the gaps are measured: no lucky jitter
+        def test_flawed(hfrouter, attempt):
+            with hfrouter.virtual_time():
+                assert resilapp.retries_every_second()
+            assert [c.status for c in hfrouter.inference_calls] == [500, 500, 500, 200]
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "no-backoff"
+            assert [c.status for c in verdict.calls] == [500, 500, 500, 200]
+            assert re.fullmatch(  # one second of virtual sleep plus the call's own few milliseconds
+                r"novita Qwen/Qwen2.5-72B-Instruct was retried after 5xx answers with gaps "
+                r"1\.\d\d s, 1\.\d\d s, 1\.\d\d s: they do not grow",
+                verdict.explanation,
+            )
+
+        @pytest.mark.parametrize("attempt", range(5))
+        def test_good(hfrouter, attempt):
+            with hfrouter.virtual_time():
+                assert resilapp.backs_off_exponentially()
+            assert [c.status for c in hfrouter.inference_calls] == [500, 500, 500, 200]
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=10)
+    assert reported(result) == [(f"test_flawed[{n}]", "no-backoff") for n in range(5)]
+
+
+@pytest.mark.parametrize("scenario", ["stream-cut", "stream-no-done", "stream-half-json"])
+def test_truncated_stream_accepted_is_a_warning_for_the_app_that_shows_half(
+    resilapp: pytest.Pytester, scenario: str
+) -> None:
+    resilapp.makepyfile(
+        test_vd_truncated=f"""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage({scenario!r}, provider="novita")
+
+        def test_flawed(hfrouter):
+            assert resilapp.shows_half_an_answer() == {PARTIAL!r}
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "truncated-stream-accepted"
+            assert verdict.level == "warning"
+            [call] = verdict.calls
+            assert (call.provider, call.stream, call.answered_by) == ("novita", True, "scenario:{scenario}")
+            assert "sent a truncated stream ({scenario})" in verdict.explanation
+
+        def test_good_raises_and_the_test_catches_it(hfrouter):
+            with pytest.raises(resilapp.AppError):
+                resilapp.refuses_half_an_answer()
+
+        def test_good_falls_back(hfrouter):
+            assert resilapp.streams_elsewhere_after_a_broken_stream().startswith("Deep")
+            assert hfrouter.tried == ["novita", "together"]
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+    assert reported(result) == [("test_flawed", "truncated-stream-accepted")]
+    result.stdout.fnmatch_lines(
+        [f"test_vd_truncated.py::test_flawed: truncated-stream-accepted (warning): novita * ({scenario}) *"]
+    )
+
+
+def test_truncated_stream_that_fails_the_test_is_no_verdict(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_truncated_failing="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+        def test_the_error_reaches_the_test():
+            resilapp.refuses_half_an_answer()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AppError: the stream broke"])
+    assert verdict_lines(result) == []
+
+
+CHAIN_INI = "[pytest]\nhfrouter_chain =\n    novita\n    together\n"
+
+
+def test_gave_up_early_with_the_chain_from_the_ini(resilapp: pytest.Pytester) -> None:
+    resilapp.makeini(CHAIN_INI)
+    resilapp.makepyfile(
+        test_vd_gave_up="""
+        import pytest
+        from huggingface_hub.errors import HfHubHTTPError
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_flawed(hfrouter):
+            with pytest.raises(HfHubHTTPError):
+                resilapp.novita_only()
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "gave-up-early"
+            assert [(c.provider, c.status) for c in verdict.calls] == [("novita", 500)]
+            assert verdict.explanation == "the chain ended with 500 from novita while together had never been tried"
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_good(hfrouter):
+            assert resilapp.whole_chain()
+            hfrouter.assert_tried("novita", "together")
+            assert hfrouter.verdicts == []
+
+        @pytest.mark.hfrouter_outage("credits-exhausted-402", provider="novita")
+        def test_stopping_on_402_is_right(hfrouter):
+            with pytest.raises(resilapp.AppError):
+                resilapp.stops_on_account_errors()
+            assert hfrouter.tried == ["novita"]
+            assert hfrouter.verdicts == []
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="*")
+        def test_every_link_tried_and_failed(hfrouter):
+            with pytest.raises(resilapp.AppError):
+                resilapp.whole_chain()
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=4)
+    assert reported(result) == [("test_flawed", "gave-up-early")]
+
+
+def test_gave_up_early_needs_a_chain(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_no_chain="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_single_provider_app_without_a_chain(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.novita_only()
+            assert hfrouter.verdicts == []
+            hfrouter.assert_resilient()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+    assert verdict_lines(result) == []
+
+
+def test_gave_up_early_with_the_chain_from_the_marker(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_gave_up_marker="""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita")
+
+        @pytest.mark.hfrouter_resilient(chain=("novita", "together"))
+        def test_flawed(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.novita_only()
+            assert [v.name for v in hfrouter.verdicts] == ["gave-up-early"]
+
+        @pytest.mark.hfrouter_resilient(chain=["novita", "together"])
+        def test_good(hfrouter):
+            resilapp.whole_chain()
+
+        @pytest.mark.hfrouter_resilient(chain=["novita", "together"])
+        @pytest.mark.hfrouter_outage("invalid-token-401", provider="novita")
+        def test_stopping_on_401_is_right(hfrouter):
+            with pytest.raises(resilapp.AppError):
+                resilapp.stops_on_account_errors()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_flawed _*",
+            "pytest-hfrouter: resilience verdicts:",
+            "  gave-up-early: the chain ended with 500 from novita while together had never been tried",
+            "    POST https://router.huggingface.co/novita/v3/openai/chat/completions ?provider: novita *? -> 500 *",
+            "call log:",
+            "  1. GET https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping *",
+            "  2. POST https://router.huggingface.co/novita/v3/openai/chat/completions * -> 500 "
+            "(scenario:provider-500)",
+        ]
+    )
+    assert reported(result) == [("test_flawed", "gave-up-early")]
+
+
+# -- assert_resilient, the marker, the ini --------------------------------------------------------
+def test_assert_resilient_fails_with_the_verdicts_and_the_call_log(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_assert="""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita")
+
+        def test_flawed(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.hammers_novita()
+            hfrouter.assert_resilient()
+
+        def test_allowed(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.hammers_novita()
+            hfrouter.assert_resilient(allow=["retry-storm"])
+            hfrouter.assert_resilient(allow=("retry-storm",), chain=["novita", "together"])
+
+        def test_chain_argument(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.novita_only()
+            hfrouter.assert_resilient()
+            with pytest.raises(AssertionError, match="gave-up-early: the chain ended with 500 from novita"):
+                hfrouter.assert_resilient(chain=["novita", "together"])
+
+        def test_good(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.tries_twice_then_falls_back()
+            hfrouter.assert_resilient()
+
+        def test_unknown_name(hfrouter):
+            with pytest.raises(ValueError, match="unknown verdict 'retry-strom'. Did you mean 'retry-storm'?"):
+                hfrouter.assert_resilient(allow=["retry-strom"])
+            with pytest.raises(ValueError, match="unknown verdict 'slow'.* Verdicts: retry-storm, "):
+                hfrouter.assert_resilient(allow=["slow"])
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_flawed _*",
+            "E       AssertionError: resilience verdicts:",
+            "E         retry-storm: 6 calls to novita Qwen/Qwen2.5-72B-Instruct, every one failed (more than 3)",
+            "E           POST https://router.huggingface.co/novita/v3/openai/chat/completions ?provider: novita *? -> "
+            "500 (scenario:provider-500)",
+            "E       call log:",
+            "E         1. GET https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping*",
+            "E         2. POST https://router.huggingface.co/novita/v3/openai/chat/completions ?provider: novita *? -> "
+            "500 (scenario:provider-500)",
+            "E         8. POST https://router.huggingface.co/together/v1/chat/completions * -> 200 (healthy)",
+        ]
+    )
+
+
+def test_resilient_marker_checks_after_the_body(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_marker="""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        BODY_RAN = []
+
+        @pytest.mark.hfrouter_resilient()
+        def test_flawed(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.hammers_novita()
+            BODY_RAN.append("flawed")
+
+        @pytest.mark.hfrouter_resilient(allow=("retry-storm",))
+        def test_flawed_but_allowed(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.hammers_novita()
+
+        @pytest.mark.hfrouter_resilient(allow=["no-backoff"])
+        def test_flawed_other_verdict_allowed(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.hammers_novita()
+
+        @pytest.mark.hfrouter_resilient
+        def test_good(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.tries_twice_then_falls_back()
+
+        def test_the_body_ran_to_its_end():
+            assert BODY_RAN == ["flawed"]
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3, failed=2)
+    for name in ("test_flawed", "test_flawed_other_verdict_allowed"):
+        result.stdout.fnmatch_lines(
+            [
+                f"*_ {name} _*",
+                "pytest-hfrouter: resilience verdicts:",
+                "  retry-storm: 6 calls to novita Qwen/Qwen2.5-72B-Instruct, every one failed (more than 3)",
+                "    POST https://router.huggingface.co/novita/v3/openai/chat/completions * -> 500 "
+                "(scenario:provider-500)",
+                "*call log:",
+                "  1. GET https://huggingface.co/api/models/*",
+            ]
+        )
+    # allowed or not, the verdicts are still reported
+    assert sorted(reported(result)) == [
+        ("test_flawed", "retry-storm"),
+        ("test_flawed_but_allowed", "retry-storm"),
+        ("test_flawed_other_verdict_allowed", "retry-storm"),
+    ]
+
+
+BAD_RESILIENT = {
+    "positional": ('@pytest.mark.hfrouter_resilient("retry-storm")', "takes keyword arguments allow= and chain= only*"),
+    "unknown_kwarg": ("@pytest.mark.hfrouter_resilient(allowed=())", "takes keyword arguments allow= and chain= only*"),
+    "allow_string": (
+        '@pytest.mark.hfrouter_resilient(allow="retry-storm")',
+        "allow is a tuple of verdict names, got 'retry-storm'",
+    ),
+    "allow_typo": (
+        '@pytest.mark.hfrouter_resilient(allow=("no-back-off",))',
+        "unknown verdict 'no-back-off'. Did you mean 'no-backoff'? Verdicts: retry-storm, *",
+    ),
+    "chain_string": (
+        '@pytest.mark.hfrouter_resilient(chain="novita")',
+        "chain is a tuple of provider names, got 'novita'",
+    ),
+}
+
+
+def test_bad_resilient_marker_arguments_are_collection_errors(pytester: pytest.Pytester) -> None:
+    for name, (marker, _) in BAD_RESILIENT.items():
+        pytester.makepyfile(**{f"test_vd_bad_{name}": f"import pytest\n\n{marker}\ndef test_it():\n    pass\n"})
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(errors=len(BAD_RESILIENT))
+    for name, (_, problem) in BAD_RESILIENT.items():
+        result.stdout.fnmatch_lines(
+            [
+                f"*ERROR collecting test_vd_bad_{name}.py*",
+                f"test_vd_bad_{name}.py::test_it: @pytest.mark.hfrouter_resilient: {problem}",
+                "  signature: @pytest.mark.hfrouter_resilient(allow=(), chain=None)",
+            ]
+        )
+
+
+#: One test with a verdict, one without; the ini decides what happens to the first.
+INI_TESTS = """
+import pytest
+import resilapp
+
+pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita")
+
+def test_flawed(hfrouter):
+    with hfrouter.virtual_time():
+        resilapp.hammers_novita()
+
+def test_good(hfrouter):
+    with hfrouter.virtual_time():
+        resilapp.tries_twice_then_falls_back()
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+def test_flawed_stream(hfrouter):
+    resilapp.shows_half_an_answer()
+"""
+
+
+def test_ini_fail_makes_any_verdict_fail_its_test(resilapp: pytest.Pytester) -> None:
+    resilapp.makeini("[pytest]\nhfrouter_verdicts = fail\n")
+    resilapp.makepyfile(test_vd_ini_fail=INI_TESTS)
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_flawed _*",
+            "pytest-hfrouter: resilience verdicts:",
+            "  retry-storm: 6 calls to novita *",
+            "*_ test_flawed_stream _*",
+            "pytest-hfrouter: resilience verdicts:",
+            "  truncated-stream-accepted: novita * sent a truncated stream (stream-cut) *",
+        ]
+    )
+    result.stdout.fnmatch_lines(["FAILED test_vd_ini_fail.py::test_flawed - *", "FAILED *::test_flawed_stream - *"])
+
+
+def test_ini_report_lists_verdicts_in_the_summary_and_the_json_report(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(test_vd_ini_report=INI_TESTS)  # report is the default
+
+    result = resilapp.runpytest("-p", "hfrouter", "--hfrouter-report=out/report.json")
+
+    result.assert_outcomes(passed=3)
+    assert verdict_lines(result) == [
+        "test_vd_ini_report.py::test_flawed: retry-storm: 6 calls to novita Qwen/Qwen2.5-72B-Instruct, every one "
+        "failed (more than 3)",
+        "test_vd_ini_report.py::test_flawed_stream: truncated-stream-accepted (warning): novita "
+        "Qwen/Qwen2.5-72B-Instruct sent a truncated stream (stream-cut) and no exception reached the test nor did "
+        "another provider answer afterwards: the app may have shown half an answer as if it were whole",
+    ]
+    verdicts = read_report(resilapp.path / "out" / "report.json")["verdicts"]
+    assert [(v["test"], v["name"], v["level"]) for v in verdicts] == [
+        ("test_vd_ini_report.py::test_flawed", "retry-storm", "error"),
+        ("test_vd_ini_report.py::test_flawed_stream", "truncated-stream-accepted", "warning"),
+    ]
+    assert verdicts[0]["explanation"].startswith("6 calls to novita")
+    assert len(verdicts[0]["calls"]) == 6
+    assert verdicts[0]["calls"][0] == (
+        "POST https://router.huggingface.co/novita/v3/openai/chat/completions "
+        "[provider: novita Qwen/Qwen2.5-72B-Instruct] -> 500 (scenario:provider-500)"
+    )
+    assert verdicts[1]["calls"] == [
+        "POST https://router.huggingface.co/novita/v3/openai/chat/completions "
+        "[provider: novita Qwen/Qwen2.5-72B-Instruct] -> stream-cut (scenario:stream-cut)"
+    ]
+
+
+def test_ini_report_under_xdist_merges_every_worker_s_verdicts(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(test_vd_ini_xdist=INI_TESTS)
+
+    result = resilapp.runpytest_subprocess("-p", "hfrouter", "-n", "2", "--hfrouter-report=report.json")
+
+    result.assert_outcomes(passed=3)
+    assert sorted(reported(result)) == [
+        ("test_flawed", "retry-storm"),
+        ("test_flawed_stream", "truncated-stream-accepted"),
+    ]
+    verdicts = read_report(resilapp.path / "report.json")["verdicts"]
+    assert sorted(v["name"] for v in verdicts) == ["retry-storm", "truncated-stream-accepted"]
+
+
+def test_ini_off_computes_nothing(resilapp: pytest.Pytester) -> None:
+    resilapp.makeini("[pytest]\nhfrouter_verdicts = off\n")
+    resilapp.makepyfile(
+        test_vd_ini_off=INI_TESTS
+        + """
+@pytest.mark.hfrouter_resilient()
+def test_marker_still_applies(hfrouter):
+    with hfrouter.virtual_time():
+        resilapp.hammers_novita()
+"""
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter", "--hfrouter-report=report.json")
+
+    result.assert_outcomes(passed=3, failed=1)
+    # only the test that asked for verdicts with the marker got (and reported) them
+    assert reported(result) == [("test_marker_still_applies", "retry-storm")]
+    result.stdout.fnmatch_lines(["FAILED *::test_marker_still_applies - Failed: pytest-hfrout*"])
+    verdicts = read_report(resilapp.path / "report.json")["verdicts"]
+    assert [v["test"] for v in verdicts] == ["test_vd_ini_off.py::test_marker_still_applies"]
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        ("hfrouter_verdicts = strict", "hfrouter_verdicts = 'strict' is not valid. Valid values: off, report, fail"),
+        ("hfrouter_verdicts = reports", "hfrouter_verdicts = 'reports' is not valid. Did you mean 'report'? *"),
+        ("hfrouter_retry_storm = none", "--hfrouter-retry-storm: expected a number >= 1, got 'none'"),
+        ("hfrouter_retry_storm = 0", "--hfrouter-retry-storm: expected a number >= 1, got '0'"),
+    ],
+)
+def test_invalid_verdict_ini_values_are_usage_errors(pytester: pytest.Pytester, ini: str, message: str) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile(test_vd_usage="def test_it():\n    pass\n")
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+def test_no_outage_no_verdicts(resilapp: pytest.Pytester) -> None:
+    resilapp.makeini(CHAIN_INI)
+    resilapp.makepyfile(
+        test_vd_healthy="""
+        import resilapp
+
+        def test_healthy_calls_are_not_judged(hfrouter):
+            for _ in range(5):
+                resilapp.ask("novita")
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+    assert verdict_lines(result) == []
+
+
+def test_verdicts_of_an_outage_given_by_the_context_manager(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(
+        test_vd_context="""
+        import pytest
+        import resilapp
+
+        def test_flawed(hfrouter):
+            with hfrouter.outage("provider-500", provider="novita"):
+                with hfrouter.virtual_time():
+                    resilapp.hammers_novita()
+            assert [v.name for v in hfrouter.verdicts] == ["retry-storm"]
+
+        def test_flawed_stream(hfrouter):
+            with hfrouter.outage("stream-no-done", provider="novita"):
+                resilapp.shows_half_an_answer()
+
+        def test_good_stream(hfrouter):
+            with hfrouter.outage("stream-no-done", provider="novita"):
+                with pytest.raises(resilapp.AppError):
+                    resilapp.refuses_half_an_answer()
+
+        def test_only_calls_inside_the_block_are_judged(hfrouter):
+            for _ in range(5):
+                resilapp.ask("novita")
+            with hfrouter.outage("rate-limited-429", provider="novita"):
+                assert resilapp.whole_chain()  # novita 429, then together
+                assert [v.name for v in hfrouter.verdicts] == []
+            # The outage is over: this call does not ignore the 429's Retry-After of the block.
+            assert resilapp.ask("novita")
+            assert hfrouter.tried == ["novita"] * 5 + ["novita", "together", "novita"]
+            assert hfrouter.verdicts == []
+
+        def test_verdicts_inside_the_block(hfrouter):
+            with hfrouter.outage("rate-limited-429", provider="novita", times=1):
+                resilapp.retries_at_once()
+                assert [v.name for v in hfrouter.verdicts] == ["retry-after-ignored"]
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=5)
+    assert reported(result) == [
+        ("test_flawed", "retry-storm"),
+        ("test_flawed_stream", "truncated-stream-accepted"),
+        ("test_verdicts_inside_the_block", "retry-after-ignored"),
+    ]
+
+
+def test_the_example_app_gets_no_verdicts(pytester: pytest.Pytester) -> None:
+    """The README's example suite exercises a well-behaved app: not one verdict, even under ``fail``."""
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    shutil.copytree(examples, pytester.path / "examples", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    pytester.makeini("[pytest]\nhfrouter_verdicts = fail\n")
+
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "examples", "--hfrouter-report=report.json")
+
+    assert result.ret == pytest.ExitCode.OK
+    assert result.parseoutcomes()["passed"] > 40
+    assert verdict_lines(result) == []
+    assert read_report(pytester.path / "report.json")["verdicts"] == []
+
+
+# -- the issue's closing run: one flawed app per verdict ----------------------------------------------
+ONE_FLAW_EACH = """
+import pytest
+import resilapp
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_retry_storm(hfrouter):
+    with hfrouter.virtual_time():
+        resilapp.hammers_novita()
+
+
+@pytest.mark.hfrouter_outage("credits-exhausted-402", provider="novita")
+def test_retried_non_retryable(hfrouter):
+    with hfrouter.virtual_time():
+        resilapp.retries_whatever_the_status()
+
+
+@pytest.mark.hfrouter_outage("rate-limited-429", provider="novita", times=1)
+def test_retry_after_ignored(hfrouter):
+    resilapp.retries_at_once()
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita", times=3)
+def test_no_backoff(hfrouter):
+    with hfrouter.virtual_time():
+        resilapp.retries_every_second()
+
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+def test_truncated_stream_accepted(hfrouter):
+    resilapp.shows_half_an_answer()
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+@pytest.mark.hfrouter_resilient(chain=["novita", "together"], allow=["gave-up-early"])
+def test_gave_up_early(hfrouter):
+    with pytest.raises(Exception):
+        resilapp.novita_only()
+"""
+
+
+def test_one_flawed_app_per_verdict_in_one_summary(resilapp: pytest.Pytester) -> None:
+    resilapp.makepyfile(test_vd_one_flaw_each=ONE_FLAW_EACH)
+
+    result = resilapp.runpytest("-p", "hfrouter", "--hfrouter-report=report.json")
+
+    result.assert_outcomes(passed=6)
+    names = ["retry-storm", "retried-non-retryable", "retry-after-ignored", "no-backoff",
+             "truncated-stream-accepted", "gave-up-early"]  # fmt: skip
+    assert reported(result) == [(f"test_{name.replace('-', '_')}", name) for name in names]
+    assert [v["name"] for v in read_report(resilapp.path / "report.json")["verdicts"]] == names
