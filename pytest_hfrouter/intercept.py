@@ -302,6 +302,72 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
+class _Wire(io.RawIOBase):
+    """The bytes that reached the socket, then what it does next: EOF (a cut) or a timeout (a stall)."""
+
+    def __init__(self, data: bytes, outcome: str | None) -> None:
+        self._data, self._outcome = data, outcome
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        if not self._data:
+            if self._outcome == TIMEOUT_READ:
+                raise TimeoutError("timed out")
+            return 0
+        size = min(len(target), len(self._data))
+        target[:size] = self._data[:size]
+        self._data = self._data[size:]
+        return size
+
+
+class _ChunkedBody:
+    """An event stream as ``http.client.HTTPResponse`` hands it to urllib3's ``read_chunked``.
+
+    The router sends a stream chunked, one event per chunk, and urllib3 gives requests each
+    chunk as it arrives. A plain body is read 512 bytes at a time (requests' ``iter_content``),
+    which swallows the events that arrived before a cut or a stall.
+    """
+
+    def __init__(self, answer: Answer, outcome: Plan) -> None:
+        chunks = answer.chunks()
+        kept = chunks[: outcome.chunks] if outcome.outcome else chunks
+        wire = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in kept)
+        self.fp: io.BufferedReader | None = io.BufferedReader(
+            _Wire(wire if outcome.outcome else wire + b"0\r\n\r\n", outcome.outcome)
+        )
+
+    def _safe_read(self, amt: int) -> bytes:
+        data = self.fp.read(amt) if self.fp is not None else b""
+        if len(data) < amt:
+            raise http.client.IncompleteRead(data, amt - len(data))
+        return data
+
+    def read(self, amt: int | None = None) -> bytes:
+        """The body without its chunk framing, as ``http.client`` reads it."""
+        parts: list[bytes] = []
+        while self.fp is not None and (amt is None or sum(map(len, parts)) < amt):
+            line = self.fp.readline()
+            if not line:
+                raise http.client.IncompleteRead(b"".join(parts))
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                self.close()
+                break
+            parts.append(self._safe_read(size))
+            self._safe_read(2)
+        return b"".join(parts)
+
+    def isclosed(self) -> bool:
+        return self.fp is None
+
+    def close(self) -> None:
+        if self.fp is not None:
+            self.fp.close()
+            self.fp = None
+
+
 def _patch_requests(adapters: Any) -> None:
     from requests import exceptions
     from urllib3 import HTTPResponse
@@ -344,10 +410,13 @@ def _patch_requests(adapters: Any) -> None:
         pool = self.poolmanager.connection_from_url(request.url)  # urllib3 names it in timeout messages
         if outcome.before_response:
             raise error(outcome.outcome, request, pool, timeouts(timeout)[1])
+        # A stream goes chunked, as the router sends it: each event reaches the app as it arrives.
+        raw_body: Any = _ChunkedBody(answer, outcome) if answer.is_stream else _ChunkReader(answer, outcome)
+        headers = _prepared_headers(answer) + ([("Transfer-Encoding", "chunked")] if answer.is_stream else [])
         raw = HTTPResponse(
             pool=pool,
-            body=_ChunkReader(answer, outcome),
-            headers=HTTPHeaderDict(_prepared_headers(answer)),
+            body=raw_body,
+            headers=HTTPHeaderDict(headers),
             status=answer.status,
             reason=answer.reason,
             preload_content=False,
