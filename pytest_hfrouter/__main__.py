@@ -39,9 +39,10 @@ def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 def serve(args: argparse.Namespace) -> int:
     from .double import PortInUse, RouterDouble
-    from .engine import Engine, Exchange
+    from .engine import Engine
     from .library import shipped_library
     from .markers import MarkerError, parse_outage
+    from .traffic import Exchange
 
     library = shipped_library()
     try:

@@ -14,10 +14,10 @@ from typing import Any
 
 from ._settings import Settings
 from .cassettes import Cassette
-from .engine import Exchange, Rule
 from .errors import HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
+from .traffic import Exchange, Rule
 from .verdicts import TRUNCATING_SCENARIOS, Verdict, verdicts_of
 
 

@@ -23,8 +23,8 @@ from .live import LIVE
 from .report import Comparison, Report, compare, markdown, pair_states
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
-    from .engine import Exchange
     from .probes import Probe, ProbeResult
+    from .traffic import Exchange
     from .verdicts import Verdict
 
 WORKER_KEY = "hfrouter_report"

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .engine import Answer, Engine, Request
+from .engine import Engine
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
+from .traffic import Answer, Request
 
 ROUTER = "https://router.huggingface.co"
 HUB = "https://huggingface.co"

@@ -8,9 +8,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
-from .engine import Call, Exchange
 from .library import Library
 from .markers import parse_outage
+from .traffic import Call, Exchange
 
 if TYPE_CHECKING:
     from .double import RouterDouble

@@ -17,10 +17,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .engine import Answer, Engine, Request
+from .engine import Engine
 from .errors import UnansweredRequest
 from .faults import HANG, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan, hang_message, plan
 from .live import Observed
+from .traffic import Answer, Request
 
 # A stack, so that a pytest run inside a pytest run (pytester) answers with its own engine
 # and hands the transports back to the outer one when it ends.

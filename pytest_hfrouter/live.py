@@ -15,7 +15,7 @@ from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
 if TYPE_CHECKING:
     from .cassettes import Recorded
-    from .engine import Request
+    from .traffic import Request
 
 REPLAY = "replay"
 LIVE = "live"

@@ -12,8 +12,8 @@ from .errors import HFRouterError, ScenarioError
 from .faults import FaultError
 
 if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin stays light
-    from .engine import Rule
     from .library import Library
+    from .traffic import Rule
 
 OUTAGE = "hfrouter_outage"
 CASSETTE = "hfrouter_cassette"
@@ -87,7 +87,7 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
             scenario.fault.with_delay(delay)
         except FaultError as exc:
             raise MarkerError(OUTAGE, str(exc)) from None
-    from .engine import Rule
+    from .traffic import Rule
 
     return Rule(
         scenario,
@@ -105,7 +105,7 @@ class EachOutage:
     model: str | None
 
     def rule(self, library: Library, scenario: str) -> Rule:
-        from .engine import Rule
+        from .traffic import Rule
 
         return Rule(library.get(scenario), provider=self.provider, model=self.model)
 

@@ -14,9 +14,10 @@ from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, RESILIENT
 if TYPE_CHECKING:
     from ._session import RunSession
     from ._settings import Settings
-    from .engine import Engine, Exchange, Rule
+    from .engine import Engine
     from .handle import HFRouter, HFRouterServer
     from .library import Library
+    from .traffic import Exchange, Rule
 
 _SCENARIO_PARAM = "hfrouter_scenario"
 
@@ -131,10 +132,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not hasattr(item, "obj"):
         return  # not a test function (a generated probe)
     from .cassettes import load_cassette
-    from .engine import Exchange
     from .errors import CassetteError
     from .intercept import reset_client_caches
     from .markers import parse_outage
+    from .traffic import Exchange
 
     settings = item.config.stash[SETTINGS]
     engine = _engine(item.config)

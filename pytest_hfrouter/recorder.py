@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .engine import Request
 from .live import Observed
+from .traffic import Request
 
 #: any Hugging Face token: ``hf_`` and a long run of letters and digits
 TOKEN = re.compile(r"hf_[A-Za-z0-9]{16,}")

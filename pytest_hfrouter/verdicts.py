@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import Call, Exchange
+from .traffic import Call, Exchange
 
 RETRY_STORM = "retry-storm"
 RETRIED_NON_RETRYABLE = "retried-non-retryable"

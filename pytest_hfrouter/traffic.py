@@ -1,0 +1,218 @@
+"""A test's traffic as the engine sees it: requests, answers, outage rules, the call log.
+
+Plain records, shared by the engine (which fills them), the faces (which play answers), the
+fixture (which reads the call log) and the verdicts (which judge it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import time
+from dataclasses import dataclass, field
+
+from .cassettes import Cassette, split_chunks
+from .faults import Fault
+from .library import Scenario
+from .live import Drift, LiveCall, Observed
+from .routes import AUTO, Route
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the engine decided. ``passthrough`` means: let the real request go."""
+
+    status: int = 200
+    reason: str = "OK"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    source: str = ""
+    fault: Fault | None = None
+    #: why nothing may answer (the face raises `UnansweredRequest` and the test fails)
+    unanswered: str | None = None
+    passthrough: bool = False
+    #: live modes: send the request here instead, with this Authorization, and `observe` the answer
+    target_url: str | None = None
+    authorization: str | None = None
+    #: the position of its call in the test's call log (for `Engine.spared`)
+    call: int = -1
+
+    @property
+    def is_stream(self) -> bool:
+        return any(k.lower() == "content-type" and "event-stream" in v for k, v in self.headers)
+
+    def chunks(self) -> list[bytes]:
+        """The body as the network would deliver it: one SSE event per chunk for streams."""
+        return split_chunks(self.body, self.headers)
+
+
+PASSTHROUGH = Answer(passthrough=True, source="passthrough")
+
+
+def _glob(pattern: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    pattern, value = pattern.lower(), value.lower()
+    return fnmatch.fnmatchcase(value, pattern) if _GLOB_CHARS & set(pattern) else value == pattern
+
+
+@dataclass
+class Rule:
+    """One outage: traffic matching provider and model gets the scenario, ``times`` times."""
+
+    scenario: Scenario
+    provider: str | None = None
+    model: str | None = None
+    times: int | None = None
+    #: overrides the scenario's ``fault.delay`` (slow-first-token, slow-stream)
+    delay: float | None = None
+    used: int = 0
+
+    @property
+    def fault(self) -> Fault | None:
+        return self.scenario.fault.with_delay(self.delay) if self.scenario.fault else None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.used >= self.times
+
+    def matches_model(self, route: Route, hf_model: str | None) -> bool:
+        if self.model is None:
+            return True
+        if ":" in self.model:  # a model:provider (or :policy) target on the auto route
+            return route.kind == AUTO and _glob(self.model, route.requested)
+        return _glob(self.model, hf_model) or _glob(self.model, route.model)
+
+    def matches_provider(self, provider: str | None) -> bool:
+        return self.provider is None or _glob(self.provider, provider)
+
+    def describe(self) -> str:
+        parts = [repr(self.scenario.name)]
+        parts += [f"{k}={v!r}" for k, v in (("provider", self.provider), ("model", self.model)) if v]
+        if self.times is not None:
+            parts.append(f"times={self.times} (used {self.used})")
+        if self.delay is not None:
+            parts.append(f"delay={self.delay}")
+        return f"hfrouter_outage({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the app made, as the call log shows it."""
+
+    provider: str | None
+    model: str | None
+    route: str
+    method: str
+    url: str
+    status: int | None
+    fault: str | None
+    answered_by: str
+    stream: bool
+    #: when it was made, on the test's clock (monotonic seconds plus any virtual time)
+    at: float = 0.0
+    #: the wait the answer asked for (``Retry-After``, or the ``t=`` of HF's ``ratelimit``)
+    retry_after: float | None = None
+
+    #: a slow-* scenario's answer that came within the client's timeout (a success)
+    spared: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """No proper answer: an error status, a fault that struck, or an outage in a 200
+        (an error body or event, a broken stream); a slow answer that came in time is none."""
+        if self.fault is not None or self.status is None or self.status >= 400:
+            return True
+        return self.answered_by.startswith("scenario:") and not self.spared
+
+    def line(self) -> str:
+        outcome = self.fault or (str(self.status) if self.status is not None else "-")
+        who = f"{self.provider or '-'} {self.model or '-'}"
+        return f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by})"
+
+
+@dataclass
+class Miss:
+    """A request the test must fail for: nothing may answer it, or it would hang forever."""
+
+    request: Request
+    reason: str
+    searched: tuple[str, ...] = ()
+    closest: tuple[str, ...] = ()
+    headline: str = "no answer for"
+
+    def message(self, record_hint: str) -> str:
+        lines = [
+            f"pytest-hfrouter: {self.headline} {self.request.method} {self.request.url}",
+            f"  {self.reason}",
+        ]
+        if self.searched:
+            lines.append("  cassettes searched:")
+            lines += [f"    - {path}" for path in self.searched]
+        if self.closest:
+            lines.append("  closest recorded requests:")
+            lines += [f"    - {candidate}" for candidate in self.closest]
+        if self.headline == "no answer for":
+            lines.append(f"  {record_hint}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Exchange:
+    """The state of one test: its rules (closest first), cassettes, call log and misses."""
+
+    rules: list[Rule] = field(default_factory=list)
+    cassettes: list[Cassette] = field(default_factory=list)
+    strict: bool = False
+    allow_loopback: bool = True
+    calls: list[Call] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+    played: dict[tuple[int, tuple[str, ...]], int] = field(default_factory=dict)
+    #: (provider, provider's model id) → HF model id, learned from mappings served in this test.
+    provider_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: live modes: what the real router answered, in order (the report's raw material)
+    live: list[LiveCall] = field(default_factory=list)
+    #: record modes: the interactions to write to the test's cassette
+    recorded: list[tuple[Request, Observed]] = field(default_factory=list)
+    #: live modes: differences in shape from the recorded answer for the same request
+    drift: list[Drift] = field(default_factory=list)
+    #: seconds added to the monotonic clock by ``hfrouter.virtual_time()`` (sleeps that did not wait)
+    virtual: float = 0.0
+    #: how often each request key was asked for (cassette hygiene: what a cassette holds in vain)
+    requested: dict[tuple[str, ...], int] = field(default_factory=dict)
+    #: (provider, model) pairs a mapping answered in this test without the provider
+    removed: set[tuple[str, str]] = field(default_factory=set)
+    #: how many calls had been made when an exception last reached the test's own code (-1: never)
+    caught_after: int = -1
+    #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
+    outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
+
+    def now(self) -> float:
+        return time.monotonic() + self.virtual
+
+    def log(self, call: Call) -> None:
+        self.calls.append(dataclasses.replace(call, at=self.now()))
+
+
+def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:
+    """Seconds to wait, from ``Retry-After`` or the ``t=`` of HF's ``ratelimit`` header (ROUTER-FACTS §2.6)."""
+    for name, value in headers:
+        name = name.lower()
+        if name == "retry-after" and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        if name == "ratelimit":
+            for part in value.split(";"):
+                key, _, number = part.strip().partition("=")
+                if key == "t" and number.replace(".", "", 1).isdigit():
+                    return float(number)
+    return None
