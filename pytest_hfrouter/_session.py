@@ -194,10 +194,7 @@ class RunSession:
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .recorder import versions
-
         self.report.finished = time.time()
-        self.report.versions = versions()
         self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if self.report.interrupted:
             self._collect_interrupted()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import threading
 from typing import Any
@@ -115,8 +116,8 @@ class Engine:
             self._learn_provider_ids(exchange, answer.body)
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
-        exchange.log(Call(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
-                          route.stream, retry_after=retry_after(answer.headers)))  # fmt: skip
+        exchange.log(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
+                     route.stream, retry_after=retry_after(answer.headers))  # fmt: skip
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
 
     def spared(self, answer: Answer) -> None:
@@ -137,9 +138,9 @@ class Engine:
             hf_model = self._hf_model(exchange, route, provider)
             if route.kind == MAPPING and observed.status == 200:
                 self._learn_provider_ids(exchange, observed.body)
-            exchange.log(Call(provider, hf_model, route.kind, request.method, request.url, observed.status,
+            exchange.log(provider, hf_model, route.kind, request.method, request.url, observed.status,
                               observed.error and "error", "live", route.stream,
-                              retry_after=retry_after(observed.headers)))  # fmt: skip
+                              retry_after=retry_after(observed.headers))  # fmt: skip
             exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
             if self.live is not None and self.live.mode in (RECORD, REWRITE):
                 exchange.recorded.append((request, observed))
@@ -269,11 +270,8 @@ class Engine:
         # named provider could ever be reached in strict mode.
         if route.kind == OTHER or (exchange.strict and route.is_inference):
             return None
-        if route.kind == MAPPING:
-            body = json.dumps(synthesised_mapping(model or "")).encode()
-            return Answer(200, "OK", _JSON, body, source="healthy")
-        if route.kind == MODEL_INFO:
-            return Answer(200, "OK", _JSON, json.dumps(synthesised_model_info(model or "")).encode(), source="healthy")
+        if route.kind in (MAPPING, MODEL_INFO):
+            return _synthesised_answer(route.kind, model or "")
         if route.is_inference:
             _, recorded = self.library.healthy.answer(provider, route.stream)
             answer = _from_recorded(recorded, "healthy")
@@ -282,22 +280,15 @@ class Engine:
         return None
 
     def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:
-        mapping = _mapping_json(body)
-        if not mapping or not isinstance(mapping.get("id"), str):
-            return
-        entries = mapping.get("inferenceProviderMapping") or {}
-        if isinstance(entries, dict):
-            for provider, entry in entries.items():
-                if isinstance(entry, dict) and isinstance(entry.get("providerId"), str):
-                    exchange.provider_ids[(provider, entry["providerId"].lower())] = mapping["id"]
+        exchange.provider_ids.update(_provider_ids(body))
 
     def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
         exchange.misses.append(Miss(request, reason, searched, closest))
-        exchange.log(Call(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
-                          "nothing", route.stream))  # fmt: skip
+        exchange.log(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
+                     "nothing", route.stream)  # fmt: skip
         return Answer(source="miss", unanswered=reason)
 
 
@@ -319,6 +310,29 @@ def _mapping_json(body: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _synthesised_answer(kind: str, model: str) -> Answer:
+    """The healthy mapping or model-info answer for a model (built once per model)."""
+    data = synthesised_mapping(model) if kind == MAPPING else synthesised_model_info(model)
+    return Answer(200, "OK", _JSON, json.dumps(data).encode(), source="healthy")
+
+
+@functools.lru_cache(maxsize=256)
+def _provider_ids(body: bytes) -> tuple[tuple[tuple[str, str], str], ...]:
+    """(provider, provider's model id) → HF model id, from a mapping answer's body."""
+    mapping = _mapping_json(body)
+    if not mapping or not isinstance(mapping.get("id"), str):
+        return ()
+    entries = mapping.get("inferenceProviderMapping") or {}
+    if not isinstance(entries, dict):
+        return ()
+    return tuple(
+        ((provider, entry["providerId"].lower()), mapping["id"])
+        for provider, entry in entries.items()
+        if isinstance(entry, dict) and isinstance(entry.get("providerId"), str)
+    )
 
 
 def synthesised_mapping(model: str) -> dict[str, Any]:

@@ -95,6 +95,11 @@ NO_FAULT = Plan(0, None, False)
 _HOP_HEADERS = frozenset({"host", "authorization", "content-length", "connection", "transfer-encoding"})
 
 
+def _recording() -> bool:
+    """Only the live modes keep request headers (to record them): replay skips copying them."""
+    return bool(_engines) and _engines[-1].live is not None
+
+
 def _observe(request: Request, observed: Observed) -> None:
     if _engines:
         _engines[-1].observe(request, observed)
@@ -154,7 +159,8 @@ def _patch_httpx(module: Any) -> None:
 
     def ask(request: Any, body: bytes, asynchronous: bool = False) -> tuple[Request, Answer, Plan]:
         timeouts = request.extensions.get("timeout") or {}
-        asked = Request(request.method, str(request.url), tuple(request.headers.multi_items()), body)
+        headers = tuple(request.headers.multi_items()) if _recording() else ()
+        asked = Request(request.method, str(request.url), headers, body)
         answer, outcome = _ask(asked, _seconds(timeouts.get("connect")), _seconds(timeouts.get("read")))
         if outcome.before_response:
             raise error(outcome.outcome, request, asynchronous)
@@ -398,7 +404,7 @@ def _patch_requests(adapters: Any) -> None:
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
         if body is not None and not isinstance(body, bytes):  # a file-like or generator body
             body = b"".join(body) if not hasattr(body, "read") else body.read()
-        asked = Request(request.method, request.url, tuple(request.headers.items()), body)
+        asked = Request(request.method, request.url, tuple(request.headers.items()) if _recording() else (), body)
         answer, outcome = _ask(asked, *timeouts(timeout))
         if answer.target_url:
             return forward(self, request, asked, answer, stream=stream, timeout=timeout, verify=verify, cert=cert,

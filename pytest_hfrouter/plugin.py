@@ -253,6 +253,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     settings = item.config.stash[SETTINGS]
     if settings.records and exchange.recorded:
         _write_recording(item, settings, exchange)
+    # Items live as long as the session: a finished test's traffic must not.
+    del item.stash[EXCHANGE]
+    if EACH_RULE in item.stash:
+        del item.stash[EACH_RULE]
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:

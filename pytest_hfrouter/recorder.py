@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib.metadata
 import os
-import platform
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .live import Observed
+from .report import versions
 from .traffic import Request
 
 #: any Hugging Face token: ``hf_`` and a long run of letters and digits
@@ -33,7 +32,6 @@ SECRET_HEADERS = frozenset(
 _SECRET_SUFFIXES = ("-api-key", "-secret", "-auth-token", "-access-token", "-security-token")
 #: transfer details that must not be replayed as they were
 _DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding", "connection"})
-CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", "pytest-hfrouter")
 
 
 def is_secret_header(name: str) -> bool:
@@ -78,14 +76,6 @@ def interaction(request: Request, observed: Observed, secrets: tuple[str, ...] =
             "body": {"string": _text(observed.body, secrets) or ""},
         },
     }
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in CLIENTS:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found[name] = importlib.metadata.version(name)
-    return found
 
 
 @contextlib.contextmanager

@@ -6,14 +6,27 @@ controller through ``workeroutput`` and the JSON file is the same data.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import importlib.metadata
 import json
 import os
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 SCHEMA = "pytest-hfrouter/report/1"
+CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", "pytest-hfrouter")
+
+
+def versions() -> dict[str, str]:
+    """Python's and the HTTP clients' versions (for reports and recorded cassettes)."""
+    found = {"python": platform.python_version()}
+    for name in CLIENTS:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[name] = importlib.metadata.version(name)
+    return found
 
 
 @dataclass
@@ -57,6 +70,7 @@ class Report:
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 
     def write(self, path: Path) -> None:
+        self.versions = self.versions or versions()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(json.dumps(self.to_payload(), indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ does not break a rule or a cassette.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -82,6 +83,7 @@ def _models_path(segments: list[str]) -> str | None:
     return "/".join(rest) or None
 
 
+@functools.lru_cache(maxsize=2048)  # a pure function of its arguments; suites repeat requests
 def classify(method: str, url: str, body: bytes | None = None) -> Route:
     """Read a request the way the router and the Hub do."""
     parts = urlsplit(url)

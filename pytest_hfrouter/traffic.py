@@ -6,10 +6,11 @@ fixture (which reads the call log) and the verdicts (which judge it).
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
+import functools
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .cassettes import Cassette, split_chunks
 from .faults import Fault
@@ -47,13 +48,17 @@ class Answer:
     #: the position of its call in the test's call log (for `Engine.spared`)
     call: int = -1
 
-    @property
+    @functools.cached_property
     def is_stream(self) -> bool:
         return any(k.lower() == "content-type" and "event-stream" in v for k, v in self.headers)
 
+    @functools.cached_property
+    def _chunks(self) -> tuple[bytes, ...]:
+        return tuple(split_chunks(self.body, self.headers))
+
     def chunks(self) -> list[bytes]:
         """The body as the network would deliver it: one SSE event per chunk for streams."""
-        return split_chunks(self.body, self.headers)
+        return list(self._chunks)
 
 
 PASSTHROUGH = Answer(passthrough=True, source="passthrough")
@@ -200,8 +205,10 @@ class Exchange:
     def now(self) -> float:
         return time.monotonic() + self.virtual
 
-    def log(self, call: Call) -> None:
-        self.calls.append(dataclasses.replace(call, at=self.now()))
+    def log(self, *fields: Any, **named: Any) -> None:
+        """Add a `Call` (its fields, in order), stamped with the test's clock."""
+        named["at"] = self.now()
+        self.calls.append(Call(*fields, **named))
 
 
 def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:

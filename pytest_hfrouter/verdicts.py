@@ -203,7 +203,7 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
         calls = [exchange.calls[n] for n in inside]
         # the same moment, counted in the calls judged
         caught_after = sum(1 for n in inside if n < exchange.caught_after) if exchange.caught_after >= 0 else -1
-    if not calls:
-        return []
+    if not exchange.removed and not any(call.failed for call in calls):
+        return []  # every verdict needs a failed call (or a provider the mapping removed)
     return judge(calls, passed=passed, chain=chain, storm_limit=storm_limit,
                  removed=frozenset(exchange.removed), caught_after=caught_after)  # fmt: skip
