@@ -42,6 +42,8 @@ class Engine:
         # The router double answers from its own threads; one request at a time keeps the
         # call log and the ``times`` counters exact (uncontended, it costs nothing).
         self._lock = threading.Lock()
+        #: answers built once and shared (they are immutable), keyed by what they answer
+        self._answers: dict[tuple[Any, ...], Answer] = {}
 
     # -- the test's life ---------------------------------------------------------------
     def begin(self, exchange: Exchange) -> Exchange:
@@ -117,7 +119,7 @@ class Engine:
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         exchange.log(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
-                     route.stream, retry_after=retry_after(answer.headers))  # fmt: skip
+                     route.stream, retry_after=answer.retry_after)  # fmt: skip
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
 
     def spared(self, answer: Answer) -> None:
@@ -239,16 +241,21 @@ class Engine:
         self, rule: Rule, route: Route, model: str | None, provider: str | None, provider_id: str | None
     ) -> Answer:
         scenario = rule.scenario
-        recorded = scenario.response(route.kind, route.stream)
-        values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
-        return Answer(
-            recorded.status,
-            recorded.reason,
-            tuple((k, _fill(v, values)) for k, v in recorded.headers),
-            _fill(recorded.body.decode("utf-8"), values).encode("utf-8") if b"${" in recorded.body else recorded.body,
-            source=f"scenario:{scenario.name}",
-            fault=rule.fault,
-        )
+        key = (scenario.name, route.kind, route.stream, model, provider, provider_id, rule.fault)
+        cached = self._answers.get(key)
+        if cached is None:  # answers are immutable: one per distinct request meaning
+            recorded = scenario.response(route.kind, route.stream)
+            values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
+            body = recorded.body
+            cached = self._answers[key] = Answer(
+                recorded.status,
+                recorded.reason,
+                tuple((k, _fill(v, values)) for k, v in recorded.headers),
+                _fill(body.decode("utf-8"), values).encode("utf-8") if b"${" in body else body,
+                source=f"scenario:{scenario.name}",
+                fault=rule.fault,
+            )
+        return cached
 
     def _from_cassettes(self, exchange: Exchange, request: Request, route: Route, record: bool = True) -> Answer | None:
         key = match_key(request.method, route, request.url)
@@ -273,10 +280,15 @@ class Engine:
         if route.kind in (MAPPING, MODEL_INFO):
             return _synthesised_answer(route.kind, model or "")
         if route.is_inference:
-            _, recorded = self.library.healthy.answer(provider, route.stream)
-            answer = _from_recorded(recorded, "healthy")
-            extra = (("x-inference-provider", provider),) if provider else ()
-            return Answer(answer.status, answer.reason, answer.headers + extra, answer.body, source="healthy")
+            key = ("healthy", provider, route.stream)
+            cached = self._answers.get(key)
+            if cached is None:
+                _, recorded = self.library.healthy.answer(provider, route.stream)
+                extra = (("x-inference-provider", provider),) if provider else ()
+                cached = self._answers[key] = Answer(
+                    recorded.status, recorded.reason, recorded.headers + extra, recorded.body, source="healthy"
+                )
+            return cached
         return None
 
     def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:

@@ -109,13 +109,6 @@ def _failed(exc: BaseException, started: float) -> Observed:
     return Observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
 
 
-def _prepared_headers(answer: Answer) -> list[tuple[str, str]]:
-    headers = list(answer.headers)
-    if not answer.is_stream:
-        headers.append(("Content-Length", str(len(answer.body))))
-    return headers
-
-
 def _seconds(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -231,7 +224,7 @@ def _patch_httpx(module: Any) -> None:
     def respond(request: Any, answer: Answer, stream: Any) -> Any:
         return module.Response(
             answer.status,
-            headers=_prepared_headers(answer),
+            headers=answer.wire_headers,
             stream=stream,
             request=request,
             extensions={
@@ -419,7 +412,7 @@ def _patch_requests(adapters: Any) -> None:
             raise error(outcome.outcome, request, pool, timeouts(timeout)[1])
         # A stream goes chunked, as the router sends it: each event reaches the app as it arrives.
         raw_body: Any = _ChunkedBody(answer, outcome) if answer.is_stream else _ChunkReader(answer, outcome)
-        headers = _prepared_headers(answer) + ([("Transfer-Encoding", "chunked")] if answer.is_stream else [])
+        headers = [*answer.wire_headers, *([("Transfer-Encoding", "chunked")] if answer.is_stream else [])]
         raw = HTTPResponse(
             pool=pool,
             body=raw_body,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -187,13 +189,23 @@ def test_cassettes(item: Any, cassette_dir: Path | None) -> tuple[list[Path], li
             else:
                 missing.append((given, tried))
     if not found and not missing:
+        present = cassette_listing(module_dir)
         cls = getattr(item, "cls", None)
         for name in dict.fromkeys((item.name, getattr(item, "originalname", item.name))):
-            default = module_dir / f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
-            if default.is_file():
-                found.append(default)
+            file_name = f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
+            if file_name in present:
+                found.append(module_dir / file_name)
                 break
     return found, missing
+
+
+@functools.lru_cache(maxsize=1024)
+def cassette_listing(folder: Path) -> frozenset[str]:
+    """The cassette files in a folder, listed once (a recording clears this cache)."""
+    try:
+        return frozenset(entry.name for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return frozenset()
 
 
 def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[Path, list[Path]]:

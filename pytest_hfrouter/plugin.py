@@ -260,6 +260,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:
+    from .markers import cassette_listing
     from .recorder import interaction, write_cassette
 
     assert settings.live is not None
@@ -272,6 +273,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) 
         rewrite=settings.mode == "rewrite",
         run_id=run_id,
     )
+    cassette_listing.cache_clear()  # the next test may find its new default cassette
 
 
 @pytest.fixture

@@ -53,6 +53,15 @@ class Answer:
         return any(k.lower() == "content-type" and "event-stream" in v for k, v in self.headers)
 
     @functools.cached_property
+    def retry_after(self) -> float | None:
+        return retry_after(self.headers)
+
+    @functools.cached_property
+    def wire_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers as sent: with the Content-Length of a whole body."""
+        return self.headers if self.is_stream else (*self.headers, ("Content-Length", str(len(self.body))))
+
+    @functools.cached_property
     def _chunks(self) -> tuple[bytes, ...]:
         return tuple(split_chunks(self.body, self.headers))
 
