@@ -179,20 +179,27 @@ def _kind(shape: Shape) -> str:
     return "object" if isinstance(shape, dict) else "array" if isinstance(shape, list) else str(shape)
 
 
+def sse_data(body: bytes) -> tuple[list[str], bool]:
+    """The ``data:`` payloads of a server-sent-event body, and whether it ended with ``[DONE]``."""
+    data, done = [], False
+    for line in body.decode("utf-8", "replace").splitlines():
+        if line.startswith("data:"):
+            text = line[5:].strip()
+            if text == "[DONE]":
+                done = True
+            else:
+                data.append(text)
+    return data, done
+
+
 def body_shape(body: bytes, content_type: str) -> tuple[str, Shape]:
     """``("json", shape)``, ``("sse", (event shape, ends with [DONE]))`` or ``("text", None)``."""
     if "event-stream" in content_type:
         events: Shape = None
-        done = False
-        for line in body.decode("utf-8", "replace").splitlines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                done = True
-                continue
+        data, done = sse_data(body)
+        for text in data:
             try:
-                events = _merge(events, json_shape(json.loads(data)))
+                events = _merge(events, json_shape(json.loads(text)))
             except ValueError:
                 events = _merge(events, "unparsable")
         return "sse", (events, done)

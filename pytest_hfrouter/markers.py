@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,14 +174,16 @@ def cassette_root(module_path: Path, cassette_dir: Path | None) -> Path:
     return cassette_dir or module_path.parent / "cassettes"
 
 
-def test_cassettes(item: Any, cassette_dir: Path | None) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
+def test_cassettes(
+    item: Any, cassette_dir: Path | None, marks: Iterable[Any] | None = None
+) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
     """A test's cassettes: its markers' paths (those found, and those missing with where we
     looked), else its default ``<cassette dir>/<module>/<test>.yaml`` when that exists."""
     module_path = Path(str(item.path))
     module_dir = cassette_root(module_path, cassette_dir) / module_path.stem
     found: list[Path] = []
     missing: list[tuple[str, list[Path]]] = []
-    for marker in item.iter_markers(CASSETTE):
+    for marker in item.iter_markers(CASSETTE) if marks is None else marks:
         for given in parse_cassette_paths(marker.args, marker.kwargs):
             path, tried = resolve_cassette(given, module_path.parent, module_dir)
             if path.is_file():

@@ -26,6 +26,7 @@ ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
 RUN: pytest.StashKey[RunSession] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
+MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -104,7 +105,7 @@ def _engine(config: pytest.Config) -> Engine:
 def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
     from .markers import test_cassettes
 
-    found, missing = test_cassettes(item, settings.cassette_dir)
+    found, missing = test_cassettes(item, settings.cassette_dir, _marks(item).get(CASSETTE, []))
     for given, tried in missing:
         pytest.fail(
             f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
@@ -125,9 +126,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
+    """The test's hfrouter markers by name, closest first (read once per test)."""
+    marks = item.stash.get(MARKS, None)
+    if marks is None:
+        marks = item.stash[MARKS] = {}
+        for mark in item.iter_markers():
+            if mark.name.startswith("hfrouter_"):
+                marks.setdefault(mark.name, []).append(mark)
+    return marks
+
+
+def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
+    found = _marks(item).get(name)
+    return found[0] if found else None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker(LIVE) is not None and item.config.stash[SETTINGS].live is None:
+    if _closest(item, LIVE) is not None and item.config.stash[SETTINGS].live is None:
         return  # skipped by its marker (pytest_collection_modifyitems)
     if not hasattr(item, "obj"):
         return  # not a test function (a generated probe)
@@ -140,9 +157,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     settings = item.config.stash[SETTINGS]
     engine = _engine(item.config)
     library = engine.library
-    rules = [parse_outage(m.args, m.kwargs, library) for m in item.iter_markers(OUTAGE)]
+    rules = [parse_outage(m.args, m.kwargs, library) for m in _marks(item).get(OUTAGE, ())]
     scenario = _scenario_param(item)
-    each = item.get_closest_marker(EACH_OUTAGE)
+    each = _closest(item, EACH_OUTAGE)
     if scenario is not None and each is not None:
         from .markers import parse_each_outage
 
@@ -177,7 +194,7 @@ def _scenario_param(item: pytest.Item) -> str | None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     exchange = item.stash.get(EXCHANGE, None)
     watch: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    if exchange is not None and (item.config.stash[SETTINGS].verdicts != "off" or item.get_closest_marker(RESILIENT)):
+    if exchange is not None and (item.config.stash[SETTINGS].verdicts != "off" or _closest(item, RESILIENT)):
         from ._checks import exceptions_reaching, meets_truncation
 
         if meets_truncation(exchange.rules):
@@ -202,7 +219,7 @@ def _after_call(item: pytest.Item, passed: bool) -> None:
     if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
         hint = _record_hint(item)
         raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
-    marker = item.get_closest_marker(RESILIENT)
+    marker = _closest(item, RESILIENT)
     path, line, _ = item.location
     findings = after_call(
         exchange,
@@ -257,6 +274,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     del item.stash[EXCHANGE]
     if EACH_RULE in item.stash:
         del item.stash[EACH_RULE]
+    if MARKS in item.stash:
+        del item.stash[MARKS]
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:
@@ -283,7 +302,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
 
     item = request.node
     settings = item.config.stash[SETTINGS]
-    marker = item.get_closest_marker(RESILIENT)
+    marker = _closest(item, RESILIENT)
     chain = settings.chain
     if marker is not None and marker.kwargs.get("chain") is not None:
         chain = tuple(marker.kwargs["chain"])

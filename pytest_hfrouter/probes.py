@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .live import REMOVED_PROVIDERS, Live, error_text
+from .live import REMOVED_PROVIDERS, Live, error_text, sse_data
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
 #: the longest Retry-After a probe waits for before it reports the 429 instead
@@ -87,14 +87,9 @@ def contract_problem(body: bytes, stream: bool) -> str | None:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return f"not an OpenAI-compatible chat completion ({type(exc).__name__}: {exc})"
         return None if isinstance(content, str) else "choices[0].message.content is not a string"
-    events, done, finished = 0, False, False
-    for line in body.decode("utf-8", "replace").splitlines():
-        if not line.startswith("data:"):
-            continue
-        data_text = line[5:].strip()
-        if data_text == "[DONE]":
-            done = True
-            continue
+    events, finished = 0, False
+    payloads, done = sse_data(body)
+    for data_text in payloads:
         try:
             event = json.loads(data_text)
         except ValueError:
