@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib.metadata
 import json
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,9 @@ CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", 
 
 def versions() -> dict[str, str]:
     """Python's and the HTTP clients' versions (for reports and recorded cassettes)."""
+    import importlib.metadata
+    import platform
+
     found = {"python": platform.python_version()}
     for name in CLIENTS:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
