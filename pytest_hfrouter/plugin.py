@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ RUN: pytest.StashKey[RunSession] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
+PARSED_OUTAGES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -137,6 +139,17 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
     return marks
 
 
+def _outage_rule(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
+    """A fresh rule for this test from an ``hfrouter_outage`` marker, parsed once per marker."""
+    from .markers import parse_outage
+
+    parsed = config.stash.setdefault(PARSED_OUTAGES, {})
+    known = parsed.get(id(mark))
+    if known is None or known[0] is not mark:  # markers live as long as the session
+        known = parsed[id(mark)] = (mark, parse_outage(mark.args, mark.kwargs, library))
+    return dataclasses.replace(known[1], used=0)
+
+
 def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
     found = _marks(item).get(name)
     return found[0] if found else None
@@ -151,13 +164,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     from .cassettes import load_cassette
     from .errors import CassetteError
     from .intercept import reset_client_caches
-    from .markers import parse_outage
     from .traffic import Exchange
 
     settings = item.config.stash[SETTINGS]
     engine = _engine(item.config)
     library = engine.library
-    rules = [parse_outage(m.args, m.kwargs, library) for m in _marks(item).get(OUTAGE, ())]
+    rules = [_outage_rule(item.config, m, library) for m in _marks(item).get(OUTAGE, ())]
     scenario = _scenario_param(item)
     each = _closest(item, EACH_OUTAGE)
     if scenario is not None and each is not None:

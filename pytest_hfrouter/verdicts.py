@@ -190,6 +190,25 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
                     f"{', '.join(untried)} had never been tried", (last,))]  # fmt: skip
 
 
+def _could_judge(calls: Sequence[Call], chain: Sequence[str]) -> bool:
+    """Whether any verdict is possible at all: a cheap look before the full judgement.
+
+    Every verdict needs a failed call; all but two need a second call to the same provider x
+    model; truncated-stream-accepted needs a truncating scenario, gave-up-early a chain.
+    """
+    seen: set[tuple[str | None, str | None]] = set()
+    failed = False
+    for call in calls:
+        if call.route not in ("provider", "auto"):
+            continue
+        failed = failed or call.failed
+        pair = _pair(call)
+        if pair in seen or call.answered_by.removeprefix("scenario:") in TRUNCATING_SCENARIOS:
+            return failed or any(c.failed for c in calls)
+        seen.add(pair)
+    return failed and bool(chain)
+
+
 def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:
     """The verdicts of one test, from what the app sent while outage rules were active (the whole
     test for marker rules, the ``hfrouter.outage()`` blocks otherwise), or when answers were live."""
@@ -203,7 +222,7 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
         calls = [exchange.calls[n] for n in inside]
         # the same moment, counted in the calls judged
         caught_after = sum(1 for n in inside if n < exchange.caught_after) if exchange.caught_after >= 0 else -1
-    if not exchange.removed and not any(call.failed for call in calls):
-        return []  # every verdict needs a failed call (or a provider the mapping removed)
+    if not exchange.removed and not _could_judge(calls, chain):
+        return []
     return judge(calls, passed=passed, chain=chain, storm_limit=storm_limit,
                  removed=frozenset(exchange.removed), caught_after=caught_after)  # fmt: skip
