@@ -28,7 +28,7 @@ RUN: pytest.StashKey[RunSession] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
-PARSED_OUTAGES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
+PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -140,14 +140,19 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
 
 
 def _outage_rule(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
-    """A fresh rule for this test from an ``hfrouter_outage`` marker, parsed once per marker."""
+    """A fresh rule for this test from an ``hfrouter_outage`` marker, parsed once per distinct marker."""
     from .markers import parse_outage
 
+    try:
+        key = (mark.args, tuple(sorted(mark.kwargs.items())))
+        hash(key)
+    except TypeError:  # an unhashable argument: the parser will say what is wrong with it
+        return parse_outage(mark.args, mark.kwargs, library)
     parsed = config.stash.setdefault(PARSED_OUTAGES, {})
-    known = parsed.get(id(mark))
-    if known is None or known[0] is not mark:  # markers live as long as the session
-        known = parsed[id(mark)] = (mark, parse_outage(mark.args, mark.kwargs, library))
-    return dataclasses.replace(known[1], used=0)
+    template = parsed.get(key)
+    if template is None:
+        template = parsed[key] = parse_outage(mark.args, mark.kwargs, library)
+    return dataclasses.replace(template, used=0)
 
 
 def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
