@@ -275,8 +275,3 @@ class RunSession:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def record_target(paths: list[Path], default: Path) -> Path:
-    """Where a test records: its first cassette, else its default cassette path."""
-    return paths[0] if paths else default

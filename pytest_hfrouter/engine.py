@@ -20,7 +20,7 @@ from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .library import MAPPING_PROVIDERS, Library
 from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
 from .routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
-from .traffic import _GLOB_CHARS, PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
+from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
 
 __all__ = ["PASSTHROUGH", "Answer", "Call", "Engine", "Exchange", "Miss", "Request", "Rule"]
 
@@ -219,11 +219,8 @@ class Engine:
         for rule in reversed(overlays):  # farthest first, so the closest rule has the last word
             overlay = _mapping_json(rule.scenario.response(MAPPING).body) or {}
             template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
-            targets = (
-                [rule.provider]
-                if rule.provider and not _GLOB_CHARS & set(rule.provider)
-                else [p for p in entries if rule.matches_provider(p)]
-            )
+            literal = rule.literal_provider
+            targets = [literal] if literal else [p for p in entries if rule.matches_provider(p)]
             for target in targets:
                 entries.pop(target, None)
                 if template is None:

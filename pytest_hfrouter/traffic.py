@@ -107,6 +107,11 @@ class Rule:
             return route.kind == AUTO and _glob(self.model, route.requested)
         return _glob(self.model, hf_model) or _glob(self.model, route.model)
 
+    @property
+    def literal_provider(self) -> str | None:
+        """The provider this rule names outright (None for a glob or no provider)."""
+        return self.provider if self.provider and not _GLOB_CHARS & set(self.provider) else None
+
     def matches_provider(self, provider: str | None) -> bool:
         return self.provider is None or _glob(self.provider, provider)
 
