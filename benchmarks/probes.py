@@ -29,7 +29,7 @@ _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 
 
 def capture(out_dir: Path) -> dict[str, Any]:
-    from pytest_hfrouter import intercept
+    from pytest_hfrouter import faces
     from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
     from pytest_hfrouter.library import shipped_library
     from pytest_hfrouter.markers import parse_outage
@@ -48,14 +48,14 @@ def capture(out_dir: Path) -> dict[str, Any]:
         return reply
 
     engine.answer = recording_answer  # type: ignore[method-assign]
-    intercept.install(engine)
+    faces.install(engine)
     try:
         # The same rule as variant (a)'s marker: @pytest.mark.hfrouter_outage("novita-500", provider="novita")
         engine.begin(Exchange(rules=[parse_outage(("novita-500",), {"provider": "novita"}, library)]))
         reply = fallback_app.chat()
         engine.end()
     finally:
-        intercept.uninstall(engine)
+        faces.uninstall(engine)
     if reply.provider != "together" or reply.failures != fallback_app.EXPECTED_FAILURES:
         raise SystemExit(f"capture: expected together after novita's 500, got {reply.provider} after {reply.failures}")
 

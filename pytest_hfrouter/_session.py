@@ -126,6 +126,19 @@ class RunSession:
             self.collect(self._running, engine.exchange)
             engine.end()
 
+    def _collect_outside_tests(self) -> None:
+        """Requests refused or unanswered outside any test: they fail the session, not a test."""
+        from .plugin import ENGINE
+
+        engine = self.config.stash.get(ENGINE, None)
+        if engine is None:
+            return
+        self.report.outside_tests += [
+            {"request": f"{miss.request.method} {miss.request.url}", "problem": miss.reason}
+            for miss in engine.session.misses
+        ]
+        engine.session.misses.clear()
+
     # -- probes ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to probes too
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -198,6 +211,7 @@ class RunSession:
         self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if self.report.interrupted:
             self._collect_interrupted()
+        self._collect_outside_tests()
         if is_worker(self.config):
             part = {
                 **self.report.to_payload(),
@@ -226,6 +240,7 @@ class RunSession:
             bool(self.comparison and self.comparison.regressions)
             or (self.settings.fail_on_drift and bool(self.report.drift))
             or bool(self.orphans)
+            or bool(self.report.outside_tests)
         )
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -245,6 +260,11 @@ class RunSession:
             for entry in self.report.expired:
                 write(f"{entry['cassette']} ({entry['age_days']:.0f} days old), used by {entry['test']}")
                 write(f"  re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite '{entry['test']}'")
+        if self.report.outside_tests:
+            terminalreporter.write_sep("-", "hfrouter: requests outside any test (they fail the session)")
+            write("made at import or collection time, between tests, or by a thread an earlier test left running:")
+            for entry in self.report.outside_tests:
+                write(f"{entry['request']}: {entry['problem']}")
         if self.settings.check_orphans:
             terminalreporter.write_sep("-", "hfrouter orphan cassettes")
             write(f"{len(self.orphans)} cassette(s) no collected test uses" + (":" if self.orphans else ""))

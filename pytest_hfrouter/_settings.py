@@ -36,6 +36,8 @@ class Settings:
     cassette_dir: Path | None = None
     strict: bool = False
     allow_loopback: bool = True
+    #: glob patterns of hosts that may be reached (besides loopback; in live modes the router and Hub)
+    allow_hosts: tuple[str, ...] = ()
     mode: str = REPLAY
     live: Live | None = None
     report: Path | None = None
@@ -57,6 +59,22 @@ class Settings:
     @property
     def records(self) -> bool:
         return self.mode in (RECORD, REWRITE)
+
+    def reachable_hosts(self) -> tuple[str, ...]:
+        """Hosts the network guard lets through: ini hfrouter_allow_hosts; in live modes also the
+        router and the Hub (or their overrides), the legacy inference host, and the proxy that
+        reaches them (HTTPS_PROXY and the like)."""
+        if self.live is None:
+            return self.allow_hosts
+        from urllib.parse import urlsplit
+
+        from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+
+        urls = [self.live.router_url, self.live.hub_url]
+        urls += [os.environ[name] for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+                 if os.environ.get(name)]  # fmt: skip
+        hosts = {urlsplit(url if "://" in url else f"http://{url}").hostname or "" for url in urls}
+        return (*self.allow_hosts, *sorted((hosts | ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS) - {""}))
 
     def describe(self) -> str:
         if self.live is None:
@@ -120,6 +138,8 @@ def add_options(parser: pytest.Parser) -> None:
                   type="bool", default=False)  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
                   type="bool", default=True)  # fmt: skip
+    parser.addini("hfrouter_allow_hosts", "Hosts (globs, one a line) that tests may reach; every other "
+                  "connection is refused", type="linelist", default=[])  # fmt: skip
 
 
 def _number(name: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
@@ -193,6 +213,7 @@ def resolve(
         cassette_dir=cassette_dir,
         strict=bool(ini("hfrouter_strict")),
         allow_loopback=bool(ini("hfrouter_allow_loopback")),
+        allow_hosts=tuple(line.strip() for line in ini("hfrouter_allow_hosts") if line.strip()),
         mode=mode,
         live=live,
         report=paths["hfrouter_report"],

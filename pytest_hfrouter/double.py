@@ -273,7 +273,7 @@ def huggingface_hub_pointed_at(base_url: str) -> Iterator[None]:
 
     from huggingface_hub import constants
 
-    from .intercept import reset_client_caches
+    from .resets import reset_client_caches
 
     reset_client_caches()  # mappings cached from another endpoint must not answer for this one
     saved = (constants.ENDPOINT, constants.INFERENCE_PROXY_TEMPLATE)

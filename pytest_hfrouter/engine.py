@@ -12,9 +12,11 @@ import difflib
 import functools
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import threads
 from .cassettes import Recorded, match_key
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .library import MAPPING_PROVIDERS, Library
@@ -32,11 +34,15 @@ _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "
 
 
 class Engine:
-    def __init__(self, library: Library, live: Live | None = None) -> None:
-        self.library = library
+    def __init__(self, library: Library | Callable[[], Library], live: Live | None = None) -> None:
+        #: the scenario and healthy library, or a function that loads it when first needed
+        self._library = library
         #: None in replay; the real router's address, token and mode otherwise
         self.live = live
         self.exchange: Exchange | None = None
+        #: traffic outside any test: at import or collection time, between tests, or from a
+        #: thread the running test did not start (answered like a test with no markers)
+        self.session = Exchange()
         #: ``host:port`` of router doubles this process serves: always let through
         self.doubles: set[str] = set()
         # The router double answers from its own threads; one request at a time keeps the
@@ -44,28 +50,45 @@ class Engine:
         self._lock = threading.Lock()
         #: answers built once and shared (they are immutable), keyed by what they answer
         self._answers: dict[tuple[Any, ...], Answer] = {}
+        self._threads_before: tuple[str | None, int | None] = (None, None)
+
+    @property
+    def library(self) -> Library:
+        if not isinstance(self._library, Library):
+            self._library = self._library()
+        return self._library
 
     # -- the test's life ---------------------------------------------------------------
-    def begin(self, exchange: Exchange) -> Exchange:
+    def begin(self, exchange: Exchange, test: str = "") -> Exchange:
+        """``test`` (its node id) runs now: threads it starts work for it (`threads`)."""
         self.exchange = exchange
+        self._threads_before = threads.begin(test)
         return exchange
 
     def end(self) -> None:
         self.exchange = None
+        threads.end(self._threads_before)
 
-    def _current(self) -> Exchange:
-        if self.exchange is None:
-            # Outside a test (collection, session fixtures): nothing may reach the router.
-            self.exchange = Exchange()
+    def blocked(self, host: str, port: int | None, library: str, message: str) -> None:
+        """The network guard refused a connection: the test that made it fails (or the session)."""
+        with self._lock:
+            exchange = self._current(threads.is_background())
+            request = Request("CONNECT", f"{host}:{port}" if port is not None else host)
+            exchange.misses.append(Miss(request, message, headline="blocked connection:"))
+
+    def _current(self, background: bool = False) -> Exchange:
+        if background or self.exchange is None:
+            return self.session
         return self.exchange
 
     # -- answering ---------------------------------------------------------------------
-    def answer(self, request: Request) -> Answer:
+    def answer(self, request: Request, background: bool = False) -> Answer:
+        """``background``: the request comes from a thread that does not work for the test
+        running now; it is answered and logged at session level, never charged to the test."""
         with self._lock:
-            return self._answer(request)
+            return self._answer(request, self._current(background))
 
-    def _answer(self, request: Request) -> Answer:
-        exchange = self._current()
+    def _answer(self, request: Request, exchange: Exchange) -> Answer:
         route = classify(request.method, request.url, request.body)
         if route.kind == OTHER and self.doubles and urlsplit(request.url).netloc in self.doubles:
             return PASSTHROUGH
@@ -122,17 +145,17 @@ class Engine:
                      route.stream, retry_after=answer.retry_after)  # fmt: skip
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
 
-    def spared(self, answer: Answer) -> None:
+    def spared(self, answer: Answer, background: bool = False) -> None:
         """A fault did not strike (a slow answer within the client's timeout): the call succeeded."""
         with self._lock:
-            calls = self._current().calls
+            calls = self._current(background).calls
             if 0 <= answer.call < len(calls):
                 calls[answer.call] = dataclasses.replace(calls[answer.call], fault=None, spared=True)
 
-    def observe(self, request: Request, observed: Observed) -> None:
+    def observe(self, request: Request, observed: Observed, background: bool = False) -> None:
         """A face reports what the real router answered a forwarded request."""
         with self._lock:
-            exchange = self._current()
+            exchange = self._current(background)
             route = classify(request.method, request.url, request.body)
             # On the auto route the router says which provider it picked.
             picked = observed.header("x-inference-provider")
@@ -169,9 +192,9 @@ class Engine:
             return recorded, f"healthy library ({self.library.healthy.sources[name].name})"
         return None, ""
 
-    def would_hang(self, request: Request, reason: str) -> None:
+    def would_hang(self, request: Request, reason: str, background: bool = False) -> None:
         """A face found that the real client would wait forever: the test fails saying so."""
-        self._current().misses.append(Miss(request, reason, headline="would hang forever:"))
+        self._current(background).misses.append(Miss(request, reason, headline="would hang forever:"))
 
     def _provider(self, route: Route) -> str | None:
         if route.kind == AUTO and route.provider is None:

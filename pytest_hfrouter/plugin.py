@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
+    from .guard import Policy
     from .handle import HFRouter, HFRouterServer
     from .library import Library
     from .traffic import Exchange, Rule
@@ -29,6 +30,7 @@ EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
+POLICY: pytest.StashKey[Policy] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     run = config.stash[RUN] = RunSession(config, settings)
     config.pluginmanager.register(run, "hfrouter-run")
+    # From here on nothing leaves the process: requests made at import or collection time are
+    # answered (or refused) like any other, at session level.
+    _engine(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -57,9 +62,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     engine = config.stash.get(ENGINE, None)
     if engine is not None:
-        from . import intercept
+        from . import faces, guard, threads
 
-        intercept.uninstall(engine)
+        faces.uninstall(engine)
+        guard.uninstall(config.stash[POLICY])
+        threads.uninstall()
+        del config.stash[ENGINE]
 
 
 def _library() -> Library:
@@ -96,11 +104,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _engine(config: pytest.Config) -> Engine:
     engine = config.stash.get(ENGINE, None)
     if engine is None:
-        from . import intercept
+        from . import faces, guard, threads
         from .engine import Engine
 
-        engine = config.stash[ENGINE] = Engine(_library(), config.stash[SETTINGS].live)
-        intercept.install(engine)
+        settings = config.stash[SETTINGS]
+        engine = config.stash[ENGINE] = Engine(_library, settings.live)
+        policy = config.stash[POLICY] = guard.Policy(
+            allow_loopback=settings.allow_loopback,
+            hosts=settings.reachable_hosts(),
+            doubles=engine.doubles,
+            blocked=engine.blocked,
+        )
+        threads.install()
+        faces.install(engine)
+        guard.install(policy)
     return engine
 
 
@@ -168,7 +185,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return  # not a test function (a generated probe)
     from .cassettes import load_cassette
     from .errors import CassetteError
-    from .intercept import reset_client_caches
+    from .resets import reset_client_caches
     from .traffic import Exchange
 
     settings = item.config.stash[SETTINGS]
@@ -198,7 +215,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         run.add_expired(item.nodeid, old)
     reset_client_caches()
     item.stash[EXCHANGE] = engine.begin(
-        Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback)
+        Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback),
+        item.nodeid,
     )
 
 

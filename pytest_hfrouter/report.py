@@ -47,6 +47,8 @@ class Report:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     #: recordings older than hfrouter_max_age, per test
     expired: list[dict[str, Any]] = field(default_factory=list)
+    #: requests nothing could answer outside any test (import, collection, background threads)
+    outside_tests: list[dict[str, Any]] = field(default_factory=list)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -62,11 +64,12 @@ class Report:
             "drift": self.drift,
             "verdicts": self.verdicts,
             "expired": self.expired,
+            "outside_tests": self.outside_tests,
         }
 
     def merge_payload(self, payload: dict[str, Any]) -> None:
         """Fold a worker's part into this (the controller's) report."""
-        for key in ("calls", "probes", "drift", "verdicts", "expired"):
+        for key in ("calls", "probes", "drift", "verdicts", "expired", "outside_tests"):
             getattr(self, key).extend(payload.get(key) or [])
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 

@@ -1,0 +1,170 @@
+"""What every face shares: the engine stack, asking the engine, reporting live answers.
+
+Faces are installed once per process; a pytest run inside a pytest run (pytester) pushes its
+own engine, which answers until that run ends and hands the faces back to the outer one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .. import threads
+from ..errors import UnansweredRequest
+from ..faults import HANG, Plan, hang_message, plan
+from ..live import Observed
+from ..traffic import Answer, Request
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+#: Replace ``owner.attribute`` with a wrapper, remembering the original; returns the original.
+Replace = Callable[[Any, str, Callable[..., Any]], Any]
+
+_engines: list[Engine] = []
+_originals: list[tuple[Any, str, Any]] = []
+_hook: _PatchOnImport | None = None
+_lock = threading.Lock()
+
+NO_FAULT = Plan(0, None, False)
+#: Headers that belong to the connection, not the request: rebuilt for a forwarded one.
+HOP_HEADERS = frozenset({"host", "authorization", "content-length", "connection", "transfer-encoding"})
+
+
+def install(engine: Engine) -> None:
+    """Route every HTTP request of the process through ``engine`` until `uninstall`."""
+    global _hook
+    _engines.append(engine)
+    if _hook is not None:
+        return
+    from . import FACES
+
+    _hook = _PatchOnImport(FACES)
+    sys.meta_path.insert(0, _hook)
+    for library in FACES:
+        module = sys.modules.get(library[0])
+        if module is not None:
+            _hook.patch(library[0], module)
+
+
+def uninstall(engine: Engine) -> None:
+    global _hook
+    if engine in _engines:
+        _engines.remove(engine)
+    if _engines:
+        return
+    if _hook is not None:
+        if _hook in sys.meta_path:
+            sys.meta_path.remove(_hook)
+        _hook = None
+    for owner, attribute, original in reversed(_originals):
+        setattr(owner, attribute, original)
+    _originals.clear()
+
+
+def replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
+    original = getattr(owner, attribute)
+    _originals.append((owner, attribute, original))
+    setattr(owner, attribute, wrapper)
+    return original
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches each face's library as soon as it is imported (or at once, if it already is)."""
+
+    def __init__(self, faces: Sequence[tuple[str, str]]) -> None:
+        self.faces = dict(faces)
+        self.patched: set[str] = set()
+
+    def patch(self, name: str, module: ModuleType) -> None:
+        with _lock:
+            if name in self.patched:
+                return
+            self.patched.add(name)
+        face = importlib.import_module(f"{__package__}.{self.faces[name]}")
+        face.patch(module, replace)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.faces or fullname in self.patched:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _PatchingLoader(spec.loader, self, fullname)
+                return spec
+        return None
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, inner: Any, hook: _PatchOnImport, name: str) -> None:
+        self.inner, self.hook, self.name = inner, hook, name
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self.inner.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.inner.exec_module(module)
+        if self.hook is _hook:  # still installed
+            self.hook.patch(self.name, module)
+
+    def __getattr__(self, name: str) -> Any:  # get_data, get_filename, ... for tools that ask
+        return getattr(self.inner, name)
+
+
+def ask(request: Request, connect_timeout: float | None, read_timeout: float | None) -> tuple[Answer, Plan]:
+    """The engine's answer and how it plays out for a client with these timeouts."""
+    if not _engines:  # uninstalled while a client still held a patched method
+        raise UnansweredRequest(f"pytest-hfrouter is not active: {request.method} {request.url}")
+    engine = _engines[-1]
+    background = threads.is_background()
+    answer = engine.answer(request, background)
+    if answer.unanswered:
+        raise UnansweredRequest(
+            f"pytest-hfrouter: no answer for {request.method} {request.url}: {answer.unanswered} (the test will fail)"
+        )
+    if answer.passthrough:
+        return answer, NO_FAULT
+    outcome = plan(answer.fault, len(answer.chunks()), connect_timeout, read_timeout)
+    if outcome.outcome == HANG and answer.fault is not None:
+        message = hang_message(answer.fault)
+        engine.would_hang(request, message, background)
+        raise UnansweredRequest(f"pytest-hfrouter: {request.method} {request.url}: {message}")
+    if answer.fault is not None and outcome.outcome is None:
+        engine.spared(answer, background)  # slow, but within the client's timeout: a success after all
+    return answer, outcome
+
+
+def recording() -> bool:
+    """Only the live modes keep request headers (to record them): replay skips copying them."""
+    return bool(_engines) and _engines[-1].live is not None
+
+
+def observe(request: Request, observed: Observed) -> None:
+    if _engines:
+        _engines[-1].observe(request, observed, threads.is_background())
+
+
+def failed(exc: BaseException, started: float) -> Observed:
+    return Observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
+
+
+def seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def played(answer: Answer, outcome: Plan) -> list[bytes]:
+    """The chunks that reach the app: all of them, or those before the fault."""
+    chunks = answer.chunks()
+    return chunks[: outcome.chunks] if outcome.outcome else chunks

@@ -1,0 +1,172 @@
+"""The face for httpx and httpx2 (the same API under two module names).
+
+Patched at ``HTTPTransport.handle_request`` and ``AsyncHTTPTransport.handle_async_request``,
+the lowest layer every client shares — huggingface_hub 2.x (httpx2) and 1.x (httpx), the
+openai SDK, plain calls — so no test patches anything and the per-request cost is a
+dictionary look-up. A client's own ``MockTransport`` is not an ``HTTPTransport`` and is left
+alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
+from ..live import Observed
+from ..traffic import Answer, Request
+from ._core import HOP_HEADERS, Replace, ask, failed, observe, played, recording, seconds
+
+
+def patch(module: Any, replace: Replace) -> None:
+    # The messages httpx(2) gives these faults on a real socket (ROUTER-FACTS §2.11, §3.2). The
+    # async transports read through anyio, whose TimeoutError and BrokenResourceError carry no
+    # text: there the timeouts and the reset are raised with an empty message.
+    def error(outcome: str | None, request: Any, asynchronous: bool = False) -> Exception:
+        if outcome == TIMEOUT_CONNECT:
+            return module.ConnectTimeout("" if asynchronous else "timed out", request=request)  # type: ignore[no-any-return]
+        if outcome == TIMEOUT_READ:
+            return module.ReadTimeout("" if asynchronous else "timed out", request=request)  # type: ignore[no-any-return]
+        if outcome == RESET:
+            message = "" if asynchronous else "[Errno 104] Connection reset by peer"
+            return module.ReadError(message, request=request)  # type: ignore[no-any-return]
+        return module.RemoteProtocolError(  # type: ignore[no-any-return]
+            "peer closed connection without sending complete message body (incomplete chunked read)",
+            request=request,
+        )
+
+    class ReplayStream(module.SyncByteStream):  # type: ignore[misc]
+        def __init__(self, request: Any, answer: Answer, outcome: Plan, asynchronous: bool = False) -> None:
+            self.request, self.answer, self.outcome = request, answer, outcome
+            self.asynchronous = asynchronous
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield from played(self.answer, self.outcome)
+            if self.outcome.outcome:
+                raise error(self.outcome.outcome, self.request, self.asynchronous)
+
+    class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:
+            self.sync = ReplayStream(request, answer, outcome, asynchronous=True)
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for chunk in self.sync:
+                yield chunk
+
+    def asked(request: Any, body: bytes, asynchronous: bool = False) -> tuple[Request, Answer, Plan]:
+        timeouts = request.extensions.get("timeout") or {}
+        headers = tuple(request.headers.multi_items()) if recording() else ()
+        sent = Request(request.method, str(request.url), headers, body)
+        answer, outcome = ask(sent, seconds(timeouts.get("connect")), seconds(timeouts.get("read")))
+        if outcome.before_response:
+            raise error(outcome.outcome, request, asynchronous)
+        return sent, answer, outcome
+
+    def forwarded(request: Any, body: bytes, answer: Answer) -> Any:
+        dropped = HOP_HEADERS if answer.authorization else HOP_HEADERS - {"authorization"}
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
+        if answer.authorization:
+            headers.append(("Authorization", answer.authorization))
+        return module.Request(
+            request.method, answer.target_url, headers=headers, content=body, extensions=request.extensions
+        )
+
+    def observed_response(sent: Request, response: Any, started: float, stream: Any) -> Any:
+        seen = functools.partial(
+            Observed, response.status_code, response.reason_phrase, tuple(response.headers.multi_items())
+        )
+        tee = stream(response.stream, lambda body, err: observe(sent, seen(body, time.perf_counter() - started, err)))
+        return module.Response(
+            response.status_code, headers=response.headers, stream=tee, extensions=response.extensions
+        )
+
+    class TeeStream(module.SyncByteStream):  # type: ignore[misc]
+        """The live body as the app reads it, reported to the engine once it ends."""
+
+        def __init__(self, inner: Any, done: Callable[[bytes, str | None], None]) -> None:
+            self.inner, self.done, self.reported = inner, done, False
+            self.parts: list[bytes] = []
+
+        def _report(self, error: str | None) -> None:
+            if not self.reported:
+                self.reported = True
+                self.done(b"".join(self.parts), error)
+
+        def __iter__(self) -> Iterator[bytes]:
+            try:
+                for part in self.inner:
+                    self.parts.append(part)
+                    yield part
+            except Exception as exc:
+                self._report(f"{type(exc).__name__}: {exc}")
+                raise
+            self._report(None)
+
+        def close(self) -> None:
+            self._report(None)
+            self.inner.close()
+
+    class AsyncTeeStream(module.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, inner: Any, done: Callable[[bytes, str | None], None]) -> None:
+            self.tee = TeeStream(inner, done)
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                async for part in self.tee.inner:
+                    self.tee.parts.append(part)
+                    yield part
+            except Exception as exc:
+                self.tee._report(f"{type(exc).__name__}: {exc}")
+                raise
+            self.tee._report(None)
+
+        async def aclose(self) -> None:
+            self.tee._report(None)
+            await self.tee.inner.aclose()
+
+    def respond(request: Any, answer: Answer, stream: Any) -> Any:
+        return module.Response(
+            answer.status,
+            headers=answer.wire_headers,
+            stream=stream,
+            request=request,
+            extensions={
+                "reason_phrase": answer.reason.encode("ascii", "replace"),
+                "http_version": b"HTTP/1.1",
+            },
+        )
+
+    def handle_request(self: Any, request: Any) -> Any:
+        body = request.read()
+        sent, answer, outcome = asked(request, body)
+        if answer.target_url:
+            started = time.perf_counter()
+            try:
+                response = sync_original(self, forwarded(request, body, answer))
+            except Exception as exc:
+                observe(sent, failed(exc, started))
+                raise
+            return observed_response(sent, response, started, TeeStream)
+        if answer.passthrough:
+            return sync_original(self, request)
+        return respond(request, answer, ReplayStream(request, answer, outcome))
+
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        body = await request.aread()
+        sent, answer, outcome = asked(request, body, asynchronous=True)
+        if answer.target_url:
+            started = time.perf_counter()
+            try:
+                response = await async_original(self, forwarded(request, body, answer))
+            except Exception as exc:
+                observe(sent, failed(exc, started))
+                raise
+            return observed_response(sent, response, started, AsyncTeeStream)
+        if answer.passthrough:
+            return await async_original(self, request)
+        return respond(request, answer, AsyncReplayStream(request, answer, outcome))
+
+    sync_original = replace(module.HTTPTransport, "handle_request", handle_request)
+    async_original = replace(module.AsyncHTTPTransport, "handle_async_request", handle_async_request)

@@ -1,0 +1,193 @@
+"""The face for requests (huggingface_hub 0.x, plain requests calls).
+
+Patched at ``HTTPAdapter.send``. The answer is handed to urllib3 as a socket-like body, so
+urllib3 and requests decode, stream and fail exactly as over a real socket.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import time
+from typing import Any
+
+from ..faults import TIMEOUT_CONNECT, TIMEOUT_READ, Plan
+from ..live import Observed
+from ..traffic import Answer, Request
+from ._core import Replace, ask, failed, observe, played, recording, seconds
+
+
+class _ChunkReader(io.RawIOBase):
+    """A socket-like file for urllib3: one chunk per read, then the fault, if any.
+
+    Faults surface as what a socket gives urllib3 (a timeout, a broken read), so urllib3 and
+    requests turn them into their usual exceptions (``ChunkedEncodingError``, ...).
+    """
+
+    def __init__(self, answer: Answer, outcome: Plan) -> None:
+        self._chunks = played(answer, outcome)
+        self._outcome = outcome.outcome
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def isclosed(self) -> bool:
+        """Like ``http.client.HTTPResponse``: urllib3 stops reading once this says so."""
+        return not (self._buffer or self._chunks or self._outcome)
+
+    def readinto(self, target: Any) -> int:
+        if not self._buffer and self._chunks:
+            self._buffer = self._chunks.pop(0)
+        if not self._buffer and self._outcome:
+            outcome, self._outcome = self._outcome, None
+            if outcome == TIMEOUT_READ:
+                raise TimeoutError("timed out")
+            raise http.client.IncompleteRead(b"")
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+class _Wire(io.RawIOBase):
+    """The bytes that reached the socket, then what it does next: EOF (a cut) or a timeout (a stall)."""
+
+    def __init__(self, data: bytes, outcome: str | None) -> None:
+        self._data, self._outcome = data, outcome
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        if not self._data:
+            if self._outcome == TIMEOUT_READ:
+                raise TimeoutError("timed out")
+            return 0
+        size = min(len(target), len(self._data))
+        target[:size] = self._data[:size]
+        self._data = self._data[size:]
+        return size
+
+
+class _ChunkedBody:
+    """An event stream as ``http.client.HTTPResponse`` hands it to urllib3's ``read_chunked``.
+
+    The router sends a stream chunked, one event per chunk, and urllib3 gives requests each
+    chunk as it arrives. A plain body is read 512 bytes at a time (requests' ``iter_content``),
+    which swallows the events that arrived before a cut or a stall.
+    """
+
+    def __init__(self, answer: Answer, outcome: Plan) -> None:
+        wire = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in played(answer, outcome))
+        self.fp: io.BufferedReader | None = io.BufferedReader(
+            _Wire(wire if outcome.outcome else wire + b"0\r\n\r\n", outcome.outcome)
+        )
+
+    def _safe_read(self, amt: int) -> bytes:
+        data = self.fp.read(amt) if self.fp is not None else b""
+        if len(data) < amt:
+            raise http.client.IncompleteRead(data, amt - len(data))
+        return data
+
+    def read(self, amt: int | None = None) -> bytes:
+        """The body without its chunk framing, as ``http.client`` reads it."""
+        parts: list[bytes] = []
+        while self.fp is not None and (amt is None or sum(map(len, parts)) < amt):
+            line = self.fp.readline()
+            if not line:
+                raise http.client.IncompleteRead(b"".join(parts))
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                self.close()
+                break
+            parts.append(self._safe_read(size))
+            self._safe_read(2)
+        return b"".join(parts)
+
+    def isclosed(self) -> bool:
+        return self.fp is None
+
+    def close(self) -> None:
+        if self.fp is not None:
+            self.fp.close()
+            self.fp = None
+
+
+def patch(adapters: Any, replace: Replace) -> None:
+    from requests import exceptions
+    from urllib3 import HTTPResponse
+    from urllib3._collections import HTTPHeaderDict
+    from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
+    from urllib3.util.timeout import Timeout
+
+    def timeouts(value: Any) -> tuple[float | None, float | None]:
+        if isinstance(value, tuple):
+            return seconds(value[0]), seconds(value[1])
+        if isinstance(value, Timeout):
+            return seconds(value.connect_timeout), seconds(value.read_timeout)
+        return seconds(value), seconds(value)
+
+    def error(outcome: str | None, request: Any, pool: Any, read_timeout: float | None) -> Exception:
+        if outcome == TIMEOUT_CONNECT:
+            cause: Exception = ConnectTimeoutError(None, f"Connection to {request.url} timed out.")
+            return exceptions.ConnectTimeout(cause, request=request)
+        if outcome == TIMEOUT_READ:  # urllib3's words: the pool, then the timeout it gave up after
+            cause = ReadTimeoutError(pool, request.url, f"Read timed out. (read timeout={read_timeout})")
+            return exceptions.ReadTimeout(cause, request=request)
+        reset = ConnectionResetError(104, "Connection reset by peer")
+        return exceptions.ConnectionError(ProtocolError("Connection aborted.", reset), request=request)
+
+    def send(self: Any, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
+             cert: Any = None, proxies: Any = None) -> Any:  # fmt: skip
+        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+        if body is not None and not isinstance(body, bytes):  # a file-like or generator body
+            body = b"".join(body) if not hasattr(body, "read") else body.read()
+        asked = Request(request.method, request.url, tuple(request.headers.items()) if recording() else (), body)
+        answer, outcome = ask(asked, *timeouts(timeout))
+        if answer.target_url:
+            return forward(self, request, asked, answer, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                           proxies=proxies)  # fmt: skip
+        if answer.passthrough:
+            return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        # As the real send does: the adapter adds its headers (huggingface_hub 0.x its request id,
+        # which it appends to the message of a request that fails).
+        self.add_headers(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        pool = self.poolmanager.connection_from_url(request.url)  # urllib3 names it in timeout messages
+        if outcome.before_response:
+            raise error(outcome.outcome, request, pool, timeouts(timeout)[1])
+        # A stream goes chunked, as the router sends it: each event reaches the app as it arrives.
+        raw_body: Any = _ChunkedBody(answer, outcome) if answer.is_stream else _ChunkReader(answer, outcome)
+        headers = [*answer.wire_headers, *([("Transfer-Encoding", "chunked")] if answer.is_stream else [])]
+        raw = HTTPResponse(
+            pool=pool,
+            body=raw_body,
+            headers=HTTPHeaderDict(headers),
+            status=answer.status,
+            reason=answer.reason,
+            preload_content=False,
+            decode_content=True,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        return self.build_response(request, raw)
+
+    def forward(self: Any, request: Any, asked: Request, answer: Answer, **options: Any) -> Any:
+        # The body is read here, whole (a stream's timing is lost; its exceptions are the same).
+        outgoing = request.copy()
+        outgoing.url = answer.target_url
+        if answer.authorization:
+            outgoing.headers["Authorization"] = answer.authorization
+        started = time.perf_counter()
+        try:
+            response = original(self, outgoing, **options)
+            body = response.content
+        except Exception as exc:
+            observe(asked, failed(exc, started))
+            raise
+        headers = tuple(response.headers.items())
+        observe(asked, Observed(response.status_code, response.reason, headers, body, time.perf_counter() - started))
+        response.request, response.url = request, request.url
+        return response
+
+    original = replace(adapters.HTTPAdapter, "send", send)

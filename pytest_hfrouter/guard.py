@@ -1,0 +1,179 @@
+"""The backstop below every library: no connection leaves the process unless allowed.
+
+The faces answer the client libraries they know before any socket opens. Anything else —
+``urllib.request``, ``http.client``, a raw socket, a library no face knows — reaches
+``socket``; there this guard refuses every name look-up and connection that its `Policy`
+does not allow, records it (the test that made it fails; outside a test, the session does)
+and raises inside the caller. Loopback, the session's router doubles and ini
+``hfrouter_allow_hosts`` pass; in live and record modes so do the router and the Hub.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import HFRouterError
+
+#: modules that only carry a connection on its way: the library that tried is the first other one
+_CARRIERS = ("socket", "ssl", "selectors", "asyncio", "concurrent", "threading", "contextlib", "functools",
+             "pytest_hfrouter", "importlib", "_pytest", "pluggy", "runpy", "__main__")  # fmt: skip
+#: libraries the faces answer for: a connection from them is one their face let through
+FACE_LIBRARIES = ("httpx", "httpx2", "requests", "aiohttp")
+
+
+class BlockedConnection(HFRouterError, ConnectionRefusedError):
+    """Raised where a connection (or a name look-up) was refused; the test fails for it."""
+
+
+class BlockedLookup(HFRouterError, socket.gaierror):
+    """A refused name look-up (raised as ``socket.gaierror``, what a resolver failure is)."""
+
+
+@dataclass
+class Policy:
+    """Who may be reached. ``active`` is off where the plugin does not act (its scope)."""
+
+    allow_loopback: bool = True
+    #: glob patterns of host names (or addresses) that may be reached
+    hosts: tuple[str, ...] = ()
+    #: ``host:port`` of router doubles: always reachable
+    doubles: set[str] = field(default_factory=set)
+    #: called with (host, port, library, message) for each refusal
+    blocked: Callable[[str, int | None, str, str], None] = lambda *_: None
+    active: bool = True
+    #: addresses that allowed host names resolved to (a connection to them is allowed)
+    resolved: set[str] = field(default_factory=set)
+
+    def allows(self, host: str, port: int | None) -> bool:
+        host = host.lower().strip("[]")
+        if is_loopback(host):
+            return self.allow_loopback or f"{host}:{port}" in self.doubles or f"[{host}]:{port}" in self.doubles
+        if host in self.resolved:
+            return True
+        return any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.hosts)
+
+
+_policies: list[Policy] = []
+_originals: list[tuple[Any, str, Any]] = []
+
+
+def install(policy: Policy) -> None:
+    _policies.append(policy)
+    if _originals:
+        return
+    connect, connect_ex, getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        _check_address(self, address)
+        connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        _check_address(self, address)
+        return connect_ex(self, address)
+
+    def guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        policy = _active()
+        if policy is None or host is None:
+            return getaddrinfo(host, port, *args, **kwargs)
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if not policy.allows(name, _port(port)):  # refused before a query leaves
+            _refuse(policy, name, _port(port), BlockedLookup)
+        results = getaddrinfo(host, port, *args, **kwargs)
+        if not is_loopback(name):  # what an allowed name resolves to may be connected to
+            policy.resolved.update(str(r[4][0]) for r in results)
+        return results
+
+    for owner, name, wrapper in (
+        (socket.socket, "connect", guarded_connect),
+        (socket.socket, "connect_ex", guarded_connect_ex),
+        (socket, "getaddrinfo", guarded_getaddrinfo),
+    ):
+        _originals.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, wrapper)
+
+
+def uninstall(policy: Policy) -> None:
+    if policy in _policies:
+        _policies.remove(policy)
+    if _policies:
+        return
+    for owner, name, original in reversed(_originals):
+        setattr(owner, name, original)
+    _originals.clear()
+
+
+def _active() -> Policy | None:
+    policy = _policies[-1] if _policies else None
+    return policy if policy is not None and policy.active else None
+
+
+def _port(port: Any) -> int | None:
+    try:
+        return int(port)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_address(sock: socket.socket, address: Any) -> None:
+    policy = _active()
+    if policy is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket, a socketpair: not the network
+    host, port = str(address[0]), _port(address[1])
+    if not policy.allows(host, port):
+        _refuse(policy, host, port, BlockedConnection)
+
+
+def _refuse(policy: Policy, host: str, port: int | None, error: type[Exception]) -> None:
+    library = caller_library()
+    message = blocked_message(host, port, library)
+    policy.blocked(host, port, library, message)
+    raise error(message)
+
+
+def blocked_message(host: str, port: int | None, library: str) -> str:
+    from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+
+    where = f"{host}:{port}" if port is not None else host
+    head = f"pytest-hfrouter blocked a connection to {where} (from {library}): nothing leaves the process"
+    if host in ROUTER_HOSTS or host in HUB_HOSTS or host in LEGACY_INFERENCE_HOSTS:
+        return (
+            f"{head}. This router/Hub call went through {library}, which pytest-hfrouter cannot intercept "
+            f"(it answers {', '.join(FACE_LIBRARIES)}): call the router through one of those, or start the "
+            "router double (fixture hfrouter_server) and point the client at its URL"
+        )
+    return (
+        f"{head}. {host} is not the router: if the test means to reach it, allow it with the ini key "
+        f"hfrouter_allow_hosts (e.g. hfrouter_allow_hosts = {host}), or answer it from a cassette "
+        "(@pytest.mark.hfrouter_cassette)"
+    )
+
+
+def caller_library() -> str:
+    """The library that opened the connection, and what called it: ``http.client (via urllib.request)``."""
+    names: list[str] = []
+    frame = sys._getframe(2)
+    while frame is not None and len(names) < 3:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module and not module.startswith(_CARRIERS):
+            name = module if module in ("http.client", "urllib.request") else module.split(".")[0]
+            if name not in names:
+                names.append(name)
+        frame = frame.f_back  # type: ignore[assignment]
+    if not names:
+        return "an unknown caller"
+    return names[0] + (f" (via {', '.join(names[1:])})" if names[1:] else "")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False

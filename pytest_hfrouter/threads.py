@@ -1,0 +1,105 @@
+"""Which test a thread works for, so that a test is charged only for its own traffic.
+
+A thread is stamped, when it starts, with the test that started it (directly, or through a
+thread it started); work handed to a thread pool carries the test that submitted it. A
+request from a thread stamped with another test — a logging thread an earlier test left
+behind — or with none (started before any test) is *background*: the engine answers it at
+session level and it never fails the test running now.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+#: the node id of the test running now (None between tests), and the thread that runs it
+_current: str | None = None
+_test_thread: int | None = None
+_local = threading.local()
+_UNSET = object()
+_originals: list[tuple[Any, str, Any]] = []
+_installs = 0
+
+
+def begin(nodeid: str) -> tuple[str | None, int | None]:
+    """The test ``nodeid`` runs now, in this thread; returns what to hand to `end`."""
+    global _current, _test_thread
+    before = (_current, _test_thread)
+    _current, _test_thread = nodeid, threading.get_ident()
+    return before
+
+
+def end(before: tuple[str | None, int | None] = (None, None)) -> None:
+    global _current, _test_thread
+    _current, _test_thread = before
+
+
+def owner() -> str | None:
+    """The test the calling thread works for (None: no test)."""
+    if threading.get_ident() == _test_thread:
+        return _current
+    submitted = getattr(_local, "owner", _UNSET)
+    if submitted is not _UNSET:
+        return submitted  # type: ignore[return-value]
+    return getattr(threading.current_thread(), "_hfrouter_owner", None)
+
+
+def is_background() -> bool:
+    """True for a thread that does not work for the test running now."""
+    if _current is None or threading.get_ident() == _test_thread:
+        return False
+    return owner() != _current
+
+
+def install() -> None:
+    """Stamp threads and pool work with their test (once per process; nested runs share it)."""
+    global _installs
+    _installs += 1
+    if _installs > 1:
+        return
+    start = threading.Thread.start
+
+    def stamped_start(self: threading.Thread) -> None:
+        self._hfrouter_owner = owner()  # type: ignore[attr-defined]
+        start(self)
+
+    submit = concurrent.futures.ThreadPoolExecutor.submit
+
+    def stamped_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return submit(self, _carrying(owner(), fn), *args, **kwargs)
+
+    for cls, name, wrapper in (
+        (threading.Thread, "start", stamped_start),
+        (concurrent.futures.ThreadPoolExecutor, "submit", stamped_submit),
+    ):
+        _originals.append((cls, name, getattr(cls, name)))
+        setattr(cls, name, wrapper)
+
+
+def uninstall() -> None:
+    global _installs
+    _installs = max(0, _installs - 1)
+    if _installs:
+        return
+    for cls, name, original in reversed(_originals):
+        setattr(cls, name, original)
+    _originals.clear()
+
+
+def _carrying(test: str | None, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        saved = getattr(_local, "owner", _UNSET)
+        _local.owner = test
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if saved is _UNSET:
+                del _local.owner
+            else:
+                _local.owner = saved
+
+    return run
