@@ -30,6 +30,7 @@ Replace = Callable[[Any, str, Callable[..., Any]], Any]
 
 _engines: list[Engine] = []
 _originals: list[tuple[Any, str, Any]] = []
+_patched: list[ModuleType] = []
 _hook: _PatchOnImport | None = None
 _lock = threading.Lock()
 
@@ -67,6 +68,9 @@ def uninstall(engine: Engine) -> None:
     for owner, attribute, original in reversed(_originals):
         setattr(owner, attribute, original)
     _originals.clear()
+    for module in _patched:
+        del module._hfrouter_patched
+    _patched.clear()
 
 
 def replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
@@ -81,20 +85,22 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
     def __init__(self, faces: Sequence[tuple[str, str]]) -> None:
         self.faces = dict(faces)
-        self.patched: set[str] = set()
 
     def patch(self, name: str, module: ModuleType) -> None:
+        # Marked on the module object: a library imported again (pytester drops the modules an
+        # inner run imported) is a new module with unpatched classes.
         with _lock:
-            if name in self.patched:
+            if getattr(module, "_hfrouter_patched", False):
                 return
-            self.patched.add(name)
+            module._hfrouter_patched = True  # type: ignore[attr-defined]
+            _patched.append(module)
         face = importlib.import_module(f"{__package__}.{self.faces[name]}")
         face.patch(module, replace)
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.faces or fullname in self.patched:
+        if fullname not in self.faces:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
