@@ -1,0 +1,278 @@
+"""Nothing leaves the process: the socket guard, requests outside tests, and background threads.
+
+The escape matrix runs real clients (urllib, http.client, raw sockets, requests, httpx) at
+real targets in a subprocess whose ``socket`` is instrumented *below* the plugin: what the
+instrument sees is what would have left the process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_hfrouter import guard
+
+# -- units -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.3.4.5", True),
+        ("example.com", False),
+        ("api.example.com", True),  # matches *.example.com
+        ("10.0.0.8", False),
+        ("huggingface.co", False),
+    ],
+)
+def test_policy_allows_loopback_and_the_allowed_globs(host: str, allowed: bool) -> None:
+    policy = guard.Policy(hosts=("*.example.com",))
+    assert policy.allows(host, 443) is allowed
+
+
+def test_policy_without_loopback_still_lets_the_doubles_through() -> None:
+    policy = guard.Policy(allow_loopback=False, doubles={"127.0.0.1:8080"})
+    assert policy.allows("127.0.0.1", 8080)
+    assert not policy.allows("127.0.0.1", 8081)
+
+
+def test_blocked_message_tells_router_calls_from_other_hosts() -> None:
+    router = guard.blocked_message("router.huggingface.co", 443, "http.client (via urllib.request)")
+    other = guard.blocked_message("api.gradio.app", 443, "requests")
+    assert "cannot intercept" in router and "hfrouter_server" in router
+    assert "hfrouter_allow_hosts = api.gradio.app" in other and "HF_TOKEN" not in other
+
+
+# -- the escape matrix -------------------------------------------------------------------
+
+CLIENTS = {
+    "urllib": "urllib.request.urlopen(URL, timeout=2)",
+    "http.client": "c = http.client.HTTPSConnection(HOST, timeout=2); c.request('GET', PATH); c.getresponse()",
+    "raw socket": "socket.create_connection((HOST, 443), timeout=2)",
+    "requests": "requests.get(URL, timeout=2)",
+    "httpx": "httpx.get(URL, timeout=2)",
+}
+TARGETS = {
+    "router": "https://router.huggingface.co/v1/models",
+    "hub": "https://huggingface.co/api/whoami-v2",
+    "legacy inference host": "https://api-inference.huggingface.co/models/gpt2",
+    "another host": "https://api.gradio.app/pkg-version",
+    "an address": "https://93.184.215.14/",
+}
+
+RUNNER = """\
+import json, socket, sys
+attempts = []
+_connect, _getaddrinfo = socket.socket.connect, socket.getaddrinfo
+def connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not str(address[0]).startswith("127."):
+        attempts.append(["connect", str(address[0])])
+    return _connect(self, address)
+def getaddrinfo(host, *args, **kwargs):
+    if host not in (None, "localhost") and not str(host).startswith("127."):
+        attempts.append(["lookup", str(host)])
+    return _getaddrinfo(host, *args, **kwargs)
+socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
+import pytest
+code = pytest.main(sys.argv[1:])
+with open("attempts.json", "w") as out:
+    json.dump({"attempts": attempts, "exit": int(code)}, out)
+"""
+
+
+def _escape_suite() -> str:
+    tests = []
+    for client, call in CLIENTS.items():
+        for target, url in TARGETS.items():
+            name = f"{client}_{target}".replace(" ", "_").replace(".", "_")
+            tests.append(
+                f"""
+def test_{name}():
+    URL = {url!r}
+    HOST = urllib.parse.urlsplit(URL).hostname
+    PATH = urllib.parse.urlsplit(URL).path
+    try:
+        {call}
+    except Exception:
+        pass  # the app swallows the error: only the plugin can still make the test fail
+"""
+            )
+    return "import http.client, socket, urllib.parse, urllib.request\nimport httpx, requests\n" + "".join(tests)
+
+
+def _run_escapes(tmp_path: Path, *plugin_args: str) -> tuple[dict[str, object], str]:
+    (tmp_path / "test_escapes.py").write_text(_escape_suite())
+    (tmp_path / "runner.py").write_text(RUNNER)
+    result = subprocess.run(
+        [sys.executable, "runner.py", "-q", "-p", "no:cacheprovider", *plugin_args, "test_escapes.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return json.loads((tmp_path / "attempts.json").read_text()), result.stdout
+
+
+def test_escape_matrix_nothing_leaves_the_process_in_replay(tmp_path: Path) -> None:
+    without, _ = _run_escapes(tmp_path / "without", "-p", "no:hfrouter") if _mk(tmp_path / "without") else ({}, "")
+    with_plugin, stdout = _run_escapes(tmp_path / "with", "-p", "hfrouter") if _mk(tmp_path / "with") else ({}, "")
+
+    cells = len(CLIENTS) * len(TARGETS)
+    # Without the plugin every client tries to reach every target (a look-up or a connection).
+    hosts = {host for _, host in without["attempts"]}  # type: ignore[attr-defined]
+    assert {"router.huggingface.co", "huggingface.co", "api.gradio.app", "93.184.215.14"} <= hosts
+    assert len(without["attempts"]) >= cells  # type: ignore[arg-type]
+    # With it, nothing gets past the guard. Every cell fails its test, but for the two the plugin
+    # itself answers: hf-inference's legacy route through a face it intercepts (a healthy answer).
+    assert with_plugin["attempts"] == []
+    assert f"{cells - 2} failed, 2 passed" in stdout, stdout[-3000:]
+    stdout_lines = stdout.splitlines()
+    passed = {line for line in stdout_lines if line.startswith("FAILED")}
+    assert not any("legacy_inference_host" in line and ("requests" in line or "httpx" in line) for line in passed)
+    assert "blocked co" in stdout
+
+
+def _mk(path: Path) -> bool:
+    path.mkdir()
+    return True
+
+
+def test_allowed_hosts_pass_the_guard(tmp_path: Path) -> None:
+    (tmp_path / "tox.ini").write_text("[pytest]\nhfrouter_allow_hosts =\n    *.gradio.app\n")
+    (tmp_path / "runner.py").write_text(RUNNER)
+    (tmp_path / "test_allowed.py").write_text(
+        textwrap.dedent(
+            """
+            import socket
+
+            def test_allowed():
+                try:
+                    socket.create_connection(("api.gradio.app", 443), timeout=2)
+                except OSError as exc:
+                    assert "pytest-hfrouter" not in str(exc)  # the network's own answer, not the guard's
+            """
+        )
+    )
+    subprocess.run([sys.executable, "runner.py", "-q", "-p", "hfrouter", "test_allowed.py"], cwd=tmp_path,
+                   capture_output=True, text=True, timeout=120)  # fmt: skip
+    seen = json.loads((tmp_path / "attempts.json").read_text())
+    assert ["lookup", "api.gradio.app"] in seen["attempts"]
+    assert seen["exit"] == 0
+
+
+# -- outside tests, and threads ----------------------------------------------------------
+
+
+def test_a_connection_at_import_time_fails_the_session_naming_the_host(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_import_time="""
+        import socket
+
+        try:
+            socket.create_connection(("telemetry.example.org", 443), timeout=1)
+        except OSError:
+            pass  # the library swallows it, as telemetry code does
+
+        def test_nothing():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*hfrouter: requests outside any test (they fail the session)*",
+            "CONNECT telemetry.example.org:443: pytest-hfrouter blocked a connection to telemetry.example.org:443 "
+            "(from test_import_time)*hfrouter_allow_hosts*",
+        ]
+    )
+
+
+def test_a_router_call_at_import_time_gets_a_healthy_answer(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        test_module_level="""
+        import hfapp
+
+        REPLY = hfapp.chat()
+
+        def test_reply_was_answered():
+            assert REPLY.choices[0].message.content
+        """
+    )
+    result = hfapp.runpytest_subprocess("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+
+
+BACKGROUND = """
+import threading
+import time
+
+import pytest
+
+import hfapp
+
+started = threading.Event()
+done = threading.Event()
+
+
+def _late_call():
+    started.set()
+    time.sleep(0.3)  # the first test has ended by now
+    try:
+        hfapp.chat()
+    finally:
+        done.set()
+
+
+def test_starts_a_logging_thread():
+    threading.Thread(target=_late_call, daemon=True).start()
+    started.wait()
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_next(hfrouter):
+    assert done.wait(5)
+    assert hfrouter.calls == []  # the earlier test's thread is not charged here
+    assert hfapp.status_of(hfapp.chat) == 500  # this test's own call meets its outage
+"""
+
+
+def test_a_thread_from_an_earlier_test_is_not_charged_to_the_next(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(test_background=BACKGROUND)
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
+def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        test_pool="""
+        import concurrent.futures
+
+        import pytest
+
+        import hfapp
+
+        POOL = concurrent.futures.ThreadPoolExecutor(1)  # made at import, before any test
+        POOL.submit(lambda: None).result()  # its worker thread starts now, outside any test
+
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_pool_call_meets_the_outage(hfrouter):
+            assert POOL.submit(hfapp.status_of, hfapp.chat).result() == 500
+            assert [c.answered_by for c in hfrouter.calls if c.route == "provider"] == ["scenario:provider-500"]
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
