@@ -51,6 +51,7 @@ class Engine:
         #: answers built once and shared (they are immutable), keyed by what they answer
         self._answers: dict[tuple[Any, ...], Answer] = {}
         self._threads_before: tuple[str | None, int | None] = (None, None)
+        self._owns_threads = False
 
     @property
     def library(self) -> Library:
@@ -59,15 +60,19 @@ class Engine:
         return self._library
 
     # -- the test's life ---------------------------------------------------------------
-    def begin(self, exchange: Exchange, test: str = "") -> Exchange:
-        """``test`` (its node id) runs now: threads it starts work for it (`threads`)."""
+    def begin(self, exchange: Exchange, test: str | None = None) -> Exchange:
+        """``test`` (a pytest node id) runs now: threads it starts work for it (`threads`)."""
         self.exchange = exchange
-        self._threads_before = threads.begin(test)
+        if test is not None:
+            self._threads_before = threads.begin(test)
+            self._owns_threads = True
         return exchange
 
     def end(self) -> None:
         self.exchange = None
-        threads.end(self._threads_before)
+        if self._owns_threads:
+            threads.end(self._threads_before)
+            self._owns_threads = False
 
     def blocked(self, host: str, port: int | None, library: str, message: str) -> None:
         """The network guard refused a connection: the test that made it fails (or the session)."""
