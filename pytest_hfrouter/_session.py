@@ -20,7 +20,7 @@ import pytest
 
 from ._settings import Settings
 from .live import LIVE
-from .report import Comparison, Report, compare, markdown, pair_states
+from .report import Comparison, Report, compare, harvest_lines, markdown, pair_states
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
     from .probes import Probe, ProbeResult
@@ -85,6 +85,7 @@ class RunSession:
         workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
         self._budget_left = settings.probe_budget // max(1, workers)
         self._budget: Any = None
+        self._harvester: Any = None
         #: cassette paths the collected tests use, and the folders that hold them (orphans)
         self.used: set[str] = set()
         self.roots: set[str] = set()
@@ -113,6 +114,26 @@ class RunSession:
     def collect(self, nodeid: str, exchange: Exchange) -> None:
         self.report.calls += [{"test": nodeid, **call.to_dict()} for call in exchange.live]
         self.report.drift += [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift]
+        if exchange.failures and self.settings.live is not None and self.settings.harvest_dir is not None:
+            self._harvest(nodeid, exchange)
+
+    def _harvest(self, nodeid: str, exchange: Exchange) -> None:
+        """Live failures: known ones count as seen in the wild, unknown shapes become candidates."""
+        from .harvest import Harvester
+        from .report import versions
+
+        if self._harvester is None:
+            from .plugin import ENGINE
+
+            assert self.settings.live is not None and self.settings.harvest_dir is not None
+            library = self.config.stash[ENGINE].library
+            self._harvester = Harvester(library, self.settings.harvest_dir, (self.settings.live.token,))
+        client = {k: v for k, v in versions().items() if k in ("huggingface_hub", "openai", "httpx", "requests")}
+        for request, route, provider, model, observed in exchange.failures:
+            finding = self._harvester.harvest(request, route, provider, model, observed, client)
+            if finding is not None:
+                self.report.harvest.append({"test": nodeid, "line": finding.line(), **finding.to_dict()})
+        exchange.failures.clear()
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self._running = nodeid
@@ -274,7 +295,7 @@ class RunSession:
     def _summarise_live(self, terminalreporter: Any, write: Any) -> None:
         payload = self.report.to_payload()
         states = pair_states(payload)
-        if not states and not self.report.drift and self.comparison is None:
+        if not states and not self.report.drift and self.comparison is None and not self.report.harvest:
             return
         terminalreporter.write_sep("-", "hfrouter live summary")
         write(f"{len(states)} provider x model pair(s), {sum(s.healthy for s in states.values())} healthy")
@@ -289,6 +310,8 @@ class RunSession:
                 write(f"recovered {now.provider} {now.model}: {now.status}")
         for drift in self.report.drift:
             write(f"drift in {drift['recorded_in']} ({drift['request']}): {'; '.join(drift['differences'])}")
+        for line in harvest_lines(self.report.harvest):
+            write(line)
         if self.settings.report is not None:
             write(f"report: {self.settings.report}")
 

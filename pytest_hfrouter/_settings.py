@@ -55,6 +55,8 @@ class Settings:
     on_expiry: str = "warn"
     check_orphans: bool = False
     on_unplayed: str = "warn"
+    #: live modes: where failures of a shape the scenario library does not know are kept
+    harvest_dir: Path | None = None
 
     @property
     def records(self) -> bool:
@@ -138,6 +140,8 @@ def add_options(parser: pytest.Parser) -> None:
                   type="bool", default=False)  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
                   type="bool", default=True)  # fmt: skip
+    parser.addini("hfrouter_harvest_dir", "Live modes: where unknown failure shapes are kept as candidate "
+                  "scenarios (default: <cassette dir>/harvested)", default="")  # fmt: skip
     parser.addini("hfrouter_allow_hosts", "Hosts (globs, one a line) that tests may reach; every other "
                   "connection is refused", type="linelist", default=[])  # fmt: skip
 
@@ -209,7 +213,10 @@ def resolve(
             max_age = parse_age(ini("hfrouter_max_age"))
         except ValueError as exc:
             raise pytest.UsageError(f"hfrouter_max_age: {exc}") from None
+    harvest_ini = ini("hfrouter_harvest_dir")
+    harvest_dir = rootpath / harvest_ini if harvest_ini else (cassette_dir or rootpath / "cassettes") / "harvested"
     return Settings(
+        harvest_dir=harvest_dir,
         cassette_dir=cassette_dir,
         strict=bool(ini("hfrouter_strict")),
         allow_loopback=bool(ini("hfrouter_allow_loopback")),

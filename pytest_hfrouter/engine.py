@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from . import threads
 from .cassettes import Recorded, match_key
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
+from .harvest import is_failure
 from .library import MAPPING_PROVIDERS, Library
 from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
 from .routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
@@ -172,6 +173,8 @@ class Engine:
                               observed.error and "error", "live", route.stream,
                               retry_after=retry_after(observed.headers))  # fmt: skip
             exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
+            if route.kind != OTHER and is_failure(observed):
+                exchange.failures.append((request, route, provider, hf_model, observed))
             if self.live is not None and self.live.mode in (RECORD, REWRITE):
                 exchange.recorded.append((request, observed))
             if route.kind != OTHER and observed.error is None:

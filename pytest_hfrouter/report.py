@@ -49,6 +49,8 @@ class Report:
     expired: list[dict[str, Any]] = field(default_factory=list)
     #: requests nothing could answer outside any test (import, collection, background threads)
     outside_tests: list[dict[str, Any]] = field(default_factory=list)
+    #: live failures: known scenarios seen in the wild, and new shapes kept as candidates
+    harvest: list[dict[str, Any]] = field(default_factory=list)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -65,11 +67,12 @@ class Report:
             "verdicts": self.verdicts,
             "expired": self.expired,
             "outside_tests": self.outside_tests,
+            "harvest": self.harvest,
         }
 
     def merge_payload(self, payload: dict[str, Any]) -> None:
         """Fold a worker's part into this (the controller's) report."""
-        for key in ("calls", "probes", "drift", "verdicts", "expired", "outside_tests"):
+        for key in ("calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest"):
             getattr(self, key).extend(payload.get(key) or [])
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 
@@ -172,4 +175,24 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     for entry in payload.get("drift") or []:
         lines.append("")
         lines.append(f"- drift in `{entry['recorded_in']}` ({entry['request']}): {'; '.join(entry['differences'])}")
+    harvested = harvest_lines(payload.get("harvest") or [])
+    if harvested:
+        lines += ["", "### Failures seen live", ""] + [f"- {line}" for line in harvested]
     return "\n".join(lines) + "\n"
+
+
+def harvest_lines(harvest: list[dict[str, Any]]) -> list[str]:
+    """New failure shapes (one line each), then the known scenarios seen in the wild, with counts."""
+    lines: list[str] = []
+    seen: dict[str, int] = {}
+    for entry in harvest:
+        if entry.get("scenario"):
+            seen[entry["scenario"]] = seen.get(entry["scenario"], 0) + 1
+        elif entry["line"] not in lines:
+            lines.append(entry["line"])
+    lines = [f"failure shape {line}" for line in lines]
+    if seen:
+        lines.append("known scenarios seen in the wild this run: "
+                     + ", ".join(f"{name} x{count}" for name, count in sorted(seen.items())))  # fmt: skip
+    return lines
+

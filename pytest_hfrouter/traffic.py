@@ -205,6 +205,8 @@ class Exchange:
     recorded: list[tuple[Request, Observed]] = field(default_factory=list)
     #: live modes: differences in shape from the recorded answer for the same request
     drift: list[Drift] = field(default_factory=list)
+    #: live modes: failed answers (request, route, provider, HF model, answer), for the harvest
+    failures: list[tuple[Request, Route, str | None, str | None, Observed]] = field(default_factory=list)
     #: seconds added to the monotonic clock by ``hfrouter.virtual_time()`` (sleeps that did not wait)
     virtual: float = 0.0
     #: how often each request key was asked for (cassette hygiene: what a cassette holds in vain)
