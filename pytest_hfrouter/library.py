@@ -185,7 +185,56 @@ def load_library(root: Path) -> Library:
 
 @functools.lru_cache(maxsize=1)
 def shipped_library() -> Library:
-    return load_library(library_dir())
+    """The shipped library, parsed once per content: later processes (xdist workers, the next
+    run) unpickle it in about a millisecond instead of parsing its YAML again."""
+    return cached_library(library_dir())
+
+
+#: the modules whose classes a pickled library holds: a change to them is a change of format
+_FORMAT_MODULES = ("library.py", "cassettes.py", "faults.py", "routes.py")
+
+
+def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
+    """`load_library`, through a pickle keyed by the content of the data and of its format."""
+    import hashlib
+    import os
+    import pickle
+    import tempfile
+
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in [*(here / name for name in _FORMAT_MODULES), *sorted(root.rglob("*.yaml"))]:
+        digest.update(str(path.relative_to(path.parent.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+    folder = cache_dir or _cache_home() / "pytest-hfrouter"
+    target = folder / f"library-{digest.hexdigest()[:20]}.pickle"
+    try:
+        with target.open("rb") as cached:
+            library = pickle.load(cached)
+        if isinstance(library, Library):
+            return library
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        pass  # no cache yet, or one this version cannot read: parse, and write it anew
+    library = load_library(root)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".library-", suffix=".tmp", dir=folder)
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(library, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, target)  # atomic: xdist workers starting together never read half a file
+    except OSError:
+        pass  # a read-only home: parse every time, as before
+    return library
+
+
+def _cache_home() -> Path:
+    import os
+    import tempfile
+
+    configured = os.environ.get("XDG_CACHE_HOME")
+    if configured:
+        return Path(configured)
+    home = Path.home() / ".cache"
+    return home if os.access(home.parent, os.W_OK) else Path(tempfile.gettempdir())
 
 
 __all__ = ["MAPPING_PROVIDERS", "Library", "Scenario", "classify", "library_dir", "shipped_library"]

@@ -1,0 +1,46 @@
+"""The shipped library is parsed once per content and unpickled after that."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pytest_hfrouter.library import cached_library, library_dir
+
+
+def test_parsed_once_then_read_from_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = cached_library(library_dir(), cache)
+    (pickled,) = cache.glob("library-*.pickle")
+    again = cached_library(library_dir(), cache)
+    assert sorted(again.scenarios) == sorted(first.scenarios)
+    assert again.get("provider-500").response("provider").body == first.get("provider-500").response("provider").body
+    assert list(cache.glob("library-*.pickle")) == [pickled]
+
+
+def test_a_change_in_the_data_is_a_new_cache_entry(tmp_path: Path) -> None:
+    data = tmp_path / "cassettes"
+    shutil.copytree(library_dir(), data)
+    cache = tmp_path / "cache"
+    cached_library(data, cache)
+    scenario = data / "scenarios" / "provider-500.yaml"
+    scenario.write_text(scenario.read_text().replace("description:", "description: (edited)", 1))
+    edited = cached_library(data, cache)
+    assert len(list(cache.glob("library-*.pickle"))) == 2
+    assert edited.get("provider-500").description.startswith("(edited)")
+
+
+def test_a_broken_cache_file_is_parsed_again_and_replaced(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cached_library(library_dir(), cache)
+    (pickled,) = cache.glob("library-*.pickle")
+    pickled.write_bytes(b"not a pickle")
+    library = cached_library(library_dir(), cache)
+    assert "provider-500" in library.scenarios
+    assert pickled.read_bytes() != b"not a pickle"
+
+
+def test_an_unwritable_cache_still_loads(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    assert "provider-500" in cached_library(library_dir(), blocker / "cache").scenarios
