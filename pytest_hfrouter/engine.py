@@ -22,7 +22,7 @@ from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .harvest import is_failure
 from .library import MAPPING_PROVIDERS, Library
 from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
-from .routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
+from .routes import AUTO, HARNESS, HUB_LOOKUPS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
 from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
 
 __all__ = ["PASSTHROUGH", "Answer", "Call", "Engine", "Exchange", "Miss", "Request", "Rule"]
@@ -53,6 +53,9 @@ class Engine:
         self._answers: dict[tuple[Any, ...], Answer] = {}
         self._threads_before: tuple[str | None, int | None] = (None, None)
         self._owns_threads = False
+        #: whether the clients' caches of Hub answers may hold something a healthy look-up would
+        #: not have answered (an outage rule's or a cassette's mapping): the next test clears them
+        self.hub_answers_changed = True
 
     @property
     def library(self) -> Library:
@@ -70,10 +73,25 @@ class Engine:
         return exchange
 
     def end(self) -> None:
+        if self.exchange is not None and not self.hub_answers_changed:
+            self.hub_answers_changed = self.live is not None or any(
+                call.route in HUB_LOOKUPS and call.answered_by != "healthy" for call in self.exchange.calls
+            )
         self.exchange = None
         if self._owns_threads:
             threads.end(self._threads_before)
             self._owns_threads = False
+
+    def must_reset_client_caches(self, exchange: Exchange) -> bool:
+        """Clear the clients' caches of Hub answers before this test? Only when that can change
+        what it sees: the test before changed them, or this one has rules or cassettes that answer
+        a Hub look-up. A suite whose tests agree on the mapping keeps the client's cache, as it
+        would without the plugin."""
+        if self.hub_answers_changed or self.live is not None:
+            return True
+        return any(kind in rule.scenario.answers for rule in exchange.rules for kind in HUB_LOOKUPS) or any(
+            key[1] in HUB_LOOKUPS for cassette in exchange.cassettes for key in cassette.index
+        )
 
     def blocked(self, host: str, port: int | None, library: str, message: str) -> None:
         """The network guard refused a connection: the test that made it fails (or the session)."""

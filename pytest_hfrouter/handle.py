@@ -10,6 +10,8 @@ from unittest.mock import patch
 
 from .library import Library
 from .markers import parse_outage
+from .resets import reset_client_caches
+from .routes import HUB_LOOKUPS
 from .traffic import Call, Exchange
 
 if TYPE_CHECKING:
@@ -80,6 +82,11 @@ class HFRouter:
             if meets_truncation([rule]):
                 watch = exceptions_reaching(self._exchange, self._test_file)
         exchange = self._exchange
+        # The client may have cached a healthy Hub answer earlier in this test: a rule that
+        # answers Hub look-ups must be met by a fresh one (and leave none behind).
+        hub = any(kind in rule.scenario.answers for kind in HUB_LOOKUPS)
+        if hub:
+            reset_client_caches()
         exchange.rules.insert(0, rule)
         window = len(exchange.outage_windows)
         exchange.outage_windows.append((len(exchange.calls), None))
@@ -88,6 +95,8 @@ class HFRouter:
                 yield
         finally:
             exchange.rules.remove(rule)
+            if hub:
+                reset_client_caches()
             exchange.outage_windows[window] = (exchange.outage_windows[window][0], len(exchange.calls))
 
     @property

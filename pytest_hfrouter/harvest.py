@@ -178,7 +178,13 @@ class Harvester:
                  extra: Iterable[Scenario] = ()) -> None:  # fmt: skip
         self.folder = folder
         self.secrets = secrets
-        self.known = known_shapes([*library.scenarios.values(), *extra])
+        scenarios = [*library.scenarios.values(), *extra]
+        self.known = known_shapes(scenarios)
+        #: scenarios that share a shape: the one for the route the failure was seen on wins
+        self.alike: dict[FailureShape, list[Scenario]] = {}
+        for scenario in scenarios:
+            for shape in known_shapes([scenario]):
+                self.alike.setdefault(shape, []).append(scenario)
 
     def harvest(
         self, request: Request, route: Route, provider: str | None, model: str | None, observed: Observed,
@@ -188,6 +194,11 @@ class Harvester:
         if shape is None:
             return None
         scenario = self.known.get(shape)
+        if scenario is not None:
+            # a scenario that also rewrites the mapping is the less likely reading of a bare answer
+            same_route = [s.name for s in sorted(self.alike.get(shape, []), key=lambda s: "mapping" in s.routes)
+                          if route.kind in s.routes]  # fmt: skip
+            scenario = same_route[0] if same_route else scenario
         if scenario is not None or shape.fault is not None:
             return Finding(provider, model, shape, scenario=scenario or shape.fault)
         path, new = self._keep(request, route, provider, model, observed, shape, client or {})

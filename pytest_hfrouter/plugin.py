@@ -213,11 +213,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = item.config.stash.get(RUN, None)
     if run is not None:
         run.add_expired(item.nodeid, old)
-    reset_client_caches()
-    item.stash[EXCHANGE] = engine.begin(
-        Exchange(rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback),
-        item.nodeid,
+    exchange = Exchange(
+        rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback
     )
+    if engine.must_reset_client_caches(exchange):
+        reset_client_caches()
+        engine.hub_answers_changed = False
+    item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
 
 
 def _scenario_param(item: pytest.Item) -> str | None:

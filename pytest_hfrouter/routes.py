@@ -27,6 +27,8 @@ HARNESS = "harness"
 OTHER = "other"
 INFERENCE_KINDS = frozenset({PROVIDER, AUTO})
 SCENARIO_KINDS = (PROVIDER, AUTO, MAPPING, MODEL_INFO)
+#: the Hub look-ups huggingface_hub caches per process (ROUTER-FACTS §1.3)
+HUB_LOOKUPS = (MAPPING, MODEL_INFO)
 
 # ``model:policy`` suffixes on the auto route choose a policy, not a provider (hub-docs index.md).
 POLICY_SUFFIXES = frozenset({"fastest", "cheapest", "preferred"})

@@ -44,10 +44,31 @@ def status_of(call):
 '''
 
 
+#: The plugin keeps huggingface_hub's cache of Hub answers across tests that agree on them, as
+#: the client does without the plugin (tests/test_client_cache.py). The suites here assert on
+#: each test's own mapping look-up, so their tests clear it first, as some apps do.
+FRESH_LOOKUPS = """
+import pytest
+from pytest_hfrouter.resets import reset_client_caches
+
+@pytest.fixture(autouse=True)
+def _fresh_hub_lookups():
+    reset_client_caches()
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hub_lookups() -> None:
+    from pytest_hfrouter.resets import reset_client_caches
+
+    reset_client_caches()
+
+
 @pytest.fixture
 def hfapp(pytester: pytest.Pytester) -> pytest.Pytester:
     """``pytester`` with ``hfapp.py`` (the app above) importable by the inner tests."""
     pytester.makepyfile(hfapp=APP)
+    pytester.makeconftest(FRESH_LOOKUPS)
     return pytester
 
 #: A vcrpy (format 1) cassette with one successful novita chat completion, as vcrpy writes it.

@@ -873,6 +873,10 @@ def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double:
         "|---|---|---|---|---|",
         f"| novita | {MODEL} | ✅ 200 | — |  |",
         f"| together | {MODEL} | ❌ 500 ⚠️ regression | ✅ 200 | Internal Server Error |",
+        "",
+        "### Failures seen live",
+        "",
+        "- known scenarios seen in the wild this run: provider-500 x1",
     ]
     assert step_summary.read_text() == "# an earlier step\n" + summary
     night2 = report(hfapp.path / "night2.json")

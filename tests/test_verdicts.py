@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FRESH_LOOKUPS
 
 #: Apps with one flaw each, and their good twins (the real client, no mocks).
 RESILAPP = '''
@@ -215,6 +216,7 @@ PARTIAL = "Deep learning is a sub"  # the five events every truncating scenario 
 def resilapp(pytester: pytest.Pytester) -> pytest.Pytester:
     """``pytester`` with ``resilapp.py`` (the apps above) importable by the inner tests."""
     pytester.makepyfile(resilapp=RESILAPP)
+    pytester.makeconftest(FRESH_LOOKUPS)
     return pytester
 
 

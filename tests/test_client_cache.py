@@ -1,0 +1,67 @@
+"""huggingface_hub's cache of Hub answers: kept where tests agree, cleared where it would lie.
+
+A client caches the provider mapping per process. Clearing it before every test would make
+every test pay the look-ups an app without the plugin pays once; keeping it across a test whose
+rules change the mapping would let one test's outage leak into the next (or hide it).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def app(hfapp: pytest.Pytester) -> pytest.Pytester:
+    """The app, without the suite's own cache clearing: the plugin alone decides."""
+    (hfapp.path / "conftest.py").unlink()
+    return hfapp
+
+AGREEING = """
+import hfapp
+
+def test_first(hfrouter):
+    hfapp.chat("novita")
+    assert [c.route for c in hfrouter.calls] == ["mapping", "provider"]
+
+def test_second_uses_the_cached_mapping(hfrouter):
+    hfapp.chat("novita")
+    assert [c.route for c in hfrouter.calls] == ["provider"]
+"""
+
+
+def test_tests_that_agree_on_the_mapping_keep_the_clients_cache(app: pytest.Pytester) -> None:
+    app.makepyfile(test_agreeing=AGREEING)
+    app.runpytest("-p", "hfrouter", "-p", "no:randomly").assert_outcomes(passed=2)
+
+
+ORDERS = """
+import pytest
+import hfapp
+
+def test_healthy_first(hfrouter):
+    assert hfapp.status_of(lambda: hfapp.chat("novita")) == 200
+
+@pytest.mark.hfrouter_outage("mapping-missing-provider", provider="novita")
+def test_then_the_mapping_loses_novita(hfrouter):
+    # the healthy mapping cached by the test before must not answer here
+    assert hfapp.status_of(lambda: hfapp.chat("novita")) != 200
+    assert hfrouter.calls[0].route == "mapping"
+
+def test_and_healthy_again(hfrouter):
+    # ...and the outage's mapping must not leak into this test
+    assert hfapp.status_of(lambda: hfapp.chat("novita")) == 200
+    assert hfrouter.calls[0].route == "mapping"
+
+def test_an_outage_block_in_the_middle_of_a_test(hfrouter):
+    assert hfapp.status_of(lambda: hfapp.chat("novita")) == 200
+    with hfrouter.outage("mapping-missing-provider", provider="novita"):
+        assert hfapp.status_of(lambda: hfapp.chat("novita")) != 200
+    assert hfapp.status_of(lambda: hfapp.chat("novita")) == 200
+"""
+
+
+def test_a_mapping_changing_scenario_takes_effect_after_a_cached_healthy_mapping_and_back(
+    app: pytest.Pytester,
+) -> None:
+    app.makepyfile(test_orders=ORDERS)
+    app.runpytest("-p", "hfrouter", "-p", "no:randomly").assert_outcomes(passed=4)
