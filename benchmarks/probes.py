@@ -42,8 +42,8 @@ def capture(out_dir: Path) -> dict[str, Any]:
     served: list[tuple[Request, Answer]] = []
     answer = engine.answer
 
-    def recording_answer(request: Request) -> Answer:
-        reply = answer(request)
+    def recording_answer(request: Request, background: bool = False) -> Answer:
+        reply = answer(request, background)
         served.append((request, reply))
         return reply
 
