@@ -276,3 +276,17 @@ def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester) -
     )
     result = hfapp.runpytest("-p", "hfrouter")
     result.assert_outcomes(passed=1)
+
+
+def test_live_modes_reach_the_router_the_hub_their_overrides_and_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_hfrouter._settings import Settings
+    from pytest_hfrouter.live import Live
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    live = Live("live", "token", router_url="https://router.internal.example", hub_url="https://huggingface.co")
+    policy = guard.Policy(hosts=Settings(live=live, allow_hosts=("*.gradio.app",)).reachable_hosts())
+    for host in ("router.internal.example", "huggingface.co", "router.huggingface.co", "api-inference.huggingface.co",
+                 "proxy.corp.example", "api.gradio.app"):  # fmt: skip
+        assert policy.allows(host, 443), host
+    assert not policy.allows("example.com", 443)
+    assert Settings(allow_hosts=("*.gradio.app",)).reachable_hosts() == ("*.gradio.app",)  # replay: only those
