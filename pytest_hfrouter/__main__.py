@@ -38,12 +38,16 @@ def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import os
+
+    from . import scrub
     from .double import PortInUse, RouterDouble
     from .engine import Engine
     from .library import shipped_library
     from .markers import MarkerError, parse_outage
     from .traffic import Exchange
 
+    scrub.register(scrub.environment_secrets(os.environ))
     library = shipped_library()
     try:
         rules = [parse_outage((name,), kwargs, library) for name, kwargs in map(parse_outage_spec, args.outage)]
@@ -53,7 +57,7 @@ def serve(args: argparse.Namespace) -> int:
     engine = Engine(library)
     engine.begin(Exchange(rules=rules, strict=args.strict))
     try:
-        double = RouterDouble(engine, args.host, args.port, log=lambda line: print(line, flush=True))
+        double = RouterDouble(engine, args.host, args.port, log=lambda line: print(scrub.text(line), flush=True))
     except PortInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -129,6 +129,8 @@ def _unexercised(rule: Rule) -> str:
 def pytest_fail(message: str) -> BaseException:
     import pytest
 
-    failure = pytest.fail.Exception(message, pytrace=False)
+    from .scrub import text
+
+    failure = pytest.fail.Exception(text(message), pytrace=False)
     failure.__suppress_context__ = True
     return failure

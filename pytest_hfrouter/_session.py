@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import scrub
 from ._settings import Settings
 from .live import LIVE
 from .report import Comparison, Report, compare, harvest_lines, markdown, pair_states
@@ -57,7 +58,7 @@ class ProbeItem(pytest.Item):
         result = self.run.probe_result(self.probe)
         if result.outcome in ("removed", "over-budget"):
             # Reported at the probe (reportinfo), not at this line of the plugin's source.
-            raise pytest.skip.Exception(result.error or result.outcome, _use_item_location=True)
+            raise pytest.skip.Exception(scrub.text(result.error or result.outcome), _use_item_location=True)
         if result.outcome != "ok":
             raise ProbeFailed(
                 f"{self.probe.name}: {result.error} (status {result.status}, request id {result.request_id})"
@@ -65,7 +66,7 @@ class ProbeItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ProbeFailed):
-            return f"probe failed: {excinfo.value}"
+            return scrub.text(f"probe failed: {excinfo.value}")
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int, str]:
@@ -269,7 +270,10 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
-        write = terminalreporter.write_line
+
+        def write(line: str) -> None:
+            terminalreporter.write_line(scrub.text(line))
+
         self._summarise_live(terminalreporter, write)
         if self.report.verdicts:
             terminalreporter.write_sep("-", "hfrouter resilience verdicts")

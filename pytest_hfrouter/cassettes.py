@@ -8,6 +8,7 @@ router, so a look-up costs the same in a cassette of ten interactions or ten tho
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,13 +17,14 @@ from typing import Any
 
 import yaml
 
+from .bodies import content
 from .errors import CassetteError
 from .routes import OTHER, Route, classify
 
 try:  # libyaml when available: an order of magnitude faster on large cassettes
-    _Loader: Any = yaml.CSafeLoader
+    Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    Loader = yaml.SafeLoader
 
 # Headers that describe the recorded transfer, not the response: recomputed on replay.
 _TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -40,6 +42,11 @@ class Recorded:
     def header(self, name: str) -> str | None:
         name = name.lower()
         return next((v for k, v in self.headers if k.lower() == name), None)
+
+    @functools.cached_property
+    def content(self) -> bytes:
+        """The body as the client reads it (``body`` is as recorded: maybe compressed)."""
+        return content(self.body, self.headers)
 
 
 def split_chunks(body: bytes, headers: tuple[tuple[str, str], ...]) -> list[bytes]:
@@ -144,9 +151,14 @@ def _interaction(raw: Any, number: int) -> Interaction:
 def parse_cassette(text: str | bytes, path: Path) -> Cassette:
     """Parse a vcrpy cassette; every problem becomes a `CassetteError` naming the file."""
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=Loader)
     except yaml.YAMLError as exc:
         raise CassetteError(f"not valid YAML: {exc}", path) from None
+    return cassette_from_data(data, path)
+
+
+def cassette_from_data(data: Any, path: Path) -> Cassette:
+    """A cassette from its parsed YAML; every problem becomes a `CassetteError` naming the file."""
     if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
         raise CassetteError("not a vcrpy cassette: no top-level 'interactions' list", path)
     if data.get("version", 1) != 1:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import threads
+from .bodies import content
 from .cassettes import Recorded, match_key
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .harvest import is_failure
@@ -162,7 +163,7 @@ class Engine:
             )
             return self._miss(exchange, request, route, reason)
         if route.kind == MAPPING and answer.status == 200:
-            self._learn_provider_ids(exchange, answer.body)
+            self._learn_provider_ids(exchange, content(answer.body, answer.headers))
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         exchange.log(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
@@ -186,7 +187,7 @@ class Engine:
             provider = (route.provider or picked) if route.kind == AUTO else route.provider
             hf_model = self._hf_model(exchange, route, provider)
             if route.kind == MAPPING and observed.status == 200:
-                self._learn_provider_ids(exchange, observed.body)
+                self._learn_provider_ids(exchange, observed.content)
             exchange.log(provider, hf_model, route.kind, request.method, request.url, observed.status,
                               observed.error and "error", "live", route.stream,
                               retry_after=retry_after(observed.headers))  # fmt: skip
@@ -261,7 +262,7 @@ class Engine:
             return self._scenario_answer(closest, route, model, closest.provider, model)
         overlays = [r for r in rules if r.scenario.response(MAPPING).status == 200]
         base = self._from_cassettes(exchange, request, route, record=False)
-        mapping = _mapping_json(base.body) if base else None
+        mapping = _mapping_json(content(base.body, base.headers)) if base else None
         if mapping is None:
             mapping = synthesised_mapping(model or "")
         entries: dict[str, Any] = mapping.setdefault("inferenceProviderMapping", {})

@@ -147,7 +147,9 @@ class HFRouter:
 
     def _fail(self, message: str) -> None:
         __tracebackhide__ = True
-        raise AssertionError(f"{message}\ncall log:\n{self.call_log()}")
+        from .scrub import text
+
+        raise AssertionError(text(f"{message}\ncall log:\n{self.call_log()}"))
 
     def assert_tried(self, *providers: str) -> None:
         """The inference calls went to exactly these providers, in this order."""

@@ -106,7 +106,7 @@ def fault_of(error: str) -> str | None:
 def is_failure(observed: Observed) -> bool:
     if observed.error is not None or observed.status is None or observed.status >= 400:
         return True
-    kind, structure = body_shape(observed.body, _base_type(observed.headers))
+    kind, structure = body_shape(observed.content, _base_type(observed.headers))
     if kind == "json":
         return isinstance(structure, dict) and "error" in structure and "choices" not in structure
     if kind == "sse":
@@ -123,7 +123,7 @@ def failure_shape(observed: Observed) -> FailureShape | None:
         fault = fault_of(observed.error)
         if fault is not None or observed.status is None:
             return FailureShape(None, "", "", "", (), fault=fault or observed.error.split(":", 1)[0])
-    return shape_of(observed.status, observed.reason, observed.headers, observed.body)
+    return shape_of(observed.status, observed.reason, observed.headers, observed.content)
 
 
 def known_shapes(scenarios: Iterable[Scenario]) -> dict[FailureShape, str]:
@@ -136,7 +136,7 @@ def known_shapes(scenarios: Iterable[Scenario]) -> dict[FailureShape, str]:
         for interactions in scenario.answers.values():
             for interaction in interactions:
                 recorded = interaction.response
-                known.setdefault(shape_of(recorded.status, recorded.reason, recorded.headers, recorded.body),
+                known.setdefault(shape_of(recorded.status, recorded.reason, recorded.headers, recorded.content),
                                  scenario.name)  # fmt: skip
     return known
 
@@ -352,7 +352,7 @@ def nearest(candidate_path: Path, library: Library) -> tuple[str, list[str]]:
 
     cassette = load_cassette(candidate_path)
     recorded = cassette.interactions[0].response
-    mine = shape_of(recorded.status, recorded.reason, recorded.headers, recorded.body)
+    mine = shape_of(recorded.status, recorded.reason, recorded.headers, recorded.content)
     best: tuple[int, str, list[str]] | None = None
     for theirs, name in known_shapes(library.scenarios.values()).items():
         if theirs.fault is not None:

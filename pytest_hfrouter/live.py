@@ -6,11 +6,13 @@ engine, which keeps them for the report, the recorder and the drift check.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .bodies import content
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
 if TYPE_CHECKING:
@@ -65,6 +67,11 @@ class Observed:
         name = name.lower()
         return next((v for k, v in self.headers if k.lower() == name), None)
 
+    @functools.cached_property
+    def content(self) -> bytes:
+        """The body as the client reads it (``body`` is as sent: maybe compressed)."""
+        return content(self.body, self.headers)
+
 
 def error_text(body: bytes, limit: int = 300) -> str | None:
     """The server's message: JSON ``error`` (string or ``message`` of an object), else the text."""
@@ -110,7 +117,7 @@ class LiveCall:
             latency_ms=round(seen.elapsed * 1000, 1),
             request_id=seen.header("x-request-id"),
             inference_provider=seen.header("x-inference-provider"),
-            error=seen.error or (error_text(seen.body) if failed else None),
+            error=seen.error or (error_text(seen.content) if failed else None),
             stream=route.stream,
         )
 
@@ -215,8 +222,8 @@ def shape_differences(recorded: Recorded, live: Observed) -> tuple[str, ...]:
         return ()
     if recorded.status // 100 != live.status // 100:
         return (f"status {recorded.status} became {live.status}",)
-    kind_a, shape_a = body_shape(recorded.body, recorded.header("content-type") or "")
-    kind_b, shape_b = body_shape(live.body, live.header("content-type") or "")
+    kind_a, shape_a = body_shape(recorded.content, recorded.header("content-type") or "")
+    kind_b, shape_b = body_shape(live.content, live.header("content-type") or "")
     if kind_a != kind_b:
         return (f"body {kind_a} became {kind_b}",)
     out: list[str] = []

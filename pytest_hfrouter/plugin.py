@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, signature in SIGNATURES.items():
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
     settings = config.stash[SETTINGS] = resolve(config.getoption, config.getini, config.rootpath)
+    from . import scrub
+
+    # Every output (cassettes, report, summary, terminal, messages) scrubs these values.
+    scrub.register(scrub.environment_secrets(os.environ))
     from ._session import RunSession
 
     run = config.stash[RUN] = RunSession(config, settings)
@@ -56,7 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash[SETTINGS]
-    return f"hfrouter: {settings.describe()}" if settings.mode != "replay" or config.option.verbose > 0 else None
+    from .scrub import text
+
+    return text(f"hfrouter: {settings.describe()}") if settings.mode != "replay" or config.option.verbose > 0 else None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

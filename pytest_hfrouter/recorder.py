@@ -1,5 +1,8 @@
 """Recording: live interactions into vcrpy cassettes, scrubbed before anything touches disk.
 
+Bodies are stored as the server sent them (compressed ones with their Content-Encoding,
+binary ones as YAML ``!!binary``), so replay hands the client the very same bytes.
+
 Writes are atomic (a temporary file in the same folder, then a rename) and serialised by a
 lock file, so several xdist workers recording into one folder — or one cassette — never
 corrupt it. The cassette is written with vcrpy's own serializer and records, in its
@@ -11,69 +14,64 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import scrub
+from .bodies import content_encoding
+from .errors import CassetteError
 from .live import Observed
 from .report import versions
+from .scrub import Scrubber
 from .traffic import Request
 
-#: any Hugging Face token: ``hf_`` and a long run of letters and digits
-TOKEN = re.compile(r"hf_[A-Za-z0-9]{16,}")
-REDACTED = "hf_REDACTED"
-#: header values that are secrets whatever they look like
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-hf-token"}
-)
-#: provider keys passed as ``x-<provider>-api-key`` and the like
-_SECRET_SUFFIXES = ("-api-key", "-secret", "-auth-token", "-access-token", "-security-token")
-#: transfer details that must not be replayed as they were
-_DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding", "connection"})
+#: transfer details that must not be replayed as they were (Content-Encoding is kept: the body
+#: is stored as it came over the wire)
+_DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
-def is_secret_header(name: str) -> bool:
-    name = name.lower()
-    return name in SECRET_HEADERS or (name.startswith("x-") and name.endswith(_SECRET_SUFFIXES))
-
-
-def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return TOKEN.sub(REDACTED, text)
-
-
-def _scrub_headers(headers: Iterable[tuple[str, str]], secrets: tuple[str, ...]) -> dict[str, list[str]]:
+def _headers(headers: Iterable[tuple[str, str]], scrubber: Scrubber) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in headers:
-        if name.lower() in _DROPPED_HEADERS:
-            continue
-        out.setdefault(name, []).append("<redacted>" if is_secret_header(name) else scrub_text(value, secrets))
+        if name.lower() not in _DROPPED_HEADERS:
+            out.setdefault(name, []).append(scrubber.header(name, value))
     return out
 
 
-def _text(body: bytes | None, secrets: tuple[str, ...]) -> str | None:
+def stored_body(body: bytes, headers: Iterable[tuple[str, str]]) -> str | bytes:
+    """vcrpy's convention: text when the bytes are UTF-8 and not compressed, else the bytes
+    themselves (YAML ``!!binary``), so replay hands the client the very bytes the server sent."""
+    if content_encoding(headers):
+        return body
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+
+
+def _body(body: bytes | None, headers: tuple[tuple[str, str], ...], scrubber: Scrubber) -> str | bytes | None:
     if body is None:
         return None
-    return scrub_text(body.decode("utf-8", "replace"), secrets)
+    return stored_body(scrubber.body(body, headers), headers)
 
 
-def interaction(request: Request, observed: Observed, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One vcrpy interaction, with every secret scrubbed."""
+def interaction(request: Request, observed: Observed, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """One vcrpy interaction, with every secret scrubbed (`scrub`) and every body byte-exact."""
+    scrub.register(secrets)
+    scrubber = scrub.current()
     return {
         "request": {
-            "body": _text(request.body, secrets),
-            "headers": _scrub_headers(request.headers, secrets),
+            "body": _body(request.body, request.headers, scrubber),
+            "headers": _headers(request.headers, scrubber),
             "method": request.method,
-            "uri": scrub_text(request.url, secrets),
+            "uri": scrubber.text(request.url),
         },
         "response": {
-            "status": {"code": observed.status, "message": observed.reason},
-            "headers": _scrub_headers(observed.headers, secrets),
-            "body": {"string": _text(observed.body, secrets) or ""},
+            "status": {"code": observed.status, "message": scrubber.text(observed.reason)},
+            "headers": _headers(observed.headers, scrubber),
+            "body": {"string": _body(observed.body, observed.headers, scrubber) or ""},
         },
     }
 
@@ -108,7 +106,7 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
     with _locked(path.parent):
         existing: list[Any] = []
         if path.exists():
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=yamlserializer._CassetteLoader)
+            data = yaml.load(path.read_bytes(), Loader=yamlserializer._CassetteLoader)
             same_run = ((data or {}).get("metadata") or {}).get("hfrouter", {}).get("run_id") == run_id
             if not rewrite or same_run:
                 existing = list((data or {}).get("interactions") or [])
@@ -123,10 +121,14 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
                 }
             },
         }
+        text = yamlserializer.serialize(document)
+        if yaml.load(text, Loader=yamlserializer._CassetteLoader)["interactions"] != document["interactions"]:
+            # Never write a recording that would not replay what was recorded.
+            raise CassetteError("the recording does not read back as it was recorded; nothing written", path)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(yamlserializer.serialize(document))
+                out.write(text)
             os.replace(temporary, path)
         except BaseException:
             with contextlib.suppress(OSError):

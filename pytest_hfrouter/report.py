@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import scrub
+
 SCHEMA = "pytest-hfrouter/report/1"
 CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", "pytest-hfrouter")
 
@@ -80,7 +82,8 @@ class Report:
         self.versions = self.versions or versions()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(self.to_payload(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        payload = scrub.payload(self.to_payload())
+        temporary.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         os.replace(temporary, path)
 
 
@@ -178,7 +181,7 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     harvested = harvest_lines(payload.get("harvest") or [])
     if harvested:
         lines += ["", "### Failures seen live", ""] + [f"- {line}" for line in harvested]
-    return "\n".join(lines) + "\n"
+    return scrub.text("\n".join(lines) + "\n")
 
 
 def harvest_lines(harvest: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import scrub
 from .cassettes import Cassette, split_chunks
 from .faults import Fault
 from .library import Scenario
@@ -157,7 +158,7 @@ class Call:
     def line(self) -> str:
         outcome = self.fault or (str(self.status) if self.status is not None else "-")
         who = f"{self.provider or '-'} {self.model or '-'}"
-        return f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by})"
+        return scrub.text(f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by})")
 
 
 @dataclass
@@ -183,7 +184,7 @@ class Miss:
             lines += [f"    - {candidate}" for candidate in self.closest]
         if self.headline == "no answer for":
             lines.append(f"  {record_hint}")
-        return "\n".join(lines)
+        return scrub.text("\n".join(lines))
 
 
 @dataclass

@@ -644,7 +644,7 @@ def test_recording_scrubs_every_secret(hfapp: pytest.Pytester, double: Double, m
     headers = lower_keys(request["headers"])
     assert headers["authorization"] == headers["cookie"] == headers["x-novita-api-key"] == ["<redacted>"]
     assert headers["x-custom"] == ["Bearer hf_REDACTED"]
-    assert parse_qs(urlsplit(request["uri"]).query) == {"api_key": ["hf_REDACTED"]}
+    assert parse_qs(urlsplit(request["uri"]).query) == {"api_key": ["REDACTED"]}
     assert json.loads(request["body"])["messages"][0]["content"] == "my token is hf_REDACTED"
     body = json.loads(response["body"]["string"])
     assert body["choices"][0]["message"]["content"] == "you sent Bearer hf_REDACTED"
@@ -669,7 +669,7 @@ def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pyte
     lines = lint.stdout.splitlines()
     assert lines[-1] == "4 cassette(s) checked, 3 problem(s)"
     assert [line for line in lines if line.startswith("cassettes/sub/planted.yaml:")] == [
-        "cassettes/sub/planted.yaml:14: a Hugging Face token (hf_Plan…)"
+        "cassettes/sub/planted.yaml:14: a Hugging Face token (hf_Plan…) in interactions[0].response.body.string"
     ]
     assert any(line.startswith("cassettes/broken.yaml: malformed cassette:") for line in lines)
     kept = "cassettes/sub/secret-header.yaml: interactions[0].request header Authorization keeps a secret value"

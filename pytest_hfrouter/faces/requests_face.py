@@ -181,7 +181,7 @@ def patch(adapters: Any, replace: Replace) -> None:
         started = time.perf_counter()
         try:
             response = original(self, outgoing, **options)
-            body = response.content
+            body = wire_body(response)
         except Exception as exc:
             observe(asked, failed(exc, started))
             raise
@@ -189,5 +189,21 @@ def patch(adapters: Any, replace: Replace) -> None:
         observe(asked, Observed(response.status_code, response.reason, headers, body, time.perf_counter() - started))
         response.request, response.url = request, request.url
         return response
+
+    def wire_body(response: Any) -> bytes:
+        """The body as the server sent it (still compressed), for the record; the app then reads
+        the same bytes through urllib3's decoding, as it would have."""
+        raw = response.raw
+        try:
+            body = b"".join(raw.stream(65536, decode_content=False))
+        except ProtocolError as exc:  # requests' own translations (Response.iter_content)
+            raise exceptions.ChunkedEncodingError(exc) from exc
+        except ReadTimeoutError as exc:
+            raise exceptions.ConnectionError(exc) from exc
+        raw.release_conn()
+        headers = HTTPHeaderDict([(k, v) for k, v in raw.headers.items() if k.lower() != "transfer-encoding"])
+        response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=raw.status, reason=raw.reason,
+                                    preload_content=False, decode_content=True)  # fmt: skip
+        return body
 
     original = replace(adapters.HTTPAdapter, "send", send)

@@ -1,0 +1,69 @@
+"""Bodies and their Content-Encoding: what the client reads from what the server sent.
+
+Recordings keep the bytes as sent; whatever reads a body's meaning (error texts, drift,
+provider ids, lint) reads it through `content`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+
+def content_encoding(headers: Iterable[tuple[str, str]]) -> str:
+    """The body's Content-Encoding, lower case ('' when it has none or ``identity``)."""
+    for name, value in headers:
+        if name.lower() == "content-encoding":
+            value = value.strip().lower()
+            return "" if value == "identity" else value
+    return ""
+
+
+def decode(body: bytes, encoding: str) -> bytes | None:
+    """The body without its Content-Encoding (gzip, deflate, br when brotli is installed); None if it is not."""
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out = decompressor.decompress(body)
+            while decompressor.unused_data:  # several gzip members, as a server may send
+                rest = decompressor.unused_data
+                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out += decompressor.decompress(rest)
+            return out if decompressor.eof else None
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send it
+        if encoding == "br":
+            import brotli  # type: ignore[import-not-found,unused-ignore]
+
+            return brotli.decompress(body)  # type: ignore[no-any-return,unused-ignore]
+    except Exception:  # zlib.error, brotli.error (not importable without brotli), ImportError
+        return None
+    return None
+
+
+def encode(body: bytes, encoding: str) -> bytes | None:
+    if encoding in ("gzip", "x-gzip"):
+        import gzip
+
+        return gzip.compress(body, mtime=0)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    if encoding == "br":
+        try:
+            import brotli
+        except ImportError:
+            return None
+        return brotli.compress(body)  # type: ignore[no-any-return,unused-ignore]
+    return None
+
+
+def content(body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
+    """The body as the client reads it: decoded from its Content-Encoding when it can be."""
+    encoding = content_encoding(headers)
+    if not encoding:
+        return body
+    decoded = decode(body, encoding)
+    return body if decoded is None else decoded

@@ -1,0 +1,304 @@
+"""One scrubber for everything that leaves the plugin.
+
+Cassettes, the JSON report, the Markdown summary, terminal lines, call-log lines, assertion
+and miss messages all pass through `text` (or `data`, `headers`, `payload`, `body`). It removes:
+
+- the values of secrets it was told about (`register`: ``HF_TOKEN`` and other secret-named
+  environment variables) in every encoding they travel in: raw, URL-encoded, JSON-escaped and
+  base64 (also inside a longer base64 text, such as ``Basic base64(user:token)``);
+- well-known key shapes wherever they stand: ``hf_…``, ``api_org_…``, ``sk-…`` (OpenAI,
+  ``sk-ant-…`` Anthropic), ``gsk_``/``xai-``/``pplx-``/``csk-``/``nvapi-``/``fw_``/``r8_`` provider
+  keys, GitHub, Google, AWS and Slack keys, a URL's ``user:password@`` (a JSON web token is
+  caught where it serves as one: ``Bearer …``, a secret-named header or field; the Hub's
+  public ``verifyToken`` signatures are left alone);
+- the value of a secret-named query or form parameter (``?api_key=…``, ``&token=…``) and of
+  a secret-named JSON string field (``"api_key": "…"``);
+- the whole value of a secret-named header (`is_secret_name`: Authorization, Cookie,
+  Set-Cookie, Proxy-Authorization, names ending in ``token`` or ``key``, names holding
+  ``secret``, ``password``, ``credential``, ``signature``, ``api-key``).
+
+Not scrubbed, on purpose: a bare run of 40 hex digits. The Hub's commit ids (``X-Repo-Commit``,
+``/resolve/<sha>/``) and ETags have that shape, and a report that loses them loses what it is
+for; such a key is caught where it stands (a secret-named header, parameter or field,
+``Bearer …``). Router request ids (``Root=1-<8 hex>-<24 hex>;<uuid>``, plain uuids, ROUTER-FACTS
+§2.1) match no pattern here. A secret-named value that is only a number (``x-time-per-token:
+20``) is kept: no key is a bare number.
+
+Everything is compiled once (again only when `register` learns a new secret); scrubbing
+happens when something is written or shown, never per request in replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .bodies import content_encoding, decode, encode
+
+#: what a Hugging Face token becomes
+TOKEN_REDACTED = "hf_REDACTED"
+#: what any other secret becomes
+REDACTED = "REDACTED"
+#: what the value of a secret-named header becomes
+HEADER_REDACTED = "<redacted>"
+#: values that are already scrubbed
+MARKERS = frozenset({TOKEN_REDACTED, REDACTED, HEADER_REDACTED, f"Bearer {TOKEN_REDACTED}", f"Bearer {REDACTED}"})
+
+_EXACT_SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+#: secret-looking names whose values are public: the Hub's signed evaluation results (model-index)
+_PUBLIC_NAMES = frozenset({"verifytoken"})
+_SECRET_WORDS = ("secret", "password", "passwd", "credential", "signature", "api-key", "api_key", "apikey")
+_NUMBER = re.compile(r"\s*-?[0-9]+(?:\.[0-9]+)?\s*(?:ms|s)?\s*")
+
+# Well-known key shapes, each a literal prefix (found by a plain substring search first, so a text
+# without it costs one scan in C) and the rest. hf_ tokens are found anywhere (as the recorder
+# always did); the others only where no letter or digit comes just before them, so "risk-…" or
+# "task-…" never match, and only with a digit in them, so hyphenated words never match.
+_DIGIT = r"(?=[A-Za-z_-]*[0-9])"
+
+
+def _shape(prefix: str, rest: str, bounded: bool = True) -> tuple[str, re.Pattern[str]]:
+    boundary = f"(?<![A-Za-z0-9]{re.escape(prefix)})" if bounded else ""
+    return prefix, re.compile(re.escape(prefix) + boundary + rest)
+
+
+_PROVIDER_REST = r"[-_]" + _DIGIT + r"[A-Za-z0-9_-]{20,}"
+KEY_SHAPES: dict[str, list[tuple[str, re.Pattern[str]]]] = {
+    "a Hugging Face token": [_shape("hf", r"(?:_|%5[Ff]|\\u005[Ff])[A-Za-z0-9]{16,}", bounded=False)],
+    "a Hugging Face org token": [_shape("api_org_", r"[A-Za-z0-9]{16,}")],
+    "an OpenAI or Anthropic key": [_shape("sk-", _DIGIT + r"[A-Za-z0-9_-]{20,}")],
+    "a provider key": [_shape(prefix, _PROVIDER_REST) for prefix in ("gsk", "xai", "pplx", "csk", "nvapi", "fw", "r8")],
+    "a GitHub token": [_shape("gh", r"(?:[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{22,})")],
+    "a Google API key": [_shape("AIza", r"[0-9A-Za-z_-]{35}")],
+    "an AWS access key id": [_shape("A", r"(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Z])")],
+    "a Slack token": [_shape("xox", r"[abposr]-[A-Za-z0-9-]{10,}")],
+}
+_SHAPES = [(name, prefix, pattern) for name, shapes in KEY_SHAPES.items() for prefix, pattern in shapes]
+# Secret-named parameters and JSON fields are found from the secret word in their name, searched
+# for in a lower-cased copy (a case-insensitive pattern is several times slower), then the whole
+# name is read backwards from there: no backtracking over long texts.
+_WORDS = re.compile(r"token|key|secret|passw|credential|signature")
+_PARAM_TAIL = re.compile(r"[A-Za-z0-9_\-\]]*=(?P<value>[^&\s#\"'<>;,]+)")
+_FIELD_TAIL = re.compile(r'[A-Za-z0-9_\-]*"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
+_PARAM_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
+_PARAM_STARTS = frozenset("?&; \t\n\r'\"(")
+_BEARER = re.compile(r"(?:bearer|basic|token)[ \t]+(?P<value>[a-z0-9._~+/=-]{8,})")
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_USERINFO = re.compile(r"(?<=://)(?P<user>[^/\s:@]+):(?P<password>[^/\s@]+)@")
+_ENV_SECRET = re.compile(r"(?:^|_)(?:TOKEN|API_KEY|APIKEY|SECRET|SECRET_KEY|ACCESS_KEY|PASSWORD)$")
+#: the shortest secret value scrubbed by its value (shorter ones would eat ordinary words)
+MIN_SECRET = 8
+
+
+def is_secret_name(name: str) -> bool:
+    """A header, parameter or field whose name says it carries a secret."""
+    lowered = name.lower().strip()
+    if lowered in _PUBLIC_NAMES or lowered.startswith("access-control-"):  # CORS policy, not credentials
+        return False
+    return (
+        lowered in _EXACT_SECRET_NAMES
+        or lowered.endswith(("token", "key", "token]", "key]"))
+        or any(word in lowered for word in _SECRET_WORDS)
+    )
+
+
+def _keeps(value: str) -> bool:
+    """A secret-named value that is no secret: empty, already scrubbed, only a number, or a
+    placeholder (``hf_...``, ``$HF_TOKEN``, ``<token>``) such as the plugin's own hints show."""
+    return (
+        not value
+        or value in MARKERS
+        or value.endswith(("...", "…"))
+        or value.startswith("$")
+        or value[:1] + value[-1:] == "<>"
+        or _NUMBER.fullmatch(value) is not None
+    )
+
+
+def _char(c: str) -> str:
+    """A character as it may travel: itself, percent-encoded, JSON-escaped (``+`` for a space)."""
+    if ord(c) > 0x7F:
+        utf8 = "".join(f"%{b:02x}" for b in c.encode("utf-8"))
+        return f"(?:{re.escape(c)}|(?i:{re.escape(utf8)})|(?i:\\\\u{ord(c):04x}))"
+    spellings = [re.escape(c), f"(?i:%{ord(c):02x})", f"(?i:\\\\u{ord(c):04x})"]
+    if c == " ":
+        spellings.append(r"\+")
+    elif c in '"\\':
+        spellings.append(re.escape("\\" + c))
+    return f"(?:{'|'.join(spellings)})"
+
+
+def patterns(secret: str) -> list[str]:
+    """Regular expressions for a secret value in every form it travels in: raw, URL-encoded (any
+    character), JSON-escaped, and base64 (standard or URL-safe, also inside a longer base64 text
+    such as ``Basic base64(user:token)``: the secret starts at any of 3 byte offsets there)."""
+    found = ["".join(map(_char, secret))]
+    raw = secret.encode("utf-8")
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        start, end = -(-8 * shift // 6), 8 * (shift + len(raw)) // 6
+        core = encoded[start:end]
+        if len(core) >= MIN_SECRET:
+            found += [re.escape(core), re.escape(core.replace("+", "-").replace("/", "_"))]
+    return found
+
+
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """``HF_TOKEN`` and the values of other secret-named variables (``*_API_KEY``, ``*_TOKEN``, ...)."""
+    names = [name for name in environ if name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") or _ENV_SECRET.search(name)]
+    return [environ[name].strip() for name in names if len(environ[name].strip()) >= MIN_SECRET]
+
+
+class Scrubber:
+    """The compiled patterns for a set of known secret values."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
+        forms = sorted({form for secret in self.secrets for form in patterns(secret)}, key=len, reverse=True)
+        self._known = re.compile("|".join(forms)) if forms else None
+
+    # -- text -------------------------------------------------------------------------
+    def text(self, text: str) -> str:
+        spans = _named_values(text)
+        if spans:
+            parts, done = [], 0
+            for start, end in spans:
+                parts += [text[done:start], REDACTED]
+                done = end
+            text = "".join([*parts, text[done:]])
+        if self._known is not None:
+            text = self._known.sub(_shape_replacement, text)
+        for _, prefix, pattern in _SHAPES:
+            if prefix in text:
+                text = pattern.sub(_shape_replacement, text)
+        if "://" in text:
+            text = _USERINFO.sub(lambda m: f"{m['user']}:{REDACTED}@", text)
+        return text
+
+    def data(self, data: bytes) -> bytes:
+        """Bytes scrubbed as text, byte for byte where nothing matches (binary bodies stay binary)."""
+        return self.text(data.decode("latin-1")).encode("latin-1")
+
+    def header(self, name: str, value: str) -> str:
+        if is_secret_name(name) and not _keeps(value):
+            return HEADER_REDACTED
+        return self.text(value)
+
+    def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(name, self.header(name, value)) for name, value in pairs]
+
+    def payload(self, value: Any) -> Any:
+        """Every string in a JSON-like structure (the report), keys included."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.payload(k): self.payload(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.payload(item) for item in value]
+        return value
+
+    def body(self, body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
+        """A body scrubbed inside its Content-Encoding; the very bytes when it held no secret."""
+        encoding = content_encoding(headers)
+        if encoding:
+            decoded = decode(body, encoding)
+            if decoded is not None:
+                scrubbed = self.data(decoded)
+                if scrubbed == decoded:
+                    return body
+                encoded = encode(scrubbed, encoding)
+                if encoded is not None:
+                    return encoded
+        return self.data(body)
+
+
+def _shape_replacement(match: re.Match[str]) -> str:
+    return TOKEN_REDACTED if match.group().startswith("hf") else REDACTED
+
+
+def _lower(text: str) -> str:
+    """``text`` in lower case, position for position (``str.lower`` may change lengths outside ASCII)."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
+
+
+def _named_values(text: str) -> list[tuple[int, int]]:
+    """Spans of the values to redact: secret-named parameters and JSON fields, ``Bearer``/``Basic`` credentials."""
+    if "=" not in text and '"' not in text and " " not in text:
+        return []
+    low = _lower(text)
+    spans = []
+    for word in _WORDS.finditer(low):
+        for tail, name_of in ((_PARAM_TAIL, _param_name), (_FIELD_TAIL, _field_name)):
+            match = tail.match(text, word.end())
+            if match is None:
+                continue
+            name = name_of(text, word.start(), match)
+            if name is not None and is_secret_name(name) and not _keeps(match["value"]):
+                spans.append(match.span("value"))
+    for match in _BEARER.finditer(low):
+        if match.start() and low[match.start() - 1].isalnum():
+            continue  # a longer word ("subtoken 1234…")
+        value = text[match.start("value") : match.end("value")]
+        # Words are not credentials ("bearer standards", "token expired"); redaction markers are done.
+        if any(c.isdigit() for c in value) and value not in MARKERS and not value.startswith(TOKEN_REDACTED):
+            spans.append(match.span("value"))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            continue
+        merged.append((start, end))
+    return merged
+
+
+def _param_name(text: str, start: int, match: re.Match[str]) -> str | None:
+    while start > 0 and text[start - 1] in _PARAM_NAME_CHARS:
+        start -= 1
+    if start > 0 and text[start - 1] not in _PARAM_STARTS:
+        return None  # inside something else (a path, a base64 text), not a parameter
+    return text[start : match.start("value") - 1]
+
+
+def _field_name(text: str, start: int, match: re.Match[str]) -> str | None:
+    opening = text.rfind('"', 0, start)
+    name = text[opening + 1 : text.index('"', start)]
+    # In JSON a bare "token" or "key" is data (logprobs, key/value lists), and "<…>"/"[…]" values are
+    # a tokenizer's special tokens (eos_token, pad_token): only the other secret names count.
+    value = match["value"]
+    if opening < 0 or not name.replace("_", "").replace("-", "").isalnum() or name.lower() in ("token", "key"):
+        return None
+    return None if value[:1] + value[-1:] in ("<>", "[]") else name
+
+
+def findings(text: str) -> list[tuple[int, str]]:
+    """Where in ``text`` a key shape or a known secret stands, and what it is (for lint)."""
+    found = [(m.start(), name) for name, prefix, pattern in _SHAPES if prefix in text for m in pattern.finditer(text)]
+    if _current._known is not None:
+        found += [(m.start(), "the value of a secret environment variable") for m in _current._known.finditer(text)]
+    return sorted(found)
+
+
+# -- the process's scrubber ----------------------------------------------------------------
+_current = Scrubber()
+
+
+def register(secrets: Iterable[str]) -> None:
+    """Add secret values (``HF_TOKEN``'s) to what every output scrubs."""
+    global _current
+    new = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
+    if not new <= _current.secrets:
+        _current = Scrubber(_current.secrets | new)
+
+
+def current() -> Scrubber:
+    return _current
+
+
+def text(value: str) -> str:
+    return _current.text(value)
+
+
+def payload(value: Any) -> Any:
+    return _current.payload(value)
