@@ -216,9 +216,9 @@ def _lint_file(path: Path) -> list[str]:
         try:
             data = loader.construct_document(node)
         except yaml.YAMLError as exc:
-            return [*problems, f"{path}: malformed cassette: {exc}"]
+            return [*problems, f"{path}: malformed cassette: {_one_line(exc)}"]
     except yaml.YAMLError as exc:
-        return [f"{path}: malformed cassette: not valid YAML: {exc}"]
+        return [f"{path}: malformed cassette: not valid YAML: {_one_line(exc)}"]
     finally:
         loader.dispose()
     try:
@@ -229,6 +229,10 @@ def _lint_file(path: Path) -> list[str]:
     for number, interaction in enumerate(interactions if isinstance(interactions, list) else []):
         problems += _interaction_problems(path, number, interaction)
     return problems
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).replace('"<byte string>", ', "").split())
 
 
 def main(paths: list[str]) -> int:

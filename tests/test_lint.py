@@ -1,0 +1,188 @@
+"""``python -m pytest_hfrouter lint``: every planted token found however it is encoded, every
+file's findings reported even when one file is malformed, bodies that cannot round-trip flagged.
+
+Tokens are built at run time from pieces, so no literal in this file looks like one."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_hfrouter.lint import lint_file
+from pytest_hfrouter.lint import main as lint_main
+
+PLANTED = "hf_" + "Lint" * 4 + "Planted" * 2 + "42"
+SK = "sk-" + "ant-" + "api03-" + "Xy9" * 8
+BODY = json.dumps({"id": "lint-1", "choices": [{"message": {"role": "assistant", "content": "ok"}}]})
+
+
+def cassette(request_headers: Any = None, response_headers: Any = None, body: Any = BODY,
+             uri: str = "https://router.huggingface.co/novita/v3/openai/chat/completions",
+             request_body: Any = '{"model": "org/m"}', message: str = "OK") -> dict[str, Any]:  # fmt: skip
+    return {
+        "interactions": [{
+            "request": {"body": request_body, "headers": request_headers or {"Content-Type": ["application/json"]},
+                        "method": "POST", "uri": uri},
+            "response": {"body": {"string": body}, "status": {"code": 200, "message": message},
+                         "headers": response_headers or {"Content-Type": ["application/json"]}},
+        }],
+        "version": 1,
+    }  # fmt: skip
+
+
+def dumped(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=yaml.CDumper)
+
+
+def with_body_line(raw: str) -> str:
+    """A cassette whose response body is written as ``raw`` YAML (for escapes and folding)."""
+    text = dumped(cassette(body="PLACEHOLDER"))
+    return text.replace("string: PLACEHOLDER", f"string: {raw}")
+
+
+#: the 13 places and encodings a token was planted in when lint missed 6 of them
+PLANTED_CASES: dict[str, Callable[[], str]] = {
+    "response body": lambda: dumped(cassette(body=f'{{"content": "the key is {PLANTED}"}}')),
+    "request body": lambda: dumped(cassette(request_body=json.dumps({"api": PLANTED}))),
+    "query string": lambda: dumped(cassette(uri=f"https://router.huggingface.co/v1/chat/completions?api_key={PLANTED}")),
+    "request header": lambda: dumped(cassette(request_headers={"X-Custom": [f"Bearer {PLANTED}"]})),
+    "response header": lambda: dumped(cassette(response_headers={"X-Echo": [PLANTED]})),
+    "secret header kept": lambda: dumped(cassette(request_headers={"Authorization": ["Bearer abc123def"]})),
+    "status message": lambda: dumped(cassette(message=f"OK {PLANTED}")),
+    "base64 !!binary body": lambda: dumped(cassette(body=f"\x89 binary {PLANTED}".encode("latin-1"))),
+    "gzip body": lambda: dumped(cassette(body=gzip.compress(f'{{"t": "{PLANTED}"}}'.encode()),
+                                         response_headers={"Content-Encoding": ["gzip"]})),
+    "base64 header": lambda: dumped(cassette(response_headers={"X-Blob": [b64(PLANTED)]})),
+    "YAML \\x5F escape": lambda: with_body_line('"the key is ' + PLANTED.replace("_", "\\x5F") + '"'),
+    "folded double-quoted line": lambda: with_body_line('"the key is ' + PLANTED[:9] + '\\\n  ' + PLANTED[9:] + '"'),
+    "%5F in the URI": lambda: dumped(cassette(uri="https://router.huggingface.co/v1?t=" + PLANTED.replace("_", "%5F"))),
+}
+#: more shapes and encodings the scrubber promises
+MORE_CASES: dict[str, Callable[[], str]] = {
+    "JSON \\u005f escape": lambda: dumped(cassette(body='{"t": "' + PLANTED.replace("_", "\\u005f") + '"}')),
+    "Basic base64(user:token)": lambda: dumped(cassette(response_headers={
+        "X-Forwarded-Auth": ["Basic " + b64(f"user:{PLANTED}")]})),
+    "deflate body": lambda: dumped(cassette(body=zlib.compress(PLANTED.encode()),
+                                            response_headers={"Content-Encoding": ["deflate"]})),
+    "Anthropic key": lambda: dumped(cassette(body=f"key {SK}")),
+    "X-Provider-Token header": lambda: dumped(cassette(request_headers={"X-Provider-Token": ["abc"]})),
+    "secret JSON field": lambda: dumped(cassette(request_body=json.dumps({"api_key": "plain-value"}))),
+    "base64 of gzip in a body": lambda: dumped(cassette(
+        body='{"blob": "' + base64.b64encode(gzip.compress(PLANTED.encode())).decode() + '"}')),
+}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name.replace(' ', '-').replace('/', '-')}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_clean_cassette_has_no_finding(tmp_path: Path) -> None:
+    assert lint_file(write(tmp_path, "clean", dumped(cassette()))) == []
+
+
+@pytest.mark.parametrize("case", [*PLANTED_CASES, *MORE_CASES])
+def test_every_planted_token_is_found(tmp_path: Path, case: str) -> None:
+    text = {**PLANTED_CASES, **MORE_CASES}[case]()
+    path = write(tmp_path, case, text)
+    yaml.safe_load(text)  # the planted cassette is valid YAML: a finding is about the token, not the syntax
+    problems = lint_file(path)
+    assert problems, f"{case}: nothing found in\n{text}"
+    assert not any("malformed" in p for p in problems), problems
+    assert all(str(path) in p for p in problems)
+    assert not any(PLANTED in p or SK in p for p in problems)  # a finding never prints what it found
+
+
+def test_the_findings_say_where_and_how(tmp_path: Path) -> None:
+    found = lint_file(write(tmp_path, "gzip", PLANTED_CASES["gzip body"]()))
+    where = "interactions[0].response.body.string"
+    assert found == [f"{tmp_path}/gzip.yaml:11: a Hugging Face token (hf_Lint…) in {where} (gzip)"]
+    folded = with_body_line('"the key is ' + PLANTED[:9] + '\\\n  ' + PLANTED[9:] + '"')
+    assert lint_file(write(tmp_path, "folded", folded)) == [
+        f"{tmp_path}/folded.yaml:11: a Hugging Face token (hf_Lint…) in interactions[0].response.body.string"
+    ]
+    header = lint_file(write(tmp_path, "header", MORE_CASES["X-Provider-Token header"]()))
+    assert header == [f"{tmp_path}/header.yaml: interactions[0].request header X-Provider-Token keeps a secret value"]
+
+
+def test_the_hf_token_value_is_found_in_any_encoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    secret = "not-token-shaped." + "Qz7" * 5
+    monkeypatch.setenv("HF_TOKEN", secret)
+    for name, value in {"raw": secret, "base64": base64.b64encode(secret.encode()).decode(),
+                        "url": secret.replace(".", "%2E")}.items():  # fmt: skip
+        write(tmp_path, name, dumped(cassette(body=f"echo {value}")))
+    assert lint_main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("the value of a secret environment variable") == 3, out
+    assert secret not in out
+    assert out.splitlines()[-1] == "3 cassette(s) checked, 3 problem(s)"
+
+
+def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path: Path) -> None:
+    listed = cassette()
+    listed["interactions"][0]["request"]["headers"] = [["Content-Type", "application/json"]]  # headers as a list
+    write(tmp_path, "a-headers-as-list", dumped(listed))
+    write(tmp_path, "b-not-yaml", "interactions: [oops\n")
+    write(tmp_path, "c-empty", "")
+    write(tmp_path, "d-not-a-cassette", "just: a mapping\n")
+    write(tmp_path, "e-bad-binary", "interactions: []\nversion: 1\nx: !!binary 'not base64 at all ~~'\n")
+    write(tmp_path, "f-planted", PLANTED_CASES["response body"]())
+    (tmp_path / "g-not-utf8.yaml").write_bytes(b"interactions: []\nx: '\xff\xfe'\n")
+    write(tmp_path, "h-clean", dumped(cassette()))
+    run = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr == ""  # no traceback
+    lines = run.stdout.splitlines()
+    by_file = {name: [line for line in lines if f"/{name}.yaml" in line] for name in
+               ("a-headers-as-list", "b-not-yaml", "c-empty", "d-not-a-cassette", "e-bad-binary", "f-planted",
+                "g-not-utf8", "h-clean")}  # fmt: skip
+    assert by_file["a-headers-as-list"] == [
+        f"{tmp_path}/a-headers-as-list.yaml: interactions[0].request.headers must be a mapping of name to list of "
+        "values"
+    ]
+    assert by_file["b-not-yaml"][0].startswith(f"{tmp_path}/b-not-yaml.yaml: malformed cassette: not valid YAML")
+    assert by_file["c-empty"] == [f"{tmp_path}/c-empty.yaml: malformed cassette: the file is empty"]
+    assert by_file["d-not-a-cassette"] == [
+        f"{tmp_path}/d-not-a-cassette.yaml: malformed cassette: not a vcrpy cassette: no top-level 'interactions' list"
+    ]
+    assert len(by_file["e-bad-binary"]) == 1 and "malformed cassette" in by_file["e-bad-binary"][0]
+    assert len(by_file["f-planted"]) == 1 and "a Hugging Face token" in by_file["f-planted"][0]
+    assert len(by_file["g-not-utf8"]) == 1 and "malformed cassette" in by_file["g-not-utf8"][0]
+    assert by_file["h-clean"] == []
+    assert lines[-1] == f"8 cassette(s) checked, {len(lines) - 1} problem(s)"
+
+
+def test_bodies_that_cannot_round_trip_are_flagged(tmp_path: Path) -> None:
+    mangled = gzip.compress(BODY.encode()).decode("utf-8", "replace")  # what the old recorder stored
+    gz = write(tmp_path, "gzip-as-text", dumped(cassette(body=mangled, response_headers={
+        "Content-Type": ["application/json"], "Content-Encoding": ["gzip"]})))  # fmt: skip
+    assert lint_file(gz) == [
+        f"{gz}: interactions[0].response.body is not gzip although Content-Encoding says so: replay cannot hand the "
+        "client what the server sent; record it again"
+    ]
+    image = write(tmp_path, "png-as-text", dumped(cassette(body="\ufffdPNG\r\n\x1a\n\ufffd", response_headers={
+        "Content-Type": ["image/png"]})))  # fmt: skip
+    assert lint_file(image) == [
+        f"{image}: interactions[0].response.body is image/png stored as text with U+FFFD replacement characters: "
+        "its bytes are lost; record it again"
+    ]
+    sound = write(tmp_path, "audio-as-bytes", dumped(cassette(body=bytes(range(256)), response_headers={
+        "Content-Type": ["audio/flac"]})))  # fmt: skip
+    assert lint_file(sound) == []  # stored as !!binary: it round-trips
