@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import scrub
 from .bodies import content
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
@@ -74,18 +75,21 @@ class Observed:
 
 
 def error_text(body: bytes, limit: int = 300) -> str | None:
-    """The server's message: JSON ``error`` (string or ``message`` of an object), else the text."""
+    """The server's message: JSON ``error`` (string or ``message`` of an object), else the text.
+
+    Scrubbed before it is cut to ``limit``: a cut must not leave half a key that no pattern knows.
+    """
     if not body:
         return None
     try:
         data = json.loads(body)
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
-        return None if text.lower().startswith("<") else text[:limit]
+        return None if text.lower().startswith("<") else scrub.text(text)[:limit]
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         error = error.get("message", error)
-    return None if error is None else str(error)[:limit]
+    return None if error is None else scrub.text(str(error))[:limit]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import scrub
 from .live import REMOVED_PROVIDERS, Live, error_text, sse_data
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -93,7 +94,7 @@ def contract_problem(body: bytes, stream: bool) -> str | None:
         try:
             event = json.loads(data_text)
         except ValueError:
-            return f"stream event {events + 1} is not JSON: {data_text[:60]!r}"
+            return f"stream event {events + 1} is not JSON: {scrub.text(data_text)[:60]!r}"  # scrubbed, then cut
         if event.get("error") is not None:
             return f"stream error event: {event['error']}"
         if not isinstance(event.get("choices"), list):

@@ -164,7 +164,7 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         state = now[key]
         mark = " ⚠️ regression" if (before.get(key) and before[key].healthy and not state.healthy) else ""
         mark = " 🎉 recovered" if (before.get(key) and not before[key].healthy and state.healthy) else mark
-        error = (state.error or "").replace("|", "\\|").replace("\n", " ")[:120]
+        error = scrub.text(state.error or "").replace("|", "\\|").replace("\n", " ")[:120]  # scrubbed, then cut
         lines.append(
             f"| {state.provider} | {state.model} | {_outcome(state)}{mark} | {_outcome(before.get(key))} | {error} |"
         )

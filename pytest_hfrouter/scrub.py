@@ -79,9 +79,12 @@ _SHAPES = [(name, prefix, pattern) for name, shapes in KEY_SHAPES.items() for pr
 # Secret-named parameters and JSON fields are found from the secret word in their name, searched
 # for in a lower-cased copy (a case-insensitive pattern is several times slower), then the whole
 # name is read backwards from there: no backtracking over long texts.
-_WORDS = re.compile(r"token|key|secret|passw|credential|signature")
+_WORDS = re.compile(r"token|key|secret|passw|credential|signature|cookie|authorization")
 _PARAM_TAIL = re.compile(r"[A-Za-z0-9_\-\]]*=(?P<value>[^&\s#\"'<>;,]+)")
 _FIELD_TAIL = re.compile(r'[A-Za-z0-9_\-]*"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
+#: the same field in JSON inside a JSON string (``"{\\"api_key\\": \\"…\\"}"``, an echoed request body)
+_ESCAPED_FIELD_TAIL = re.compile(r'[A-Za-z0-9_\-]*\\"\s*:\s*\\"(?P<value>(?:[^"\\]|\\[^"])*)\\"')
+_TAILS = ((_PARAM_TAIL, "param"), (_FIELD_TAIL, "field"), (_ESCAPED_FIELD_TAIL, "field"))
 _PARAM_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
 _PARAM_STARTS = frozenset("?&; \t\n\r'\"(")
 _BEARER = re.compile(r"(?:bearer|basic|token)[ \t]+(?P<value>[a-z0-9._~+/=-]{8,})")
@@ -231,11 +234,11 @@ def _named_values(text: str) -> list[tuple[int, int]]:
     low = _lower(text)
     spans = []
     for word in _WORDS.finditer(low):
-        for tail, name_of in ((_PARAM_TAIL, _param_name), (_FIELD_TAIL, _field_name)):
+        for tail, name_of in _TAILS:
             match = tail.match(text, word.end())
             if match is None:
                 continue
-            name = name_of(text, word.start(), match)
+            name = (_param_name if name_of == "param" else _field_name)(text, word.start(), match)
             if name is not None and is_secret_name(name) and not _keeps(match["value"]):
                 spans.append(match.span("value"))
     for match in _BEARER.finditer(low):
@@ -263,7 +266,7 @@ def _param_name(text: str, start: int, match: re.Match[str]) -> str | None:
 
 def _field_name(text: str, start: int, match: re.Match[str]) -> str | None:
     opening = text.rfind('"', 0, start)
-    name = text[opening + 1 : text.index('"', start)]
+    name = text[opening + 1 : text.index('"', start)].rstrip("\\")
     # In JSON a bare "token" or "key" is data (logprobs, key/value lists), and "<…>"/"[…]" values are
     # a tokenizer's special tokens (eos_token, pad_token): only the other secret names count.
     value = match["value"]

@@ -1,0 +1,292 @@
+"""Nothing leaks: the scrubber's rules, and a seeded property test that plants random secrets in
+every field of a record run against the router double and looks for them everywhere the plugin
+writes — cassettes (decoded too), the JSON report, the Markdown summary, the terminal.
+
+Secrets are generated at run time from a seeded random generator: no literal here is a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import random
+import string
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+import yaml
+
+from pytest_hfrouter import scrub
+from pytest_hfrouter.double import RouterDouble
+from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
+from pytest_hfrouter.library import shipped_library
+from pytest_hfrouter.lint import main as lint_main
+
+ALNUM = string.ascii_letters + string.digits
+#: a real router request id (ROUTER-FACTS §2.1) and a Hub commit id: both must survive scrubbing
+REQUEST_ID = "Root=1-688b8386-259e81a24556b80a163e3d17;5ec89b2d-e0da-4255-90b6-f0c7e9577b38"
+COMMIT = "34bb25d9d8bf5b433fe0d87516c36e98e5d548de"
+
+
+def tail(rng: random.Random, size: int) -> str:
+    """Random letters and digits, with at least one digit (as every real key has)."""
+    return "".join(rng.choice(ALNUM) for _ in range(size - 1)) + rng.choice(string.digits)
+
+
+# -- the rules ----------------------------------------------------------------------------------
+def test_key_shapes_are_scrubbed_wherever_they_stand() -> None:
+    rng = random.Random(7)
+    keys = {
+        "hf_" + tail(rng, 34): "hf_REDACTED",
+        "sk-proj-" + tail(rng, 40): "REDACTED",
+        "sk-ant-api03-" + tail(rng, 60): "REDACTED",
+        "gsk_" + tail(rng, 48): "REDACTED",
+        "AIza" + tail(rng, 35): "REDACTED",
+        "ghp_" + tail(rng, 36): "REDACTED",
+        "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16)): "REDACTED",
+    }
+    for key, marker in keys.items():
+        assert scrub.text(f"error: {key}, retry") == f"error: {marker}, retry", key
+        assert scrub.text(f'{{"k":"{key}"}}') == f'{{"k":"{marker}"}}', key
+    hf = next(iter(keys))
+    assert scrub.text(hf.replace("_", "%5F")) == "hf_REDACTED"
+    assert scrub.text(hf.replace("_", "\\u005f")) == "hf_REDACTED"
+
+
+@pytest.mark.parametrize("text", [
+    f"x-request-id: {REQUEST_ID}",
+    "x-request-id: 1aaebb16-ebf7-42c0-8f44-6743c40fc694",
+    "Request ID: 21DsMRrush2AMn6er2XMD",
+    f"https://huggingface.co/org/m/resolve/{COMMIT}/config.json",
+    "cf-ray: 9b21e27a7a858de7-IAD",
+    "risk-assessment-of-the-2024-long-report and task-classification-2025-benchmark-suite",
+    '{"usage": {"prompt_tokens": 10, "total_tokens": 12}, "max_tokens": 5}',
+    '{"logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]}}',
+    '{"eos_token": "</s>", "pad_token": "[PAD]"}',
+    "https://router.huggingface.co/v1/chat/completions?max_tokens=5&keyword=dog",
+    "re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite",
+    'WWW-Authenticate: Bearer realm="Authentication required"',
+    "the bearer standards of the token economy",
+], ids=lambda text: text[:30])  # fmt: skip
+def test_what_is_no_secret_is_kept(text: str) -> None:
+    assert scrub.text(text) == text
+
+
+@pytest.mark.parametrize(("name", "value", "kept"), [
+    ("Authorization", "Bearer abc", False), ("Cookie", "a=b", False), ("Set-Cookie", "sid=x", False),
+    ("Proxy-Authorization", "Basic x", False), ("X-Provider-Token", "abc", False), ("x-api-key", "abc", False),
+    ("X-Client-Secret", "abc", False), ("x-amz-security-token", "abc", False),
+    ("x-ratelimit-remaining-tokens", "59925", True), ("x-time-per-token", "20", True),
+    ("fireworks-server-time-to-first-token", "0.028", True), ("Access-Control-Allow-Credentials", "true", True),
+    ("X-Repo-Commit", COMMIT, True), ("x-request-id", REQUEST_ID, True), ("Content-Type", "application/json", True),
+])  # fmt: skip
+def test_secret_named_headers(name: str, value: str, kept: bool) -> None:
+    assert (scrub.current().header(name, value) == value) is kept
+    assert scrub.is_secret_name(name) is (not kept) or value.replace(".", "").isdigit() or value == "true"
+
+
+def test_a_known_secret_in_every_encoding() -> None:
+    secret = 'odd "sécret"/+ value 42'
+    scrubber = scrub.Scrubber([secret])
+    encodings = {
+        "raw": secret,
+        "url": quote(secret, safe=""),
+        "url-plus": secret.replace(" ", "+"),
+        "json": json.dumps(secret)[1:-1],
+        "json-ascii": json.dumps(secret, ensure_ascii=True)[1:-1],
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "base64 at offset 1": base64.b64encode(b"u:" + secret.encode()).decode(),
+        "base64 at offset 2": base64.b64encode(b"us:" + secret.encode()).decode(),
+        "urlsafe base64": base64.urlsafe_b64encode(b"u:" + secret.encode()).decode(),
+    }
+    for how, form in encodings.items():
+        scrubbed = scrubber.text(f"before {form} after")
+        assert scrubbed.startswith("before ") and scrubbed.endswith(" after"), how
+        assert form not in scrubbed and "REDACTED" in scrubbed, how
+    assert scrub.Scrubber(["short"]).text("short") == "short"  # too short to scrub by value: it would eat words
+
+
+def test_bodies_keep_their_bytes_unless_a_secret_is_in_them() -> None:
+    key = "hf_" + tail(random.Random(3), 34)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    assert scrub.current().body(png, (("Content-Type", "image/png"),)) == png
+    packed = gzip.compress(b'{"ok": true}', mtime=0)
+    assert scrub.current().body(packed, (("Content-Encoding", "gzip"),)) is packed
+    leaky = gzip.compress(f'{{"key": "{key}"}}'.encode())
+    cleaned = scrub.current().body(leaky, (("Content-Encoding", "gzip"),))
+    assert gzip.decompress(cleaned) == b'{"key": "hf_REDACTED"}'  # still gzip: replay decodes it
+
+
+def test_environment_secrets() -> None:
+    environ = {"HF_TOKEN": " value-of-the-token ", "OPENAI_API_KEY": "sk-something-long", "TOKENIZERS_PARALLELISM": "false",
+               "HOME": "/root", "MY_SECRET": "short", "GITHUB_TOKEN": "gh-token-value"}  # fmt: skip
+    assert sorted(scrub.environment_secrets(environ)) == ["gh-token-value", "sk-something-long", "value-of-the-token"]
+
+
+# -- the property test --------------------------------------------------------------------------
+class Plants:
+    """One seed's secrets: what the app sends, what the server answers with, and HF_TOKEN."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.token = rng.choice([
+            "hf_" + tail(rng, 34),
+            "".join(rng.choice(ALNUM + "-._~+/=") for _ in range(rng.randint(20, 48))) + "9",  # any shape at all
+        ])  # fmt: skip
+        self.app = {
+            "hf": "hf_" + tail(rng, 34), "sk": "sk-proj-" + tail(rng, 40), "google": "AIza" + tail(rng, 35),
+            "query": tail(rng, rng.randint(12, 40)), "query2": tail(rng, rng.randint(12, 40)),
+            "header": tail(rng, rng.randint(12, 40)), "cookie": tail(rng, rng.randint(12, 40)),
+            "field": tail(rng, rng.randint(12, 40)), "hub": tail(rng, rng.randint(12, 40)),
+            "miss": tail(rng, rng.randint(12, 40)),
+        }  # fmt: skip
+        self.server = {
+            "ant": "sk-ant-api03-" + tail(rng, 60), "gsk": "gsk_" + tail(rng, 48), "hf": "hf_" + tail(rng, 34),
+            "field": tail(rng, 30), "header": tail(rng, 30), "cookie": tail(rng, 30),
+        }  # fmt: skip
+
+    def all(self) -> dict[str, str]:
+        return {"HF_TOKEN": self.token, **{f"app {k}": v for k, v in self.app.items()},
+                **{f"server {k}": v for k, v in self.server.items()}}  # fmt: skip
+
+
+def forms(secret: str) -> set[str]:
+    """The ways a secret may be written down."""
+    raw = secret.encode()
+    return {secret, quote(secret, safe=""), json.dumps(secret)[1:-1], base64.b64encode(raw).decode().rstrip("="),
+            base64.urlsafe_b64encode(raw).decode().rstrip("=")}  # fmt: skip
+
+
+class LeakyEngine(Engine):
+    """A server that echoes everything it receives and adds secrets of its own, in every field."""
+
+    plants: Plants
+
+    def answer(self, request: Request) -> Answer:
+        path = urlsplit(request.url).path
+        if not path.endswith("/chat/completions"):
+            return super().answer(request)
+        server = self.plants.server
+        auth = next((v for k, v in request.headers if k.lower() == "authorization"), "")
+        echoed = {"url": request.url, "headers": {k.lower(): v for k, v in request.headers},
+                  "body": (request.body or b"").decode(), "auth_b64": base64.b64encode(auth.encode()).decode()}  # fmt: skip
+        if "/together/" in path:  # a failing pair: its error text reaches the report, summary and terminal
+            error = f"invalid key {server['hf']} ({server['ant']}) for {request.url}; you sent {auth}"
+            return Answer(500, "Internal Server Error", (("Content-Type", "application/json"), ("x-request-id", REQUEST_ID)),
+                          json.dumps({"error": error}).encode(), source="leaky")  # fmt: skip
+        body = {"id": "leak-1", "object": "chat.completion", "created": 1, "model": "org/m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"keys {server['gsk']}"},
+                             "finish_reason": "stop"}],
+                "echo": echoed, "api_key": server["field"], "commit": COMMIT}  # fmt: skip
+        headers = (
+            ("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("x-request-id", REQUEST_ID),
+            ("x-inference-provider", "novita"), ("Set-Cookie", f"sid={server['cookie']}; Path=/"),
+            ("X-Upstream-Key", server["header"]), ("X-Echo-Auth", base64.b64encode(auth.encode()).decode()),
+            ("X-Repo-Commit", COMMIT),
+        )  # fmt: skip
+        return Answer(200, "OK", headers, gzip.compress(json.dumps(body).encode()), source="leaky")
+
+
+LEAKY_APP = """
+import json
+
+import httpx
+import requests
+
+P = json.load(open("plants.json"))
+ROUTER = "https://router.huggingface.co"
+MESSAGES = [{"role": "user", "content": "my keys " + P["hf"] + " " + P["google"]}]
+
+
+def test_leaks(hfrouter):
+    answer = httpx.post(
+        ROUTER + "/novita/v3/openai/chat/completions?api_key=" + P["query"] + "&token=" + P["query2"],
+        headers={"X-Provider-Token": P["header"], "X-Custom": "Bearer " + P["sk"], "Cookie": "s=" + P["cookie"]},
+        json={"model": "org/m", "messages": MESSAGES, "api_key": P["field"]},
+    )
+    assert answer.status_code == 200
+    failed = requests.post(ROUTER + "/together/v1/chat/completions?key=" + P["query"],
+                           json={"model": "org/m", "messages": MESSAGES})
+    assert failed.status_code == 500
+    httpx.get("https://huggingface.co/api/models/org/m?expand=inferenceProviderMapping&access_token=" + P["hub"])
+    hfrouter.assert_tried("nobody")  # fails on purpose: the call log goes to the terminal
+"""
+
+MISS_APP = """
+import json
+
+import httpx
+
+P = json.load(open("plants.json"))
+
+
+def test_miss():
+    httpx.get("https://example.com/api?token=" + P["miss"])
+"""
+
+
+@pytest.fixture(scope="module")
+def leaky() -> Iterator[tuple[RouterDouble, LeakyEngine]]:
+    engine = LeakyEngine(shipped_library())
+    engine.begin(Exchange())
+    double = RouterDouble(engine).start()
+    try:
+        yield double, engine
+    finally:
+        double.stop()
+
+
+def cassette_texts(folder: Path) -> list[str]:
+    """Every cassette as written, and every body in it decoded (``!!binary``, gzip)."""
+    texts = []
+    for path in folder.rglob("*.yaml"):
+        texts.append(path.read_text(encoding="utf-8"))
+        for interaction in yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)["interactions"]:
+            for body in (interaction["request"]["body"], interaction["response"]["body"]["string"]):
+                if isinstance(body, bytes):
+                    texts.append((gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("latin-1"))
+    return texts
+
+
+@pytest.mark.parametrize("seed", [11, 22, 33])
+def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, leaky: Any,
+                                                   monkeypatch: pytest.MonkeyPatch, seed: int) -> None:  # fmt: skip
+    double, engine = leaky
+    plants = engine.plants = Plants(random.Random(seed))
+    monkeypatch.setenv("HF_TOKEN", plants.token)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    (pytester.path / "plants.json").write_text(json.dumps(plants.app))
+    pytester.makepyfile(test_leaky=LEAKY_APP, test_miss=MISS_APP)
+    urls = [f"--hfrouter-router-url={double.base_url}", f"--hfrouter-hub-url={double.base_url}"]
+    recorded = pytester.runpytest("-p", "hfrouter", "--hfrouter-mode=record", *urls, "--hfrouter-report=report.json",
+                                  "--hfrouter-summary=summary.md", "test_leaky.py")  # fmt: skip
+    recorded.assert_outcomes(failed=1)
+    missed = pytester.runpytest("-p", "hfrouter", "-p", "no:xdist", "test_miss.py")
+    missed.assert_outcomes(failed=1)
+
+    report = (pytester.path / "report.json").read_text()
+    summary = (pytester.path / "summary.md").read_text()
+    outputs = {
+        "report": report,
+        "summary": summary,
+        "terminal (record run)": recorded.stdout.str() + recorded.stderr.str(),
+        "terminal (replay run)": missed.stdout.str() + missed.stderr.str(),
+        **{f"cassette {n}": text for n, text in enumerate(cassette_texts(pytester.path / "cassettes"))},
+    }
+    # the run did produce every output, and each holds the entries the secrets were planted in
+    payload = json.loads(report)
+    assert {c["route"] for c in payload["calls"]} >= {"provider", "mapping"}
+    assert payload["drift"] and any(c["error"] for c in payload["calls"])
+    assert any(c["request_id"] == REQUEST_ID for c in payload["calls"])  # request ids survive
+    assert "| together | org/m | ❌ 500 |" in summary
+    recorded.stdout.fnmatch_lines(["*expected the chain to try ?'nobody'?, it tried*", "*call log:*",
+                                   "*failing: together org/m: 500 invalid key hf_REDACTED*", "drift in *"])  # fmt: skip
+    missed.stdout.fnmatch_lines(["*pytest-hfrouter: no answer for GET https://example.com/api?token=REDACTED*"])
+    assert len(outputs) > 4 and COMMIT in outputs["cassette 0"]
+    leaks = [(name, where) for name, secret in plants.all().items() for where, text in outputs.items()
+             if any(form in text for form in forms(secret))]  # fmt: skip
+    assert leaks == []
+    assert lint_main([str(pytester.path / "cassettes")]) == 0  # and lint, which decodes everything, agrees
