@@ -122,8 +122,8 @@ def test_bodies_keep_their_bytes_unless_a_secret_is_in_them() -> None:
 
 
 def test_environment_secrets() -> None:
-    environ = {"HF_TOKEN": " value-of-the-token ", "OPENAI_API_KEY": "sk-something-long", "TOKENIZERS_PARALLELISM": "false",
-               "HOME": "/root", "MY_SECRET": "short", "GITHUB_TOKEN": "gh-token-value"}  # fmt: skip
+    environ = {"HF_TOKEN": " value-of-the-token ", "OPENAI_API_KEY": "sk-something-long", "HOME": "/root",
+               "TOKENIZERS_PARALLELISM": "false", "MY_SECRET": "short", "GITHUB_TOKEN": "gh-token-value"}  # fmt: skip
     assert sorted(scrub.environment_secrets(environ)) == ["gh-token-value", "sk-something-long", "value-of-the-token"]
 
 
@@ -172,11 +172,11 @@ class LeakyEngine(Engine):
         server = self.plants.server
         auth = next((v for k, v in request.headers if k.lower() == "authorization"), "")
         echoed = {"url": request.url, "headers": {k.lower(): v for k, v in request.headers},
-                  "body": (request.body or b"").decode(), "auth_b64": base64.b64encode(auth.encode()).decode()}  # fmt: skip
+                  "body": (request.body or b"").decode(), "auth": base64.b64encode(auth.encode()).decode()}  # fmt: skip
         if "/together/" in path:  # a failing pair: its error text reaches the report, summary and terminal
             error = f"invalid key {server['hf']} ({server['ant']}) for {request.url}; you sent {auth}"
-            return Answer(500, "Internal Server Error", (("Content-Type", "application/json"), ("x-request-id", REQUEST_ID)),
-                          json.dumps({"error": error}).encode(), source="leaky")  # fmt: skip
+            headers = (("Content-Type", "application/json"), ("x-request-id", REQUEST_ID))
+            return Answer(500, "Internal Server Error", headers, json.dumps({"error": error}).encode(), source="leaky")
         body = {"id": "leak-1", "object": "chat.completion", "created": 1, "model": "org/m",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": f"keys {server['gsk']}"},
                              "finish_reason": "stop"}],
