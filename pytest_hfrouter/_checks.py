@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from . import scrub
 from ._settings import Settings
 from .cassettes import Cassette
 from .errors import HFRouterWarning
@@ -98,8 +99,9 @@ def after_call(
             left = unplayed(cassette, exchange.requested)
             if not left:
                 continue
-            message = f"{cassette.path}: the test never requested {len(left)} of its interactions:\n" + "\n".join(
-                f"  {line}" for line in left
+            message = scrub.text(  # the cassette's own URIs: a hand-written one may hold a key
+                f"{cassette.path}: the test never requested {len(left)} of its interactions:\n"
+                + "\n".join(f"  {line}" for line in left)
             )
             if settings.on_unplayed == "fail":
                 findings.failures.append(f"pytest-hfrouter: {message}")
@@ -129,8 +131,6 @@ def _unexercised(rule: Rule) -> str:
 def pytest_fail(message: str) -> BaseException:
     import pytest
 
-    from .scrub import text
-
-    failure = pytest.fail.Exception(text(message), pytrace=False)
+    failure = pytest.fail.Exception(scrub.text(message), pytrace=False)
     failure.__suppress_context__ = True
     return failure
