@@ -146,6 +146,7 @@ class Plants:
         self.server = {
             "ant": "sk-ant-api03-" + tail(rng, 60), "gsk": "gsk_" + tail(rng, 48), "hf": "hf_" + tail(rng, 34),
             "field": tail(rng, 30), "header": tail(rng, 30), "cookie": tail(rng, 30),
+            "reason": "xai-" + tail(rng, 40),
         }  # fmt: skip
 
     def all(self) -> dict[str, str]:
@@ -187,7 +188,8 @@ class LeakyEngine(Engine):
             ("X-Upstream-Key", server["header"]), ("X-Echo-Auth", base64.b64encode(auth.encode()).decode()),
             ("X-Repo-Commit", COMMIT),
         )  # fmt: skip
-        return Answer(200, "OK", headers, gzip.compress(json.dumps(body).encode()), source="leaky")
+        reason = f"OK {server['reason']}"  # even the status line's reason phrase
+        return Answer(200, reason, headers, gzip.compress(json.dumps(body).encode()), source="leaky")
 
 
 LEAKY_APP = """
