@@ -22,7 +22,7 @@ Not scrubbed, on purpose: a bare run of 40 hex digits. The Hub's commit ids (``X
 for; such a key is caught where it stands (a secret-named header, parameter or field,
 ``Bearer …``). Router request ids (``Root=1-<8 hex>-<24 hex>;<uuid>``, plain uuids, ROUTER-FACTS
 §2.1) match no pattern here. A secret-named value that is only a number (``x-time-per-token:
-20``) is kept: no key is a bare number.
+20``) or a placeholder (``hf_...``, ``$HF_TOKEN``) is kept: no key looks like that.
 
 Everything is compiled once (again only when `register` learns a new secret); scrubbing
 happens when something is written or shown, never per request in replay.
@@ -31,6 +31,7 @@ happens when something is written or shown, never per request in replay.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -133,11 +134,13 @@ def _char(c: str) -> str:
     return f"(?:{'|'.join(spellings)})"
 
 
-def patterns(secret: str) -> list[str]:
+def patterns(secret: str, escaped: bool = True) -> list[str]:
     """Regular expressions for a secret value in every form it travels in: raw, URL-encoded (any
     character), JSON-escaped, and base64 (standard or URL-safe, also inside a longer base64 text
-    such as ``Basic base64(user:token)``: the secret starts at any of 3 byte offsets there)."""
-    found = ["".join(map(_char, secret))]
+    such as ``Basic base64(user:token)``: the secret starts at any of 3 byte offsets there).
+    Without ``escaped``: only the forms a text with no ``%`` and no ``\\u`` can hold (faster)."""
+    plain = {secret, secret.replace(" ", "+"), json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    found = ["".join(map(_char, secret))] if escaped else [re.escape(form) for form in plain]
     raw = secret.encode("utf-8")
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
@@ -159,8 +162,12 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
-        forms = sorted({form for secret in self.secrets for form in patterns(secret)}, key=len, reverse=True)
-        self._known = re.compile("|".join(forms)) if forms else None
+        self._known = _alternation(form for secret in self.secrets for form in patterns(secret))
+        self._plain = _alternation(form for secret in self.secrets for form in patterns(secret, escaped=False))
+
+    def known(self, text: str) -> re.Pattern[str] | None:
+        """The pattern of the known secrets that can stand in ``text``."""
+        return self._known if "%" in text or "\\u" in text else self._plain
 
     # -- text -------------------------------------------------------------------------
     def text(self, text: str) -> str:
@@ -171,8 +178,9 @@ class Scrubber:
                 parts += [text[done:start], REDACTED]
                 done = end
             text = "".join([*parts, text[done:]])
-        if self._known is not None:
-            text = self._known.sub(_shape_replacement, text)
+        known = self.known(text)
+        if known is not None:
+            text = known.sub(_shape_replacement, text)
         for _, prefix, pattern in _SHAPES:
             if prefix in text:
                 text = pattern.sub(_shape_replacement, text)
@@ -217,6 +225,11 @@ class Scrubber:
         return self.data(body)
 
 
+def _alternation(forms: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted(set(forms), key=len, reverse=True)  # the longest form first
+    return re.compile("|".join(ordered)) if ordered else None
+
+
 def _shape_replacement(match: re.Match[str]) -> str:
     return TOKEN_REDACTED if match.group().startswith("hf") else REDACTED
 
@@ -229,7 +242,7 @@ def _lower(text: str) -> str:
 
 def _named_values(text: str) -> list[tuple[int, int]]:
     """Spans of the values to redact: secret-named parameters and JSON fields, ``Bearer``/``Basic`` credentials."""
-    if "=" not in text and '"' not in text and " " not in text:
+    if "=" not in text and '"' not in text and " " not in text and "\t" not in text:
         return []
     low = _lower(text)
     spans = []
@@ -278,8 +291,9 @@ def _field_name(text: str, start: int, match: re.Match[str]) -> str | None:
 def findings(text: str) -> list[tuple[int, str]]:
     """Where in ``text`` a key shape or a known secret stands, and what it is (for lint)."""
     found = [(m.start(), name) for name, prefix, pattern in _SHAPES if prefix in text for m in pattern.finditer(text)]
-    if _current._known is not None:
-        found += [(m.start(), "the value of a secret environment variable") for m in _current._known.finditer(text)]
+    known = _current.known(text)
+    if known is not None:
+        found += [(m.start(), "the value of a secret environment variable") for m in known.finditer(text)]
     return sorted(found)
 
 
