@@ -287,7 +287,7 @@ def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, lea
     recorded.stdout.fnmatch_lines(["*expected the chain to try ?'nobody'?, it tried*", "*call log:*",
                                    "*failing: together org/m: 500 invalid key hf_REDACTED*", "drift in *"])  # fmt: skip
     missed.stdout.fnmatch_lines(["*pytest-hfrouter: no answer for GET https://example.com/api?token=REDACTED*"])
-    assert len(outputs) > 4 and COMMIT in outputs["cassette 0"]
+    assert any(COMMIT in text for name, text in outputs.items() if name.startswith("cassette"))  # commit ids survive
     leaks = [(name, where) for name, secret in plants.all().items() for where, text in outputs.items()
              if any(form in text for form in forms(secret))]  # fmt: skip
     assert leaks == []
