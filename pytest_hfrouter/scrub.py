@@ -31,6 +31,7 @@ happens when something is written or shown, never per request in replay.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -51,7 +52,7 @@ _EXACT_SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie
 #: secret-looking names whose values are public: the Hub's signed evaluation results (model-index)
 _PUBLIC_NAMES = frozenset({"verifytoken"})
 _SECRET_WORDS = ("secret", "password", "passwd", "credential", "signature", "api-key", "api_key", "apikey")
-_NUMBER = re.compile(r"\s*-?[0-9]+(?:\.[0-9]+)?\s*(?:ms|s)?\s*")
+_NUMBER = r"\s*-?[0-9]+(?:\.[0-9]+)?\s*(?:ms|s)?\s*"
 
 # Well-known key shapes, each a literal prefix (found by a plain substring search first, so a text
 # without it costs one scan in C) and the rest. hf_ tokens are found anywhere (as the recorder
@@ -60,13 +61,13 @@ _NUMBER = re.compile(r"\s*-?[0-9]+(?:\.[0-9]+)?\s*(?:ms|s)?\s*")
 _DIGIT = r"(?=[A-Za-z_-]*[0-9])"
 
 
-def _shape(prefix: str, rest: str, bounded: bool = True) -> tuple[str, re.Pattern[str]]:
+def _shape(prefix: str, rest: str, bounded: bool = True) -> tuple[str, str]:
     boundary = f"(?<![A-Za-z0-9]{re.escape(prefix)})" if bounded else ""
-    return prefix, re.compile(re.escape(prefix) + boundary + rest)
+    return prefix, re.escape(prefix) + boundary + rest
 
 
 _PROVIDER_REST = r"[-_]" + _DIGIT + r"[A-Za-z0-9_-]{20,}"
-KEY_SHAPES: dict[str, list[tuple[str, re.Pattern[str]]]] = {
+KEY_SHAPES: dict[str, list[tuple[str, str]]] = {
     "a Hugging Face token": [_shape("hf", r"(?:_|%5[Ff]|\\u005[Ff])[A-Za-z0-9]{16,}", bounded=False)],
     "a Hugging Face org token": [_shape("api_org_", r"[A-Za-z0-9]{16,}")],
     "an OpenAI or Anthropic key": [_shape("sk-", _DIGIT + r"[A-Za-z0-9_-]{20,}")],
@@ -76,24 +77,54 @@ KEY_SHAPES: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     "an AWS access key id": [_shape("A", r"(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Z])")],
     "a Slack token": [_shape("xox", r"[abposr]-[A-Za-z0-9-]{10,}")],
 }
-_SHAPES = [(name, prefix, pattern) for name, shapes in KEY_SHAPES.items() for prefix, pattern in shapes]
 # Secret-named parameters and JSON fields are found from the secret word in their name, searched
 # for in a lower-cased copy (a case-insensitive pattern is several times slower), then the whole
 # name is read backwards from there: no backtracking over long texts.
-_WORDS = re.compile(r"token|key|secret|passw|credential|signature|cookie|authorization")
-_PARAM_TAIL = re.compile(r"[A-Za-z0-9_\-\]]*=(?P<value>[^&\s#\"'<>;,]+)")
-_FIELD_TAIL = re.compile(r'[A-Za-z0-9_\-]*"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
+_WORDS = r"token|key|secret|passw|credential|signature|cookie|authorization"
+_PARAM_TAIL = r"[A-Za-z0-9_\-\]]*=(?P<value>[^&\s#\"'<>;,]+)"
+_FIELD_TAIL = r'[A-Za-z0-9_\-]*"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"'
 #: the same field in JSON inside a JSON string (``"{\\"api_key\\": \\"…\\"}"``, an echoed request body)
-_ESCAPED_FIELD_TAIL = re.compile(r'[A-Za-z0-9_\-]*\\"\s*:\s*\\"(?P<value>(?:[^"\\]|\\[^"])*)\\"')
-_TAILS = ((_PARAM_TAIL, "param"), (_FIELD_TAIL, "field"), (_ESCAPED_FIELD_TAIL, "field"))
+_ESCAPED_FIELD_TAIL = r'[A-Za-z0-9_\-]*\\"\s*:\s*\\"(?P<value>(?:[^"\\]|\\[^"])*)\\"'
 _PARAM_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
 _PARAM_STARTS = frozenset("?&; \t\n\r'\"(")
-_BEARER = re.compile(r"(?:bearer|basic|token)[ \t]+(?P<value>[a-z0-9._~+/=-]{8,})")
+_BEARER = r"(?:bearer|basic|token)[ \t]+(?P<value>[a-z0-9._~+/=-]{8,})"
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_USERINFO = re.compile(r"(?<=://)(?P<user>[^/\s:@]+):(?P<password>[^/\s@]+)@")
-_ENV_SECRET = re.compile(r"(?:^|_)(?:TOKEN|API_KEY|APIKEY|SECRET|SECRET_KEY|ACCESS_KEY|PASSWORD)$")
+_USERINFO = r"(?<=://)(?P<user>[^/\s:@]+):(?P<password>[^/\s@]+)@"
+_ENV_SECRET = ("TOKEN", "API_KEY", "APIKEY", "SECRET", "SECRET_KEY", "ACCESS_KEY", "PASSWORD")
 #: the shortest secret value scrubbed by its value (shorter ones would eat ordinary words)
 MIN_SECRET = 8
+
+
+class _Compiled:
+    """The patterns, compiled on first use: loading the plugin does not pay for them."""
+
+    @functools.cached_property
+    def shapes(self) -> list[tuple[str, str, re.Pattern[str]]]:
+        return [(name, prefix, re.compile(p)) for name, shapes in KEY_SHAPES.items() for prefix, p in shapes]
+
+    @functools.cached_property
+    def words(self) -> re.Pattern[str]:
+        return re.compile(_WORDS)
+
+    @functools.cached_property
+    def tails(self) -> tuple[tuple[re.Pattern[str], str], ...]:
+        return ((re.compile(_PARAM_TAIL), "param"), (re.compile(_FIELD_TAIL), "field"),
+                (re.compile(_ESCAPED_FIELD_TAIL), "field"))  # fmt: skip
+
+    @functools.cached_property
+    def bearer(self) -> re.Pattern[str]:
+        return re.compile(_BEARER)
+
+    @functools.cached_property
+    def userinfo(self) -> re.Pattern[str]:
+        return re.compile(_USERINFO)
+
+    @functools.cached_property
+    def number(self) -> re.Pattern[str]:
+        return re.compile(_NUMBER)
+
+
+_re = _Compiled()
 
 
 def is_secret_name(name: str) -> bool:
@@ -117,7 +148,7 @@ def _keeps(value: str) -> bool:
         or value.endswith(("...", "…"))
         or value.startswith("$")
         or value[:1] + value[-1:] == "<>"
-        or _NUMBER.fullmatch(value) is not None
+        or _re.number.fullmatch(value) is not None
     )
 
 
@@ -151,9 +182,13 @@ def patterns(secret: str, escaped: bool = True) -> list[str]:
     return found
 
 
+def _secret_variable(name: str) -> bool:
+    return any(name == suffix or name.endswith("_" + suffix) for suffix in _ENV_SECRET)
+
+
 def environment_secrets(environ: Mapping[str, str]) -> list[str]:
     """``HF_TOKEN`` and the values of other secret-named variables (``*_API_KEY``, ``*_TOKEN``, ...)."""
-    names = [name for name in environ if name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") or _ENV_SECRET.search(name)]
+    names = [name for name in environ if name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") or _secret_variable(name)]
     return [environ[name].strip() for name in names if len(environ[name].strip()) >= MIN_SECRET]
 
 
@@ -162,11 +197,19 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
-        self._known = _alternation(form for secret in self.secrets for form in patterns(secret))
-        self._plain = _alternation(form for secret in self.secrets for form in patterns(secret, escaped=False))
+
+    @functools.cached_property
+    def _known(self) -> re.Pattern[str] | None:
+        return _alternation(form for secret in self.secrets for form in patterns(secret))
+
+    @functools.cached_property
+    def _plain(self) -> re.Pattern[str] | None:
+        return _alternation(form for secret in self.secrets for form in patterns(secret, escaped=False))
 
     def known(self, text: str) -> re.Pattern[str] | None:
-        """The pattern of the known secrets that can stand in ``text``."""
+        """The pattern of the known secrets that can stand in ``text`` (compiled when first needed)."""
+        if not self.secrets:
+            return None
         return self._known if "%" in text or "\\u" in text else self._plain
 
     # -- text -------------------------------------------------------------------------
@@ -181,11 +224,11 @@ class Scrubber:
         known = self.known(text)
         if known is not None:
             text = known.sub(_shape_replacement, text)
-        for _, prefix, pattern in _SHAPES:
+        for _, prefix, pattern in _re.shapes:
             if prefix in text:
                 text = pattern.sub(_shape_replacement, text)
         if "://" in text:
-            text = _USERINFO.sub(lambda m: f"{m['user']}:{REDACTED}@", text)
+            text = _re.userinfo.sub(lambda m: f"{m['user']}:{REDACTED}@", text)
         return text
 
     def data(self, data: bytes) -> bytes:
@@ -246,15 +289,15 @@ def _named_values(text: str) -> list[tuple[int, int]]:
         return []
     low = _lower(text)
     spans = []
-    for word in _WORDS.finditer(low):
-        for tail, name_of in _TAILS:
+    for word in _re.words.finditer(low):
+        for tail, name_of in _re.tails:
             match = tail.match(text, word.end())
             if match is None:
                 continue
             name = (_param_name if name_of == "param" else _field_name)(text, word.start(), match)
             if name is not None and is_secret_name(name) and not _keeps(match["value"]):
                 spans.append(match.span("value"))
-    for match in _BEARER.finditer(low):
+    for match in _re.bearer.finditer(low):
         if match.start() and low[match.start() - 1].isalnum():
             continue  # a longer word ("subtoken 1234…")
         value = text[match.start("value") : match.end("value")]
@@ -290,7 +333,8 @@ def _field_name(text: str, start: int, match: re.Match[str]) -> str | None:
 
 def findings(text: str) -> list[tuple[int, str]]:
     """Where in ``text`` a key shape or a known secret stands, and what it is (for lint)."""
-    found = [(m.start(), name) for name, prefix, pattern in _SHAPES if prefix in text for m in pattern.finditer(text)]
+    shapes = [(name, pattern) for name, prefix, pattern in _re.shapes if prefix in text]
+    found = [(m.start(), name) for name, pattern in shapes for m in pattern.finditer(text)]
     known = _current.known(text)
     if known is not None:
         found += [(m.start(), "the value of a secret environment variable") for m in known.finditer(text)]
