@@ -301,6 +301,22 @@ def _record_hint(item: pytest.Item) -> str:
     )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """What the terminal shows of a test that did not pass — its traceback, captured output and
+    logs (an app's or httpx's log line with the URL) — goes through the scrubber too."""
+    report: pytest.TestReport = yield
+    if report.passed:
+        return report  # nothing of it is shown unless asked for (-rP): no cost on the way of a passing test
+    from .scrub import deep
+
+    report.longrepr = deep(report.longrepr)  # in place: the terminal's layout and summary line stay
+    report.sections = deep(report.sections)
+    return report
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     engine = item.config.stash.get(ENGINE, None)

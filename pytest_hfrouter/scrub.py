@@ -331,6 +331,23 @@ def _field_name(text: str, start: int, match: re.Match[str]) -> str | None:
     return None if value[:1] + value[-1:] in ("<>", "[]") else name
 
 
+def deep(value: Any, depth: int = 0) -> Any:
+    """Every string in ``value`` scrubbed: in lists and tuples, and in the attributes of pytest's
+    failure representations (traceback entries, the crash line), changed in place."""
+    if isinstance(value, str):
+        return _current.text(value)
+    if depth > 8:
+        return value
+    if isinstance(value, list):
+        return [deep(item, depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return tuple(deep(item, depth + 1) for item in value)
+    if type(value).__module__.startswith("_pytest.") and hasattr(value, "__dict__"):
+        for name, item in vars(value).items():
+            object.__setattr__(value, name, deep(item, depth + 1))  # some are frozen dataclasses
+    return value
+
+
 def findings(text: str) -> list[tuple[int, str]]:
     """Where in ``text`` a key shape or a known secret stands, and what it is (for lint)."""
     shapes = [(name, pattern) for name, prefix, pattern in _re.shapes if prefix in text]

@@ -141,7 +141,7 @@ class Plants:
             "query": tail(rng, rng.randint(12, 40)), "query2": tail(rng, rng.randint(12, 40)),
             "header": tail(rng, rng.randint(12, 40)), "cookie": tail(rng, rng.randint(12, 40)),
             "field": tail(rng, rng.randint(12, 40)), "hub": tail(rng, rng.randint(12, 40)),
-            "miss": tail(rng, rng.randint(12, 40)),
+            "miss": tail(rng, rng.randint(12, 40)), "printed": tail(rng, rng.randint(12, 40)),
         }  # fmt: skip
         self.server = {
             "ant": "sk-ant-api03-" + tail(rng, 60), "gsk": "gsk_" + tail(rng, 48), "hf": "hf_" + tail(rng, 34),
@@ -194,6 +194,8 @@ class LeakyEngine(Engine):
 
 LEAKY_APP = """
 import json
+import logging
+import os
 
 import httpx
 import requests
@@ -214,6 +216,9 @@ def test_leaks(hfrouter):
                            json={"model": "org/m", "messages": MESSAGES})
     assert failed.status_code == 500
     httpx.get("https://huggingface.co/api/models/org/m?expand=inferenceProviderMapping&access_token=" + P["hub"])
+    # what the app itself prints and logs is shown with its failure: "Captured stdout/log call"
+    print("called", ROUTER + "/v1/chat/completions?api_key=" + P["printed"])
+    logging.getLogger("app").warning("the token is %s", os.environ["HF_TOKEN"])
     hfrouter.assert_tried("nobody")  # fails on purpose: the call log goes to the terminal
 """
 
@@ -285,8 +290,11 @@ def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, lea
     assert any(c["request_id"] == REQUEST_ID for c in payload["calls"])  # request ids survive
     assert "| together | org/m | ❌ 500 |" in summary
     recorded.stdout.fnmatch_lines(["*expected the chain to try ?'nobody'?, it tried*", "*call log:*",
+                                   "*Captured stdout call*", "called *?api_key=REDACTED",
+                                   "*Captured log call*", "*the token is *REDACTED*",
                                    "*failing: together org/m: 500 invalid key hf_REDACTED*", "drift in *"])  # fmt: skip
     missed.stdout.fnmatch_lines(["*pytest-hfrouter: no answer for GET https://example.com/api?token=REDACTED*"])
+    recorded.stdout.fnmatch_lines(["FAILED test_leaky.py::test_leaks - AssertionError: expected the chain to try*"])
     assert any(COMMIT in text for name, text in outputs.items() if name.startswith("cassette"))  # commit ids survive
     leaks = [(name, where) for name, secret in plants.all().items() for where, text in outputs.items()
              if any(form in text for form in forms(secret))]  # fmt: skip
