@@ -174,7 +174,8 @@ class LeakyEngine(Engine):
         auth = next((v for k, v in request.headers if k.lower() == "authorization"), "")
         echoed = {"url": request.url, "headers": {k.lower(): v for k, v in request.headers},
                   "body": (request.body or b"").decode(), "auth": base64.b64encode(auth.encode()).decode()}  # fmt: skip
-        if "/together/" in path:  # a failing pair: its error text reaches the report, summary and terminal
+        if "/together/" in path or b':together"' in (request.body or b""):  # a failing pair (or probe): its error
+            # text reaches the report, the summary and the terminal
             error = f"invalid key {server['hf']} ({server['ant']}) for {request.url}; you sent {auth}"
             headers = (("Content-Type", "application/json"), ("x-request-id", REQUEST_ID))
             return Answer(500, "Internal Server Error", headers, json.dumps({"error": error}).encode(), source="leaky")
@@ -273,14 +274,21 @@ def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, lea
     recorded.assert_outcomes(failed=1)
     missed = pytester.runpytest("-p", "hfrouter", "-p", "no:xdist", "test_miss.py")
     missed.assert_outcomes(failed=1)
+    pytester.makeini("[pytest]\nhfrouter_probes =\n    together:org/m\n")
+    probed = pytester.runpytest("-p", "hfrouter", "--live", *urls, "--hfrouter-report=probes.json",
+                                "test_miss.py", "--deselect", "test_miss.py::test_miss")  # fmt: skip
+    probed.assert_outcomes(failed=2, deselected=1)  # the plain and the streamed probe
 
     report = (pytester.path / "report.json").read_text()
+    probes = (pytester.path / "probes.json").read_text()
     summary = (pytester.path / "summary.md").read_text()
     outputs = {
         "report": report,
         "summary": summary,
         "terminal (record run)": recorded.stdout.str() + recorded.stderr.str(),
         "terminal (replay run)": missed.stdout.str() + missed.stderr.str(),
+        "probe report": probes,
+        "terminal (probes)": probed.stdout.str() + probed.stderr.str(),
         **{f"cassette {n}": text for n, text in enumerate(cassette_texts(pytester.path / "cassettes"))},
     }
     # the run did produce every output, and each holds the entries the secrets were planted in
@@ -294,6 +302,8 @@ def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, lea
                                    "*Captured log call*", "*the token is *REDACTED*",
                                    "*failing: together org/m: 500 invalid key hf_REDACTED*", "drift in *"])  # fmt: skip
     missed.stdout.fnmatch_lines(["*pytest-hfrouter: no answer for GET https://example.com/api?token=REDACTED*"])
+    probed.stdout.fnmatch_lines(["*probe failed: together:org/m:plain: invalid key hf_REDACTED*"])
+    assert [p["outcome"] for p in json.loads(probes)["probes"]] == ["failed", "failed"]
     recorded.stdout.fnmatch_lines(["FAILED test_leaky.py::test_leaks - AssertionError: expected the chain to try*"])
     assert any(COMMIT in text for name, text in outputs.items() if name.startswith("cassette"))  # commit ids survive
     leaks = [(name, where) for name, secret in plants.all().items() for where, text in outputs.items()
