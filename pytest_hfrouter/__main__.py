@@ -7,14 +7,17 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import HFRouterError
 
 OUTAGE_HELP = (
-    "SCENARIO[:key=value[,key=value]] with keys provider, model, times, delay "
-    "(e.g. novita-500:provider=novita,times=2); repeat for several outages, the first wins"
+    "SCENARIO[:key=value[,key=value]] with keys provider, model, times, delay, retry_after (seconds, or none to "
+    "drop the header), status (e.g. novita-500:provider=novita,times=2); repeat for several outages, the first wins"
 )
+
+SCENARIO_DIR_HELP = "A folder of your own scenario files (as ini hfrouter_scenario_dirs); repeatable"
 
 
 def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -25,9 +28,11 @@ def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
         key, sep, value = pair.partition("=")
         if not sep:
             raise HFRouterError(f"--outage {spec!r}: {pair!r} is not key=value ({OUTAGE_HELP})")
-        if key == "times":
+        if key in ("times", "status"):
             kwargs[key] = int(value) if value.isdigit() else value
-        elif key == "delay":
+        elif key == "retry_after" and value.lower() == "none":
+            kwargs[key] = None
+        elif key in ("delay", "retry_after"):
             try:
                 kwargs[key] = float(value)
             except ValueError:
@@ -43,14 +48,15 @@ def serve(args: argparse.Namespace) -> int:
     from . import scrub
     from .double import PortInUse, RouterDouble
     from .engine import Engine
-    from .library import shipped_library
-    from .markers import MarkerError, parse_outage
+    from .library import with_user_scenarios
+    from .markers import SERVE_API, MarkerError, parse_outage
     from .traffic import Exchange
 
     scrub.register(scrub.environment_secrets(os.environ))
-    library = shipped_library()
     try:
-        rules = [parse_outage((name,), kwargs, library) for name, kwargs in map(parse_outage_spec, args.outage)]
+        library = with_user_scenarios(tuple(Path(folder).resolve() for folder in args.scenario_dir))
+        specs = [parse_outage_spec(spec) for spec in args.outage]
+        rules = [parse_outage((name,), kwargs, library, api=SERVE_API) for name, kwargs in specs]
     except (MarkerError, HFRouterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -84,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=8765, help="Port (default: 8765; 0: any free port)")
     run.add_argument("--outage", action="append", default=[], metavar="SPEC", help=OUTAGE_HELP)
+    run.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
     run.add_argument("--strict", action="store_true", help="No healthy library: unmatched router calls get 404")
+    listing = commands.add_parser("scenarios", help="List the scenarios: the shipped ones and yours")
+    listing.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
     lint = commands.add_parser("lint", help="Find tokens and malformed cassettes (exit 1 if any)")
     lint.add_argument("paths", nargs="+", metavar="PATH", help="Cassette files or folders")
     args = parser.parse_args(argv)
@@ -92,7 +101,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .lint import main as lint_main
 
         return lint_main(args.paths)
+    if args.command == "scenarios":
+        return list_scenarios(args)
     return serve(args)
+
+
+def list_scenarios(args: argparse.Namespace) -> int:
+    from .library import with_user_scenarios
+
+    try:
+        library = with_user_scenarios(tuple(Path(folder).resolve() for folder in args.scenario_dir))
+    except HFRouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for scenario in sorted(library.scenarios.values(), key=lambda s: s.name):
+        origin = f"yours: {scenario.path}" + (" (shadows the shipped one)" if scenario.shadow else "")
+        status = scenario.fault.type if scenario.fault and not scenario.sends_status else scenario.status
+        aliases = f" (aliases: {', '.join(scenario.aliases)})" if scenario.aliases else ""
+        print(f"{scenario.name}{aliases}  [{status}; {'/'.join(scenario.routes)}]  "
+              f"{origin if scenario.user else 'shipped'}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

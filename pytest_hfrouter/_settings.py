@@ -22,6 +22,7 @@ from .report import SCHEMA
 VERDICT_MODES = ("off", "report", "fail")
 EXPIRY_MODES = ("warn", "fail")
 UNPLAYED_MODES = ("ignore", "warn", "fail")
+UNMATCHED_MODES = ("fail", "warn", "ignore")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
@@ -57,6 +58,9 @@ class Settings:
     on_unplayed: str = "warn"
     #: live modes: where failures of a shape the scenario library does not know are kept
     harvest_dir: Path | None = None
+    on_unmatched: str = "fail"
+    #: folders of the user's own scenarios (ini hfrouter_scenario_dirs), resolved
+    scenario_dirs: tuple[Path, ...] = ()
 
     @property
     def records(self) -> bool:
@@ -136,6 +140,10 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("hfrouter_on_unplayed", "Interactions a test's cassette holds but the test never requested: "
                   "ignore, warn or fail", default="warn")  # fmt: skip
+    parser.addini("hfrouter_on_unmatched", "An outage rule that answered no call of its test: fail (default), warn "
+                  "or ignore; optional=True on a marker opts one rule out", default="fail")  # fmt: skip
+    parser.addini("hfrouter_scenario_dirs", "Folders of your own scenario files (the shipped library's format), "
+                  "relative to rootdir, one a line", type="linelist", default=[])  # fmt: skip
     parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
                   type="bool", default=False)  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
@@ -206,7 +214,7 @@ def resolve(
     paths = {name: Path(value(name)) if value(name) else None for name in ("hfrouter_report", "hfrouter_summary")}
     choices = {name: _choice(name, ini(name), allowed) for name, allowed in (
         ("hfrouter_verdicts", VERDICT_MODES), ("hfrouter_on_expiry", EXPIRY_MODES),
-        ("hfrouter_on_unplayed", UNPLAYED_MODES))}  # fmt: skip
+        ("hfrouter_on_unplayed", UNPLAYED_MODES), ("hfrouter_on_unmatched", UNMATCHED_MODES))}  # fmt: skip
     max_age = None
     if ini("hfrouter_max_age"):
         try:
@@ -238,6 +246,8 @@ def resolve(
         on_expiry=choices["hfrouter_on_expiry"],
         check_orphans=bool(option("hfrouter_check_orphans")),
         on_unplayed=choices["hfrouter_on_unplayed"],
+        on_unmatched=choices["hfrouter_on_unmatched"],
+        scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
     )
 
 

@@ -128,6 +128,8 @@ class Engine:
                     "loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
                 )
             )
+        if exchange.vcr:
+            return self._vcr_let_through(exchange, request, route)
         if route.kind == HARNESS:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
         key = match_key(request.method, route, request.url)
@@ -167,7 +169,7 @@ class Engine:
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         exchange.log(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
-                     route.stream, retry_after=answer.retry_after)  # fmt: skip
+                     route.stream, retry_after=answer.retry_after, requested=route.requested)  # fmt: skip
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
 
     def spared(self, answer: Answer, background: bool = False) -> None:
@@ -243,6 +245,7 @@ class Engine:
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
                 rule.used += 1
+                rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
         return None
 
@@ -257,6 +260,7 @@ class Engine:
             return None
         closest = rules[0]
         if closest.scenario.response(MAPPING).status != 200:
+            closest.hits += 1
             if closest.scenario.mapping_only:
                 closest.used += 1
             return self._scenario_answer(closest, route, model, closest.provider, model)
@@ -279,6 +283,7 @@ class Engine:
                     values = {"model": model or "", "provider": target, "provider_id": model or ""}
                     entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
             mapping["inferenceProviderMapping"] = entries
+            rule.hits += 1
             if rule.scenario.mapping_only:
                 rule.used += 1
         names = "+".join(r.scenario.name for r in overlays)
@@ -288,17 +293,19 @@ class Engine:
         self, rule: Rule, route: Route, model: str | None, provider: str | None, provider_id: str | None
     ) -> Answer:
         scenario = rule.scenario
-        key = (scenario.name, route.kind, route.stream, model, provider, provider_id, rule.fault)
+        key = (scenario.name, route.kind, route.stream, model, provider, provider_id, rule.fault, rule.overrides)
         cached = self._answers.get(key)
         if cached is None:  # answers are immutable: one per distinct request meaning
             recorded = scenario.response(route.kind, route.stream)
             values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
-            body = recorded.body
+            status, reason, headers, body = recorded.status, recorded.reason, recorded.headers, recorded.body
+            if rule.overrides is not None:
+                status, reason, headers, body = rule.overrides.apply(status, reason, headers, body)
             cached = self._answers[key] = Answer(
-                recorded.status,
-                recorded.reason,
-                tuple((k, _fill(v, values)) for k, v in recorded.headers),
-                _fill(body.decode("utf-8"), values).encode("utf-8") if b"${" in body else body,
+                status,
+                reason,
+                tuple((k, _fill(v, values)) for k, v in headers),
+                _fill(body.decode("utf-8", "replace"), values).encode("utf-8") if b"${" in body else body,
                 source=f"scenario:{scenario.name}",
                 fault=rule.fault,
             )
@@ -341,11 +348,30 @@ class Engine:
     def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:
         exchange.provider_ids.update(_provider_ids(body))
 
-    def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
+    def _vcr_let_through(self, exchange: Exchange, request: Request, route: Route) -> Answer:
+        """A request vcrpy did not answer in a ``@pytest.mark.vcr`` test (it records, or passes it on).
+
+        An answer from here would be written into the vcrpy cassette as if the router had sent it, so
+        there is none: live modes send it on untouched, replay sends nothing out and fails the test.
+        """
+        if self.live is not None:
+            return PASSTHROUGH
+        reason = (
+            "this test is marked @pytest.mark.vcr and vcrpy did not answer the request (a recording mode, or a "
+            "client library vcrpy does not patch, such as httpx2): "
+            "pytest-hfrouter answers nothing here, or its answer would be written into the vcrpy cassette, and "
+            "in replay nothing leaves the process. To record with vcrpy, run with -p no:hfrouter; to record "
+            "with pytest-hfrouter, use --hfrouter-mode=record and @pytest.mark.hfrouter_cassette"
+        )
+        return self._miss(exchange, request, route, reason, headline="not sent:")
+
+    def _miss(
+        self, exchange: Exchange, request: Request, route: Route, reason: str, headline: str = "no answer for"
+    ) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
-        exchange.misses.append(Miss(request, reason, searched, closest))
+        exchange.misses.append(Miss(request, reason, searched, closest, headline=headline))
         exchange.log(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
                      "nothing", route.stream)  # fmt: skip
         return Answer(source="miss", unanswered=reason)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from .library import Library
-from .markers import parse_outage
+from .markers import BLOCK_API, MarkerError, parse_outage
 from .resets import reset_client_caches
 from .routes import HUB_LOOKUPS
-from .traffic import Call, Exchange
+from .traffic import Call, Exchange, Rule
 
 if TYPE_CHECKING:
     from .double import RouterDouble
@@ -61,20 +61,22 @@ class HFRouter:
         ok = [c for c in self.inference_calls if not c.failed]
         return ok[-1].provider if ok else None
 
-    @contextmanager
-    def outage(
-        self,
-        scenario: str,
-        *,
-        provider: str | None = None,
-        model: str | None = None,
-        times: int | None = None,
-        delay: float | None = None,
-    ) -> Iterator[None]:
-        """The marker's outage for the duration of a ``with`` block; it takes precedence over markers."""
+    def outage(self, scenario: str, **options: Any) -> AbstractContextManager[None]:
+        """The marker's outage for the duration of a ``with`` block; it takes precedence over markers.
+
+        ``options``: the marker's keywords (``provider``, ``model``, ``times``, ``delay``, ``retry_after``,
+        ``status``, ``body``, ``headers``, ``optional``). A block whose outage answered no call fails the
+        test after its body, as a marker does.
+        """
         __tracebackhide__ = True
-        kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times, "delay": delay}
-        rule = parse_outage((scenario,), kwargs, self._library)
+        try:  # checked at the call, so a mistake points at the test's line
+            rule = parse_outage((scenario,), options, self._library, api=BLOCK_API)
+        except MarkerError as exc:  # the message says what is wrong and how to fix it: no parser traceback
+            raise exc.with_traceback(None) from None
+        return self._outage_block(rule)
+
+    @contextmanager
+    def _outage_block(self, rule: Rule) -> Iterator[None]:
         watch: AbstractContextManager[None] = nullcontext()
         if self._test_file is not None:
             from ._checks import exceptions_reaching, meets_truncation
@@ -95,6 +97,7 @@ class HFRouter:
                 yield
         finally:
             exchange.rules.remove(rule)
+            exchange.ended_rules.append(rule)
             if hub:
                 reset_client_caches()
             exchange.outage_windows[window] = (exchange.outage_windows[window][0], len(exchange.calls))

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import scrub
 from .bodies import content
+from .providers import REMOVED_PROVIDERS as _REMOVED
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ MODES = (REPLAY, LIVE, RECORD, REWRITE)
 ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
 #: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2)
-REMOVED_PROVIDERS = frozenset({"hyperbolic", "nebius", "sambanova", "clarifai", "nvidia", "black-forest-labs"})
+REMOVED_PROVIDERS = _REMOVED
 
 
 @dataclass(frozen=True)
