@@ -241,7 +241,7 @@ def resolve(
         probe_timeout=_number("hfrouter_probe_timeout", str(value("hfrouter_probe_timeout")), float, 0.1),
         verdicts=choices["hfrouter_verdicts"],
         retry_storm=_number("hfrouter_retry_storm", str(ini("hfrouter_retry_storm")), int, 1),
-        chain=tuple(line.strip() for line in ini("hfrouter_chain") if line.strip()),
+        chain=_chain(ini("hfrouter_chain")),
         max_age=max_age,
         on_expiry=choices["hfrouter_on_expiry"],
         check_orphans=bool(option("hfrouter_check_orphans")),
@@ -249,6 +249,18 @@ def resolve(
         on_unmatched=choices["hfrouter_on_unmatched"],
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
     )
+
+
+def _chain(lines: list[str]) -> tuple[str, ...]:
+    from .providers import UnknownProvider, check_provider
+
+    chain = tuple(line.strip() for line in lines if line.strip())
+    for provider in chain:
+        try:
+            check_provider(provider)
+        except UnknownProvider as exc:
+            raise pytest.UsageError(f"hfrouter_chain: {exc}") from None
+    return chain
 
 
 def parse_age(text: str) -> float:

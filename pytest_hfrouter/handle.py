@@ -157,21 +157,38 @@ class HFRouter:
     def assert_tried(self, *providers: str) -> None:
         """The inference calls went to exactly these providers, in this order."""
         __tracebackhide__ = True
+        _check_providers("assert_tried", providers)
         if self.tried != list(providers):
             self._fail(f"expected the chain to try {list(providers)}, it tried {self.tried}")
 
     def assert_answered_by(self, provider: str) -> None:
         """The last successful inference call came from ``provider``."""
         __tracebackhide__ = True
+        _check_providers("assert_answered_by", (provider,))
         if self.answered != provider:
             self._fail(f"expected {provider!r} to answer, the answer came from {self.answered!r}")
 
     def assert_not_tried(self, *providers: str) -> None:
-        """None of these providers was called."""
+        """None of these providers was called (a misspelt one would never be: it is an error)."""
         __tracebackhide__ = True
+        _check_providers("assert_not_tried", providers)
         called = [p for p in providers if p in self.tried]
         if called:
             self._fail(f"expected {called} not to be tried, the chain tried {self.tried}")
+
+
+def _check_providers(method: str, providers: Sequence[str]) -> None:
+    """A provider name the router does not know, given to an assertion: a ValueError with "did you mean"."""
+    __tracebackhide__ = True
+    from .providers import UnknownProvider, check_provider
+
+    for provider in providers:
+        if not isinstance(provider, str) or any(c in provider for c in "*?["):
+            raise ValueError(f"hfrouter.{method}(...): a provider is a name, got {provider!r}")
+        try:
+            check_provider(provider)
+        except UnknownProvider as exc:
+            raise ValueError(f"hfrouter.{method}(...): {exc}") from None
 
 
 class HFRouterServer:

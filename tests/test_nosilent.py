@@ -672,3 +672,27 @@ def test_an_interaction_that_can_never_match_is_flagged_by_lint_and_on_load(hfap
     linted = hfapp.run(sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes")
     assert linted.ret == 1
     linted.stdout.fnmatch_lines(["*nobody.yaml: interactions[[]0[]] POST *: a provider-route POST with no request*"])
+
+
+def test_provider_names_in_assertions_and_the_chain_ini_are_checked(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        def test_assertions(hfrouter):
+            chat("novita")
+            # a misspelt name in assert_not_tried would pass whatever the app did
+            with pytest.raises(ValueError, match="not_tried.*unknown provider 'togther'. Did you mean 'together'"):
+                hfrouter.assert_not_tried("togther")
+            with pytest.raises(ValueError, match="assert_tried.*unknown provider 'novtia'"):
+                hfrouter.assert_tried("novtia")
+            hfrouter.assert_tried("novita")
+        """
+    )
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=1)
+
+    hfapp.makeini("[pytest]\nhfrouter_chain =\n    novita\n    grok\n")
+    bad = hfapp.runpytest("-p", "hfrouter")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*hfrouter_chain: unknown provider 'grok'. Did you mean 'groq'?*"])
