@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import CassetteWriter
 
+from pytest_hfrouter.library import shipped_library
+from pytest_hfrouter.markers import Resilience, merge_resilient, parse_outage
 from pytest_hfrouter.overrides import OverrideError, parse_overrides
 from pytest_hfrouter.providers import PROVIDERS, REMOVED, UnknownProvider, check_provider
+from pytest_hfrouter.traffic import Call, Rule
+from pytest_hfrouter.unmatched import NOT_APPLICABLE, SHADOWED, UNMATCHED, diagnose
 
 
 # -- §1: an outage that never happened is a finding ------------------------------------------------
@@ -696,3 +700,33 @@ def test_provider_names_in_assertions_and_the_chain_ini_are_checked(hfapp: pytes
     bad = hfapp.runpytest("-p", "hfrouter")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*hfrouter_chain: unknown provider 'grok'. Did you mean 'groq'?*"])
+
+
+# -- pure logic ------------------------------------------------------------------------------------
+def _call(route: str, provider: str | None, *, stream: bool = False, answered_by: str = "healthy") -> Call:
+    return Call(provider, "Qwen/Qwen2.5-72B-Instruct", route, "POST", "https://router.huggingface.co/x", 200, None,
+                answered_by, stream)  # fmt: skip
+
+
+def _kind(rule: Rule, calls: list[Call]) -> str | None:
+    finding = diagnose(rule, calls)
+    return finding.kind if finding is not None else None
+
+
+def test_diagnose_tells_the_four_outcomes_apart() -> None:
+    library = shipped_library()
+    rule = parse_outage(("provider-500",), {"provider": "novita"}, library)
+    calls = [_call("mapping", None), _call("provider", "novita", answered_by="scenario:rate-limited-429")]
+    assert _kind(rule, calls) == SHADOWED
+    assert _kind(rule, [_call("provider", "together")]) == UNMATCHED
+    cut = parse_outage(("stream-cut",), {"provider": "novita"}, library)
+    assert _kind(cut, [_call("provider", "novita")]) == NOT_APPLICABLE
+    rule.hits = 1
+    assert _kind(rule, []) is None
+
+
+def test_resilient_markers_merge_per_argument() -> None:
+    merged = merge_resilient([((), {"allow": ("retry-storm",)}), ((), {"chain": ("novita", "together")})])
+    assert merged == Resilience(("retry-storm",), ("novita", "together"))
+    closest_first = merge_resilient([((), {"chain": ("groq",)}), ((), {"chain": ("novita",), "allow": ["no-backoff"]})])
+    assert closest_first == Resilience(("no-backoff",), ("groq",))
