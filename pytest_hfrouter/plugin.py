@@ -17,7 +17,6 @@ from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, RESILIENT
 if TYPE_CHECKING:
     from ._session import RunSession
     from ._settings import Settings
-    from .cassettes import Cassette
     from .engine import Engine
     from .guard import Policy
     from .handle import HFRouter, HFRouterServer
@@ -33,7 +32,6 @@ RUN: pytest.StashKey[RunSession] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
-NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
 POLICY: pytest.StashKey[Policy] = pytest.StashKey()
@@ -101,25 +99,12 @@ def _library(config: pytest.Config) -> Library:
     return library
 
 
-def _note(config: pytest.Config, note: str | None) -> None:
-    """A note (a removed provider) shown once per run."""
-    if note is None:
-        return
-    noted = config.stash.setdefault(NOTED, set())
-    if note not in noted:
-        noted.add(note)
-        import warnings
-
-        from .errors import HFRouterWarning
-
-        warnings.warn(HFRouterWarning(f"pytest-hfrouter: {note}"), stacklevel=1)
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
     node = metafunc.definition
     if not any(node.get_closest_marker(name) for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT)):
         return
+    from ._notes import note
     from .markers import (
         MarkerError,
         outage_note,
@@ -133,7 +118,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         for marker in node.iter_markers(OUTAGE):
             parse_outage(marker.args, marker.kwargs, _library(config))
-            _note(config, outage_note(marker.kwargs))
+            note(config, outage_note(marker.kwargs))
         for marker in node.iter_markers(CASSETTE):
             parse_cassette_paths(marker.args, marker.kwargs)
         for marker in node.iter_markers(RESILIENT):
@@ -141,7 +126,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         each = node.get_closest_marker(EACH_OUTAGE)
         if each is not None:
             plan = parse_each_outage(each.args, each.kwargs, _library(config))
-            _note(config, outage_note(each.kwargs))
+            note(config, outage_note(each.kwargs))
             if _SCENARIO_PARAM not in metafunc.fixturenames:
                 metafunc.fixturenames.append(_SCENARIO_PARAM)
             metafunc.parametrize(
@@ -259,7 +244,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     except CassetteError as exc:
         # ``from None``: the message says it all; no "During handling..." twin of it.
         raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
-    _note_unmatchable(item.config, cassettes)
+    from ._notes import note_unmatchable
+
+    note_unmatchable(item.config, cassettes)
     from ._checks import check_expiry
 
     old = check_expiry(
@@ -277,42 +264,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
 
 
-def _note_unmatchable(config: pytest.Config, cassettes: list[Cassette]) -> None:
-    """Interactions of a test's cassettes that no request can match: said once per file and run."""
-    noted = config.stash.setdefault(NOTED, set())
-    for cassette in cassettes:
-        key = f"unmatchable:{cassette.path}"
-        if key in noted:
-            continue
-        noted.add(key)
-        lines = cassette.unmatchable()
-        if lines:
-            _note(config, f"{cassette.path}: " + "\n  ".join(lines))
-
-
-_VCR_NOTE = (
-    "pytest-hfrouter steps aside for tests marked @pytest.mark.vcr (pytest-recording): vcrpy answers them, "
-    "pytest-hfrouter neither intercepts them nor answers for vcrpy (in a recording mode its answers would be "
-    "written into the vcrpy cassette). To inject outages on top of a recorded cassette, use "
-    "@pytest.mark.hfrouter_cassette(path) with @pytest.mark.hfrouter_outage instead of @pytest.mark.vcr."
-)
-
-
 def _yield_to_vcr(item: pytest.Item) -> None:
     """A ``@pytest.mark.vcr`` test: said once per run; with hfrouter markers or fixtures, refused."""
     ours = [f"@pytest.mark.{name}" for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT) if _marks(item).get(name)]
     fixtures = getattr(item, "fixturenames", ())
     ours += [f"the {name!r} fixture" for name in ("hfrouter", "hfrouter_server") if name in fixtures]
+    from ._notes import VCR_NOTE, note, vcr_conflict
+
     if ours:
-        raise pytest.fail.Exception(
-            f"pytest-hfrouter: @pytest.mark.vcr and {' and '.join(ours)} on one test: vcrpy answers the requests "
-            "before pytest-hfrouter sees them, so an outage would never reach the app and the call log would stay "
-            "empty. Keep one: to inject outages on top of a vcrpy cassette, replace @pytest.mark.vcr with "
-            "@pytest.mark.hfrouter_cassette('<the cassette>.yaml'); to leave the test to vcrpy, drop the hfrouter "
-            "markers and fixtures.",
-            pytrace=False,
-        )
-    _note(item.config, _VCR_NOTE)
+        raise pytest.fail.Exception(vcr_conflict(ours), pytrace=False)
+    note(item.config, VCR_NOTE)
 
 
 def _each_case(item: pytest.Item) -> EachCase | None:
@@ -467,8 +428,6 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
 
     item = request.node
     _require_plugin(item.config, "hfrouter")
-    if EXCHANGE not in item.stash:
-        pytest.fail(_YIELDED_FIXTURE, pytrace=False)
     settings = item.config.stash[SETTINGS]
     resilience = _resilience(item)
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
@@ -498,12 +457,6 @@ def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
     """The scenario of this ``hfrouter_each_outage`` case, or ``None``."""
     case = getattr(request, "param", None)
     return getattr(case, "scenario", case)
-
-
-_YIELDED_FIXTURE = (
-    "pytest-hfrouter does not intercept this test (see the warning above: it is marked @pytest.mark.vcr, so "
-    "vcrpy answers it), so its 'hfrouter' fixture has nothing to show"
-)
 
 
 def _require_plugin(config: pytest.Config, fixture: str) -> None:
