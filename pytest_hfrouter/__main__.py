@@ -79,6 +79,9 @@ def serve(args: argparse.Namespace) -> int:
         print("  Ctrl-C stops it.", flush=True)
         while not stop.wait(0.5):
             pass
+    for rule in rules:  # an outage that never happened tested nothing: say so
+        if rule.hits == 0:
+            print(f"  note: {rule.describe()} answered no request", flush=True)
     print("stopped", flush=True)
     return 0
 

@@ -108,12 +108,15 @@ def _serve(*args: str) -> subprocess.Popen[str]:
 
 
 def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
-    process = _serve("--port", "0", "--outage", "novita-500:provider=novita,times=1")
+    process = _serve(
+        "--port", "0", "--outage", "novita-500:provider=novita,times=1", "--outage", "bad-gateway-502:provider=groq"
+    )  # fmt: skip
     assert process.stdout is not None
-    header = [process.stdout.readline() for _ in range(5)]  # the banner, up to "Ctrl-C stops it."
+    header = [process.stdout.readline() for _ in range(6)]  # the banner, up to "Ctrl-C stops it."
     assert header[0].startswith("pytest-hfrouter router double on http://127.0.0.1:")
     assert header[3].strip() == "outage: hfrouter_outage('provider-500', provider='novita', times=1 (used 0))"
-    assert header[4].strip() == "Ctrl-C stops it."
+    assert header[4].strip() == "outage: hfrouter_outage('bad-gateway-502', provider='groq')"
+    assert header[5].strip() == "Ctrl-C stops it."
     base = header[0].split(" on ", 1)[1].strip()
     try:
         assert _chat(base, "novita").status_code == 500
@@ -124,6 +127,9 @@ def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
     assert process.returncode == 0, err
     assert "POST /novita/v1/chat/completions -> 500 (scenario:provider-500)" in out
     assert "POST /novita/v1/chat/completions -> 200 (healthy)" in out
+    # the outage no request met is named when the double stops; the one that answered is not
+    assert "note: hfrouter_outage('bad-gateway-502', provider='groq') answered no request" in out
+    assert "note: hfrouter_outage('provider-500'" not in out
     assert out.rstrip().endswith("stopped")
 
 
