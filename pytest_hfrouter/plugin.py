@@ -298,8 +298,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         with watch:
             result = yield
-    except (pytest.skip.Exception, pytest.xfail.Exception, KeyboardInterrupt):
-        raise  # the body chose its outcome: nothing to judge
+    except (pytest.skip.Exception, pytest.xfail.Exception):
+        _after_call(item, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
+        raise
+    except KeyboardInterrupt:
+        raise
     except BaseException:
         _after_call(item, passed=False)
         raise
@@ -307,7 +310,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
-def _after_call(item: pytest.Item, passed: bool) -> None:
+def _after_call(item: pytest.Item, passed: bool, judge: bool = True) -> None:
     exchange = item.stash.get(EXCHANGE, None)
     if exchange is None:
         return
@@ -316,6 +319,8 @@ def _after_call(item: pytest.Item, passed: bool) -> None:
     if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
         hint = _record_hint(item)
         raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
+    if not judge:
+        return
     path, line, _ = item.location
     findings = after_call(
         exchange,

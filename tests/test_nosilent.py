@@ -730,3 +730,21 @@ def test_resilient_markers_merge_per_argument() -> None:
     assert merged == Resilience(("retry-storm",), ("novita", "together"))
     closest_first = merge_resilient([((), {"chain": ("groq",)}), ((), {"chain": ("novita",), "allow": ["no-backoff"]})])
     assert closest_first == Resilience(("no-backoff",), ("groq",))
+
+
+def test_a_body_that_skips_or_xfails_is_not_judged(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_skips(hfrouter):
+            pytest.skip("not today")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_xfails(hfrouter):
+            pytest.xfail("known")
+        """
+    )
+
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(skipped=1, xfailed=1)
