@@ -1119,3 +1119,61 @@ def test_sigterm_still_writes_the_report(pytester: pytest.Pytester, double: Doub
     data = report(pytester.path / "r.json")
     assert data["interrupted"] is True
     assert [c["provider"] for c in data["calls"]] == ["novita", "together"]
+
+
+INTERRUPTED_SUITE = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hfapp import chat
+
+@pytest.mark.parametrize("n", range(40))
+def test_call(n):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    Path("started", f"{time.monotonic_ns()}-{worker}-{n}").touch()
+    chat("novita")
+    time.sleep(0.25)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "n2"])
+def test_interrupted_report_keeps_every_finished_test(hfapp: pytest.Pytester, double: Double, how: str,
+                                                      workers: list[str]) -> None:  # fmt: skip
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM (to pytest
+    alone, as a CI timeout sends it) after some tests finished: each of them is in the report."""
+    hfapp.makepyfile(test_interrupted=INTERRUPTED_SUITE)
+    started = hfapp.mkdir("started")
+    env = {**os.environ, "HF_TOKEN": TOKEN}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *workers,
+               *double.args("--hfrouter-report=r.json")]  # fmt: skip
+    with subprocess.Popen(command, cwd=hfapp.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, start_new_session=True) as process:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(list(started.iterdir())) < 8:
+            assert process.poll() is None and time.monotonic() < deadline, "the inner run never got going"
+            time.sleep(0.02)
+        # A test that started means the one before it on the same process has finished.
+        snapshot = sorted(p.name.split("-") for p in started.iterdir())
+        if how == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    finished: set[str] = set()
+    for worker in {w for _, w, _ in snapshot}:
+        on_worker = [n for _, w, n in snapshot if w == worker]
+        finished.update(f"test_interrupted.py::test_call[{n}]" for n in on_worker[:-1])
+    assert len(finished) >= 8 - (2 if workers else 1)
+    data = report(hfapp.path / "r.json")
+    assert data["interrupted"] is True
+    reported = [c["test"] for c in data["calls"] if c["route"] == "provider"]
+    assert finished <= set(reported), f"finished tests missing from the report: {finished - set(reported)}"
+    ever_started = {f"test_interrupted.py::test_call[{p.name.split('-')[2]}]" for p in started.iterdir()}
+    assert set(reported) <= ever_started and len(reported) == len(set(reported))  # nothing invented or doubled
+    assert all(c["provider"] == "novita" and c["status"] == 200 for c in data["calls"] if c["route"] == "provider")
