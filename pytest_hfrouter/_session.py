@@ -316,6 +316,7 @@ class RunSession:
             text = markdown(payload, baseline)
             targets = [os.environ.get("GITHUB_STEP_SUMMARY"), self.settings.summary]
             for target in [Path(t) for t in targets if t]:
+                target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
                 with target.open("a", encoding="utf-8") as out:
                     out.write(text)
         failed = (

@@ -195,11 +195,11 @@ USAGE_ERRORS = {
     "bad-mode-in-ini": ([], {}, "hfrouter_mode = nightly", "ERROR: hfrouter_mode = 'nightly' is not a mode. Valid *"),
     "bad-router-url": (
         ["--live", "--hfrouter-router-url=router.example"], {}, None,
-        "ERROR: --hfrouter-router-url: expected an http(s) URL, got 'router.example'",
+        "ERROR: --hfrouter-router-url: expected an http(s) URL with a host, * got 'router.example'",
     ),
     "bad-hub-url": (
         ["--live", "--hfrouter-hub-url=ftp://hub"], {}, None,
-        "ERROR: --hfrouter-hub-url: expected an http(s) URL, got 'ftp://hub'",
+        "ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'ftp://hub'",
     ),
     "baseline-missing": (
         ["--hfrouter-baseline=last-night.json"], {}, None,
@@ -216,7 +216,7 @@ USAGE_ERRORS = {
     ),
     "negative-budget": (
         ["--live", "--hfrouter-probe-budget=-1"], {}, None,
-        "ERROR: --hfrouter-probe-budget: expected a number >= 0, got '-1'",
+        "ERROR: --hfrouter-probe-budget: expected a whole number >= 0, got '-1'",
     ),
 }  # fmt: skip
 
