@@ -237,17 +237,12 @@ def resolve(
     mode = mode or ini("hfrouter_mode") or REPLAY
     if mode not in MODES:
         raise pytest.UsageError(f"hfrouter_mode = {mode!r} is not a mode. Valid modes: {', '.join(MODES)}")
-    live = None
-    if mode != REPLAY:
-        token = _token(environ, mode)
-        router, router_label = given("hfrouter_router_url")
-        hub, hub_label = given("hfrouter_hub_url")
-        live = Live(
-            mode,
-            token,
-            _url(router_label, router) if router else ROUTER_URL,
-            _url(hub_label, hub) if hub else HUB_URL,
-        )
+    # Checked in every mode: a mistake in the ini should not wait for the first live run.
+    router, router_label = given("hfrouter_router_url")
+    hub, hub_label = given("hfrouter_hub_url")
+    router_url = _url(router_label, router) if router else ROUTER_URL
+    hub_url = _url(hub_label, hub) if hub else HUB_URL
+    live = Live(mode, _token(environ, mode), router_url, hub_url) if mode != REPLAY else None
     cassette_option = option("hfrouter_cassette_dir")
     cassette_ini = ini("hfrouter_cassette_dir")
     cassette_dir = (

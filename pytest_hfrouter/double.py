@@ -38,8 +38,8 @@ ROUTER = "https://router.huggingface.co"
 HUB = "https://huggingface.co"
 #: how long a stall (read-timeout) holds a connection whose client never gives up
 MAX_STALL = 60.0
-#: how often the serving loop checks for `RouterDouble.stop` (its wait at every fixture teardown)
-_POLL_INTERVAL = 0.02
+#: how often the selector thread looks for connections past their idle timeout
+_IDLE_CHECK = 0.2
 _MAX_BODY = 16 * 1024 * 1024
 #: connections the kernel queues before the double accepts them (a parallel suite's burst)
 BACKLOG = 1024
@@ -408,7 +408,7 @@ class RouterDouble:
             selector.register(listener, selectors.EVENT_READ)
             selector.register(self._wake_read, selectors.EVENT_READ)
             while not self.stopping.is_set():
-                for key, _ in selector.select(timeout=min(_POLL_INTERVAL * 10, self.idle_timeout)):
+                for key, _ in selector.select(timeout=min(_IDLE_CHECK, self.idle_timeout)):
                     if key.fileobj is listener:
                         for handler in self._accept():
                             selector.register(handler.connection, selectors.EVENT_READ, handler)

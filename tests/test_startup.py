@@ -72,6 +72,9 @@ USAGE = {
     "hub-url-with-a-bad-port": Case((*LIVE, "--hfrouter-hub-url=http://127.0.0.1:99999"), expected=(
         "ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'http://127.0.0.1:99999'"
     )),
+    "hub-url-in-ini-even-in-replay": Case(ini="hfrouter_hub_url = huggingface.co", expected=(
+        "ERROR: hfrouter_hub_url: expected an http(s) URL with a host, * got 'huggingface.co'"
+    )),
     "router-url-in-ini": Case(LIVE, ini="hfrouter_router_url = https://", expected=(
         "ERROR: hfrouter_router_url: expected an http(s) URL with a host, * got 'https://'"
     )),
