@@ -177,7 +177,7 @@ class RunSession:
         if self._spool_file is None:
             self.report.merge_payload(part)
             return
-        line = json.dumps(part, separators=(",", ":")) + "\n"
+        line = json.dumps(scrub.payload(part), separators=(",", ":")) + "\n"  # on disk: scrubbed like the report
         # One write of one line, appended: a reader sees whole lines, or a last one cut short.
         with contextlib.suppress(OSError), self._spool_file.open("a", encoding="utf-8") as out:
             out.write(line)
