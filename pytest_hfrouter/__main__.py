@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -42,6 +43,18 @@ def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
+def address_problem(host: str, port: int) -> str | None:
+    """What is wrong with ``--host`` / ``--port``, in one line, or None."""
+    if not 0 <= port <= 65535:
+        return f"--port {port}: a port is 0-65535 (0: any free port)"
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"--host {host}: not an address to listen on ({reason}); use 127.0.0.1 (the default) or localhost"
+    return None
+
+
 def serve(args: argparse.Namespace) -> int:
     import os
 
@@ -60,12 +73,22 @@ def serve(args: argparse.Namespace) -> int:
     except (MarkerError, HFRouterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    problem = address_problem(args.host, args.port)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     engine = Engine(library)
     engine.begin(Exchange(rules=rules, strict=args.strict))
     try:
         double = RouterDouble(engine, args.host, args.port, log=lambda line: print(scrub.text(line), flush=True))
     except PortInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an address of another machine, say
+        print(
+            f"error: --host {args.host} --port {args.port}: cannot listen there ({exc.strerror or exc})",
+            file=sys.stderr,
+        )
         return 2
     stop = threading.Event()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, also where SIGINT was ignored

@@ -169,6 +169,8 @@ def _interaction(raw: Any, number: int) -> Interaction:
         request_body = _as_bytes(request.get("body"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
+    if not 100 <= code <= 599:  # what an HTTP client can be handed; -1 or 999 is a damaged file
+        raise CassetteError(f"{where}.response.status.code must be an HTTP status (100-599), got {code}")
     headers = tuple(
         (k, v) for k, v in _headers(response.get("headers"), f"{where}.response") if k.lower() not in _TRANSFER_HEADERS
     )

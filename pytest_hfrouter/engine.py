@@ -52,6 +52,7 @@ class Engine:
         self._lock = threading.Lock()
         #: answers built once and shared (they are immutable), keyed by what they answer
         self._answers: dict[tuple[Any, ...], Answer] = {}
+        self._bearer = f"Bearer {live.token}" if live is not None else None
         self._threads_before: tuple[str | None, int | None] = (None, None)
         self._owns_threads = False
         #: whether the clients' caches of Hub answers may hold something a healthy look-up would
@@ -141,16 +142,15 @@ class Engine:
             if answer is None and self.live.mode == RECORD:
                 answer = self._from_cassettes(exchange, request, route)
             if answer is None:
-                if route.kind == OTHER:  # another host: recorded in the record modes, else left alone
-                    if self.live.mode not in (RECORD, REWRITE):
-                        return PASSTHROUGH
-                    return Answer(passthrough=True, source="live", target_url=request.url)
-                return Answer(
-                    passthrough=True,
-                    source="live",
-                    target_url=self.live.target(request.url),
-                    authorization=f"Bearer {self.live.token}",
-                )
+                # Every path of the router, the Hub and the legacy host goes where the run points
+                # them, with the token; another host is the app's: recorded in the record modes,
+                # else left alone, and never given the token.
+                target = self.live.target(request.url)
+                if target is not None:
+                    return Answer(passthrough=True, source="live", target_url=target, authorization=self._bearer)
+                if self.live.mode not in (RECORD, REWRITE):
+                    return PASSTHROUGH
+                return Answer(passthrough=True, source="live", target_url=request.url)
         else:
             answer = (
                 self._from_rules(exchange, request, route, provider, hf_model)

@@ -952,8 +952,8 @@ def test_marker_still_applies(hfrouter):
     [
         ("hfrouter_verdicts = strict", "hfrouter_verdicts = 'strict' is not valid. Valid values: off, report, fail"),
         ("hfrouter_verdicts = reports", "hfrouter_verdicts = 'reports' is not valid. Did you mean 'report'? *"),
-        ("hfrouter_retry_storm = none", "--hfrouter-retry-storm: expected a number >= 1, got 'none'"),
-        ("hfrouter_retry_storm = 0", "--hfrouter-retry-storm: expected a number >= 1, got '0'"),
+        ("hfrouter_retry_storm = none", "hfrouter_retry_storm: expected a whole number >= 1, got 'none'"),
+        ("hfrouter_retry_storm = 0", "hfrouter_retry_storm: expected a whole number >= 1, got '0'"),
     ],
 )
 def test_invalid_verdict_ini_values_are_usage_errors(pytester: pytest.Pytester, ini: str, message: str) -> None:
