@@ -71,20 +71,24 @@ class Settings:
         return self.mode in (RECORD, REWRITE)
 
     def reachable_hosts(self) -> tuple[str, ...]:
-        """Hosts the network guard lets through: ini hfrouter_allow_hosts; in live modes also the
-        router and the Hub (or their overrides), the legacy inference host, and the proxy that
-        reaches them (HTTPS_PROXY and the like)."""
+        """Hosts the network guard lets through: ini hfrouter_allow_hosts; in live modes also where
+        router and Hub traffic goes — the real router, Hub and legacy inference host, or the
+        ``--hfrouter-*-url`` overrides *instead* (pointed elsewhere, nothing reaches the real ones)
+        — and the proxy that reaches them (HTTPS_PROXY and the like)."""
         if self.live is None:
             return self.allow_hosts
         from urllib.parse import urlsplit
 
-        from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+        from .live import ROUTER_URL
+        from .routes import LEGACY_INFERENCE_HOSTS
 
         urls = [self.live.router_url, self.live.hub_url]
         urls += [os.environ[name] for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
                  if os.environ.get(name)]  # fmt: skip
         hosts = {urlsplit(url if "://" in url else f"http://{url}").hostname or "" for url in urls}
-        return (*self.allow_hosts, *sorted((hosts | ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS) - {""}))
+        if self.live.router_url == ROUTER_URL:  # the legacy host keeps its own address only then
+            hosts |= LEGACY_INFERENCE_HOSTS
+        return (*self.allow_hosts, *sorted(hosts - {""}))
 
     def describe(self) -> str:
         if self.live is None:
