@@ -338,7 +338,7 @@ def resolve(
         on_unmatched=choices["hfrouter_on_unmatched"],
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
         html=paths["hfrouter_html"],
-        **_chaos(option, value),
+        **_chaos(option, given),
     )
 
 
@@ -354,7 +354,7 @@ def _chain(lines: list[str]) -> tuple[str, ...]:
     return chain
 
 
-def _chaos(option: Callable[[str], Any], value: Callable[[str], Any]) -> dict[str, Any]:
+def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]) -> dict[str, Any]:
     raw_seed = option("hfrouter_chaos_seed")
     seed = None
     if raw_seed not in (None, ""):
@@ -364,10 +364,12 @@ def _chaos(option: Callable[[str], Any], value: Callable[[str], Any]) -> dict[st
             raise pytest.UsageError(
                 f"--hfrouter-chaos-seed: expected an integer (the seed a chaos run printed), got {raw_seed!r}"
             ) from None
-    rate = _number("hfrouter_chaos_rate", str(value("hfrouter_chaos_rate")), float, 0.0)
+    raw_rate, rate_label = given("hfrouter_chaos_rate")
+    rate = _number(rate_label, str(raw_rate).strip(), float, 0.0)
     if not rate <= 1.0:
-        raise pytest.UsageError(f"--hfrouter-chaos-rate: expected a share between 0 and 1, got {rate!r}")
-    names = tuple(n.strip() for n in str(value("hfrouter_chaos_scenarios") or "").split(",") if n.strip())
+        raise pytest.UsageError(f"{rate_label}: expected a share between 0 and 1, got {rate!r}")
+    raw_names, names_label = given("hfrouter_chaos_scenarios")
+    names = tuple(n.strip() for n in str(raw_names or "").split(",") if n.strip())
     if names:
         from .errors import ScenarioError
         from .library import shipped_library
@@ -377,7 +379,7 @@ def _chaos(option: Callable[[str], Any], value: Callable[[str], Any]) -> dict[st
             try:
                 library.get(name)
             except ScenarioError as exc:
-                raise pytest.UsageError(f"--hfrouter-chaos-scenarios: {exc}") from None
+                raise pytest.UsageError(f"{names_label}: {exc}") from None
     return {"chaos": bool(option("hfrouter_chaos")) or seed is not None, "chaos_seed": seed, "chaos_rate": rate,
             "chaos_scenarios": names}  # fmt: skip
 

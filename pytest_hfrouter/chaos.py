@@ -50,7 +50,7 @@ class ChaosPlan:
     @classmethod
     def build(cls, library: Library, seed: int, rate: float, names: Sequence[str] = ()) -> ChaosPlan:
         chosen = [library.get(name) for name in names] if names else list(library.scenarios.values())
-        return cls(seed, rate, tuple(dict.fromkeys(chosen)))
+        return cls(seed, rate, tuple({s.name: s for s in chosen}.values()))
 
     def for_test(self, nodeid: str) -> TestChaos:
         return TestChaos(self, nodeid)
