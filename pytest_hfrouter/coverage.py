@@ -85,7 +85,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     """Per provider x scenario: the tests that met it and their outcomes; per provider: the gaps.
 
     A gap is a scenario that could happen to a provider's calls as the suite makes them (its
-    route and request mode) but that no test meets.
+    route and request mode) but that no test meets, for that provider or for any (a Hub look-up).
     """
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     kinds: dict[str, set[tuple[str, bool]]] = {}
@@ -108,7 +108,8 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     gaps = {
         provider: [
             name for name, entry in scenarios.items()
-            if name not in cells.get(provider, {}) and any(_applies(entry, k, s) for k, s in kinds.get(provider, ()))
+            if name not in cells.get(provider, {}) and name not in cells.get(ANY, {})
+            and any(_applies(entry, k, s) for k, s in kinds.get(provider, ()))
         ]
         for provider in providers if provider != ANY
     }  # fmt: skip

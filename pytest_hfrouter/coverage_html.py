@@ -38,6 +38,11 @@ def _id(*parts: str) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9_-]+", "_", part) for part in parts)
 
 
+def _text(cell: dict[str, Any] | None) -> str:
+    """The Markdown cell's text with plain check marks (emoji fonts are not everywhere)."""
+    return cell_text(cell).replace("✅", "✓").replace("❌", "✗")
+
+
 def _colour(cell: dict[str, Any] | None) -> str:
     """Green for pairs met without a failure, deeper red the larger the share that failed."""
     state = cell_state(cell)
@@ -96,7 +101,7 @@ def render(payload: dict[str, Any]) -> str:
                 title = f"{provider} x {name}: {len(cell['tests']) if cell else 0} test(s)"
                 out.append(
                     f'<td style="{_colour(cell)}" title="{esc(title)}">'
-                    f'<a href="#{target}">{esc(cell_text(cell))}</a></td>'
+                    f'<a href="#{target}">{esc(_text(cell))}</a></td>'
                 )
             out.append("</tr>")
         out.append("</tbody></table>")
@@ -113,7 +118,7 @@ def render(payload: dict[str, Any]) -> str:
     for provider in providers:
         for name, cell in coverage["cells"].get(provider, {}).items():
             out.append(f'<div class="cell" id="{_id("cell", provider, name)}">')
-            out.append(f"<strong>{esc(provider)}</strong> x <code>{esc(name)}</code>: {esc(cell_text(cell))}<ul>")
+            out.append(f"<strong>{esc(provider)}</strong> x <code>{esc(name)}</code>: {esc(_text(cell))}<ul>")
             for nodeid in cell["tests"]:
                 test = next((t for t in tests if t["test"] == nodeid), {"outcome": "?"})
                 outcome = test.get("outcome") or "passed"
