@@ -81,12 +81,19 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             "httpx.RemoteProtocolError: peer closed connection without sending complete message body",
             "httpx2.RemoteProtocolError (same text)",
         ), "ROUTER-FACTS §2.11 (observed)")
-    if fault in (SLOW_FIRST_TOKEN, SLOW_STREAM):
+    if fault == SLOW_FIRST_TOKEN:
         return same(
             "nothing when the client's read timeout is longer than the delay (a slow success); "
             "otherwise the read-timeout exceptions (see `hfrouter scenarios show read-timeout`)",
             "ROUTER-FACTS §3.2",
         )
+    if fault == SLOW_STREAM:
+        slow = "nothing when the read timeout is longer than the delay; otherwise the first event, then "
+        return _per_major((
+            slow + "requests.exceptions.ConnectionError (urllib3 wraps the read timeout)",
+            slow + "httpx.ReadTimeout",
+            slow + "httpx2.ReadTimeout (raised while iterating: not converted)",
+        ), "what the parity suite (tests/test_parity.py) observes; ROUTER-FACTS §3.2, §4.2")  # fmt: skip
     name = scenario.name
     if name == "stream-error-event":
         return same(
