@@ -208,7 +208,9 @@ class RunSession:
             from .coverage import test_record
 
             record = self._record(nodeid)
-            record.update({k: v for k, v in test_record(nodeid, exchange).items() if k not in ("outcome", "verdicts")})
+            secrets = (self.settings.live.token,) if self.settings.live is not None else ()
+            fresh = test_record(nodeid, exchange, secrets)
+            record.update({k: v for k, v in fresh.items() if k not in ("outcome", "verdicts")})
             if exchange.chaos is not None:
                 record["chaos"] = [injection.to_dict() for injection in exchange.chaos.injected]
                 record["reproduce"] = exchange.chaos.reproduction()

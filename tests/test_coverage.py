@@ -314,3 +314,20 @@ def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
     assert helped.returncode == 0
     for command in ("scenarios", "serve", "lint", "report"):
         assert command in helped.stdout
+
+
+def test_report_calls_hold_no_token(pytester: pytest.Pytester) -> None:
+    token = "hf_" + "a1B2c3D4e5F6g7H8i9J0k1L2"
+    pytester.makepyfile(test_leak=f"""
+        import httpx
+
+        def test_token_in_the_query():
+            url = "https://router.huggingface.co/novita/v3/openai/chat/completions?api_key={token}"
+            body = b'{{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []}}'
+            assert httpx.post(url, content=body).status_code == 200
+        """)
+    pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-html=r.html").assert_outcomes(
+        passed=1
+    )
+    written = (pytester.path / "r.json").read_text() + (pytester.path / "r.html").read_text()
+    assert token not in written and "api_key=hf_REDACTED" in written
