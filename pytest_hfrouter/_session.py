@@ -113,6 +113,8 @@ class RunSession:
             or os.environ.get("GITHUB_STEP_SUMMARY")
         )  # fmt: skip
         self._pending: dict[str, dict[str, Any]] = {}
+        #: the run's outage coverage matrix (controller, once the session finished)
+        self.coverage: dict[str, Any] | None = None
         self._probe_items: list[ProbeItem] = []
         self._results: dict[Probe, ProbeResult] = {}
         # The request budget is the run's: under xdist each worker gets its share.
@@ -401,6 +403,7 @@ class RunSession:
                 target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
                 with target.open("a", encoding="utf-8") as out:
                     out.write(text)
+        self.coverage = payload.get("coverage")
         if self.settings.html is not None:
             from .coverage_html import write_html
 
@@ -488,6 +491,13 @@ class RunSession:
                 write(f"    {test['test']}")
                 for line in test["reproduce"]:
                     write(f"      {line}")
+        if self.coverage is not None:
+            from .coverage import cell_state
+
+            met = sum(cell_state(c) != "none" for row in self.coverage["cells"].values() for c in row.values())
+            gaps = sum(len(names) for names in self.coverage["gaps"].values())
+            write(f"outage coverage: {met} provider x scenario pair(s) met, {gaps} gap(s) "
+                  "(the matrix: --hfrouter-summary, --hfrouter-html or --hfrouter-report)")  # fmt: skip
         write(f"replay this run: --hfrouter-chaos-seed={self.chaos_seed}")
         for name, path in (("report", self.settings.report), ("HTML", self.settings.html)):
             if path is not None:
