@@ -409,6 +409,27 @@ def test_outage_markers_inject_and_the_rest_is_live(hfapp: pytest.Pytester, doub
     assert calls == [("test_fallback", "novita"), ("test_live_only", "together")]  # the injected 500 is not "live"
 
 
+def test_chaos_in_live_mode_injects_like_an_outage_rule(hfapp: pytest.Pytester, double: Double) -> None:
+    hfapp.makepyfile(
+        test_chaotic="""
+        from hfapp import chat, status_of
+
+        def test_calls():
+            for _ in range(4):
+                status_of(lambda: chat("together"))
+        """
+    )
+    args = ("--hfrouter-chaos-seed=5", "--hfrouter-chaos-rate=0.5", "--hfrouter-chaos-scenarios=provider-500",
+            "--hfrouter-report=report.json")  # fmt: skip
+    hfapp.runpytest(*double.args(*args)).assert_outcomes(passed=1)
+    test = report(hfapp.path / "report.json")["tests"][0]
+    answered = [c["answered_by"] for c in test["calls"] if c["route"] == "provider"]
+    assert set(answered) == {"live", "scenario:provider-500"}  # at rate 0.5 over 4 calls: both, for this seed
+    injected = [i["call"] for i in test["chaos"] if i["route"] == "provider"]
+    assert injected == [n for n, c in enumerate(test["calls"]) if c["answered_by"] == "scenario:provider-500"]
+    assert len(double.engine.chats()) == answered.count("live")  # an injected call never reached the router
+
+
 # -- 4. record → replay ------------------------------------------------------------------------
 RECORDED_APP = """
 import json
