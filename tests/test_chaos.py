@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +284,39 @@ def test_the_fragile_example_is_caught_and_its_reproduction_fails_it(examples: p
         f"{marker}\n@pytest.mark.parametrize(\"mode\", [\"chat\", \"stream\"])\ndef test_every_question",
     ))  # fmt: skip
     examples.runpytest("-p", "hfrouter", "tests", "-k", "every_question").assert_outcomes(passed=2)
+
+
+def test_a_test_meets_the_same_outages_whichever_test_ran_before_it(hfapp: pytest.Pytester) -> None:
+    """huggingface_hub caches the Hub's mapping per process: a chaos test starts with a cold cache,
+    or its call ordinals (and so its outages) would depend on the test that ran before it."""
+    hfapp.makepyfile(test_order="""
+        from hfapp import chat, status_of
+
+        def test_first():
+            status_of(lambda: chat("novita"))
+
+        def test_second():
+            for _ in range(6):
+                status_of(lambda: chat("novita"))
+        """)
+    args = ["-p", "hfrouter", "--hfrouter-chaos-seed=2", "--hfrouter-chaos-rate=0.5",
+            "--hfrouter-chaos-scenarios=bad-gateway-502"]  # fmt: skip
+    # Plain subprocesses, as a user runs pytest: the client's cache lives as long as the process.
+    for extra in (["--hfrouter-report=both.json"], ["--hfrouter-report=alone.json", "-k", "second"]):
+        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, *extra],
+                              cwd=hfapp.path, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stdout
+    both = chaos_report(hfapp.path / "both.json")["test_order.py::test_second"]
+    alone = chaos_report(hfapp.path / "alone.json")["test_order.py::test_second"]
+    assert both["chaos"] and both["chaos"] == alone["chaos"]
+    assert [c["route"] for c in both["calls"]] == [c["route"] for c in alone["calls"]]
+
+
+def test_every_chaos_test_starts_with_cold_client_caches(library: Library) -> None:
+    from pytest_hfrouter.engine import Engine
+    from pytest_hfrouter.traffic import Exchange
+
+    engine = Engine(library)
+    engine.hub_answers_changed = False  # the test before left the clients' Hub caches as a healthy run would
+    assert not engine.must_reset_client_caches(Exchange())
+    assert engine.must_reset_client_caches(Exchange(chaos=ChaosPlan.build(library, 1, 0.3).for_test("t")))
