@@ -46,6 +46,7 @@ class ChaosPlan:
     rate: float
     #: the candidate scenarios, in the library's order (a subset when the user named some)
     scenarios: tuple[Scenario, ...]
+    _choices: dict[tuple[str, bool], tuple[Scenario, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, library: Library, seed: int, rate: float, names: Sequence[str] = ()) -> ChaosPlan:
@@ -56,19 +57,12 @@ class ChaosPlan:
         return TestChaos(self, nodeid)
 
     def choices(self, route: Route) -> tuple[Scenario, ...]:
-        return _choices(self, route.kind, route.stream)
-
-
-_CHOICES: dict[tuple[int, str, bool], tuple[Scenario, ...]] = {}
-
-
-def _choices(plan: ChaosPlan, kind: str, stream: bool) -> tuple[Scenario, ...]:
-    key = (id(plan), kind, stream)
-    found = _CHOICES.get(key)
-    if found is None:
-        route = Route(kind, stream=stream)
-        found = _CHOICES[key] = tuple(s for s in plan.scenarios if applies(s, route))
-    return found
+        """The scenarios that can hit a call on this route (worked out once per route kind and mode)."""
+        key = (route.kind, route.stream)
+        found = self._choices.get(key)
+        if found is None:
+            found = self._choices[key] = tuple(s for s in self.scenarios if applies(s, route))
+        return found
 
 
 @dataclass(frozen=True)
