@@ -172,6 +172,7 @@ def _read_report(path: str) -> dict[str, Any]:
 
 
 def report(args: argparse.Namespace) -> int:
+    from . import scrub
     from .coverage import markdown, matrix, merge
     from .coverage_html import write_html
     from .report import SCHEMA, write_json
@@ -180,6 +181,9 @@ def report(args: argparse.Namespace) -> int:
         payloads = [_read_report(path) for path in args.reports]
     except HFRouterError as exc:
         return _fail(str(exc))
+    # Reports are scrubbed when written; an older or hand-edited one is scrubbed again on the way out.
+    scrub.register(scrub.environment_secrets(os.environ))
+    payloads = [scrub.payload(p) for p in payloads]
     if args.report_command == "merge":
         payload = merge(payloads)
         payload["schema"] = SCHEMA
@@ -193,10 +197,10 @@ def report(args: argparse.Namespace) -> int:
         write_html(Path(args.html), payload)
         print(f"HTML: {args.html}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(payload), encoding="utf-8")
+        Path(args.markdown).write_text(scrub.text(markdown(payload)), encoding="utf-8")
         print(f"Markdown: {args.markdown}")
     if args.report_command == "show" and not args.html and not args.markdown:
-        print(markdown(payload), end="")
+        print(scrub.text(markdown(payload)), end="")
     return 0
 
 

@@ -210,8 +210,7 @@ class RunSession:
             from .coverage import test_record
 
             record = self._record(nodeid)
-            secrets = (self.settings.live.token,) if self.settings.live is not None else ()
-            fresh = test_record(nodeid, exchange, secrets)
+            fresh = test_record(nodeid, exchange)
             record.update({k: v for k, v in fresh.items() if k not in ("outcome", "verdicts")})
             if exchange.chaos is not None:
                 record["chaos"] = [injection.to_dict() for injection in exchange.chaos.injected]

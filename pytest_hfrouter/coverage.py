@@ -30,13 +30,13 @@ def task_of(call: Call) -> str | None:
     return "chat-completion" if path.endswith("chat/completions") else None
 
 
-def call_record(call: Call, secrets: Sequence[str] = ()) -> dict[str, Any]:
-    """A call for the report; its URL scrubbed of tokens (a query string may carry one)."""
-    from .recorder import scrub_text
+def call_record(call: Call) -> dict[str, Any]:
+    """A call for the report; its URL scrubbed (a query string may carry a key)."""
+    from . import scrub
 
     return {
         "provider": call.provider, "model": call.model, "task": task_of(call), "route": call.route,
-        "method": call.method, "url": scrub_text(call.url, secrets), "stream": call.stream, "status": call.status,
+        "method": call.method, "url": scrub.text(call.url), "stream": call.stream, "status": call.status,
         "fault": call.fault, "answered_by": call.answered_by,
     }  # fmt: skip
 
@@ -46,7 +46,7 @@ def scenarios_of(answered_by: str) -> list[str]:
     return answered_by.removeprefix("scenario:").split("+") if answered_by.startswith("scenario:") else []
 
 
-def test_record(nodeid: str, exchange: Exchange, secrets: Sequence[str] = ()) -> dict[str, Any]:
+def test_record(nodeid: str, exchange: Exchange) -> dict[str, Any]:
     """A test's traffic for the report (its outcome and verdicts are added when they are known)."""
     met: dict[tuple[str, str], None] = {}
     for call in exchange.calls:
@@ -63,7 +63,7 @@ def test_record(nodeid: str, exchange: Exchange, secrets: Sequence[str] = ()) ->
         "outcome": None,
         "scenarios": sorted({name for _, name in met}),
         "met": [list(pair) for pair in met],
-        "calls": [call_record(call, secrets) for call in exchange.calls],
+        "calls": [call_record(call) for call in exchange.calls],
         "verdicts": [],
     }
 
