@@ -151,7 +151,36 @@ def scenarios(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             return _fail(str(exc))
         return 0
+    if args.scenarios_command in ("promote", "diff"):
+        return _harvested(args, library)
     print(table(library))
+    return 0
+
+
+def _harvested(args: argparse.Namespace, library: Any) -> int:
+    """``scenarios promote`` and ``scenarios diff``: a harvested candidate, made usable or compared."""
+    from .errors import CassetteError
+    from .harvest import PromoteError, nearest, promote
+
+    candidate = Path(args.file)
+    if not candidate.is_file():
+        return _fail(f"{candidate}: no such candidate file (they are kept in hfrouter_harvest_dir)")
+    if args.scenarios_command == "diff":
+        try:
+            name, differences = nearest(candidate, library)
+        except (CassetteError, HFRouterError, IndexError) as exc:
+            return _fail(f"{candidate}: not a scenario file ({exc})")
+        print(f"nearest known scenario: {name}")
+        print("\n".join(f"  {line}" for line in differences) if differences else "  the same shape")
+        return 0
+    into = Path(args.into)
+    try:
+        target = promote(candidate, args.name, into, library)
+    except PromoteError as exc:
+        return _fail(str(exc))
+    print(f"promoted {candidate} -> {target}")
+    print(f"use it after adding the folder to your ini: hfrouter_scenario_dirs = {into}")
+    print(f'    @pytest.mark.hfrouter_outage("{args.name}", provider=...)')
     return 0
 
 
@@ -210,9 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     listing = commands.add_parser("scenarios", help="List the scenarios, the shipped ones and yours (or show one)")
     listing.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
-    shows = listing.add_subparsers(dest="scenarios_command", metavar="show", parser_class=_Parser)
+    shows = listing.add_subparsers(dest="scenarios_command", metavar="show|promote|diff", parser_class=_Parser)
     one = shows.add_parser("show", help="What the client sees: status, headers, body or fault, and the exceptions")
     one.add_argument("name", metavar="NAME", help="A scenario name or alias (see: hfrouter scenarios)")
+    lift = shows.add_parser("promote", help="Turn a harvested candidate into a scenario your tests can use")
+    lift.add_argument("file", metavar="FILE", help="A candidate from the harvest folder (hfrouter_harvest_dir)")
+    lift.add_argument("--name", required=True, help="The scenario's name (lower-case letters, digits and dashes)")
+    lift.add_argument("--into", default="scenarios", metavar="DIR", help="Your scenario folder (default: scenarios)")
+    compare = shows.add_parser("diff", help="How a harvested candidate differs from the nearest known scenario")
+    compare.add_argument("file", metavar="FILE", help="A candidate from the harvest folder")
     run = commands.add_parser("serve", help="Serve the router double (router and Hub paths) on loopback")
     run.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=8765, help="Port (default: 8765; 0: any free port)")
