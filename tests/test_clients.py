@@ -434,7 +434,7 @@ def hfh_transport_error(expected: Expected, client: ClientKind) -> type[Exceptio
     if (HFH_VERSION >= (2, 0) or client.library == "aiohttp") and timeout and expected.before_response:
         return InferenceTimeoutError
     if client.library == "aiohttp" and timeout:
-        return TimeoutError
+        return asyncio.TimeoutError  # the builtin TimeoutError from Python 3.11
     return library_error(client.library, expected.transport, expected.before_response)
 
 

@@ -210,7 +210,8 @@ def patch(connector: Any, replace: Replace) -> None:
         if _forwarding.get():
             return await original(self, request, traces, timeout)
         body = await _body(request)
-        sent = Request(request.method, str(request.url), tuple(request.headers.items()) if recording() else (), body)
+        headers = tuple((str(k), v) for k, v in request.headers.items()) if recording() else ()  # str, not istr
+        sent = Request(request.method, str(request.url), headers, body)
         answer, outcome = ask(sent, *timeouts(timeout))
         if answer.target_url:
             return await forward(self, request, sent, answer, timeout)
@@ -257,25 +258,29 @@ def patch(connector: Any, replace: Replace) -> None:
         return connector.Connection(self, request.connection_key, protocol, self._loop)
 
     async def pump(protocol: Any, session: Any, response: Any, sent: Request, started: float) -> None:
-        """The live body into the app's connection as it arrives, reported to the engine at its end."""
+        """The live body into the app's connection as it arrives, reported to the engine before the
+        app sees its end (an app may read the call log at once; its loop may close right after)."""
         parts: list[bytes] = []
-        error: str | None = None
+        failure: Exception | None = None
         try:
-            async for part in response.content.iter_any():
-                parts.append(part)
-                if protocol.transport is not None:
-                    protocol.data_received(_chunk(part))
-            if protocol.transport is not None:
-                protocol.data_received(_LAST_CHUNK)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            protocol.lose(exc if isinstance(exc, OSError) else None)
-        finally:
-            response.release()
-            await session.close()
-            headers = tuple(response.headers.items())
+            try:
+                async for part in response.content.iter_any():
+                    parts.append(part)
+                    if protocol.transport is not None:
+                        protocol.data_received(_chunk(part))
+            except Exception as exc:
+                failure = exc
+            error = None if failure is None else f"{type(failure).__name__}: {failure}"
+            headers = tuple((str(k), v) for k, v in response.headers.items())
             seen = Observed(response.status, response.reason or "", headers, b"".join(parts),
                             time.perf_counter() - started, error)  # fmt: skip
             observe(sent, seen)
+            if failure is not None:
+                protocol.lose(failure if isinstance(failure, OSError) else None)
+            elif protocol.transport is not None:
+                protocol.data_received(_LAST_CHUNK)
+        finally:
+            response.release()
+            await session.close()
 
     original = replace(connector.BaseConnector, "connect", connect)
