@@ -190,6 +190,18 @@ def test_slow_stream_within_sock_read_is_a_success(hfrouter: HFRouter) -> None:
     assert (call.answered_by, call.fault, call.failed) == ("scenario:slow-stream", None, False)
 
 
+def test_a_slow_reader_never_meets_sock_read(hfrouter: HFRouter) -> None:
+    """sock_read measures the server; a replayed server always has the next byte ready."""
+
+    async def slowly(client: Any) -> bytes:
+        async with client.post(URL, json=body(stream=True)) as response:
+            first = await response.content.readline()
+            await asyncio.sleep(0.3)
+            return bytes(first + await response.read())
+
+    assert run(slowly, timeout=aiohttp.ClientTimeout(sock_read=0.1)) == healthy(stream=True)
+
+
 def test_concurrent_requests_each_get_their_own_answer(hfrouter: HFRouter) -> None:
     providers = ["novita", "together", "sambanova", "fireworks-ai"] * 3
 

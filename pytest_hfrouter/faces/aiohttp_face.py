@@ -106,7 +106,9 @@ def patch(connector: Any, replace: Replace) -> None:
         def close(self) -> None:
             if not self.closing:
                 self.closing = True
-                self.protocol._loop.call_soon(self.protocol.connection_lost, None)
+                loop = self.protocol._loop
+                if not loop.is_closed():  # a connection collected after its loop ended
+                    loop.call_soon(self.protocol.connection_lost, None)
 
         abort = close
 
@@ -159,6 +161,10 @@ def patch(connector: Any, replace: Replace) -> None:
                     await asyncio.wait((writer,))
                 self._loop.call_soon(self.deliver)  # once the client waits, as bytes off a socket arrive
             return await super().read()
+
+        def _reschedule_timeout(self) -> None:
+            """No timer of its own: the engine's plan decides whether a stall outlasts ``sock_read``
+            (a replayed server always has the next byte ready, however slowly the app reads)."""
 
         @property
         def connected(self) -> bool:
@@ -275,7 +281,9 @@ def patch(connector: Any, replace: Replace) -> None:
             seen = Observed(response.status, response.reason or "", headers, b"".join(parts),
                             time.perf_counter() - started, error)  # fmt: skip
             observe(sent, seen)
-            if failure is not None:
+            if isinstance(failure, asyncio.TimeoutError):  # the app's own timeout class for it
+                protocol.stall()
+            elif failure is not None:
                 protocol.lose(failure if isinstance(failure, OSError) else None)
             elif protocol.transport is not None:
                 protocol.data_received(_LAST_CHUNK)
