@@ -605,6 +605,52 @@ def test_aiohttp_records_and_replays(hfapp: pytest.Pytester, double: Double, mon
     assert replayed == {**live, "answered_by": ["cassette:test_chat.yaml"] * 2}
 
 
+AIOHTTP_LIVE_FAULTS = """
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+
+URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def test_live_fault(hfrouter):
+    lines = []
+
+    async def main():
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            async with session.post(URL, json=BODY, headers={"Authorization": "Bearer hf_fake"}) as answer:
+                async for line in answer.content:
+                    lines.append(line)
+
+    try:
+        asyncio.run(main())
+        error = None
+    except Exception as exc:
+        error = type(exc).__name__
+    with Path("seen.jsonl").open("a") as out:
+        out.write(json.dumps({"error": error, "events": sum(line.startswith(b"data: ") for line in lines)}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(("scenario", "error", "events"), [("stream-cut", "ClientPayloadError", 5),
+                                                           ("connection-reset", "ClientOSError", 0)])  # fmt: skip
+def test_aiohttp_meets_a_live_fault_as_over_its_own_socket(hfapp: pytest.Pytester, double: Double,
+                                                          scenario: str, error: str, events: int) -> None:  # fmt: skip
+    """A fault of the live router (here the double's real socket) reaches the app as aiohttp's own
+    exception, after the events that came, and the report records the failed call."""
+    double.outage(scenario, provider="novita")
+    hfapp.makepyfile(test_fault=AIOHTTP_LIVE_FAULTS)
+    result = hfapp.runpytest(*double.args("--hfrouter-report=report.json"))
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp) == {"error": error, "events": events}
+    (call,) = [c for c in report(hfapp.path / "report.json")["calls"] if c["route"] == "provider"]
+    assert call["error"].startswith(f"{error}: ")
+    assert call["status"] == (200 if events else None)  # a cut stream had its status line; a reset none
+
+
 def test_recording_under_xdist_never_corrupts(hfapp: pytest.Pytester, double: Double, write_cassette: Any,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
