@@ -1,6 +1,6 @@
 """Nothing leaves the process: the socket guard, requests outside tests, and background threads.
 
-The escape matrix runs real clients (urllib, http.client, raw sockets, requests, httpx) at
+The escape matrix runs real clients (urllib, http.client, raw sockets, requests, httpx, aiohttp) at
 real targets in a subprocess whose ``socket`` is instrumented *below* the plugin: what the
 instrument sees is what would have left the process.
 """
@@ -60,7 +60,10 @@ CLIENTS = {
     "raw socket": "socket.create_connection((HOST, 443), timeout=2)",
     "requests": "requests.get(URL, timeout=2)",
     "httpx": "httpx.get(URL, timeout=2)",
+    "aiohttp": "asyncio.run(aiohttp_get(URL))",
 }
+#: the clients a face answers: the legacy inference host gets a healthy answer through them
+FACED = ("requests", "httpx", "aiohttp")
 TARGETS = {
     "router": "https://router.huggingface.co/v1/models",
     "hub": "https://huggingface.co/api/whoami-v2",
@@ -106,7 +109,16 @@ def test_{name}():
         pass  # the app swallows the error: only the plugin can still make the test fail
 """
             )
-    return "import http.client, socket, urllib.parse, urllib.request\nimport httpx, requests\n" + "".join(tests)
+    header = """\
+import asyncio, http.client, socket, urllib.parse, urllib.request
+import aiohttp, httpx, requests
+
+async def aiohttp_get(url):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        async with session.get(url) as response:
+            await response.read()
+"""
+    return header + "".join(tests)
 
 
 def _run_escapes(tmp_path: Path, *plugin_args: str) -> tuple[dict[str, object], str]:
@@ -131,13 +143,13 @@ def test_escape_matrix_nothing_leaves_the_process_in_replay(tmp_path: Path) -> N
     hosts = {host for _, host in without["attempts"]}  # type: ignore[attr-defined]
     assert {"router.huggingface.co", "huggingface.co", "api.gradio.app", "93.184.215.14"} <= hosts
     assert len(without["attempts"]) >= cells  # type: ignore[arg-type]
-    # With it, nothing gets past the guard. Every cell fails its test, but for the two the plugin
+    # With it, nothing gets past the guard. Every cell fails its test, but for those the plugin
     # itself answers: hf-inference's legacy route through a face it intercepts (a healthy answer).
     assert with_plugin["attempts"] == []
-    assert f"{cells - 2} failed, 2 passed" in stdout, stdout[-3000:]
+    assert f"{cells - len(FACED)} failed, {len(FACED)} passed" in stdout, stdout[-3000:]
     stdout_lines = stdout.splitlines()
-    passed = {line for line in stdout_lines if line.startswith("FAILED")}
-    assert not any("legacy_inference_host" in line and ("requests" in line or "httpx" in line) for line in passed)
+    failed = {line for line in stdout_lines if line.startswith("FAILED")}
+    assert not any("legacy_inference_host" in line and line.split("::test_")[1].startswith(FACED) for line in failed)
     assert "blocked co" in stdout
 
 
