@@ -141,6 +141,30 @@ def test_the_hub_look_up_through_aiohttp(hfrouter: HFRouter) -> None:
     assert [(c.route, c.method, c.answered_by) for c in hfrouter.calls] == [("mapping", "GET", "healthy")]
 
 
+HUB_SCENARIOS = sorted(name for name, scenario in LIBRARY.scenarios.items() if "mapping" in scenario.answers)
+
+
+@pytest.mark.parametrize("scenario", HUB_SCENARIOS)
+def test_a_hub_outage_through_aiohttp_is_what_httpx_gets(hfrouter: HFRouter, scenario: str) -> None:
+    """The Hub look-up under each Hub scenario: aiohttp's answer is the httpx face's, byte for byte."""
+    import httpx
+
+    framing = {"content-length", "transfer-encoding", "content-encoding", "connection"}
+
+    def kept(headers: Any) -> list[tuple[str, str]]:
+        return sorted((str(k).lower(), v) for k, v in headers.items() if str(k).lower() not in framing)
+
+    async def get(client: Any) -> tuple[Any, ...]:
+        async with client.get(MAPPING_URL) as response:
+            return response.status, response.reason, kept(response.headers), await response.read()
+
+    with hfrouter.outage(scenario, provider="novita"):
+        through_aiohttp = run(get)
+        answer = httpx.get(MAPPING_URL, headers=AUTH, timeout=10)
+    assert through_aiohttp == (answer.status_code, answer.reason_phrase, kept(answer.headers), answer.content)
+    assert [c.answered_by for c in hfrouter.calls] == [f"scenario:{scenario}"] * 2, hfrouter.call_log()
+
+
 async def _chunks() -> AsyncIterator[bytes]:
     yield json.dumps(body())[:20].encode()
     yield json.dumps(body())[20:].encode()
