@@ -323,3 +323,42 @@ def test_replayed_aiohttp_calls_never_reach_the_guard(pytester: pytest.Pytester)
     assert output.count("blocked a connection to") == 1
     result.stdout.fnmatch_lines(["*_ test_the_guard_is_on _*", "*blocked a connection to example.com:443*"])
     assert "test_router_calls" not in "".join(line for line in output.splitlines() if "blocked" in line)
+
+
+NO_TIMEOUT = """
+import asyncio
+
+import aiohttp
+import pytest
+
+URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-7B-Instruct", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.hfrouter_outage("read-timeout", provider="novita")
+def test_stalled_without_a_timeout():
+    async def main():
+        # huggingface_hub 0.x's AsyncInferenceClient(timeout=None) builds exactly this
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(None)) as session:
+            async with session.post(URL, json=BODY) as response:
+                return response.status
+
+    try:
+        asyncio.run(main())
+    except Exception:
+        pass  # the app swallows it: only the plugin can still fail the test
+"""
+
+
+def test_a_stall_with_no_aiohttp_timeout_fails_the_test_as_a_hang(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_no_timeout=NO_TIMEOUT)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-hfrouter: would hang forever: POST https://router.huggingface.co/novita/v3/openai/chat/completions",
+            "  read-timeout: the client sets no read timeout*",
+        ]
+    )
