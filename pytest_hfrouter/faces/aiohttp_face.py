@@ -258,12 +258,14 @@ def patch(connector: Any, replace: Replace) -> None:
             _forwarding.reset(token)
         protocol = Played(self._loop, request, timeout)
         kept = [(k, v) for k, v in response.headers.items() if k.lower() not in _FRAMING]
-        protocol.data_received(_head(response.status, response.reason or "", [*kept, ("Transfer-Encoding", "chunked")]))
+        bodiless = request.method == "HEAD" or response.status in (204, 304)  # no body, so no framing
+        framing = [] if bodiless else [("Transfer-Encoding", "chunked")]
+        protocol.data_received(_head(response.status, response.reason or "", [*kept, *framing]))
         protocol.asked = True  # the head is there: the pump feeds the rest as it arrives
-        protocol.hfrouter_pump = asyncio.ensure_future(pump(protocol, session, response, sent, started))
+        protocol.hfrouter_pump = asyncio.ensure_future(pump(protocol, session, response, sent, started, bodiless))
         return connector.Connection(self, request.connection_key, protocol, self._loop)
 
-    async def pump(protocol: Any, session: Any, response: Any, sent: Request, started: float) -> None:
+    async def pump(protocol: Any, session: Any, response: Any, sent: Request, started: float, bodiless: bool) -> None:
         """The live body into the app's connection as it arrives, reported to the engine before the
         app sees its end (an app may read the call log at once; its loop may close right after)."""
         parts: list[bytes] = []
@@ -272,7 +274,7 @@ def patch(connector: Any, replace: Replace) -> None:
             try:
                 async for part in response.content.iter_any():
                     parts.append(part)
-                    if protocol.transport is not None:
+                    if protocol.transport is not None and not bodiless:
                         protocol.data_received(_chunk(part))
             except Exception as exc:
                 failure = exc
@@ -285,7 +287,7 @@ def patch(connector: Any, replace: Replace) -> None:
                 protocol.stall()
             elif failure is not None:
                 protocol.lose(failure if isinstance(failure, OSError) else None)
-            elif protocol.transport is not None:
+            elif protocol.transport is not None and not bodiless:
                 protocol.data_received(_LAST_CHUNK)
         finally:
             response.release()
