@@ -362,3 +362,79 @@ def test_a_stall_with_no_aiohttp_timeout_fails_the_test_as_a_hang(pytester: pyte
             "  read-timeout: the client sets no read timeout*",
         ]
     )
+
+
+# -- timeouts against a real socket: which ClientTimeout field fires, and what aiohttp raises ----
+SHORT = 0.3  # seconds: every reference cell below waits it out for real
+LONG = 5.0
+TIMEOUTS = {
+    "total": {"total": SHORT},
+    "connect": {"total": None, "connect": SHORT},
+    "sock_connect": {"total": None, "sock_connect": SHORT},
+    "sock_connect-under-total": {"total": LONG, "sock_connect": SHORT},
+    "total-under-connect": {"total": SHORT, "connect": LONG},
+    "sock_read": {"total": None, "sock_read": SHORT},
+    "sock_read-under-total": {"total": LONG, "sock_read": SHORT},
+    "total-under-sock_read": {"total": SHORT, "sock_read": LONG},
+}
+
+
+async def _outcome(url: str, fields: dict[str, Any]) -> tuple[str, str]:
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(**fields)) as client,
+            client.post(url, json=body(), headers=AUTH) as response,
+        ):
+            await response.read()
+    except Exception as exc:
+        return type(exc).__qualname__, str(exc)
+    return "ok", ""
+
+
+@pytest.fixture
+def unaccepting() -> Any:
+    """A loopback port whose accept queue is full: the kernel drops further SYNs, so a connect
+    hangs as towards a provider that never answers (the reference for connect timeouts)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for sock in [*fillers, server]:
+        sock.close()
+
+
+CONNECT_CASES = ["total", "connect", "sock_connect", "sock_connect-under-total", "total-under-connect"]
+#: the cases that limit a read (connect-only ones would hang: a test of its own covers that)
+READ_CASES = ["total", "sock_read", "sock_read-under-total", "total-under-sock_read"]
+
+
+@pytest.mark.parametrize("case", CONNECT_CASES)
+def test_connect_timeout_is_what_a_connect_that_hangs_gives(hfrouter: HFRouter, unaccepting: str, case: str) -> None:
+    fields = TIMEOUTS[case]
+    path = URL.removeprefix("https://router.huggingface.co")
+    real = asyncio.run(_outcome(unaccepting + path, fields))
+    with hfrouter.outage("connect-timeout", provider="novita"):
+        replayed = asyncio.run(_outcome(URL, fields))
+    assert real[0] in ("ConnectionTimeoutError", "TimeoutError"), real
+    assert replayed == (real[0], real[1].replace(unaccepting, "https://router.huggingface.co"))
+
+
+@pytest.mark.parametrize("case", READ_CASES)
+def test_read_timeout_is_what_the_doubles_stall_gives(hfrouter: HFRouter, hfrouter_server: Any, case: str) -> None:
+    """The router double stalls on an open socket; replay gives the same, without waiting."""
+    fields = TIMEOUTS[case]
+    path = URL.removeprefix("https://router.huggingface.co")
+    with hfrouter.outage("read-timeout", provider="novita"):
+        real = asyncio.run(_outcome(hfrouter_server.base_url + path, fields))
+        replayed = asyncio.run(_outcome(URL, fields))
+    assert real[0] in ("SocketTimeoutError", "TimeoutError"), real
+    assert replayed == real
