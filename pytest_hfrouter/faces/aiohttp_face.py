@@ -16,7 +16,8 @@ raises over one (observed against the router double, aiohttp 3.14):
 * stream-cut: ``ClientPayloadError`` (the chunked body ends early).
 
 Live and record modes send the request to the engine's target with a session of its own and
-feed that answer through the same in-memory connection, reporting it to the engine once read.
+feed that answer, as sent (still compressed, if it was), through the same in-memory connection,
+reporting it to the engine once read.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from ._core import HOP_HEADERS, Replace, ask, failed, observe, played, recording
 
 #: set while this face sends a forwarded request itself (live modes): that one really connects
 _forwarding: contextvars.ContextVar[bool] = contextvars.ContextVar("hfrouter_aiohttp_forwarding", default=False)
-#: framing headers the face writes itself (a forwarded body arrives decoded and is sent chunked)
-_FRAMING = frozenset({"content-length", "transfer-encoding", "content-encoding", "connection"})
+#: framing headers the face writes itself (a forwarded body is handed on chunked, as sent: still encoded)
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _LAST_CHUNK = b"0\r\n\r\n"
 
 
@@ -244,7 +245,10 @@ def patch(connector: Any, replace: Replace) -> None:
         if answer.authorization:
             headers.append(("Authorization", answer.authorization))
         started = time.perf_counter()
-        session = ClientSession(timeout=timeout, skip_auto_headers=("User-Agent", "Content-Type"))
+        # The body as sent (auto_decompress off): recorded byte for byte, decoded by the app's own session.
+        session = ClientSession(
+            timeout=timeout, auto_decompress=False, skip_auto_headers=("User-Agent", "Content-Type")
+        )
         token = _forwarding.set(True)
         try:
             response = await session.request(
