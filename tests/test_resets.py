@@ -86,6 +86,8 @@ def test_hfrouter_reset_is_cleared_with_the_client_caches(pytester: pytest.Pytes
         [pytest]
         hfrouter_reset =
             appcache:mapping
+        # the outages below only set when caches are cleared: no router call is made
+        hfrouter_on_unmatched = ignore
         """
     )
     pytester.makepyfile(
