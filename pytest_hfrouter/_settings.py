@@ -22,6 +22,7 @@ import pytest
 
 from .live import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Live
 from .report import READABLE_SCHEMAS, SCHEMA
+from .resets import Reset, parse
 
 VERDICT_MODES = ("off", "report", "fail")
 EXPIRY_MODES = ("warn", "fail")
@@ -72,6 +73,8 @@ class Settings:
     chaos_seed: int | None = None
     chaos_rate: float = 0.3
     chaos_scenarios: tuple[str, ...] = ()
+    #: the user's caches to clear before each test (ini ``hfrouter_reset``), after the built-in ones
+    resets: tuple[Reset, ...] = ()
 
     @property
     def records(self) -> bool:
@@ -175,6 +178,9 @@ def add_options(parser: pytest.Parser) -> None:
                   "relative to rootdir, one a line", type="linelist", default=[])  # fmt: skip
     parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
                   type="bool", default=False)  # fmt: skip
+    parser.addini("hfrouter_reset", "Caches holding Hub answers to clear before each test, besides the built-in "
+                  "ones: one 'module:callable' a line (an lru_cache'd function's cache_clear is called)",
+                  type="linelist", default=[])  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
                   type="bool", default=True)  # fmt: skip
     parser.addini("hfrouter_harvest_dir", "Live modes: where unknown failure shapes are kept as candidate "
@@ -312,6 +318,10 @@ def resolve(
         raise pytest.UsageError(
             f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
         )
+    try:
+        resets = parse(ini("hfrouter_reset"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     return Settings(
         harvest_dir=harvest_dir,
         cassette_dir=cassette_dir,
@@ -339,6 +349,7 @@ def resolve(
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
         html=paths["hfrouter_html"],
         **_chaos(option, given),
+        resets=resets,
     )
 
 

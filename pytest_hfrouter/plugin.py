@@ -264,7 +264,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
     )
     if engine.must_reset_client_caches(exchange):
-        reset_client_caches()
+        reset_client_caches(settings.resets)
         engine.hub_answers_changed = False
     item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
 
@@ -444,7 +444,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     judged = settings.verdicts != "off" or resilience is not None
     return HFRouter(
         item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item), chain=chain,
-        storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None,
+        storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None, resets=settings.resets,
     )  # fmt: skip
 
 
