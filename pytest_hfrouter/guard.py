@@ -47,6 +47,8 @@ class Policy:
     #: called with (host, port, library, message) for each refusal
     blocked: Callable[[str, int | None, str, str], None] = lambda *_: None
     active: bool = True
+    #: scope "marked": a thread that does not work for the running test is not in it (`threads`)
+    background_passes: bool = False
     #: addresses that allowed host names resolved to (a connection to them is allowed)
     resolved: set[str] = field(default_factory=set)
 
@@ -110,7 +112,14 @@ def uninstall(policy: Policy) -> None:
 
 def _active() -> Policy | None:
     policy = _policies[-1] if _policies else None
-    return policy if policy is not None and policy.active else None
+    if policy is None or not policy.active:
+        return None
+    if policy.background_passes:
+        from . import threads
+
+        if threads.is_background():
+            return None
+    return policy
 
 
 def _port(port: Any) -> int | None:
