@@ -8,8 +8,6 @@ same suite under ``-p hfrouter`` (scope all) is the control that shows the compa
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from pytest_hfrouter.scope import ALL, MARKED, ScopeError, decide, loaded_on_purpose, opted_in
