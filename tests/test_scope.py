@@ -337,7 +337,8 @@ def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester) -> None
         """
     )
 
-    result = pytester.runpytest("-p", "hfrouter", "-rA")
+    # In a subprocess: in-process runs re-import httpx beside an httpcore an earlier run left behind.
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "-rA")
 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*other.example is not the router*"])
