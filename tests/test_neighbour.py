@@ -382,3 +382,78 @@ def test_json_and_tool_apps_pass_on_healthy_answers_with_no_cassette(pytester: p
 
     result.assert_outcomes(passed=9)
     assert not list(pytester.path.rglob("*.yaml"))  # no cassette anywhere
+
+
+GRADIO_APP = '''
+import gradio as gr
+
+
+def greet(name: str, intensity: float) -> str:
+    return "Hello, " + name + "!" * int(intensity)
+
+
+def build() -> gr.Interface:
+    return gr.Interface(fn=greet, inputs=["text", gr.Slider(1, 5, step=1)], outputs="text")
+'''
+
+GRADIO_TESTS = '''
+import threading
+
+from gradio_client import Client
+
+from app_ui import build, greet
+
+
+def wait_for_background_work():
+    """Gradio reports analytics from threads (through huggingface_hub's telemetry queue); a UI
+    test that waits for them sees their fate inside the test."""
+    for thread in threading.enumerate():
+        if "analytics" in thread.name:
+            thread.join(10)
+    try:
+        from huggingface_hub.utils._telemetry import _TELEMETRY_QUEUE
+    except ImportError:
+        return
+    _TELEMETRY_QUEUE.join()
+
+
+def test_greet():
+    assert greet("Ada", 2) == "Hello, Ada!!"
+
+
+def test_build():
+    demo = build()
+    assert [type(c).__name__ for c in demo.input_components] == ["Textbox", "Slider"]
+    wait_for_background_work()
+
+
+def test_launch_and_call():
+    demo = build()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, share=False)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        assert client.predict("World", 3, fn_index=0) == "Hello, World!!!"
+    finally:
+        demo.close()
+    wait_for_background_work()
+'''
+
+
+def test_a_real_gradio_app_passes_the_same_with_and_without_the_plugin(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("gradio", reason="gradio is not in the test extras (too heavy for CI); pip install gradio")
+    pytester.makepyfile(app_ui=GRADIO_APP, test_ui=GRADIO_TESTS)
+
+    without = pytester.runpytest_subprocess("-p", "no:hfrouter", "-rA", "-W", "ignore")
+    autoloaded = pytester.runpytest_subprocess("-rA", "-W", "ignore")
+    active = pytester.runpytest_subprocess("-p", "hfrouter", "-rA", "-W", "ignore")
+
+    expected = {f"test_ui.py::{name}": "PASSED" for name in ("test_greet", "test_build", "test_launch_and_call")}
+    assert outcomes(without, "test_ui.py") == expected, without.stdout.str()
+    assert outcomes(autoloaded, "test_ui.py") == expected, autoloaded.stdout.str()
+    # The control: acting in every test, the plugin refuses Gradio's analytics (the issue's report)
+    assert outcomes(active, "test_ui.py") != expected
+    active.stdout.fnmatch_lines(["*api.gradio.app is not the router*"])
+    # ... and what its miss offers fixes it: the analytics hosts let through, every test acted in
+    pytester.makeini("[pytest]\nhfrouter_allow_hosts =\n    api.gradio.app\n    huggingface.co\n")
+    allowed = pytester.runpytest_subprocess("-p", "hfrouter", "-rA", "-W", "ignore")
+    assert outcomes(allowed, "test_ui.py") == expected, allowed.stdout.str()
