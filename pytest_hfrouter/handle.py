@@ -19,6 +19,27 @@ if TYPE_CHECKING:
     from .verdicts import Verdict
 
 
+class Clock:
+    """The test's clock: the one the call log is stamped with (`Call.at`).
+
+    ``now()`` is ``time.monotonic()`` plus the virtual seconds; ``slept`` is how many seconds
+    the app slept inside ``hfrouter.virtual_time()`` without waiting.
+    """
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    def now(self) -> float:
+        return self._exchange.now()
+
+    @property
+    def slept(self) -> float:
+        return self._exchange.virtual
+
+    def __repr__(self) -> str:
+        return f"<hfrouter clock: {self.slept:g} virtual seconds slept>"
+
+
 class HFRouter:
     """What one test sees of the router: every call it made and what answered it."""
 
@@ -123,12 +144,18 @@ class HFRouter:
         if found:
             self._fail("resilience verdicts:\n" + "\n".join(f"  {v.describe()}" for v in found))
 
+    @property
+    def clock(self) -> Clock:
+        """The test's clock: ``clock.now()`` (the time base of ``Call.at``) and ``clock.slept``."""
+        return Clock(self._exchange)
+
     @contextmanager
-    def virtual_time(self) -> Iterator[None]:
+    def virtual_time(self) -> Iterator[Clock]:
         """``time.sleep`` and ``asyncio.sleep`` advance the test's clock instead of waiting.
 
         Verdicts such as retry-after-ignored and no-backoff then see the waits an app makes
-        without the test spending them.
+        without the test spending them. ``with hfrouter.virtual_time() as clock:`` gives the
+        test's `Clock` (``clock.slept``: the seconds slept so far).
         """
         exchange = self._exchange
         real_async_sleep = asyncio.sleep
@@ -141,7 +168,7 @@ class HFRouter:
             return await real_async_sleep(0, result)
 
         with patch("time.sleep", sleep), patch("asyncio.sleep", async_sleep):
-            yield
+            yield Clock(exchange)
 
     def call_log(self) -> str:
         if not self._exchange.calls:
