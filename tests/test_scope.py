@@ -343,3 +343,15 @@ def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*other.example is not the router*"])
     result.stdout.fnmatch_lines(["PASSED test_allowed.py::test_allowed"])
+
+
+def test_workers_follow_the_controllers_scope(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
+    pytester.makeconftest(SERVER)
+    pytester.makepyfile(test_acting=ACTING)
+
+    autoloaded = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    everywhere = pytester.runpytest_subprocess("-n", "2", "-p", "hfrouter", "-p", "no:randomly")
+
+    autoloaded.assert_outcomes(passed=3, failed=1)  # as without xdist: the unmarked tests untouched
+    everywhere.assert_outcomes(passed=1, failed=3)
