@@ -54,11 +54,11 @@ class Policy:
 
     def allows(self, host: str, port: int | None) -> bool:
         host = host.lower().strip("[]")
-        if is_loopback(host):
-            return self.allow_loopback or f"{host}:{port}" in self.doubles or f"[{host}]:{port}" in self.doubles
-        if host in self.resolved:
-            return True
-        return any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.hosts)
+        listed = any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.hosts)
+        if is_loopback(host):  # a listed loopback host passes even with hfrouter_allow_loopback = false
+            doubles = f"{host}:{port}" in self.doubles or f"[{host}]:{port}" in self.doubles
+            return self.allow_loopback or doubles or listed
+        return listed or host in self.resolved
 
 
 _policies: list[Policy] = []

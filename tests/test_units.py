@@ -447,16 +447,18 @@ def test_allowed_hosts_pass_and_other_hosts_miss_with_the_fix(library: Library) 
 def test_an_engine_for_marked_tests_passes_everything_between_them(library: Library) -> None:
     engine = Engine(library, every_test=False)
 
-    assert engine.idle
+    assert engine.idle()
     assert ask(engine, "POST", ROUTER + PROVIDER_ROUTES["novita"], body()).passthrough
     engine.begin(Exchange())
-    assert not engine.idle
+    assert not engine.idle()
+    assert engine.idle(background=True)  # a thread that does not work for the test
     assert chat(engine).source == "healthy"
     engine.end()
-    assert engine.idle and ask(engine, "GET", "https://example.com/").passthrough
+    assert engine.idle() and ask(engine, "GET", "https://example.com/").passthrough
     # scope all: outside a test nothing leaves the process
-    assert not Engine(library).idle
-    assert Engine(library).answer(Request("GET", "https://example.com/")).unanswered is not None
+    everywhere = Engine(library)
+    assert not everywhere.idle() and not everywhere.idle(background=True)
+    assert everywhere.answer(Request("GET", "https://example.com/")).unanswered is not None
 
 
 def test_healthy_answers_carry_the_requested_model_and_fit(library: Library) -> None:
