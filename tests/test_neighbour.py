@@ -81,6 +81,8 @@ def test_{when}_with_an_outage():
 #: Unmarked tests with non-router traffic; some fail on purpose (the same way in every run).
 UNMARKED = '''
 import asyncio
+import urllib.error
+import urllib.request
 
 import httpx
 import pytest
@@ -137,6 +139,15 @@ def test_requests_unresolvable_host_unhandled():
     session().get(NOWHERE)
 
 
+def test_urllib_loopback(server):  # below every face: the socket guard's business
+    assert urllib.request.urlopen(server).read() == b"hello from loopback"
+
+
+def test_urllib_unresolvable_host_handled():
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(NOWHERE)
+
+
 def test_fails_on_its_own(server):
     assert session().get(server).text == "something else"
 '''
@@ -172,6 +183,7 @@ def test_unmarked_non_router_traffic_is_the_same_with_and_without_the_plugin(hfa
         ("test_requests_loopback", "PASSED"), ("test_inference_client_against_a_local_server", "PASSED"),
         ("test_httpx_unresolvable_host_handled", "PASSED"), ("test_requests_unresolvable_host_handled", "PASSED"),
         ("test_httpx_unresolvable_host_unhandled", "FAILED"), ("test_requests_unresolvable_host_unhandled", "FAILED"),
+        ("test_urllib_loopback", "PASSED"), ("test_urllib_unresolvable_host_handled", "PASSED"),
         ("test_fails_on_its_own", "FAILED"),
     ]}  # fmt: skip
     assert outcomes(without, "test_b_unmarked.py") == expected
@@ -194,8 +206,10 @@ def test_unmarked_non_router_traffic_is_the_same_with_and_without_the_plugin(hfa
     assert changed == {
         "test_b_unmarked.py::test_httpx_unresolvable_host_handled",
         "test_b_unmarked.py::test_requests_unresolvable_host_handled",
+        "test_b_unmarked.py::test_urllib_unresolvable_host_handled",  # refused by the guard
     }
     active.stdout.fnmatch_lines(["*hfrouter-neighbour.invalid is not the router*"])
+    active.stdout.fnmatch_lines(["*blocked a connection to hfrouter-neighbour.invalid*"])
 
 
 #: An app that asks for JSON and for tool calls, through the real clients.

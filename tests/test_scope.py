@@ -140,6 +140,9 @@ def server():
 """
 
 ACTING = """
+import urllib.error
+import urllib.request
+
 import httpx
 import pytest
 
@@ -161,8 +164,14 @@ def test_marker_opts_in(server):
     with pytest.raises(Exception, match="loopback traffic is blocked"):
         get(server)
 
+@pytest.mark.hfrouter_outage("provider-500")
+def test_the_guard_acts_in_it_too(server):
+    with pytest.raises(urllib.error.URLError, match="blocked a connection"):
+        urllib.request.urlopen(server)
+
 def test_unmarked_last(server):
     assert get(server) == "hello from loopback"
+    assert urllib.request.urlopen(server).read() == b"hello from loopback"  # the guard is off again
 """
 
 
@@ -173,15 +182,21 @@ def test_only_tests_that_ask_are_acted_in(pytester: pytest.Pytester) -> None:
 
     result = pytester.runpytest("-p", "no:randomly", "-rA")
 
-    # test_marker_opts_in fails on its miss (the plugin acted); the unmarked ones passed untouched
-    result.assert_outcomes(passed=3, failed=1)
+    # the marked tests fail on their misses (the plugin acted: face and guard); the unmarked ones
+    # passed untouched
+    result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(["FAILED test_acting.py::test_marker_opts_in - Failed: pytest-hfrouter: no answ*"])
+    result.stdout.fnmatch_lines(["*blocked a connection to 127.0.0.1:*"])
     for name in ("test_marked_first", "test_unmarked_after", "test_unmarked_last"):
         result.stdout.fnmatch_lines([f"PASSED test_acting.py::{name}"])
 
     # scope all (-p hfrouter): every test is acted in, so the unmarked ones meet the block too
     control = pytester.runpytest("-p", "hfrouter", "-p", "no:randomly")
-    control.assert_outcomes(passed=1, failed=3)
+    control.assert_outcomes(passed=1, failed=4)
+    # ini hfrouter_scope = marked beats -p hfrouter
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\nhfrouter_scope = marked\n")
+    forced = pytester.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    forced.assert_outcomes(passed=3, failed=2)
 
 
 CLEARS = """
@@ -353,5 +368,5 @@ def test_workers_follow_the_controllers_scope(pytester: pytest.Pytester) -> None
     autoloaded = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
     everywhere = pytester.runpytest_subprocess("-n", "2", "-p", "hfrouter", "-p", "no:randomly")
 
-    autoloaded.assert_outcomes(passed=3, failed=1)  # as without xdist: the unmarked tests untouched
-    everywhere.assert_outcomes(passed=1, failed=3)
+    autoloaded.assert_outcomes(passed=3, failed=2)  # as without xdist: the unmarked tests untouched
+    everywhere.assert_outcomes(passed=1, failed=4)
