@@ -32,6 +32,27 @@ _SLEEPS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
+class Clock:
+    """The test's clock: the one the call log is stamped with (`Call.at`).
+
+    ``now()`` is ``time.monotonic()`` plus the virtual seconds; ``slept`` is how many seconds
+    the app slept inside ``hfrouter.virtual_time()`` without waiting.
+    """
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    def now(self) -> float:
+        return self._exchange.now()
+
+    @property
+    def slept(self) -> float:
+        return self._exchange.virtual
+
+    def __repr__(self) -> str:
+        return f"<hfrouter clock: {self.slept:g} virtual seconds slept>"
+
+
 class HFRouter:
     """What one test sees of the router: every call it made and what answered it."""
 
@@ -139,13 +160,19 @@ class HFRouter:
         if found:
             self._fail("resilience verdicts:\n" + "\n".join(f"  {v.describe()}" for v in found))
 
+    @property
+    def clock(self) -> Clock:
+        """The test's clock: ``clock.now()`` (the time base of ``Call.at``) and ``clock.slept``."""
+        return Clock(self._exchange)
+
     @contextmanager
-    def virtual_time(self) -> Iterator[None]:
+    def virtual_time(self) -> Iterator[Clock]:
         """Sleeps advance the test's clock instead of waiting: ``time.sleep``, ``asyncio.sleep``, ``anyio.sleep``.
 
         Verdicts such as retry-after-ignored and no-backoff then see the waits an app makes
         without the test spending them. The retries of the libraries apps use all wait through
-        one of these (see `_SLEEPS`).
+        one of these (see `_SLEEPS`). ``with hfrouter.virtual_time() as clock:`` gives the
+        test's `Clock` (``clock.slept``: the seconds slept so far).
         """
         exchange = self._exchange
         real_async_sleep = asyncio.sleep
@@ -163,7 +190,7 @@ class HFRouter:
                     importlib.import_module(module_name)  # what anyio.sleep loads on its first call anyway
                 if hasattr(sys.modules.get(module_name), attribute):
                     stack.enter_context(patch(f"{module_name}.{attribute}", async_sleep if asynchronous else sleep))
-            yield
+            yield Clock(exchange)
 
     def call_log(self) -> str:
         if not self._exchange.calls:
