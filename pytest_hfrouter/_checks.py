@@ -28,6 +28,8 @@ class Findings:
 
     failures: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    #: the `hfrouter_each_outage` case cannot happen to this test's calls: it is reported skipped
+    skip: str | None = None
 
 
 def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -> list[tuple[Path, float]]:
@@ -93,7 +95,12 @@ def after_call(
 ) -> Findings:
     findings = Findings()
     if each_rule is not None and each_rule.used == 0 and passed:  # it passed without meeting its outage
-        warnings.warn_explicit(_unexercised(each_rule), HFRouterWarning, location[0], location[1])
+        # A scenario none of whose routes (or stream mode) this test's calls took — a streamed-only
+        # one over a non-chat task, an auto-route one over provider calls — cannot happen to it:
+        # the case is reported skipped, saying why, instead of passing unexercised.
+        findings.skip = _cannot_happen(each_rule, exchange)
+        if findings.skip is None:
+            warnings.warn_explicit(_unexercised(each_rule), HFRouterWarning, location[0], location[1])
     if passed and settings.on_unplayed != "ignore":
         for cassette in exchange.cassettes:
             left = unplayed(cassette, exchange.requested)
@@ -117,6 +124,22 @@ def after_call(
         described = "\n".join(f"  {v.describe()}" for v in blocking)
         findings.failures.append(f"pytest-hfrouter: resilience verdicts:\n{described}")
     return findings
+
+
+def _cannot_happen(rule: Rule, exchange: Exchange) -> str | None:
+    scenario = rule.scenario
+    if not exchange.calls:
+        return None
+    kinds = set(scenario.routes) | ({"poll", "download"} if "provider" in scenario.routes else set())
+    for call in exchange.calls:
+        if call.route in kinds and (scenario.stream in (None, call.stream) or call.route == "mapping"):
+            return None
+    only = "" if scenario.stream is None else "streamed " if scenario.stream else "plain "
+    taken = ", ".join(sorted({f"{'streamed ' if c.stream else ''}{c.route}" for c in exchange.calls}))
+    return (
+        f"{rule.describe()} can only happen to {only}calls on {'/'.join(scenario.routes)} routes, and this "
+        f"test made none (its calls: {taken})"
+    )
 
 
 def _unexercised(rule: Rule) -> str:

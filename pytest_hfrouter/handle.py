@@ -70,10 +70,11 @@ class HFRouter:
         model: str | None = None,
         times: int | None = None,
         delay: float | None = None,
+        step: str | None = None,
     ) -> Iterator[None]:
         """The marker's outage for the duration of a ``with`` block; it takes precedence over markers."""
         __tracebackhide__ = True
-        kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times, "delay": delay}
+        kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times, "delay": delay, "step": step}
         rule = parse_outage((scenario,), kwargs, self._library)
         watch: AbstractContextManager[None] = nullcontext()
         if self._test_file is not None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import scrub
 from .bodies import content
+from .providers import PROVIDERS
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ REWRITE = "rewrite"
 MODES = (REPLAY, LIVE, RECORD, REWRITE)
 ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
-#: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2)
-REMOVED_PROVIDERS = frozenset({"hyperbolic", "nebius", "sambanova", "clarifai", "nvidia", "black-forest-labs"})
+#: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2; the table is providers.py)
+REMOVED_PROVIDERS = frozenset(p.name for p in PROVIDERS.values() if p.removed)
 
 
 @dataclass(frozen=True)

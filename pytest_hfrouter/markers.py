@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import re
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HFRouterError, ScenarioError
 from .faults import FaultError
+from .tasks import STEPS
 
 if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin stays light
     from .library import Library
@@ -24,7 +26,7 @@ LIVE = "hfrouter_live"
 RESILIENT = "hfrouter_resilient"
 
 SIGNATURES = {
-    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None)",
+    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None)",
     CASSETTE: "hfrouter_cassette(*paths)",
     EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None)",
     LIVE: "hfrouter_live",
@@ -34,8 +36,8 @@ SIGNATURES = {
 MARKER_HELP = {
     OUTAGE: "Router traffic matching provider (name or glob) and model (HF id or glob; on the auto "
     "route also model:provider) gets the scenario's response; after `times` matching calls the "
-    "provider recovers; `delay` overrides a slow-* scenario's seconds. Stacks at test, class and module "
-    "level; the closest wins.",
+    "provider recovers; `delay` overrides a slow-* scenario's seconds; `step` (submit, poll, download) "
+    "limits it to one step of a task's job. Stacks at test, class and module level; the closest wins.",
     CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
     "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
     EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
@@ -71,7 +73,7 @@ def _scenario(marker: str, library: Library, name: Any) -> str:
 
 def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> Rule:
     """``hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None)`` → a `Rule`."""
-    unknown = sorted(set(kwargs) - {"scenario", "provider", "model", "times", "delay"})
+    unknown = sorted(set(kwargs) - {"scenario", "provider", "model", "times", "delay", "step"})
     if unknown:
         raise MarkerError(OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
     given = list(args) + ([kwargs["scenario"]] if "scenario" in kwargs else [])
@@ -89,15 +91,29 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
             scenario.fault.with_delay(delay)
         except FaultError as exc:
             raise MarkerError(OUTAGE, str(exc)) from None
+    step = kwargs.get("step")
+    if step is not None and step not in STEPS:
+        raise MarkerError(OUTAGE, f"step must be one of {', '.join(map(repr, STEPS))} or None, got {step!r}")
+    provider = _optional_str(OUTAGE, "provider", kwargs.get("provider"))
+    if scenario.providers and provider is not None and not _any_provider(scenario.providers, provider):
+        raise MarkerError(
+            OUTAGE,
+            f"scenario {scenario.name!r} is an answer of {', '.join(scenario.providers)} only, not of {provider!r}",
+        )
     from .traffic import Rule
 
     return Rule(
         scenario,
-        provider=_optional_str(OUTAGE, "provider", kwargs.get("provider")),
+        provider=provider,
         model=_optional_str(OUTAGE, "model", kwargs.get("model")),
         times=times,
         delay=delay,
+        step=step,
     )
+
+
+def _any_provider(providers: Iterable[str], pattern: str) -> bool:
+    return any(fnmatch.fnmatchcase(p, pattern.lower()) for p in providers)
 
 
 @dataclass(frozen=True)
@@ -120,8 +136,10 @@ def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: L
     if provider is None:
         raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
     names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
-    if not names:
-        names = tuple(s.name for s in library.http_scenarios())
+    if not names:  # every HTTP scenario that can happen to this provider
+        names = tuple(
+            s.name for s in library.http_scenarios() if not s.providers or _any_provider(s.providers, provider)
+        )
     return EachOutage(names, provider, _optional_str(EACH_OUTAGE, "model", kwargs.get("model")))
 
 

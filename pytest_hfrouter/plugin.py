@@ -278,6 +278,8 @@ def _after_call(item: pytest.Item, passed: bool) -> None:
         run.add_verdicts(item.nodeid, findings.verdicts)
     if findings.failures and passed:
         raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
+    if findings.skip is not None:
+        raise pytest.skip.Exception(f"pytest-hfrouter: {findings.skip}", _use_item_location=True)
 
 
 def _call_log(exchange: Exchange) -> str:
