@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import json
 import threading
 from collections.abc import Callable
@@ -21,12 +20,13 @@ from .bodies import content
 from .cassettes import Recorded, match_key
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .harvest import is_failure
+from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
-from .providers import CONVERSATIONAL, PROVIDERS, TEXT_GENERATION, is_removed, mapping_order
+from .providers import CONVERSATIONAL, PROVIDERS, is_removed
 from .routes import AUTO, HARNESS, HUB_LOOKUPS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
 from .task_library import FollowUp
-from .tasks import SUBMIT, pipeline_tag, task_from_stack
+from .tasks import SUBMIT, task_from_stack
 from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
 
 __all__ = ["PASSTHROUGH", "Answer", "Call", "Engine", "Exchange", "Miss", "Request", "Rule"]
@@ -338,12 +338,12 @@ class Engine:
             return self._scenario_answer(closest, route, model, closest.provider, model)
         overlays = [r for r in rules if r.scenario.response(MAPPING).status == 200]
         base = self._from_cassettes(exchange, request, route, record=False)
-        mapping = _mapping_json(content(base.body, base.headers)) if base else None
+        mapping = mapping_json(content(base.body, base.headers)) if base else None
         if mapping is None:
             mapping = self._synthesised_mapping(exchange, model or "")
         entries: dict[str, Any] = mapping.setdefault("inferenceProviderMapping", {})
         for rule in reversed(overlays):  # farthest first, so the closest rule has the last word
-            overlay = _mapping_json(rule.scenario.response(MAPPING).body) or {}
+            overlay = mapping_json(rule.scenario.response(MAPPING).body) or {}
             template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
             literal = rule.literal_provider
             targets = [literal] if literal else [p for p in entries if rule.matches_provider(p)]
@@ -476,19 +476,12 @@ class Engine:
     def _synthesised_mapping(self, exchange: Exchange, model: str) -> dict[str, Any]:
         key = model.lower()
         task = exchange.tasks.get(key)
-        asked = exchange.asked.get(key)
-        if task is None:
-            return synthesised_mapping(model)
-        covered = self.library.tasks.exchanges if task != CONVERSATIONAL else {}
-        order = list(mapping_order(task))
-        # providers with a recorded healthy answer first: a client-side "auto" takes the first
-        order.sort(key=lambda p: task != CONVERSATIONAL and (p, task) not in covered)
-        if asked and asked not in order:
-            order.append(asked)  # a provider the client asks for by name (also a removed one)
-        return synthesised_mapping(model, task, tuple(order))
+        # the task library is read only for a task other than chat
+        covered = self.library.tasks.exchanges.keys() if task not in (None, CONVERSATIONAL) else ()
+        return mapping_for(model, task, exchange.asked.get(key), covered)
 
     def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:
-        exchange.provider_ids.update(_provider_ids(body))
+        exchange.provider_ids.update(provider_ids(body))
 
     def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
@@ -510,66 +503,6 @@ def _fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     return text
-
-
-def _mapping_json(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-@functools.lru_cache(maxsize=256)
-def _provider_ids(body: bytes) -> tuple[tuple[tuple[str, str], str], ...]:
-    """(provider, provider's model id) → HF model id, from a mapping answer's body."""
-    mapping = _mapping_json(body)
-    if not mapping or not isinstance(mapping.get("id"), str):
-        return ()
-    entries = mapping.get("inferenceProviderMapping") or {}
-    if not isinstance(entries, dict):
-        return ()
-    return tuple(
-        ((provider, entry["providerId"].lower()), mapping["id"])
-        for provider, entry in entries.items()
-        if isinstance(entry, dict) and isinstance(entry.get("providerId"), str)
-    )
-
-
-def synthesised_mapping(
-    model: str, task: str = CONVERSATIONAL, providers: tuple[str, ...] = MAPPING_PROVIDERS
-) -> dict[str, Any]:
-    """A healthy provider mapping for any model and task, in the shape of the real recorded ones.
-
-    Every provider listed serves the model for ``task`` under the model's own id.
-    """
-    return {
-        "_id": "hfrouter-synthesised",
-        "id": model,
-        "inferenceProviderMapping": {
-            provider: {"status": "live", "providerId": model, "task": task} for provider in providers
-        },
-    }
-
-
-def synthesised_model_info(model: str, task: str | None = None) -> dict[str, Any]:
-    """Enough of ``GET /api/models/{id}`` for hf-inference's task check (ROUTER-FACTS addendum).
-
-    ``pipeline_tag`` is the task's (chat models are ``text-generation``); feature-extraction and
-    sentence-similarity models carry both tags, as the client's check of them wants.
-    """
-    tag = pipeline_tag(task or CONVERSATIONAL)
-    tags = ["conversational", "text-generation"] if tag == TEXT_GENERATION else [tag]
-    if tag in ("feature-extraction", "sentence-similarity"):
-        tags = ["feature-extraction", "sentence-similarity"]
-    return {
-        "_id": "hfrouter-synthesised",
-        "id": model,
-        "modelId": model,
-        "pipeline_tag": tag,
-        "tags": tags,
-        "private": False,
-    }
 
 
 def route_is_loopback(url: str) -> bool:

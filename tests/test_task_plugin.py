@@ -265,3 +265,26 @@ def test_the_task_library_is_small_and_linked() -> None:
             a.body for f in tasks.follow_ups.values() if f.provider == follow_up.provider for a in f.answers
         )
         assert url.split("?")[0].encode() in named_in.replace(b"\\/", b"/"), url
+
+
+def test_a_task_mapping_never_leaks_into_the_next_test(imageapp: pytest.Pytester) -> None:
+    """huggingface_hub caches a model's mapping per model, not per task: after an image test the
+    next test starts with the caches cleared, so a chat call on the same model finds its provider."""
+    imageapp.makepyfile(
+        """
+        from huggingface_hub import InferenceClient
+        from imageapp import MODEL, paint
+
+        def test_1_image(hfrouter):
+            assert paint("fal-ai").format == "PNG"
+
+        def test_2_chat_on_the_same_model(hfrouter):
+            client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+            reply = client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL)
+            assert reply.choices[0].message.content
+            assert [c.route for c in hfrouter.calls] == ["mapping", "provider"]  # looked up afresh
+        """
+    )
+    result = imageapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=2)
