@@ -41,7 +41,8 @@ MARKER_HELP = {
     CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
     "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
     EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
-    "injected on `provider`; test ids name the scenario.",
+    "injected on `provider`; test ids name the scenario; a case that cannot happen to the test's calls "
+    "is reported skipped with the reason.",
     LIVE: "The test needs the live router; skipped in replay.",
     RESILIENT: "After the test body, fail on any resilience verdict not in `allow` (retry-storm, "
     "retried-non-retryable, retry-after-ignored, no-backoff, truncated-stream-accepted, gave-up-early); "

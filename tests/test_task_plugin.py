@@ -204,6 +204,27 @@ def test_the_router_double_answers_a_task_for_a_client_in_another_thread(imageap
     result.assert_outcomes(passed=1)
 
 
+def test_an_image_cut_mid_body_on_a_real_socket(imageapp: pytest.Pytester) -> None:
+    """Through the router double the cut is a real one: the HTTP library's own words for it."""
+    imageapp.makepyfile(
+        """
+        import pytest
+        from imageapp import paint
+
+        @pytest.mark.hfrouter_outage("body-cut", provider="hf-inference")
+        def test_cut(hfrouter_server):
+            with hfrouter_server.huggingface_hub(), pytest.raises(Exception) as raised:
+                paint("hf-inference")
+            assert "expected" in str(raised.value), repr(raised.value)  # "received N bytes, expected M"
+            assert type(raised.value).__name__ in ("RemoteProtocolError", "ChunkedEncodingError")
+            assert [c.fault for c in hfrouter_server.calls] == [None, "body-cut"]
+        """
+    )
+    result = imageapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+
+
 # -- pure logic -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("url", "body", "task"),
