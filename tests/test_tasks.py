@@ -14,7 +14,7 @@ and must get:
 * ``body-cut``: the HTTP library's own error for a body shorter than its Content-Length — on
   the image download where the provider has one (fal-ai, replicate, black-forest-labs).
 
-The async client (httpx-based from huggingface_hub 1.0) runs the healthy and the cut cases.
+The async client (httpx-based from huggingface_hub 1.0) runs the healthy, the 500 and the cut cases.
 .ci/run runs this module under huggingface_hub 2.x, 1.33.0 and 0.36.2; the providers removed
 from the router (black-forest-labs, hyperbolic, nebius) are reachable only from 0.36.2's client.
 """
@@ -326,8 +326,11 @@ ASYNC_SKIP = pytest.mark.skipif(
 
 @ASYNC_SKIP
 @pytest.mark.parametrize(("provider", "task"), CASES)
-def test_async_healthy_and_cut(hfrouter: HFRouter, provider: str, task: str) -> None:
+def test_async_healthy_500_and_cut(hfrouter: HFRouter, provider: str, task: str) -> None:
     CALLS[task].check(perform_async(provider, task), TASKS.exchanges[(provider, task)])
+    with hfrouter.outage("provider-500", provider=provider), pytest.raises(HfHubHTTPError) as raised:
+        perform_async(provider, task)
+    assert raised.value.response.status_code == 500
     step = "download" if has_download(provider, task) else None
     with hfrouter.outage("body-cut", provider=provider, step=step), pytest.raises(cut_error()):
         perform_async(provider, task)
