@@ -19,6 +19,7 @@ from .errors import HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
 from .traffic import Exchange, Rule
+from .unmatched import NOT_APPLICABLE, Finding, diagnose
 from .verdicts import TRUNCATING_SCENARIOS, Verdict, verdicts_of
 
 
@@ -28,8 +29,10 @@ class Findings:
 
     failures: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
-    #: the `hfrouter_each_outage` case cannot happen to this test's calls: it is reported skipped
+    #: an ``hfrouter_each_outage`` case that could not apply to the test's calls: skip it, saying why
     skip: str | None = None
+    #: what a failed test's report should show (an outage that never happened may be why it failed)
+    notes: list[str] = field(default_factory=list)
 
 
 def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -> list[tuple[Path, float]]:
@@ -94,14 +97,10 @@ def after_call(
     location: tuple[str, int],
 ) -> Findings:
     findings = Findings()
-    if each_rule is not None and each_rule.used == 0 and passed:  # it passed without meeting its outage
-        # A scenario none of whose routes (or stream mode) this test's calls took — a streamed-only
-        # one over a non-chat task, an auto-route one over provider calls — cannot happen to it:
-        # the case is reported skipped, saying why, instead of passing unexercised.
-        findings.skip = _cannot_happen(each_rule, exchange)
-        if findings.skip is None:
-            warnings.warn_explicit(_unexercised(each_rule), HFRouterWarning, location[0], location[1])
-    if passed and settings.on_unplayed != "ignore":
+    _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
+    if findings.skip is not None:
+        return findings
+    if settings.on_unplayed != "ignore":
         for cassette in exchange.cassettes:
             left = unplayed(cassette, exchange.requested)
             if not left:
@@ -110,9 +109,9 @@ def after_call(
                 f"{cassette.path}: the test never requested {len(left)} of its interactions:\n"
                 + "\n".join(f"  {line}" for line in left)
             )
-            if settings.on_unplayed == "fail":
+            if settings.on_unplayed == "fail" and passed:
                 findings.failures.append(f"pytest-hfrouter: {message}")
-            else:
+            else:  # a failing test's report shows it too: it may be why the test failed
                 warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
     if resilience is None and settings.verdicts == "off":
         return findings
@@ -126,29 +125,43 @@ def after_call(
     return findings
 
 
-def _cannot_happen(rule: Rule, exchange: Exchange) -> str | None:
-    scenario = rule.scenario
-    if not exchange.calls:
-        return None
-    kinds = set(scenario.routes) | ({"poll", "download"} if "provider" in scenario.routes else set())
-    for call in exchange.calls:
-        if call.route in kinds and (scenario.stream in (None, call.stream) or call.route == "mapping"):
-            return None
-    only = "" if scenario.stream is None else "streamed " if scenario.stream else "plain "
-    taken = ", ".join(sorted({f"{'streamed ' if c.stream else ''}{c.route}" for c in exchange.calls}))
-    return (
-        f"{rule.describe()} can only happen to {only}calls on {'/'.join(scenario.routes)} routes, and this "
-        f"test made none (its calls: {taken})"
+def _never_happened(
+    findings: Findings,
+    exchange: Exchange,
+    settings: Settings,
+    *,
+    passed: bool,
+    each_rule: Rule | None,
+    location: tuple[str, int],
+) -> None:
+    """Rules that answered no call: a matrix case that could not apply is skipped; the rest are findings."""
+    unmatched: list[Finding] = []
+    for rule in (*exchange.rules, *exchange.ended_rules):
+        if rule is not each_rule and (rule.optional or settings.on_unmatched == "ignore"):
+            continue
+        finding = diagnose(rule, exchange.calls)
+        if finding is None:
+            continue
+        if rule is each_rule and finding.kind == NOT_APPLICABLE:
+            outcome = "" if passed else " (the body failed too, on answers with no outage in them)"
+            findings.skip = f"hfrouter_each_outage case {rule.scenario.name} cannot apply: {finding.reason}{outcome}"
+            return
+        if settings.on_unmatched != "ignore":
+            unmatched.append(finding)
+    if not unmatched:
+        return
+    listed = "\n".join(f"  - {finding.message()}" for finding in unmatched)
+    message = (
+        f"pytest-hfrouter: an outage this test asks for never happened, so the test did not exercise it:\n{listed}\n"
+        "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
+        "warn or ignore)"
     )
-
-
-def _unexercised(rule: Rule) -> str:
-    scenario = rule.scenario
-    only = "" if scenario.stream is None else ", streamed requests only" if scenario.stream else ", plain requests only"
-    return (
-        f"{rule.describe()} answered no call of this test, so this case passed without exercising it "
-        f"(it answers {'/'.join(scenario.routes)} routes{only})"
-    )
+    if not passed:
+        findings.notes.append(message)
+    elif settings.on_unmatched == "fail":
+        findings.failures.append(message)
+    else:
+        warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
 
 
 def pytest_fail(message: str) -> BaseException:

@@ -1,16 +1,27 @@
 """Run-level hooks: the report, probes, baseline, drift and the xdist hand-off.
 
-Workers send their part through ``workeroutput``; the controller merges, compares with the
-baseline, writes the report and the summaries, prints the terminal section and sets the exit
-status (syrupy's pattern). Modules that only some runs need (probes, verdicts, the engine)
-are imported when first used, so loading the plugin stays cheap.
+Each test's part of the report (its live calls, drift, verdicts, expired recordings, probe
+results) is folded in when the test ends. Under xdist a worker appends it, one JSON line per
+test, to a spool file the controller named (``workerinput``), before it starts its next test;
+the controller reads the spool when the session ends. A Ctrl-C or SIGTERM therefore loses
+nothing a worker finished: an interrupted controller tears the workers down before their
+``workeroutput`` arrives, and drops the test reports still queued from them, but a line on
+disk stays. Requests made outside any test go the same way, at the worker's end. What is only
+needed when a worker ends normally (cassettes used, for orphans) travels by ``workeroutput``.
+The controller compares with the baseline, writes the report and the summaries, prints the
+terminal section and sets the exit status (syrupy's pattern). Modules that only some runs
+need (probes, verdicts, the engine) are imported when first used, so loading the plugin
+stays cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +42,7 @@ if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test th
 WORKER_KEY = "hfrouter_report"
 SESSION_ITEMS: pytest.StashKey[frozenset[pytest.Item]] = pytest.StashKey()
 RUN_ID_KEY = "hfrouter_run_id"
+SPOOL_KEY = "hfrouter_spool"
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -93,8 +105,17 @@ class RunSession:
         self.orphans: list[Path] = []
         #: the node id of the test running now (a Ctrl-C or SIGTERM skips its teardown)
         self._running: str | None = None
+        #: the running test's part of the report, folded in (or spooled) when it ends
+        self._part: dict[str, list[dict[str, Any]]] = {}
+        #: xdist: the folder of the workers' spool files (the controller's), or this worker's file
+        self._spool: str | None = None
+        self._spool_file: Path | None = None
+        if is_worker(config) and config.workerinput.get(SPOOL_KEY):  # type: ignore[attr-defined]
+            worker = config.workerinput.get("workerid", "gw")  # type: ignore[attr-defined]
+            self._spool_file = Path(config.workerinput[SPOOL_KEY]) / f"{worker}.jsonl"  # type: ignore[attr-defined]
         self._handles_sigterm = False
-        if settings.live is not None and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        writes = settings.live is not None or settings.report is not None or settings.summary is not None
+        if writes and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             # A CI timeout sends SIGTERM: end like Ctrl-C, so the report of what completed is written.
             signal.signal(signal.SIGTERM, _interrupt)
             self._handles_sigterm = True
@@ -102,19 +123,24 @@ class RunSession:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self._handles_sigterm:  # hand the signal back (a pytest run inside a process that goes on)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self._spool is not None:  # the workers are down by now (xdist's sessionfinish)
+            shutil.rmtree(self._spool, ignore_errors=True)
 
     # -- per test -----------------------------------------------------------------------
+    def _add(self, key: str, entries: list[dict[str, Any]]) -> None:
+        if entries:
+            self._part.setdefault(key, []).extend(entries)
+
     def add_verdicts(self, nodeid: str, verdicts: list[Verdict]) -> None:
-        self.report.verdicts += [{"test": nodeid, **verdict.to_dict()} for verdict in verdicts]
+        self._add("verdicts", [{"test": nodeid, **verdict.to_dict()} for verdict in verdicts])
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
-        self.report.expired += [
-            {"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old
-        ]
+        entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
+        self._add("expired", entries)
 
     def collect(self, nodeid: str, exchange: Exchange) -> None:
-        self.report.calls += [{"test": nodeid, **call.to_dict()} for call in exchange.live]
-        self.report.drift += [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift]
+        self._add("calls", [{"test": nodeid, **call.to_dict()} for call in exchange.live])
+        self._add("drift", [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift])
         if exchange.failures and self.settings.live is not None and self.settings.harvest_dir is not None:
             self._harvest(nodeid, exchange)
 
@@ -133,11 +159,28 @@ class RunSession:
         for request, route, provider, model, observed in exchange.failures:
             finding = self._harvester.harvest(request, route, provider, model, observed, client)
             if finding is not None:
-                self.report.harvest.append({"test": nodeid, "line": finding.line(), **finding.to_dict()})
+                self._add("harvest", [{"test": nodeid, "line": finding.line(), **finding.to_dict()}])
         exchange.failures.clear()
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self._running = nodeid
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self._end_part()
+        self._running = None
+
+    def _end_part(self) -> None:
+        """The test is over: its part joins the report (a worker: the spool, before its next test)."""
+        part, self._part = self._part, {}
+        if not part:
+            return
+        if self._spool_file is None:
+            self.report.merge_payload(part)
+            return
+        line = json.dumps(scrub.payload(part), separators=(",", ":")) + "\n"  # on disk: scrubbed like the report
+        # One write of one line, appended: a reader sees whole lines, or a last one cut short.
+        with contextlib.suppress(OSError), self._spool_file.open("a", encoding="utf-8") as out:
+            out.write(line)
 
     def _collect_interrupted(self) -> None:
         """A Ctrl-C or SIGTERM skips the running test's teardown: keep the live calls it completed."""
@@ -147,6 +190,17 @@ class RunSession:
         if engine is not None and engine.exchange is not None and self._running is not None:
             self.collect(self._running, engine.exchange)
             engine.end()
+        self._end_part()
+
+    def _read_spool(self) -> None:
+        """The controller: every part the workers finished (a line cut by a kill is left out)."""
+        if self._spool is None:
+            return
+        for path in sorted(Path(self._spool).glob("*.jsonl")):
+            with contextlib.suppress(OSError):
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    with contextlib.suppress(ValueError):
+                        self.report.merge_payload(json.loads(line))
 
     def _collect_outside_tests(self) -> None:
         """Requests refused or unanswered outside any test: they fail the session, not a test."""
@@ -155,11 +209,13 @@ class RunSession:
         engine = self.config.stash.get(ENGINE, None)
         if engine is None:
             return
-        self.report.outside_tests += [
+        # Through the part, so that a worker's go to the spool like a test's (and outlive a Ctrl-C).
+        self._add("outside_tests", [
             {"request": f"{miss.request.method} {miss.request.url}", "problem": miss.reason}
             for miss in engine.session.misses
-        ]
+        ])  # fmt: skip
         engine.session.misses.clear()
+        self._end_part()
 
     # -- probes ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to probes too
@@ -190,7 +246,7 @@ class RunSession:
             self._budget = self._budget or Budget(self._budget_left)
             results = run_all(batch, live, self.settings.probe_concurrency, self._budget, self.settings.probe_timeout)
             self._results.update(results)
-            self.report.probes += [result.to_dict() for result in results.values()]
+            self._add("probes", [result.to_dict() for result in results.values()])
         return self._results[probe]
 
     @pytest.hookimpl(trylast=True)
@@ -217,12 +273,15 @@ class RunSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[RUN_ID_KEY] = self.run_id
+        if self._spool is None:
+            self._spool = tempfile.mkdtemp(prefix="hfrouter-spool-")
+        node.workerinput[SPOOL_KEY] = self._spool
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
-        if payload:
-            self.report.merge_payload(payload)
+        if payload:  # the per-test parts came through the spool; this is the rest
+            self.report.interrupted = self.report.interrupted or bool(payload.get("interrupted"))
             self.used.update(payload.get("used_cassettes") or [])
             self.roots.update(payload.get("cassette_roots") or [])
 
@@ -235,13 +294,14 @@ class RunSession:
             self._collect_interrupted()
         self._collect_outside_tests()
         if is_worker(self.config):
-            part = {
-                **self.report.to_payload(),
+            rest = {
+                "interrupted": self.report.interrupted,
                 "used_cassettes": sorted(self.used),
                 "cassette_roots": sorted(self.roots),
             }
-            self.config.workeroutput[WORKER_KEY] = part  # type: ignore[attr-defined]
+            self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return
+        self._read_spool()
         if self.settings.check_orphans:
             from .hygiene import orphans
 
@@ -256,6 +316,7 @@ class RunSession:
             text = markdown(payload, baseline)
             targets = [os.environ.get("GITHUB_STEP_SUMMARY"), self.settings.summary]
             for target in [Path(t) for t in targets if t]:
+                target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
                 with target.open("a", encoding="utf-8") as out:
                     out.write(text)
         failed = (

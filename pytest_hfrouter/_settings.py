@@ -1,18 +1,22 @@
 """Options and ini values → one validated `Settings` (CLI > ini > default).
 
-Every mistake is a `pytest.UsageError` at start-up that names the problem and the fix.
+Every mistake is a `pytest.UsageError` at start-up, before any test runs, that names the
+option (``--hfrouter-x``) or the ini key (``hfrouter_x``) the value came from, the problem
+and the fix.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +26,7 @@ from .report import SCHEMA
 VERDICT_MODES = ("off", "report", "fail")
 EXPIRY_MODES = ("warn", "fail")
 UNPLAYED_MODES = ("ignore", "warn", "fail")
+UNMATCHED_MODES = ("fail", "warn", "ignore")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
@@ -57,26 +62,33 @@ class Settings:
     on_unplayed: str = "warn"
     #: live modes: where failures of a shape the scenario library does not know are kept
     harvest_dir: Path | None = None
+    on_unmatched: str = "fail"
+    #: folders of the user's own scenarios (ini hfrouter_scenario_dirs), resolved
+    scenario_dirs: tuple[Path, ...] = ()
 
     @property
     def records(self) -> bool:
         return self.mode in (RECORD, REWRITE)
 
     def reachable_hosts(self) -> tuple[str, ...]:
-        """Hosts the network guard lets through: ini hfrouter_allow_hosts; in live modes also the
-        router and the Hub (or their overrides), the legacy inference host, and the proxy that
-        reaches them (HTTPS_PROXY and the like)."""
+        """Hosts the network guard lets through: ini hfrouter_allow_hosts; in live modes also where
+        router and Hub traffic goes — the real router, Hub and legacy inference host, or the
+        ``--hfrouter-*-url`` overrides *instead* (pointed elsewhere, nothing reaches the real ones)
+        — and the proxy that reaches them (HTTPS_PROXY and the like)."""
         if self.live is None:
             return self.allow_hosts
         from urllib.parse import urlsplit
 
-        from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+        from .live import ROUTER_URL
+        from .routes import LEGACY_INFERENCE_HOSTS
 
         urls = [self.live.router_url, self.live.hub_url]
         urls += [os.environ[name] for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
                  if os.environ.get(name)]  # fmt: skip
         hosts = {urlsplit(url if "://" in url else f"http://{url}").hostname or "" for url in urls}
-        return (*self.allow_hosts, *sorted((hosts | ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS) - {""}))
+        if self.live.router_url == ROUTER_URL:  # the legacy host keeps its own address only then
+            hosts |= LEGACY_INFERENCE_HOSTS
+        return (*self.allow_hosts, *sorted(hosts - {""}))
 
     def describe(self) -> str:
         if self.live is None:
@@ -136,6 +148,10 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("hfrouter_on_unplayed", "Interactions a test's cassette holds but the test never requested: "
                   "ignore, warn or fail", default="warn")  # fmt: skip
+    parser.addini("hfrouter_on_unmatched", "An outage rule that answered no call of its test: fail (default), warn "
+                  "or ignore; optional=True on a marker opts one rule out", default="fail")  # fmt: skip
+    parser.addini("hfrouter_scenario_dirs", "Folders of your own scenario files (the shipped library's format), "
+                  "relative to rootdir, one a line", type="linelist", default=[])  # fmt: skip
     parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
                   type="bool", default=False)  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
@@ -146,20 +162,58 @@ def add_options(parser: pytest.Parser) -> None:
                   "connection is refused", type="linelist", default=[])  # fmt: skip
 
 
-def _number(name: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
+def _number(label: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
     try:
         value = kind(raw)
     except ValueError:
         value = None
-    if value is None or value < minimum:
-        raise pytest.UsageError(f"--{name.replace('_', '-')}: expected a number >= {minimum:g}, got {raw!r}")
+    if value is None or not math.isfinite(value) or value < minimum:
+        example = "a whole number" if kind is int else "a number"
+        raise pytest.UsageError(f"{label}: expected {example} >= {minimum:g}, got {raw!r}")
     return value
 
 
-def _url(name: str, raw: str) -> str:
-    if not raw.startswith(("http://", "https://")):
-        raise pytest.UsageError(f"--{name.replace('_', '-')}: expected an http(s) URL, got {raw!r}")
+def _url(label: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query or parts.fragment:
+        raise pytest.UsageError(
+            f"{label}: expected an http(s) URL with a host, such as http://127.0.0.1:8765, got {raw!r}"
+        )
     return raw.rstrip("/")
+
+
+def output_path(label: str, raw: str, example: str) -> Path:
+    """A file the run will write (report, summary): refused now if it never could be."""
+    path = Path(raw)
+    if path.is_dir():
+        raise pytest.UsageError(f"{label}={raw}: is a folder; name a file in it, e.g. {label}={path / example}")
+    # A missing folder is created when the file is written; what exists of it must allow that.
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        raise pytest.UsageError(
+            f"{label}={raw}: {folder} is a file, so no folder can be made there; name a file in a folder"
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise pytest.UsageError(f"{label}={raw}: {folder} is not writable; pick a path you can write to")
+    return path
+
+
+def _token(environ: Mapping[str, str], mode: str) -> str:
+    token = environ.get("HF_TOKEN", "")
+    if not token:
+        raise pytest.UsageError(f"--hfrouter-mode={mode} talks to the live router and needs HF_TOKEN: {TOKEN_HELP}")
+    if not token.strip():
+        raise pytest.UsageError(f"HF_TOKEN is set but blank (only whitespace): {TOKEN_HELP}")
+    if token != token.strip():  # a newline from a file, say: no HTTP client sends it in a header
+        raise pytest.UsageError(
+            "HF_TOKEN has whitespace around it (a newline read from a file?): "
+            'set it without, e.g. export HF_TOKEN="$(tr -d "[:space:]" < token-file)"'
+        )
+    return token
 
 
 def resolve(
@@ -167,9 +221,22 @@ def resolve(
 ) -> Settings:
     """Settings from the command line (``option``) over the ini file (``ini``) over defaults."""
 
-    def value(name: str) -> Any:
-        given = option(name)
-        return given if given not in (None, "") else ini(name)
+    def given(name: str) -> tuple[Any, str]:
+        """The value and where it came from, as the user wrote it: ``--hfrouter-x`` or ``hfrouter_x``."""
+        value = option(name)
+        if value not in (None, ""):
+            return value, "--" + name.replace("_", "-")
+        return ini_value(name), name
+
+    def ini_value(name: str) -> Any:
+        try:
+            return ini(name)
+        except (ValueError, pytest.UsageError) as exc:  # pytest's parse of a typed key (bool) names no key
+            raise pytest.UsageError(f"{name} (ini): {exc}; expected true or false") from None
+
+    def number(name: str, kind: Callable[[str], Any], minimum: float, ini_only: bool = False) -> Any:
+        value, label = (ini_value(name), name) if ini_only else given(name)
+        return _number(label, str(value).strip(), kind, minimum)
 
     mode = option("hfrouter_mode")
     if option("live"):
@@ -182,31 +249,35 @@ def resolve(
     mode = mode or ini("hfrouter_mode") or REPLAY
     if mode not in MODES:
         raise pytest.UsageError(f"hfrouter_mode = {mode!r} is not a mode. Valid modes: {', '.join(MODES)}")
-    live = None
-    if mode != REPLAY:
-        token = environ.get("HF_TOKEN", "")
-        if not token:
-            raise pytest.UsageError(f"--hfrouter-mode={mode} talks to the live router and needs HF_TOKEN: {TOKEN_HELP}")
-        router = value("hfrouter_router_url")
-        hub = value("hfrouter_hub_url")
-        live = Live(
-            mode,
-            token,
-            _url("hfrouter_router_url", router) if router else ROUTER_URL,
-            _url("hfrouter_hub_url", hub) if hub else HUB_URL,
-        )
+    # Checked in every mode: a mistake in the ini should not wait for the first live run.
+    router, router_label = given("hfrouter_router_url")
+    hub, hub_label = given("hfrouter_hub_url")
+    router_url = _url(router_label, router) if router else ROUTER_URL
+    hub_url = _url(hub_label, hub) if hub else HUB_URL
+    live = Live(mode, _token(environ, mode), router_url, hub_url) if mode != REPLAY else None
     cassette_option = option("hfrouter_cassette_dir")
     cassette_ini = ini("hfrouter_cassette_dir")
     cassette_dir = (
         Path(cassette_option).resolve() if cassette_option else (rootpath / cassette_ini if cassette_ini else None)
     )
-    baseline = value("hfrouter_baseline")
+    if cassette_dir is not None and cassette_dir.exists() and not cassette_dir.is_dir():
+        label, raw = (
+            ("--hfrouter-cassette-dir", cassette_option) if cassette_option else ("hfrouter_cassette_dir", cassette_ini)
+        )
+        raise pytest.UsageError(f"{label}={raw}: is a file, not a folder; name the folder that holds the cassettes")
+    baseline, baseline_label = given("hfrouter_baseline")
     if baseline:
-        _check_report(Path(baseline))
-    paths = {name: Path(value(name)) if value(name) else None for name in ("hfrouter_report", "hfrouter_summary")}
+        _check_report(Path(baseline), baseline_label)
+    paths: dict[str, Path | None] = {}
+    for name, example in (("hfrouter_report", "hfrouter-report.json"), ("hfrouter_summary", "hfrouter-summary.md")):
+        raw, label = given(name)
+        paths[name] = output_path(label, raw, example) if raw else None
+    step_summary = environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary and (live is not None or baseline):  # the runs that write the summary there
+        output_path("GITHUB_STEP_SUMMARY", step_summary, "summary.md")
     choices = {name: _choice(name, ini(name), allowed) for name, allowed in (
         ("hfrouter_verdicts", VERDICT_MODES), ("hfrouter_on_expiry", EXPIRY_MODES),
-        ("hfrouter_on_unplayed", UNPLAYED_MODES))}  # fmt: skip
+        ("hfrouter_on_unplayed", UNPLAYED_MODES), ("hfrouter_on_unmatched", UNMATCHED_MODES))}  # fmt: skip
     max_age = None
     if ini("hfrouter_max_age"):
         try:
@@ -215,11 +286,15 @@ def resolve(
             raise pytest.UsageError(f"hfrouter_max_age: {exc}") from None
     harvest_ini = ini("hfrouter_harvest_dir")
     harvest_dir = rootpath / harvest_ini if harvest_ini else (cassette_dir or rootpath / "cassettes") / "harvested"
+    if harvest_ini and harvest_dir.exists() and not harvest_dir.is_dir():
+        raise pytest.UsageError(
+            f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
+        )
     return Settings(
         harvest_dir=harvest_dir,
         cassette_dir=cassette_dir,
-        strict=bool(ini("hfrouter_strict")),
-        allow_loopback=bool(ini("hfrouter_allow_loopback")),
+        strict=bool(ini_value("hfrouter_strict")),
+        allow_loopback=bool(ini_value("hfrouter_allow_loopback")),
         allow_hosts=tuple(line.strip() for line in ini("hfrouter_allow_hosts") if line.strip()),
         mode=mode,
         live=live,
@@ -228,17 +303,31 @@ def resolve(
         summary=paths["hfrouter_summary"],
         fail_on_drift=bool(option("hfrouter_fail_on_drift")),
         probes=tuple(line.strip() for line in ini("hfrouter_probes") if line.strip() and not line.startswith("#")),
-        probe_concurrency=_number("hfrouter_probe_concurrency", str(value("hfrouter_probe_concurrency")), int, 1),
-        probe_budget=_number("hfrouter_probe_budget", str(value("hfrouter_probe_budget")), int, 0),
-        probe_timeout=_number("hfrouter_probe_timeout", str(value("hfrouter_probe_timeout")), float, 0.1),
+        probe_concurrency=number("hfrouter_probe_concurrency", int, 1),
+        probe_budget=number("hfrouter_probe_budget", int, 0),
+        probe_timeout=number("hfrouter_probe_timeout", float, 0.1),
         verdicts=choices["hfrouter_verdicts"],
-        retry_storm=_number("hfrouter_retry_storm", str(ini("hfrouter_retry_storm")), int, 1),
-        chain=tuple(line.strip() for line in ini("hfrouter_chain") if line.strip()),
+        retry_storm=number("hfrouter_retry_storm", int, 1, ini_only=True),
+        chain=_chain(ini("hfrouter_chain")),
         max_age=max_age,
         on_expiry=choices["hfrouter_on_expiry"],
         check_orphans=bool(option("hfrouter_check_orphans")),
         on_unplayed=choices["hfrouter_on_unplayed"],
+        on_unmatched=choices["hfrouter_on_unmatched"],
+        scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
     )
+
+
+def _chain(lines: list[str]) -> tuple[str, ...]:
+    from .providers import UnknownProvider, check_provider
+
+    chain = tuple(line.strip() for line in lines if line.strip())
+    for provider in chain:
+        try:
+            check_provider(provider)
+        except UnknownProvider as exc:
+            raise pytest.UsageError(f"hfrouter_chain: {exc}") from None
+    return chain
 
 
 def parse_age(text: str) -> float:
@@ -257,16 +346,18 @@ def _choice(name: str, given: str, allowed: tuple[str, ...]) -> str:
     return given
 
 
-def _check_report(path: Path) -> None:
+def _check_report(path: Path, label: str = "--hfrouter-baseline") -> None:
+    if path.is_dir():
+        raise pytest.UsageError(
+            f"{label}={path}: is a folder; pass the JSON file an earlier run wrote with --hfrouter-report"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise pytest.UsageError(
-            f"--hfrouter-baseline {path}: no such file. Pass a report written by --hfrouter-report on an earlier run."
+            f"{label} {path}: no such file. Pass a report written by --hfrouter-report on an earlier run."
         ) from None
     except (OSError, ValueError) as exc:
-        raise pytest.UsageError(f"--hfrouter-baseline {path}: not a JSON report ({exc})") from None
+        raise pytest.UsageError(f"{label} {path}: not a JSON report ({exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise pytest.UsageError(
-            f'--hfrouter-baseline {path}: not a pytest-hfrouter report (expected "schema": "{SCHEMA}")'
-        )
+        raise pytest.UsageError(f'{label} {path}: not a pytest-hfrouter report (expected "schema": "{SCHEMA}")')

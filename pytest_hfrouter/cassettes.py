@@ -19,7 +19,7 @@ import yaml
 
 from .bodies import content
 from .errors import CassetteError
-from .routes import OTHER, Route, classify
+from .routes import AUTO, OTHER, PROVIDER, Route, classify
 
 try:  # libyaml when available: an order of magnitude faster on large cassettes
     Loader: Any = yaml.CSafeLoader
@@ -69,6 +69,24 @@ class Interaction:
     response: Recorded
 
 
+def unmatchable(interaction: Interaction) -> str | None:
+    """Why a recorded interaction can never be requested, or None.
+
+    Router calls match on provider, model and stream (`match_key`), and the model comes from the
+    request body: a chat POST recorded without its body (or with no ``"model"`` in it) has no model,
+    while every app request names one.
+    """
+    route = interaction.route
+    if route.kind in (PROVIDER, AUTO) and interaction.method == "POST" and not route.model:
+        held = "no request body" if not interaction.body else 'a request body without "model"'
+        return (
+            f"a {route.kind}-route POST with {held} can never match: router calls are matched on provider, "
+            'model and stream, and the model comes from the body. Record the request body (vcrpy does by '
+            'default) or add its "model"'
+        )
+    return None
+
+
 def match_key(method: str, route: Route, url: str) -> tuple[str, ...]:
     """What two requests must share to be "the same request" to the router.
 
@@ -97,6 +115,21 @@ class Cassette:
     def hfrouter(self) -> dict[str, Any]:
         block = self.metadata.get("hfrouter")
         return block if isinstance(block, dict) else {}
+
+    @property
+    def is_scenario(self) -> bool:
+        """A scenario file: its requests are examples, matched by rules, never by the example."""
+        return "name" in self.hfrouter
+
+    def unmatchable(self) -> list[str]:
+        """Interactions no request can ever match (see `unmatchable`), one line each."""
+        if self.is_scenario:
+            return []
+        return [
+            f"interactions[{n}] {i.method} {i.uri}: {why}"
+            for n, i in enumerate(self.interactions)
+            if (why := unmatchable(i)) is not None
+        ]
 
 
 def _as_bytes(value: Any) -> bytes | None:
@@ -136,6 +169,8 @@ def _interaction(raw: Any, number: int) -> Interaction:
         request_body = _as_bytes(request.get("body"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
+    if not 100 <= code <= 599:  # what an HTTP client can be handed; -1 or 999 is a damaged file
+        raise CassetteError(f"{where}.response.status.code must be an HTTP status (100-599), got {code}")
     headers = tuple(
         (k, v) for k, v in _headers(response.get("headers"), f"{where}.response") if k.lower() not in _TRANSFER_HEADERS
     )

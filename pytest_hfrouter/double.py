@@ -6,6 +6,9 @@ It serves the router's paths (``/{provider}/...``, ``/v1/chat/completions``) and
 subprocess, a JavaScript client — works unchanged. Answers come from the same engine and
 rule objects as in-process replay; transport faults are played for real: a reset is an RST
 (``SO_LINGER 0``), a stall is a stall, a cut stream is a chunked body that stops.
+
+The connections are run by `serving` (a bounded server, built for a busy parallel suite and
+for abuse); this module answers each request.
 """
 
 from __future__ import annotations
@@ -14,24 +17,19 @@ import contextlib
 import select
 import socket
 import struct
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .engine import Engine
 from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
+from .serving import IDLE_TIMEOUT, WORKERS, BodyTooLarge, ConnectionHandler, Listener, Serving
 from .traffic import Answer, Request
 
 ROUTER = "https://router.huggingface.co"
 HUB = "https://huggingface.co"
 #: how long a stall (read-timeout) holds a connection whose client never gives up
 MAX_STALL = 60.0
-#: how often the serving loop checks for `RouterDouble.stop` (its wait at every fixture teardown)
-_POLL_INTERVAL = 0.02
-_MAX_BODY = 16 * 1024 * 1024
 
 
 def canonical_url(path: str) -> str:
@@ -47,20 +45,13 @@ class PortInUse(OSError):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(Listener):
     double: RouterDouble
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer (it timed out, or the fault was ours) is normal here.
-        error = sys.exc_info()[1]
-        if not isinstance(error, (ConnectionError, TimeoutError)):
-            self.double.log(f"error serving {client_address[0]}:{client_address[1]}: {error!r}")
 
+class _Handler(ConnectionHandler):
+    """Answers one request at a time through the double's engine, faults played for real."""
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -74,8 +65,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         double = self.server.double
         try:
-            body = self._read_body()
+            body = self.read_body()
+        except BodyTooLarge as exc:
+            self.close_connection = True  # the rest of the body is never read
+            self._send_plain(413, f"pytest-hfrouter double: request body too large: {exc}")
+            double.log(f"{self.command} {self.path} -> 413 (request body too large: {exc})")
+            self.refuse_rest()
+            return
         except ValueError as exc:
+            self.close_connection = True
             self._send_plain(400, f"malformed request: {exc}")
             double.log(f"{self.command} {self.path} -> 400 (malformed request: {exc})")
             return
@@ -100,29 +98,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._play(answer)
 
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"x", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = self.headers.get("Content-Length")
-        if length is None:
-            return None
-        size = int(length)
-        if size < 0 or size > _MAX_BODY:
-            raise ValueError(f"Content-Length {length}")
-        return self.rfile.read(size)
-
     def _send_plain(self, status: int, text: str) -> None:
         data = text.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -208,11 +190,18 @@ class RouterDouble:
     """A real server on ``host:port`` (0: the OS picks) answering through ``engine``."""
 
     def __init__(
-        self, engine: Engine, host: str = "127.0.0.1", port: int = 0, log: Callable[[str], None] | None = None
+        self,
+        engine: Engine,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log: Callable[[str], None] | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        workers: int = WORKERS,
     ) -> None:
         self.engine = engine
-        self.stopping = threading.Event()
         self._log = log
+        self.idle_timeout = idle_timeout
+        self.workers = workers
         #: every request line logged, in order
         self.lines: list[str] = []
         try:
@@ -224,7 +213,9 @@ class RouterDouble:
         self._server.double = self
         address = self._server.server_address
         self.host, self.port = str(address[0]), int(address[1])
-        self._thread: threading.Thread | None = None
+        self._serving = Serving(self._server, self.log, idle_timeout, workers)
+        #: set when the double stops: a stalled answer gives up waiting
+        self.stopping = self._serving.stopping
 
     @property
     def base_url(self) -> str:
@@ -242,22 +233,12 @@ class RouterDouble:
 
     def start(self) -> RouterDouble:
         self.engine.doubles.add(self.netloc)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": _POLL_INTERVAL},
-            name="hfrouter-double",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving.start("hfrouter-double")
         return self
 
     def stop(self) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()
         self.engine.doubles.discard(self.netloc)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def __enter__(self) -> RouterDouble:
         return self.start()

@@ -55,6 +55,7 @@ class Engine:
         self._lock = threading.Lock()
         #: answers built once and shared (they are immutable), keyed by what they answer
         self._answers: dict[tuple[Any, ...], Answer] = {}
+        self._bearer = f"Bearer {live.token}" if live is not None else None
         self._threads_before: tuple[str | None, int | None] = (None, None)
         self._owns_threads = False
         #: whether the clients' caches of Hub answers may hold something a healthy look-up would
@@ -131,6 +132,8 @@ class Engine:
                     "loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
                 )
             )
+        if exchange.vcr:
+            return self._vcr_let_through(exchange, request, route)
         if route.kind == HARNESS:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
         key = match_key(request.method, route, request.url)
@@ -154,16 +157,15 @@ class Engine:
             if answer is None and self.live.mode == RECORD:
                 answer = self._from_cassettes(exchange, request, route)
             if answer is None:
-                if route.kind == OTHER:  # another host: recorded in the record modes, else left alone
-                    if self.live.mode not in (RECORD, REWRITE):
-                        return PASSTHROUGH
-                    return Answer(passthrough=True, source="live", target_url=request.url)
-                return Answer(
-                    passthrough=True,
-                    source="live",
-                    target_url=self.live.target(request.url),
-                    authorization=f"Bearer {self.live.token}",
-                )
+                # Every path of the router, the Hub and the legacy host goes where the run points
+                # them, with the token; another host is the app's: recorded in the record modes,
+                # else left alone, and never given the token.
+                target = self.live.target(request.url)
+                if target is not None:
+                    return Answer(passthrough=True, source="live", target_url=target, authorization=self._bearer)
+                if self.live.mode not in (RECORD, REWRITE):
+                    return PASSTHROUGH
+                return Answer(passthrough=True, source="live", target_url=request.url)
         else:
             answer = (
                 self._from_rules(exchange, request, logged, provider, hf_model, step)
@@ -187,7 +189,7 @@ class Engine:
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         kind = step if follow_up is not None and step else route.kind
         exchange.log(provider, hf_model, kind, request.method, request.url, status, fault, answer.source,
-                     route.stream, retry_after=answer.retry_after)  # fmt: skip
+                     route.stream, retry_after=answer.retry_after, requested=route.requested)  # fmt: skip
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
 
     def waited(self, seconds: float, background: bool = False) -> None:
@@ -263,6 +265,7 @@ class Engine:
                     return provider
                 for rule in flagging:
                     rule.used += 1
+                    rule.hits += 1
             return MAPPING_PROVIDERS[0]
         return route.provider
 
@@ -317,8 +320,10 @@ class Engine:
                     if not isinstance(healthy, Answer):
                         continue  # nothing to cut: the call gets its miss
                     rule.used += 1
+                    rule.hits += 1
                     return dataclasses.replace(healthy, source=f"scenario:{rule.scenario.name}", fault=rule.fault)
                 rule.used += 1
+                rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
         return None
 
@@ -333,6 +338,7 @@ class Engine:
             return None
         closest = rules[0]
         if closest.scenario.response(MAPPING).status != 200:
+            closest.hits += 1
             if closest.scenario.mapping_only:
                 closest.used += 1
             return self._scenario_answer(closest, route, model, closest.provider, model)
@@ -356,6 +362,7 @@ class Engine:
                     values = {"model": model or "", "provider": target, "provider_id": model or "", "task": task}
                     entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
             mapping["inferenceProviderMapping"] = entries
+            rule.hits += 1
             if rule.scenario.mapping_only:
                 rule.used += 1
         names = "+".join(r.scenario.name for r in overlays)
@@ -365,17 +372,19 @@ class Engine:
         self, rule: Rule, route: Route, model: str | None, provider: str | None, provider_id: str | None
     ) -> Answer:
         scenario = rule.scenario
-        key = (scenario.name, route.kind, route.stream, model, provider, provider_id, rule.fault)
+        key = (scenario.name, route.kind, route.stream, model, provider, provider_id, rule.fault, rule.overrides)
         cached = self._answers.get(key)
         if cached is None:  # answers are immutable: one per distinct request meaning
             recorded = scenario.response(route.kind, route.stream)
             values = {"model": model or "", "provider": provider or "", "provider_id": provider_id or model or ""}
-            body = recorded.body
+            status, reason, headers, body = recorded.status, recorded.reason, recorded.headers, recorded.body
+            if rule.overrides is not None:
+                status, reason, headers, body = rule.overrides.apply(status, reason, headers, body)
             cached = self._answers[key] = Answer(
-                recorded.status,
-                recorded.reason,
-                tuple((k, _fill(v, values)) for k, v in recorded.headers),
-                _fill(body.decode("utf-8"), values).encode("utf-8") if b"${" in body else body,
+                status,
+                reason,
+                tuple((k, _fill(v, values)) for k, v in headers),
+                _fill(body.decode("utf-8", "replace"), values).encode("utf-8") if b"${" in body else body,
                 source=f"scenario:{scenario.name}",
                 fault=rule.fault,
             )
@@ -483,11 +492,30 @@ class Engine:
     def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:
         exchange.provider_ids.update(provider_ids(body))
 
-    def _miss(self, exchange: Exchange, request: Request, route: Route, reason: str) -> Answer:
+    def _vcr_let_through(self, exchange: Exchange, request: Request, route: Route) -> Answer:
+        """A request vcrpy did not answer in a ``@pytest.mark.vcr`` test (it records, or passes it on).
+
+        An answer from here would be written into the vcrpy cassette as if the router had sent it, so
+        there is none: live modes send it on untouched, replay sends nothing out and fails the test.
+        """
+        if self.live is not None:
+            return PASSTHROUGH
+        reason = (
+            "this test is marked @pytest.mark.vcr and vcrpy did not answer the request (a recording mode, or a "
+            "client library vcrpy does not patch, such as httpx2): "
+            "pytest-hfrouter answers nothing here, or its answer would be written into the vcrpy cassette, and "
+            "in replay nothing leaves the process. To record with vcrpy, run with -p no:hfrouter; to record "
+            "with pytest-hfrouter, use --hfrouter-mode=record and @pytest.mark.hfrouter_cassette"
+        )
+        return self._miss(exchange, request, route, reason, headline="not sent:")
+
+    def _miss(
+        self, exchange: Exchange, request: Request, route: Route, reason: str, headline: str = "no answer for"
+    ) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
-        exchange.misses.append(Miss(request, reason, searched, closest))
+        exchange.misses.append(Miss(request, reason, searched, closest, headline=headline))
         exchange.log(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
                      "nothing", route.stream)  # fmt: skip
         return Answer(source="miss", unanswered=reason)

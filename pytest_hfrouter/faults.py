@@ -9,6 +9,7 @@ plays the same fault on a real socket.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,7 @@ class Fault:
 
 
 def _delay(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise FaultError(f"{name} must be a number of seconds >= 0, got {value!r}")
     return float(value)
 

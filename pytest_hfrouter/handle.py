@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from .library import Library
-from .markers import parse_outage
+from .markers import BLOCK_API, MarkerError, parse_outage
 from .resets import reset_client_caches
 from .routes import HUB_LOOKUPS
-from .traffic import Call, Exchange
+from .traffic import Call, Exchange, Rule
 
 if TYPE_CHECKING:
     from .double import RouterDouble
@@ -61,21 +61,22 @@ class HFRouter:
         ok = [c for c in self.inference_calls if not c.failed]
         return ok[-1].provider if ok else None
 
-    @contextmanager
-    def outage(
-        self,
-        scenario: str,
-        *,
-        provider: str | None = None,
-        model: str | None = None,
-        times: int | None = None,
-        delay: float | None = None,
-        step: str | None = None,
-    ) -> Iterator[None]:
-        """The marker's outage for the duration of a ``with`` block; it takes precedence over markers."""
+    def outage(self, scenario: str, **options: Any) -> AbstractContextManager[None]:
+        """The marker's outage for the duration of a ``with`` block; it takes precedence over markers.
+
+        ``options``: the marker's keywords (``provider``, ``model``, ``times``, ``delay``, ``retry_after``,
+        ``status``, ``body``, ``headers``, ``optional``). A block whose outage answered no call fails the
+        test after its body, as a marker does.
+        """
         __tracebackhide__ = True
-        kwargs: dict[str, Any] = {"provider": provider, "model": model, "times": times, "delay": delay, "step": step}
-        rule = parse_outage((scenario,), kwargs, self._library)
+        try:  # checked at the call, so a mistake points at the test's line
+            rule = parse_outage((scenario,), options, self._library, api=BLOCK_API)
+        except MarkerError as exc:  # the message says what is wrong and how to fix it: no parser traceback
+            raise exc.with_traceback(None) from None
+        return self._outage_block(rule)
+
+    @contextmanager
+    def _outage_block(self, rule: Rule) -> Iterator[None]:
         watch: AbstractContextManager[None] = nullcontext()
         if self._test_file is not None:
             from ._checks import exceptions_reaching, meets_truncation
@@ -96,6 +97,7 @@ class HFRouter:
                 yield
         finally:
             exchange.rules.remove(rule)
+            exchange.ended_rules.append(rule)
             if hub:
                 reset_client_caches()
             exchange.outage_windows[window] = (exchange.outage_windows[window][0], len(exchange.calls))
@@ -155,21 +157,38 @@ class HFRouter:
     def assert_tried(self, *providers: str) -> None:
         """The inference calls went to exactly these providers, in this order."""
         __tracebackhide__ = True
+        _check_providers("assert_tried", providers)
         if self.tried != list(providers):
             self._fail(f"expected the chain to try {list(providers)}, it tried {self.tried}")
 
     def assert_answered_by(self, provider: str) -> None:
         """The last successful inference call came from ``provider``."""
         __tracebackhide__ = True
+        _check_providers("assert_answered_by", (provider,))
         if self.answered != provider:
             self._fail(f"expected {provider!r} to answer, the answer came from {self.answered!r}")
 
     def assert_not_tried(self, *providers: str) -> None:
-        """None of these providers was called."""
+        """None of these providers was called (a misspelt one would never be: it is an error)."""
         __tracebackhide__ = True
+        _check_providers("assert_not_tried", providers)
         called = [p for p in providers if p in self.tried]
         if called:
             self._fail(f"expected {called} not to be tried, the chain tried {self.tried}")
+
+
+def _check_providers(method: str, providers: Sequence[str]) -> None:
+    """A provider name the router does not know, given to an assertion: a ValueError with "did you mean"."""
+    __tracebackhide__ = True
+    from .providers import UnknownProvider, check_provider
+
+    for provider in providers:
+        if not isinstance(provider, str) or any(c in provider for c in "*?["):
+            raise ValueError(f"hfrouter.{method}(...): a provider is a name, got {provider!r}")
+        try:
+            check_provider(provider)
+        except UnknownProvider as exc:
+            raise ValueError(f"hfrouter.{method}(...): {exc}") from None
 
 
 class HFRouterServer:

@@ -5,6 +5,7 @@ A new scenario is one YAML file plus its provenance, no code (see ``cassettes/FO
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import importlib.resources
@@ -15,7 +16,7 @@ from typing import Any
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError
-from .faults import BODY_CUT, Fault, FaultError, parse_fault
+from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault, FaultError, parse_fault
 from .providers import CHAT_ORDER
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
 from .task_library import TaskLibrary, load_task_library
@@ -47,6 +48,10 @@ class Scenario:
     path: Path
     #: route kind → its interactions: one, or a plain and a streamed one
     answers: dict[str, tuple[Interaction, ...]]
+    #: a user scenario that replaces the shipped one of the same name (``shadow: true``)
+    shadow: bool = False
+    #: from a folder of ini ``hfrouter_scenario_dirs`` rather than the shipped library
+    user: bool = False
     #: the router's validation system flags the provider unavailable: the auto route fails over
     #: to the next provider of the mapping (``metadata.hfrouter.unavailable: true``)
     flags_unavailable: bool = False
@@ -69,6 +74,11 @@ class Scenario:
     @property
     def mapping_only(self) -> bool:
         return self.routes == (MAPPING,)
+
+    @property
+    def sends_status(self) -> bool:
+        """Whether the app ever gets a status line (not for faults that strike before it)."""
+        return self.fault is None or self.fault.type not in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET)
 
     @property
     def is_http(self) -> bool:
@@ -107,6 +117,9 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     stream = meta.get("stream")
     if stream not in (True, False, None):
         raise bad(f"metadata.hfrouter.stream must be true, false or null, got {stream!r}")
+    shadow = meta.get("shadow", False)
+    if shadow not in (True, False):
+        raise bad(f"metadata.hfrouter.shadow must be true or false, got {shadow!r}")
     raw_fault = meta.get("fault")
     fault: Fault | None = None
     if raw_fault is not None:
@@ -132,6 +145,7 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
         answers=answers,
         flags_unavailable=meta.get("unavailable") is True,
         providers=tuple(meta.get("providers") or ()),
+        shadow=shadow,
     )
 
 
@@ -255,6 +269,48 @@ def _cache_home() -> Path:
         return Path(configured)
     home = Path.home() / ".cache"
     return home if os.access(home.parent, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def scenario_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_user_scenarios(folder: Path) -> list[Scenario]:
+    """The scenario files of one user folder (the shipped library's format, ``cassettes/FORMAT.md``)."""
+    if not folder.is_dir():
+        raise ScenarioError(f"{folder}: no such folder of scenarios")
+    return [dataclasses.replace(scenario_from_cassette(load_cassette(p)), user=True) for p in scenario_files(folder)]
+
+
+@functools.lru_cache(maxsize=8)
+def with_user_scenarios(folders: tuple[Path, ...]) -> Library:
+    """The shipped library plus the scenarios of ``folders``.
+
+    A user scenario whose name or alias is a shipped one replaces it only with ``shadow: true`` in
+    its ``metadata.hfrouter``; otherwise, and for two user files claiming one name, a `ScenarioError`.
+    """
+    shipped = shipped_library()
+    if not folders:
+        return shipped
+    scenarios = dict(shipped.scenarios)
+    claimed: dict[str, Path] = {}
+    for folder in folders:
+        for scenario in load_user_scenarios(folder):
+            for name in (scenario.name, *scenario.aliases):
+                if name in claimed:
+                    raise ScenarioError(f"{scenario.path}: scenario name {name!r} is already taken by {claimed[name]}")
+                claimed[name] = scenario.path
+                owner = shipped.names.get(name)
+                if owner is None:
+                    continue
+                if not scenario.shadow:
+                    raise ScenarioError(
+                        f"{scenario.path}: {name!r} is a shipped scenario ({owner.path.name}); rename yours, or set "
+                        "`shadow: true` in its metadata.hfrouter to replace the shipped one on purpose"
+                    )
+                scenarios.pop(owner.name, None)
+            scenarios[scenario.name] = scenario
+    return Library(scenarios.values(), shipped.healthy)
 
 
 __all__ = ["MAPPING_PROVIDERS", "Library", "Scenario", "classify", "library_dir", "shipped_library"]

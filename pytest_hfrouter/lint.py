@@ -26,8 +26,8 @@ import yaml
 
 from . import scrub
 from .bodies import content_encoding, decode
-from .cassettes import Loader, cassette_from_data
-from .errors import CassetteError
+from .cassettes import Cassette, Loader, cassette_from_data
+from .errors import CassetteError, ScenarioError
 
 _BINARY_TAG = "tag:yaml.org,2002:binary"
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
@@ -222,13 +222,37 @@ def _lint_file(path: Path) -> list[str]:
     finally:
         loader.dispose()
     try:
-        cassette_from_data(data, path)
+        cassette = cassette_from_data(data, path)
     except CassetteError as exc:
         problems.append(f"{path}: malformed cassette: {exc.problem}")
+    else:
+        problems += [f"{path}: {line}" for line in cassette.unmatchable()]
+        if cassette.is_scenario:
+            problems += _scenario_problems(cassette)
     interactions = data.get("interactions") if isinstance(data, Mapping) else None
     for number, interaction in enumerate(interactions if isinstance(interactions, list) else []):
         problems += _interaction_problems(path, number, interaction)
     return problems
+
+
+def _scenario_problems(cassette: Cassette) -> list[str]:
+    """A scenario file (shipped or the user's): its format, and a shipped name claimed without ``shadow: true``."""
+    from .library import library_dir, scenario_from_cassette, shipped_library
+
+    try:
+        scenario = scenario_from_cassette(cassette)
+    except ScenarioError as exc:
+        return [str(exc)]
+    shipped_dir = (library_dir() / "scenarios").resolve()
+    if cassette.path.resolve().parent == shipped_dir or scenario.shadow:
+        return []
+    names = shipped_library().names
+    return [
+        f"{cassette.path}: {name!r} is a shipped scenario ({names[name].path.name}); rename yours, or set "
+        "`shadow: true` in its metadata.hfrouter to replace the shipped one on purpose"
+        for name in (scenario.name, *scenario.aliases)
+        if name in names
+    ]
 
 
 def _one_line(exc: Exception) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from . import scrub
 from .bodies import content
-from .providers import PROVIDERS
+from .providers import REMOVED_PROVIDERS as _REMOVED
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
 if TYPE_CHECKING:
@@ -28,8 +28,11 @@ REWRITE = "rewrite"
 MODES = (REPLAY, LIVE, RECORD, REWRITE)
 ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
-#: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2; the table is providers.py)
-REMOVED_PROVIDERS = frozenset(p.name for p in PROVIDERS.values() if p.removed)
+#: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2)
+REMOVED_PROVIDERS = _REMOVED
+
+
+LEGACY_INFERENCE_URL = "https://api-inference.huggingface.co"
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,25 @@ class Live:
     router_url: str = ROUTER_URL
     hub_url: str = HUB_URL
 
-    def target(self, url: str) -> str:
-        """The real (or overridden) address of a router or Hub URL."""
+    @property
+    def legacy_url(self) -> str:
+        """Where the pre-router serverless API goes: itself, or the overridden router's
+        hf-inference route (its successor, ROUTER-FACTS §1.1), never the real host."""
+        return LEGACY_INFERENCE_URL if self.router_url == ROUTER_URL else f"{self.router_url}/hf-inference"
+
+    def target(self, url: str) -> str | None:
+        """Where a router, Hub or legacy inference URL goes in this run, any path; None for
+        every other host (those are the app's business: never redirected, never given the token)."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if host in HUB_HOSTS:
             base = self.hub_url
-        elif host in ROUTER_HOSTS or host in LEGACY_INFERENCE_HOSTS:
-            base = self.router_url if host in ROUTER_HOSTS else f"{parts.scheme}://{parts.netloc}"
+        elif host in ROUTER_HOSTS:
+            base = self.router_url
+        elif host in LEGACY_INFERENCE_HOSTS:
+            base = self.legacy_url
         else:
-            return url
+            return None
         return base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 

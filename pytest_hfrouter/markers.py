@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HFRouterError, ScenarioError
 from .faults import FaultError
+from .overrides import NAMES as OVERRIDE_NAMES
+from .overrides import VARYING
 from .tasks import STEPS
 
 if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin stays light
-    from .library import Library
+    from .library import Library, Scenario
+    from .overrides import Overrides
     from .traffic import Rule
 
 OUTAGE = "hfrouter_outage"
@@ -26,64 +29,122 @@ LIVE = "hfrouter_live"
 RESILIENT = "hfrouter_resilient"
 
 SIGNATURES = {
-    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None)",
+    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "
+    "retry_after=..., status=None, body=None, headers=None, optional=False)",
     CASSETTE: "hfrouter_cassette(*paths)",
-    EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None)",
+    EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None, retry_after=..., status=None, body=None, "
+    "headers=None)",
     LIVE: "hfrouter_live",
     RESILIENT: "hfrouter_resilient(allow=(), chain=None)",
+}
+
+# How a user wrote an outage: the marker, the fixture's context manager, the double's command line.
+MARKER_API = "marker"
+BLOCK_API = "block"
+SERVE_API = "serve"
+_OUTAGE_APIS = {
+    MARKER_API: ("@pytest.mark.hfrouter_outage", "@pytest.mark." + SIGNATURES[OUTAGE]),
+    BLOCK_API: (
+        "hfrouter.outage(...)",
+        "with hfrouter.outage(scenario, *, provider=None, model=None, times=None, delay=None, retry_after=..., "
+        "status=None, body=None, headers=None, optional=False):",
+    ),
+    SERVE_API: (
+        "serve --outage",
+        "--outage SCENARIO[:key=value,...] with keys provider, model, times, delay, retry_after, status "
+        "(e.g. --outage rate-limited-429:provider=novita,retry_after=1)",
+    ),
 }
 
 MARKER_HELP = {
     OUTAGE: "Router traffic matching provider (name or glob) and model (HF id or glob; on the auto "
     "route also model:provider) gets the scenario's response; after `times` matching calls the "
     "provider recovers; `delay` overrides a slow-* scenario's seconds; `step` (submit, poll, download) "
-    "limits it to one step of a task's job. Stacks at test, class and module level; the closest wins.",
+    "limits it to one step of a task's job; retry_after/status/body/headers change the answer. Stacks at "
+    "test, class and module level; the closest wins. A rule that answers no call of its test fails it "
+    "(ini hfrouter_on_unmatched) unless optional=True.",
     CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
     "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
-    EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
-    "injected on `provider`; test ids name the scenario; a case that cannot happen to the test's calls "
-    "is reported skipped with the reason.",
+    EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario that can happen to `provider` "
+    "when none is named), injected on `provider`; test ids name the scenario (and a retry_after or status given "
+    "as a list); a case whose scenario cannot apply to the test's calls is skipped.",
     LIVE: "The test needs the live router; skipped in replay.",
     RESILIENT: "After the test body, fail on any resilience verdict not in `allow` (retry-storm, "
     "retried-non-retryable, retry-after-ignored, no-backoff, truncated-stream-accepted, gave-up-early); "
-    "`chain` names the app's fallback providers for gave-up-early.",
+    "`chain` names the app's fallback providers for gave-up-early. Markers at test, class and module level "
+    "merge: the closest wins per argument.",
 }
 
 
 class MarkerError(HFRouterError):
-    """Wrong marker arguments: names the marker, the problem and its signature."""
+    """Wrong marker arguments: names the API the user called, the problem and its signature."""
 
-    def __init__(self, marker: str, problem: str) -> None:
-        super().__init__(f"@pytest.mark.{marker}: {problem}\n  signature: @pytest.mark.{SIGNATURES[marker]}")
+    def __init__(self, marker: str, problem: str, api: str = MARKER_API) -> None:
+        if marker == OUTAGE:
+            head, signature = _OUTAGE_APIS[api]
+            super().__init__(f"{head}: {problem}\n  signature: {signature}")
+        else:
+            super().__init__(f"@pytest.mark.{marker}: {problem}\n  signature: @pytest.mark.{SIGNATURES[marker]}")
 
 
-def _optional_str(marker: str, name: str, value: Any) -> str | None:
+def _optional_str(marker: str, name: str, value: Any, api: str = MARKER_API) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
-        raise MarkerError(marker, f"{name} must be a non-empty string or None, got {value!r}")
+        raise MarkerError(marker, f"{name} must be a non-empty string or None, got {value!r}", api)
     return value
 
 
-def _scenario(marker: str, library: Library, name: Any) -> str:
+def _provider(marker: str, value: Any, api: str = MARKER_API) -> tuple[str | None, str | None]:
+    """A provider name or glob, checked against the router's providers → (provider, note for a removed one)."""
+    from .providers import UnknownProvider, check_provider
+
+    provider = _optional_str(marker, "provider", value, api)
+    if provider is None:
+        return None, None
+    try:
+        return provider, check_provider(provider)
+    except UnknownProvider as exc:
+        raise MarkerError(marker, f"provider={provider!r}: {exc}", api) from None
+
+
+def _scenario(marker: str, library: Library, name: Any, api: str = MARKER_API) -> str:
     if not isinstance(name, str):
-        raise MarkerError(marker, f"a scenario is a name (str), got {name!r}")
+        raise MarkerError(marker, f"a scenario is a name (str), got {name!r}", api)
     try:
         return library.get(name).name
     except ScenarioError as exc:
-        raise MarkerError(marker, str(exc)) from None
+        raise MarkerError(marker, str(exc), api) from None
 
 
-def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> Rule:
-    """``hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None)`` → a `Rule`."""
-    unknown = sorted(set(kwargs) - {"scenario", "provider", "model", "times", "delay", "step"})
+def _overrides(marker: str, kwargs: Mapping[str, Any], scenario: Scenario, api: str = MARKER_API) -> Overrides | None:
+    from .overrides import OverrideError, parse_overrides
+
+    try:
+        return parse_overrides(kwargs, sends_status=scenario.sends_status)
+    except OverrideError as exc:
+        raise MarkerError(marker, f"{scenario.name}: {exc}", api) from None
+
+
+_OUTAGE_KEYS = {"scenario", "provider", "model", "times", "delay", "step", "optional", *OVERRIDE_NAMES}
+
+
+def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library, api: str = MARKER_API) -> Rule:
+    """``hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, ...)`` → a `Rule`.
+
+    ``api`` says how the user wrote it (the marker, ``hfrouter.outage()``, ``serve --outage``): errors name it.
+    """
+    unknown = sorted(set(kwargs) - _OUTAGE_KEYS)
     if unknown:
-        raise MarkerError(OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
+        raise MarkerError(OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}", api)
     given = list(args) + ([kwargs["scenario"]] if "scenario" in kwargs else [])
     if len(given) != 1:
-        raise MarkerError(OUTAGE, f"takes exactly one scenario, got {len(given)} ({given!r})")
+        raise MarkerError(OUTAGE, f"takes exactly one scenario, got {len(given)} ({given!r})", api)
     times = kwargs.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise MarkerError(OUTAGE, f"times must be a positive int or None, got {times!r}")
-    scenario = library.get(_scenario(OUTAGE, library, given[0]))
+        raise MarkerError(OUTAGE, f"times must be a positive int or None, got {times!r}", api)
+    optional = kwargs.get("optional", False)
+    if not isinstance(optional, bool):
+        raise MarkerError(OUTAGE, f"optional must be True or False, got {optional!r}", api)
+    scenario = library.get(_scenario(OUTAGE, library, given[0], api))
     delay = kwargs.get("delay")
     if delay is not None:
         try:
@@ -91,25 +152,29 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
                 raise FaultError(f"delay= applies to slow-first-token and slow-stream, not to {scenario.name}")
             scenario.fault.with_delay(delay)
         except FaultError as exc:
-            raise MarkerError(OUTAGE, str(exc)) from None
+            raise MarkerError(OUTAGE, str(exc), api) from None
     step = kwargs.get("step")
     if step is not None and step not in STEPS:
-        raise MarkerError(OUTAGE, f"step must be one of {', '.join(map(repr, STEPS))} or None, got {step!r}")
-    provider = _optional_str(OUTAGE, "provider", kwargs.get("provider"))
+        raise MarkerError(OUTAGE, f"step must be one of {', '.join(map(repr, STEPS))} or None, got {step!r}", api)
+    provider, _ = _provider(OUTAGE, kwargs.get("provider"), api)
     if scenario.providers and provider is not None and not _any_provider(scenario.providers, provider):
         raise MarkerError(
             OUTAGE,
             f"scenario {scenario.name!r} is an answer of {', '.join(scenario.providers)} only, not of {provider!r}",
+            api,
         )
     from .traffic import Rule
 
     return Rule(
         scenario,
         provider=provider,
-        model=_optional_str(OUTAGE, "model", kwargs.get("model")),
+        model=_optional_str(OUTAGE, "model", kwargs.get("model"), api),
         times=times,
         delay=delay,
         step=step,
+        overrides=_overrides(OUTAGE, kwargs, scenario, api),
+        optional=optional,
+        api=api,
     )
 
 
@@ -117,23 +182,55 @@ def _any_provider(providers: Iterable[str], pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(p, pattern.lower()) for p in providers)
 
 
+def outage_note(kwargs: Mapping[str, Any]) -> str | None:
+    """The note on an already-parsed outage's provider (a removed one), or None."""
+    from .providers import UnknownProvider, check_provider
+
+    provider = kwargs.get("provider")
+    if not isinstance(provider, str):
+        return None
+    try:
+        return check_provider(provider)
+    except UnknownProvider:
+        return None
+
+
+@dataclass(frozen=True)
+class EachCase:
+    """One case of an ``hfrouter_each_outage`` matrix: a scenario and the parameters it runs with."""
+
+    scenario: str
+    overrides: Overrides | None = None
+    #: the test id's part: the scenario, then the parameters that vary across cases
+    id: str = ""
+
+    def __str__(self) -> str:
+        return self.id or self.scenario
+
+
 @dataclass(frozen=True)
 class EachOutage:
-    scenarios: tuple[str, ...]
+    cases: tuple[EachCase, ...]
     provider: str
     model: str | None
 
-    def rule(self, library: Library, scenario: str) -> Rule:
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(case.scenario for case in self.cases))
+
+    def rule(self, library: Library, case: EachCase) -> Rule:
         from .traffic import Rule
 
-        return Rule(library.get(scenario), provider=self.provider, model=self.model)
+        return Rule(
+            library.get(case.scenario), provider=self.provider, model=self.model, overrides=case.overrides, api="each"
+        )
 
 
 def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> EachOutage:
-    unknown = sorted(set(kwargs) - {"provider", "model"})
+    unknown = sorted(set(kwargs) - {"provider", "model", *OVERRIDE_NAMES})
     if unknown:
         raise MarkerError(EACH_OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
-    provider = _optional_str(EACH_OUTAGE, "provider", kwargs.get("provider"))
+    provider, _ = _provider(EACH_OUTAGE, kwargs.get("provider"))
     if provider is None:
         raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
     names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
@@ -141,7 +238,28 @@ def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: L
         names = tuple(
             s.name for s in library.http_scenarios() if not s.providers or _any_provider(s.providers, provider)
         )
-    return EachOutage(names, provider, _optional_str(EACH_OUTAGE, "model", kwargs.get("model")))
+    # retry_after= and status= may be lists: one case per value (per combination), named in the test id.
+    varying = {k: list(v) for k, v in kwargs.items() if k in VARYING and isinstance(v, (list, tuple))}
+    for name, values in varying.items():
+        if not values:
+            raise MarkerError(EACH_OUTAGE, f"{name}= is an empty list: give one value or a list of values to vary")
+    fixed = {k: v for k, v in kwargs.items() if k in OVERRIDE_NAMES and k not in varying}
+    combos: list[dict[str, Any]] = [{}]
+    for name, values in varying.items():
+        combos = [{**combo, name: value} for combo in combos for value in values]
+    cases = []
+    for scenario_name in names:
+        scenario = library.get(scenario_name)
+        for combo in combos:
+            params = {**fixed, **combo}
+            overrides = _overrides(EACH_OUTAGE, params, scenario) if params else None
+            shown = "-".join(f"{k}={_shown(v)}" for k, v in combo.items())
+            cases.append(EachCase(scenario_name, overrides, f"{scenario_name}-{shown}" if shown else scenario_name))
+    return EachOutage(tuple(cases), provider, _optional_str(EACH_OUTAGE, "model", kwargs.get("model")))
+
+
+def _shown(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def parse_cassette_paths(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[str, ...]:
@@ -176,6 +294,8 @@ def parse_resilient(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Resilienc
         raise MarkerError(RESILIENT, "; ".join(problems))
     if chain is not None and (isinstance(chain, str) or not all(isinstance(p, str) for p in chain)):
         raise MarkerError(RESILIENT, f"chain is a tuple of provider names, got {chain!r}")
+    for provider in chain or ():
+        _provider(RESILIENT, provider)
     return Resilience(tuple(allow), tuple(chain) if chain is not None else None)
 
 
@@ -236,3 +356,16 @@ def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[P
         return candidate, [candidate]
     tried = [cassette_dir / candidate, cassette_dir.parent / candidate, module_dir / candidate]
     return next((p for p in tried if p.is_file()), tried[0]), tried
+
+
+def merge_resilient(marks: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]) -> Resilience:
+    """``hfrouter_resilient`` at test, class and module level (closest first): the closest wins per argument."""
+    allow: tuple[str, ...] | None = None
+    chain: tuple[str, ...] | None = None
+    for args, kwargs in marks:
+        parsed = parse_resilient(args, kwargs)
+        if allow is None and "allow" in kwargs:
+            allow = parsed.allow
+        if chain is None and parsed.chain is not None:
+            chain = parsed.chain
+    return Resilience(allow or (), chain)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .guard import Policy
     from .handle import HFRouter, HFRouterServer
     from .library import Library
+    from .markers import EachCase, Resilience
     from .traffic import Exchange, Rule
 
 _SCENARIO_PARAM = "hfrouter_scenario"
@@ -29,6 +31,7 @@ ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
 RUN: pytest.StashKey[RunSession] = pytest.StashKey()
 EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
 EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
+LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
 POLICY: pytest.StashKey[Policy] = pytest.StashKey()
@@ -54,6 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     run = config.stash[RUN] = RunSession(config, settings)
     config.pluginmanager.register(run, "hfrouter-run")
+    if settings.scenario_dirs:  # a bad scenario file is a usage error at start-up, not at collection
+        _library(config)
     # From here on nothing leaves the process: requests made at import or collection time are
     # answered (or refused) like any other, at session level.
     _engine(config)
@@ -77,10 +82,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[ENGINE]
 
 
-def _library() -> Library:
-    from .library import shipped_library
+def _library(config: pytest.Config) -> Library:
+    """The shipped scenarios plus the user's (ini ``hfrouter_scenario_dirs``), loaded once per run."""
+    library = config.stash.get(LIBRARY, None)
+    if library is None:
+        from .library import with_user_scenarios
 
-    return shipped_library()
+        try:
+            library = config.stash[LIBRARY] = with_user_scenarios(config.stash[SETTINGS].scenario_dirs)
+        except Exception as exc:  # a user scenario file that cannot be used: say which, at start-up
+            from .errors import HFRouterError
+
+            if not isinstance(exc, HFRouterError):
+                raise
+            raise pytest.UsageError(f"hfrouter_scenario_dirs: {exc}") from None
+    return library
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -88,22 +104,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     node = metafunc.definition
     if not any(node.get_closest_marker(name) for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT)):
         return
-    from .markers import MarkerError, parse_cassette_paths, parse_each_outage, parse_outage, parse_resilient
+    from ._notes import note
+    from .markers import (
+        MarkerError,
+        outage_note,
+        parse_cassette_paths,
+        parse_each_outage,
+        parse_outage,
+        parse_resilient,
+    )
 
+    config = metafunc.config
     try:
         for marker in node.iter_markers(OUTAGE):
-            parse_outage(marker.args, marker.kwargs, _library())
+            parse_outage(marker.args, marker.kwargs, _library(config))
+            note(config, outage_note(marker.kwargs))
         for marker in node.iter_markers(CASSETTE):
             parse_cassette_paths(marker.args, marker.kwargs)
-        resilient = node.get_closest_marker(RESILIENT)
-        if resilient is not None:
-            parse_resilient(resilient.args, resilient.kwargs)
+        for marker in node.iter_markers(RESILIENT):
+            parse_resilient(marker.args, marker.kwargs)
         each = node.get_closest_marker(EACH_OUTAGE)
         if each is not None:
-            plan = parse_each_outage(each.args, each.kwargs, _library())
+            plan = parse_each_outage(each.args, each.kwargs, _library(config))
+            note(config, outage_note(each.kwargs))
             if _SCENARIO_PARAM not in metafunc.fixturenames:
                 metafunc.fixturenames.append(_SCENARIO_PARAM)
-            metafunc.parametrize(_SCENARIO_PARAM, plan.scenarios, ids=plan.scenarios, indirect=True)
+            metafunc.parametrize(
+                _SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True
+            )
     except MarkerError as exc:
         raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
 
@@ -115,7 +143,7 @@ def _engine(config: pytest.Config) -> Engine:
         from .engine import Engine
 
         settings = config.stash[SETTINGS]
-        engine = config.stash[ENGINE] = Engine(_library, settings.live)
+        engine = config.stash[ENGINE] = Engine(functools.partial(_library, config), settings.live)
         policy = config.stash[POLICY] = guard.Policy(
             allow_loopback=settings.allow_loopback,
             hosts=settings.reachable_hosts(),
@@ -197,14 +225,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     settings = item.config.stash[SETTINGS]
     engine = _engine(item.config)
+    if item.get_closest_marker("vcr") is not None:
+        _yield_to_vcr(item)
+        engine.begin(item.stash.setdefault(EXCHANGE, Exchange(vcr=True)), item.nodeid)
+        return
     library = engine.library
     rules = [_outage_rule(item.config, m, library) for m in _marks(item).get(OUTAGE, ())]
-    scenario = _scenario_param(item)
+    case = _each_case(item)
     each = _closest(item, EACH_OUTAGE)
-    if scenario is not None and each is not None:
+    if case is not None and each is not None:
         from .markers import parse_each_outage
 
-        each_rule = parse_each_outage(each.args, each.kwargs, library).rule(library, scenario)
+        each_rule = parse_each_outage(each.args, each.kwargs, library).rule(library, case)
         rules.insert(0, each_rule)
         item.stash[EACH_RULE] = each_rule
     try:
@@ -212,6 +244,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     except CassetteError as exc:
         # ``from None``: the message says it all; no "During handling..." twin of it.
         raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+    from ._notes import note_unmatchable
+
+    note_unmatchable(item.config, cassettes)
     from ._checks import check_expiry
 
     old = check_expiry(
@@ -229,9 +264,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
 
 
-def _scenario_param(item: pytest.Item) -> str | None:
+def _yield_to_vcr(item: pytest.Item) -> None:
+    """A ``@pytest.mark.vcr`` test: said once per run; with hfrouter markers or fixtures, refused."""
+    ours = [f"@pytest.mark.{name}" for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT) if _marks(item).get(name)]
+    fixtures = getattr(item, "fixturenames", ())
+    ours += [f"the {name!r} fixture" for name in ("hfrouter", "hfrouter_server") if name in fixtures]
+    from ._notes import VCR_NOTE, note, vcr_conflict
+
+    if ours:
+        raise pytest.fail.Exception(vcr_conflict(ours), pytrace=False)
+    note(item.config, VCR_NOTE)
+
+
+def _each_case(item: pytest.Item) -> EachCase | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get(_SCENARIO_PARAM) if callspec is not None else None
+
+
+def _scenario_param(item: pytest.Item) -> str | None:
+    case = _each_case(item)
+    return case.scenario if case is not None else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -246,6 +298,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         with watch:
             result = yield
+    except (pytest.skip.Exception, pytest.xfail.Exception):
+        _after_call(item, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
+        raise
+    except KeyboardInterrupt:
+        raise
     except BaseException:
         _after_call(item, passed=False)
         raise
@@ -253,33 +310,47 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
-def _after_call(item: pytest.Item, passed: bool) -> None:
+def _after_call(item: pytest.Item, passed: bool, judge: bool = True) -> None:
     exchange = item.stash.get(EXCHANGE, None)
     if exchange is None:
         return
     from ._checks import after_call, pytest_fail
-    from .markers import parse_resilient
 
     if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
         hint = _record_hint(item)
         raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
-    marker = _closest(item, RESILIENT)
+    if not judge:
+        return
     path, line, _ = item.location
     findings = after_call(
         exchange,
         item.config.stash[SETTINGS],
         passed=passed,
-        resilience=parse_resilient(marker.args, marker.kwargs) if marker is not None else None,
+        resilience=_resilience(item),
         each_rule=item.stash.get(EACH_RULE, None),
         location=(path, (line or 0) + 1),
     )
+    if findings.skip is not None:
+        raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
     run = item.config.stash.get(RUN, None)
     if run is not None and findings.verdicts:
         run.add_verdicts(item.nodeid, findings.verdicts)
+    for note in findings.notes:  # the test failed on its own; what never happened may be why
+        item.add_report_section("call", "hfrouter", note + "\ncall log:\n" + _call_log(exchange))
     if findings.failures and passed:
         raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
     if findings.skip is not None:
         raise pytest.skip.Exception(f"pytest-hfrouter: {findings.skip}", _use_item_location=True)
+
+
+def _resilience(item: pytest.Item) -> Resilience | None:
+    """The merged ``hfrouter_resilient`` markers (closest wins per argument), or None without one."""
+    marks = _marks(item).get(RESILIENT)
+    if not marks:
+        return None
+    from .markers import merge_resilient
+
+    return merge_resilient([(m.args, m.kwargs) for m in marks])
 
 
 def _call_log(exchange: Exchange) -> str:
@@ -363,12 +434,11 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     from .handle import HFRouter
 
     item = request.node
+    _require_plugin(item.config, "hfrouter")
     settings = item.config.stash[SETTINGS]
-    marker = _closest(item, RESILIENT)
-    chain = settings.chain
-    if marker is not None and marker.kwargs.get("chain") is not None:
-        chain = tuple(marker.kwargs["chain"])
-    judged = settings.verdicts != "off" or marker is not None
+    resilience = _resilience(item)
+    chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
+    judged = settings.verdicts != "off" or resilience is not None
     return HFRouter(
         item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item), chain=chain,
         storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None,
@@ -381,6 +451,7 @@ def hfrouter_server(hfrouter: HFRouter, request: pytest.FixtureRequest) -> Itera
     from .double import RouterDouble
     from .handle import HFRouterServer
 
+    _require_plugin(request.config, "hfrouter_server")
     double = RouterDouble(request.config.stash[ENGINE]).start()
     try:
         yield HFRouterServer(double, hfrouter)
@@ -391,4 +462,15 @@ def hfrouter_server(hfrouter: HFRouter, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
     """The scenario of this ``hfrouter_each_outage`` case, or ``None``."""
-    return getattr(request, "param", None)
+    case = getattr(request, "param", None)
+    return getattr(case, "scenario", case)
+
+
+def _require_plugin(config: pytest.Config, fixture: str) -> None:
+    """``-p no:hfrouter`` turns the plugin off, yet pytest keeps the fixtures it already saw."""
+    if SETTINGS not in config.stash:
+        pytest.fail(
+            f"pytest-hfrouter is turned off in this run (-p no:hfrouter), and this test uses its {fixture!r} "
+            "fixture: run it without -p no:hfrouter, or deselect it",
+            pytrace=False,
+        )

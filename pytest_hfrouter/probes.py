@@ -126,7 +126,7 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         )
         started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _OPENER.open(request, timeout=timeout) as response:
                 answer = response.read()
                 status, headers = response.status, response.headers
         except urllib.error.HTTPError as exc:
@@ -143,6 +143,9 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         if status == 429 and retry_after is not None and retry_after <= MAX_RETRY_AFTER and _attempt == 0:
             time.sleep(retry_after)
             continue
+        if 300 <= status < 400:
+            result.error = f"redirected to {headers.get('location')} (not followed: the token stays with the router)"
+            return result
         if status >= 400:
             result.error = error_text(answer) or f"HTTP {status}"
             return result
@@ -150,6 +153,16 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         result.outcome, result.error = ("failed", problem) if problem else ("ok", None)
         return result
     return result
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is the probe's answer: urllib would resend the token to any host it names."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _seconds(value: str | None) -> float | None:

@@ -1,8 +1,11 @@
-"""The providers the router routes and the tasks each serves: data, in one place, with its source.
+"""The router's providers: the names a rule may target, the ones the router dropped, and the tasks each serves.
 
-Source: huggingface_hub's own table of provider helpers, ``PROVIDERS`` in
-``huggingface_hub/inference/_providers/__init__.py`` — identical in 2.4.0 and 1.33.0; the
-providers removed since are taken from 0.36.2's table. Removed providers are those of
+One table keyed by provider name (the path segment of a routed URL, ROUTER-FACTS §1.2); other
+data about a provider belongs in the same row.
+
+Tasks per provider: huggingface_hub's own table of provider helpers, ``PROVIDERS`` in
+``huggingface_hub/inference/_providers/__init__.py`` — identical in 2.4.0 and 1.33.0; the tasks
+of the providers removed since are taken from 0.36.2's table. Removed providers are those of
 huggingface_hub commit 981bfc407 (2026-07-01, "[Inference] Remove dead inference providers
 (#4447)": "removed from the Hub inference routing layer (moon-landing#18795)"), ROUTER-FACTS
 §1.2. They stay here so that old cassettes and old clients still read, but are flagged:
@@ -11,12 +14,17 @@ the synthesised healthy mapping lists them only when a client asks for them by n
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 from dataclasses import dataclass
+
+ROUTED = "routed"
+REMOVED = "removed"
 
 CONVERSATIONAL = "conversational"
 TEXT_GENERATION = "text-generation"
 
-SOURCE = (
+TASKS_SOURCE = (
     "huggingface_hub 2.4.0 and 1.33.0 inference/_providers/__init__.py PROVIDERS; removed providers from "
     "0.36.2's table and huggingface_hub commit 981bfc407 (ROUTER-FACTS §1.2)"
 )
@@ -25,9 +33,17 @@ SOURCE = (
 @dataclass(frozen=True)
 class Provider:
     name: str
-    tasks: tuple[str, ...]
-    #: gone from the router (still readable in old cassettes; never listed unless asked for)
-    removed: bool = False
+    status: str = ROUTED
+    #: when the router stopped routing it (ISO date), for a removed provider
+    removed_on: str | None = None
+    #: where this row comes from (a ROUTER-FACTS section)
+    source: str = "ROUTER-FACTS §1.2"
+    #: the tasks it serves (huggingface_hub's provider table, see the module docstring)
+    tasks: tuple[str, ...] = ()
+
+    @property
+    def removed(self) -> bool:
+        return self.status == REMOVED
 
 
 _HF_INFERENCE_TASKS = (
@@ -39,41 +55,98 @@ _HF_INFERENCE_TASKS = (
     "text-to-speech", "token-classification", "translation", "summarization", "visual-question-answering",
 )  # fmt: skip
 
-# In huggingface_hub's order (it decides nothing here: mapping order is decided per task below).
+_REMOVAL = "ROUTER-FACTS §1.2: hfh-git 981bfc407 (2026-07-01), moon-landing#18795"
+
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (
-        Provider("baseten", ("conversational",)),
-        Provider("cerebras", ("conversational",)),
-        Provider("cohere", ("conversational",)),
-        Provider("deepinfra", ("automatic-speech-recognition", "conversational", "feature-extraction",
-                               "text-generation", "text-to-speech")),
-        Provider("fal-ai", ("automatic-speech-recognition", "text-to-image", "text-to-speech", "text-to-video",
-                            "image-to-video", "image-to-image", "image-segmentation")),
-        Provider("featherless-ai", ("conversational", "text-generation")),
-        Provider("fireworks-ai", ("conversational",)),
-        Provider("groq", ("conversational",)),
-        Provider("hf-inference", _HF_INFERENCE_TASKS),
-        Provider("novita", ("text-generation", "conversational", "text-to-video")),
-        Provider("nscale", ("conversational", "text-to-image")),
-        Provider("ovhcloud", ("conversational",)),
-        Provider("publicai", ("conversational",)),
-        Provider("replicate", ("automatic-speech-recognition", "image-to-image", "text-to-image", "text-to-speech",
-                               "text-to-video")),
-        Provider("scaleway", ("conversational", "feature-extraction")),
-        Provider("together", ("conversational", "feature-extraction", "image-to-image", "image-to-video",
-                              "text-generation", "text-to-image", "text-to-speech", "text-to-video")),
-        Provider("wavespeed", ("text-to-image", "text-to-video", "image-to-image", "image-to-video")),
-        Provider("zai-org", ("conversational", "text-to-image")),
-        # removed from the router (0.36.2's table)
-        Provider("black-forest-labs", ("text-to-image",), removed=True),
-        Provider("clarifai", ("conversational",), removed=True),
-        Provider("hyperbolic", ("text-to-image", "conversational", "text-generation"), removed=True),
-        Provider("nebius", ("text-to-image", "conversational", "text-generation", "feature-extraction"), removed=True),
-        Provider("nvidia", ("conversational",), removed=True),
-        Provider("sambanova", ("conversational", "feature-extraction"), removed=True),
+        # Routed for chat by huggingface_hub 2.4.0 (ROUTER-FACTS §1.2 table).
+        Provider("hf-inference", tasks=_HF_INFERENCE_TASKS),
+        Provider("novita", tasks=("text-generation", "conversational", "text-to-video")),
+        Provider(
+            "together",
+            tasks=(
+                "conversational",
+                "feature-extraction",
+                "image-to-image",
+                "image-to-video",
+                "text-generation",
+                "text-to-image",
+                "text-to-speech",
+                "text-to-video",
+            ),
+        ),
+        Provider("fireworks-ai", tasks=("conversational",)),
+        Provider("groq", tasks=("conversational",)),
+        Provider("cerebras", tasks=("conversational",)),
+        Provider("featherless-ai", tasks=("conversational", "text-generation")),
+        Provider("nscale", tasks=("conversational", "text-to-image")),
+        Provider("cohere", tasks=("conversational",)),
+        Provider(
+            "deepinfra",
+            tasks=(
+                "automatic-speech-recognition",
+                "conversational",
+                "feature-extraction",
+                "text-generation",
+                "text-to-speech",
+            ),
+        ),
+        Provider("zai-org", tasks=("conversational", "text-to-image")),
+        Provider("baseten", tasks=("conversational",)),
+        Provider("ovhcloud", tasks=("conversational",)),
+        Provider("publicai", tasks=("conversational",)),
+        Provider("scaleway", tasks=("conversational", "feature-extraction")),
+        # hub-docs index.md partner table (2026-08), ROUTER-FACTS §1.2: partners for other tasks.
+        Provider(
+            "fal-ai",
+            source="ROUTER-FACTS §1.2 (hub-docs partner table)",
+            tasks=(
+                "automatic-speech-recognition",
+                "text-to-image",
+                "text-to-speech",
+                "text-to-video",
+                "image-to-video",
+                "image-to-image",
+                "image-segmentation",
+            ),
+        ),
+        Provider(
+            "replicate",
+            source="ROUTER-FACTS §1.2 (hub-docs partner table)",
+            tasks=(
+                "automatic-speech-recognition",
+                "image-to-image",
+                "text-to-image",
+                "text-to-speech",
+                "text-to-video",
+            ),
+        ),
+        Provider(
+            "wavespeed",
+            source="ROUTER-FACTS §1.2 (hub-docs partner table)",
+            tasks=("text-to-image", "text-to-video", "image-to-image", "image-to-video"),
+        ),
+        # Removed from the Hub's routing layer (ROUTER-FACTS §1.2).
+        Provider(
+            "hyperbolic", REMOVED, "2026-07-01", _REMOVAL, tasks=("text-to-image", "conversational", "text-generation")
+        ),
+        Provider(
+            "nebius",
+            REMOVED,
+            "2026-07-01",
+            _REMOVAL,
+            tasks=("text-to-image", "conversational", "text-generation", "feature-extraction"),
+        ),
+        Provider("sambanova", REMOVED, "2026-07-01", _REMOVAL, tasks=("conversational", "feature-extraction")),
+        Provider("clarifai", REMOVED, "2026-07-01", _REMOVAL, tasks=("conversational",)),
+        Provider("nvidia", REMOVED, "2026-07-01", _REMOVAL, tasks=("conversational",)),
+        Provider("black-forest-labs", REMOVED, "2026-07-01", _REMOVAL, tasks=("text-to-image",)),
     )
-}  # fmt: skip
+}
+
+REMOVED_PROVIDERS = frozenset(name for name, p in PROVIDERS.items() if p.status == REMOVED)
+_GLOB_CHARS = frozenset("*?[")
 
 # The order the synthesised mapping lists providers in for chat (a 0.x client's client-side
 # "auto" takes the first): novita first, as in the seed incident; the 2026 partner list.
@@ -109,3 +182,44 @@ def all_tasks() -> tuple[str, ...]:
     for provider in PROVIDERS.values():
         seen.update(dict.fromkeys(provider.tasks))
     return tuple(seen)
+
+
+class UnknownProvider(ValueError):
+    """A provider name (or glob) the router does not know; the message has a "did you mean"."""
+
+
+def check_provider(name: str) -> str | None:
+    """Check a provider name or glob against the table.
+
+    Returns a note for a removed provider (allowed: old recordings and apps still name them),
+    None for a routed one; raises `UnknownProvider` for a name or glob that names no provider.
+    """
+    if _GLOB_CHARS & set(name):
+        matched = [p for p in PROVIDERS if fnmatch.fnmatchcase(p, name.lower())]
+        if not matched:
+            raise UnknownProvider(f"provider glob {name!r} matches no provider the router knows. {_known()}")
+        return None
+    provider = PROVIDERS.get(name.lower())
+    if provider is None:
+        close = difflib.get_close_matches(name.strip().lower(), list(PROVIDERS), n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownProvider(f"unknown provider {name!r}.{hint} {_known()}")
+    if provider.status == REMOVED:
+        return (
+            f"provider {name!r} was removed from the router on {provider.removed_on} ({provider.source}); "
+            "a rule on it only meets recordings and apps that still name it"
+        )
+    return None
+
+
+def _known() -> str:
+    routed = sorted(n for n, p in PROVIDERS.items() if p.status == ROUTED)
+    return f"Providers: {', '.join(routed)} (removed: {', '.join(sorted(REMOVED_PROVIDERS))})"
+
+
+def nearest(name: str, candidates: list[str]) -> str | None:
+    """The candidate closest to ``name`` when it looks like a typo of it."""
+    close = difflib.get_close_matches(name.strip().lower(), [c.lower() for c in candidates], n=1, cutoff=0.6)
+    if not close:
+        return None
+    return next(c for c in candidates if c.lower() == close[0])

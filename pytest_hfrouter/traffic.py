@@ -17,6 +17,7 @@ from .cassettes import Cassette, split_chunks
 from .faults import Fault, body_chunks
 from .library import Scenario
 from .live import Drift, LiveCall, Observed
+from .overrides import Overrides
 from .routes import AUTO, Route
 
 _GLOB_CHARS = frozenset("*?[")
@@ -94,7 +95,16 @@ class Rule:
     delay: float | None = None
     #: only this step of a task's exchange (``submit``, ``poll``, ``download``); None: every step
     step: str | None = None
+    #: scenario parameters (retry_after=, status=, body=, headers=)
+    overrides: Overrides | None = None
+    #: True: answering no call of the test is no finding (``optional=True``)
+    optional: bool = False
+    #: how the user wrote it: "marker", "block" (``hfrouter.outage()``), "each" (a matrix case) or "serve"
+    api: str = "marker"
+    #: matching calls answered (counts toward ``times``)
     used: int = 0
+    #: answers this rule gave or shaped, mapping overlays included (0 after the body: it never happened)
+    hits: int = 0
 
     @property
     def fault(self) -> Fault | None:
@@ -134,6 +144,7 @@ class Rule:
         )
 
     def describe(self) -> str:
+        """The rule as the user wrote it: the marker, the ``hfrouter.outage()`` block, the matrix case."""
         parts = [repr(self.scenario.name)]
         parts += [f"{k}={v!r}" for k, v in (("provider", self.provider), ("model", self.model)) if v]
         if self.times is not None:
@@ -142,7 +153,12 @@ class Rule:
             parts.append(f"delay={self.delay}")
         if self.step is not None:
             parts.append(f"step={self.step!r}")
-        return f"hfrouter_outage({', '.join(parts)})"
+        if self.overrides is not None:
+            parts.append(self.overrides.describe())
+        if self.optional:
+            parts.append("optional=True")
+        head = {"block": "hfrouter.outage", "each": "hfrouter_each_outage case", "serve": "hfrouter_outage"}
+        return f"{head.get(self.api, '@pytest.mark.hfrouter_outage')}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,8 @@ class Call:
     at: float = 0.0
     #: the wait the answer asked for (``Retry-After``, or the ``t=`` of HF's ``ratelimit``)
     retry_after: float | None = None
+    #: the auto route's raw ``model`` (``Qwen/X:novita``), for ``model:provider`` rules
+    requested: str | None = None
 
     #: a slow-* scenario's answer that came within the client's timeout (a success)
     spared: bool = False
@@ -245,6 +263,10 @@ class Exchange:
     caught_after: int = -1
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
     outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
+    #: the rules of ``hfrouter.outage()`` blocks that have ended (judged after the body with the rest)
+    ended_rules: list[Rule] = field(default_factory=list)
+    #: a ``@pytest.mark.vcr`` test: vcrpy answers it; what reaches the plugin is neither answered nor sent
+    vcr: bool = False
 
     def now(self) -> float:
         return time.monotonic() + self.virtual

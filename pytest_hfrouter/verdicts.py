@@ -211,10 +211,13 @@ def _could_judge(calls: Sequence[Call], chain: Sequence[str]) -> bool:
 
 def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:
     """The verdicts of one test, from what the app sent while outage rules were active (the whole
-    test for marker rules, the ``hfrouter.outage()`` blocks otherwise), or when answers were live."""
+    test for marker rules and cassettes, the ``hfrouter.outage()`` blocks otherwise), or when answers were
+    live."""
     windows = exchange.outage_windows
     open_blocks = sum(1 for _, end in windows if end is None)  # their rules are in exchange.rules
-    if exchange.live or len(exchange.rules) > open_blocks:
+    # Answers from the test's own cassettes (a recorded 429 with its Retry-After) count as much as
+    # injected ones: with cassettes, as with marker rules or live answers, the whole test is judged.
+    if exchange.live or exchange.cassettes or len(exchange.rules) > open_blocks:
         calls, caught_after = list(exchange.calls), exchange.caught_after
     else:
         total = len(exchange.calls)

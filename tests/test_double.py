@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +100,118 @@ def test_connection_reset_is_a_real_rst(double: RouterDouble) -> None:
     assert "Connection reset by peer" in str(excinfo.value)
 
 
+# -- under load and abuse ---------------------------------------------------------------------
+CHAT = json.dumps({"model": "Qwen/Qwen2.5-72B-Instruct", "messages": MESSAGES}).encode()
+
+
+def test_200_concurrent_requests_none_times_out(double: RouterDouble) -> None:
+    """200 clients connect at once, each on its own connection (a parallel suite's burst)."""
+    count, timeout = 200, 30.0
+    start = threading.Barrier(count)
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        start.wait()
+        began = time.perf_counter()
+        conn = http.client.HTTPConnection(double.host, double.port, timeout=timeout)
+        try:
+            conn.request("POST", "/together/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+            ok = response.status == 200 and json.loads(body)["choices"]
+            with lock:
+                latencies.append(time.perf_counter() - began)
+                if not ok:
+                    failures.append(f"{response.status} {body[:80]!r}")
+        except Exception as exc:  # a timeout, a refused or reset connection
+            with lock:
+                failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(latencies) == count
+    ordered = sorted(latencies)
+    # The figure, not a wall-time assertion (a shared machine): see it with -s.
+    print(f"\n200 concurrent requests: p50 {ordered[99]:.3f} s, p90 {ordered[179]:.3f} s, worst {ordered[-1]:.3f} s")
+
+
+def _closed_after(conn: socket.socket, limit: float) -> float | None:
+    """Seconds until the peer closes ``conn`` (b"" or a reset), or None if still open after ``limit``."""
+    began = time.monotonic()
+    conn.settimeout(limit)
+    try:
+        while conn.recv(4096):
+            pass
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - began
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
+    engine = Engine(shipped_library())
+    engine.begin(Exchange())
+    with RouterDouble(engine, idle_timeout=1.0) as double:
+        with socket.create_connection((double.host, double.port), timeout=5) as silent:
+            waited = _closed_after(silent, 10)
+        assert waited is not None and waited >= 0.9, "closed before its idle timeout"
+        # After an answer, a kept-alive connection that goes quiet is closed the same way.
+        with socket.create_connection((double.host, double.port), timeout=5) as kept:
+            kept.sendall(b"GET /api/models/Qwen/Qwen2.5-72B-Instruct HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+            waited = _closed_after(kept, 10)
+        assert waited is not None and waited >= 0.9
+
+
+def test_slowloris_connections_hold_no_thread_and_block_nobody() -> None:
+    engine = Engine(shipped_library())
+    engine.begin(Exchange())
+    with RouterDouble(engine) as double:
+        threads_before = threading.active_count()
+        idle = [socket.create_connection((double.host, double.port), timeout=5) for _ in range(300)]
+        try:
+            for conn in idle[::2]:  # half of them start a request and never finish it
+                conn.sendall(b"POST /together/v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.2)
+            assert _chat(double.base_url, "together").status_code == 200
+            assert threading.active_count() - threads_before <= double.workers
+        finally:
+            for conn in idle:
+                conn.close()
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_an_oversize_body_is_refused_with_413(double: RouterDouble, framing: str) -> None:
+    limit = 16 * 1024 * 1024
+    with socket.create_connection((double.host, double.port), timeout=10) as conn:
+        head = b"POST /together/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        if framing == "content-length":
+            conn.sendall(head + b"Content-Length: %d\r\n\r\n" % (limit + 1))
+        else:
+            conn.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"x" * (1024 * 1024)
+            try:
+                for _ in range(17):  # 17 MiB, one MiB a chunk: past the cap on the 17th
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused (and closed) before the last chunk
+        answer = b""
+        while data := conn.recv(4096):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"16 MiB" in answer
+    assert _chat(double.base_url, "together").status_code == 200
+
+
 def _serve(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest_hfrouter", "serve", *args],
@@ -108,12 +222,15 @@ def _serve(*args: str) -> subprocess.Popen[str]:
 
 
 def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
-    process = _serve("--port", "0", "--outage", "novita-500:provider=novita,times=1")
+    process = _serve(
+        "--port", "0", "--outage", "novita-500:provider=novita,times=1", "--outage", "bad-gateway-502:provider=groq"
+    )  # fmt: skip
     assert process.stdout is not None
-    header = [process.stdout.readline() for _ in range(5)]  # the banner, up to "Ctrl-C stops it."
+    header = [process.stdout.readline() for _ in range(6)]  # the banner, up to "Ctrl-C stops it."
     assert header[0].startswith("pytest-hfrouter router double on http://127.0.0.1:")
     assert header[3].strip() == "outage: hfrouter_outage('provider-500', provider='novita', times=1 (used 0))"
-    assert header[4].strip() == "Ctrl-C stops it."
+    assert header[4].strip() == "outage: hfrouter_outage('bad-gateway-502', provider='groq')"
+    assert header[5].strip() == "Ctrl-C stops it."
     base = header[0].split(" on ", 1)[1].strip()
     try:
         assert _chat(base, "novita").status_code == 500
@@ -124,6 +241,9 @@ def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
     assert process.returncode == 0, err
     assert "POST /novita/v1/chat/completions -> 500 (scenario:provider-500)" in out
     assert "POST /novita/v1/chat/completions -> 200 (healthy)" in out
+    # the outage no request met is named when the double stops; the one that answered is not
+    assert "note: hfrouter_outage('bad-gateway-502', provider='groq') answered no request" in out
+    assert "note: hfrouter_outage('provider-500'" not in out
     assert out.rstrip().endswith("stopped")
 
 

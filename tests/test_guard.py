@@ -278,15 +278,19 @@ def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester) -
     result.assert_outcomes(passed=1)
 
 
-def test_live_modes_reach_the_router_the_hub_their_overrides_and_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_modes_reach_the_router_and_hub_or_their_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_hfrouter._settings import Settings
     from pytest_hfrouter.live import Live
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
     live = Live("live", "token", router_url="https://router.internal.example", hub_url="https://huggingface.co")
     policy = guard.Policy(hosts=Settings(live=live, allow_hosts=("*.gradio.app",)).reachable_hosts())
-    for host in ("router.internal.example", "huggingface.co", "router.huggingface.co", "api-inference.huggingface.co",
-                 "proxy.corp.example", "api.gradio.app"):  # fmt: skip
+    for host in ("router.internal.example", "huggingface.co", "proxy.corp.example", "api.gradio.app"):
         assert policy.allows(host, 443), host
-    assert not policy.allows("example.com", 443)
+    # pointed elsewhere, the real router (and the legacy host, which goes to the router override) is not reached
+    for host in ("example.com", "router.huggingface.co", "api-inference.huggingface.co"):
+        assert not policy.allows(host, 443), host
+    default = guard.Policy(hosts=Settings(live=Live("live", "token")).reachable_hosts())
+    for host in ("router.huggingface.co", "huggingface.co", "api-inference.huggingface.co"):
+        assert default.allows(host, 443), host
     assert Settings(allow_hosts=("*.gradio.app",)).reachable_hosts() == ("*.gradio.app",)  # replay: only those

@@ -9,6 +9,7 @@ fake, token-shaped value built at run time: no real token, and no token-looking 
 from __future__ import annotations
 
 import datetime
+import http.server
 import json
 import os
 import re
@@ -194,11 +195,11 @@ USAGE_ERRORS = {
     "bad-mode-in-ini": ([], {}, "hfrouter_mode = nightly", "ERROR: hfrouter_mode = 'nightly' is not a mode. Valid *"),
     "bad-router-url": (
         ["--live", "--hfrouter-router-url=router.example"], {}, None,
-        "ERROR: --hfrouter-router-url: expected an http(s) URL, got 'router.example'",
+        "ERROR: --hfrouter-router-url: expected an http(s) URL with a host, * got 'router.example'",
     ),
     "bad-hub-url": (
         ["--live", "--hfrouter-hub-url=ftp://hub"], {}, None,
-        "ERROR: --hfrouter-hub-url: expected an http(s) URL, got 'ftp://hub'",
+        "ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'ftp://hub'",
     ),
     "baseline-missing": (
         ["--hfrouter-baseline=last-night.json"], {}, None,
@@ -215,7 +216,7 @@ USAGE_ERRORS = {
     ),
     "negative-budget": (
         ["--live", "--hfrouter-probe-budget=-1"], {}, None,
-        "ERROR: --hfrouter-probe-budget: expected a number >= 0, got '-1'",
+        "ERROR: --hfrouter-probe-budget: expected a whole number >= 0, got '-1'",
     ),
 }  # fmt: skip
 
@@ -1119,3 +1120,184 @@ def test_sigterm_still_writes_the_report(pytester: pytest.Pytester, double: Doub
     data = report(pytester.path / "r.json")
     assert data["interrupted"] is True
     assert [c["provider"] for c in data["calls"]] == ["novita", "together"]
+
+
+INTERRUPTED_SUITE = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hfapp import chat
+
+@pytest.mark.parametrize("n", range(40))
+def test_call(n):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    Path("started", f"{time.monotonic_ns()}-{worker}-{n}").touch()
+    chat("novita")
+    time.sleep(0.25)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "n2"])
+def test_interrupted_report_keeps_every_finished_test(hfapp: pytest.Pytester, double: Double, how: str,
+                                                      workers: list[str]) -> None:  # fmt: skip
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM (to pytest
+    alone, as a CI timeout sends it) after some tests finished: each of them is in the report."""
+    hfapp.makepyfile(test_interrupted=INTERRUPTED_SUITE)
+    started = hfapp.mkdir("started")
+    env = {**os.environ, "HF_TOKEN": TOKEN}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *workers,
+               *double.args("--hfrouter-report=r.json")]  # fmt: skip
+    with subprocess.Popen(command, cwd=hfapp.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, start_new_session=True) as process:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(list(started.iterdir())) < 8:
+            assert process.poll() is None and time.monotonic() < deadline, "the inner run never got going"
+            time.sleep(0.02)
+        # A test that started means the one before it on the same process has finished.
+        snapshot = sorted(p.name.split("-") for p in started.iterdir())
+        if how == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    finished: set[str] = set()
+    for worker in {w for _, w, _ in snapshot}:
+        on_worker = [n for _, w, n in snapshot if w == worker]
+        finished.update(f"test_interrupted.py::test_call[{n}]" for n in on_worker[:-1])
+    assert len(finished) >= 8 - (2 if workers else 1)
+    data = report(hfapp.path / "r.json")
+    assert data["interrupted"] is True
+    reported = [c["test"] for c in data["calls"] if c["route"] == "provider"]
+    assert finished <= set(reported), f"finished tests missing from the report: {finished - set(reported)}"
+    ever_started = {f"test_interrupted.py::test_call[{p.name.split('-')[2]}]" for p in started.iterdir()}
+    assert set(reported) <= ever_started and len(reported) == len(set(reported))  # nothing invented or doubled
+    assert all(c["provider"] == "novita" and c["status"] == 200 for c in data["calls"] if c["route"] == "provider")
+
+
+# -- 11. live mode reaches only what it was pointed at -----------------------------------------
+class Proxy(http.server.ThreadingHTTPServer):
+    """A forward proxy on 127.0.0.1 standing for every other host: keeps what reached it."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []  # (request line, Authorization)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy.seen.append((f"{self.command} {self.path}", self.headers.get("Authorization")))
+                self.send_response(200)
+                self.send_header("Content-Length", "7")
+                self.end_headers()
+                self.wfile.write(b"proxied")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+POINTED = """
+import httpx
+import requests
+
+from hfapp import MODEL, chat
+
+HUB, ROUTER, LEGACY = "https://huggingface.co", "https://router.huggingface.co", "https://api-inference.huggingface.co"
+BODY = {{"model": MODEL, "messages": [{{"role": "user", "content": "hi"}}]}}
+PROXY = "{proxy}"
+
+def test_every_kind_of_request():
+    httpx.get(f"{{HUB}}/api/whoami-v2")
+    httpx.get(f"{{HUB}}/api/models", params={{"search": "qwen", "limit": 1}})
+    requests.get(f"{{HUB}}/{{MODEL}}/resolve/main/config.json")
+    httpx.get(f"{{ROUTER}}/v1/models")
+    requests.post(f"{{LEGACY}}/models/{{MODEL}}/v1/chat/completions", json=BODY)
+    assert chat("novita").choices  # the mapping from the Hub, the chat from the router
+    # Other hosts are the app's: through its proxy, as it sent them, without the token.
+    assert httpx.get("http://elsewhere.example/a", proxy=PROXY).text == "proxied"
+    assert requests.get("http://elsewhere.example/b", proxies={{"http": PROXY}},
+                        headers={{"Authorization": "Bearer the-apps-own"}}).text == "proxied"
+"""
+
+
+@pytest.mark.parametrize("mode", ["--live", "--hfrouter-mode=record"])
+def test_live_reaches_only_what_it_was_pointed_at(hfapp: pytest.Pytester, library: Library, mode: str) -> None:
+    """Router and Hub overridden by two doubles: every request of theirs arrives there, with the
+    token; another host's request arrives untouched (through a proxy, as nothing leaves loopback)."""
+    router, hub = ScriptedEngine(library), ScriptedEngine(library)
+    proxy = Proxy()
+    with RouterDouble(router) as router_double, RouterDouble(hub) as hub_double:
+        hfapp.makepyfile(test_pointed=POINTED.format(proxy=proxy.url))
+        result = hfapp.runpytest("-p", "hfrouter", mode, f"--hfrouter-router-url={router_double.base_url}",
+                                 f"--hfrouter-hub-url={hub_double.base_url}")  # fmt: skip
+    proxy.shutdown()
+    result.assert_outcomes(passed=1)
+    on_hub = {(r.method, r.url.split("huggingface.co", 1)[1]) for r in hub.seen}
+    on_router = {(r.method, r.url.split("huggingface.co", 1)[1]) for r in router.seen}
+    assert on_hub == {
+        ("GET", "/api/whoami-v2"),
+        ("GET", "/api/models?search=qwen&limit=1"),
+        ("GET", f"/{MODEL}/resolve/main/config.json"),
+        ("GET", f"/api/models/{MODEL}?expand=inferenceProviderMapping"),
+    }
+    assert on_router == {
+        ("GET", "/v1/models"),
+        ("POST", f"/hf-inference/models/{MODEL}/v1/chat/completions"),  # the legacy host's successor
+        ("POST", "/novita/v3/openai/chat/completions"),
+    }
+    for request in hub.seen + router.seen:
+        assert header(request, "Authorization") == [f"Bearer {TOKEN}"], (request.method, request.url)
+    assert sorted(proxy.seen) == [
+        ("GET http://elsewhere.example/a", None),
+        ("GET http://elsewhere.example/b", "Bearer the-apps-own"),
+    ]
+
+
+def test_token_only_for_the_router_and_the_hub() -> None:
+    """The engine's decision for each host (the faces apply it): the token goes to the router,
+    the Hub and the legacy host, by whatever path, and to no other host."""
+    from pytest_hfrouter.live import Live
+
+    engine = Engine(shipped_library(), Live("live", TOKEN, "http://127.0.0.1:1", "http://127.0.0.1:2"))
+    engine.begin(Exchange())
+    cases = {
+        "https://huggingface.co/api/whoami-v2": "http://127.0.0.1:2/api/whoami-v2",
+        "https://huggingface.co/org/m/resolve/main/x.bin?download=1": "http://127.0.0.1:2/org/m/resolve/main/x.bin?download=1",
+        "https://router.huggingface.co/v1/models": "http://127.0.0.1:1/v1/models",
+        "https://api-inference.huggingface.co/status": "http://127.0.0.1:1/hf-inference/status",
+    }  # fmt: skip
+    for url, target in cases.items():
+        answer = engine.answer(Request("GET", url, (), None))
+        assert (answer.target_url, answer.authorization) == (target, f"Bearer {TOKEN}"), url
+    for url in ("https://cdn-lfs.huggingface.co/x", "https://huggingface.co.evil.example/api/whoami-v2",
+                "https://api.openai.com/v1/models", "http://127.0.0.1:1/v1/models"):  # fmt: skip
+        answer = engine.answer(Request("GET", url, (), None))
+        assert answer.passthrough and answer.authorization is None and answer.target_url is None, url
+    default = Live("live", TOKEN)
+    assert default.target("https://api-inference.huggingface.co/models/m") == "https://api-inference.huggingface.co/models/m"
+
+
+def test_a_probe_never_follows_a_redirect_with_the_token(pytester: pytest.Pytester, double: Double) -> None:
+    proxy = Proxy()
+    double.engine.script = lambda request: Answer(302, "Found", (("Location", f"{proxy.url}/elsewhere"),), b"")
+    probes_ini(pytester, f"novita:{MODEL}")
+    pytester.makepyfile(test_ordinary_suite="def test_ordinary(): pass")
+    result = pytester.runpytest(*double.args("-p", "no:xdist"))
+    proxy.shutdown()
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([f"*probe failed: novita:{MODEL}:plain: redirected to {proxy.url}/elsewhere (not "
+                                 "followed: the token stays with the router) (status 302*"])  # fmt: skip
+    assert proxy.seen == []

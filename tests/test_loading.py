@@ -53,7 +53,7 @@ def test_markers_are_listed_with_their_signatures(pytester: pytest.Pytester) -> 
         [
             "@pytest.mark.hfrouter_outage(scenario, [*], provider=None, model=None, times=None*): *",
             "@pytest.mark.hfrouter_cassette([*]paths): *",
-            "@pytest.mark.hfrouter_each_outage([*]scenarios, provider, model=None): *",
+            "@pytest.mark.hfrouter_each_outage([*]scenarios, provider, model=None, retry_after=*): *",
             "@pytest.mark.hfrouter_live: *",
         ]
     )

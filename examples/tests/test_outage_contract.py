@@ -49,16 +49,6 @@ TRANSPORT_FAULTS = (
     "stream-cut",
     "slow-stream",
 )
-NOT_APPLICABLE = {
-    "model-not-supported-400": "answers only the auto route; this app names its providers",
-    ("stream-error-event", "chat"): "happens only to streamed requests",
-    ("stream-half-json", "chat"): "happens only to streamed requests",
-    ("stream-no-done", "chat"): "happens only to streamed requests",
-    ("stream-cut", "chat"): "happens only to streamed requests",
-    ("slow-stream", "chat"): "happens only to streamed requests",
-}
-
-
 @pytest.fixture
 def chat() -> FallbackChat:
     return FallbackChat(api_key="hf_fake", timeout=10)
@@ -146,12 +136,6 @@ def test_every_link_down_reports_each_failure(hfrouter, chat):
     hfrouter.assert_tried("novita", "together", "cerebras")
 
 
-def answered_by_scenarios(call) -> list[str]:
-    """``"scenario:a+b"`` → ``["a", "b"]`` (mapping overlays can stack); ``[]`` otherwise."""
-    source = call.answered_by
-    return source.removeprefix("scenario:").split("+") if source.startswith("scenario:") else []
-
-
 def ask(chat: FallbackChat, mode: str) -> tuple[str, str]:
     """(text, provider) through the plain or the streamed path."""
     if mode == "chat":
@@ -180,10 +164,11 @@ def test_any_transport_fault_of_the_first_provider_is_handled(hfrouter, chat, mo
 
 
 def check_outcome(hfrouter, chat: FallbackChat, mode: str) -> None:
+    # A case whose scenario cannot happen to this mode's requests (a stream-only one on plain calls,
+    # an auto-route-only one on these provider routes) is skipped by pytest-hfrouter, with its reason;
+    # one that could happen but answered nothing fails the test. No applicability table here.
     scenario = hfrouter.scenario
     assert scenario is not None
-    if lookup(NOT_APPLICABLE, scenario, mode):
-        pytest.skip(f"{scenario} {lookup(NOT_APPLICABLE, scenario, mode)}")
     expected = lookup(EXPECTED, scenario, mode) or FALLS_BACK
 
     if expected == QUOTA:
@@ -207,9 +192,6 @@ def check_outcome(hfrouter, chat: FallbackChat, mode: str) -> None:
         assert text.strip()
         hfrouter.assert_answered_by(want)
         hfrouter.assert_not_tried("cerebras")  # the same model on the next provider was enough
-
-    # The outage really happened: a scenario that never fires would make this test vacuous.
-    assert any(scenario in answered_by_scenarios(c) for c in hfrouter.calls), hfrouter.call_log()
 
 
 @pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)

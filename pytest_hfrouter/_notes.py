@@ -1,0 +1,53 @@
+"""Things said once per run (an HFRouterWarning), and the text of the vcrpy hand-over."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from .cassettes import Cassette
+from .errors import HFRouterWarning
+
+NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
+
+VCR_NOTE = (
+    "pytest-hfrouter steps aside for tests marked @pytest.mark.vcr (pytest-recording): vcrpy answers them, "
+    "pytest-hfrouter neither intercepts them nor answers for vcrpy (in a recording mode its answers would be "
+    "written into the vcrpy cassette). To inject outages on top of a recorded cassette, use "
+    "@pytest.mark.hfrouter_cassette(path) with @pytest.mark.hfrouter_outage instead of @pytest.mark.vcr."
+)
+
+
+def note(config: pytest.Config, text: str | None) -> None:
+    """Warn ``text`` once per run (a removed provider, the vcrpy hand-over, an unmatchable interaction)."""
+    if text is None:
+        return
+    noted = config.stash.setdefault(NOTED, set())
+    if text not in noted:
+        noted.add(text)
+        warnings.warn(HFRouterWarning(f"pytest-hfrouter: {text}"), stacklevel=1)
+
+
+def note_unmatchable(config: pytest.Config, cassettes: list[Cassette]) -> None:
+    """Interactions of a test's cassettes that no request can match: said once per file and run."""
+    noted = config.stash.setdefault(NOTED, set())
+    for cassette in cassettes:
+        key = f"unmatchable:{cassette.path}"
+        if key in noted:
+            continue
+        noted.add(key)
+        lines = cassette.unmatchable()
+        if lines:
+            note(config, f"{cassette.path}: " + "\n  ".join(lines))
+
+
+def vcr_conflict(ours: list[str]) -> str:
+    """Why a test marked ``vcr`` that also uses hfrouter (``ours``: its markers and fixtures) is refused."""
+    return (
+        f"pytest-hfrouter: @pytest.mark.vcr and {' and '.join(ours)} on one test: vcrpy answers the requests "
+        "before pytest-hfrouter sees them, so an outage would never reach the app and the call log would stay "
+        "empty. Keep one: to inject outages on top of a vcrpy cassette, replace @pytest.mark.vcr with "
+        "@pytest.mark.hfrouter_cassette('<the cassette>.yaml'); to leave the test to vcrpy, drop the hfrouter "
+        "markers and fixtures."
+    )

@@ -1,0 +1,135 @@
+"""An outage that never happened: why a rule answered no call of its test.
+
+A green test whose outage never fired exercised nothing. After the body, every rule that
+answered nothing is diagnosed from the call log: no call matched its provider/model (a typo?),
+the calls it met were of a kind it cannot answer (a stream-only scenario on plain calls, a
+Hub-side scenario on the auto route), or a closer rule answered them first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .providers import nearest
+from .routes import AUTO, MAPPING, PROVIDER, Route
+from .tasks import DOWNLOAD, POLL, SUBMIT
+from .traffic import Call, Rule
+
+#: no call of the test matched the rule's provider and model
+UNMATCHED = "unmatched"
+#: calls matched, but none of a route or request mode the scenario answers
+NOT_APPLICABLE = "not-applicable"
+#: calls it could answer were answered by a closer rule first
+SHADOWED = "shadowed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    kind: str
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.rule.describe()} answered no call of this test: {self.reason}"
+
+
+#: the follow-up steps of a task's job (a poll, the final download): provider calls, logged by step
+FOLLOW_UPS = (POLL, DOWNLOAD)
+
+
+def _route(call: Call) -> Route:
+    kind = PROVIDER if call.route in FOLLOW_UPS else call.route
+    return Route(kind, call.provider, call.model, requested=call.requested, stream=call.stream)
+
+
+def _step(call: Call) -> str | None:
+    """The step of a task's job this call was: its poll or download, else the submit of an inference call."""
+    if call.route in FOLLOW_UPS:
+        return call.route
+    return SUBMIT if call.route in (PROVIDER, AUTO) else None
+
+
+def filters_match(rule: Rule, call: Call) -> bool:
+    """Whether ``call`` is one the rule's provider and model name (whatever its route)."""
+    route = _route(call)
+    if call.route == MAPPING:  # a mapping look-up names a model; the provider is an entry in it
+        return MAPPING in rule.scenario.routes and rule.matches_model(route, call.model)
+    if call.route not in (PROVIDER, AUTO, *FOLLOW_UPS):
+        return False
+    return rule.matches_provider(call.provider) and rule.matches_model(route, call.model)
+
+
+def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
+    """Why ``rule`` answered nothing (None when it answered or shaped at least one answer)."""
+    if rule.hits:
+        return None
+    scenario = rule.scenario
+    matching = [c for c in calls if filters_match(rule, c)]
+    answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]
+    if answerable:
+        by = sorted({c.answered_by for c in answerable})
+        return Finding(rule, SHADOWED, f"the {len(answerable)} call(s) it could answer were answered by "
+                       f"{', '.join(by)} first (a closer rule or an hfrouter.outage() block wins)")  # fmt: skip
+    if matching:
+        return Finding(rule, NOT_APPLICABLE, _cannot_apply(rule, matching))
+    return Finding(rule, UNMATCHED, _no_match(rule, calls))
+
+
+def _kinds(calls: Sequence[Call]) -> str:
+    return ", ".join(sorted({"streamed " + c.route if c.stream else c.route for c in calls}))
+
+
+def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
+    """The reason a scenario could not apply to the calls that matched its provider and model."""
+    scenario = rule.scenario
+    name = scenario.name
+    kinds = {c.route for c in matching}
+    if MAPPING in scenario.routes and MAPPING not in kinds and kinds <= {AUTO}:
+        return (
+            f"{name} changes the Hub's provider-mapping look-up, and the test's calls went to the auto route "
+            "(POST /v1/chat/completions), which makes no mapping look-up (the router picks the provider server "
+            "side): it cannot apply to this app's route. Call a provider route (InferenceClient(provider=...)) "
+            "to meet it, or choose a scenario that answers the auto route"
+        )
+    if scenario.routes == (AUTO,) and kinds <= {PROVIDER, MAPPING}:
+        return (
+            f"{name} happens only on the auto route (POST /v1/chat/completions, no enabled provider serves the "
+            "model); the test's calls named their provider (provider routes), where the router never answers it"
+        )
+    if rule.step is not None and not any(rule.matches_step(_step(c)) for c in matching):
+        steps = ", ".join(sorted({s for s in map(_step, matching) if s}))
+        return (
+            f"{name} with step={rule.step!r} answers only the {rule.step} of a task's job; the matching calls "
+            f"were: {steps or _kinds(matching)} (a provider that answers at once has no poll or download)"
+        )
+    inference = [c for c in matching if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
+    if scenario.stream is True and inference and not any(c.stream for c in inference):
+        return f"{name} happens only to streamed requests (\"stream\": true); the matching calls were plain"
+    if scenario.stream is False and inference and all(c.stream for c in inference):
+        return f"{name} happens only to plain requests; the matching calls were streamed"
+    return f"{name} answers {'/'.join(scenario.routes)} routes; the matching calls were: {_kinds(matching)}"
+
+
+def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
+    inference = [c for c in calls if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
+    if not calls:
+        return "the test made no router or Hub call at all (did the app run, and through an intercepted client?)"
+    what = []
+    if rule.provider:
+        what.append(f"provider {rule.provider!r}")
+    if rule.model:
+        what.append(f"model {rule.model!r}")
+    hints = []
+    if rule.literal_provider:
+        close = nearest(rule.literal_provider, sorted({c.provider for c in inference if c.provider}))
+        if close and close.lower() != rule.literal_provider.lower():
+            hints.append(f"did you mean provider={close!r}?")
+    if rule.model and not any(ch in rule.model for ch in "*?["):
+        models = sorted({c.model for c in calls if c.model})
+        close = nearest(rule.model.split(":")[0], models)
+        if close and close.lower() != rule.model.lower():
+            hints.append(f"did you mean model={close!r}?")
+    tried = sorted({f"{c.provider or '-'} {c.model or '-'}" for c in inference}) or ["(no inference call)"]
+    reason = f"no call went to {' with '.join(what) or 'a route it answers'}; the test called: {'; '.join(tried)}"
+    return reason + (f" — {' '.join(hints)}" if hints else "")

@@ -1,0 +1,750 @@
+"""No silent green: an outage a test asks for happens to one of its calls, or the test says so.
+
+Inner runs drive the real ``InferenceClient`` (``hfapp.py``, see conftest) and real httpx.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CassetteWriter
+
+from pytest_hfrouter.library import shipped_library
+from pytest_hfrouter.markers import Resilience, merge_resilient, parse_outage
+from pytest_hfrouter.overrides import OverrideError, parse_overrides
+from pytest_hfrouter.providers import PROVIDERS, REMOVED, UnknownProvider, check_provider
+from pytest_hfrouter.traffic import Call, Rule
+from pytest_hfrouter.unmatched import NOT_APPLICABLE, SHADOWED, UNMATCHED, diagnose
+
+
+# -- §1: an outage that never happened is a finding ------------------------------------------------
+def test_an_outage_on_a_provider_the_app_never_calls_fails_the_test(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_chain(hfrouter):
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-hfrouter: an outage this test asks for never happened, so the test did not exercise it:",
+            "  - @pytest.mark.hfrouter_outage('provider-500', provider='groq') answered no call of this test: no call "
+            "went to provider 'groq'; the test called: novita Qwen/Qwen2.5-72B-Instruct",
+            "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
+            "warn or ignore)",
+            "call log:",
+            "  1. GET https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping *",
+            "  2. POST https://router.huggingface.co/novita/v3/openai/chat/completions * -> 200 (healthy)",
+        ]
+    )
+
+
+def test_a_model_typo_is_named_with_the_nearest_model(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        def test_typo(hfrouter):
+            with hfrouter.outage("provider-500", provider="novita", model="Qwen/Qwen2.5-72B-Instruc"):
+                chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  - hfrouter.outage('provider-500', provider='novita', model='Qwen/Qwen2.5-72B-Instruc') answered no "
+            "call of this test: no call went to provider 'novita' with model 'Qwen/Qwen2.5-72B-Instruc'; the test "
+            "called: novita Qwen/Qwen2.5-72B-Instruct — did you mean model='Qwen/Qwen2.5-72B-Instruct'?",
+        ]
+    )
+
+
+def test_a_stream_only_outage_on_a_plain_call_says_it_cannot_apply(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+        def test_plain(hfrouter):
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  - @pytest.mark.hfrouter_outage('stream-cut', provider='novita') answered no call of this test: "
+            'stream-cut happens only to streamed requests ("stream": true); the matching calls were plain',
+        ]
+    )
+
+
+def test_a_hub_side_outage_on_the_auto_route_says_the_route_makes_no_mapping_look_up(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import MODEL, auto_chat
+
+        @pytest.mark.hfrouter_outage("staging-auth", provider="novita")
+        def test_auto(hfrouter):
+            auto_chat(MODEL)
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*staging-auth changes the Hub's provider-mapping look-up, and the test's calls went to the auto route "
+            "(POST /v1/chat/completions), which makes no mapping look-up*",
+        ]
+    )
+
+
+def test_a_shadowed_rule_is_named_with_what_answered_instead(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        pytestmark = pytest.mark.hfrouter_outage("provider-500", provider="novita")
+
+        @pytest.mark.hfrouter_outage("rate-limited-429", provider="novita")
+        def test_closest(hfrouter):
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  - @pytest.mark.hfrouter_outage('provider-500', provider='novita') answered no call of this test: the "
+            "1 call(s) it could answer were answered by scenario:rate-limited-429 first *",
+        ]
+    )
+
+
+def test_optional_and_the_ini_modes(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq", optional=True)
+        def test_optional(hfrouter):
+            chat("novita")
+
+        def test_optional_block(hfrouter):
+            with hfrouter.outage("provider-500", provider="groq", optional=True):
+                chat("novita")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_required(hfrouter):
+            chat("novita")
+        """
+    )
+
+    assert hfapp.runpytest("-p", "hfrouter").parseoutcomes() == {"passed": 2, "failed": 1}
+    warned = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unmatched=warn")
+    warned.assert_outcomes(passed=3, warnings=1)
+    warned.stdout.fnmatch_lines(["*HFRouterWarning: pytest-hfrouter: an outage this test asks for never happened*"])
+    hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unmatched=ignore").assert_outcomes(passed=3)
+    bad = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unmatched=fial")
+    bad.stderr.fnmatch_lines(["*hfrouter_on_unmatched = 'fial' is not valid. Did you mean 'fail'? Valid values: *"])
+
+
+def test_a_failing_test_shows_the_outage_that_never_happened_in_its_report(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="together")
+        def test_fails(hfrouter):
+            chat("novita")
+            assert hfrouter.tried == ["novita", "together"]
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError*", "*- Captured hfrouter call -*", "*never happened*"])
+
+
+# -- provider names, checked at collection ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("grok", "unknown provider 'grok'. Did you mean 'groq'?"),
+        ("novtia", "unknown provider 'novtia'. Did you mean 'novita'?"),
+        (" novita", "unknown provider ' novita'. Did you mean 'novita'?"),
+        ("nov*x", "provider glob 'nov*x' matches no provider the router knows."),
+    ],
+)
+def test_unknown_provider_names_are_rejected(given: str, message: str) -> None:
+    with pytest.raises(UnknownProvider) as excinfo:
+        check_provider(given)
+    assert str(excinfo.value).startswith(message)
+    assert "Providers: baseten, cerebras," in str(excinfo.value)
+
+
+def test_known_globs_and_removed_providers() -> None:
+    assert check_provider("novita") is None
+    assert check_provider("Together") is None
+    assert check_provider("n*") is None
+    note = check_provider("hyperbolic")
+    assert note is not None and "removed from the router on 2026-07-01" in note
+    assert {n for n, p in PROVIDERS.items() if p.status == REMOVED} == {
+        "hyperbolic", "nebius", "sambanova", "clarifai", "nvidia", "black-forest-labs",
+    }  # fmt: skip
+
+
+def test_a_provider_typo_is_a_collection_error_in_every_api(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        test_marker="""
+        import pytest
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="grok")
+        def test_marker(hfrouter):
+            pass
+
+        @pytest.mark.hfrouter_each_outage("provider-500", provider="novtia")
+        def test_each(hfrouter):
+            pass
+        """,
+        test_block="""
+        def test_block(hfrouter):
+            with hfrouter.outage("provider-500", provider="grok"):
+                pass
+        """,
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "--continue-on-collection-errors")
+
+    result.assert_outcomes(errors=1, failed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_marker.py::test_marker: @pytest.mark.hfrouter_outage: provider='grok': unknown provider 'grok'. "
+            "Did you mean 'groq'?*",
+            "E   *MarkerError: hfrouter.outage(...): provider='grok': unknown provider 'grok'. "
+            "Did you mean 'groq'?*",
+            "*signature: with hfrouter.outage(scenario, *",
+        ]
+    )
+
+
+def test_a_removed_provider_is_allowed_with_a_note(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        # huggingface_hub 2.x no longer knows hyperbolic; an old app calling its route does.
+        URL = "https://router.huggingface.co/hyperbolic/v1/chat/completions"
+        BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []}
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="hyperbolic")
+        def test_old(hfrouter):
+            assert httpx.post(URL, json=BODY).status_code == 500
+
+        @pytest.mark.hfrouter_outage("invalid-token-401", provider="hyperbolic")
+        def test_old_again(hfrouter):
+            assert httpx.post(URL, json=BODY).status_code == 401
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*provider 'hyperbolic' was removed from the router on 2026-07-01*"])
+
+
+# -- §2: the matrix runs only what can happen --------------------------------------------------------
+def test_each_outage_skips_the_cases_that_cannot_apply_with_their_reason(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat, status_of
+
+        @pytest.mark.hfrouter_each_outage(
+            "provider-500", "stream-cut", "model-not-supported-400", "mapping-missing-provider", provider="novita"
+        )
+        def test_plain_provider_route(hfrouter):
+            status_of(lambda: chat("novita"))
+            status_of(lambda: chat("together"))
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-rs")
+
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]1[]] test_*.py:4: hfrouter_each_outage case stream-cut cannot apply: stream-cut happens only "
+            "to streamed requests*",
+            "SKIPPED [[]1[]] test_*.py:4: hfrouter_each_outage case model-not-supported-400 cannot apply: "
+            "model-not-supported-400 happens only on the auto route*",
+        ]
+    )
+
+
+def test_each_outage_case_that_could_apply_but_answered_nothing_fails(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_each_outage("provider-500", provider="together")
+        def test_never_reaches_together(hfrouter):
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["  - hfrouter_each_outage case('provider-500', provider='together') answered no call of this test: *"]
+    )
+
+
+# -- §3: scenario parameters -----------------------------------------------------------------------
+def test_parse_overrides_validates_each_parameter() -> None:
+    overrides = parse_overrides({"retry_after": 1, "status": 503}, sends_status=True)
+    assert overrides is not None and overrides.describe() == "retry_after=1, status=503"
+    assert parse_overrides({}, sends_status=True) is None
+    for kwargs, problem in [
+        ({"status": 99}, "status must be an HTTP status code"),
+        ({"status": True}, "status must be an HTTP status code"),
+        ({"retry_after": -1}, "retry_after must be seconds >= 0, or None"),
+        ({"retry_after": "soon"}, "retry_after must be seconds >= 0, or None"),
+        ({"body": 3}, "body must be a str, bytes, or a dict or list"),
+        ({"headers": {"X": 1}}, "headers must be a dict of header name to str value"),
+    ]:
+        with pytest.raises(OverrideError, match=problem):
+            parse_overrides(kwargs, sends_status=True)
+    with pytest.raises(OverrideError, match="cannot apply: this scenario's fault strikes before any status line"):
+        parse_overrides({"status": 500}, sends_status=False)
+
+
+def test_overrides_rewrite_status_headers_body_and_the_ratelimit_wait() -> None:
+    headers = (("Retry-After", "55"), ("ratelimit", '"api";r=0;t=55'), ("X-Keep", "1"))
+    overrides = parse_overrides({"retry_after": 1.5, "headers": {"X-New": "yes"}}, sends_status=True)
+    assert overrides is not None
+    status, reason, out, body = overrides.apply(429, "Too Many Requests", headers, b"x")
+    assert (status, reason, body) == (429, "Too Many Requests", b"x")
+    assert out == (("ratelimit", '"api";r=0;t=1.5'), ("X-Keep", "1"), ("Retry-After", "1.5"), ("X-New", "yes"))
+    dropped = parse_overrides({"retry_after": None, "status": 503, "body": {"error": "busy"}}, sends_status=True)
+    assert dropped is not None
+    status, reason, out, body = dropped.apply(429, "Too Many Requests", headers, b"x")
+    assert (status, reason, json.loads(body)) == (503, "Service Unavailable", {"error": "busy"})
+    assert out == (("X-Keep", "1"), ("Content-Type", "application/json"))
+
+
+def test_scenario_parameters_reach_the_app_and_the_verdicts(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from huggingface_hub.errors import HfHubHTTPError
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("rate-limited-429", provider="novita", retry_after=1)
+        def test_short_wait(hfrouter):
+            with pytest.raises(HfHubHTTPError) as excinfo:
+                chat("novita")
+            assert excinfo.value.response.headers["retry-after"] == "1"
+            assert excinfo.value.response.headers["ratelimit"] == '"api";r=0;t=1'
+            assert hfrouter.inference_calls[-1].retry_after == 1.0
+
+        def test_block_status_and_body(hfrouter):
+            with hfrouter.outage("provider-500", provider="novita", status=503, body={"error": "busy"}):
+                with pytest.raises(HfHubHTTPError) as excinfo:
+                    chat("novita")
+            assert excinfo.value.response.status_code == 503
+            assert excinfo.value.server_message == "busy"
+
+        @pytest.mark.hfrouter_each_outage("rate-limited-429", provider="novita", retry_after=[0, 30, None])
+        def test_matrix(hfrouter):
+            with pytest.raises(HfHubHTTPError):
+                chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-v")
+
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_matrix[[]rate-limited-429-retry_after=0[]] PASSED*",
+            "*test_matrix[[]rate-limited-429-retry_after=30[]] PASSED*",
+            "*test_matrix[[]rate-limited-429-retry_after=None[]] PASSED*",
+        ]
+    )
+
+
+def test_bad_scenario_parameters_name_the_api_used(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        test_marker="""
+        import pytest
+
+        @pytest.mark.hfrouter_outage("read-timeout", provider="novita", status=500)
+        def test_marker(hfrouter):
+            pass
+        """,
+        test_block="""
+        def test_block(hfrouter):
+            with hfrouter.outage("rate-limited-429", provider="novita", retry_after="soon"):
+                pass
+        """,
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "--continue-on-collection-errors")
+
+    result.assert_outcomes(errors=1, failed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*@pytest.mark.hfrouter_outage: read-timeout: status= cannot apply: this scenario's fault strikes before "
+            "any status line*",
+            "E   *MarkerError: hfrouter.outage(...): rate-limited-429: retry_after must be "
+            "seconds >= 0, or None to drop the Retry-After header, got 'soon'",
+        ]
+    )
+
+
+# -- §4: verdicts and hygiene see everything --------------------------------------------------------
+RATE_LIMITED_CASSETTE = """\
+interactions:
+- request:
+    body: '{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [], "stream": false}'
+    headers: {}
+    method: POST
+    uri: https://router.huggingface.co/novita/v3/openai/chat/completions
+  response:
+    body: {string: '{"error": "rate limited"}'}
+    headers:
+      Content-Type: [application/json]
+      Retry-After: ['30']
+    status: {code: 429, message: Too Many Requests}
+version: 1
+"""
+
+
+def test_a_429_from_a_cassette_is_judged(hfapp: pytest.Pytester) -> None:
+    (hfapp.path / "cassettes").mkdir()
+    (hfapp.path / "cassettes" / "rate.yaml").write_text(RATE_LIMITED_CASSETTE)
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat, status_of
+
+        @pytest.mark.hfrouter_cassette("rate.yaml")
+        @pytest.mark.hfrouter_resilient()
+        def test_retries_at_once(hfrouter):
+            assert status_of(lambda: chat("novita")) == 429
+            assert status_of(lambda: chat("novita")) == 429
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-hfrouter: resilience verdicts:",
+            "  retry-after-ignored: novita Qwen/Qwen2.5-72B-Instruct was called again after *; the answer asked "
+            "for 30 s",
+        ]
+    )
+
+
+def test_resilient_markers_merge_closest_wins_per_argument(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat, status_of
+
+        pytestmark = pytest.mark.hfrouter_resilient(chain=("novita", "together"))
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        @pytest.mark.hfrouter_resilient(allow=("retry-storm",))
+        def test_gave_up(hfrouter):
+            assert status_of(lambda: chat("novita")) == 500
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["  gave-up-early: the chain ended with 500 from novita while together had never*"])
+
+
+def test_unplayed_interactions_are_warned_on_failing_tests_too(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter
+) -> None:
+    write_cassette("cassettes/extra.yaml", example_com=True)
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_cassette("extra.yaml")
+        def test_fails(hfrouter):
+            chat("novita")
+            assert False
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*extra.yaml: the test never requested 1 of its interactions:*"])
+
+
+# -- §6: small things that make a user trust it ----------------------------------------------------
+def test_no_hfrouter_wins_over_addopts(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\naddopts = -p hfrouter\n")
+    pytester.makepyfile(
+        """
+        def test_uses_the_fixture(hfrouter):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+
+    result = pytester.runpytest("-p", "no:hfrouter")
+
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*pytest-hfrouter is turned off in this run (-p no:hfrouter)*'hfrouter' fixture*"])
+    result.stdout.no_fnmatch_line("*KeyError*")
+
+
+def test_serve_errors_name_the_command_line(pytester: pytest.Pytester) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "serve", "--port", "0", "--outage", "provider-500:provider=grok"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: serve --outage: provider='grok': unknown provider 'grok'. Did you mean 'groq'?"
+    )
+    assert "signature: --outage SCENARIO[:key=value,...]" in done.stderr
+
+
+# -- §3: the user's own scenarios -------------------------------------------------------------------
+SHIPPED_429 = Path(__file__).resolve().parent.parent / "cassettes" / "scenarios" / "rate-limited-429.yaml"
+
+
+def _user_scenario(folder: Path, name: str, *, shadow: bool = False, retry_after: str = "1") -> Path:
+    """A copy of the shipped 429 under another name, with its own Retry-After."""
+    text = SHIPPED_429.read_text(encoding="utf-8").replace("name: rate-limited-429", f"name: {name}")
+    text = text.replace("Retry-After:\n      - '55'", f"Retry-After:\n      - '{retry_after}'")
+    if shadow:
+        text = text.replace("    aliases: []\n", "    aliases: []\n    shadow: true\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_user_scenarios_work_in_markers_the_matrix_lint_and_the_listing(hfapp: pytest.Pytester) -> None:
+    assert "Retry-After:\n      - '55'" in SHIPPED_429.read_text(encoding="utf-8")  # what _user_scenario rewrites
+    _user_scenario(hfapp.path / "outages", "quick-429")
+    hfapp.makeini("[pytest]\nhfrouter_scenario_dirs = outages\n")
+    hfapp.makepyfile(
+        """
+        import pytest
+        from huggingface_hub.errors import HfHubHTTPError
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("quick-429", provider="novita")
+        def test_marker(hfrouter):
+            with pytest.raises(HfHubHTTPError) as excinfo:
+                chat("novita")
+            assert excinfo.value.response.headers["retry-after"] == "1"
+
+        @pytest.mark.hfrouter_each_outage("quick-429", "provider-500", provider="novita")
+        def test_matrix(hfrouter):
+            with pytest.raises(HfHubHTTPError):
+                chat("novita")
+        """
+    )
+
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=3)
+    listing = hfapp.run(sys.executable, "-m", "pytest_hfrouter", "scenarios", "--scenario-dir", "outages")
+    listing.stdout.fnmatch_lines(["quick-429  [[]429; provider/auto[]]  yours: *quick-429.yaml"])
+    assert hfapp.run(sys.executable, "-m", "pytest_hfrouter", "lint", "outages").ret == 0
+
+
+def test_a_user_scenario_shadows_a_shipped_one_only_when_it_says_so(hfapp: pytest.Pytester) -> None:
+    _user_scenario(hfapp.path / "outages", "rate-limited-429", retry_after="2")
+    hfapp.makeini("[pytest]\nhfrouter_scenario_dirs = outages\n")
+    hfapp.makepyfile("def test_nothing():\n    pass\n")
+
+    refused = hfapp.runpytest("-p", "hfrouter")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        ["*hfrouter_scenario_dirs: *rate-limited-429.yaml: 'rate-limited-429' is a shipped scenario *shadow: true*"]
+    )
+    linted = hfapp.run(sys.executable, "-m", "pytest_hfrouter", "lint", "outages")
+    assert linted.ret == 1
+    linted.stdout.fnmatch_lines(["*'rate-limited-429' is a shipped scenario*"])
+
+    _user_scenario(hfapp.path / "outages", "rate-limited-429", shadow=True, retry_after="2")
+    hfapp.makepyfile(
+        """
+        import pytest
+        from huggingface_hub.errors import HfHubHTTPError
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("rate-limited-429", provider="novita")
+        def test_shadowed(hfrouter):
+            with pytest.raises(HfHubHTTPError) as excinfo:
+                chat("novita")
+            assert excinfo.value.response.headers["retry-after"] == "2"
+        """
+    )
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=1)
+
+
+NO_BODY = """\
+interactions:
+- request:
+    body: null
+    headers: {}
+    method: POST
+    uri: https://router.huggingface.co/novita/v3/openai/chat/completions
+  response:
+    body: {string: '{"choices": []}'}
+    headers: {}
+    status: {code: 200, message: OK}
+version: 1
+"""
+
+
+def test_an_interaction_that_can_never_match_is_flagged_by_lint_and_on_load(hfapp: pytest.Pytester) -> None:
+    (hfapp.path / "cassettes").mkdir()
+    (hfapp.path / "cassettes" / "nobody.yaml").write_text(NO_BODY)
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_cassette("nobody.yaml")
+        def test_uses_it(hfrouter):
+            chat("novita")
+            assert hfrouter.calls[-1].answered_by == "healthy"  # the recorded answer never plays
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unplayed=ignore")
+
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*nobody.yaml: interactions[[]0[]] POST https://router.huggingface.co/novita/v3/openai/chat/completions: "
+            "a provider-route POST with no request body can never match*",
+        ]
+    )
+    linted = hfapp.run(sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes")
+    assert linted.ret == 1
+    linted.stdout.fnmatch_lines(["*nobody.yaml: interactions[[]0[]] POST *: a provider-route POST with no request*"])
+
+
+def test_provider_names_in_assertions_and_the_chain_ini_are_checked(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        def test_assertions(hfrouter):
+            chat("novita")
+            # a misspelt name in assert_not_tried would pass whatever the app did
+            with pytest.raises(ValueError, match="not_tried.*unknown provider 'togther'. Did you mean 'together'"):
+                hfrouter.assert_not_tried("togther")
+            with pytest.raises(ValueError, match="assert_tried.*unknown provider 'novtia'"):
+                hfrouter.assert_tried("novtia")
+            hfrouter.assert_tried("novita")
+        """
+    )
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=1)
+
+    hfapp.makeini("[pytest]\nhfrouter_chain =\n    novita\n    grok\n")
+    bad = hfapp.runpytest("-p", "hfrouter")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*hfrouter_chain: unknown provider 'grok'. Did you mean 'groq'?*"])
+
+
+# -- pure logic ------------------------------------------------------------------------------------
+def _call(route: str, provider: str | None, *, stream: bool = False, answered_by: str = "healthy") -> Call:
+    return Call(provider, "Qwen/Qwen2.5-72B-Instruct", route, "POST", "https://router.huggingface.co/x", 200, None,
+                answered_by, stream)  # fmt: skip
+
+
+def _kind(rule: Rule, calls: list[Call]) -> str | None:
+    finding = diagnose(rule, calls)
+    return finding.kind if finding is not None else None
+
+
+def test_diagnose_tells_the_four_outcomes_apart() -> None:
+    library = shipped_library()
+    rule = parse_outage(("provider-500",), {"provider": "novita"}, library)
+    calls = [_call("mapping", None), _call("provider", "novita", answered_by="scenario:rate-limited-429")]
+    assert _kind(rule, calls) == SHADOWED
+    assert _kind(rule, [_call("provider", "together")]) == UNMATCHED
+    cut = parse_outage(("stream-cut",), {"provider": "novita"}, library)
+    assert _kind(cut, [_call("provider", "novita")]) == NOT_APPLICABLE
+    rule.hits = 1
+    assert _kind(rule, []) is None
+
+
+def test_resilient_markers_merge_per_argument() -> None:
+    merged = merge_resilient([((), {"allow": ("retry-storm",)}), ((), {"chain": ("novita", "together")})])
+    assert merged == Resilience(("retry-storm",), ("novita", "together"))
+    closest_first = merge_resilient([((), {"chain": ("groq",)}), ((), {"chain": ("novita",), "allow": ["no-backoff"]})])
+    assert closest_first == Resilience(("no-backoff",), ("groq",))
+
+
+def test_a_body_that_skips_or_xfails_is_not_judged(hfapp: pytest.Pytester) -> None:
+    hfapp.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_skips(hfrouter):
+            pytest.skip("not today")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_xfails(hfrouter):
+            pytest.xfail("known")
+        """
+    )
+
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(skipped=1, xfailed=1)

@@ -1,0 +1,239 @@
+"""Every input checked at start-up: refused before any test runs, naming the option or the ini
+key exactly as the user wrote it, with the fix. One table row per input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+
+#: a fake token the shape of a real one, built so no literal looks like one
+TOKEN = "hf_" + "Fake" * 8 + "Tk"
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...] = ()
+    ini: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    folders: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    #: the whole ``ERROR:`` line pytest prints on stderr (fnmatch)
+    expected: str = ""
+
+
+LIVE = ("--live",)
+USAGE = {
+    # -- paths the run writes or reads -------------------------------------------------------------
+    "report-is-a-folder": Case(("--hfrouter-report=out",), folders=("out",), expected=(
+        "ERROR: --hfrouter-report=out: is a folder; name a file in it, e.g. --hfrouter-report=out/hfrouter-report.json"
+    )),
+    "report-under-a-file": Case(("--hfrouter-report=notes.txt/r.json",), files=("notes.txt",), expected=(
+        "ERROR: --hfrouter-report=notes.txt/r.json: */notes.txt is a file, so no folder can be made there; "
+        "name a file in a folder"
+    )),
+    "report-in-ini-is-a-folder": Case(ini="hfrouter_report = out", folders=("out",), expected=(
+        "ERROR: hfrouter_report=out: is a folder; name a file in it, e.g. hfrouter_report=out/hfrouter-report.json"
+    )),
+    "summary-under-a-file": Case(("--hfrouter-summary=notes.txt/deeper/s.md",), files=("notes.txt",), expected=(
+        "ERROR: --hfrouter-summary=notes.txt/deeper/s.md: */notes.txt is a file, so no folder can be made there; *"
+    )),
+    "summary-in-ini-is-a-folder": Case(ini="hfrouter_summary = out", folders=("out",), expected=(
+        "ERROR: hfrouter_summary=out: is a folder; name a file in it, e.g. hfrouter_summary=out/hfrouter-summary.md"
+    )),
+    "github-step-summary-is-a-folder": Case(LIVE, env={"GITHUB_STEP_SUMMARY": "out"}, folders=("out",), expected=(
+        "ERROR: GITHUB_STEP_SUMMARY=out: is a folder; name a file in it, e.g. GITHUB_STEP_SUMMARY=out/summary.md"
+    )),
+    "baseline-is-a-folder": Case(("--hfrouter-baseline=out",), folders=("out",), expected=(
+        "ERROR: --hfrouter-baseline=out: is a folder; pass the JSON file an earlier run wrote with --hfrouter-report"
+    )),
+    "baseline-in-a-missing-folder": Case(("--hfrouter-baseline=missing/b.json",), expected=(
+        "ERROR: --hfrouter-baseline missing/b.json: no such file. Pass a report written by --hfrouter-report *"
+    )),
+    "baseline-in-ini-missing": Case(ini="hfrouter_baseline = b.json", expected=(
+        "ERROR: hfrouter_baseline b.json: no such file. Pass a report written by --hfrouter-report *"
+    )),
+    "cassette-dir-is-a-file": Case(("--hfrouter-cassette-dir=c.yaml",), files=("c.yaml",), expected=(
+        "ERROR: --hfrouter-cassette-dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
+    )),
+    "cassette-dir-in-ini-is-a-file": Case(ini="hfrouter_cassette_dir = c.yaml", files=("c.yaml",), expected=(
+        "ERROR: hfrouter_cassette_dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
+    )),
+    "harvest-dir-in-ini-is-a-file": Case(ini="hfrouter_harvest_dir = c.yaml", files=("c.yaml",), expected=(
+        "ERROR: hfrouter_harvest_dir=c.yaml: is a file, not a folder; name a folder for the candidate scenarios"
+    )),
+    # -- URLs --------------------------------------------------------------------------------------
+    "router-url-without-a-host": Case((*LIVE, "--hfrouter-router-url=http://"), expected=(
+        "ERROR: --hfrouter-router-url: expected an http(s) URL with a host, such as http://127.0.0.1:8765, "
+        "got 'http://'"
+    )),
+    "hub-url-with-a-bad-port": Case((*LIVE, "--hfrouter-hub-url=http://127.0.0.1:99999"), expected=(
+        "ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'http://127.0.0.1:99999'"
+    )),
+    "hub-url-in-ini-even-in-replay": Case(ini="hfrouter_hub_url = huggingface.co", expected=(
+        "ERROR: hfrouter_hub_url: expected an http(s) URL with a host, * got 'huggingface.co'"
+    )),
+    "router-url-in-ini": Case(LIVE, ini="hfrouter_router_url = https://", expected=(
+        "ERROR: hfrouter_router_url: expected an http(s) URL with a host, * got 'https://'"
+    )),
+    # -- numbers -----------------------------------------------------------------------------------
+    "probe-timeout-nan": Case((*LIVE, "--hfrouter-probe-timeout=nan"), expected=(
+        "ERROR: --hfrouter-probe-timeout: expected a number >= 0.1, got 'nan'"
+    )),
+    "probe-timeout-inf": Case((*LIVE, "--hfrouter-probe-timeout=inf"), expected=(
+        "ERROR: --hfrouter-probe-timeout: expected a number >= 0.1, got 'inf'"
+    )),
+    "probe-timeout-negative-in-ini": Case(ini="hfrouter_probe_timeout = -5", expected=(
+        "ERROR: hfrouter_probe_timeout: expected a number >= 0.1, got '-5'"
+    )),
+    "probe-concurrency-zero": Case(("--hfrouter-probe-concurrency=0",), expected=(
+        "ERROR: --hfrouter-probe-concurrency: expected a whole number >= 1, got '0'"
+    )),
+    "probe-budget-negative-in-ini": Case(ini="hfrouter_probe_budget = -3", expected=(
+        "ERROR: hfrouter_probe_budget: expected a whole number >= 0, got '-3'"
+    )),
+    "retry-storm-zero-in-ini": Case(ini="hfrouter_retry_storm = 0", expected=(
+        "ERROR: hfrouter_retry_storm: expected a whole number >= 1, got '0'"
+    )),
+    "retry-storm-nan-in-ini": Case(ini="hfrouter_retry_storm = nan", expected=(
+        "ERROR: hfrouter_retry_storm: expected a whole number >= 1, got 'nan'"
+    )),
+    # -- booleans in the ini -----------------------------------------------------------------------
+    "strict-maybe": Case(ini="hfrouter_strict = maybe", expected=(
+        "ERROR: hfrouter_strict (ini): invalid truth value 'maybe'; expected true or false"
+    )),
+    "allow-loopback-perhaps": Case(ini="hfrouter_allow_loopback = perhaps", expected=(
+        "ERROR: hfrouter_allow_loopback (ini): invalid truth value 'perhaps'; expected true or false"
+    )),
+    # -- the token ---------------------------------------------------------------------------------
+    "token-blank": Case(LIVE, env={"HF_TOKEN": "   "}, expected=(
+        "ERROR: HF_TOKEN is set but blank (only whitespace): set it in the environment, *"
+    )),
+    "token-with-a-newline": Case(LIVE, env={"HF_TOKEN": TOKEN + "\n"}, expected=(
+        "ERROR: HF_TOKEN has whitespace around it (a newline read from a file?): set it without, *"
+    )),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", USAGE.values(), ids=USAGE.keys())
+def test_bad_input_is_refused_before_any_test_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, case: Case
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    for folder in case.folders:
+        pytester.mkdir(folder)
+    for name in case.files:
+        (pytester.path / name).write_text("not a folder\n")
+    if case.ini:
+        pytester.makeini(f"[pytest]\n{case.ini}\n")
+    pytester.makepyfile(test_never_runs="def test_never(): open('ran', 'w').close()")
+    before = sorted(p.name for p in pytester.path.rglob("*"))
+    result = pytester.runpytest("-p", "hfrouter", *case.args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines([case.expected])
+    assert not (pytester.path / "ran").exists()
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    assert TOKEN not in output
+    assert "--hfrouter-retry-storm" not in output  # an option that does not exist
+    # Nothing written (the report path was a folder: no stray temporary file beside it)
+    assert sorted(p.name for p in pytester.path.rglob("*") if "__pycache__" not in p.parts) == [
+        n for n in before if n != "__pycache__"
+    ]
+
+
+def test_missing_folders_of_the_report_and_the_summary_are_made(pytester: pytest.Pytester) -> None:
+    (pytester.path / "base.json").write_text('{"schema": "pytest-hfrouter/report/1"}')
+    pytester.makepyfile(test_fine="def test_fine(): pass")
+    result = pytester.runpytest("-p", "hfrouter", "--hfrouter-report=reports/tonight/r.json",
+                                "--hfrouter-summary=summaries/s.md", "--hfrouter-baseline=base.json")  # fmt: skip
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "reports" / "tonight" / "r.json").read_text().startswith("{")
+    assert (pytester.path / "summaries" / "s.md").read_text().startswith("## pytest-hfrouter: router health")
+
+
+# -- marker arguments: a collection error pointing at the test ------------------------------------
+@pytest.mark.parametrize("delay", ['float("nan")', 'float("inf")', "-1"])
+def test_outage_delay_must_be_a_finite_number(pytester: pytest.Pytester, delay: str) -> None:
+    pytester.makepyfile(
+        test_delay=f"""
+        import pytest
+
+        @pytest.mark.hfrouter_outage("slow-first-token", provider="novita", delay={delay})
+        def test_slow():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(errors=1)
+    shown = {'float("nan")': "nan", 'float("inf")': "inf", "-1": "-1"}[delay]
+    result.stdout.fnmatch_lines([f"*test_delay.py::test_slow: *delay must be a number of seconds >= 0, got {shown}*"])
+
+
+# -- statuses in cassettes: the test fails, naming the file ----------------------------------------
+CASSETTE = """\
+interactions:
+- request:
+    body: null
+    headers: {{}}
+    method: POST
+    uri: https://router.huggingface.co/novita/v3/openai/chat/completions
+  response:
+    body:
+      string: '{{}}'
+    headers: {{}}
+    status:
+      code: {code}
+      message: Odd
+version: 1
+"""
+
+
+@pytest.mark.parametrize("code", [-1, 99, 600, 999])
+def test_a_cassette_status_out_of_range_is_a_malformed_cassette(pytester: pytest.Pytester, code: int) -> None:
+    (pytester.path / "odd.yaml").write_text(CASSETTE.format(code=code))
+    pytester.makepyfile(
+        test_odd="""
+        import pytest
+
+        @pytest.mark.hfrouter_cassette("odd.yaml")
+        def test_odd():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        f"*pytest-hfrouter: malformed cassette: {pytester.path / 'odd.yaml'}: "
+        f"interactions[[]0[]].response.status.code must be an HTTP status (100-599), got {code}"
+    ])  # fmt: skip
+
+
+# -- serve --host / --port: one line, exit 2 ---------------------------------------------------------
+SERVE = {
+    "port-too-big": (["--port", "99999"], "error: --port 99999: a port is 0-65535 (0: any free port)"),
+    "port-negative": (["--port", "-1"], "error: --port -1: a port is 0-65535 (0: any free port)"),
+    "host-not-an-address": (["--host", "256.1.1.1", "--port", "0"],
+                            "error: --host 256.1.1.1: not an address to listen on (*); use 127.0.0.1 (the default) *"),
+    "host-of-another-machine": (["--host", "192.0.2.1", "--port", "0"],
+                                "error: --host 192.0.2.1 --port 0: cannot listen there (*)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "expected"), SERVE.values(), ids=SERVE.keys())
+def test_serve_refuses_a_bad_host_or_port_in_one_line(args: list[str], expected: str) -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "serve", *args], capture_output=True, text=True, timeout=60
+    )
+    assert process.returncode == 2
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1, process.stderr
+    from fnmatch import fnmatch
+
+    assert fnmatch(lines[0], expected), lines[0]
+    assert process.stdout == ""
