@@ -84,7 +84,7 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
     """The reason a scenario could not apply to the calls that matched its provider and model."""
     scenario = rule.scenario
     name = scenario.name
-    kinds = {c.route for c in matching}
+    kinds = {_route(c).kind for c in matching}  # a poll or download is a provider call
     if MAPPING in scenario.routes and MAPPING not in kinds and kinds <= {AUTO}:
         return (
             f"{name} changes the Hub's provider-mapping look-up, and the test's calls went to the auto route "

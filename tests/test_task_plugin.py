@@ -103,8 +103,10 @@ def test_each_outage_over_an_image_call(imageapp: pytest.Pytester) -> None:
     result.assert_outcomes(passed=len(for_fal) - len(cannot), skipped=len(cannot))
     result.stdout.fnmatch_lines(
         [
-            "*hfrouter_outage('stream-no-done', provider='fal-ai') can only happen to streamed calls on "
-            "provider/auto routes, and this test made none (its calls: download, mapping, provider)*",
+            "*hfrouter_each_outage case model-not-supported-400 cannot apply: model-not-supported-400 happens only "
+            "on the auto route*",
+            "*hfrouter_each_outage case stream-no-done cannot apply: stream-no-done happens only to streamed "
+            'requests ("stream": true); the matching calls were plain*',
         ]
     )
     result.stdout.no_fnmatch_line("*test_survives?job-failed?*")  # replicate's, not fal-ai's
