@@ -1,15 +1,21 @@
-"""``python -m pytest_hfrouter serve ...``: the router double for apps in other processes."""
+"""The ``hfrouter`` command (also ``python -m pytest_hfrouter``): everything outside pytest.
+
+``scenarios`` lists the outage library and shows what a client sees; ``serve`` runs the router
+double for apps in other processes; ``lint`` checks cassettes; ``report`` merges and shows the
+JSON reports of several runs (CI shards) as Markdown or HTML.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import HFRouterError
 
@@ -109,45 +115,181 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_hfrouter", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _fail(message: str) -> int:
+    print(f"hfrouter: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("pytest-hfrouter")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+def scenarios(args: argparse.Namespace) -> int:
+    from .errors import ScenarioError
+    from .library import with_user_scenarios
+    from .scenario_info import show, table
+
+    try:
+        library = with_user_scenarios(tuple(Path(folder).resolve() for folder in args.scenario_dir))
+    except HFRouterError as exc:
+        return _fail(str(exc))
+    if args.scenarios_command == "show":
+        try:
+            print(show(library, args.name))
+        except ScenarioError as exc:
+            return _fail(str(exc))
+        return 0
+    if args.scenarios_command in ("promote", "diff"):
+        return _harvested(args, library)
+    print(table(library))
+    return 0
+
+
+def _harvested(args: argparse.Namespace, library: Any) -> int:
+    """``scenarios promote`` and ``scenarios diff``: a harvested candidate, made usable or compared."""
+    from .errors import CassetteError
+    from .harvest import PromoteError, nearest, promote
+
+    candidate = Path(args.file)
+    if not candidate.is_file():
+        return _fail(f"{candidate}: no such candidate file (they are kept in hfrouter_harvest_dir)")
+    if args.scenarios_command == "diff":
+        try:
+            name, differences = nearest(candidate, library)
+        except (CassetteError, HFRouterError, IndexError) as exc:
+            return _fail(f"{candidate}: not a scenario file ({exc})")
+        print(f"nearest known scenario: {name}")
+        print("\n".join(f"  {line}" for line in differences) if differences else "  the same shape")
+        return 0
+    into = Path(args.into)
+    try:
+        target = promote(candidate, args.name, into, library)
+    except PromoteError as exc:
+        return _fail(str(exc))
+    print(f"promoted {candidate} -> {target}")
+    print(f"use it after adding the folder to your ini: hfrouter_scenario_dirs = {into}")
+    print(f'    @pytest.mark.hfrouter_outage("{args.name}", provider=...)')
+    return 0
+
+
+def _read_report(path: str) -> dict[str, Any]:
+    import json
+
+    from .report import READABLE_SCHEMAS
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HFRouterError(f"{path}: no such file (a report written by --hfrouter-report)") from None
+    except (OSError, ValueError) as exc:
+        raise HFRouterError(f"{path}: not a JSON report ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
+        raise HFRouterError(f'{path}: not a pytest-hfrouter report (expected "schema": "{READABLE_SCHEMAS[0]}")')
+    return data
+
+
+def report(args: argparse.Namespace) -> int:
+    from . import scrub
+    from .coverage import markdown, matrix, merge
+    from .coverage_html import write_html
+    from .report import SCHEMA, write_json
+
+    try:
+        payloads = [_read_report(path) for path in args.reports]
+    except HFRouterError as exc:
+        return _fail(str(exc))
+    # Reports are scrubbed when written; an older or hand-edited one is scrubbed again on the way out.
+    scrub.register(scrub.environment_secrets(os.environ))
+    payloads = [scrub.payload(p) for p in payloads]
+    if args.report_command == "merge":
+        payload = merge(payloads)
+        payload["schema"] = SCHEMA
+        write_json(Path(args.output), payload)
+        tests = len(payload["tests"])
+        print(f"merged {len(payloads)} report(s), {tests} test(s), into {args.output}")
+    else:
+        payload = payloads[0]
+        payload["coverage"] = matrix(payload.get("tests") or [], payload.get("scenarios") or {})
+    if args.html:
+        write_html(Path(args.html), payload)
+        print(f"HTML: {args.html}")
+    if args.markdown:
+        Path(args.markdown).write_text(scrub.text(markdown(payload)), encoding="utf-8")
+        print(f"Markdown: {args.markdown}")
+    if args.report_command == "show" and not args.html and not args.markdown:
+        print(scrub.text(markdown(payload)), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hfrouter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s (pytest-hfrouter) {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    listing = commands.add_parser("scenarios", help="List the scenarios, the shipped ones and yours (or show one)")
+    listing.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
+    shows = listing.add_subparsers(dest="scenarios_command", metavar="show|promote|diff", parser_class=_Parser)
+    one = shows.add_parser("show", help="What the client sees: status, headers, body or fault, and the exceptions")
+    one.add_argument("name", metavar="NAME", help="A scenario name or alias (see: hfrouter scenarios)")
+    lift = shows.add_parser("promote", help="Turn a harvested candidate into a scenario your tests can use")
+    lift.add_argument("file", metavar="FILE", help="A candidate from the harvest folder (hfrouter_harvest_dir)")
+    lift.add_argument("--name", required=True, help="The scenario's name (lower-case letters, digits and dashes)")
+    lift.add_argument("--into", default="scenarios", metavar="DIR", help="Your scenario folder (default: scenarios)")
+    compare = shows.add_parser("diff", help="How a harvested candidate differs from the nearest known scenario")
+    compare.add_argument("file", metavar="FILE", help="A candidate from the harvest folder")
     run = commands.add_parser("serve", help="Serve the router double (router and Hub paths) on loopback")
     run.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=8765, help="Port (default: 8765; 0: any free port)")
     run.add_argument("--outage", action="append", default=[], metavar="SPEC", help=OUTAGE_HELP)
     run.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
     run.add_argument("--strict", action="store_true", help="No healthy library: unmatched router calls get 404")
-    listing = commands.add_parser("scenarios", help="List the scenarios: the shipped ones and yours")
-    listing.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
     lint = commands.add_parser("lint", help="Find tokens and malformed cassettes (exit 1 if any)")
     lint.add_argument("paths", nargs="+", metavar="PATH", help="Cassette files or folders")
-    args = parser.parse_args(argv)
+    reports = commands.add_parser("report", help="Merge and show --hfrouter-report files (outage coverage)")
+    actions = reports.add_subparsers(dest="report_command", required=True, metavar="merge|show", parser_class=_Parser)
+    merging = actions.add_parser("merge", help="One report from several (CI shards, xdist-less runs)")
+    merging.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports written by --hfrouter-report")
+    merging.add_argument("-o", "--output", required=True, metavar="PATH", help="Where to write the merged report")
+    showing = actions.add_parser("show", help="Print a report's outage coverage as Markdown (or write HTML)")
+    showing.add_argument("reports", nargs=1, metavar="REPORT", help="A JSON report (e.g. a merged one)")
+    for sub in (merging, showing):
+        sub.add_argument("--markdown", metavar="PATH", help="Write the Markdown summary here")
+        sub.add_argument("--html", metavar="PATH", help="Write the self-contained HTML page here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "lint":
         from .lint import main as lint_main
 
         return lint_main(args.paths)
     if args.command == "scenarios":
-        return list_scenarios(args)
+        return scenarios(args)
+    if args.command == "report":
+        return report(args)
     return serve(args)
 
 
-def list_scenarios(args: argparse.Namespace) -> int:
-    from .library import with_user_scenarios
-
+def run() -> int:
+    """The console script: ``main`` with a closed pipe (``hfrouter scenarios | head``) ending quietly."""
     try:
-        library = with_user_scenarios(tuple(Path(folder).resolve() for folder in args.scenario_dir))
-    except HFRouterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for scenario in sorted(library.scenarios.values(), key=lambda s: s.name):
-        origin = f"yours: {scenario.path}" + (" (shadows the shipped one)" if scenario.shadow else "")
-        status = scenario.fault.type if scenario.fault and not scenario.sends_status else scenario.status
-        aliases = f" (aliases: {', '.join(scenario.aliases)})" if scenario.aliases else ""
-        print(f"{scenario.name}{aliases}  [{status}; {'/'.join(scenario.routes)}]  "
-              f"{origin if scenario.user else 'shipped'}")  # fmt: skip
-    return 0
+        return main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import tempfile
@@ -35,6 +36,8 @@ from .live import LIVE
 from .report import Comparison, Report, compare, harvest_lines, markdown, pair_states
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
+    from .chaos import ChaosPlan
+    from .library import Library
     from .probes import Probe, ProbeResult
     from .traffic import Exchange
     from .verdicts import Verdict
@@ -43,6 +46,8 @@ WORKER_KEY = "hfrouter_report"
 SESSION_ITEMS: pytest.StashKey[frozenset[pytest.Item]] = pytest.StashKey()
 RUN_ID_KEY = "hfrouter_run_id"
 SPOOL_KEY = "hfrouter_spool"
+CHAOS_SEED_KEY = "hfrouter_chaos_seed"
+_WORST = {"failed": 3, "xpassed": 2, "passed": 0, "skipped": 1, "xfailed": 1}
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -92,6 +97,24 @@ class RunSession:
         self.report = Report(mode=settings.mode, started=time.time())
         self.run_id = config.workerinput[RUN_ID_KEY] if is_worker(config) else uuid.uuid4().hex  # type: ignore[attr-defined]
         self.comparison: Comparison | None = None
+        #: a chaos run's seed: the one given, else drawn once on the controller and handed to workers
+        self.chaos_seed: int | None = None
+        if settings.chaos:
+            given = config.workerinput.get(CHAOS_SEED_KEY) if is_worker(config) else None  # type: ignore[attr-defined]
+            self.chaos_seed = settings.chaos_seed if settings.chaos_seed is not None else given
+            if self.chaos_seed is None:
+                self.chaos_seed = random.SystemRandom().randrange(1 << 32)
+            self.report.chaos = {"seed": self.chaos_seed, "rate": settings.chaos_rate,
+                                 "scenarios": list(settings.chaos_scenarios)}  # fmt: skip
+        self._chaos_plan: ChaosPlan | None = None
+        #: per-test records for the coverage report: kept only when something will show them
+        self.keeps_tests = bool(
+            settings.report or settings.summary or settings.html or settings.chaos
+            or os.environ.get("GITHUB_STEP_SUMMARY")
+        )  # fmt: skip
+        self._pending: dict[str, dict[str, Any]] = {}
+        #: the run's outage coverage matrix (controller, once the session finished)
+        self.coverage: dict[str, Any] | None = None
         self._probe_items: list[ProbeItem] = []
         self._results: dict[Probe, ProbeResult] = {}
         # The request budget is the run's: under xdist each worker gets its share.
@@ -132,7 +155,47 @@ class RunSession:
             self._part.setdefault(key, []).extend(entries)
 
     def add_verdicts(self, nodeid: str, verdicts: list[Verdict]) -> None:
-        self._add("verdicts", [{"test": nodeid, **verdict.to_dict()} for verdict in verdicts])
+        entries = [{"test": nodeid, **verdict.to_dict()} for verdict in verdicts]
+        self._add("verdicts", entries)
+        if self.keeps_tests:
+            self._record(nodeid)["verdicts"] += [{k: v for k, v in e.items() if k != "test"} for e in entries]
+
+    def chaos_plan(self, library: Library) -> ChaosPlan | None:
+        if self.chaos_seed is None:
+            return None
+        if self._chaos_plan is None:
+            from .chaos import ChaosPlan
+
+            self._chaos_plan = ChaosPlan.build(
+                library, self.chaos_seed, self.settings.chaos_rate, self.settings.chaos_scenarios
+            )
+        return self._chaos_plan
+
+    def _record(self, nodeid: str) -> dict[str, Any]:
+        record = self._pending.get(nodeid)
+        if record is None:
+            record = self._pending[nodeid] = {"test": nodeid, "outcome": None, "scenarios": [], "met": [],
+                                              "calls": [], "verdicts": []}  # fmt: skip
+        return record
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if not self.keeps_tests or isinstance(item, ProbeItem):
+            return report
+        record = self._record(item.nodeid)
+        outcome = _outcome(report)
+        if record["outcome"] is None or _WORST[outcome] > _WORST[record["outcome"]]:
+            record["outcome"] = outcome
+        if report.failed and report.when == "call":
+            from .plugin import EXCHANGE
+
+            exchange = item.stash.get(EXCHANGE, None)
+            if exchange is not None and exchange.chaos is not None and exchange.chaos.injected:
+                report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, exchange.chaos)))
+        if report.when == "teardown":
+            self._add("tests", [self._pending.pop(item.nodeid)])
+        return report
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
         entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
@@ -143,6 +206,15 @@ class RunSession:
         self._add("drift", [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift])
         if exchange.failures and self.settings.live is not None and self.settings.harvest_dir is not None:
             self._harvest(nodeid, exchange)
+        if self.keeps_tests:
+            from .coverage import test_record
+
+            record = self._record(nodeid)
+            fresh = test_record(nodeid, exchange)
+            record.update({k: v for k, v in fresh.items() if k not in ("outcome", "verdicts")})
+            if exchange.chaos is not None:
+                record["chaos"] = [injection.to_dict() for injection in exchange.chaos.injected]
+                record["reproduce"] = exchange.chaos.reproduction()
 
     def _harvest(self, nodeid: str, exchange: Exchange) -> None:
         """Live failures: known ones count as seen in the wild, unknown shapes become candidates."""
@@ -276,6 +348,7 @@ class RunSession:
         if self._spool is None:
             self._spool = tempfile.mkdtemp(prefix="hfrouter-spool-")
         node.workerinput[SPOOL_KEY] = self._spool
+        node.workerinput[CHAOS_SEED_KEY] = self.chaos_seed
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -306,19 +379,34 @@ class RunSession:
             from .hygiene import orphans
 
             self.orphans = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used])
-        payload = self.report.to_payload()
+        self._pending.clear()  # an interrupted test's record has no outcome: it is left out
+        if self.keeps_tests:
+            from .coverage import catalog
+            from .library import shipped_library
+
+            self.report.scenarios = catalog(shipped_library())
+        payload = self.report.to_file_payload() if self.keeps_tests else self.report.to_payload()
         baseline = json.loads(self.settings.baseline.read_text()) if self.settings.baseline else None
         if baseline is not None:
             self.comparison = compare(baseline, payload)
         if self.settings.report is not None:
             self.report.write(self.settings.report)
-        if self.settings.live is not None or baseline is not None:
-            text = markdown(payload, baseline)
+        text = markdown(payload, baseline) if self.settings.live is not None or baseline is not None else ""
+        if self.keeps_tests and (self.settings.summary or any(t["calls"] for t in self.report.tests)):
+            from .coverage import markdown as coverage_markdown
+
+            text += ("\n" if text else "") + scrub.text(coverage_markdown(payload))
+        if text:
             targets = [os.environ.get("GITHUB_STEP_SUMMARY"), self.settings.summary]
             for target in [Path(t) for t in targets if t]:
                 target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
                 with target.open("a", encoding="utf-8") as out:
                     out.write(text)
+        self.coverage = payload.get("coverage")
+        if self.settings.html is not None:
+            from .coverage_html import write_html
+
+            write_html(self.settings.html, scrub.payload(payload))
         failed = (
             bool(self.comparison and self.comparison.regressions)
             or (self.settings.fail_on_drift and bool(self.report.drift))
@@ -336,6 +424,8 @@ class RunSession:
             terminalreporter.write_line(scrub.text(line))
 
         self._summarise_live(terminalreporter, write)
+        if self.settings.chaos:
+            self._summarise_chaos(terminalreporter, write)
         if self.report.verdicts:
             terminalreporter.write_sep("-", "hfrouter resilience verdicts")
             for verdict in self.report.verdicts:
@@ -379,6 +469,54 @@ class RunSession:
             write(line)
         if self.settings.report is not None:
             write(f"report: {self.settings.report}")
+
+
+    def _summarise_chaos(self, terminalreporter: Any, write: Any) -> None:
+        terminalreporter.write_sep("-", "hfrouter chaos")
+        under = [t for t in self.report.tests if "chaos" in t]
+        injected = sum(len(t["chaos"]) for t in under)
+        hit = sum(bool(t["chaos"]) for t in under)
+        write(f"seed {self.chaos_seed}, rate {self.settings.chaos_rate:g}: {len(under)} test(s) ran under chaos, "
+              f"{injected} outage(s) injected into {hit} test(s)")  # fmt: skip
+        failed = [t for t in under if t["outcome"] == "failed" and t["chaos"]]
+        write(f"failed under chaos: {len(failed)}" + (" (by scenario)" if failed else ""))
+        by_scenario: dict[str, list[dict[str, Any]]] = {}
+        for test in failed:
+            for name in dict.fromkeys(i["scenario"] for i in test["chaos"]):
+                by_scenario.setdefault(name, []).append(test)
+        for name in sorted(by_scenario):
+            write(f"  {name}:")
+            for test in by_scenario[name]:
+                write(f"    {test['test']}")
+                for line in test["reproduce"]:
+                    write(f"      {line}")
+        if self.coverage is not None:
+            from .coverage import cell_state
+
+            met = sum(cell_state(c) != "none" for row in self.coverage["cells"].values() for c in row.values())
+            gaps = sum(len(names) for names in self.coverage["gaps"].values())
+            write(f"outage coverage: {met} provider x scenario pair(s) met, {gaps} gap(s) "
+                  "(the matrix: --hfrouter-summary, --hfrouter-html or --hfrouter-report)")  # fmt: skip
+        write(f"replay this run: --hfrouter-chaos-seed={self.chaos_seed}")
+        for name, path in (("report", self.settings.report), ("HTML", self.settings.html)):
+            if path is not None:
+                write(f"coverage {name}: {path}")
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
+
+
+def _chaos_section(seed: int | None, chaos: Any) -> str:
+    from .chaos import describe
+
+    lines = [f"chaos (seed {seed}) injected into this test:"]
+    lines += [f"  {describe(injection.to_dict())}" for injection in chaos.injected]
+    lines.append("reproduce it without chaos (add above the test):")
+    lines += [f"  {line}" for line in chaos.reproduction()]
+    return "\n".join(lines)
 
 
 def _interrupt(signum: int, frame: object) -> None:

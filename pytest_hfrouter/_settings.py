@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from .live import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Live
-from .report import SCHEMA
+from .report import READABLE_SCHEMAS, SCHEMA
 
 VERDICT_MODES = ("off", "report", "fail")
 EXPIRY_MODES = ("warn", "fail")
@@ -65,6 +65,13 @@ class Settings:
     on_unmatched: str = "fail"
     #: folders of the user's own scenarios (ini hfrouter_scenario_dirs), resolved
     scenario_dirs: tuple[Path, ...] = ()
+    html: Path | None = None
+    #: seeded chaos: on, the seed given (None: the controller draws one), the share of calls hit,
+    #: the scenarios it may inject (empty: every one that can apply to the call)
+    chaos: bool = False
+    chaos_seed: int | None = None
+    chaos_rate: float = 0.3
+    chaos_scenarios: tuple[str, ...] = ()
 
     @property
     def records(self) -> bool:
@@ -90,10 +97,14 @@ class Settings:
             hosts |= LEGACY_INFERENCE_HOSTS
         return (*self.allow_hosts, *sorted(hosts - {""}))
 
-    def describe(self) -> str:
+    def describe(self, chaos_seed: int | None = None) -> str:
+        chaos = ""
+        if self.chaos:
+            names = ",".join(self.chaos_scenarios) or "every scenario that applies"
+            chaos = f" chaos: seed={chaos_seed} rate={self.chaos_rate:g} scenarios={names}"
         if self.live is None:
-            return f"mode={self.mode}"
-        return f"mode={self.mode} router={self.live.router_url} hub={self.live.hub_url}"
+            return f"mode={self.mode}{chaos}"
+        return f"mode={self.mode} router={self.live.router_url} hub={self.live.hub_url}{chaos}"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -124,6 +135,16 @@ def add_options(parser: pytest.Parser) -> None:
            default=None, metavar="PATH")  # fmt: skip
     option("--hfrouter-summary", "Write the Markdown summary here too ($GITHUB_STEP_SUMMARY is always used)",
            ini="", default=None, metavar="PATH")  # fmt: skip
+    option("--hfrouter-html", "Write the outage coverage report as one self-contained HTML page here", ini="",
+           default=None, metavar="PATH")  # fmt: skip
+    option("--hfrouter-chaos", "Inject seeded outages into tests that have no outage marker (seed in the header)",
+           action="store_true", default=False)  # fmt: skip
+    option("--hfrouter-chaos-seed", "Replay the chaos of this seed (implies --hfrouter-chaos)", default=None,
+           metavar="N")  # fmt: skip
+    option("--hfrouter-chaos-rate", "Share of router calls chaos hits, 0 to 1 (default 0.3)", ini="0.3",
+           default=None, metavar="RATE")  # fmt: skip
+    option("--hfrouter-chaos-scenarios", "Comma-separated scenarios chaos may inject (default: every scenario "
+           "that can apply to the call)", ini="", default=None, metavar="NAMES")  # fmt: skip
     option("--hfrouter-fail-on-drift", "Fail the session when a live answer's shape drifted from its recording",
            action="store_true", default=False)  # fmt: skip
     option("--hfrouter-probe-concurrency", "Probes in flight at once (default 4)", ini="4", default=None,
@@ -269,11 +290,12 @@ def resolve(
     if baseline:
         _check_report(Path(baseline), baseline_label)
     paths: dict[str, Path | None] = {}
-    for name, example in (("hfrouter_report", "hfrouter-report.json"), ("hfrouter_summary", "hfrouter-summary.md")):
+    for name, example in (("hfrouter_report", "hfrouter-report.json"), ("hfrouter_summary", "hfrouter-summary.md"),
+                          ("hfrouter_html", "hfrouter-coverage.html")):
         raw, label = given(name)
         paths[name] = output_path(label, raw, example) if raw else None
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary and (live is not None or baseline):  # the runs that write the summary there
+    if step_summary:  # every run that calls the router writes its outage coverage there
         output_path("GITHUB_STEP_SUMMARY", step_summary, "summary.md")
     choices = {name: _choice(name, ini(name), allowed) for name, allowed in (
         ("hfrouter_verdicts", VERDICT_MODES), ("hfrouter_on_expiry", EXPIRY_MODES),
@@ -315,6 +337,8 @@ def resolve(
         on_unplayed=choices["hfrouter_on_unplayed"],
         on_unmatched=choices["hfrouter_on_unmatched"],
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
+        html=paths["hfrouter_html"],
+        **_chaos(option, given),
     )
 
 
@@ -328,6 +352,36 @@ def _chain(lines: list[str]) -> tuple[str, ...]:
         except UnknownProvider as exc:
             raise pytest.UsageError(f"hfrouter_chain: {exc}") from None
     return chain
+
+
+def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]) -> dict[str, Any]:
+    raw_seed = option("hfrouter_chaos_seed")
+    seed = None
+    if raw_seed not in (None, ""):
+        try:
+            seed = int(str(raw_seed), 0)
+        except ValueError:
+            raise pytest.UsageError(
+                f"--hfrouter-chaos-seed: expected an integer (the seed a chaos run printed), got {raw_seed!r}"
+            ) from None
+    raw_rate, rate_label = given("hfrouter_chaos_rate")
+    rate = _number(rate_label, str(raw_rate).strip(), float, 0.0)
+    if not rate <= 1.0:
+        raise pytest.UsageError(f"{rate_label}: expected a share between 0 and 1, got {rate!r}")
+    raw_names, names_label = given("hfrouter_chaos_scenarios")
+    names = tuple(n.strip() for n in str(raw_names or "").split(",") if n.strip())
+    if names:
+        from .errors import ScenarioError
+        from .library import shipped_library
+
+        library = shipped_library()
+        for name in names:
+            try:
+                library.get(name)
+            except ScenarioError as exc:
+                raise pytest.UsageError(f"{names_label}: {exc}") from None
+    return {"chaos": bool(option("hfrouter_chaos")) or seed is not None, "chaos_seed": seed, "chaos_rate": rate,
+            "chaos_scenarios": names}  # fmt: skip
 
 
 def parse_age(text: str) -> float:
@@ -359,5 +413,5 @@ def _check_report(path: Path, label: str = "--hfrouter-baseline") -> None:
         ) from None
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"{label} {path}: not a JSON report ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
         raise pytest.UsageError(f'{label} {path}: not a pytest-hfrouter report (expected "schema": "{SCHEMA}")')

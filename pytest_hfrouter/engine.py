@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from . import threads
 from .bodies import content
 from .cassettes import Recorded, match_key
+from .chaos import CHAOS_KINDS
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .harvest import is_failure
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
@@ -92,7 +93,9 @@ class Engine:
         what it sees: the test before changed them, or this one has rules or cassettes that answer
         a Hub look-up. A suite whose tests agree on the mapping keeps the client's cache, as it
         would without the plugin."""
-        if self.hub_answers_changed or self.live is not None:
+        # A chaos test counts its calls, Hub look-ups included: a cache warmed by the test before
+        # would shift them, and the same seed would not give the same outages under -n 2 or --lf.
+        if self.hub_answers_changed or self.live is not None or exchange.chaos is not None:
             return True
         return any(kind in rule.scenario.answers for rule in exchange.rules for kind in HUB_LOOKUPS) or any(
             key[1] in HUB_LOOKUPS for cassette in exchange.cassettes for key in cassette.index
@@ -153,7 +156,9 @@ class Engine:
         hf_model = self._hf_model(exchange, logged, provider)
         answer: Answer | str | None
         if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
-            answer = self._from_rules(exchange, request, route, provider, hf_model, step)
+            answer = self._from_rules(exchange, request, route, provider, hf_model, step=step) or self._from_chaos(
+                exchange, request, route, provider, hf_model
+            )
             if answer is None and self.live.mode == RECORD:
                 answer = self._from_cassettes(exchange, request, route)
             if answer is None:
@@ -168,7 +173,8 @@ class Engine:
                 return Answer(passthrough=True, source="live", target_url=request.url)
         else:
             answer = (
-                self._from_rules(exchange, request, logged, provider, hf_model, step)
+                self._from_rules(exchange, request, logged, provider, hf_model, step=step)
+                or self._from_chaos(exchange, request, route, provider, hf_model)
                 or self._from_cassettes(exchange, request, route)
                 or self._healthy(exchange, request, logged, provider, hf_model, follow_up)
             )
@@ -300,18 +306,31 @@ class Engine:
             return exchange.provider_ids.get((provider, route.model.lower()), route.model)
         return route.model
 
-    def _from_rules(
-        self,
-        exchange: Exchange,
-        request: Request,
-        route: Route,
-        provider: str | None,
-        hf_model: str | None,
-        step: str | None = None,
+    def _from_chaos(
+        self, exchange: Exchange, request: Request, route: Route, provider: str | None, hf_model: str | None
     ) -> Answer | None:
+        """A chaos run's seeded outage for this call, played like a marker's ``times=1`` rule."""
+        chaos = exchange.chaos
+        # An hfrouter.outage() block makes the test one about a chosen outage: chaos stops there.
+        if chaos is None or exchange.rules or exchange.outage_windows or route.kind not in CHAOS_KINDS:
+            return None
+        scenario = chaos.pick(route)
+        if scenario is not None and route.kind != MAPPING and not scenario.applies_to(provider):
+            scenario = None  # a scenario of other providers' answers (job-failed is replicate's) cannot hit this call
+        chaos.record(scenario, route, provider, hf_model, len(exchange.calls))
+        if scenario is None:
+            return None
+        rule = Rule(scenario, provider=None if route.kind == MAPPING else provider, times=1)
+        return self._from_rules(exchange, request, route, provider, hf_model, [rule])
+
+    def _from_rules(
+        self, exchange: Exchange, request: Request, route: Route, provider: str | None, hf_model: str | None,
+        rules: list[Rule] | None = None, step: str | None = None,
+    ) -> Answer | None:  # fmt: skip
+        rules = exchange.rules if rules is None else rules
         if route.kind == MAPPING:
-            return self._mapping_from_rules(exchange, request, route, hf_model)
-        for rule in exchange.rules:
+            return self._mapping_from_rules(exchange, request, route, hf_model, rules)
+        for rule in rules:
             if rule.exhausted or not rule.scenario.answers_route(route) or not rule.matches_step(step):
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
@@ -328,10 +347,10 @@ class Engine:
         return None
 
     def _mapping_from_rules(
-        self, exchange: Exchange, request: Request, route: Route, model: str | None
+        self, exchange: Exchange, request: Request, route: Route, model: str | None, candidates: list[Rule]
     ) -> Answer | None:
         rules = [
-            r for r in exchange.rules
+            r for r in candidates
             if not r.exhausted and r.scenario.answers_route(route) and r.matches_model(route, model)
         ]  # fmt: skip
         if not rules:

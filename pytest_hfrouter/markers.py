@@ -27,6 +27,7 @@ CASSETTE = "hfrouter_cassette"
 EACH_OUTAGE = "hfrouter_each_outage"
 LIVE = "hfrouter_live"
 RESILIENT = "hfrouter_resilient"
+NO_CHAOS = "hfrouter_no_chaos"
 
 SIGNATURES = {
     OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "
@@ -36,6 +37,7 @@ SIGNATURES = {
     "headers=None)",
     LIVE: "hfrouter_live",
     RESILIENT: "hfrouter_resilient(allow=(), chain=None)",
+    NO_CHAOS: "hfrouter_no_chaos",
 }
 
 # How a user wrote an outage: the marker, the fixture's context manager, the double's command line.
@@ -73,6 +75,8 @@ MARKER_HELP = {
     "retried-non-retryable, retry-after-ignored, no-backoff, truncated-stream-accepted, gave-up-early); "
     "`chain` names the app's fallback providers for gave-up-early. Markers at test, class and module level "
     "merge: the closest wins per argument.",
+    NO_CHAOS: "A --hfrouter-chaos run leaves this test alone (a test about the healthy router); tests with "
+    "outage markers are always left alone.",
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, OUTAGE, RESILIENT, SIGNATURES
+from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
 
 if TYPE_CHECKING:
     from ._session import RunSession
@@ -68,7 +68,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash[SETTINGS]
     from .scrub import text
 
-    return text(f"hfrouter: {settings.describe()}") if settings.mode != "replay" or config.option.verbose > 0 else None
+    shown = settings.mode != "replay" or settings.chaos or config.option.verbose > 0
+    return text(f"hfrouter: {settings.describe(config.stash[RUN].chaos_seed)}") if shown else None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -255,8 +256,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = item.config.stash.get(RUN, None)
     if run is not None:
         run.add_expired(item.nodeid, old)
+    chaos = None
+    if settings.chaos and not rules and run is not None and _closest(item, NO_CHAOS) is None:
+        plan = run.chaos_plan(library)
+        chaos = plan.for_test(item.nodeid) if plan is not None else None
     exchange = Exchange(
-        rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback
+        rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
     )
     if engine.must_reset_client_caches(exchange):
         reset_client_caches()

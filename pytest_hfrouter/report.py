@@ -16,7 +16,9 @@ from typing import Any
 
 from . import scrub
 
-SCHEMA = "pytest-hfrouter/report/1"
+SCHEMA = "pytest-hfrouter/report/2"
+#: earlier schemas a baseline may still have (version 1 had no tests, scenarios, coverage or chaos)
+READABLE_SCHEMAS = (SCHEMA, "pytest-hfrouter/report/1")
 CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", "pytest-hfrouter")
 
 
@@ -53,6 +55,12 @@ class Report:
     outside_tests: list[dict[str, Any]] = field(default_factory=list)
     #: live failures: known scenarios seen in the wild, and new shapes kept as candidates
     harvest: list[dict[str, Any]] = field(default_factory=list)
+    #: every test: outcome, scenarios met, structured calls, verdicts (coverage.test_record)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    #: the scenario catalog the coverage gaps are judged against (coverage.catalog)
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: a chaos run's seed, rate and scenario subset; None otherwise
+    chaos: dict[str, Any] | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -70,21 +78,36 @@ class Report:
             "expired": self.expired,
             "outside_tests": self.outside_tests,
             "harvest": self.harvest,
+            "chaos": self.chaos,
+            "tests": self.tests,
+            "scenarios": self.scenarios,
         }
+
+    def to_file_payload(self) -> dict[str, Any]:
+        """The payload with its coverage matrix (derived: computed once, for the file and summaries)."""
+        from .coverage import matrix
+
+        payload = self.to_payload()
+        payload["coverage"] = matrix(self.tests, self.scenarios)
+        return payload
 
     def merge_payload(self, payload: dict[str, Any]) -> None:
         """Fold a worker's part into this (the controller's) report."""
-        for key in ("calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest"):
+        for key in ("calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests"):
             getattr(self, key).extend(payload.get(key) or [])
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 
     def write(self, path: Path) -> None:
         self.versions = self.versions or versions()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        payload = scrub.payload(self.to_payload())
-        temporary.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        write_json(path, scrub.payload(self.to_file_payload()))
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write a report atomically (a reader never sees half a file); callers scrub it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _iso(timestamp: float) -> str | None:

@@ -10,7 +10,7 @@ import fnmatch
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import scrub
 from .cassettes import Cassette, split_chunks
@@ -19,6 +19,9 @@ from .library import Scenario
 from .live import Drift, LiveCall, Observed
 from .overrides import Overrides
 from .routes import AUTO, Route
+
+if TYPE_CHECKING:
+    from .chaos import TestChaos
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -267,6 +270,8 @@ class Exchange:
     ended_rules: list[Rule] = field(default_factory=list)
     #: a ``@pytest.mark.vcr`` test: vcrpy answers it; what reaches the plugin is neither answered nor sent
     vcr: bool = False
+    #: a chaos run: the test's seeded injections (None: no chaos for this test)
+    chaos: TestChaos | None = None
 
     def now(self) -> float:
         return time.monotonic() + self.virtual

@@ -177,3 +177,47 @@ def test_promote_refuses_a_shipped_name_and_a_bad_one(tmp_path: Path, library: L
 def test_failure_shape_key_is_stable() -> None:
     shape = FailureShape(503, "service unavailable", "application/json", '["json", {}]', ())
     assert shape.key == FailureShape(503, "service unavailable", "application/json", '["json", {}]', ()).key
+
+
+def test_promoted_candidate_replays_what_the_live_run_saw(hfapp: pytest.Pytester, double: Double) -> None:
+    """Night: a live run harvests it. Morning: `hfrouter scenarios promote`, then a replay test uses it."""
+    import subprocess
+    import sys
+
+    double.engine.script = overloaded
+    hfapp.makepyfile(test_nightly=FALLBACK_APP)
+    hfapp.runpytest(*double.args()).assert_outcomes(passed=1)
+    (candidate,) = (hfapp.path / "cassettes" / "harvested").glob("*.yaml")
+
+    cli = [sys.executable, "-m", "pytest_hfrouter", "scenarios"]
+    diff = subprocess.run([*cli, "diff", str(candidate)], capture_output=True, text=True, check=True)
+    assert diff.stdout.startswith("nearest known scenario: ")
+    done = subprocess.run([*cli, "promote", str(candidate), "--name", "novita-overloaded", "--into", "my-scenarios"],
+                          cwd=hfapp.path, capture_output=True, text=True, check=True)  # fmt: skip
+    assert '@pytest.mark.hfrouter_outage("novita-overloaded", provider=...)' in done.stdout
+    refused = subprocess.run([*cli, "promote", str(candidate), "--name", "provider-500"], cwd=hfapp.path,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert refused.returncode == 2 and "already has a scenario of that name" in refused.stderr
+
+    (candidate.parent).rename(hfapp.path / "kept")  # the candidate itself plays no part in replay
+    hfapp.makeini("[pytest]\nhfrouter_scenario_dirs = my-scenarios\n")
+    hfapp.makepyfile(
+        test_morning="""
+        import pytest
+        from huggingface_hub.errors import HfHubHTTPError
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("novita-overloaded", provider="novita")
+        def test_overloaded_novita(hfrouter):
+            with pytest.raises(HfHubHTTPError) as caught:
+                chat("novita")
+            assert caught.value.response.status_code == 503
+            assert caught.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+            assert "Provider overloaded" in caught.value.response.text
+            assert "overloaded_error" in caught.value.response.text
+            assert hfrouter.calls[-1].answered_by == "scenario:novita-overloaded"
+        """
+    )
+    morning = hfapp.runpytest("-p", "hfrouter", "test_morning.py")
+    morning.assert_outcomes(passed=1)
+    assert PLANTED not in (hfapp.path / "my-scenarios" / "novita-overloaded.yaml").read_text()

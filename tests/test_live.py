@@ -40,7 +40,7 @@ PLANTED = "hf_" + "Planted" * 5
 #: what a Hugging Face token looks like (the recorder's and lint's pattern)
 TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{16,}")
 MODEL = "Qwen/Qwen2.5-72B-Instruct"
-SCHEMA = "pytest-hfrouter/report/1"
+SCHEMA = "pytest-hfrouter/report/2"
 JSON_HEADERS = (("Content-Type", "application/json"), ("x-request-id", "req-scripted"))
 MESSAGES = '[{"role": "user", "content": "hi"}]'
 
@@ -212,7 +212,7 @@ USAGE_ERRORS = {
     "baseline-not-a-report": (
         ["--hfrouter-baseline=other.json"], {"other.json": '{"schema": "something/else"}'}, None,
         'ERROR: --hfrouter-baseline other.json: not a pytest-hfrouter report (expected "schema": '
-        '"pytest-hfrouter/report/1")',
+        '"pytest-hfrouter/report/2")',
     ),
     "negative-budget": (
         ["--live", "--hfrouter-probe-budget=-1"], {}, None,
@@ -407,6 +407,27 @@ def test_outage_markers_inject_and_the_rest_is_live(hfapp: pytest.Pytester, doub
     calls = [(c["test"].split("::")[1], c["provider"]) for c in report(hfapp.path / "report.json")["calls"]
              if c["route"] == "provider"]  # fmt: skip
     assert calls == [("test_fallback", "novita"), ("test_live_only", "together")]  # the injected 500 is not "live"
+
+
+def test_chaos_in_live_mode_injects_like_an_outage_rule(hfapp: pytest.Pytester, double: Double) -> None:
+    hfapp.makepyfile(
+        test_chaotic="""
+        from hfapp import chat, status_of
+
+        def test_calls():
+            for _ in range(4):
+                status_of(lambda: chat("together"))
+        """
+    )
+    args = ("--hfrouter-chaos-seed=5", "--hfrouter-chaos-rate=0.5", "--hfrouter-chaos-scenarios=provider-500",
+            "--hfrouter-report=report.json")  # fmt: skip
+    hfapp.runpytest(*double.args(*args)).assert_outcomes(passed=1)
+    test = report(hfapp.path / "report.json")["tests"][0]
+    answered = [c["answered_by"] for c in test["calls"] if c["route"] == "provider"]
+    assert set(answered) == {"live", "scenario:provider-500"}  # at rate 0.5 over 4 calls: both, for this seed
+    injected = [i["call"] for i in test["chaos"] if i["route"] == "provider"]
+    assert injected == [n for n, c in enumerate(test["calls"]) if c["answered_by"] == "scenario:provider-500"]
+    assert len(double.engine.chats()) == answered.count("live")  # an injected call never reached the router
 
 
 # -- 4. record → replay ------------------------------------------------------------------------
@@ -865,7 +886,10 @@ def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double:
         "report: night2.json",
     ])  # fmt: skip
     summary = (hfapp.path / "summary.md").read_text()
-    assert summary.splitlines() == [
+    health, coverage = summary.split("\n\n## pytest-hfrouter: outage coverage\n")  # the coverage matrix follows
+    # The 500 came from the (live) router, not from an outage rule of the test: no scenario met.
+    assert coverage.startswith("\n1 test(s): 1 passed, 0 failed, 0 skipped; 0 provider x scenario pair(s) met")
+    assert health.splitlines() == [
         "## pytest-hfrouter: router health",
         "",
         "2 provider x model pair(s), 1 healthy; 1 regression(s), 0 recovery(ies); 0 drifted answer(s)",

@@ -6,7 +6,7 @@ Run: ``pytest -p hfrouter examples/``. No token and no network are needed.
 from __future__ import annotations
 
 import pytest
-from chatapp import AllProvidersFailed, FallbackChat, QuotaExceeded, StreamInterrupted
+from chatapp import AllProvidersFailed, ChatError, FallbackChat, QuotaExceeded, StreamInterrupted
 from chatapp.seed_option2 import get_response_with_fallback
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import TextGenerationError
@@ -54,6 +54,7 @@ def chat() -> FallbackChat:
     return FallbackChat(api_key="hf_fake", timeout=10)
 
 
+@pytest.mark.hfrouter_no_chaos  # about the healthy router: a chaos run leaves it alone
 def test_healthy_router_answers_from_the_first_link(hfrouter, chat):
     reply = chat.chat(MESSAGES)
 
@@ -61,6 +62,20 @@ def test_healthy_router_answers_from_the_first_link(hfrouter, chat):
     assert reply.text.strip()
     hfrouter.assert_tried("novita")
     hfrouter.assert_answered_by("novita")
+
+
+# No outage marker: in a plain run these meet the healthy router; `--hfrouter-chaos` injects seeded
+# outages into them. Whatever happens upstream, the user gets an answer or the app's own message,
+# never a raw library exception.
+@pytest.mark.parametrize("mode", ["chat", "stream"])
+def test_every_question_gets_an_answer_or_a_message_for_the_user(chat, mode):
+    try:
+        text, provider = ask(chat, mode)
+    except ChatError as error:
+        assert str(error)  # QuotaExceeded, AllProvidersFailed, StreamInterrupted: said to the user
+    else:
+        assert text.strip()
+        assert provider in {link.provider for link in chat.chain}
 
 
 @pytest.mark.hfrouter_outage("provider-500", provider="novita")

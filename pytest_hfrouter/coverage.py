@@ -1,0 +1,218 @@
+"""Outage coverage: which provider x scenario pairs the suite met, which tests met them, how they ended.
+
+Built from the report's per-test records alone (plain builtins), so the same code serves a run,
+an xdist controller and ``hfrouter report merge`` of several CI shards' files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .library import Library
+    from .traffic import Call, Exchange
+
+#: the provider column of a scenario met by a call that names no single provider (a Hub look-up)
+ANY = "(any)"
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")
+_INFERENCE = ("provider", "auto")
+
+
+def task_of(call: Call) -> str | None:
+    """The router task of a call: from the call itself when it knows it, else read off its URL."""
+    task = getattr(call, "task", None)
+    if task:
+        return str(task)
+    if call.route not in _INFERENCE:
+        return None
+    path = call.url.split("?", 1)[0].rstrip("/")
+    return "chat-completion" if path.endswith("chat/completions") else None
+
+
+def call_record(call: Call) -> dict[str, Any]:
+    """A call for the report; its URL scrubbed (a query string may carry a key)."""
+    from . import scrub
+
+    return {
+        "provider": call.provider, "model": call.model, "task": task_of(call), "route": call.route,
+        "method": call.method, "url": scrub.text(call.url), "stream": call.stream, "status": call.status,
+        "fault": call.fault, "answered_by": call.answered_by,
+    }  # fmt: skip
+
+
+def scenarios_of(answered_by: str) -> list[str]:
+    """``"scenario:a+b"`` → ``["a", "b"]`` (mapping overlays stack); ``[]`` for other answers."""
+    return answered_by.removeprefix("scenario:").split("+") if answered_by.startswith("scenario:") else []
+
+
+def test_record(nodeid: str, exchange: Exchange) -> dict[str, Any]:
+    """A test's traffic for the report (its outcome and verdicts are added when they are known)."""
+    met: dict[tuple[str, str], None] = {}
+    for call in exchange.calls:
+        for name in scenarios_of(call.answered_by):
+            if call.provider:
+                met[(call.provider, name)] = None
+                continue
+            # A Hub look-up names no provider: the rules that injected the scenario may.
+            named = [r.literal_provider for r in exchange.rules if r.scenario.name == name and r.literal_provider]
+            for provider in named or [ANY]:
+                met[(provider, name)] = None
+    return {
+        "test": nodeid,
+        "outcome": None,
+        "scenarios": sorted({name for _, name in met}),
+        "met": [list(pair) for pair in met],
+        "calls": [call_record(call) for call in exchange.calls],
+        "verdicts": [],
+    }
+
+
+def catalog(library: Library) -> dict[str, dict[str, Any]]:
+    """What the report needs to know of each scenario to find gaps without the library at hand."""
+    return {
+        s.name: {"kind": "http" if s.is_http else "transport", "status": s.status,
+                 "fault": s.fault.type if s.fault else None, "routes": list(s.routes), "stream": s.stream}
+        for s in library.scenarios.values()
+    }  # fmt: skip
+
+
+def _applies(entry: dict[str, Any], kind: str, stream: bool) -> bool:
+    routes = entry.get("routes") or []
+    if kind == "mapping":
+        return routes == ["mapping"]
+    return kind in routes and entry.get("stream") in (None, stream)
+
+
+def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per provider x scenario: the tests that met it and their outcomes; per provider: the gaps.
+
+    A gap is a scenario that could happen to a provider's calls as the suite makes them (its
+    route and request mode) but that no test meets, for that provider or for any (a Hub look-up).
+    """
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    kinds: dict[str, set[tuple[str, bool]]] = {}
+    for test in tests:
+        for call in test.get("calls") or []:
+            provider = call.get("provider")
+            if provider and call.get("route") in _INFERENCE:
+                kinds.setdefault(provider, set()).add((call["route"], bool(call.get("stream"))))
+                if call["route"] == "provider":
+                    kinds[provider].add(("mapping", False))
+        for provider, scenario in test.get("met") or []:
+            cell = cells.setdefault(provider, {}).setdefault(
+                scenario, {"tests": [], **dict.fromkeys(OUTCOMES, 0)}
+            )
+            if test["test"] not in cell["tests"]:
+                cell["tests"].append(test["test"])
+                outcome = test.get("outcome") or "passed"
+                cell[outcome] = cell.get(outcome, 0) + 1
+    providers = sorted(set(kinds) | set(cells), key=lambda p: (p == ANY, p))
+    gaps = {
+        provider: [
+            name for name, entry in scenarios.items()
+            if name not in cells.get(provider, {}) and name not in cells.get(ANY, {})
+            and any(_applies(entry, k, s) for k, s in kinds.get(provider, ()))
+        ]
+        for provider in providers if provider != ANY
+    }  # fmt: skip
+    names = [name for name in scenarios if any(name in cells.get(p, {}) for p in providers)]
+    names += sorted({name for row in cells.values() for name in row} - set(names))  # scenarios the catalog lacks
+    return {"providers": providers, "scenarios": names, "cells": cells, "gaps": {p: g for p, g in gaps.items() if g}}
+
+
+def cell_state(cell: dict[str, Any] | None) -> str:
+    """``met`` (every test that met it ended well), ``failed`` (one did not) or ``none``."""
+    if not cell or not (cell.get("passed") or cell.get("failed") or cell.get("xfailed") or cell.get("xpassed")):
+        return "none"
+    return "failed" if cell.get("failed") else "met"
+
+
+_SYMBOL = {"met": "✅", "failed": "❌", "none": "—"}
+
+
+def cell_text(cell: dict[str, Any] | None) -> str:
+    state = cell_state(cell)
+    if state == "none":
+        return "—"
+    assert cell is not None
+    ran = len(cell["tests"]) - cell.get("skipped", 0)
+    return f"{_SYMBOL[state]} {cell['failed']}/{ran} failed" if state == "failed" else f"✅ {ran}"
+
+
+def outcome_counts(tests: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for test in tests:
+        outcome = test.get("outcome") or "passed"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The provider x scenario matrix and its gaps (for ``$GITHUB_STEP_SUMMARY``)."""
+    coverage = payload.get("coverage") or matrix(payload.get("tests") or [], payload.get("scenarios") or {})
+    tests = payload.get("tests") or []
+    met_pairs = sum(cell_state(cell) != "none" for row in coverage["cells"].values() for cell in row.values())
+    counts = outcome_counts(tests)
+    lines = ["## pytest-hfrouter: outage coverage", ""]
+    chaos = payload.get("chaos")
+    if chaos:
+        lines += [f"Chaos run: seed {chaos['seed']}, rate {chaos['rate']:g}.", ""]
+    lines += [
+        f"{len(tests)} test(s): {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+        + (f", {counts['xfailed']} xfailed" if counts["xfailed"] else "")
+        + f"; {met_pairs} provider x scenario pair(s) met"
+        + (" — **interrupted run**" if payload.get("interrupted") else ""),
+        "",
+    ]
+    providers = coverage["providers"]
+    if coverage["scenarios"]:
+        lines.append("| scenario | " + " | ".join(providers) + " |")
+        lines.append("|---|" + "---|" * len(providers))
+        for name in coverage["scenarios"]:
+            cells = [cell_text(coverage["cells"].get(p, {}).get(name)) for p in providers]
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        lines += ["", "✅ every test that met it passed · ❌ failed/ran · — no test met it", ""]
+    else:
+        lines += ["No test met an outage scenario.", ""]
+    if coverage["gaps"]:
+        lines.append("Gaps:")
+        lines += [f"- {provider}: no test meets {', '.join(names)}" for provider, names in coverage["gaps"].items()]
+        lines.append("")
+    failed = [t for t in tests if t.get("outcome") == "failed" and (t.get("met") or t.get("chaos"))]
+    if failed:
+        lines.append("Failed under an outage:")
+        for test in failed:
+            lines.append(f"- `{test['test']}`: {', '.join(test.get('scenarios') or []) or '-'}")
+            lines += [f"  - reproduce: `{line}`" for line in test.get("reproduce") or []]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several (CI shards): lists concatenated, tests de-duplicated (the last wins)."""
+    if not payloads:
+        raise ValueError("nothing to merge")
+    merged = dict(payloads[0])
+    for key in ("calls", "probes", "drift", "verdicts", "expired"):
+        merged[key] = [entry for payload in payloads for entry in payload.get(key) or []]
+    tests: dict[str, dict[str, Any]] = {}
+    for payload in payloads:
+        for test in payload.get("tests") or []:
+            tests[test["test"]] = test
+    merged["tests"] = list(tests.values())
+    scenarios: dict[str, Any] = {}
+    for payload in payloads:
+        scenarios.update(payload.get("scenarios") or {})
+    merged["scenarios"] = scenarios
+    merged["interrupted"] = any(p.get("interrupted") for p in payloads)
+    starts = [p["started"] for p in payloads if p.get("started")]
+    ends = [p["finished"] for p in payloads if p.get("finished")]
+    merged["started"], merged["finished"] = (min(starts) if starts else None), (max(ends) if ends else None)
+    merged["duration_s"] = round(sum(p.get("duration_s") or 0 for p in payloads), 3)
+    merged["merged_from"] = len(payloads)
+    seeds = {(p["chaos"]["seed"], p["chaos"]["rate"]) for p in payloads if p.get("chaos")}
+    merged["chaos"] = next((p["chaos"] for p in payloads if p.get("chaos")), None) if len(seeds) <= 1 else {
+        "seed": "several", "rate": 0.0, "runs": [p.get("chaos") for p in payloads]}  # fmt: skip
+    merged["coverage"] = matrix(merged["tests"], scenarios)
+    return merged

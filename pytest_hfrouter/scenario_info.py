@@ -1,0 +1,165 @@
+"""What each scenario looks like to a client: the ``hfrouter scenarios`` table and ``show`` page.
+
+The exceptions per huggingface_hub major come from ROUTER-FACTS (§ numbers below); where a
+case was never observed, the text says it was inferred.
+"""
+
+from __future__ import annotations
+
+from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
+from .library import Library, Scenario
+from .routes import MAPPING, PROVIDER
+
+MAJORS = ("0.x (requests)", "1.x (httpx)", "2.x (httpx2)")
+_HTTP_ERROR_BASE = ("requests.HTTPError", "httpx.HTTPError", "httpx2.HTTPError")
+
+
+def kind(scenario: Scenario) -> str:
+    if scenario.fault is not None:
+        return "transport"
+    return "hub" if PROVIDER not in scenario.routes and "auto" not in scenario.routes else "http"
+
+
+def status_or_fault(scenario: Scenario) -> str:
+    if scenario.fault is not None:
+        extra = f" after {scenario.fault.after_chunks} chunks" if scenario.fault.type == STREAM_CUT else ""
+        extra += f" {scenario.fault.delay:g}s" if scenario.fault.type in (SLOW_FIRST_TOKEN, SLOW_STREAM) else ""
+        return f"{scenario.fault.type}{extra}"
+    return str(scenario.status)
+
+
+def routes(scenario: Scenario) -> str:
+    mode = {True: " (stream only)", False: " (plain only)", None: ""}[scenario.stream]
+    return ",".join(scenario.routes) + mode
+
+
+def table(library: Library) -> str:
+    rows = [("name", "kind", "status/fault", "routes", "provenance")]
+    for scenario in library.scenarios.values():
+        observed = str(scenario.provenance.get("observed") or "?")
+        if scenario.user:
+            observed = f"yours: {scenario.path}" + (" (shadows the shipped one)" if scenario.shadow else "")
+        rows.append((scenario.name, kind(scenario), status_or_fault(scenario), routes(scenario), observed))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append("")
+    lines.append("provenance: real = seen in a real answer; partly-real = some parts seen, the rest chosen; "
+                 "inferred = shape chosen from client code (details: hfrouter scenarios show NAME)")  # fmt: skip
+    return "\n".join(lines)
+
+
+def raised(scenario: Scenario) -> list[tuple[str, str]]:
+    """(huggingface_hub major, what ``InferenceClient.chat_completion`` raises or returns)."""
+
+    def same(text: str, source: str) -> list[tuple[str, str]]:
+        return _per_major((text,) * len(MAJORS), source)
+
+    fault = scenario.fault.type if scenario.fault else None
+    hang = " (with timeout=None, the default, the call would wait forever: the test fails saying so)"
+    if fault == READ_TIMEOUT:
+        return _per_major((
+            "requests.exceptions.ReadTimeout (not converted)" + hang,
+            "httpx.ReadTimeout: timed out (not converted)" + hang,
+            "huggingface_hub.errors.InferenceTimeoutError: Inference call timed out: <url>" + hang,
+        ), "ROUTER-FACTS §3.2 (observed with timeout=1)")
+    if fault == CONNECT_TIMEOUT:
+        return _per_major((
+            "requests.exceptions.ConnectTimeout" + hang,
+            "httpx.ConnectTimeout" + hang,
+            "huggingface_hub.errors.InferenceTimeoutError (2.x converts every httpx2.TimeoutException)" + hang,
+        ), "inferred from ROUTER-FACTS §3.2 (read timeouts observed; the same except clauses)")
+    if fault == CONNECTION_RESET:
+        return _per_major((
+            "requests.exceptions.ConnectionError (Connection aborted, Connection reset by peer)",
+            "httpx.ReadError: [Errno 104] Connection reset by peer",
+            "httpx2.ReadError: [Errno 104] Connection reset by peer (only timeouts are converted)",
+        ), "inferred from client code (ROUTER-FACTS §3.2); the parity suite checks it on a real socket")
+    if fault == STREAM_CUT:
+        return _per_major((
+            "requests.exceptions.ChunkedEncodingError: Response ended prematurely (after the chunks before the cut)",
+            "httpx.RemoteProtocolError: peer closed connection without sending complete message body",
+            "httpx2.RemoteProtocolError (same text)",
+        ), "ROUTER-FACTS §2.11 (observed)")
+    if fault == SLOW_FIRST_TOKEN:
+        return same(
+            "nothing when the client's read timeout is longer than the delay (a slow success); "
+            "otherwise the read-timeout exceptions (see `hfrouter scenarios show read-timeout`)",
+            "ROUTER-FACTS §3.2",
+        )
+    if fault == SLOW_STREAM:
+        slow = "nothing when the read timeout is longer than the delay; otherwise the first event, then "
+        return _per_major((
+            slow + "requests.exceptions.ConnectionError (urllib3 wraps the read timeout)",
+            slow + "httpx.ReadTimeout",
+            slow + "httpx2.ReadTimeout (raised while iterating: not converted)",
+        ), "what the parity suite (tests/test_parity.py) observes; ROUTER-FACTS §3.2, §4.2")  # fmt: skip
+    name = scenario.name
+    if name == "stream-error-event":
+        return same(
+            "huggingface_hub.errors.OverloadedError: Model is overloaded (a TextGenerationError, "
+            "not an HfHubHTTPError), after the chunks before it",
+            "ROUTER-FACTS §2.10, §2.11",
+        )
+    if name == "stream-half-json":
+        return same("json.decoder.JSONDecodeError: Unterminated string ...", "ROUTER-FACTS §2.11")
+    if name == "stream-no-done":
+        return same("nothing: iteration just stops (half an answer looks whole)", "ROUTER-FACTS §2.11")
+    if name == "error-in-200":
+        return same(
+            "nothing: ChatCompletionOutput(choices=None, error='...'); apps fail later with TypeError",
+            "ROUTER-FACTS §2.10",
+        )
+    if scenario.routes == (MAPPING,) and scenario.status == 200:
+        return same(
+            "ValueError: Model ... is not supported by provider ... (before any router call)",
+            "ROUTER-FACTS §1.3 (client code)",
+        )
+    status = scenario.status or 0
+    prefix = ""
+    if MAPPING in scenario.routes and scenario.routes != (MAPPING,):
+        prefix = "a warning logged at the mapping look-up, then "
+    where = " from the Hub's mapping look-up" if scenario.routes == (MAPPING,) else ""
+    cls = "huggingface_hub.errors.BadRequestError (HfHubHTTPError, ValueError)" if status == 400 else (
+        "huggingface_hub.errors.HfHubHTTPError")  # fmt: skip
+    texts = tuple(
+        f"{prefix}{cls}{where} (subclass of {base}); e.response.status_code == {status}, no e.status_code"
+        for base in _HTTP_ERROR_BASE
+    )
+    return _per_major(texts, "ROUTER-FACTS §3.1, §3.3 (message formats per major)")
+
+
+def _per_major(texts: tuple[str, ...], source: str) -> list[tuple[str, str]]:
+    return [*zip(MAJORS, texts, strict=True), ("source", source)]
+
+
+def show(library: Library, name: str) -> str:
+    scenario = library.get(name)
+    lines = [f"{scenario.name}" + (f" (aliases: {', '.join(scenario.aliases)})" if scenario.aliases else "")]
+    lines.append(f"  {scenario.description}")
+    lines.append(f"  kind: {kind(scenario)}   routes: {routes(scenario)}   file: {scenario.path}")
+    silent = scenario.fault is not None and scenario.fault.type in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET)
+    if scenario.fault is not None:
+        note = " (the client never gets a status line)" if silent else ""
+        lines.append(f"  fault: {status_or_fault(scenario)}{note}")
+    for kind_name, interactions in {} if silent else scenario.answers.items():
+        for interaction in interactions:
+            response = interaction.response
+            mode = " (stream)" if interaction.route.stream else ""
+            lines.append("")
+            lines.append(f"  {kind_name}{mode}: {response.status} {response.reason}")
+            lines += [f"    {header}: {value}" for header, value in response.headers]
+            body = response.body.decode("utf-8", "replace")
+            shown = body if len(body) <= 600 else body[:600] + f"... ({len(body)} bytes)"
+            lines.append("    body: " + (shown.replace("\n", "\n          ") or "(empty)"))
+    lines.append("")
+    lines.append("  what InferenceClient.chat_completion raises (per huggingface_hub major):")
+    lines += [f"    {major}: {text}" for major, text in raised(scenario)]
+    provenance = scenario.provenance
+    if provenance:
+        lines.append("")
+        lines.append(f"  provenance: {provenance.get('observed', '?')}")
+        for key in ("source", "notes"):
+            if provenance.get(key):
+                lines.append(f"    {key}: {' '.join(str(provenance[key]).split())}")
+    return "\n".join(lines)

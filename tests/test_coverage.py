@@ -1,0 +1,333 @@
+"""The outage coverage report (JSON, Markdown, HTML), its merge across shards, and the ``hfrouter`` command."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
+from pytest_hfrouter.library import shipped_library
+
+HFROUTER = Path(sys.executable).parent / "hfrouter"
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+SUITE = """
+import pytest
+
+from hfapp import chat
+
+
+def with_fallback():
+    for provider in ("novita", "together"):
+        try:
+            return chat(provider)
+        except Exception:
+            continue
+    raise AssertionError("every provider failed")
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_fallback(hfrouter):
+    assert with_fallback().choices[0].message.content
+    assert hfrouter.answered == "together"
+
+
+@pytest.mark.hfrouter_outage("rate-limited-429", provider="novita")
+def test_no_fallback():
+    assert chat("novita").choices[0].message.content
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_storm():
+    for _ in range(5):
+        try:
+            chat("novita")
+        except Exception:
+            pass
+
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="together")
+def test_skipped():
+    pytest.skip("not today")
+
+
+def test_healthy():
+    assert chat("together").choices[0].message.content
+"""
+
+
+def run_suite(hfapp: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    hfapp.makepyfile(test_suite=SUITE)
+    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", *args)
+    return result, json.loads((hfapp.path / "r.json").read_text())
+
+
+def test_replay_report_holds_outcomes_structured_calls_and_the_matrix(hfapp: pytest.Pytester) -> None:
+    result, data = run_suite(hfapp, "--hfrouter-summary=s.md")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    assert data["schema"] == "pytest-hfrouter/report/2" and data["mode"] == "replay"
+    tests = {t["test"].split("::")[1]: t for t in data["tests"]}
+    assert {name: t["outcome"] for name, t in tests.items()} == {
+        "test_fallback": "passed", "test_no_fallback": "failed", "test_storm": "passed", "test_skipped": "skipped",
+        "test_healthy": "passed",
+    }  # fmt: skip
+    fallback = tests["test_fallback"]
+    assert fallback["scenarios"] == ["provider-500"] and fallback["met"] == [["novita", "provider-500"]]
+    inference = [c for c in fallback["calls"] if c["route"] == "provider"]
+    assert [{k: c[k] for k in ("provider", "model", "task", "status", "fault", "answered_by")} for c in inference] == [
+        {"provider": "novita", "model": MODEL, "task": "chat-completion", "status": 500, "fault": None,
+         "answered_by": "scenario:provider-500"},
+        {"provider": "together", "model": MODEL, "task": "chat-completion", "status": 200, "fault": None,
+         "answered_by": "healthy"},
+    ]  # fmt: skip
+    assert [v["name"] for v in tests["test_storm"]["verdicts"]] == ["retry-storm", "no-backoff"]
+    assert tests["test_skipped"]["calls"] == [] and tests["test_healthy"]["scenarios"] == []
+    cells = data["coverage"]["cells"]
+    assert cells["novita"]["provider-500"]["tests"] == ["test_suite.py::test_fallback", "test_suite.py::test_storm"]
+    assert (cells["novita"]["provider-500"]["passed"], cells["novita"]["rate-limited-429"]["failed"]) == (2, 1)
+    assert "stream-cut" not in cells.get("together", {})  # the skipped test made no call: it met nothing
+    assert set(data["scenarios"]) == set(shipped_library().scenarios)
+    gaps = data["coverage"]["gaps"]
+    assert "rate-limited-429" in gaps["together"] and "provider-500" not in gaps["novita"]
+    assert "stream-cut" not in gaps["together"]  # stream-only: no streamed call was made
+    summary = (hfapp.path / "s.md").read_text().splitlines()
+    assert summary[:3] == ["## pytest-hfrouter: outage coverage", "",
+                           "5 test(s): 3 passed, 1 failed, 1 skipped; 2 provider x scenario pair(s) met"]  # fmt: skip
+    assert "| scenario | novita | together |" in summary
+    assert "| `provider-500` | ✅ 2 | — |" in summary
+    assert "| `rate-limited-429` | ❌ 1/1 failed | — |" in summary
+    assert any(line.startswith("- together: no test meets ") and "rate-limited-429" in line for line in summary)
+    assert "- `test_suite.py::test_no_fallback`: rate-limited-429" in summary
+
+
+def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None:
+    _, alone = run_suite(hfapp)
+    result, spread = run_suite(hfapp, "-n", "2")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+
+    def by_test(data: dict[str, Any]) -> dict[str, Any]:
+        return {t["test"]: (t["outcome"], t["met"], len(t["calls"]), [v["name"] for v in t["verdicts"]])
+                for t in data["tests"]}  # fmt: skip
+
+    assert by_test(spread) == by_test(alone)
+    for cells in (alone["coverage"]["cells"], spread["coverage"]["cells"]):
+        for row in cells.values():
+            for cell in row.values():
+                cell["tests"].sort()
+    assert spread["coverage"] == alone["coverage"]
+
+
+def test_summary_is_written_in_replay_and_says_when_nothing_was_met(
+    pytester: pytest.Pytester, hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step = pytester.path / "step.md"
+    step.write_text("# before\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    pytester.runpytest("-p", "hfrouter", "test_plain.py").assert_outcomes(passed=1)
+    assert step.read_text() == "# before\n"  # no router call at all: the step summary is left alone
+    pytester.runpytest("-p", "hfrouter", "test_plain.py", "--hfrouter-summary=s.md").assert_outcomes(passed=1)
+    assert "No test met an outage scenario." in (pytester.path / "s.md").read_text()
+    hfapp.makepyfile(test_suite=SUITE)
+    hfapp.runpytest("-p", "hfrouter", "test_suite.py")
+    assert step.read_text().startswith("# before\n## pytest-hfrouter: outage coverage\n")
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+VOID = {"meta", "br", "hr", "img", "input", "link"}
+
+
+class Checker(html.parser.HTMLParser):
+    """Balanced tags, every in-page link resolves, nothing is fetched from elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.cells: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in ("script", "iframe", "object", "link") or "src" in found:
+            self.problems.append(f"<{tag}> loads or runs something: {attrs}")
+        if found.get("id"):
+            if found["id"] in self.ids:
+                self.problems.append(f"duplicate id {found['id']}")
+            self.ids.add(str(found["id"]))
+        if tag == "a":
+            self.links.append(str(found.get("href")))
+        if tag == "td":
+            self.cells.append(found)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def test_html_is_self_contained_valid_and_every_cell_links_to_its_tests(hfapp: pytest.Pytester) -> None:
+    result, data = run_suite(hfapp, "--hfrouter-html=out/coverage.html")
+    page = (hfapp.path / "out" / "coverage.html").read_text()
+    checker = Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.problems == [] and checker.stack == []
+    assert page.startswith("<!DOCTYPE html>") and "http://" not in page.replace("https://router", "").replace(
+        "https://huggingface.co", ""
+    )
+    assert all(link.startswith("#") for link in checker.links)
+    assert {link[1:] for link in checker.links} <= checker.ids  # every link lands somewhere
+    assert "#cell-novita-rate-limited-429" in checker.links and "#cell-novita-provider-500" in checker.links
+    coloured = [c for c in checker.cells if (c.get("style") or "").startswith("background")]
+    assert len(coloured) == 2 and any("hsl(0" in (c.get("style") or "") for c in coloured)  # the failed pair is red
+    assert page.count('class="test"') == len(data["tests"]) == 5
+    assert "scenario:rate-limited-429" in page and "together: no test meets" not in page  # gaps are a list
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_html_renders_in_a_headless_browser(hfapp: pytest.Pytester, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium): the HTML was checked by html.parser only")
+    run_suite(hfapp, "--hfrouter-html=coverage.html")
+    url = (hfapp.path / "coverage.html").as_uri()
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert '<table class="matrix">' in dom and "rate-limited-429" in dom and "✗ 1/1 failed" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, "--window-size=1200,900", f"--screenshot={shot}", url], capture_output=True, timeout=120,
+                   check=True)  # fmt: skip
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a page, not a blank
+
+
+# -- pure logic ------------------------------------------------------------------------------------
+def record(test: str, outcome: str, met: list[list[str]], calls: list[tuple[str, str, bool]]) -> dict[str, Any]:
+    return {"test": test, "outcome": outcome, "met": met, "scenarios": sorted({m[1] for m in met}),
+            "calls": [{"provider": p, "route": r, "stream": s} for p, r, s in calls], "verdicts": []}  # fmt: skip
+
+
+def test_matrix_gaps_and_merge() -> None:
+    scenarios = {
+        "provider-500": {"routes": ["provider", "auto"], "stream": None},
+        "stream-cut": {"routes": ["provider", "auto"], "stream": True},
+        "hub-unavailable": {"routes": ["mapping"], "stream": None},
+        "model-not-supported-400": {"routes": ["auto"], "stream": None},
+    }
+    a = record("t::a", "passed", [["novita", "provider-500"]], [("novita", "provider", False)])
+    b = record("t::b", "failed", [["novita", "provider-500"]], [("novita", "provider", True)])
+    c = record("t::c", "passed", [[ANY, "hub-unavailable"]], [("groq", "provider", False)])
+    coverage = matrix([a, b, c], scenarios)
+    assert coverage["providers"] == ["groq", "novita", ANY]
+    assert coverage["cells"]["novita"]["provider-500"] | {"tests": []} == {
+        "tests": [], "passed": 1, "failed": 1, "skipped": 0, "xfailed": 0, "xpassed": 0}  # fmt: skip
+    # groq made plain calls only: stream-cut is no gap there; the Hub outage was met for any provider
+    assert coverage["gaps"] == {"groq": ["provider-500"], "novita": ["stream-cut"]}
+    first = {"schema": "pytest-hfrouter/report/2", "tests": [a, c], "scenarios": scenarios, "calls": [1]}
+    second = {"schema": "pytest-hfrouter/report/2", "tests": [b], "scenarios": scenarios, "calls": [2]}
+    merged = merge([first, second])
+    assert [t["test"] for t in merged["tests"]] == ["t::a", "t::c", "t::b"] and merged["calls"] == [1, 2]
+    assert merged["coverage"] == coverage and merged["merged_from"] == 2
+    text = markdown(merged)
+    assert "| `provider-500` | — | ❌ 1/2 failed | — |" in text
+    assert "- novita: no test meets stream-cut" in text
+
+
+# -- the hfrouter command ----------------------------------------------------------------------------
+def hfrouter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(HFROUTER), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_report_merge_and_show_across_shards(hfapp: pytest.Pytester) -> None:
+    _, whole = run_suite(hfapp)
+    hfapp.runpytest("-p", "hfrouter", "--hfrouter-report=a.json", "-k", "fallback or storm")
+    hfapp.runpytest("-p", "hfrouter", "--hfrouter-report=b.json", "-k", "not (fallback or storm)")
+    done = hfrouter("report", "merge", "a.json", "b.json", "-o", "all/merged.json", cwd=hfapp.path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["merged 2 report(s), 5 test(s), into all/merged.json"]
+    merged = json.loads((hfapp.path / "all" / "merged.json").read_text())
+    assert sorted(t["test"] for t in merged["tests"]) == sorted(t["test"] for t in whole["tests"])
+    assert merged["coverage"]["gaps"] == whole["coverage"]["gaps"]
+    assert merged["coverage"]["cells"] == whole["coverage"]["cells"]
+    shown = hfrouter("report", "show", "all/merged.json", cwd=hfapp.path)
+    assert shown.returncode == 0 and shown.stdout == markdown(merged)
+    files = hfrouter("report", "show", "all/merged.json", "--html", "m.html", "--markdown", "m.md", cwd=hfapp.path)
+    assert files.returncode == 0 and files.stdout.splitlines() == ["HTML: m.html", "Markdown: m.md"]
+    assert (hfapp.path / "m.md").read_text() == markdown(merged)
+    assert "merged from 2 reports" in (hfapp.path / "m.html").read_text()
+    for args, expected in [
+        (("report", "show", "missing.json"), "hfrouter: error: missing.json: no such file"),
+        (("report", "merge", "a.json", "test_suite.py", "-o", "x.json"), "hfrouter: error: test_suite.py: not a JSON"),
+        (("report", "merge", "a.json"), "hfrouter report merge: error: the following arguments are required: -o"),
+    ]:
+        failed = hfrouter(*args, cwd=hfapp.path)
+        assert failed.returncode == 2 and len(failed.stderr.splitlines()) == 1, failed.stderr
+        assert failed.stderr.startswith(expected), failed.stderr
+
+
+def test_scenarios_table_and_show() -> None:
+    library = shipped_library()
+    table = hfrouter("scenarios")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["name", "kind", "status/fault", "routes", "provenance"]
+    assert {line.split()[0] for line in lines[2 : 2 + len(library.scenarios)]} == set(library.scenarios)
+    assert any(line.split()[:4] == ["stream-cut", "transport", "stream-cut", "after"] for line in lines)
+    shown = hfrouter("scenarios", "show", "hyperbolic-staging")  # an alias
+    assert shown.returncode == 0
+    text = shown.stdout
+    assert text.startswith("staging-auth (aliases: hyperbolic-staging)")
+    assert "  provider: 401 Unauthorized" in text and "body: " in text
+    assert ("2.x (httpx2): a warning logged at the mapping look-up, then huggingface_hub.errors.HfHubHTTPError "
+            "(subclass of httpx2.HTTPError); e.response.status_code == 401") in text  # fmt: skip
+    assert "0.x (requests):" in text and "1.x (httpx):" in text and "provenance: partly-real" in text
+    timeout = hfrouter("scenarios", "show", "read-timeout").stdout
+    assert "2.x (httpx2): huggingface_hub.errors.InferenceTimeoutError" in timeout and "body:" not in timeout
+    unknown = hfrouter("scenarios", "show", "rate-limit")
+    assert unknown.returncode == 2 and len(unknown.stderr.splitlines()) == 1
+    assert "unknown scenario 'rate-limit'. Did you mean 'rate-limited-429'?" in unknown.stderr
+
+
+def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
+    version = hfrouter("--version")
+    assert version.returncode == 0 and version.stdout.startswith("hfrouter (pytest-hfrouter) ")
+    module = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "--version"], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert module.stdout == version.stdout
+    for args in ((), ("bogus",), ("report",), ("serve", "--port", "x")):
+        failed = hfrouter(*args)
+        assert failed.returncode == 2, args
+        assert len(failed.stderr.splitlines()) == 1 and "error:" in failed.stderr and "--help" in failed.stderr
+    helped = hfrouter("--help")
+    assert helped.returncode == 0
+    for command in ("scenarios", "serve", "lint", "report"):
+        assert command in helped.stdout
+
+
+def test_report_calls_hold_no_token(pytester: pytest.Pytester) -> None:
+    token = "hf_" + "a1B2c3D4e5F6g7H8i9J0k1L2"
+    pytester.makepyfile(test_leak=f"""
+        import httpx
+
+        def test_token_in_the_query():
+            url = "https://router.huggingface.co/novita/v3/openai/chat/completions?api_key={token}"
+            body = b'{{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []}}'
+            assert httpx.post(url, content=body).status_code == 200
+        """)
+    pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-html=r.html").assert_outcomes(
+        passed=1
+    )
+    written = (pytester.path / "r.json").read_text() + (pytester.path / "r.html").read_text()
+    assert token not in written and written.count("chat/completions?api_key=") == 2  # the call is there, its key not
