@@ -33,6 +33,7 @@ def painter() -> FallbackPainter:
     return FallbackPainter(api_key="hf_fake", timeout=10)
 
 
+@pytest.mark.hfrouter_no_chaos  # about the healthy router: a chaos run leaves it alone
 def test_healthy_router_paints_with_the_first_link(hfrouter, painter):
     picture = painter.paint(PROMPT)
 
