@@ -33,13 +33,16 @@ def routes(scenario: Scenario) -> str:
     return ",".join(scenario.routes) + mode
 
 
-def table(library: Library) -> str:
-    rows = [("name", "kind", "status/fault", "routes", "provenance")]
+def table(library: Library, seen: dict[str, str] | None = None) -> str:
+    """The library as a table; ``seen`` (scenario → when and how often a live run met it) adds a column."""
+    extra = ("seen in the wild",) if seen is not None else ()
+    rows = [("name", "kind", "status/fault", "routes", "provenance", *extra)]
     for scenario in library.scenarios.values():
         observed = str(scenario.provenance.get("observed") or "?")
         if scenario.user:
             observed = f"yours: {scenario.path}" + (" (shadows the shipped one)" if scenario.shadow else "")
-        rows.append((scenario.name, kind(scenario), status_or_fault(scenario), routes(scenario), observed))
+        row = (scenario.name, kind(scenario), status_or_fault(scenario), routes(scenario), observed)
+        rows.append((*row, seen.get(scenario.name, "-")) if seen is not None else row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -47,6 +50,16 @@ def table(library: Library) -> str:
     lines.append("provenance: real = seen in a real answer; partly-real = some parts seen, the rest chosen; "
                  "inferred = shape chosen from client code (details: hfrouter scenarios show NAME)")  # fmt: skip
     return "\n".join(lines)
+
+
+def seen_in_the_wild(report: dict[str, object]) -> dict[str, str]:
+    """From a live run's report: each known scenario its failures matched, with the run's date and count."""
+    when = str(report.get("finished") or report.get("started") or "")[:10] or "?"
+    counts: dict[str, int] = {}
+    for entry in report.get("harvest") or []:  # type: ignore[attr-defined]
+        if isinstance(entry, dict) and entry.get("scenario"):
+            counts[entry["scenario"]] = counts.get(entry["scenario"], 0) + 1
+    return {name: f"{when} (x{count})" for name, count in counts.items()}
 
 
 def raised(scenario: Scenario) -> list[tuple[str, str]]:

@@ -4,13 +4,16 @@ No client is mocked. Every scenario file in the shipped library (``cassettes/sce
 through every client kind below, under ``hfrouter.outage(scenario, provider="novita")``:
 
 * huggingface_hub ``InferenceClient`` / ``AsyncInferenceClient`` with ``provider="novita"``,
-  plain and ``stream=True`` (async needs huggingface_hub >= 1.0: 0.x's async client is aiohttp);
+  plain and ``stream=True`` (0.x's async client is built on aiohttp: its chat call goes through
+  aiohttp, its mapping look-up through requests, and an HTTP error is aiohttp's
+  ``ClientResponseError``, not ``HfHubHTTPError``);
 * huggingface_hub ``InferenceClient`` without a provider: the server-side auto route
   (``/v1/chat/completions``) on huggingface_hub >= 1.0, the client-side "auto" of 0.x (mapping
   look-up, then the first provider's route: the seed incident's path) on 0.x;
 * the openai SDK on ``https://router.huggingface.co/v1`` (auto route) and on novita's
   OpenAI-compatible base ``https://router.huggingface.co/novita/v3/openai`` (provider route);
-* plain ``requests.post``, ``httpx.post`` and ``httpx2.post`` to novita's route.
+* plain ``requests.post``, ``httpx.post``, ``httpx2.post`` and aiohttp's ``ClientSession.post``
+  (read whole, ``content.iter_any()``, and line by line) to novita's route.
 
 What each cell must produce is derived in one place, `expected_outcome`, from the scenario's
 metadata (status, routes, stream, fault) and its recorded answers, so a new scenario file is
@@ -66,6 +69,8 @@ HFH_VERSION = tuple(int(part) for part in re.findall(r"\d+", huggingface_hub.__v
 HFH_1X = HFH_VERSION >= (1, 0)
 # The HTTP library under huggingface_hub (ROUTER-FACTS §1.4).
 HFH_HTTP = "httpx2" if HFH_VERSION >= (2, 0) else "httpx" if HFH_1X else "requests"
+# AsyncInferenceClient's: the same on >= 1.0; aiohttp on 0.x.
+HFH_ASYNC_HTTP = HFH_HTTP if HFH_1X else "aiohttp"
 OPENAI_HTTP = "httpx2"  # openai 3.x (ROUTER-FACTS addendum)
 TARGET: Final = "novita"  # the provider every outage is injected on (the seed incident's provider)
 # Who answers the server-side auto route, and whom a 0.x client's client-side "auto" picks:
@@ -399,7 +404,17 @@ def fill_headers(headers: Iterable[tuple[str, str]], values: dict[str, str]) -> 
 
 # -- the exception each library raises for a transport fault -------------------------------
 def library_error(library: str, transport: str, before_response: bool) -> type[Exception]:
-    """httpx / httpx2 / requests on a real socket (ROUTER-FACTS §2.11, §3.2)."""
+    """httpx / httpx2 / requests on a real socket (ROUTER-FACTS §2.11, §3.2); aiohttp as observed
+    against the router double, with the raw kinds' ``ClientTimeout(connect=..., sock_read=...)``."""
+    if library == "aiohttp":
+        import aiohttp
+
+        return {
+            CONNECT_TIMEOUT: aiohttp.ConnectionTimeoutError,
+            READ_TIMEOUT: aiohttp.SocketTimeoutError,
+            RESET: aiohttp.ClientOSError,
+            CUT: aiohttp.ClientPayloadError,
+        }[transport]
     if library == "requests":
         import requests
 
@@ -420,12 +435,17 @@ def library_error(library: str, transport: str, before_response: bool) -> type[E
     return errors[transport]
 
 
-def hfh_transport_error(expected: Expected) -> type[Exception]:
-    """huggingface_hub 2.x converts a timeout before the response to InferenceTimeoutError only."""
+def hfh_transport_error(expected: Expected, client: ClientKind) -> type[Exception]:
+    """huggingface_hub 2.x, and 0.x's async client, convert a timeout before the response to
+    InferenceTimeoutError only. 0.x's async client gives aiohttp ``ClientTimeout(total=timeout)``:
+    a stall mid-stream is aiohttp's total timeout, a bare ``TimeoutError``."""
     assert expected.transport is not None
-    if HFH_VERSION >= (2, 0) and expected.transport in (CONNECT_TIMEOUT, READ_TIMEOUT) and expected.before_response:
+    timeout = expected.transport in (CONNECT_TIMEOUT, READ_TIMEOUT)
+    if (HFH_VERSION >= (2, 0) or client.library == "aiohttp") and timeout and expected.before_response:
         return InferenceTimeoutError
-    return library_error(HFH_HTTP, expected.transport, expected.before_response)
+    if client.library == "aiohttp" and timeout:
+        return asyncio.TimeoutError  # the builtin TimeoutError from Python 3.11
+    return library_error(client.library, expected.transport, expected.before_response)
 
 
 # -- running the real clients --------------------------------------------------------------
@@ -562,20 +582,45 @@ def run_httpx(library: str, stream: bool) -> Run:
     return run
 
 
+def run_aiohttp(stream: bool, lines: bool) -> Run:
+    """aiohttp's ``ClientSession.post``: the body read whole, or piece by piece (``iter_any()``), or
+    line by line (``async for line in response.content``), so a cut keeps what arrived. Its own
+    timeouts (``connect``, ``sock_read``), not ``total``: what aiohttp raises for each is its own class."""
+    import aiohttp
+
+    async def go() -> Run:
+        run = Run()
+        timeout = aiohttp.ClientTimeout(connect=TIMEOUT, sock_read=TIMEOUT)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(NOVITA_URL, json=_raw_json(stream), headers=_auth()) as response,
+            ):
+                run.result = RawResponse(response.status, response.reason or "", dict(response.headers))
+                if lines:
+                    async for line in response.content:
+                        run.data += line
+                elif stream:
+                    async for piece in response.content.iter_any():
+                        run.data += piece
+                else:
+                    run.data += await response.read()
+        except Exception as exc:
+            run.error = exc
+        return run
+
+    return asyncio.run(go())
+
+
 def _clients() -> list[ClientKind]:
-    async_skip = (
-        None
-        if HFH_1X
-        else f"huggingface_hub {huggingface_hub.__version__}: AsyncInferenceClient is built on aiohttp "
-        "before 1.0, and pytest-hfrouter intercepts only httpx, httpx2 and requests"
-    )
+    async_skip = None if HFH_1X else _missing("aiohttp")
     kinds: list[ClientKind] = []
     for stream in (False, True):
         sfx = "-stream" if stream else ""
         kinds += [
             ClientKind(f"hfh-novita{sfx}", "hfh", HFH_HTTP, PROVIDER, stream, True, True,
                        functools.partial(run_hfh, TARGET, stream)),
-            ClientKind(f"hfh-async-novita{sfx}", "hfh", HFH_HTTP, PROVIDER, stream, True, True,
+            ClientKind(f"hfh-async-novita{sfx}", "hfh", HFH_ASYNC_HTTP, PROVIDER, stream, True, True,
                        functools.partial(run_hfh_async, TARGET, stream), async_skip),
             # No provider: the server-side auto route on >= 1.0; on 0.x the client looks up the
             # mapping and calls the first provider's route itself.
@@ -591,6 +636,10 @@ def _clients() -> list[ClientKind]:
                        functools.partial(run_httpx, "httpx", stream), _missing("httpx")),
             ClientKind(f"httpx2{sfx}", "raw", "httpx2", PROVIDER, stream, True, False,
                        functools.partial(run_httpx, "httpx2", stream), _missing("httpx2")),
+            ClientKind(f"aiohttp{sfx}", "raw", "aiohttp", PROVIDER, stream, True, False,
+                       functools.partial(run_aiohttp, stream, False), _missing("aiohttp")),
+            ClientKind(f"aiohttp-lines{sfx}", "raw", "aiohttp", PROVIDER, stream, True, False,
+                       functools.partial(run_aiohttp, stream, True), _missing("aiohttp")),
         ]  # fmt: skip
     return kinds
 
@@ -609,6 +658,8 @@ def check_hfh(run: Run, expected: Expected, client: ClientKind) -> None:
         assert error is None, f"expected a completion, got {error!r}"
         assert run.text, "the completion has no text"
         assert run.text == expected.content
+    elif expected.outcome == HTTP_ERROR and client.library == "aiohttp":
+        check_aiohttp_status(error, expected)
     elif expected.outcome in (HTTP_ERROR, HUB_ERROR):
         wanted = BadRequestError if expected.status == 400 else HfHubHTTPError
         assert isinstance(error, wanted), f"expected {wanted.__name__}, got {error!r}"
@@ -648,7 +699,7 @@ def check_hfh(run: Run, expected: Expected, client: ClientKind) -> None:
         assert type(error) is json.JSONDecodeError, repr(error)
         assert run.text == expected.content
     elif expected.outcome == TRANSPORT:
-        wanted_transport = hfh_transport_error(expected)
+        wanted_transport = hfh_transport_error(expected, client)
         assert type(error) is wanted_transport, f"expected {wanted_transport.__name__}, got {error!r}"
         if client.library == "requests":  # iter_lines reads 512-byte pieces: the unfinished one is lost
             assert expected.content.startswith(run.text), run.text
@@ -656,6 +707,20 @@ def check_hfh(run: Run, expected: Expected, client: ClientKind) -> None:
             assert run.text == expected.content
     else:  # pragma: no cover - a new outcome without a check
         pytest.fail(f"no huggingface_hub check for outcome {expected.outcome!r}")
+
+
+def check_aiohttp_status(error: Exception | None, expected: Expected) -> None:
+    """huggingface_hub 0.x's AsyncInferenceClient lets aiohttp's ``raise_for_status()`` through,
+    with the error body it read first as ``response_error_payload`` (None when it is no JSON)."""
+    import aiohttp
+
+    assert type(error) is aiohttp.ClientResponseError, f"expected ClientResponseError, got {error!r}"
+    assert error.status == expected.status
+    assert error.message == expected.reason
+    assert "router.huggingface.co/" in str(error.request_info.url)
+    assert getattr(error, "response_error_payload", None) == expected.json
+    if request_id := expected.header("x-request-id"):
+        assert error.headers is not None and error.headers.get("x-request-id") == request_id
 
 
 def check_openai(run: Run, expected: Expected, client: ClientKind) -> None:

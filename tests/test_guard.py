@@ -1,6 +1,6 @@
 """Nothing leaves the process: the socket guard, requests outside tests, and background threads.
 
-The escape matrix runs real clients (urllib, http.client, raw sockets, requests, httpx) at
+The escape matrix runs real clients (urllib, http.client, raw sockets, requests, httpx, aiohttp) at
 real targets in a subprocess whose ``socket`` is instrumented *below* the plugin: what the
 instrument sees is what would have left the process.
 """
@@ -60,7 +60,10 @@ CLIENTS = {
     "raw socket": "socket.create_connection((HOST, 443), timeout=2)",
     "requests": "requests.get(URL, timeout=2)",
     "httpx": "httpx.get(URL, timeout=2)",
+    "aiohttp": "asyncio.run(aiohttp_get(URL))",
 }
+#: the clients a face answers: the legacy inference host gets the plugin's own miss through them
+FACED = ("requests", "httpx", "aiohttp")
 TARGETS = {
     "router": "https://router.huggingface.co/v1/models",
     "hub": "https://huggingface.co/api/whoami-v2",
@@ -106,7 +109,16 @@ def test_{name}():
         pass  # the app swallows the error: only the plugin can still make the test fail
 """
             )
-    return "import http.client, socket, urllib.parse, urllib.request\nimport httpx, requests\n" + "".join(tests)
+    header = """\
+import asyncio, http.client, socket, urllib.parse, urllib.request
+import aiohttp, httpx, requests
+
+async def aiohttp_get(url):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        async with session.get(url) as response:
+            await response.read()
+"""
+    return header + "".join(tests)
 
 
 def _run_escapes(tmp_path: Path, *plugin_args: str) -> tuple[dict[str, object], str]:
@@ -132,11 +144,13 @@ def test_escape_matrix_nothing_leaves_the_process_in_replay(tmp_path: Path) -> N
     assert {"router.huggingface.co", "huggingface.co", "api.gradio.app", "93.184.215.14"} <= hosts
     assert len(without["attempts"]) >= cells  # type: ignore[arg-type]
     # With it, nothing gets past the guard, and every cell fails its test. hf-inference's legacy
-    # route through a face the plugin intercepts is answered by the plugin itself: a miss (a bare
-    # GET names no task, and a non-chat call is never given a chat body), not a blocked connection.
+    # route through a face the plugin intercepts (requests, httpx, aiohttp) is answered by the plugin
+    # itself: a miss (a bare GET names no task, and a non-chat call is never given a chat body),
+    # not a blocked connection.
     assert with_plugin["attempts"] == []
     assert f"{cells} failed" in stdout, stdout[-3000:]
-    assert stdout.count("no answer for GET https://api-inference.huggingface.co/models/gpt2") == 2, stdout[-3000:]
+    legacy = "no answer for GET https://api-inference.huggingface.co/models/gpt2"
+    assert stdout.count(legacy) == len(FACED), stdout[-3000:]
     assert "cannot tell which task this call to hf-inference performs" in stdout
     assert "blocked co" in stdout
 

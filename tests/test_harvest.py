@@ -221,3 +221,22 @@ def test_promoted_candidate_replays_what_the_live_run_saw(hfapp: pytest.Pytester
     morning = hfapp.runpytest("-p", "hfrouter", "test_morning.py")
     morning.assert_outcomes(passed=1)
     assert PLANTED not in (hfapp.path / "my-scenarios" / "novita-overloaded.yaml").read_text()
+
+
+def test_scenarios_table_shows_when_each_was_seen_in_the_wild(hfapp: pytest.Pytester, double: Double) -> None:
+    import subprocess
+    import sys
+
+    double.outage("bad-gateway-502", provider="novita")
+    hfapp.makepyfile(test_nightly=FALLBACK_APP.replace("== 503", "== 502"))
+    hfapp.runpytest(*double.args("--hfrouter-report=night.json")).assert_outcomes(passed=1)
+
+    cli = [sys.executable, "-m", "pytest_hfrouter", "scenarios", "--report", str(hfapp.path / "night.json")]
+    table = subprocess.run(cli, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert "seen in the wild" in table[0]
+    (row,) = [line for line in table if line.startswith("bad-gateway-502 ")]
+    assert row.rstrip().endswith("(x1)")
+    (other,) = [line for line in table if line.startswith("rate-limited-429 ")]
+    assert other.rstrip().endswith("-")
+    missing = subprocess.run([*cli[:-1], "nowhere.json"], capture_output=True, text=True, check=False)
+    assert missing.returncode == 2 and "no such file" in missing.stderr

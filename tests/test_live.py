@@ -286,6 +286,7 @@ def test_replay_is_the_default_and_needs_no_token(hfapp: pytest.Pytester, double
 CLIENTS = f'''
 import asyncio
 
+import aiohttp
 import httpx
 import requests
 from huggingface_hub import AsyncInferenceClient, InferenceClient
@@ -341,13 +342,28 @@ def test_httpx_without_authorization():
         timeout=10,
     )
     assert answer.status_code == 200 and answer.json()["choices"]
+
+
+def test_aiohttp_streamed():
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                "https://router.huggingface.co/sambanova/v1/chat/completions",
+                json={{"model": MODEL, "messages": MESSAGES, "stream": True}},
+                headers={{"Authorization": "Bearer hf_fake"}},
+            ) as answer:
+                assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+                return [line async for line in answer.content]
+
+    lines = asyncio.run(main())
+    assert lines[0].startswith(b"data: {{") and b"data: [DONE]\\n" in lines
 '''
 
 
 def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: Double) -> None:
     hfapp.makepyfile(test_client_kinds=CLIENTS)
     result = hfapp.runpytest(*double.args("--hfrouter-report=report.json"))
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     no_token_in(result)
     paths = sorted(urlsplit(r.url).path for r in double.engine.chats())
     assert paths == sorted([
@@ -358,6 +374,7 @@ def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: D
         "/v1/chat/completions",  # openai SDK
         "/novita/v3/openai/chat/completions",  # requests
         "/together/v1/chat/completions",  # httpx
+        "/sambanova/v1/chat/completions",  # aiohttp
     ])  # fmt: skip
     mappings = [r for r in double.engine.seen if "/api/models/" in r.url]
     assert len(mappings) == 3  # the provider-route clients looked the mapping up on the (overridden) Hub
@@ -367,11 +384,14 @@ def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: D
     inference = [c for c in data["calls"] if c["route"] in ("provider", "auto")]
     assert {c["test"].split("::")[1] for c in inference} == {
         "test_provider_route", "test_auto_route", "test_streamed", "test_async_client", "test_openai_sdk",
-        "test_requests", "test_httpx_without_authorization",
+        "test_requests", "test_httpx_without_authorization", "test_aiohttp_streamed",
     }  # fmt: skip
     assert all(c["status"] == 200 and c["error"] is None for c in data["calls"])
     by_test = {c["test"].split("::")[1]: c for c in inference}
     assert by_test["test_streamed"]["stream"] is True
+    assert (by_test["test_aiohttp_streamed"]["stream"], by_test["test_aiohttp_streamed"]["provider"]) == (
+        True, "sambanova"
+    )  # fmt: skip
     assert (by_test["test_openai_sdk"]["route"], by_test["test_openai_sdk"]["provider"]) == ("auto", "cerebras")
     assert by_test["test_async_client"]["provider"] == "fireworks-ai"
     assert by_test["test_provider_route"]["inference_provider"] == "novita"
@@ -526,6 +546,109 @@ def test_record_replay_append_and_rewrite(hfapp: pytest.Pytester, double: Double
     assert len(rewritten["interactions"]) == 3 == len(double.engine.seen)
     assert rewritten["metadata"]["hfrouter"]["run_id"] != first_run
     assert '"content": "novita #1"' in rewritten["interactions"][1]["response"]["body"]["string"]
+
+
+AIOHTTP_RECORDED = """
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+
+URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{{"role": "user", "content": "hi"}}]}}
+
+
+def test_chat(hfrouter):
+    async def main():
+        async with aiohttp.ClientSession(headers={{"Authorization": "Bearer hf_fake"}}) as session:
+            async with session.post(URL, json=BODY) as answer:
+                answer.raise_for_status()
+                content = (await answer.json())["choices"][0]["message"]["content"]
+            async with session.post(URL, json={{**BODY, "stream": True}}) as answer:
+                events = [line async for line in answer.content if line.startswith(b"data: ")]
+        return content, events
+
+    content, events = asyncio.run(main())
+    with Path("seen.jsonl").open("a") as out:
+        out.write(json.dumps({{"content": content, "events": [e.decode() for e in events],
+                              "answered_by": [c.answered_by for c in hfrouter.calls]}}) + "\\n")
+"""
+
+
+def test_aiohttp_records_and_replays(hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp calls, plain and streamed, go live with the token, are recorded, and replay offline."""
+    numbered = Numbered()  # the plain chat; the stream is the double's healthy one
+    double.engine.script = lambda request: numbered(request) if is_chat(request, stream=False) else None
+    hfapp.makepyfile(test_rec=AIOHTTP_RECORDED.format())
+    cassette = hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml"
+
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    no_token_in(result)
+    live = last_seen(hfapp)
+    assert live["content"] == "novita #1" and live["answered_by"] == ["live", "live"]
+    assert live["events"][-1] == "data: [DONE]\n" and len(live["events"]) > 2
+    assert [header(r, "Authorization") for r in double.engine.seen] == [[f"Bearer {TOKEN}"]] * 2
+    recorded = load_yaml(cassette)["interactions"]
+    assert [json.loads(i["request"]["body"]).get("stream", False) for i in recorded] == [False, True]
+    assert '"content": "novita #1"' in recorded[0]["response"]["body"]["string"]
+    assert recorded[1]["response"]["body"]["string"].rstrip().endswith("data: [DONE]")
+
+    double.engine.reset()
+    with monkeypatch.context() as patch:
+        patch.delenv("HF_TOKEN")
+        result = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    assert double.engine.seen == []
+    replayed = last_seen(hfapp)
+    assert replayed == {**live, "answered_by": ["cassette:test_chat.yaml"] * 2}
+
+
+AIOHTTP_LIVE_FAULTS = """
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+
+URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def test_live_fault(hfrouter):
+    lines = []
+
+    async def main():
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            async with session.post(URL, json=BODY, headers={"Authorization": "Bearer hf_fake"}) as answer:
+                async for line in answer.content:
+                    lines.append(line)
+
+    try:
+        asyncio.run(main())
+        error = None
+    except Exception as exc:
+        error = type(exc).__name__
+    with Path("seen.jsonl").open("a") as out:
+        out.write(json.dumps({"error": error, "events": sum(line.startswith(b"data: ") for line in lines)}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(("scenario", "error", "events"), [("stream-cut", "ClientPayloadError", 5),
+                                                           ("connection-reset", "ClientOSError", 0)])  # fmt: skip
+def test_aiohttp_meets_a_live_fault_as_over_its_own_socket(hfapp: pytest.Pytester, double: Double,
+                                                          scenario: str, error: str, events: int) -> None:  # fmt: skip
+    """A fault of the live router (here the double's real socket) reaches the app as aiohttp's own
+    exception, after the events that came, and the report records the failed call."""
+    double.outage(scenario, provider="novita")
+    hfapp.makepyfile(test_fault=AIOHTTP_LIVE_FAULTS)
+    result = hfapp.runpytest(*double.args("--hfrouter-report=report.json"))
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp) == {"error": error, "events": events}
+    (call,) = [c for c in report(hfapp.path / "report.json")["calls"] if c["route"] == "provider"]
+    assert call["error"].startswith(f"{error}: ")
+    assert call["status"] == (200 if events else None)  # a cut stream had its status line; a reset none
 
 
 def test_recording_under_xdist_never_corrupts(hfapp: pytest.Pytester, double: Double, write_cassette: Any,

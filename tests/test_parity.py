@@ -19,7 +19,8 @@ Compared per cell (`Observation`), and required equal:
 * the requests the client made, as the call log shows them (route, provider, model, status or
   fault, who answered): neither face retried or skipped a look-up the other made.
 
-Client kinds: huggingface_hub ``InferenceClient`` and ``AsyncInferenceClient`` (``asyncio.run``),
+Client kinds: huggingface_hub ``InferenceClient`` and ``AsyncInferenceClient`` (``asyncio.run``; on
+huggingface_hub 0.x its chat call goes through aiohttp, its mapping look-up through requests),
 plain and streamed, with ``provider="novita"`` (provider route, mapping look-up first) and
 without a provider (the server-side auto route, huggingface_hub >= 1.0); the openai SDK, plain
 and streamed, on the auto route (``/v1``). Where the timeout decides the outcome (read-timeout,
@@ -124,9 +125,8 @@ KINDS_BY_ID = {kind.id: kind for kind in CLIENT_KINDS}
 # -- why a cell is not a plain "equal": one table each -------------------------------------
 CANNOT_EXPRESS: dict[str, str] = {
     "async-before-1.0": (
-        f"huggingface_hub {huggingface_hub.__version__}: AsyncInferenceClient is built on aiohttp before 1.0 "
-        f"({'installed' if HAS_AIOHTTP else 'not even installed'} here); pytest-hfrouter intercepts only httpx, "
-        "httpx2 and requests, so in-process replay cannot answer it at all: there is no replay face to compare"
+        f"huggingface_hub {huggingface_hub.__version__}: AsyncInferenceClient is built on aiohttp before 1.0, "
+        "which is not installed here"
     ),
     "auto-before-1.0": (
         f"huggingface_hub {huggingface_hub.__version__} has no server-side auto route: InferenceClient without a "
@@ -231,7 +231,7 @@ def _variants(scenario: Scenario) -> list[float | None]:
 
 def _unavailable(client: ClientKind) -> str | None:
     """Why this environment cannot run the client kind at all."""
-    if client.family == "hfh" and client.asynchronous and not HFH_1X:
+    if client.family == "hfh" and client.asynchronous and not HFH_1X and not HAS_AIOHTTP:
         return "async-before-1.0"
     if client.family == "hfh" and client.route == AUTO and not HFH_1X:
         return "auto-before-1.0"
@@ -459,7 +459,11 @@ class Observation:
         status = getattr(getattr(error, "response", None), "status_code", None)
         if status is None:
             status = getattr(error, "status_code", None)
+        if status is None and isinstance(getattr(error, "status", None), int):  # aiohttp's ClientResponseError
+            status = error.status  # type: ignore[attr-defined]
         server_message = getattr(error, "server_message", None)
+        if hasattr(error, "response_error_payload"):  # huggingface_hub 0.x async: the error body it read
+            server_message = repr(error.response_error_payload)
         if type(error).__module__.startswith("openai"):  # the SDK's message and its parsed error body
             server_message = f"{getattr(error, 'message', None)} | body={getattr(error, 'body', None)!r}"
         request_id = getattr(error, "request_id", None)

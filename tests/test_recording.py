@@ -91,9 +91,25 @@ def via_requests(session, kind):
     return raw, again.content, again.headers.get("content-encoding")
 
 
+def via_aiohttp(_, kind):
+    import asyncio
+
+    import aiohttp
+
+    async def fetch(decompress):
+        async with aiohttp.ClientSession(auto_decompress=decompress) as session:
+            async with session.post(url(kind), json={{"inputs": "hi"}}) as response:
+                return await response.read(), response.headers.get("content-encoding")
+
+    (raw, _), (content, encoding) = asyncio.run(fetch(False)), asyncio.run(fetch(True))
+    return raw, content, encoding
+
+
 def test_round_trip():
     face = {face!r}
-    if face == "requests":
+    if face == "aiohttp":
+        client, fetch = None, via_aiohttp
+    elif face == "requests":
         import requests
         client, fetch = requests.Session(), via_requests
     elif face == "httpx2":
@@ -140,7 +156,7 @@ def seen(path: Path) -> dict[str, dict[str, Any]]:
             for kind, v in data.items()}  # fmt: skip
 
 
-@pytest.mark.parametrize("face", ["httpx2", "httpx", "requests"])
+@pytest.mark.parametrize("face", ["httpx2", "httpx", "requests", "aiohttp"])
 def test_every_body_kind_round_trips_byte_for_byte(pytester: pytest.Pytester, body_double: RouterDouble,
                                                      monkeypatch: pytest.MonkeyPatch, face: str) -> None:  # fmt: skip
     if face == "httpx2":

@@ -20,6 +20,7 @@ FACES: tuple[tuple[str, str], ...] = (
     ("httpx", "httpx_face"),  # huggingface_hub 1.x, the openai SDK, plain httpx
     ("httpx2", "httpx_face"),  # huggingface_hub 2.x
     ("requests.adapters", "requests_face"),  # huggingface_hub 0.x, plain requests
+    ("aiohttp.connector", "aiohttp_face"),  # huggingface_hub 0.x async, plain aiohttp
 )
 
 __all__ = ["FACES", "install", "uninstall"]
