@@ -22,6 +22,11 @@ import pytest
 
 from .live import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Live
 from .report import READABLE_SCHEMAS, SCHEMA
+from .resets import Reset, parse
+from .scope import ALL, Scope, ScopeError, decide
+
+#: the scope of Settings built without options (unit tests, the router double alone)
+EVERY_TEST = Scope(ALL, "default")
 
 VERDICT_MODES = ("off", "report", "fail")
 EXPIRY_MODES = ("warn", "fail")
@@ -72,6 +77,10 @@ class Settings:
     chaos_seed: int | None = None
     chaos_rate: float = 0.3
     chaos_scenarios: tuple[str, ...] = ()
+    #: the user's caches to clear before each test (ini ``hfrouter_reset``), after the built-in ones
+    resets: tuple[Reset, ...] = ()
+    #: which tests the plugin acts in (`scope.decide`); the faces and the network guard follow it
+    scope: Scope = EVERY_TEST
 
     @property
     def records(self) -> bool:
@@ -103,8 +112,8 @@ class Settings:
             names = ",".join(self.chaos_scenarios) or "every scenario that applies"
             chaos = f" chaos: seed={chaos_seed} rate={self.chaos_rate:g} scenarios={names}"
         if self.live is None:
-            return f"mode={self.mode}{chaos}"
-        return f"mode={self.mode} router={self.live.router_url} hub={self.live.hub_url}{chaos}"
+            return f"mode={self.mode} {self.scope.describe()}{chaos}"
+        return f"mode={self.mode} router={self.live.router_url} hub={self.live.hub_url} {self.scope.describe()}{chaos}"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -175,12 +184,17 @@ def add_options(parser: pytest.Parser) -> None:
                   "relative to rootdir, one a line", type="linelist", default=[])  # fmt: skip
     parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
                   type="bool", default=False)  # fmt: skip
+    parser.addini("hfrouter_reset", "Caches holding Hub answers to clear before each test, besides the built-in "
+                  "ones: one 'module:callable' a line (an lru_cache'd function's cache_clear is called)",
+                  type="linelist", default=[])  # fmt: skip
     parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
                   type="bool", default=True)  # fmt: skip
     parser.addini("hfrouter_harvest_dir", "Live modes: where unknown failure shapes are kept as candidate "
                   "scenarios (default: <cassette dir>/harvested)", default="")  # fmt: skip
-    parser.addini("hfrouter_allow_hosts", "Hosts (globs, one a line) that tests may reach; every other "
-                  "connection is refused", type="linelist", default=[])  # fmt: skip
+    parser.addini("hfrouter_allow_hosts", "Hosts (globs, one a line) that tests may reach, in replay too; every "
+                  "other connection is refused (e.g. *.gradio.app)", type="linelist", default=[])  # fmt: skip
+    parser.addini("hfrouter_scope", "Tests the plugin acts in: all, or marked (only tests using its markers or "
+                  "fixtures). Unset: all with -p hfrouter, marked when only auto-loaded", default="")  # fmt: skip
 
 
 def _number(label: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
@@ -312,7 +326,19 @@ def resolve(
         raise pytest.UsageError(
             f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
         )
+    try:
+        resets = parse(ini("hfrouter_reset"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    try:
+        scope = decide(str(ini("hfrouter_scope") or ""), option("plugins") or (), environ.get("PYTEST_PLUGINS", ""))
+    except ScopeError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    chaos_asked = bool(option("hfrouter_chaos")) or option("hfrouter_chaos_seed") is not None
+    if chaos_asked and not scope.every_test and not str(ini("hfrouter_scope") or "").strip():
+        scope = Scope(ALL, "a chaos run (--hfrouter-chaos) is explicit")
     return Settings(
+        scope=scope,
         harvest_dir=harvest_dir,
         cassette_dir=cassette_dir,
         strict=bool(ini_value("hfrouter_strict")),
@@ -339,6 +365,7 @@ def resolve(
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
         html=paths["hfrouter_html"],
         **_chaos(option, given),
+        resets=resets,
     )
 
 

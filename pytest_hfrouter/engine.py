@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import fnmatch
 import json
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +22,25 @@ from .bodies import content
 from .cassettes import Recorded, match_key
 from .chaos import CHAOS_KINDS
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
+from .fitting import SchemaUnsupported, fit_of, fitted_body, with_model
 from .harvest import is_failure
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed
-from .routes import AUTO, HARNESS, HUB_LOOKUPS, MAPPING, MODEL_INFO, OTHER, PROVIDER, Route, classify
+from .routes import (
+    AUTO,
+    HARNESS,
+    HUB_HOSTS,
+    HUB_LOOKUPS,
+    MAPPING,
+    MODEL_INFO,
+    OTHER,
+    PROVIDER,
+    ROUTER_HOSTS,
+    Route,
+    classify,
+)
 from .task_library import FollowUp
 from .tasks import SUBMIT, task_from_stack
 from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
@@ -40,7 +55,14 @@ _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "
 
 
 class Engine:
-    def __init__(self, library: Library | Callable[[], Library], live: Live | None = None) -> None:
+    def __init__(
+        self,
+        library: Library | Callable[[], Library],
+        live: Live | None = None,
+        *,
+        every_test: bool = True,
+        allow_hosts: tuple[str, ...] = (),
+    ) -> None:
         #: the scenario and healthy library, or a function that loads it when first needed
         self._library = library
         #: None in replay; the real router's address, token and mode otherwise
@@ -49,6 +71,10 @@ class Engine:
         #: traffic outside any test: at import or collection time, between tests, or from a
         #: thread the running test did not start (answered like a test with no markers)
         self.session = Exchange()
+        #: False (scope "marked"): outside the tests it acts in, the engine lets everything through
+        self.every_test = every_test
+        #: hosts let through in replay too (ini ``hfrouter_allow_hosts``, globs)
+        self._allowed = _host_matcher(allow_hosts)
         #: ``host:port`` of router doubles this process serves: always let through
         self.doubles: set[str] = set()
         # The router double answers from its own threads; one request at a time keeps the
@@ -113,16 +139,25 @@ class Engine:
             return self.session
         return self.exchange
 
+    def idle(self, background: bool = False) -> bool:
+        """Scope "marked" and no test it acts in is running (or the request comes from a thread
+        that does not work for it): requests go out as without the plugin."""
+        return not self.every_test and (background or self.exchange is None)
+
     # -- answering ---------------------------------------------------------------------
     def answer(self, request: Request, background: bool = False) -> Answer:
         """``background``: the request comes from a thread that does not work for the test
         running now; it is answered and logged at session level, never charged to the test."""
+        if self.idle(background):
+            return PASSTHROUGH
         with self._lock:
             return self._answer(request, self._current(background))
 
     def _answer(self, request: Request, exchange: Exchange) -> Answer:
         route = classify(request.method, request.url, request.body)
         if route.kind == OTHER and self.doubles and urlsplit(request.url).netloc in self.doubles:
+            return PASSTHROUGH
+        if route.kind == OTHER and self._allowed is not None and self._allowed(urlsplit(request.url).hostname or ""):
             return PASSTHROUGH
         if route.kind == OTHER and route_is_loopback(request.url):
             return (
@@ -181,12 +216,17 @@ class Engine:
         if isinstance(answer, str):  # no healthy answer for this task: the reason says which
             return self._miss(exchange, request, logged, answer)
         if answer is None:
+            host = (urlsplit(request.url).hostname or "").lower()
+            if route.kind == OTHER and host not in ROUTER_HOSTS and follow_up is None:
+                return self._miss(exchange, request, route, *_foreign_host(host))
             reason = (
                 "hfrouter_strict is on: router calls need an outage rule or a cassette"
                 if exchange.strict and route.kind != OTHER
                 else "no outage rule, cassette or healthy answer covers it (nothing leaves the process)"
             )
             return self._miss(exchange, request, route, reason)
+        if answer.unanswered:
+            return answer  # a miss, logged as one
         if route.kind == MAPPING and answer.status == 200:
             self._learn_provider_ids(exchange, content(answer.body, answer.headers))
         if step == SUBMIT and provider:
@@ -457,14 +497,23 @@ class Engine:
         task = self._task(exchange, route, model)
         if task != CONVERSATIONAL:
             return self._task_answer(provider, task)
-        chat_key = ("healthy", provider, route.stream)
-        cached = self._answers.get(chat_key)
-        if cached is None:
-            _, recorded = self.library.healthy.answer(provider, route.stream)
-            extra = (("x-inference-provider", provider),) if provider else ()
-            cached = self._answers[chat_key] = Answer(
-                recorded.status, recorded.reason, recorded.headers + extra, recorded.body, source="healthy"
-            )
+        key: tuple[Any, ...] = ()
+        try:
+            fit = fit_of(request.body)
+            key = ("healthy", provider, route.stream, route.model, fit)
+            cached = self._answers.get(key)
+            if cached is None:  # built once per provider, stream, model and fit
+                _, recorded = self.library.healthy.answer(provider, route.stream)
+                body = fitted_body(recorded.body, route.stream, fit) if fit is not None else recorded.body
+                extra = (("x-inference-provider", provider),) if provider else ()
+                cached = self._answers[key] = Answer(
+                    recorded.status, recorded.reason, recorded.headers + extra, with_model(body, route.model),
+                    source="healthy",
+                )  # fmt: skip
+        except (SchemaUnsupported, ValueError, LookupError, TypeError) as exc:
+            reason = f"cannot build a healthy answer that fits this request: {exc}"
+            hint = "answer it from a cassette: @pytest.mark.hfrouter_cassette(\"<file>.yaml\")"
+            return self._miss(exchange, request, route, reason, hint)
         return cached
 
     def _task_answer(self, provider: str | None, task: str | None) -> Answer | str:
@@ -529,12 +578,18 @@ class Engine:
         return self._miss(exchange, request, route, reason, headline="not sent:")
 
     def _miss(
-        self, exchange: Exchange, request: Request, route: Route, reason: str, headline: str = "no answer for"
+        self,
+        exchange: Exchange,
+        request: Request,
+        route: Route,
+        reason: str,
+        hint: str | None = None,
+        headline: str = "no answer for",
     ) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
-        exchange.misses.append(Miss(request, reason, searched, closest, headline=headline))
+        exchange.misses.append(Miss(request, reason, searched, closest, headline=headline, hint=hint))
         exchange.log(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
                      "nothing", route.stream)  # fmt: skip
         return Answer(source="miss", unanswered=reason)
@@ -550,6 +605,25 @@ def _fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     return text
+
+
+def _host_matcher(globs: tuple[str, ...]) -> Callable[[str], bool] | None:
+    """One compiled test for all the allowed-host globs (None when there are none)."""
+    if not globs:
+        return None
+    pattern = re.compile("|".join(fnmatch.translate(g.lower()) for g in globs))
+    return lambda host: pattern.match(host.lower()) is not None
+
+
+def _foreign_host(host: str) -> tuple[str, str]:
+    """The miss reason and the fix for a request to a host that is not the router."""
+    parent = host.split(".", 1)[1] if host.count(".") >= 2 else host
+    what = "a Hub request pytest-hfrouter does not synthesise" if host in HUB_HOSTS else "not the router"
+    return (
+        f"{host} is {what}; in replay nothing leaves the process unless you let it",
+        f"let it through: ini hfrouter_allow_hosts = {host} (globs, e.g. *.{parent}), "
+        f"or answer it from a cassette: @pytest.mark.hfrouter_cassette(\"<file>.yaml\")",
+    )
 
 
 def route_is_loopback(url: str) -> bool:

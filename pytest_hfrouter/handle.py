@@ -3,20 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from .library import Library
 from .markers import BLOCK_API, MarkerError, parse_outage
-from .resets import reset_client_caches
+from .resets import Reset, reset_client_caches
 from .routes import HUB_LOOKUPS
 from .traffic import Call, Exchange, Rule
 
 if TYPE_CHECKING:
     from .double import RouterDouble
     from .verdicts import Verdict
+
+_ANYIO_ASYNCIO = "anyio._backends._asyncio"
+#: Where the sleeps of app retries live: ``time.sleep`` (huggingface_hub, the openai SDK's sync
+#: client, smolagents, tenacity's default), ``asyncio.sleep`` (tenacity's async retries, litellm)
+#: and anyio's asyncio backend, under every ``anyio.sleep`` (the openai SDK's async retries),
+#: whatever name a caller imported it by.
+_SLEEPS: tuple[tuple[str, str, bool], ...] = (
+    ("time", "sleep", False),
+    ("asyncio", "sleep", True),
+    (_ANYIO_ASYNCIO, "sleep", True),
+)
+
+
+class Clock:
+    """The test's clock: the one the call log is stamped with (`Call.at`).
+
+    ``now()`` is ``time.monotonic()`` plus the virtual seconds; ``slept`` is how many seconds
+    the app slept inside ``hfrouter.virtual_time()`` without waiting.
+    """
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    def now(self) -> float:
+        return self._exchange.now()
+
+    @property
+    def slept(self) -> float:
+        return self._exchange.virtual
+
+    def __repr__(self) -> str:
+        return f"<hfrouter clock: {self.slept:g} virtual seconds slept>"
 
 
 class HFRouter:
@@ -31,8 +65,11 @@ class HFRouter:
         chain: tuple[str, ...] = (),
         storm_limit: int = 3,
         test_file: str | None = None,
+        resets: tuple[Reset, ...] = (),
     ) -> None:
         self._exchange = exchange
+        #: the user's caches of Hub answers (ini ``hfrouter_reset``), cleared with the built-in ones
+        self._resets = resets
         self._library = library
         self._chain = chain
         self._storm_limit = storm_limit
@@ -88,7 +125,7 @@ class HFRouter:
         # answers Hub look-ups must be met by a fresh one (and leave none behind).
         hub = any(kind in rule.scenario.answers for kind in HUB_LOOKUPS)
         if hub:
-            reset_client_caches()
+            reset_client_caches(self._resets)
         exchange.rules.insert(0, rule)
         window = len(exchange.outage_windows)
         exchange.outage_windows.append((len(exchange.calls), None))
@@ -99,7 +136,7 @@ class HFRouter:
             exchange.rules.remove(rule)
             exchange.ended_rules.append(rule)
             if hub:
-                reset_client_caches()
+                reset_client_caches(self._resets)
             exchange.outage_windows[window] = (exchange.outage_windows[window][0], len(exchange.calls))
 
     @property
@@ -123,12 +160,19 @@ class HFRouter:
         if found:
             self._fail("resilience verdicts:\n" + "\n".join(f"  {v.describe()}" for v in found))
 
+    @property
+    def clock(self) -> Clock:
+        """The test's clock: ``clock.now()`` (the time base of ``Call.at``) and ``clock.slept``."""
+        return Clock(self._exchange)
+
     @contextmanager
-    def virtual_time(self) -> Iterator[None]:
-        """``time.sleep`` and ``asyncio.sleep`` advance the test's clock instead of waiting.
+    def virtual_time(self) -> Iterator[Clock]:
+        """Sleeps advance the test's clock instead of waiting: ``time.sleep``, ``asyncio.sleep``, ``anyio.sleep``.
 
         Verdicts such as retry-after-ignored and no-backoff then see the waits an app makes
-        without the test spending them.
+        without the test spending them. The retries of the libraries apps use all wait through
+        one of these (see `_SLEEPS`). ``with hfrouter.virtual_time() as clock:`` gives the
+        test's `Clock` (``clock.slept``: the seconds slept so far).
         """
         exchange = self._exchange
         real_async_sleep = asyncio.sleep
@@ -140,8 +184,13 @@ class HFRouter:
             exchange.virtual += max(0.0, seconds)
             return await real_async_sleep(0, result)
 
-        with patch("time.sleep", sleep), patch("asyncio.sleep", async_sleep):
-            yield
+        with ExitStack() as stack:
+            for module_name, attribute, asynchronous in _SLEEPS:
+                if module_name == _ANYIO_ASYNCIO and "anyio" in sys.modules:
+                    importlib.import_module(module_name)  # what anyio.sleep loads on its first call anyway
+                if hasattr(sys.modules.get(module_name), attribute):
+                    stack.enter_context(patch(f"{module_name}.{attribute}", async_sleep if asynchronous else sleep))
+            yield Clock(exchange)
 
     def call_log(self) -> str:
         if not self._exchange.calls:

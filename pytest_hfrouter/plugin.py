@@ -35,6 +35,7 @@ LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
 POLICY: pytest.StashKey[Policy] = pytest.StashKey()
+ACTS: pytest.StashKey[bool] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,12 +65,30 @@ def pytest_configure(config: pytest.Config) -> None:
     _engine(config)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    settings = config.stash[SETTINGS]
+def pytest_report_header(config: pytest.Config) -> str:
     from .scrub import text
 
-    shown = settings.mode != "replay" or settings.chaos or config.option.verbose > 0
-    return text(f"hfrouter: {settings.describe(config.stash[RUN].chaos_seed)}") if shown else None
+    return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}")
+
+
+def acts_on(item: pytest.Item) -> bool:
+    """Whether the plugin acts in this test (answers, blocks, clears client caches): every test in
+    scope "all"; in scope "marked" only the tests that use one of its markers or fixtures.
+    The interception and the network guard both ask this; the answer is computed once per test."""
+    acts = item.stash.get(ACTS, None)
+    if acts is None:
+        settings = item.config.stash.get(SETTINGS, None)
+        if settings is None:
+            acts = False
+        elif settings.scope.every_test:
+            acts = True
+        else:
+            from .scope import opted_in
+
+            names = (m.name for m in item.iter_markers())
+            acts = opted_in(names, getattr(item, "fixturenames", ()), SIGNATURES)
+        item.stash[ACTS] = acts
+    return acts
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -144,12 +163,19 @@ def _engine(config: pytest.Config) -> Engine:
         from .engine import Engine
 
         settings = config.stash[SETTINGS]
-        engine = config.stash[ENGINE] = Engine(functools.partial(_library, config), settings.live)
+        every_test = settings.scope.every_test
+        engine = config.stash[ENGINE] = Engine(
+            functools.partial(_library, config), settings.live, every_test=every_test, allow_hosts=settings.allow_hosts
+        )
         policy = config.stash[POLICY] = guard.Policy(
             allow_loopback=settings.allow_loopback,
             hosts=settings.reachable_hosts(),
             doubles=engine.doubles,
             blocked=engine.blocked,
+            # scope "marked": off until a test that asked for the plugin runs, and never for
+            # threads that do not work for it
+            active=every_test,
+            background_passes=not every_test,
         )
         threads.install()
         faces.install(engine)
@@ -219,6 +245,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return  # skipped by its marker (pytest_collection_modifyitems)
     if not hasattr(item, "obj"):
         return  # not a test function (a generated probe)
+    if not acts_on(item):
+        return  # scope "marked" and the test did not ask: its requests go out as without the plugin
     from .cassettes import load_cassette
     from .errors import CassetteError
     from .resets import reset_client_caches
@@ -263,10 +291,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     exchange = Exchange(
         rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
     )
-    if engine.must_reset_client_caches(exchange):
-        reset_client_caches()
+    # Scope "marked": the tests in between made real requests, so the caches may hold real answers.
+    if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
+        reset_client_caches(settings.resets)
         engine.hub_answers_changed = False
     item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
+    item.config.stash[POLICY].active = True
 
 
 def _yield_to_vcr(item: pytest.Item) -> None:
@@ -406,6 +436,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     if run is not None:
         run.collect(item.nodeid, exchange)
     settings = item.config.stash[SETTINGS]
+    if not settings.scope.every_test:
+        from .resets import reset_client_caches
+
+        item.config.stash[POLICY].active = False
+        reset_client_caches(settings.resets)  # the mappings it served must not reach a test it does not act in
+        engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
     if settings.records and exchange.recorded:
         _write_recording(item, settings, exchange)
     # Items live as long as the session: a finished test's traffic must not.
@@ -441,12 +477,19 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     item = request.node
     _require_plugin(item.config, "hfrouter")
     settings = item.config.stash[SETTINGS]
+    if EXCHANGE not in item.stash:
+        pytest.fail(
+            f"pytest-hfrouter: {item.nodeid} asked for the hfrouter fixture at run time (getfixturevalue), "
+            f"but the plugin does not act in it ({settings.scope.describe()}). Name the fixture in the test's "
+            "arguments or in @pytest.mark.usefixtures('hfrouter'), or set ini hfrouter_scope = all.",
+            pytrace=False,
+        )
     resilience = _resilience(item)
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     judged = settings.verdicts != "off" or resilience is not None
     return HFRouter(
         item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item), chain=chain,
-        storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None,
+        storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None, resets=settings.resets,
     )  # fmt: skip
 
 

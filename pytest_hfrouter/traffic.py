@@ -210,6 +210,8 @@ class Miss:
     searched: tuple[str, ...] = ()
     closest: tuple[str, ...] = ()
     headline: str = "no answer for"
+    #: the fix, when the engine knows better than the generic record hint (a non-router host)
+    hint: str | None = None
 
     def message(self, record_hint: str) -> str:
         lines = [
@@ -223,7 +225,7 @@ class Miss:
             lines.append("  closest recorded requests:")
             lines += [f"    - {candidate}" for candidate in self.closest]
         if self.headline == "no answer for":
-            lines.append(f"  {record_hint}")
+            lines.append(f"  {self.hint or record_hint}")
         return scrub.text("\n".join(lines))
 
 

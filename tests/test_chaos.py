@@ -135,7 +135,7 @@ def test_chaos_run_reports_injections_and_a_working_reproduction(hfapp: pytest.P
     result = hfapp.runpytest(*args)
     result.assert_outcomes(passed=2, failed=5)  # at rate 1 even the fallback chain runs out
     result.stdout.fnmatch_lines([
-        "hfrouter: mode=replay chaos: seed=1234 rate=1 scenarios=bad-gateway-502",
+        "hfrouter: mode=replay scope=all (*) chaos: seed=1234 rate=1 scenarios=bad-gateway-502",
         "*- hfrouter chaos -*",
         "chaos (seed 1234) injected into this test:",
         "  call 2 (provider novita): bad-gateway-502",
@@ -199,7 +199,7 @@ def test_same_seed_same_outages_under_xdist_and_after_lf(hfapp: pytest.Pytester)
     rerun = injections("lf.json")
     assert set(rerun) == failed
     assert {t: once[t] for t in failed} == rerun
-    spread.stdout.fnmatch_lines(["hfrouter: mode=replay chaos: seed=99 *"])
+    spread.stdout.fnmatch_lines(["hfrouter: mode=replay scope=all (*) chaos: seed=99 *"])
 
 
 def test_a_drawn_seed_is_printed_and_replays(hfapp: pytest.Pytester) -> None:

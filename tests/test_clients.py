@@ -58,6 +58,7 @@ from huggingface_hub.errors import (
     ValidationError,
 )
 
+from pytest_hfrouter.fitting import with_model
 from pytest_hfrouter.library import MAPPING_PROVIDERS, Scenario, shipped_library
 from pytest_hfrouter.routes import AUTO, MAPPING, PROVIDER
 
@@ -326,7 +327,8 @@ def expected_outcome(scenario: Scenario | None, client: ClientKind, delay: float
     )
     if not reached:
         _, healthy = LIBRARY.healthy.answer(provider, client.stream)
-        return Expected(OK, "healthy", provider, healthy.status, healthy.reason, healthy.headers, healthy.body, warning)
+        body = with_model(healthy.body, MODEL)  # a healthy answer names the model the request named
+        return Expected(OK, "healthy", provider, healthy.status, healthy.reason, healthy.headers, body, warning)
     assert scenario is not None
     choices = scenario.answers[client.route]
     recorded = next((i.response for i in choices if i.route.stream == client.stream), choices[0].response)

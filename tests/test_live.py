@@ -259,7 +259,9 @@ def test_ini_mode_and_urls(hfapp: pytest.Pytester, double: Double) -> None:
     )
     result = hfapp.runpytest("-p", "hfrouter")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"hfrouter: mode=live router={double.url} hub={double.url}"])
+    result.stdout.fnmatch_lines(
+        [f"hfrouter: mode=live router={double.url} hub={double.url} scope=all (loaded with -p hfrouter)"]
+    )
     assert [r.url for r in double.engine.chats()] == ["https://router.huggingface.co/novita/v3/openai/chat/completions"]
     no_token_in(result)
 
@@ -278,7 +280,7 @@ def test_replay_is_the_default_and_needs_no_token(hfapp: pytest.Pytester, double
     )
     result = hfapp.runpytest("-p", "hfrouter", f"--hfrouter-router-url={double.url}")
     result.assert_outcomes(passed=1)
-    assert "hfrouter: mode" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay scope=all (loaded with -p hfrouter)"])
     assert double.engine.seen == []
 
 

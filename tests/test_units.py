@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,9 @@ ROUTER = "https://router.huggingface.co"
 HUB = "https://huggingface.co"
 
 
-def body(model: str = MODEL, stream: bool = False) -> bytes:
-    return json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}).encode()
+def body(model: str = MODEL, stream: bool = False, **fields: Any) -> bytes:
+    data = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream, **fields}
+    return json.dumps(data).encode()
 
 
 # -- routes ------------------------------------------------------------------------------
@@ -427,6 +429,57 @@ def test_other_hosts_miss_and_loopback_passes(library: Library) -> None:
     blocked = engine_with(library, allow_loopback=False)
     reason = ask(blocked, "GET", "http://127.0.0.1:8080/x").unanswered
     assert reason is not None and "hfrouter_allow_loopback = false" in reason
+
+
+def test_allowed_hosts_pass_and_other_hosts_miss_with_the_fix(library: Library) -> None:
+    engine = Engine(library, allow_hosts=("*.gradio.app", "huggingface.co"))
+    engine.begin(Exchange())
+
+    assert ask(engine, "GET", "https://api.gradio.app/pkg-version").passthrough
+    assert ask(engine, "HEAD", f"{HUB}/api/telemetry/gradio/initiated").passthrough
+    assert ask(engine, "GET", f"{HUB}/api/models/{MODEL}?expand=inferenceProviderMapping").status == 200  # answered
+    assert ask(engine, "GET", "https://gradio.app.example.org/").unanswered is not None
+    [miss] = exchange_of(engine).misses
+    assert "ini hfrouter_allow_hosts = gradio.app.example.org (globs, e.g. *.app.example.org)" in miss.message("-")
+    assert "HF_TOKEN" not in miss.message("record with HF_TOKEN")  # its own fix, not the record hint
+
+
+def test_an_engine_for_marked_tests_passes_everything_between_them(library: Library) -> None:
+    engine = Engine(library, every_test=False)
+
+    assert engine.idle()
+    assert ask(engine, "POST", ROUTER + PROVIDER_ROUTES["novita"], body()).passthrough
+    engine.begin(Exchange())
+    assert not engine.idle()
+    assert engine.idle(background=True)  # a thread that does not work for the test
+    assert chat(engine).source == "healthy"
+    engine.end()
+    assert engine.idle() and ask(engine, "GET", "https://example.com/").passthrough
+    # scope all: outside a test nothing leaves the process
+    everywhere = Engine(library)
+    assert not everywhere.idle() and not everywhere.idle(background=True)
+    assert everywhere.answer(Request("GET", "https://example.com/")).unanswered is not None
+
+
+def test_healthy_answers_carry_the_requested_model_and_fit(library: Library) -> None:
+    engine = engine_with(library)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+              "properties": {"n": {"type": "integer", "minimum": 3}}, "required": ["n"]}}}]  # fmt: skip
+
+    plain = ask(engine, "POST", ROUTER + "/v1/chat/completions", body(model="Org/Model:novita"))
+    again = ask(engine, "POST", ROUTER + "/v1/chat/completions", body(model="Org/Model:novita"))
+    called = ask(engine, "POST", ROUTER + "/v1/chat/completions",
+                 body(model="Org/Model:novita", tools=tools, tool_choice="required"))  # fmt: skip
+    bad = ask(engine, "POST", ROUTER + "/v1/chat/completions",
+              body(response_format={"type": "json_schema", "json_schema": {"schema": {"type": "string",
+                   "pattern": "^a$"}}}))  # fmt: skip
+
+    assert json.loads(plain.body)["model"] == "Org/Model"
+    assert again is plain  # built once
+    [call] = json.loads(called.body)["choices"][0]["message"]["tool_calls"]
+    assert call["function"] == {"name": "f", "arguments": '{"n":3}'}
+    assert bad.unanswered is not None and "'pattern' is not supported" in bad.unanswered
+    assert [c.answered_by for c in exchange_of(engine).calls] == ["healthy", "healthy", "healthy", "nothing"]
 
 
 def test_staging_overlay_marks_the_provider_staging_and_first(library: Library) -> None:

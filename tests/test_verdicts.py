@@ -405,11 +405,15 @@ def test_retry_after_ignored_under_virtual_time(resilapp: pytest.Pytester) -> No
         @rate_limited
         def test_good(hfrouter):
             started = time.perf_counter()
-            with hfrouter.virtual_time():
+            assert hfrouter.clock.slept == 0
+            with hfrouter.virtual_time() as clock:
                 assert resilapp.waits_as_asked()
+                assert clock.slept >= 55  # read inside the block, through its value
             assert time.perf_counter() - started < 3  # 55 s of virtual waiting, no real one
             first, second = hfrouter.inference_calls
             assert second.at - first.at >= 55
+            assert hfrouter.clock.slept == clock.slept  # the public clock, after the block
+            assert hfrouter.clock.now() - time.monotonic() == pytest.approx(clock.slept, abs=1)
             assert hfrouter.verdicts == []
 
         @rate_limited

@@ -193,6 +193,11 @@ def ask(request: Request, connect_timeout: float | None, read_timeout: float | N
     return answer, outcome
 
 
+def idle() -> bool:
+    """Scope "marked" outside the tests the plugin acts in: hand the request on untouched."""
+    return bool(_engines) and _engines[-1].idle(threads.is_background())
+
+
 def recording() -> bool:
     """Only the live modes keep request headers (to record them): replay skips copying them."""
     return bool(_engines) and _engines[-1].live is not None

@@ -33,7 +33,7 @@ from typing import Any
 from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, Replace, ask, failed, observe, played, recording, seconds
+from ._core import HOP_HEADERS, Replace, ask, failed, idle, observe, played, recording, seconds
 
 #: set while this face sends a forwarded request itself (live modes): that one really connects
 _forwarding: contextvars.ContextVar[bool] = contextvars.ContextVar("hfrouter_aiohttp_forwarding", default=False)
@@ -214,7 +214,7 @@ def patch(connector: Any, replace: Replace) -> None:
         return _least(timeout.total, timeout.connect, timeout.sock_connect), _least(timeout.total, timeout.sock_read)
 
     async def connect(self: Any, request: Any, traces: Any, timeout: Any) -> Any:
-        if _forwarding.get():
+        if _forwarding.get() or idle():
             return await original(self, request, traces, timeout)
         body = await _body(request)
         headers = tuple((str(k), v) for k, v in request.headers.items()) if recording() else ()  # str, not istr

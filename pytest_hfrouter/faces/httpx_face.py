@@ -17,7 +17,7 @@ from typing import Any
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, Replace, ask, failed, observe, played, recording, seconds
+from ._core import HOP_HEADERS, Replace, ask, failed, idle, observe, played, recording, seconds
 
 
 def patch(module: Any, replace: Replace) -> None:
@@ -150,6 +150,8 @@ def patch(module: Any, replace: Replace) -> None:
         )
 
     def handle_request(self: Any, request: Any) -> Any:
+        if idle():
+            return sync_original(self, request)
         body = request.read()
         sent, answer, outcome = asked(request, body)
         if answer.target_url:
@@ -165,6 +167,8 @@ def patch(module: Any, replace: Replace) -> None:
         return respond(request, answer, ReplayStream(request, answer, outcome))
 
     async def handle_async_request(self: Any, request: Any) -> Any:
+        if idle():
+            return await async_original(self, request)
         body = await request.aread()
         sent, answer, outcome = asked(request, body, asynchronous=True)
         if answer.target_url:

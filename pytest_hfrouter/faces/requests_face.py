@@ -14,7 +14,7 @@ from typing import Any
 from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import Replace, ask, failed, observe, played, recording, seconds
+from ._core import Replace, ask, failed, idle, observe, played, recording, seconds
 
 
 class _ChunkReader(io.RawIOBase):
@@ -142,6 +142,8 @@ def patch(adapters: Any, replace: Replace) -> None:
 
     def send(self: Any, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
              cert: Any = None, proxies: Any = None) -> Any:  # fmt: skip
+        if idle():
+            return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
         if body is not None and not isinstance(body, bytes):  # a file-like or generator body
             body = b"".join(body) if not hasattr(body, "read") else body.read()

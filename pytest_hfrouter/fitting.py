@@ -1,0 +1,217 @@
+"""Healthy answers that fit the request: the model it named, the JSON or the tool call it asked for.
+
+The healthy library holds real recorded answers (2025 prose). A request that asks for
+structured output gets the same recording with its content replaced:
+
+- ``response_format`` ``json_object``: the content is ``{}``; ``json_schema`` (and the
+  TGI grammar ``{"type": "json", "value": schema}`` of older clients): a minimal instance
+  valid against the schema (`schema_instance`);
+- ``tools`` with ``tool_choice`` ``"required"`` or a named function: a call to that tool
+  (the first one offered for ``"required"``) with arguments valid against its
+  ``parameters``. With ``tool_choice`` ``"auto"`` or absent the answer stays a plain
+  message, as real models often answer (an app must handle both);
+- every healthy answer carries the ``model`` the request named.
+
+No real recording holds a tool call (shared/real-cassettes has ``"tool_calls": []`` and
+``null`` only), so tool calls are synthesised in the OpenAI shape the router's providers
+send (hub-docs chat-completion "Response", ROUTER-FACTS §4.1): the message's ``tool_calls``
+with ``finish_reason: "tool_calls"``; streamed, a first delta naming the call and later
+deltas carrying pieces of ``arguments``. Everything else (ids, headers, usage, the
+provider's extra keys, ``data: [DONE]`` or its absence) is the recording's.
+
+Parsing the request costs something, so it happens only when the body holds the bytes
+``"response_format"`` or ``"tools"``; the engine caches the built answer per fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .schema_instance import SchemaUnsupported, instance
+
+__all__ = ["Fit", "SchemaUnsupported", "fit_of", "fitted_body", "with_model"]
+
+_MARKERS = (b'"response_format"', b'"tools"')
+_PIECE = 12  # characters of content or arguments per streamed delta
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What the answer must carry: JSON content, or a call to ``tool`` with ``arguments``."""
+
+    content: str | None = None
+    tool: str | None = None
+    arguments: str | None = None
+
+    @property
+    def describe(self) -> str:
+        return f"tool call {self.tool}" if self.tool else "JSON content"
+
+
+def fit_of(body: bytes | None) -> Fit | None:
+    """The fit a chat request asks for, or None (a plain answer). Raises `SchemaUnsupported`."""
+    if not body or not any(marker in body for marker in _MARKERS):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    tool = _tool_fit(data.get("tools"), data.get("tool_choice"))
+    if tool is not None:
+        return tool
+    return _format_fit(data.get("response_format"))
+
+
+def _format_fit(spec: Any) -> Fit | None:
+    if not isinstance(spec, dict):
+        return None
+    kind = spec.get("type")
+    if kind == "json_object":
+        return Fit(content="{}")
+    if kind == "json_schema":
+        inner = spec.get("json_schema") or {}
+        schema = inner.get("schema") if isinstance(inner, dict) else None
+        return Fit(content=_dumps(instance(schema if schema is not None else {"type": "object"})))
+    if kind == "json":  # TGI's grammar, sent by older huggingface_hub clients
+        return Fit(content=_dumps(instance(spec.get("value") or {"type": "object"})))
+    return None
+
+
+def _tool_fit(tools: Any, choice: Any) -> Fit | None:
+    if not isinstance(tools, list) or not tools:
+        return None
+    offered: list[dict[str, Any]] = [
+        t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    ]
+    if not offered:
+        return None
+    if isinstance(choice, dict):  # {"type": "function", "function": {"name": ...}}
+        wanted = (choice.get("function") or {}).get("name")
+        named = [f for f in offered if f.get("name") == wanted]
+        if not named:
+            raise SchemaUnsupported(
+                f"tool_choice names {wanted!r}, which is not among the offered tools "
+                f"{[f.get('name') for f in offered]}"
+            )
+        function = named[0]
+    elif choice == "required":
+        function = offered[0]
+    else:  # "auto", "none" or absent: a plain message
+        return None
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    return Fit(tool=str(function.get("name")), arguments=_dumps(instance(parameters)))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- the answer's body ---------------------------------------------------------------------
+_MODEL = re.compile(rb'("model"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def with_model(body: bytes, model: str | None) -> bytes:
+    """The recorded body with every ``"model"`` value replaced by ``model`` (bytes kept otherwise)."""
+    if not model:
+        return body
+    value = json.dumps(model).encode()
+    return _MODEL.sub(lambda m: m.group(1) + value, body)
+
+
+def fitted_body(body: bytes, stream: bool, fit: Fit) -> bytes:
+    """The recorded healthy body, its content replaced by what ``fit`` asks for."""
+    return _fitted_stream(body, fit) if stream else _fitted_plain(body, fit)
+
+
+def _fitted_plain(body: bytes, fit: Fit) -> bytes:
+    data = json.loads(body)
+    choice = data["choices"][0]
+    message = choice.setdefault("message", {})
+    if fit.tool is not None:
+        message["content"] = None
+        message["tool_calls"] = [_tool_call(data, fit)]
+        choice["finish_reason"] = "tool_calls"
+    else:
+        message["content"] = fit.content
+        choice["finish_reason"] = "stop"
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _tool_call(data: dict[str, Any], fit: Fit) -> dict[str, Any]:
+    return {
+        "id": f"call_{str(data.get('id') or 'hfrouter')[-24:]}",
+        "type": "function",
+        "function": {"name": fit.tool, "arguments": fit.arguments},
+    }
+
+
+def _fitted_stream(body: bytes, fit: Fit) -> bytes:
+    """Deltas built on the recording's own chunks: its first for the content, its last finishing one."""
+    events = [e for e in body.split(b"\n\n") if e.strip()]
+    prefix = b"data: "
+    parsed: list[dict[str, Any]] = []
+    done = False
+    for event in events:
+        line = event.strip()
+        if line.startswith(b"data:"):
+            prefix = b"data: " if line.startswith(b"data: ") else b"data:"
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                done = True
+                continue
+            try:
+                parsed.append(json.loads(payload))
+            except ValueError:
+                continue
+    with_choices = [p for p in parsed if p.get("choices")]
+    if not with_choices:
+        raise SchemaUnsupported("the recorded stream has no chunk with choices to build on")
+    first = with_choices[0]
+    finishing = next((p for p in reversed(with_choices) if p["choices"][0].get("finish_reason")), with_choices[-1])
+    trailing = [p for p in parsed[parsed.index(finishing) + 1 :] if not p.get("choices")]  # a usage chunk
+    out: list[dict[str, Any]] = []
+    if fit.tool is not None:
+        arguments = fit.arguments or ""
+        pieces = [arguments[i : i + _PIECE] for i in range(0, len(arguments), _PIECE)] or [""]
+        call_id = _tool_call(first, fit)["id"]
+        named = {"index": 0, "id": call_id, "type": "function", "function": {"name": fit.tool, "arguments": ""}}
+        out.append(_delta(first, {"role": "assistant", "content": None, "tool_calls": [named]}))
+        for piece in pieces:
+            part = {"index": 0, "id": call_id, "type": "function", "function": {"arguments": piece}}
+            out.append(_delta(first, {"tool_calls": [part]}))
+        reason = "tool_calls"
+    else:
+        content = fit.content or ""
+        pieces = [content[i : i + _PIECE] for i in range(0, len(content), _PIECE)] or [""]
+        for number, piece in enumerate(pieces):
+            delta: dict[str, Any] = {"role": "assistant", "content": piece} if number == 0 else {"content": piece}
+            out.append(_delta(first, delta, text=piece))
+        reason = "stop"
+    end = _delta(finishing, {}, text="")
+    end["choices"][0]["finish_reason"] = reason
+    out.append(end)
+    out += trailing
+    lines = [prefix + json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n" for chunk in out]
+    if done:
+        lines.append(prefix + b"[DONE]\n\n")
+    return b"".join(lines)
+
+
+def _delta(template: dict[str, Any], delta: dict[str, Any], text: str | None = None) -> dict[str, Any]:
+    """A copy of a recorded chunk with this delta (and ``text``, for providers that repeat it there)."""
+    chunk = copy.deepcopy(template)
+    choice = chunk["choices"][0]
+    choice["delta"] = delta
+    choice["finish_reason"] = None
+    if "text" in choice and text is not None:
+        choice["text"] = text
+    for key in ("logprobs",):
+        if key in choice:
+            choice[key] = None
+    return chunk

@@ -1,0 +1,277 @@
+"""Healthy answers that fit the request: the schema-instance generator and the fitted bodies (unit tests)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from pytest_hfrouter.fitting import Fit, fit_of, fitted_body, with_model
+from pytest_hfrouter.library import shipped_library
+from pytest_hfrouter.schema_instance import SchemaUnsupported, instance
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "types": {
+        "type": "object",
+        "properties": {
+            "s": {"type": "string"}, "i": {"type": "integer"}, "n": {"type": "number"},
+            "b": {"type": "boolean"}, "z": {"type": "null"}, "o": {"type": "object"},
+        },
+        "required": ["s", "i", "n", "b", "z", "o"],
+        "additionalProperties": False,
+    },
+    "required_without_properties": {"type": "object", "required": ["x"]},
+    "enum_and_const": {
+        "type": "object",
+        "properties": {"level": {"enum": ["low", "high"]}, "kind": {"const": "report"}},
+        "required": ["level", "kind"],
+    },
+    "arrays": {
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 3, "uniqueItems": True},
+            "pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 2},
+            "none": {"type": "array", "items": {"type": "integer"}},
+            "ids": {"type": "array", "items": {"type": "integer", "minimum": 5}, "minItems": 2, "uniqueItems": True},
+        },
+        "required": ["tags", "pair", "none", "ids"],
+    },
+    "any_and_one_of": {
+        "type": "object",
+        "properties": {
+            "maybe": {"anyOf": [{"type": "null"}, {"type": "string", "minLength": 4}]},
+            "either": {"oneOf": [{"type": "integer", "minimum": 10}, {"type": "boolean"}]},
+            "nullable": {"type": ["null", "number"], "exclusiveMinimum": 2.5},
+        },
+        "required": ["maybe", "either", "nullable"],
+    },
+    "refs_to_defs": {
+        "$defs": {
+            "Step": {"type": "object", "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
+                     "required": ["explanation", "output"], "additionalProperties": False},
+            "Leaf": {"type": "integer", "multipleOf": 7, "minimum": 1},
+        },
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "items": {"$ref": "#/$defs/Step"}, "minItems": 1},
+            "final_answer": {"type": "string"},
+            "leaf": {"$ref": "#/$defs/Leaf"},
+        },
+        "required": ["steps", "final_answer", "leaf"],
+        "additionalProperties": False,
+    },
+    "pydantic_style": {  # what pydantic's model_json_schema() writes (definitions, allOf around a $ref)
+        "definitions": {"Color": {"title": "Color", "enum": ["red", "green"], "type": "string"}},
+        "title": "Car",
+        "type": "object",
+        "properties": {
+            "color": {"allOf": [{"$ref": "#/definitions/Color"}], "description": "paint"},
+            "doors": {"title": "Doors", "type": "integer", "minimum": 2, "maximum": 5},
+            "price": {"type": "number", "minimum": 1000.5},
+        },
+        "required": ["color", "doors"],
+    },
+    "number_bounds": {
+        "type": "object",
+        "properties": {
+            "open": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "negative": {"type": "integer", "exclusiveMaximum": -3},
+            "capped": {"type": "number", "maximum": -0.5},
+            "stepped": {"type": "integer", "minimum": 1, "multipleOf": 5},
+            "ratio": {"type": "number", "minimum": 0.25, "maximum": 0.75},
+        },
+        "required": ["open", "negative", "capped", "stepped", "ratio"],
+    },
+    "formats_and_lengths": {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "mail": {"type": "string", "format": "email"},
+            "short": {"type": "string", "maxLength": 2},
+            "long": {"type": "string", "minLength": 10},
+        },
+        "required": ["when", "mail", "short", "long"],
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_the_instance_is_valid_against_its_schema(name: str) -> None:
+    schema = SCHEMAS[name]
+
+    value = instance(schema)
+
+    jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
+    assert json.loads(json.dumps(value)) == value
+
+
+def test_the_instance_picks_the_first_enum_value_and_the_const() -> None:
+    assert instance(SCHEMAS["enum_and_const"]) == {"level": "low", "kind": "report"}
+
+
+def test_a_ref_to_defs_is_followed() -> None:
+    value = instance(SCHEMAS["refs_to_defs"])
+
+    assert value["steps"] == [{"explanation": "text", "output": "text"}]
+    assert value["leaf"] == 7
+
+
+def test_a_nullable_field_gets_a_value_not_null() -> None:
+    value = instance(SCHEMAS["any_and_one_of"])
+
+    assert value["maybe"] == "text" and value["either"] == 10 and value["nullable"] == 3.5
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        ({"type": "string", "pattern": "^[a-z]+$"}, "'pattern' is not supported"),
+        ({"not": {"type": "string"}}, "'not' is not supported"),
+        ({"$ref": "https://example.com/schema.json"}, "points outside the schema"),
+        ({"$ref": "#/$defs/Missing"}, "does not resolve"),
+        ({"enum": []}, "empty enum"),
+        ({"type": "integer", "minimum": 3, "maximum": 2}, "no integer fits its bounds"),
+        ({"type": "array", "items": {"type": "boolean"}, "minItems": 3, "uniqueItems": True}, "two distinct booleans"),
+        ({"$defs": {"A": {"$ref": "#/$defs/A"}}, "$ref": "#/$defs/A"}, "nested deeper"),
+    ],
+)
+def test_what_it_cannot_satisfy_is_an_error_naming_it(schema: dict[str, Any], says: str) -> None:
+    with pytest.raises(SchemaUnsupported, match=says.replace("(", r"\(").replace("$", r"\$")):
+        instance(schema)
+
+
+# -- what a request asks for -------------------------------------------------------------------
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["location", "unit"],
+        },
+    },
+}
+SEARCH = {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {}}}}
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}).encode()
+
+
+def test_a_plain_request_asks_for_nothing() -> None:
+    assert fit_of(body()) is None
+    assert fit_of(None) is None
+    assert fit_of(body(response_format={"type": "text"})) is None
+
+
+def test_json_object_asks_for_an_empty_object() -> None:
+    assert fit_of(body(response_format={"type": "json_object"})) == Fit(content="{}")
+
+
+def test_json_schema_asks_for_an_instance_of_it() -> None:
+    schema = SCHEMAS["refs_to_defs"]
+    fit = fit_of(body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}))
+
+    assert fit is not None and fit.content is not None
+    jsonschema.validate(json.loads(fit.content), schema)
+
+
+def test_the_tgi_grammar_of_older_clients_is_read_too() -> None:
+    fit = fit_of(body(response_format={"type": "json", "value": SCHEMAS["enum_and_const"]}))
+
+    assert fit == Fit(content='{"level":"low","kind":"report"}')
+
+
+@pytest.mark.parametrize("choice", [None, "auto", "none"])
+def test_tools_without_a_required_call_get_a_plain_message(choice: str | None) -> None:
+    fields: dict[str, Any] = {"tools": [WEATHER]}
+    if choice is not None:
+        fields["tool_choice"] = choice
+
+    assert fit_of(body(**fields)) is None
+
+
+def test_tool_choice_required_calls_the_first_tool() -> None:
+    fit = fit_of(body(tools=[WEATHER, SEARCH], tool_choice="required"))
+
+    assert fit is not None and fit.tool == "get_weather" and fit.arguments is not None
+    jsonschema.validate(json.loads(fit.arguments), WEATHER["function"]["parameters"])  # type: ignore[index]
+
+
+def test_a_named_tool_choice_calls_that_tool() -> None:
+    fit = fit_of(body(tools=[WEATHER, SEARCH], tool_choice={"type": "function", "function": {"name": "search"}}))
+
+    assert fit == Fit(tool="search", arguments="{}")
+
+
+def test_a_named_tool_that_was_not_offered_is_an_error() -> None:
+    with pytest.raises(SchemaUnsupported, match=r"tool_choice names 'nope'.*\['get_weather'\]"):
+        fit_of(body(tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}}))
+
+
+# -- the answers, built on every recorded healthy answer -------------------------------------------
+HEALTHY = shipped_library().healthy
+
+
+def sse_payloads(data: bytes) -> list[Any]:
+    payloads = []
+    for event in data.split(b"\n\n"):
+        line = event.strip()
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+            payloads.append(json.loads(line[5:].strip()))
+    return payloads
+
+
+@pytest.mark.parametrize("provider", sorted(HEALTHY.plain))
+def test_plain_answers_carry_the_json_or_the_tool_call(provider: str) -> None:
+    recorded = HEALTHY.plain[provider].body
+
+    as_json = json.loads(fitted_body(recorded, False, Fit(content='{"a":1}')))
+    as_tool = json.loads(fitted_body(recorded, False, Fit(tool="search", arguments='{"q":"x"}')))
+
+    assert as_json["choices"][0]["message"]["content"] == '{"a":1}'
+    message = as_tool["choices"][0]["message"]
+    assert message["content"] is None
+    assert [(c["type"], c["function"]["name"], c["function"]["arguments"]) for c in message["tool_calls"]] == [
+        ("function", "search", '{"q":"x"}')
+    ]
+    assert as_tool["choices"][0]["finish_reason"] == "tool_calls"
+    assert as_tool["id"] == json.loads(recorded)["id"]  # the rest is the recording's
+
+
+@pytest.mark.parametrize("provider", sorted(HEALTHY.streamed))
+def test_streamed_answers_carry_the_json_or_the_tool_call_in_deltas(provider: str) -> None:
+    recorded = HEALTHY.streamed[provider].body
+    content = '{"steps":[{"explanation":"text"}],"final_answer":"text"}'
+
+    as_json = sse_payloads(fitted_body(recorded, True, Fit(content=content)))
+    as_tool = sse_payloads(fitted_body(recorded, True, Fit(tool="search", arguments=content)))
+
+    with_choices = [p for p in as_json if p.get("choices")]
+    assert "".join(p["choices"][0]["delta"].get("content") or "" for p in with_choices) == content
+    assert len(with_choices) > 2  # split across deltas, as a model streams it
+    assert with_choices[-1]["choices"][0]["finish_reason"] == "stop"
+    calls = [c for p in as_tool if p.get("choices") for c in p["choices"][0]["delta"].get("tool_calls") or []]
+    assert calls[0]["function"]["name"] == "search"
+    assert "".join(c["function"]["arguments"] for c in calls) == content
+    assert {c["index"] for c in calls} == {0}
+    finishing = [p["choices"][0]["finish_reason"] for p in as_tool if p.get("choices")]
+    assert finishing[-1] == "tool_calls" and set(finishing[:-1]) == {None}
+    assert recorded.rstrip().endswith(b"[DONE]") == fitted_body(recorded, True, Fit(content="{}")).rstrip().endswith(
+        b"[DONE]"
+    )
+
+
+def test_with_model_replaces_every_model_value_and_nothing_else() -> None:
+    recorded = HEALTHY.streamed["hyperbolic"].body  # JSON with spaces: "model": "..."
+
+    replaced = with_model(recorded, "Qwen/Qwen2.5-7B-Instruct")
+
+    models = {p.get("model") for p in sse_payloads(replaced)}
+    assert models == {"Qwen/Qwen2.5-7B-Instruct"}
+    original = sse_payloads(recorded)
+    assert [{**p, "model": None} for p in sse_payloads(replaced)] == [{**p, "model": None} for p in original]
+    assert with_model(recorded, None) is recorded

@@ -1,0 +1,372 @@
+"""Installed is not active: the scope the plugin acts in, and non-router hosts.
+
+Auto-loaded (no ``-p hfrouter``), the plugin acts only in tests that use its markers or
+fixtures; unmarked tests make their requests as without the plugin. The proofs run the same
+suite with the plugin auto-loaded and with ``-p no:hfrouter`` and compare every outcome; the
+same suite under ``-p hfrouter`` (scope all) is the control that shows the comparison can fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_hfrouter.scope import ALL, MARKED, ScopeError, decide, loaded_on_purpose, opted_in
+
+# -- the decision (unit) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plugins", "env", "expected"),
+    [
+        ([], "", MARKED),
+        (["xdist.looponfail"], "", MARKED),
+        (["hfrouter"], "", ALL),
+        (["no:cacheprovider", "pytest_hfrouter.plugin"], "", ALL),
+        ([], "other, pytest_hfrouter.plugin", ALL),
+        (["no:hfrouter"], "", MARKED),
+    ],
+)
+def test_the_scope_follows_how_the_plugin_was_loaded(plugins: list[str], env: str, expected: str) -> None:
+    assert decide("", plugins, env).name == expected
+
+
+def test_the_ini_wins_over_how_it_was_loaded() -> None:
+    assert decide("marked", ["hfrouter"]).name == MARKED
+    assert decide(" all ", []).name == ALL
+    assert decide("all", []).because == "ini hfrouter_scope"
+
+
+def test_a_bad_ini_value_names_the_key_and_the_valid_values() -> None:
+    with pytest.raises(ScopeError, match=r"hfrouter_scope = 'every' is not valid\. Valid values: all, marked"):
+        decide("every", [])
+
+
+def test_how_it_was_loaded_is_said() -> None:
+    assert loaded_on_purpose(["hfrouter"]) == "-p hfrouter"
+    assert loaded_on_purpose([], "pytest_hfrouter.plugin") == "PYTEST_PLUGINS=pytest_hfrouter.plugin"
+    assert loaded_on_purpose(["hfrouter_other"]) is None
+
+
+def test_markers_and_fixtures_opt_a_test_in() -> None:
+    markers = ("hfrouter_outage", "hfrouter_cassette")
+    assert opted_in(["hfrouter_outage"], [], markers)
+    assert opted_in(["parametrize"], ["request", "hfrouter_server"], markers)
+    assert not opted_in(["parametrize", "hfrouter_mine"], ["request", "tmp_path"], markers)
+
+
+# -- how pytest says it: the header, the ini error ----------------------------------------------
+SCOPE_HEADER = "hfrouter: mode=replay scope={}"
+
+
+def test_auto_loaded_the_header_says_marked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+
+    result = pytester.runpytest()
+
+    result.stdout.fnmatch_lines(
+        ["hfrouter: mode=replay scope=marked (auto-loaded: acts only in tests that use its markers or fixtures; "
+         "-p hfrouter or ini hfrouter_scope = all for every test)"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["command line", "addopts", "PYTEST_ADDOPTS", "ini hfrouter_scope"])
+def test_asked_for_on_purpose_the_header_says_all(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    args: list[str] = []
+    if where == "command line":
+        args = ["-p", "hfrouter"]
+    elif where == "addopts":
+        pytester.makeini("[pytest]\naddopts = -p hfrouter\n")
+    elif where == "PYTEST_ADDOPTS":
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p hfrouter")
+    else:
+        pytester.makeini("[pytest]\nhfrouter_scope = all\n")
+
+    result = pytester.runpytest(*args)
+
+    because = "ini hfrouter_scope" if where == "ini hfrouter_scope" else "loaded with -p hfrouter"
+    result.stdout.fnmatch_lines([f"hfrouter: mode=replay scope=all ({because})"])
+
+
+def test_ini_marked_wins_over_p_hfrouter(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhfrouter_scope = marked\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay scope=marked (ini hfrouter_scope)"])
+
+
+def test_a_bad_scope_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhfrouter_scope = everything\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+
+    result = pytester.runpytest()
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: hfrouter_scope = 'everything' is not valid. Valid values: all, marked (or leave it unset: *"]
+    )
+
+
+# -- what acting means: answering, blocking, clearing caches -----------------------------------------
+SERVER = """
+import http.server
+import threading
+
+import pytest
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello from loopback"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+@pytest.fixture(scope="session")
+def server():
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Hello)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+"""
+
+ACTING = """
+import urllib.error
+import urllib.request
+
+import httpx
+import pytest
+
+def get(url):
+    with httpx.Client(trust_env=False) as client:
+        return client.get(url).text
+
+def test_marked_first(hfrouter, server):
+    # loopback blocked by the ini: the plugin acts here
+    with pytest.raises(Exception, match="loopback traffic is blocked"):
+        get(server)
+    hfrouter._exchange.misses.clear()  # the miss was the point; let the test pass
+
+def test_unmarked_after(server):
+    assert get(server) == "hello from loopback"
+
+@pytest.mark.hfrouter_outage("provider-500")
+def test_marker_opts_in(server):
+    with pytest.raises(Exception, match="loopback traffic is blocked"):
+        get(server)
+
+@pytest.mark.hfrouter_outage("provider-500")
+def test_the_guard_acts_in_it_too(server):
+    with pytest.raises(urllib.error.URLError, match="blocked a connection"):
+        urllib.request.urlopen(server)
+
+def test_unmarked_last(server):
+    assert get(server) == "hello from loopback"
+    assert urllib.request.urlopen(server).read() == b"hello from loopback"  # the guard is off again
+"""
+
+
+def test_only_tests_that_ask_are_acted_in(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
+    pytester.makeconftest(SERVER)
+    pytester.makepyfile(test_acting=ACTING)
+
+    result = pytester.runpytest("-p", "no:randomly", "-rA")
+
+    # the marked tests fail on their misses (the plugin acted: face and guard); the unmarked ones
+    # passed untouched
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["FAILED test_acting.py::test_marker_opts_in - Failed: pytest-hfrouter: no answ*"])
+    result.stdout.fnmatch_lines(["*blocked a connection to 127.0.0.1:*"])
+    for name in ("test_marked_first", "test_unmarked_after", "test_unmarked_last"):
+        result.stdout.fnmatch_lines([f"PASSED test_acting.py::{name}"])
+
+    # scope all (-p hfrouter): every test is acted in, so the unmarked ones meet the block too
+    control = pytester.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    control.assert_outcomes(passed=1, failed=4)
+    # ini hfrouter_scope = marked beats -p hfrouter
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\nhfrouter_scope = marked\n")
+    forced = pytester.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    forced.assert_outcomes(passed=3, failed=2)
+
+
+CLEARS = """
+import pytest
+
+_seen = {}
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    from huggingface_hub.inference._providers import _common
+
+    cached = _common._fetch_inference_provider_mapping
+    counter = {"n": 0}
+    original = type(cached).cache_clear
+
+    def counting():
+        counter["n"] += 1
+        original(cached)
+
+    cached.cache_clear = counting
+    try:
+        return (yield)
+    finally:
+        del cached.cache_clear
+        _seen[item.nodeid] = counter["n"]
+
+def pytest_terminal_summary(terminalreporter):
+    for nodeid, n in _seen.items():
+        terminalreporter.write_line(f"cache clears {nodeid}: {n}")
+"""
+
+
+def test_unmarked_tests_keep_the_client_caches(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CLEARS)
+    pytester.makepyfile(
+        test_caches="""
+        def test_unmarked():
+            pass
+
+        def test_with_the_fixture(hfrouter):
+            pass
+
+        def test_unmarked_again():
+            pass
+        """
+    )
+
+    result = pytester.runpytest("-p", "no:randomly")
+
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "cache clears test_caches.py::test_unmarked: 0",
+            # before it (a fresh start) and after it (its mappings must not reach the next test)
+            "cache clears test_caches.py::test_with_the_fixture: 2",
+            "cache clears test_caches.py::test_unmarked_again: 0",
+        ]
+    )
+
+
+def test_a_fixture_asked_for_at_run_time_says_how_to_opt_in(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_dynamic="""
+        def test_dynamic(request):
+            request.getfixturevalue("hfrouter")
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*asked for the hfrouter fixture at run time (getfixturevalue), but the plugin does not act in it "
+         "(scope=marked (auto-loaded*). Name the fixture in the test's arguments*"]
+    )  # fmt: skip
+
+
+# -- non-router hosts in a test that opted in ---------------------------------------------------------
+FOREIGN = """
+import httpx
+import pytest
+
+@pytest.mark.hfrouter_outage("provider-500")
+def test_pkg_version():
+    httpx.get("https://api.gradio.app/pkg-version")
+"""
+
+
+def test_a_non_router_host_offers_allow_hosts_not_a_token(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_foreign=FOREIGN)
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-hfrouter: no answer for GET https://api.gradio.app/pkg-version",
+            "  api.gradio.app is not the router; in replay nothing leaves the process unless you let it",
+            "  let it through: ini hfrouter_allow_hosts = api.gradio.app (globs, e.g. *.gradio.app), "
+            'or answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")',
+        ]
+    )
+    assert "HF_TOKEN" not in result.stdout.str()
+
+
+def test_a_hub_request_it_does_not_synthesise_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_telemetry="""
+        import httpx
+
+        def test_telemetry(hfrouter):
+            httpx.head("https://huggingface.co/api/telemetry/gradio/initiated")
+        """
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  huggingface.co is a Hub request pytest-hfrouter does not synthesise; *",
+            "  let it through: ini hfrouter_allow_hosts = huggingface.co *",
+        ]
+    )
+
+
+def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester) -> None:
+    # Globs let hosts through: the requests really leave. Loopback is blocked by the ini, so the
+    # server answering proves the allow-list let it through; a .invalid name (RFC 6761: never
+    # resolves) fails as it would without the plugin, instead of meeting a miss.
+    pytester.makeini(
+        "[pytest]\nhfrouter_allow_loopback = false\nhfrouter_allow_hosts =\n    127.0.0.*\n    *.invalid\n"
+    )
+    pytester.makeconftest(SERVER)
+    pytester.makepyfile(
+        test_allowed="""
+        import httpx
+        import pytest
+        import requests
+
+        def test_allowed(hfrouter, server):
+            with httpx.Client(trust_env=False) as client:
+                assert client.get(server).text == "hello from loopback"
+            session = requests.Session()
+            session.trust_env = False
+            assert session.get(server).text == "hello from loopback"
+            with pytest.raises(httpx.ConnectError):
+                httpx.get("http://hfrouter-neighbour.invalid/", trust_env=False)
+            assert hfrouter.calls == []  # passed through: nothing answered them
+
+        def test_not_allowed(hfrouter):
+            httpx.get("http://other.example/")
+        """
+    )
+
+    # In a subprocess: in-process runs re-import httpx beside an httpcore an earlier run left behind.
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "-rA")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*other.example is not the router*"])
+    result.stdout.fnmatch_lines(["PASSED test_allowed.py::test_allowed"])
+
+
+def test_workers_follow_the_controllers_scope(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
+    pytester.makeconftest(SERVER)
+    pytester.makepyfile(test_acting=ACTING)
+
+    autoloaded = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    everywhere = pytester.runpytest_subprocess("-n", "2", "-p", "hfrouter", "-p", "no:randomly")
+
+    autoloaded.assert_outcomes(passed=3, failed=2)  # as without xdist: the unmarked tests untouched
+    everywhere.assert_outcomes(passed=1, failed=4)
