@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .engine import Engine
-from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
+from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
 from .serving import IDLE_TIMEOUT, WORKERS, BodyTooLarge, ConnectionHandler, Listener, Serving
 from .traffic import Answer, Request
 
@@ -131,6 +131,10 @@ class _Handler(ConnectionHandler):
         if not answer.is_stream:
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
+            if kind == BODY_CUT:  # the first half, then the connection dies short of Content-Length
+                self.wfile.write(chunks[0] if len(chunks) > 1 else b"")
+                self._abort(reset=False)
+                return
             self._spared(answer)  # before the last bytes: once it has them, the client may read the call log
             self.wfile.write(answer.body)
             return

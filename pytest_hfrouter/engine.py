@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-import functools
 import json
 import re
 import threading
@@ -25,8 +24,10 @@ from .chaos import CHAOS_KINDS
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .fitting import SchemaUnsupported, fit_of, fitted_body, with_model
 from .harvest import is_failure
+from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
+from .providers import CONVERSATIONAL, PROVIDERS, is_removed
 from .routes import (
     AUTO,
     HARNESS,
@@ -40,6 +41,8 @@ from .routes import (
     Route,
     classify,
 )
+from .task_library import FollowUp
+from .tasks import SUBMIT, task_from_stack
 from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
 
 __all__ = ["PASSTHROUGH", "Answer", "Call", "Engine", "Exchange", "Miss", "Request", "Rule"]
@@ -173,10 +176,22 @@ class Engine:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
         key = match_key(request.method, route, request.url)
         exchange.requested[key] = exchange.requested.get(key, 0) + 1
-        provider = self._provider(route)
-        hf_model = self._hf_model(exchange, route, provider)
+        # The step of a task's exchange: the inference call, or a poll or download after it.
+        step = SUBMIT if route.is_inference else None
+        follow_up = self._follow_up(request.url) if route.kind == OTHER and self.live is None else None
+        if follow_up is not None:
+            step = follow_up.step
+            submitted = exchange.submitted.get(follow_up.provider)
+            logged = Route(PROVIDER, follow_up.provider, submitted, task=follow_up.task)
+        else:
+            logged = route
+        if route.kind in (MAPPING, MODEL_INFO) and self.live is None:
+            self._read_hub_task(exchange, route)
+        provider = self._provider(exchange, logged)
+        hf_model = self._hf_model(exchange, logged, provider)
+        answer: Answer | str | None
         if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
-            answer = self._from_rules(exchange, request, route, provider, hf_model) or self._from_chaos(
+            answer = self._from_rules(exchange, request, route, provider, hf_model, step=step) or self._from_chaos(
                 exchange, request, route, provider, hf_model
             )
             if answer is None and self.live.mode == RECORD:
@@ -193,14 +208,16 @@ class Engine:
                 return Answer(passthrough=True, source="live", target_url=request.url)
         else:
             answer = (
-                self._from_rules(exchange, request, route, provider, hf_model)
+                self._from_rules(exchange, request, logged, provider, hf_model, step=step)
                 or self._from_chaos(exchange, request, route, provider, hf_model)
                 or self._from_cassettes(exchange, request, route)
-                or self._healthy(exchange, request, route, provider, hf_model)
+                or self._healthy(exchange, request, logged, provider, hf_model, follow_up)
             )
+        if isinstance(answer, str):  # no healthy answer for this task: the reason says which
+            return self._miss(exchange, request, logged, answer)
         if answer is None:
             host = (urlsplit(request.url).hostname or "").lower()
-            if route.kind == OTHER and host not in ROUTER_HOSTS:
+            if route.kind == OTHER and host not in ROUTER_HOSTS and follow_up is None:
                 return self._miss(exchange, request, route, *_foreign_host(host))
             reason = (
                 "hfrouter_strict is on: router calls need an outage rule or a cassette"
@@ -212,11 +229,19 @@ class Engine:
             return answer  # a miss, logged as one
         if route.kind == MAPPING and answer.status == 200:
             self._learn_provider_ids(exchange, content(answer.body, answer.headers))
+        if step == SUBMIT and provider:
+            exchange.submitted[provider] = hf_model
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
-        exchange.log(provider, hf_model, route.kind, request.method, request.url, status, fault, answer.source,
+        kind = step if follow_up is not None and step else route.kind
+        exchange.log(provider, hf_model, kind, request.method, request.url, status, fault, answer.source,
                      route.stream, retry_after=answer.retry_after, requested=route.requested)  # fmt: skip
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
+
+    def waited(self, seconds: float, background: bool = False) -> None:
+        """A client slept between polls of a replayed job: the test's clock moves on, nothing waits."""
+        with self._lock:
+            self._current(background).virtual += max(0.0, seconds)
 
     def spared(self, answer: Answer, background: bool = False) -> None:
         """A fault did not strike (a slow answer within the client's timeout): the call succeeded."""
@@ -263,18 +288,58 @@ class Engine:
         # The healthy library is the reference for answers that succeeded only: an error answer
         # there is an outage (a failing pair in the report), not a drift of the healthy shape.
         if route.is_inference and succeeded:
-            name, recorded = self.library.healthy.answer(provider, route.stream)
-            return recorded, f"healthy library ({self.library.healthy.sources[name].name})"
+            task = route.task or task_from_stack(route.model)[0]
+            if task == CONVERSATIONAL:
+                name, recorded = self.library.healthy.answer(provider, route.stream)
+                return recorded, f"healthy library ({self.library.healthy.sources[name].name})"
+            exchange_of_task = self.library.tasks.exchanges.get((provider or "", task or ""))
+            if exchange_of_task is not None:  # another task: its own recording, never chat's
+                return exchange_of_task.answer, f"healthy library ({exchange_of_task.path.name})"
         return None, ""
 
     def would_hang(self, request: Request, reason: str, background: bool = False) -> None:
         """A face found that the real client would wait forever: the test fails saying so."""
         self._current(background).misses.append(Miss(request, reason, headline="would hang forever:"))
 
-    def _provider(self, route: Route) -> str | None:
+    def _provider(self, exchange: Exchange, route: Route) -> str | None:
         if route.kind == AUTO and route.provider is None:
-            return MAPPING_PROVIDERS[0]  # the router's own pick; documented in the README
+            # The router's own pick (documented in the README): the first provider of the mapping
+            # that no `provider-unavailable`-like rule flags — the router's automatic failover.
+            for provider in MAPPING_PROVIDERS:
+                flagging = [r for r in exchange.rules if r.flags_unavailable(provider, route)]
+                if not flagging:
+                    return provider
+                for rule in flagging:
+                    rule.used += 1
+                    rule.hits += 1
+            return MAPPING_PROVIDERS[0]
         return route.provider
+
+    def _follow_up(self, url: str) -> FollowUp | None:
+        follow_ups = self.library.tasks.follow_ups
+        return follow_ups.get(url) if follow_ups else None
+
+    def _read_hub_task(self, exchange: Exchange, route: Route) -> None:
+        """The task of the client call behind a Hub look-up (see tasks.py), kept for this test."""
+        model = (route.model or "").lower()
+        task, asked = task_from_stack(route.model)
+        if task is None:  # read outside a client call: what this test's calls were told stands
+            exchange.tasks.setdefault(model, None)
+            return
+        exchange.tasks[model] = task
+        if task != CONVERSATIONAL:
+            # A mapping for another task than chat: the client caches it per model, not per task,
+            # so the next test starts with the clients' caches cleared.
+            self.hub_answers_changed = True
+        if asked and asked in PROVIDERS:
+            exchange.asked[model] = asked
+
+    def _task(self, exchange: Exchange, route: Route, hf_model: str | None) -> str | None:
+        """The task an inference call performs: its route's, else the client's call's, else its mapping's."""
+        if route.task is not None:
+            return route.task
+        task, _ = task_from_stack(hf_model)
+        return task or exchange.tasks.get((hf_model or "").lower())
 
     def _hf_model(self, exchange: Exchange, route: Route, provider: str | None) -> str | None:
         if route.kind == PROVIDER and provider and route.model:
@@ -290,6 +355,8 @@ class Engine:
         if chaos is None or exchange.rules or exchange.outage_windows or route.kind not in CHAOS_KINDS:
             return None
         scenario = chaos.pick(route)
+        if scenario is not None and route.kind != MAPPING and not scenario.applies_to(provider):
+            scenario = None  # a scenario of other providers' answers (job-failed is replicate's) cannot hit this call
         chaos.record(scenario, route, provider, hf_model, len(exchange.calls))
         if scenario is None:
             return None
@@ -298,15 +365,22 @@ class Engine:
 
     def _from_rules(
         self, exchange: Exchange, request: Request, route: Route, provider: str | None, hf_model: str | None,
-        rules: list[Rule] | None = None,
+        rules: list[Rule] | None = None, step: str | None = None,
     ) -> Answer | None:  # fmt: skip
         rules = exchange.rules if rules is None else rules
         if route.kind == MAPPING:
             return self._mapping_from_rules(exchange, request, route, hf_model, rules)
         for rule in rules:
-            if rule.exhausted or not rule.scenario.answers_route(route):
+            if rule.exhausted or not rule.scenario.answers_route(route) or not rule.matches_step(step):
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
+                if rule.scenario.uses_healthy_body:
+                    healthy = self._healthy(exchange, request, route, provider, hf_model, self._follow_up(request.url))
+                    if not isinstance(healthy, Answer):
+                        continue  # nothing to cut: the call gets its miss
+                    rule.used += 1
+                    rule.hits += 1
+                    return dataclasses.replace(healthy, source=f"scenario:{rule.scenario.name}", fault=rule.fault)
                 rule.used += 1
                 rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
@@ -329,12 +403,12 @@ class Engine:
             return self._scenario_answer(closest, route, model, closest.provider, model)
         overlays = [r for r in rules if r.scenario.response(MAPPING).status == 200]
         base = self._from_cassettes(exchange, request, route, record=False)
-        mapping = _mapping_json(content(base.body, base.headers)) if base else None
+        mapping = mapping_json(content(base.body, base.headers)) if base else None
         if mapping is None:
-            mapping = synthesised_mapping(model or "")
+            mapping = self._synthesised_mapping(exchange, model or "")
         entries: dict[str, Any] = mapping.setdefault("inferenceProviderMapping", {})
         for rule in reversed(overlays):  # farthest first, so the closest rule has the last word
-            overlay = _mapping_json(rule.scenario.response(MAPPING).body) or {}
+            overlay = mapping_json(rule.scenario.response(MAPPING).body) or {}
             template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
             literal = rule.literal_provider
             targets = [literal] if literal else [p for p in entries if rule.matches_provider(p)]
@@ -343,7 +417,8 @@ class Engine:
                 if template is None:
                     exchange.removed.add((target, (model or "").lower()))
                 else:
-                    values = {"model": model or "", "provider": target, "provider_id": model or ""}
+                    task = exchange.tasks.get((model or "").lower()) or CONVERSATIONAL
+                    values = {"model": model or "", "provider": target, "provider_id": model or "", "task": task}
                     entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
             mapping["inferenceProviderMapping"] = entries
             rule.hits += 1
@@ -389,17 +464,39 @@ class Engine:
         return None
 
     def _healthy(
-        self, exchange: Exchange, request: Request, route: Route, provider: str | None, model: str | None
-    ) -> Answer | None:
+        self,
+        exchange: Exchange,
+        request: Request,
+        route: Route,
+        provider: str | None,
+        model: str | None,
+        follow_up: FollowUp | None = None,
+    ) -> Answer | str | None:
+        """The healthy answer; a reason (str) when the call's task has none; None when nothing applies."""
         # Strict withholds healthy router answers only: the Hub look-ups a client makes before
         # it calls the router (mapping, task check) stay synthesised, or no outage rule on a
         # named provider could ever be reached in strict mode.
+        if follow_up is not None:
+            if exchange.strict:
+                return None
+            played = exchange.followed.get(request.url, 0)
+            exchange.followed[request.url] = played + 1
+            recorded = follow_up.answers[min(played, len(follow_up.answers) - 1)]
+            return _from_recorded(recorded, "healthy")
         if route.kind == OTHER or (exchange.strict and route.is_inference):
             return None
-        if route.kind in (MAPPING, MODEL_INFO):
-            return _synthesised_answer(route.kind, model or "")
+        if route.kind == MAPPING:
+            lower = (model or "").lower()
+            cache_key = ("mapping", model, exchange.tasks.get(lower), exchange.asked.get(lower))
+            return self._answers_json(cache_key, self._synthesised_mapping(exchange, model or ""))
+        if route.kind == MODEL_INFO:
+            task = exchange.tasks.get((model or "").lower())
+            return self._answers_json(("model-info", model, task), synthesised_model_info(model or "", task))
         if not route.is_inference:
             return None
+        task = self._task(exchange, route, model)
+        if task != CONVERSATIONAL:
+            return self._task_answer(provider, task)
         key: tuple[Any, ...] = ()
         try:
             fit = fit_of(request.body)
@@ -419,8 +516,49 @@ class Engine:
             return self._miss(exchange, request, route, reason, hint)
         return cached
 
+    def _task_answer(self, provider: str | None, task: str | None) -> Answer | str:
+        """The recorded healthy answer of ``task`` on ``provider``, or why there is none."""
+        key = ("task", provider, task)
+        cached = self._answers.get(key)
+        if cached is not None:
+            return cached
+        if task is None:
+            return (
+                f"no healthy answer: pytest-hfrouter cannot tell which task this call to {provider} performs "
+                "(its route does not name one, and no huggingface_hub call is on the stack: the client runs "
+                "in another process, or is not huggingface_hub)"
+            )
+        exchange = self.library.tasks.exchanges.get((provider or "", task))
+        if exchange is None:
+            covered = sorted(p for p, t in self.library.tasks.exchanges if t == task)
+            elsewhere = f" (recorded for: {', '.join(covered)})" if covered else ""
+            removed = f"; {provider} is no longer routed by the router" if is_removed(provider) else ""
+            return (
+                f"no healthy answer for task {task!r} on provider {provider!r} in the shipped library"
+                f"{elsewhere}{removed} — a chat answer is never served to a {task} call"
+            )
+        recorded = exchange.answer
+        extra = (("x-inference-provider", provider),) if provider else ()
+        cached = self._answers[key] = Answer(
+            recorded.status, recorded.reason, recorded.headers + extra, recorded.body, source="healthy"
+        )
+        return cached
+
+    def _answers_json(self, key: tuple[Any, ...], data: dict[str, Any]) -> Answer:
+        cached = self._answers.get(key)
+        if cached is None:
+            cached = self._answers[key] = Answer(200, "OK", _JSON, json.dumps(data).encode(), source="healthy")
+        return cached
+
+    def _synthesised_mapping(self, exchange: Exchange, model: str) -> dict[str, Any]:
+        key = model.lower()
+        task = exchange.tasks.get(key)
+        # the task library is read only for a task other than chat
+        covered = self.library.tasks.exchanges.keys() if task not in (None, CONVERSATIONAL) else ()
+        return mapping_for(model, task, exchange.asked.get(key), covered)
+
     def _learn_provider_ids(self, exchange: Exchange, body: bytes) -> None:
-        exchange.provider_ids.update(_provider_ids(body))
+        exchange.provider_ids.update(provider_ids(body))
 
     def _vcr_let_through(self, exchange: Exchange, request: Request, route: Route) -> Answer:
         """A request vcrpy did not answer in a ``@pytest.mark.vcr`` test (it records, or passes it on).
@@ -467,61 +605,6 @@ def _fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     return text
-
-
-def _mapping_json(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-@functools.lru_cache(maxsize=256)
-def _synthesised_answer(kind: str, model: str) -> Answer:
-    """The healthy mapping or model-info answer for a model (built once per model)."""
-    data = synthesised_mapping(model) if kind == MAPPING else synthesised_model_info(model)
-    return Answer(200, "OK", _JSON, json.dumps(data).encode(), source="healthy")
-
-
-@functools.lru_cache(maxsize=256)
-def _provider_ids(body: bytes) -> tuple[tuple[tuple[str, str], str], ...]:
-    """(provider, provider's model id) → HF model id, from a mapping answer's body."""
-    mapping = _mapping_json(body)
-    if not mapping or not isinstance(mapping.get("id"), str):
-        return ()
-    entries = mapping.get("inferenceProviderMapping") or {}
-    if not isinstance(entries, dict):
-        return ()
-    return tuple(
-        ((provider, entry["providerId"].lower()), mapping["id"])
-        for provider, entry in entries.items()
-        if isinstance(entry, dict) and isinstance(entry.get("providerId"), str)
-    )
-
-
-def synthesised_mapping(model: str) -> dict[str, Any]:
-    """A healthy provider mapping for any model, in the shape of the real recorded ones."""
-    return {
-        "_id": "hfrouter-synthesised",
-        "id": model,
-        "inferenceProviderMapping": {
-            provider: {"status": "live", "providerId": model, "task": "conversational"}
-            for provider in MAPPING_PROVIDERS
-        },
-    }
-
-
-def synthesised_model_info(model: str) -> dict[str, Any]:
-    """Enough of ``GET /api/models/{id}`` for hf-inference's task check (ROUTER-FACTS addendum)."""
-    return {
-        "_id": "hfrouter-synthesised",
-        "id": model,
-        "modelId": model,
-        "pipeline_tag": "text-generation",
-        "tags": ["conversational", "text-generation"],
-        "private": False,
-    }
 
 
 def _host_matcher(globs: tuple[str, ...]) -> Callable[[str], bool] | None:

@@ -17,6 +17,8 @@ CONNECT_TIMEOUT = "connect-timeout"
 READ_TIMEOUT = "read-timeout"
 CONNECTION_RESET = "connection-reset"
 STREAM_CUT = "stream-cut"
+#: a plain (Content-Length) body that stops halfway: an image or audio download cut mid-body
+BODY_CUT = "body-cut"
 SLOW_FIRST_TOKEN = "slow-first-token"
 SLOW_STREAM = "slow-stream"
 
@@ -26,6 +28,7 @@ FIELDS: dict[str, dict[str, type]] = {
     READ_TIMEOUT: {},
     CONNECTION_RESET: {},
     STREAM_CUT: {"after_chunks": int},
+    BODY_CUT: {},
     SLOW_FIRST_TOKEN: {"delay": float},
     SLOW_STREAM: {"delay": float},
 }
@@ -113,6 +116,8 @@ def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, r
         return Plan(0, RESET, True)
     if fault.type == STREAM_CUT:
         return Plan(fault.after_chunks, CUT, False)
+    if fault.type == BODY_CUT:  # the body's first half arrives (see `body_chunks`)
+        return Plan(min(1, chunk_count), CUT, False)
     too_slow = read_timeout is not None and read_timeout < fault.delay
     if fault.type == SLOW_FIRST_TOKEN:
         return Plan(0, TIMEOUT_READ, True) if too_slow else Plan(chunk_count, None, False)
@@ -122,6 +127,14 @@ def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, r
         if too_slow and chunk_count > 1
         else Plan(chunk_count, None, False)
     )
+
+
+def body_chunks(body: bytes, fault: Fault | None) -> list[bytes] | None:
+    """A body-cut answer's chunks: its two halves (the first arrives, then the cut); else None."""
+    if fault is None or fault.type != BODY_CUT:
+        return None
+    half = max(1, len(body) // 2)
+    return [body[:half], body[half:]] if len(body) > 1 else [body]
 
 
 def hang_message(fault: Fault) -> str:

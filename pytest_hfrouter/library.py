@@ -16,16 +16,14 @@ from typing import Any
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError
-from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault, FaultError, parse_fault
+from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault, FaultError, parse_fault
+from .providers import CHAT_ORDER
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
+from .task_library import TaskLibrary, load_task_library
 
-# Providers the synthesised healthy mapping lists, in this order (a 0.x client's client-side
-# "auto" takes the first). The 2026 partner list that huggingface_hub 2.4 can route for chat
-# (ROUTER-FACTS §1.2); novita first, as in the seed incident.
-MAPPING_PROVIDERS = (
-    "novita", "together", "fireworks-ai", "groq", "cerebras", "featherless-ai",
-    "nscale", "hf-inference", "cohere", "deepinfra", "scaleway", "ovhcloud",
-)  # fmt: skip
+# Providers the synthesised healthy mapping lists for a chat model, in this order (a 0.x
+# client's client-side "auto" takes the first): see providers.py.
+MAPPING_PROVIDERS = CHAT_ORDER
 
 
 def library_dir() -> Path:
@@ -54,6 +52,14 @@ class Scenario:
     shadow: bool = False
     #: from a folder of ini ``hfrouter_scenario_dirs`` rather than the shipped library
     user: bool = False
+    #: the router's validation system flags the provider unavailable: the auto route fails over
+    #: to the next provider of the mapping (``metadata.hfrouter.unavailable: true``)
+    flags_unavailable: bool = False
+    #: the providers whose answer this is (``metadata.hfrouter.providers``); empty: any provider
+    providers: tuple[str, ...] = ()
+
+    def applies_to(self, provider: str | None) -> bool:
+        return not self.providers or provider in self.providers
 
     def answers_route(self, route: Route) -> bool:
         if route.kind not in self.answers:
@@ -77,6 +83,12 @@ class Scenario:
     @property
     def is_http(self) -> bool:
         return self.fault is None
+
+    @property
+    def uses_healthy_body(self) -> bool:
+        """A fault played on the call's own healthy answer (an image cut mid-body)."""
+        return self.fault is not None and self.fault.type == BODY_CUT
+
 
 
 def scenario_from_cassette(cassette: Cassette) -> Scenario:
@@ -131,6 +143,8 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
         provenance=dict(meta.get("provenance") or {}),
         path=path,
         answers=answers,
+        flags_unavailable=meta.get("unavailable") is True,
+        providers=tuple(meta.get("providers") or ()),
         shadow=shadow,
     )
 
@@ -154,7 +168,8 @@ class Healthy:
 class Library:
     """Scenario registry plus the healthy library, loaded once per process."""
 
-    def __init__(self, scenarios: Iterable[Scenario], healthy: Healthy) -> None:
+    def __init__(self, scenarios: Iterable[Scenario], healthy: Healthy, tasks_root: Path | None = None) -> None:
+        self.tasks_root = tasks_root
         self.scenarios = {s.name: s for s in scenarios}
         self.names = {s.name: s for s in self.scenarios.values()}
         for scenario in self.scenarios.values():
@@ -176,6 +191,11 @@ class Library:
     def http_scenarios(self) -> list[Scenario]:
         return [s for s in self.scenarios.values() if s.is_http]
 
+    @functools.cached_property
+    def tasks(self) -> TaskLibrary:
+        """The non-chat healthy exchanges (``cassettes/tasks/``), read on first use."""
+        return load_task_library(self.tasks_root) if self.tasks_root is not None else TaskLibrary()
+
 
 def load_library(root: Path) -> Library:
     scenario_files = sorted((root / "scenarios").glob("*.yaml"))
@@ -194,7 +214,7 @@ def load_library(root: Path) -> Library:
             sources[provider] = path
     if "novita" not in plain or "novita" not in streamed:
         raise CassetteError("the healthy library needs novita's plain and streamed answers", root / "healthy")
-    return Library(scenarios, Healthy(plain, streamed, sources))
+    return Library(scenarios, Healthy(plain, streamed, sources), root / "tasks")
 
 
 @functools.lru_cache(maxsize=1)
@@ -205,7 +225,7 @@ def shipped_library() -> Library:
 
 
 #: the modules whose classes a pickled library holds: a change to them is a change of format
-_FORMAT_MODULES = ("library.py", "cassettes.py", "faults.py", "routes.py")
+_FORMAT_MODULES = ("library.py", "cassettes.py", "faults.py", "routes.py", "tasks.py", "providers.py")
 
 
 def cached_library(root: Path, cache_dir: Path | None = None) -> Library:

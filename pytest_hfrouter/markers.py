@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import re
@@ -14,6 +15,7 @@ from .errors import HFRouterError, ScenarioError
 from .faults import FaultError
 from .overrides import NAMES as OVERRIDE_NAMES
 from .overrides import VARYING
+from .tasks import STEPS
 
 if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin stays light
     from .library import Library, Scenario
@@ -28,8 +30,8 @@ RESILIENT = "hfrouter_resilient"
 NO_CHAOS = "hfrouter_no_chaos"
 
 SIGNATURES = {
-    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, retry_after=..., "
-    "status=None, body=None, headers=None, optional=False)",
+    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "
+    "retry_after=..., status=None, body=None, headers=None, optional=False)",
     CASSETTE: "hfrouter_cassette(*paths)",
     EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None, retry_after=..., status=None, body=None, "
     "headers=None)",
@@ -59,14 +61,15 @@ _OUTAGE_APIS = {
 MARKER_HELP = {
     OUTAGE: "Router traffic matching provider (name or glob) and model (HF id or glob; on the auto "
     "route also model:provider) gets the scenario's response; after `times` matching calls the "
-    "provider recovers; `delay` overrides a slow-* scenario's seconds; retry_after/status/body/headers "
-    "change the answer. Stacks at test, class and module level; the closest wins. A rule that answers no "
-    "call of its test fails it (ini hfrouter_on_unmatched) unless optional=True.",
+    "provider recovers; `delay` overrides a slow-* scenario's seconds; `step` (submit, poll, download) "
+    "limits it to one step of a task's job; retry_after/status/body/headers change the answer. Stacks at "
+    "test, class and module level; the closest wins. A rule that answers no call of its test fails it "
+    "(ini hfrouter_on_unmatched) unless optional=True.",
     CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
     "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
-    EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario when none is named), "
-    "injected on `provider`; test ids name the scenario (and a retry_after or status given as a list); a case "
-    "whose scenario cannot apply to the test's calls is skipped.",
+    EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario that can happen to `provider` "
+    "when none is named), injected on `provider`; test ids name the scenario (and a retry_after or status given "
+    "as a list); a case whose scenario cannot apply to the test's calls is skipped.",
     LIVE: "The test needs the live router; skipped in replay.",
     RESILIENT: "After the test body, fail on any resilience verdict not in `allow` (retry-storm, "
     "retried-non-retryable, retry-after-ignored, no-backoff, truncated-stream-accepted, gave-up-early); "
@@ -125,7 +128,7 @@ def _overrides(marker: str, kwargs: Mapping[str, Any], scenario: Scenario, api: 
         raise MarkerError(marker, f"{scenario.name}: {exc}", api) from None
 
 
-_OUTAGE_KEYS = {"scenario", "provider", "model", "times", "delay", "optional", *OVERRIDE_NAMES}
+_OUTAGE_KEYS = {"scenario", "provider", "model", "times", "delay", "step", "optional", *OVERRIDE_NAMES}
 
 
 def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library, api: str = MARKER_API) -> Rule:
@@ -154,7 +157,16 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
             scenario.fault.with_delay(delay)
         except FaultError as exc:
             raise MarkerError(OUTAGE, str(exc), api) from None
+    step = kwargs.get("step")
+    if step is not None and step not in STEPS:
+        raise MarkerError(OUTAGE, f"step must be one of {', '.join(map(repr, STEPS))} or None, got {step!r}", api)
     provider, _ = _provider(OUTAGE, kwargs.get("provider"), api)
+    if scenario.providers and provider is not None and not _any_provider(scenario.providers, provider):
+        raise MarkerError(
+            OUTAGE,
+            f"scenario {scenario.name!r} is an answer of {', '.join(scenario.providers)} only, not of {provider!r}",
+            api,
+        )
     from .traffic import Rule
 
     return Rule(
@@ -163,10 +175,15 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
         model=_optional_str(OUTAGE, "model", kwargs.get("model"), api),
         times=times,
         delay=delay,
+        step=step,
         overrides=_overrides(OUTAGE, kwargs, scenario, api),
         optional=optional,
         api=api,
     )
+
+
+def _any_provider(providers: Iterable[str], pattern: str) -> bool:
+    return any(fnmatch.fnmatchcase(p, pattern.lower()) for p in providers)
 
 
 def outage_note(kwargs: Mapping[str, Any]) -> str | None:
@@ -221,8 +238,10 @@ def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: L
     if provider is None:
         raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
     names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
-    if not names:
-        names = tuple(s.name for s in library.http_scenarios())
+    if not names:  # every HTTP scenario that can happen to this provider
+        names = tuple(
+            s.name for s in library.http_scenarios() if not s.providers or _any_provider(s.providers, provider)
+        )
     # retry_after= and status= may be lists: one case per value (per combination), named in the test id.
     varying = {k: list(v) for k, v in kwargs.items() if k in VARYING and isinstance(v, (list, tuple))}
     for name, values in varying.items():

@@ -374,6 +374,8 @@ def _after_call(item: pytest.Item, passed: bool, judge: bool = True) -> None:
         item.add_report_section("call", "hfrouter", note + "\ncall log:\n" + _call_log(exchange))
     if findings.failures and passed:
         raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
+    if findings.skip is not None:
+        raise pytest.skip.Exception(f"pytest-hfrouter: {findings.skip}", _use_item_location=True)
 
 
 def _resilience(item: pytest.Item) -> Resilience | None:

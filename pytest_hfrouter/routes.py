@@ -13,6 +13,9 @@ import json
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .providers import CONVERSATIONAL
+from .tasks import task_of_route
+
 ROUTER_HOSTS = frozenset({"router.huggingface.co"})
 HUB_HOSTS = frozenset({"huggingface.co"})
 # Pre-router serverless API, still present in older recordings (ROUTER-FACTS §1.1).
@@ -46,6 +49,9 @@ class Route:
     #: Raw ``model`` from the body on the auto route, suffix included (``Qwen/X:novita``).
     requested: str | None = None
     stream: bool = False
+    #: the task the route itself names (``/chat/completions``, ``/images/generations``, a
+    #: pipeline…); None where it does not (fal-ai, replicate, hf-inference ``/models/{id}``)
+    task: str | None = None
 
     @property
     def is_inference(self) -> bool:
@@ -54,16 +60,22 @@ class Route:
 
 def body_fields(body: bytes | None) -> tuple[str | None, bool]:
     """``(model, stream)`` from a JSON request body; ``(None, False)`` for anything else."""
+    model, stream, _ = _body_fields(body)
+    return model, stream
+
+
+def _body_fields(body: bytes | None) -> tuple[str | None, bool, bool]:
+    """``(model, stream, chat)``: ``chat`` when the body has chat ``messages``."""
     if not body or body[:1] not in (b"{", b" ", b"\n"):
-        return None, False
+        return None, False, False
     try:
         data = json.loads(body)
     except ValueError:
-        return None, False
+        return None, False, False
     if not isinstance(data, dict):
-        return None, False
+        return None, False, False
     model = data.get("model")
-    return (model if isinstance(model, str) else None), data.get("stream") is True
+    return (model if isinstance(model, str) else None), data.get("stream") is True, "messages" in data
 
 
 def split_suffix(model: str) -> tuple[str, str | None]:
@@ -96,24 +108,48 @@ def classify(method: str, url: str, body: bytes | None = None) -> Route:
     if host in ROUTER_HOSTS:
         return _classify_router(segments, body)
     if host in LEGACY_INFERENCE_HOSTS and segments[:1] == ["models"]:
-        model, stream = body_fields(body)
-        return Route(PROVIDER, "hf-inference", _models_path(segments) or model, stream=stream)
+        model, stream, chat = _body_fields(body)
+        task = task_of_route("hf-inference", segments, chat)
+        return Route(PROVIDER, "hf-inference", _models_path(segments) or model, stream=stream, task=task)
     return Route(OTHER)
 
 
 def _classify_router(segments: list[str], body: bytes | None) -> Route:
-    model, stream = body_fields(body)
+    model, stream, chat = _body_fields(body)
     if segments[:3] == ["v1", "chat", "completions"]:
         if model is None:
-            return Route(AUTO, stream=stream)
+            return Route(AUTO, stream=stream, task=CONVERSATIONAL)
         base, provider = split_suffix(model)
-        return Route(AUTO, provider, base, requested=model, stream=stream)
+        return Route(AUTO, provider, base, requested=model, stream=stream, task=CONVERSATIONAL)
     if not segments or segments[0] == "v1":
         return Route(OTHER)
     provider = segments[0]
+    task = task_of_route(provider, segments[1:], chat)
     if provider == "hf-inference":
-        model = _models_path(segments) or model
-    return Route(PROVIDER, provider, model, stream=stream)
+        model = _models_path(segments) or _pipeline_path(segments) or model
+    elif model is None:
+        model = _path_model(provider, segments[1:])
+    return Route(PROVIDER, provider, model, stream=stream, task=task)
+
+
+def _path_model(provider: str, rest: list[str]) -> str | None:
+    """The provider's model id where its route carries it in the path (huggingface_hub's ``_prepare_route``)."""
+    if provider == "fal-ai":  # /fal-ai/{id}
+        return "/".join(rest) or None
+    if provider == "replicate" and rest[:2] == ["v1", "models"] and rest[-1:] == ["predictions"]:
+        return "/".join(rest[2:-1]) or None
+    if provider == "wavespeed" and rest[:2] == ["api", "v3"]:
+        return "/".join(rest[2:]) or None
+    if provider == "black-forest-labs" and rest[:1] == ["v1"]:
+        return "/".join(rest[1:]) or None
+    return None
+
+
+def _pipeline_path(segments: list[str]) -> str | None:
+    """The model of the older ``/hf-inference/pipeline/{task}/{id}`` route."""
+    if segments[1:2] == ["pipeline"] and len(segments) > 3:
+        return "/".join(segments[3:])
+    return None
 
 
 def _classify_hub(method: str, segments: list[str], query: str, body: bytes | None) -> Route:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import scrub
 from .cassettes import Cassette, split_chunks
-from .faults import Fault
+from .faults import Fault, body_chunks
 from .library import Scenario
 from .live import Drift, LiveCall, Observed
 from .overrides import Overrides
@@ -68,7 +68,8 @@ class Answer:
 
     @functools.cached_property
     def _chunks(self) -> tuple[bytes, ...]:
-        return tuple(split_chunks(self.body, self.headers))
+        halves = body_chunks(self.body, self.fault)
+        return tuple(halves if halves is not None else split_chunks(self.body, self.headers))
 
     def chunks(self) -> list[bytes]:
         """The body as the network would deliver it: one SSE event per chunk for streams."""
@@ -95,6 +96,8 @@ class Rule:
     times: int | None = None
     #: overrides the scenario's ``fault.delay`` (slow-first-token, slow-stream)
     delay: float | None = None
+    #: only this step of a task's exchange (``submit``, ``poll``, ``download``); None: every step
+    step: str | None = None
     #: scenario parameters (retry_after=, status=, body=, headers=)
     overrides: Overrides | None = None
     #: True: answering no call of the test is no finding (``optional=True``)
@@ -127,7 +130,21 @@ class Rule:
         return self.provider if self.provider and not _GLOB_CHARS & set(self.provider) else None
 
     def matches_provider(self, provider: str | None) -> bool:
+        if not self.scenario.applies_to(provider):
+            return False
         return self.provider is None or _glob(self.provider, provider)
+
+    def matches_step(self, step: str | None) -> bool:
+        return self.step is None or self.step == step
+
+    def flags_unavailable(self, provider: str, route: Route) -> bool:
+        """This rule flags ``provider`` unavailable for the router's own pick on the auto route."""
+        return (
+            not self.exhausted
+            and self.scenario.flags_unavailable
+            and self.matches_provider(provider)
+            and self.matches_model(route, route.model)
+        )
 
     def describe(self) -> str:
         """The rule as the user wrote it: the marker, the ``hfrouter.outage()`` block, the matrix case."""
@@ -137,6 +154,8 @@ class Rule:
             parts.append(f"times={self.times} (used {self.used})")
         if self.delay is not None:
             parts.append(f"delay={self.delay}")
+        if self.step is not None:
+            parts.append(f"step={self.step!r}")
         if self.overrides is not None:
             parts.append(self.overrides.describe())
         if self.optional:
@@ -237,6 +256,14 @@ class Exchange:
     requested: dict[tuple[str, ...], int] = field(default_factory=dict)
     #: (provider, model) pairs a mapping answered in this test without the provider
     removed: set[tuple[str, str]] = field(default_factory=set)
+    #: model (lower case) → the task of the client call behind its Hub look-up (None: not readable)
+    tasks: dict[str, str | None] = field(default_factory=dict)
+    #: model (lower case) → the provider the client asked for by name at its mapping look-up
+    asked: dict[str, str] = field(default_factory=dict)
+    #: provider → the HF model of its last inference call (what its polls and downloads are for)
+    submitted: dict[str, str | None] = field(default_factory=dict)
+    #: follow-up URL → how often it was answered (polls play in recorded order)
+    followed: dict[str, int] = field(default_factory=dict)
     #: how many calls had been made when an exception last reached the test's own code (-1: never)
     caught_after: int = -1
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open

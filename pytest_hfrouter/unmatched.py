@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .providers import nearest
 from .routes import AUTO, MAPPING, PROVIDER, Route
+from .tasks import DOWNLOAD, POLL, SUBMIT
 from .traffic import Call, Rule
 
 #: no call of the test matched the rule's provider and model
@@ -33,8 +34,20 @@ class Finding:
         return f"{self.rule.describe()} answered no call of this test: {self.reason}"
 
 
+#: the follow-up steps of a task's job (a poll, the final download): provider calls, logged by step
+FOLLOW_UPS = (POLL, DOWNLOAD)
+
+
 def _route(call: Call) -> Route:
-    return Route(call.route, call.provider, call.model, requested=call.requested, stream=call.stream)
+    kind = PROVIDER if call.route in FOLLOW_UPS else call.route
+    return Route(kind, call.provider, call.model, requested=call.requested, stream=call.stream)
+
+
+def _step(call: Call) -> str | None:
+    """The step of a task's job this call was: its poll or download, else the submit of an inference call."""
+    if call.route in FOLLOW_UPS:
+        return call.route
+    return SUBMIT if call.route in (PROVIDER, AUTO) else None
 
 
 def filters_match(rule: Rule, call: Call) -> bool:
@@ -42,7 +55,7 @@ def filters_match(rule: Rule, call: Call) -> bool:
     route = _route(call)
     if call.route == MAPPING:  # a mapping look-up names a model; the provider is an entry in it
         return MAPPING in rule.scenario.routes and rule.matches_model(route, call.model)
-    if call.route not in (PROVIDER, AUTO):
+    if call.route not in (PROVIDER, AUTO, *FOLLOW_UPS):
         return False
     return rule.matches_provider(call.provider) and rule.matches_model(route, call.model)
 
@@ -53,7 +66,7 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
         return None
     scenario = rule.scenario
     matching = [c for c in calls if filters_match(rule, c)]
-    answerable = [c for c in matching if scenario.answers_route(_route(c))]
+    answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]
     if answerable:
         by = sorted({c.answered_by for c in answerable})
         return Finding(rule, SHADOWED, f"the {len(answerable)} call(s) it could answer were answered by "
@@ -71,7 +84,7 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
     """The reason a scenario could not apply to the calls that matched its provider and model."""
     scenario = rule.scenario
     name = scenario.name
-    kinds = {c.route for c in matching}
+    kinds = {_route(c).kind for c in matching}  # a poll or download is a provider call
     if MAPPING in scenario.routes and MAPPING not in kinds and kinds <= {AUTO}:
         return (
             f"{name} changes the Hub's provider-mapping look-up, and the test's calls went to the auto route "
@@ -84,7 +97,13 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
             f"{name} happens only on the auto route (POST /v1/chat/completions, no enabled provider serves the "
             "model); the test's calls named their provider (provider routes), where the router never answers it"
         )
-    inference = [c for c in matching if c.route in (PROVIDER, AUTO)]
+    if rule.step is not None and not any(rule.matches_step(_step(c)) for c in matching):
+        steps = ", ".join(sorted({s for s in map(_step, matching) if s}))
+        return (
+            f"{name} with step={rule.step!r} answers only the {rule.step} of a task's job; the matching calls "
+            f"were: {steps or _kinds(matching)} (a provider that answers at once has no poll or download)"
+        )
+    inference = [c for c in matching if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
     if scenario.stream is True and inference and not any(c.stream for c in inference):
         return f"{name} happens only to streamed requests (\"stream\": true); the matching calls were plain"
     if scenario.stream is False and inference and all(c.stream for c in inference):
@@ -93,7 +112,7 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
 
 
 def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
-    inference = [c for c in calls if c.route in (PROVIDER, AUTO)]
+    inference = [c for c in calls if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
     if not calls:
         return "the test made no router or Hub call at all (did the app run, and through an intercepted client?)"
     what = []

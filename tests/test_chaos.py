@@ -56,7 +56,7 @@ def test_picks_replay_and_respect_rate_and_routes(library: Library) -> None:
     auto = picks(ChaosPlan.build(library, 42, 1.0), "t", [Route(AUTO, None, "m")] * 80)
     assert "model-not-supported-400" in auto
     mapping = set(picks(ChaosPlan.build(library, 42, 1.0), "t", [Route(MAPPING, model="m")] * 40))
-    assert mapping == {"hub-unavailable", "mapping-missing-provider"}  # the Hub-only scenarios
+    assert mapping == {"hub-unavailable", "mapping-missing-provider", "provider-unavailable"}  # the Hub-only ones
     subset = ChaosPlan.build(library, 42, 1.0, ["bad-gateway-502", "novita-500"])
     assert set(picks(subset, "t", calls)) == {"bad-gateway-502", "provider-500"}
     assert picks(subset, "t", [stream] * 3) != [None] * 3
@@ -242,8 +242,8 @@ def test_without_chaos_nothing_is_injected(hfapp: pytest.Pytester) -> None:
 # -- the examples ----------------------------------------------------------------------------------
 @pytest.fixture
 def examples(pytester: pytest.Pytester) -> pytest.Pytester:
-    """The example app and its two test folders, copied as they are."""
-    for name in ("chatapp", "tests", "fragile"):
+    """The example apps and their test folders, copied as they are."""
+    for name in ("chatapp", "imageapp", "tests", "fragile"):
         shutil.copytree(EXAMPLES / name, pytester.path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(EXAMPLES / "conftest.py", pytester.path / "conftest.py")
     return pytester

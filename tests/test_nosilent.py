@@ -725,6 +725,23 @@ def test_diagnose_tells_the_four_outcomes_apart() -> None:
     assert _kind(rule, []) is None
 
 
+def test_diagnose_counts_a_poll_or_download_as_a_call_of_its_provider() -> None:
+    library = shipped_library()
+    submit, download = _call("provider", "fal-ai"), _call("download", "fal-ai", answered_by="scenario:body-cut")
+    # a rule on the download step that a closer rule pre-empted: its call was one it could answer
+    on_download = parse_outage(("provider-500",), {"provider": "fal-ai", "step": "download"}, library)
+    assert _kind(on_download, [submit, download]) == SHADOWED
+    # a provider that answers at once has no poll: the rule on the poll step cannot apply
+    on_poll = parse_outage(("provider-500",), {"provider": "fal-ai", "step": "poll"}, library)
+    finding = diagnose(on_poll, [submit])
+    assert finding is not None and finding.kind == NOT_APPLICABLE
+    assert "step='poll'" in finding.reason and "the matching calls were: submit" in finding.reason
+    # an auto-route-only scenario over a provider call and its download says why it cannot apply
+    auto_only = parse_outage(("model-not-supported-400",), {"provider": "fal-ai"}, library)
+    finding = diagnose(auto_only, [submit, download])
+    assert finding is not None and finding.kind == NOT_APPLICABLE and "only on the auto route" in finding.reason
+
+
 def test_resilient_markers_merge_per_argument() -> None:
     merged = merge_resilient([((), {"allow": ("retry-storm",)}), ((), {"chain": ("novita", "together")})])
     assert merged == Resilience(("retry-storm",), ("novita", "together"))

@@ -71,6 +71,8 @@ def uninstall(engine: Engine) -> None:
     for module in _patched:
         del module._hfrouter_patched
     _patched.clear()
+    global _polling_virtual
+    _polling_virtual = False
 
 
 def replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
@@ -129,11 +131,52 @@ class _PatchingLoader(importlib.abc.Loader):
         return getattr(self.inner, name)
 
 
+# huggingface_hub's provider helpers that poll a job sleep between polls (``time.sleep`` in
+# black_forest_labs (0.x), fal_ai's queue, together's and wavespeed's videos, zai_org's images).
+# In replay their ``time`` is this stand-in: a sleep advances the test's clock
+# (``Exchange.virtual``, as ``hfrouter.virtual_time()`` does) instead of waiting, so a replayed
+# job with its polls takes no real time; in the live modes it waits for real.
+_POLLING_MODULES = tuple(
+    f"huggingface_hub.inference._providers.{name}"
+    for name in ("black_forest_labs", "fal_ai", "together", "wavespeed", "zai_org")
+)
+_polling_virtual = False
+
+
+class _PollingClock:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        engine = _engines[-1] if _engines else None
+        background = threads.is_background()
+        # live modes, and a test the plugin does not act in (hfrouter_scope): the polls are real
+        if engine is None or engine.live is not None or engine.idle(background):
+            time.sleep(seconds)
+        else:
+            engine.waited(seconds, background)
+
+
+def _virtualise_polling() -> None:
+    """Once huggingface_hub's provider helpers are imported (by its first task call), swap their clock."""
+    global _polling_virtual
+    if "huggingface_hub.inference._providers" not in sys.modules:
+        return
+    clock = _PollingClock()
+    for name in _POLLING_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "time", None) is time:
+            replace(module, "time", clock)  # type: ignore[arg-type]
+    _polling_virtual = True
+
+
 def ask(request: Request, connect_timeout: float | None, read_timeout: float | None) -> tuple[Answer, Plan]:
     """The engine's answer and how it plays out for a client with these timeouts."""
     if not _engines:  # uninstalled while a client still held a patched method
         raise UnansweredRequest(f"pytest-hfrouter is not active: {request.method} {request.url}")
     engine = _engines[-1]
+    if not _polling_virtual:
+        _virtualise_polling()
     background = threads.is_background()
     answer = engine.answer(request, background)
     if answer.unanswered:

@@ -24,7 +24,9 @@ def patch(module: Any, replace: Replace) -> None:
     # The messages httpx(2) gives these faults on a real socket (ROUTER-FACTS §2.11, §3.2). The
     # async transports read through anyio, whose TimeoutError and BrokenResourceError carry no
     # text: there the timeouts and the reset are raised with an empty message.
-    def error(outcome: str | None, request: Any, asynchronous: bool = False) -> Exception:
+    def error(
+        outcome: str | None, request: Any, asynchronous: bool = False, length: int | None = None, received: int = 0
+    ) -> Exception:
         if outcome == TIMEOUT_CONNECT:
             return module.ConnectTimeout("" if asynchronous else "timed out", request=request)  # type: ignore[no-any-return]
         if outcome == TIMEOUT_READ:
@@ -32,6 +34,12 @@ def patch(module: Any, replace: Replace) -> None:
         if outcome == RESET:
             message = "" if asynchronous else "[Errno 104] Connection reset by peer"
             return module.ReadError(message, request=request)  # type: ignore[no-any-return]
+        if length is not None:  # a Content-Length body cut short (httpcore's words)
+            return module.RemoteProtocolError(  # type: ignore[no-any-return]
+                f"peer closed connection without sending complete message body (received {received} bytes, "
+                f"expected {length})",
+                request=request,
+            )
         return module.RemoteProtocolError(  # type: ignore[no-any-return]
             "peer closed connection without sending complete message body (incomplete chunked read)",
             request=request,
@@ -43,9 +51,12 @@ def patch(module: Any, replace: Replace) -> None:
             self.asynchronous = asynchronous
 
         def __iter__(self) -> Iterator[bytes]:
-            yield from played(self.answer, self.outcome)
+            chunks = played(self.answer, self.outcome)
+            yield from chunks
             if self.outcome.outcome:
-                raise error(self.outcome.outcome, self.request, self.asynchronous)
+                length = None if self.answer.is_stream else len(self.answer.body)
+                received = sum(map(len, chunks))
+                raise error(self.outcome.outcome, self.request, self.asynchronous, length, received)
 
     class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:

@@ -11,7 +11,7 @@ import io
 import time
 from typing import Any
 
-from ..faults import TIMEOUT_CONNECT, TIMEOUT_READ, Plan
+from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
 from ._core import Replace, ask, failed, idle, observe, played, recording, seconds
@@ -26,7 +26,9 @@ class _ChunkReader(io.RawIOBase):
 
     def __init__(self, answer: Answer, outcome: Plan) -> None:
         self._chunks = played(answer, outcome)
-        self._outcome = outcome.outcome
+        # A plain body cut short ends in EOF, as a closed socket does: urllib3 then finds fewer
+        # bytes than its Content-Length and raises its own IncompleteRead.
+        self._outcome = None if outcome.outcome == CUT and not answer.is_stream else outcome.outcome
         self._buffer = b""
 
     def readable(self) -> bool:
