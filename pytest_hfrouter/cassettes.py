@@ -122,8 +122,9 @@ class Cassette:
         return "name" in self.hfrouter
 
     def unmatchable(self) -> list[str]:
-        """Interactions no request can ever match (see `unmatchable`), one line each."""
-        if self.is_scenario:
+        """Interactions no request can ever match (see `unmatchable`), one line each. Scenario and
+        healthy-library files are served by rule, provider and task, never matched: none of theirs."""
+        if self.is_scenario or self.hfrouter.get("healthy"):
             return []
         return [
             f"interactions[{n}] {i.method} {i.uri}: {why}"
