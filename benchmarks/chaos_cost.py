@@ -6,6 +6,7 @@ Two suites of 300 tests: the benchmark's own (every test marked, so chaos leaves
 copy without the marker (chaos may hit any call; the test tolerates what a two-link chain cannot
 survive, so both runs go to the end). Each variant runs ROUNDS times (default 3), alternating.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -30,7 +31,7 @@ for module in unmarked.glob("test_module_*.py"):
     # No marker: chaos may hit any call. The test tolerates what the two-link chain cannot survive,
     # so both variants run the same tests to the end (a failure's traceback would skew the timing).
     text = text.replace(
-        "    reply = fallback_app.chat()\n    assert reply.provider == \"together\"\n"
+        '    reply = fallback_app.chat()\n    assert reply.provider == "together"\n'
         "    assert reply.failures == fallback_app.EXPECTED_FAILURES\n    assert reply.text.strip()\n",
         "    try:\n        fallback_app.chat()\n    except Exception:\n        pass\n",
     )

@@ -29,10 +29,14 @@ HEADERS = {"Content-Type": ["application/json"], "x-request-id": ["Root=1-688b83
 
 def interaction(body: str | bytes, headers: dict[str, list[str]], n: int) -> dict[str, object]:
     return {
-        "request": {"body": json.dumps({"model": "org/m", "n": n}), "headers": {"Content-Type": ["application/json"]},
-                    "method": "POST", "uri": URI},
+        "request": {
+            "body": json.dumps({"model": "org/m", "n": n}),
+            "headers": {"Content-Type": ["application/json"]},
+            "method": "POST",
+            "uri": URI,
+        },
         "response": {"body": {"string": body}, "headers": headers, "status": {"code": 200, "message": "OK"}},
-    }  # fmt: skip
+    }
 
 
 def generate(path: Path, megabytes: int, planted: str) -> None:
@@ -60,8 +64,13 @@ def generate(path: Path, megabytes: int, planted: str) -> None:
             size += len(body) + 500
         else:  # a chat completion
             content = " ".join(rng.choices(words, k=500))
-            body = json.dumps({"id": f"c-{n}", "choices": [{"message": {"content": content}}],
-                               "usage": {"prompt_tokens": 10, "completion_tokens": 500}})  # fmt: skip
+            body = json.dumps(
+                {
+                    "id": f"c-{n}",
+                    "choices": [{"message": {"content": content}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 500},
+                }
+            )
             headers = HEADERS
             size += len(body) + 700
         interactions.append(interaction(body, headers, n))
@@ -82,8 +91,9 @@ def main() -> int:
     print(f"wrote {args.path}: {args.path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", str(args.path)], capture_output=True,
-                         text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(args.path)], capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -91,8 +101,10 @@ def main() -> int:
     print(run.stdout.strip())
     if run.stderr:
         print(run.stderr.strip())
-    print(f"lint: {elapsed:.1f} s wall ({cpu:.1f} s CPU), {peak:.0f} MiB peak resident memory, "
-          f"exit status {run.returncode}")  # fmt: skip
+    print(
+        f"lint: {elapsed:.1f} s wall ({cpu:.1f} s CPU), {peak:.0f} MiB peak resident memory, "
+        f"exit status {run.returncode}"
+    )
     return 0 if run.returncode == 1 and run.stdout.count("\n") == 1 else 1
 
 

@@ -197,8 +197,10 @@ def source() -> dict[str, str]:
     root = Path(pytest_hfrouter.__file__).resolve().parent.parent
     done = subprocess.run(
         ["git", "-C", str(root), "describe", "--always", "--dirty", "--exclude", "*"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return {"path": str(root), "commit": done.stdout.strip() if done.returncode == 0 else "not a git checkout"}
 
 

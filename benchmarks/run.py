@@ -47,9 +47,16 @@ import suites  # noqa: E402  (a sibling module; this file runs as a script)
 DEFAULT_ENVS = Path(os.environ.get("HFROUTER_BENCH_ENVS", "/work/bench-venvs"))
 ENVS = ("hfrouter", "recording", "cassetter")
 DISTRIBUTIONS = (
-    "pytest", "huggingface_hub", "httpx2", "pytest-hfrouter", "pytest-xdist", "PyYAML",
-    "pytest-recording", "vcrpy", "cassetter",
-)  # fmt: skip
+    "pytest",
+    "huggingface_hub",
+    "httpx2",
+    "pytest-hfrouter",
+    "pytest-xdist",
+    "PyYAML",
+    "pytest-recording",
+    "vcrpy",
+    "cassetter",
+)
 XDIST = ("-p", "xdist", "-n", "2")
 MEMORY_TESTS = 5_000
 
@@ -129,8 +136,11 @@ class Bench:
     def probe(self, env: str, *args: str) -> Any:
         done = subprocess.run(
             [self.python(env), str(HERE / "probes.py"), *args],
-            env=self.env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise SystemExit(f"probes.py {args[0]} failed in {env}:\n{done.stdout}{done.stderr}")
         return json.loads(done.stdout)
@@ -180,8 +190,10 @@ def check_variants(bench: Bench, paths: dict[str, Path], n: int) -> tuple[dict[s
     for variant in VARIANTS:
         outcome = bench.pytest(variant.env, paths[variant.suite], variant.args)
         outcomes[variant.key] = outcome
-        log(f"  check ({variant.key}) {variant.label}: {outcome.passed} passed, {outcome.failed} failed, "
-            f"{outcome.seconds:.2f} s")  # fmt: skip
+        log(
+            f"  check ({variant.key}) {variant.label}: {outcome.passed} passed, {outcome.failed} failed, "
+            f"{outcome.seconds:.2f} s"
+        )
         if outcome.passed != n or outcome.failed:
             tail = "\n".join(outcome.output.splitlines()[-40:])
             problems.append(f"({variant.key}) {variant.label}: {outcome.passed}/{n} passed\n{tail}")
@@ -198,8 +210,7 @@ def time_variants(bench: Bench, paths: dict[str, Path], n: int, rounds: int) -> 
                 raise SystemExit(f"({variant.key}) failed during the timed rounds:\n{outcome.output[-3000:]}")
             timings[variant.key].runs.append(outcome.seconds)
             timings[variant.key].cpu.append(outcome.cpu)
-        log(f"  round {number + 1}/{rounds}: "
-            + ", ".join(f"{k} {t.runs[-1]:.2f}s" for k, t in timings.items()))  # fmt: skip
+        log(f"  round {number + 1}/{rounds}: " + ", ".join(f"{k} {t.runs[-1]:.2f}s" for k, t in timings.items()))
     return timings
 
 
@@ -294,8 +305,10 @@ def machine(bench: Bench) -> list[str]:
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     python = subprocess.run(
         [bench.python("hfrouter"), "-c", "import platform; print(platform.python_version())"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     lines = [
         f"- machine: `nproc` = {nproc or os.cpu_count()}, CPU: {cpu}, {platform.system()} {platform.release()}",
         f"- Python {python} (all environments), {time.strftime('%Y-%m-%d %H:%M %Z')}",
@@ -496,8 +509,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         extras: dict[str, Any] = {}
         if args.smoke:
             timings = {v.key: Timings(v, [outcomes[v.key].seconds], [outcomes[v.key].cpu]) for v in VARIANTS}
-            extras["match"] = bench.probe("hfrouter", "match", "--sizes", "10", "100", "--requests", "500",
-                                          "--repeats", "1")  # fmt: skip
+            extras["match"] = bench.probe(
+                "hfrouter", "match", "--sizes", "10", "100", "--requests", "500", "--repeats", "1"
+            )
         else:
             log(f"timing {args.rounds} round(s) of {len(VARIANTS)} variants")
             timings = time_variants(bench, paths, args.n, args.rounds)

@@ -247,8 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     listing = commands.add_parser("scenarios", help="List the scenarios, the shipped ones and yours (or show one)")
     listing.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
-    listing.add_argument("--report", metavar="REPORT", help="A live run's --hfrouter-report: show when each scenario "
-                         "was last seen in the wild")  # fmt: skip
+    listing.add_argument(
+        "--report",
+        metavar="REPORT",
+        help="A live run's --hfrouter-report: show when each scenario was last seen in the wild",
+    )
     shows = listing.add_subparsers(dest="scenarios_command", metavar="show|promote|diff", parser_class=_Parser)
     one = shows.add_parser("show", help="What the client sees: status, headers, body or fault, and the exceptions")
     one.add_argument("name", metavar="NAME", help="A scenario name or alias (see: hfrouter scenarios)")

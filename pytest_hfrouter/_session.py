@@ -104,14 +104,20 @@ class RunSession:
             self.chaos_seed = settings.chaos_seed if settings.chaos_seed is not None else given
             if self.chaos_seed is None:
                 self.chaos_seed = random.SystemRandom().randrange(1 << 32)
-            self.report.chaos = {"seed": self.chaos_seed, "rate": settings.chaos_rate,
-                                 "scenarios": list(settings.chaos_scenarios)}  # fmt: skip
+            self.report.chaos = {
+                "seed": self.chaos_seed,
+                "rate": settings.chaos_rate,
+                "scenarios": list(settings.chaos_scenarios),
+            }
         self._chaos_plan: ChaosPlan | None = None
         #: per-test records for the coverage report: kept only when something will show them
         self.keeps_tests = bool(
-            settings.report or settings.summary or settings.html or settings.chaos
+            settings.report
+            or settings.summary
+            or settings.html
+            or settings.chaos
             or os.environ.get("GITHUB_STEP_SUMMARY")
-        )  # fmt: skip
+        )
         self._pending: dict[str, dict[str, Any]] = {}
         #: the run's outage coverage matrix (controller, once the session finished)
         self.coverage: dict[str, Any] | None = None
@@ -174,8 +180,14 @@ class RunSession:
     def _record(self, nodeid: str) -> dict[str, Any]:
         record = self._pending.get(nodeid)
         if record is None:
-            record = self._pending[nodeid] = {"test": nodeid, "outcome": None, "scenarios": [], "met": [],
-                                              "calls": [], "verdicts": []}  # fmt: skip
+            record = self._pending[nodeid] = {
+                "test": nodeid,
+                "outcome": None,
+                "scenarios": [],
+                "met": [],
+                "calls": [],
+                "verdicts": [],
+            }
         return record
 
     @pytest.hookimpl(wrapper=True)
@@ -282,10 +294,13 @@ class RunSession:
         if engine is None:
             return
         # Through the part, so that a worker's go to the spool like a test's (and outlive a Ctrl-C).
-        self._add("outside_tests", [
-            {"request": f"{miss.request.method} {miss.request.url}", "problem": miss.reason}
-            for miss in engine.session.misses
-        ])  # fmt: skip
+        self._add(
+            "outside_tests",
+            [
+                {"request": f"{miss.request.method} {miss.request.url}", "problem": miss.reason}
+                for miss in engine.session.misses
+            ],
+        )
         engine.session.misses.clear()
         self._end_part()
 
@@ -459,8 +474,10 @@ class RunSession:
                 write(f"  failing: {state.provider} {state.model}: {state.status or 'no response'} {state.error or ''}")
         if self.comparison is not None:
             for before, now in self.comparison.regressions:
-                write(f"REGRESSION {now.provider} {now.model}: was {before.status}, now {now.status or 'no response'}: "
-                      f"{now.error or ''}")  # fmt: skip
+                write(
+                    f"REGRESSION {now.provider} {now.model}: was {before.status}, now {now.status or 'no response'}: "
+                    f"{now.error or ''}"
+                )
             for _, now in self.comparison.recoveries:
                 write(f"recovered {now.provider} {now.model}: {now.status}")
         for drift in self.report.drift:
@@ -470,14 +487,15 @@ class RunSession:
         if self.settings.report is not None:
             write(f"report: {self.settings.report}")
 
-
     def _summarise_chaos(self, terminalreporter: Any, write: Any) -> None:
         terminalreporter.write_sep("-", "hfrouter chaos")
         under = [t for t in self.report.tests if "chaos" in t]
         injected = sum(len(t["chaos"]) for t in under)
         hit = sum(bool(t["chaos"]) for t in under)
-        write(f"seed {self.chaos_seed}, rate {self.settings.chaos_rate:g}: {len(under)} test(s) ran under chaos, "
-              f"{injected} outage(s) injected into {hit} test(s)")  # fmt: skip
+        write(
+            f"seed {self.chaos_seed}, rate {self.settings.chaos_rate:g}: {len(under)} test(s) ran under chaos, "
+            f"{injected} outage(s) injected into {hit} test(s)"
+        )
         failed = [t for t in under if t["outcome"] == "failed" and t["chaos"]]
         write(f"failed under chaos: {len(failed)}" + (" (by scenario)" if failed else ""))
         by_scenario: dict[str, list[dict[str, Any]]] = {}
@@ -495,8 +513,10 @@ class RunSession:
 
             met = sum(cell_state(c) != "none" for row in self.coverage["cells"].values() for c in row.values())
             gaps = sum(len(names) for names in self.coverage["gaps"].values())
-            write(f"outage coverage: {met} provider x scenario pair(s) met, {gaps} gap(s) "
-                  "(the matrix: --hfrouter-summary, --hfrouter-html or --hfrouter-report)")  # fmt: skip
+            write(
+                f"outage coverage: {met} provider x scenario pair(s) met, {gaps} gap(s) "
+                "(the matrix: --hfrouter-summary, --hfrouter-html or --hfrouter-report)"
+            )
         write(f"replay this run: --hfrouter-chaos-seed={self.chaos_seed}")
         for name, path in (("report", self.settings.report), ("HTML", self.settings.html)):
             if path is not None:

@@ -99,8 +99,11 @@ class Settings:
         from .routes import LEGACY_INFERENCE_HOSTS
 
         urls = [self.live.router_url, self.live.hub_url]
-        urls += [os.environ[name] for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
-                 if os.environ.get(name)]  # fmt: skip
+        urls += [
+            os.environ[name]
+            for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+            if os.environ.get(name)
+        ]
         hosts = {urlsplit(url if "://" in url else f"http://{url}").hostname or "" for url in urls}
         if self.live.router_url == ROUTER_URL:  # the legacy host keeps its own address only then
             hosts |= LEGACY_INFERENCE_HOSTS
@@ -126,75 +129,189 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(dest, f"Default for {name}", default=ini)
 
     option(
-        "--hfrouter-cassette-dir", "Where test cassettes live: <DIR>/<module>/<test>.yaml "
-        "(default: cassettes/ beside each module)", ini="", metavar="DIR", default=None,
-    )  # fmt: skip
-    option("--live", "Run against the live router (the same as --hfrouter-mode=live); needs HF_TOKEN",
-           action="store_true", default=False)  # fmt: skip
-    option("--hfrouter-mode", "replay (default): recorded answers only; live: the real router, outages still "
-           "injected; record: add new interactions to the test's cassette; rewrite: record it afresh",
-           ini=REPLAY, choices=MODES, default=None)  # fmt: skip
-    option("--hfrouter-router-url", f"Router base for live modes (default {ROUTER_URL})", ini="", default=None,
-           metavar="URL")  # fmt: skip
-    option("--hfrouter-hub-url", f"Hub endpoint for live modes (default {HUB_URL})", ini="", default=None,
-           metavar="URL")  # fmt: skip
-    option("--hfrouter-report", "Write the run's JSON report here (schema in the README)", ini="", default=None,
-           metavar="PATH")  # fmt: skip
-    option("--hfrouter-baseline", "Compare with an earlier report: regressions fail the session", ini="",
-           default=None, metavar="PATH")  # fmt: skip
-    option("--hfrouter-summary", "Write the Markdown summary here too ($GITHUB_STEP_SUMMARY is always used)",
-           ini="", default=None, metavar="PATH")  # fmt: skip
-    option("--hfrouter-html", "Write the outage coverage report as one self-contained HTML page here", ini="",
-           default=None, metavar="PATH")  # fmt: skip
-    option("--hfrouter-chaos", "Inject seeded outages into tests that have no outage marker (seed in the header)",
-           action="store_true", default=False)  # fmt: skip
-    option("--hfrouter-chaos-seed", "Replay the chaos of this seed (implies --hfrouter-chaos)", default=None,
-           metavar="N")  # fmt: skip
-    option("--hfrouter-chaos-rate", "Share of router calls chaos hits, 0 to 1 (default 0.3)", ini="0.3",
-           default=None, metavar="RATE")  # fmt: skip
-    option("--hfrouter-chaos-scenarios", "Comma-separated scenarios chaos may inject (default: every scenario "
-           "that can apply to the call)", ini="", default=None, metavar="NAMES")  # fmt: skip
-    option("--hfrouter-fail-on-drift", "Fail the session when a live answer's shape drifted from its recording",
-           action="store_true", default=False)  # fmt: skip
-    option("--hfrouter-probe-concurrency", "Probes in flight at once (default 4)", ini="4", default=None,
-           metavar="N")  # fmt: skip
-    option("--hfrouter-probe-budget", "Most probe requests a run may send, retries included (default 100)",
-           ini="100", default=None, metavar="N")  # fmt: skip
-    option("--hfrouter-probe-timeout", "Seconds a probe request may take (default 30)", ini="30", default=None,
-           metavar="SECONDS")  # fmt: skip
-    parser.addini("hfrouter_probes", "Live probes: one 'provider:model' (or 'model' for the auto route) a line",
-                  type="linelist", default=[])  # fmt: skip
-    option("--hfrouter-check-orphans", "List cassettes under the cassette dirs that no collected test uses, and "
-           "fail the run if there are any", action="store_true", default=False)  # fmt: skip
-    parser.addini("hfrouter_verdicts", "Resilience verdicts: off, report (in the summary) or fail (the test)",
-                  default="report")  # fmt: skip
-    parser.addini("hfrouter_retry_storm", "Calls to one failing provider x model that make a retry storm (more than "
-                  "this)", default="3")  # fmt: skip
-    parser.addini("hfrouter_chain", "The app's fallback chain, one provider a line (for the gave-up-early verdict)",
-                  type="linelist", default=[])  # fmt: skip
+        "--hfrouter-cassette-dir",
+        "Where test cassettes live: <DIR>/<module>/<test>.yaml (default: cassettes/ beside each module)",
+        ini="",
+        metavar="DIR",
+        default=None,
+    )
+    option(
+        "--live",
+        "Run against the live router (the same as --hfrouter-mode=live); needs HF_TOKEN",
+        action="store_true",
+        default=False,
+    )
+    option(
+        "--hfrouter-mode",
+        "replay (default): recorded answers only; live: the real router, outages still "
+        "injected; record: add new interactions to the test's cassette; rewrite: record it afresh",
+        ini=REPLAY,
+        choices=MODES,
+        default=None,
+    )
+    option(
+        "--hfrouter-router-url",
+        f"Router base for live modes (default {ROUTER_URL})",
+        ini="",
+        default=None,
+        metavar="URL",
+    )
+    option(
+        "--hfrouter-hub-url", f"Hub endpoint for live modes (default {HUB_URL})", ini="", default=None, metavar="URL"
+    )
+    option(
+        "--hfrouter-report",
+        "Write the run's JSON report here (schema in the README)",
+        ini="",
+        default=None,
+        metavar="PATH",
+    )
+    option(
+        "--hfrouter-baseline",
+        "Compare with an earlier report: regressions fail the session",
+        ini="",
+        default=None,
+        metavar="PATH",
+    )
+    option(
+        "--hfrouter-summary",
+        "Write the Markdown summary here too ($GITHUB_STEP_SUMMARY is always used)",
+        ini="",
+        default=None,
+        metavar="PATH",
+    )
+    option(
+        "--hfrouter-html",
+        "Write the outage coverage report as one self-contained HTML page here",
+        ini="",
+        default=None,
+        metavar="PATH",
+    )
+    option(
+        "--hfrouter-chaos",
+        "Inject seeded outages into tests that have no outage marker (seed in the header)",
+        action="store_true",
+        default=False,
+    )
+    option(
+        "--hfrouter-chaos-seed", "Replay the chaos of this seed (implies --hfrouter-chaos)", default=None, metavar="N"
+    )
+    option(
+        "--hfrouter-chaos-rate",
+        "Share of router calls chaos hits, 0 to 1 (default 0.3)",
+        ini="0.3",
+        default=None,
+        metavar="RATE",
+    )
+    option(
+        "--hfrouter-chaos-scenarios",
+        "Comma-separated scenarios chaos may inject (default: every scenario that can apply to the call)",
+        ini="",
+        default=None,
+        metavar="NAMES",
+    )
+    option(
+        "--hfrouter-fail-on-drift",
+        "Fail the session when a live answer's shape drifted from its recording",
+        action="store_true",
+        default=False,
+    )
+    option("--hfrouter-probe-concurrency", "Probes in flight at once (default 4)", ini="4", default=None, metavar="N")
+    option(
+        "--hfrouter-probe-budget",
+        "Most probe requests a run may send, retries included (default 100)",
+        ini="100",
+        default=None,
+        metavar="N",
+    )
+    option(
+        "--hfrouter-probe-timeout",
+        "Seconds a probe request may take (default 30)",
+        ini="30",
+        default=None,
+        metavar="SECONDS",
+    )
+    parser.addini(
+        "hfrouter_probes",
+        "Live probes: one 'provider:model' (or 'model' for the auto route) a line",
+        type="linelist",
+        default=[],
+    )
+    option(
+        "--hfrouter-check-orphans",
+        "List cassettes under the cassette dirs that no collected test uses, and fail the run if there are any",
+        action="store_true",
+        default=False,
+    )
+    parser.addini(
+        "hfrouter_verdicts", "Resilience verdicts: off, report (in the summary) or fail (the test)", default="report"
+    )
+    parser.addini(
+        "hfrouter_retry_storm",
+        "Calls to one failing provider x model that make a retry storm (more than this)",
+        default="3",
+    )
+    parser.addini(
+        "hfrouter_chain",
+        "The app's fallback chain, one provider a line (for the gave-up-early verdict)",
+        type="linelist",
+        default=[],
+    )
     parser.addini("hfrouter_max_age", "Recordings older than this (e.g. 90d) are expired", default="")
     parser.addini(
         "hfrouter_on_expiry", "An expired recording: warn (in the summary) or fail (the test)", default="warn"
     )
-    parser.addini("hfrouter_on_unplayed", "Interactions a test's cassette holds but the test never requested: "
-                  "ignore, warn or fail", default="warn")  # fmt: skip
-    parser.addini("hfrouter_on_unmatched", "An outage rule that answered no call of its test: fail (default), warn "
-                  "or ignore; optional=True on a marker opts one rule out", default="fail")  # fmt: skip
-    parser.addini("hfrouter_scenario_dirs", "Folders of your own scenario files (the shipped library's format), "
-                  "relative to rootdir, one a line", type="linelist", default=[])  # fmt: skip
-    parser.addini("hfrouter_strict", "Fail router calls no outage rule or cassette answers (no healthy library)",
-                  type="bool", default=False)  # fmt: skip
-    parser.addini("hfrouter_reset", "Caches holding Hub answers to clear before each test, besides the built-in "
-                  "ones: one 'module:callable' a line (an lru_cache'd function's cache_clear is called)",
-                  type="linelist", default=[])  # fmt: skip
-    parser.addini("hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay",
-                  type="bool", default=True)  # fmt: skip
-    parser.addini("hfrouter_harvest_dir", "Live modes: where unknown failure shapes are kept as candidate "
-                  "scenarios (default: <cassette dir>/harvested)", default="")  # fmt: skip
-    parser.addini("hfrouter_allow_hosts", "Hosts (globs, one a line) that tests may reach, in replay too; every "
-                  "other connection is refused (e.g. *.gradio.app)", type="linelist", default=[])  # fmt: skip
-    parser.addini("hfrouter_scope", "Tests the plugin acts in: all, or marked (only tests using its markers or "
-                  "fixtures). Unset: all with -p hfrouter, marked when only auto-loaded", default="")  # fmt: skip
+    parser.addini(
+        "hfrouter_on_unplayed",
+        "Interactions a test's cassette holds but the test never requested: ignore, warn or fail",
+        default="warn",
+    )
+    parser.addini(
+        "hfrouter_on_unmatched",
+        "An outage rule that answered no call of its test: fail (default), warn "
+        "or ignore; optional=True on a marker opts one rule out",
+        default="fail",
+    )
+    parser.addini(
+        "hfrouter_scenario_dirs",
+        "Folders of your own scenario files (the shipped library's format), relative to rootdir, one a line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "hfrouter_strict",
+        "Fail router calls no outage rule or cassette answers (no healthy library)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "hfrouter_reset",
+        "Caches holding Hub answers to clear before each test, besides the built-in "
+        "ones: one 'module:callable' a line (an lru_cache'd function's cache_clear is called)",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "hfrouter_allow_loopback", "Let requests to 127.0.0.1/localhost through in replay", type="bool", default=True
+    )
+    parser.addini(
+        "hfrouter_harvest_dir",
+        "Live modes: where unknown failure shapes are kept as candidate scenarios (default: <cassette dir>/harvested)",
+        default="",
+    )
+    parser.addini(
+        "hfrouter_allow_hosts",
+        "Hosts (globs, one a line) that tests may reach, in replay too; every "
+        "other connection is refused (e.g. *.gradio.app)",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "hfrouter_scope",
+        "Tests the plugin acts in: all, or marked (only tests using its markers or "
+        "fixtures). Unset: all with -p hfrouter, marked when only auto-loaded",
+        default="",
+    )
 
 
 def _number(label: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
@@ -304,16 +421,25 @@ def resolve(
     if baseline:
         _check_report(Path(baseline), baseline_label)
     paths: dict[str, Path | None] = {}
-    for name, example in (("hfrouter_report", "hfrouter-report.json"), ("hfrouter_summary", "hfrouter-summary.md"),
-                          ("hfrouter_html", "hfrouter-coverage.html")):
+    for name, example in (
+        ("hfrouter_report", "hfrouter-report.json"),
+        ("hfrouter_summary", "hfrouter-summary.md"),
+        ("hfrouter_html", "hfrouter-coverage.html"),
+    ):
         raw, label = given(name)
         paths[name] = output_path(label, raw, example) if raw else None
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # every run that calls the router writes its outage coverage there
         output_path("GITHUB_STEP_SUMMARY", step_summary, "summary.md")
-    choices = {name: _choice(name, ini(name), allowed) for name, allowed in (
-        ("hfrouter_verdicts", VERDICT_MODES), ("hfrouter_on_expiry", EXPIRY_MODES),
-        ("hfrouter_on_unplayed", UNPLAYED_MODES), ("hfrouter_on_unmatched", UNMATCHED_MODES))}  # fmt: skip
+    choices = {
+        name: _choice(name, ini(name), allowed)
+        for name, allowed in (
+            ("hfrouter_verdicts", VERDICT_MODES),
+            ("hfrouter_on_expiry", EXPIRY_MODES),
+            ("hfrouter_on_unplayed", UNPLAYED_MODES),
+            ("hfrouter_on_unmatched", UNMATCHED_MODES),
+        )
+    }
     max_age = None
     if ini("hfrouter_max_age"):
         try:
@@ -407,8 +533,12 @@ def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]
                 library.get(name)
             except ScenarioError as exc:
                 raise pytest.UsageError(f"{names_label}: {exc}") from None
-    return {"chaos": bool(option("hfrouter_chaos")) or seed is not None, "chaos_seed": seed, "chaos_rate": rate,
-            "chaos_scenarios": names}  # fmt: skip
+    return {
+        "chaos": bool(option("hfrouter_chaos")) or seed is not None,
+        "chaos_seed": seed,
+        "chaos_rate": rate,
+        "chaos_scenarios": names,
+    }
 
 
 def parse_age(text: str) -> float:

@@ -81,7 +81,7 @@ def unmatchable(interaction: Interaction) -> str | None:
         held = "no request body" if not interaction.body else 'a request body without "model"'
         return (
             f"a {route.kind}-route POST with {held} can never match: router calls are matched on provider, "
-            'model and stream, and the model comes from the body. Record the request body (vcrpy does by '
+            "model and stream, and the model comes from the body. Record the request body (vcrpy does by "
             'default) or add its "model"'
         )
     return None

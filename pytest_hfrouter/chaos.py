@@ -81,9 +81,15 @@ class Injection:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ordinal": self.ordinal, "call": self.call, "scenario": self.scenario, "provider": self.provider,
-            "model": self.model, "route": self.route, "stream": self.stream, "exact": self.exact,
-        }  # fmt: skip
+            "ordinal": self.ordinal,
+            "call": self.call,
+            "scenario": self.scenario,
+            "provider": self.provider,
+            "model": self.model,
+            "route": self.route,
+            "stream": self.stream,
+            "exact": self.exact,
+        }
 
 
 @dataclass
@@ -107,8 +113,9 @@ class TestChaos:
         choices = self.plan.choices(route)
         return choices[pick % len(choices)] if choices else None
 
-    def record(self, scenario: Scenario | None, route: Route, provider: str | None, model: str | None,
-               call: int) -> None:  # fmt: skip
+    def record(
+        self, scenario: Scenario | None, route: Route, provider: str | None, model: str | None, call: int
+    ) -> None:
         if scenario is None:
             self._spared.append((route.kind, route.stream, provider, model))
             return
@@ -118,9 +125,10 @@ class TestChaos:
             for kind, stream, spared_provider, spared_model in self._spared
         )
         self.injected.append(
-            Injection(self.ordinal - 1, call, scenario.name, target[0], target[1], route.kind, route.stream,
-                      exact=not earlier)
-        )  # fmt: skip
+            Injection(
+                self.ordinal - 1, call, scenario.name, target[0], target[1], route.kind, route.stream, exact=not earlier
+            )
+        )
 
     def reproduction(self) -> list[str]:
         """Marker lines that inject the same outages without chaos (consecutive repeats folded into times=)."""
@@ -134,8 +142,14 @@ class TestChaos:
         return [marker_line(scenario, provider, model, times) for (scenario, provider, model), times in lines]
 
 
-def _would_hit(scenario: Scenario, kind: str, stream: bool, target: tuple[str | None, str | None],
-               provider: str | None, model: str | None) -> bool:  # fmt: skip
+def _would_hit(
+    scenario: Scenario,
+    kind: str,
+    stream: bool,
+    target: tuple[str | None, str | None],
+    provider: str | None,
+    model: str | None,
+) -> bool:
     """Would a marker for ``target`` have hit this earlier call (that chaos left alone)?"""
     if not scenario.answers_route(Route(kind, stream=stream)):
         return False

@@ -100,9 +100,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
                 if call["route"] == "provider":
                     kinds[provider].add(("mapping", False))
         for provider, scenario in test.get("met") or []:
-            cell = cells.setdefault(provider, {}).setdefault(
-                scenario, {"tests": [], **dict.fromkeys(OUTCOMES, 0)}
-            )
+            cell = cells.setdefault(provider, {}).setdefault(scenario, {"tests": [], **dict.fromkeys(OUTCOMES, 0)})
             if test["test"] not in cell["tests"]:
                 cell["tests"].append(test["test"])
                 outcome = test.get("outcome") or "passed"
@@ -212,7 +210,10 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
     merged["duration_s"] = round(sum(p.get("duration_s") or 0 for p in payloads), 3)
     merged["merged_from"] = len(payloads)
     seeds = {(p["chaos"]["seed"], p["chaos"]["rate"]) for p in payloads if p.get("chaos")}
-    merged["chaos"] = next((p["chaos"] for p in payloads if p.get("chaos")), None) if len(seeds) <= 1 else {
-        "seed": "several", "rate": 0.0, "runs": [p.get("chaos") for p in payloads]}  # fmt: skip
+    merged["chaos"] = (
+        next((p["chaos"] for p in payloads if p.get("chaos")), None)
+        if len(seeds) <= 1
+        else {"seed": "several", "rate": 0.0, "runs": [p.get("chaos") for p in payloads]}
+    )
     merged["coverage"] = matrix(merged["tests"], scenarios)
     return merged

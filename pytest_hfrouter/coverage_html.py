@@ -100,15 +100,14 @@ def render(payload: dict[str, Any]) -> str:
                 target = _id("cell", provider, name)
                 title = f"{provider} x {name}: {len(cell['tests']) if cell else 0} test(s)"
                 out.append(
-                    f'<td style="{_colour(cell)}" title="{esc(title)}">'
-                    f'<a href="#{target}">{esc(_text(cell))}</a></td>'
+                    f'<td style="{_colour(cell)}" title="{esc(title)}"><a href="#{target}">{esc(_text(cell))}</a></td>'
                 )
             out.append("</tr>")
         out.append("</tbody></table>")
     else:
         out.append("<p>No test met an outage scenario.</p>")
     if coverage["gaps"]:
-        out.append("<h2>Gaps</h2><ul class=\"gaps\">")
+        out.append('<h2>Gaps</h2><ul class="gaps">')
         out += [
             f"<li><strong>{esc(p)}</strong>: no test meets {', '.join(f'<code>{esc(n)}</code>' for n in names)}</li>"
             for p, names in coverage["gaps"].items()

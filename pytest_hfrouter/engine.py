@@ -234,8 +234,19 @@ class Engine:
         fault = answer.fault.type if answer.fault else None
         status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
         kind = step if follow_up is not None and step else route.kind
-        exchange.log(provider, hf_model, kind, request.method, request.url, status, fault, answer.source,
-                     route.stream, retry_after=answer.retry_after, requested=route.requested)  # fmt: skip
+        exchange.log(
+            provider,
+            hf_model,
+            kind,
+            request.method,
+            request.url,
+            status,
+            fault,
+            answer.source,
+            route.stream,
+            retry_after=answer.retry_after,
+            requested=route.requested,
+        )
         return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
 
     def waited(self, seconds: float, background: bool = False) -> None:
@@ -261,9 +272,18 @@ class Engine:
             hf_model = self._hf_model(exchange, route, provider)
             if route.kind == MAPPING and observed.status == 200:
                 self._learn_provider_ids(exchange, observed.content)
-            exchange.log(provider, hf_model, route.kind, request.method, request.url, observed.status,
-                              observed.error and "error", "live", route.stream,
-                              retry_after=retry_after(observed.headers))  # fmt: skip
+            exchange.log(
+                provider,
+                hf_model,
+                route.kind,
+                request.method,
+                request.url,
+                observed.status,
+                observed.error and "error",
+                "live",
+                route.stream,
+                retry_after=retry_after(observed.headers),
+            )
             exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
             if route.kind != OTHER and is_failure(observed):
                 exchange.failures.append((request, route, provider, hf_model, observed))
@@ -364,9 +384,15 @@ class Engine:
         return self._from_rules(exchange, request, route, provider, hf_model, [rule])
 
     def _from_rules(
-        self, exchange: Exchange, request: Request, route: Route, provider: str | None, hf_model: str | None,
-        rules: list[Rule] | None = None, step: str | None = None,
-    ) -> Answer | None:  # fmt: skip
+        self,
+        exchange: Exchange,
+        request: Request,
+        route: Route,
+        provider: str | None,
+        hf_model: str | None,
+        rules: list[Rule] | None = None,
+        step: str | None = None,
+    ) -> Answer | None:
         rules = exchange.rules if rules is None else rules
         if route.kind == MAPPING:
             return self._mapping_from_rules(exchange, request, route, hf_model, rules)
@@ -390,9 +416,10 @@ class Engine:
         self, exchange: Exchange, request: Request, route: Route, model: str | None, candidates: list[Rule]
     ) -> Answer | None:
         rules = [
-            r for r in candidates
+            r
+            for r in candidates
             if not r.exhausted and r.scenario.answers_route(route) and r.matches_model(route, model)
-        ]  # fmt: skip
+        ]
         if not rules:
             return None
         closest = rules[0]
@@ -507,12 +534,15 @@ class Engine:
                 body = fitted_body(recorded.body, route.stream, fit) if fit is not None else recorded.body
                 extra = (("x-inference-provider", provider),) if provider else ()
                 cached = self._answers[key] = Answer(
-                    recorded.status, recorded.reason, recorded.headers + extra, with_model(body, route.model),
+                    recorded.status,
+                    recorded.reason,
+                    recorded.headers + extra,
+                    with_model(body, route.model),
                     source="healthy",
-                )  # fmt: skip
+                )
         except (SchemaUnsupported, ValueError, LookupError, TypeError) as exc:
             reason = f"cannot build a healthy answer that fits this request: {exc}"
-            hint = "answer it from a cassette: @pytest.mark.hfrouter_cassette(\"<file>.yaml\")"
+            hint = 'answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")'
             return self._miss(exchange, request, route, reason, hint)
         return cached
 
@@ -590,8 +620,17 @@ class Engine:
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
         exchange.misses.append(Miss(request, reason, searched, closest, headline=headline, hint=hint))
-        exchange.log(route.provider, route.model, route.kind, request.method, request.url, None, "unanswered",
-                     "nothing", route.stream)  # fmt: skip
+        exchange.log(
+            route.provider,
+            route.model,
+            route.kind,
+            request.method,
+            request.url,
+            None,
+            "unanswered",
+            "nothing",
+            route.stream,
+        )
         return Answer(source="miss", unanswered=reason)
 
 
@@ -622,7 +661,7 @@ def _foreign_host(host: str) -> tuple[str, str]:
     return (
         f"{host} is {what}; in replay nothing leaves the process unless you let it",
         f"let it through: ini hfrouter_allow_hosts = {host} (globs, e.g. *.{parent}), "
-        f"or answer it from a cassette: @pytest.mark.hfrouter_cassette(\"<file>.yaml\")",
+        f'or answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")',
     )
 
 

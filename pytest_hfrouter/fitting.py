@@ -96,8 +96,7 @@ def _tool_fit(tools: Any, choice: Any) -> Fit | None:
         named = [f for f in offered if f.get("name") == wanted]
         if not named:
             raise SchemaUnsupported(
-                f"tool_choice names {wanted!r}, which is not among the offered tools "
-                f"{[f.get('name') for f in offered]}"
+                f"tool_choice names {wanted!r}, which is not among the offered tools {[f.get('name') for f in offered]}"
             )
         function = named[0]
     elif choice == "required":

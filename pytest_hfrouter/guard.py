@@ -21,8 +21,22 @@ from typing import Any
 from .errors import HFRouterError
 
 #: modules that only carry a connection on its way: the library that tried is the first other one
-_CARRIERS = ("socket", "ssl", "selectors", "asyncio", "concurrent", "threading", "contextlib", "functools",
-             "pytest_hfrouter", "importlib", "_pytest", "pluggy", "runpy", "__main__")  # fmt: skip
+_CARRIERS = (
+    "socket",
+    "ssl",
+    "selectors",
+    "asyncio",
+    "concurrent",
+    "threading",
+    "contextlib",
+    "functools",
+    "pytest_hfrouter",
+    "importlib",
+    "_pytest",
+    "pluggy",
+    "runpy",
+    "__main__",
+)
 #: libraries the faces answer for: a connection from them is one their face let through
 FACE_LIBRARIES = ("httpx", "httpx2", "requests", "aiohttp")
 

@@ -37,11 +37,22 @@ _MATTERING = re.compile(r"^(retry-after|ratelimit(-policy)?|x-ratelimit-.*|x-err
 _FAULTS = (
     ("connect-timeout", ("ConnectTimeout", "ConnectTimeoutError", "ConnectionTimeoutError")),
     ("read-timeout", ("ReadTimeout", "ReadTimeoutError", "SocketTimeoutError", "ServerTimeoutError", "TimeoutError")),
-    ("stream-cut", ("RemoteProtocolError", "ChunkedEncodingError", "IncompleteRead", "ClientPayloadError",
-                    "ProtocolError")),
-    ("connection-reset", ("ReadError", "ConnectionResetError", "ConnectionError", "ClientOSError",
-                          "ServerDisconnectedError", "ClientConnectionError")),
-)  # fmt: skip
+    (
+        "stream-cut",
+        ("RemoteProtocolError", "ChunkedEncodingError", "IncompleteRead", "ClientPayloadError", "ProtocolError"),
+    ),
+    (
+        "connection-reset",
+        (
+            "ReadError",
+            "ConnectionResetError",
+            "ConnectionError",
+            "ClientOSError",
+            "ServerDisconnectedError",
+            "ClientConnectionError",
+        ),
+    ),
+)
 HARVESTED = "harvested"
 
 
@@ -136,8 +147,9 @@ def known_shapes(scenarios: Iterable[Scenario]) -> dict[FailureShape, str]:
         for interactions in scenario.answers.values():
             for interaction in interactions:
                 recorded = interaction.response
-                known.setdefault(shape_of(recorded.status, recorded.reason, recorded.headers, recorded.content),
-                                 scenario.name)  # fmt: skip
+                known.setdefault(
+                    shape_of(recorded.status, recorded.reason, recorded.headers, recorded.content), scenario.name
+                )
     return known
 
 
@@ -174,8 +186,9 @@ class Finding:
 class Harvester:
     """Compares live failures with the library and keeps the unknown ones in ``folder``."""
 
-    def __init__(self, library: Library, folder: Path, secrets: tuple[str, ...] = (),
-                 extra: Iterable[Scenario] = ()) -> None:  # fmt: skip
+    def __init__(
+        self, library: Library, folder: Path, secrets: tuple[str, ...] = (), extra: Iterable[Scenario] = ()
+    ) -> None:
         self.folder = folder
         self.secrets = secrets
         scenarios = [*library.scenarios.values(), *extra]
@@ -187,17 +200,25 @@ class Harvester:
                 self.alike.setdefault(shape, []).append(scenario)
 
     def harvest(
-        self, request: Request, route: Route, provider: str | None, model: str | None, observed: Observed,
+        self,
+        request: Request,
+        route: Route,
+        provider: str | None,
+        model: str | None,
+        observed: Observed,
         client: dict[str, str] | None = None,
-    ) -> Finding | None:  # fmt: skip
+    ) -> Finding | None:
         shape = failure_shape(observed)
         if shape is None:
             return None
         scenario = self.known.get(shape)
         if scenario is not None:
             # a scenario that also rewrites the mapping is the less likely reading of a bare answer
-            same_route = [s.name for s in sorted(self.alike.get(shape, []), key=lambda s: "mapping" in s.routes)
-                          if route.kind in s.routes]  # fmt: skip
+            same_route = [
+                s.name
+                for s in sorted(self.alike.get(shape, []), key=lambda s: "mapping" in s.routes)
+                if route.kind in s.routes
+            ]
             scenario = same_route[0] if same_route else scenario
         if scenario is not None or shape.fault is not None:
             return Finding(provider, model, shape, scenario=scenario or shape.fault)
@@ -205,9 +226,15 @@ class Harvester:
         return Finding(provider, model, shape, path=str(path), new=new)
 
     def _keep(
-        self, request: Request, route: Route, provider: str | None, model: str | None, observed: Observed,
-        shape: FailureShape, client: dict[str, str],
-    ) -> tuple[Path, bool]:  # fmt: skip
+        self,
+        request: Request,
+        route: Route,
+        provider: str | None,
+        model: str | None,
+        observed: Observed,
+        shape: FailureShape,
+        client: dict[str, str],
+    ) -> tuple[Path, bool]:
         from .recorder import _locked
 
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -237,9 +264,16 @@ def _stem(provider: str | None, shape: FailureShape, today: str) -> str:
 
 
 def candidate(
-    name: str, request: Request, route: Route, provider: str | None, model: str | None, observed: Observed,
-    shape: FailureShape, client: dict[str, str], secrets: tuple[str, ...] = (),
-) -> dict[str, Any]:  # fmt: skip
+    name: str,
+    request: Request,
+    route: Route,
+    provider: str | None,
+    model: str | None,
+    observed: Observed,
+    shape: FailureShape,
+    client: dict[str, str],
+    secrets: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """A candidate scenario in the scenario file format (cassettes/FORMAT.md), scrubbed."""
     from .recorder import interaction
 

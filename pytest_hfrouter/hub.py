@@ -94,5 +94,3 @@ def synthesised_model_info(model: str, task: str | None = None) -> dict[str, Any
         "tags": tags,
         "private": False,
     }
-
-

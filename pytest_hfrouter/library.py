@@ -90,7 +90,6 @@ class Scenario:
         return self.fault is not None and self.fault.type == BODY_CUT
 
 
-
 def scenario_from_cassette(cassette: Cassette) -> Scenario:
     meta = cassette.hfrouter
     path = cassette.path

@@ -129,7 +129,7 @@ def _secrets_in(path: Path, source: str, where: str, node: yaml.ScalarNode) -> l
             continue
         hits = scrub.findings(text) or [(-1, "a secret-named parameter or field with its value")]
         for position, kind in hits:
-            shown = f" ({text[position:position + 7]}…)" if position >= 0 and kind.startswith("a Hugging") else ""
+            shown = f" ({text[position : position + 7]}…)" if position >= 0 and kind.startswith("a Hugging") else ""
             if (kind, shown) not in found:
                 seen = text[position : position + 12] if position >= 0 and not how else ""
                 found[kind, shown] = (how, _line(source, node, seen))
@@ -183,8 +183,10 @@ def _round_trip_problems(body: Any, headers: list[tuple[str, str]]) -> list[str]
     if encoding:
         data = body.encode("utf-8") if isinstance(body, str) else body
         if encoding in ("gzip", "x-gzip", "deflate") and decode(data, encoding) is None:
-            return [f"is not {encoding} although Content-Encoding says so: replay cannot hand the client what "
-                    "the server sent; record it again"]  # fmt: skip
+            return [
+                f"is not {encoding} although Content-Encoding says so: replay cannot hand the client what "
+                "the server sent; record it again"
+            ]
         return []
     kind = next((v.lower() for k, v in headers if k.lower() == "content-type"), "")
     if isinstance(body, str) and "\ufffd" in body and kind.startswith(_BINARY_TYPES):

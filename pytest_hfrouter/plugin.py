@@ -149,9 +149,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             note(config, outage_note(each.kwargs))
             if _SCENARIO_PARAM not in metafunc.fixturenames:
                 metafunc.fixturenames.append(_SCENARIO_PARAM)
-            metafunc.parametrize(
-                _SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True
-            )
+            metafunc.parametrize(_SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
     except MarkerError as exc:
         raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
 
@@ -488,9 +486,14 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     judged = settings.verdicts != "off" or resilience is not None
     return HFRouter(
-        item.stash[EXCHANGE], item.config.stash[ENGINE].library, _scenario_param(item), chain=chain,
-        storm_limit=settings.retry_storm, test_file=str(item.path) if judged else None, resets=settings.resets,
-    )  # fmt: skip
+        item.stash[EXCHANGE],
+        item.config.stash[ENGINE].library,
+        _scenario_param(item),
+        chain=chain,
+        storm_limit=settings.retry_storm,
+        test_file=str(item.path) if judged else None,
+        resets=settings.resets,
+    )
 
 
 @pytest.fixture

@@ -47,13 +47,33 @@ class Provider:
 
 
 _HF_INFERENCE_TASKS = (
-    "text-to-image", "conversational", "text-generation", "text-classification", "question-answering",
-    "audio-classification", "automatic-speech-recognition", "fill-mask", "feature-extraction",
-    "image-classification", "image-segmentation", "document-question-answering", "image-to-text",
-    "object-detection", "audio-to-audio", "zero-shot-image-classification", "zero-shot-classification",
-    "image-to-image", "sentence-similarity", "table-question-answering", "tabular-classification",
-    "text-to-speech", "token-classification", "translation", "summarization", "visual-question-answering",
-)  # fmt: skip
+    "text-to-image",
+    "conversational",
+    "text-generation",
+    "text-classification",
+    "question-answering",
+    "audio-classification",
+    "automatic-speech-recognition",
+    "fill-mask",
+    "feature-extraction",
+    "image-classification",
+    "image-segmentation",
+    "document-question-answering",
+    "image-to-text",
+    "object-detection",
+    "audio-to-audio",
+    "zero-shot-image-classification",
+    "zero-shot-classification",
+    "image-to-image",
+    "sentence-similarity",
+    "table-question-answering",
+    "tabular-classification",
+    "text-to-speech",
+    "token-classification",
+    "translation",
+    "summarization",
+    "visual-question-answering",
+)
 
 _REMOVAL = "ROUTER-FACTS §1.2: hfh-git 981bfc407 (2026-07-01), moon-landing#18795"
 
@@ -151,13 +171,34 @@ _GLOB_CHARS = frozenset("*?[")
 # The order the synthesised mapping lists providers in for chat (a 0.x client's client-side
 # "auto" takes the first): novita first, as in the seed incident; the 2026 partner list.
 CHAT_ORDER = (
-    "novita", "together", "fireworks-ai", "groq", "cerebras", "featherless-ai",
-    "nscale", "hf-inference", "cohere", "deepinfra", "scaleway", "ovhcloud",
-)  # fmt: skip
+    "novita",
+    "together",
+    "fireworks-ai",
+    "groq",
+    "cerebras",
+    "featherless-ai",
+    "nscale",
+    "hf-inference",
+    "cohere",
+    "deepinfra",
+    "scaleway",
+    "ovhcloud",
+)
 # For the other tasks: providers with a recorded healthy answer first, fal-ai first as the
 # router's own docs show for text-to-image, hf-inference last (it serves most tasks).
-_TASK_ORDER = ("fal-ai", "together", "replicate", "nscale", "wavespeed", "zai-org", "deepinfra", "scaleway",
-               "novita", "featherless-ai", "hf-inference")  # fmt: skip
+_TASK_ORDER = (
+    "fal-ai",
+    "together",
+    "replicate",
+    "nscale",
+    "wavespeed",
+    "zai-org",
+    "deepinfra",
+    "scaleway",
+    "novita",
+    "featherless-ai",
+    "hf-inference",
+)
 
 
 def serves(provider: str, task: str) -> bool:

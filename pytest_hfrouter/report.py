@@ -134,9 +134,11 @@ def pair_states(payload: dict[str, Any]) -> dict[tuple[str, str], PairState]:
     for entry in entries:
         provider, model = entry.get("provider") or "auto", entry.get("model") or "?"
         status = entry.get("status")
-        ok = entry.get("outcome") == "ok" if "outcome" in entry else (
-            entry.get("error") is None and status is not None and status < 400
-        )  # fmt: skip
+        ok = (
+            entry.get("outcome") == "ok"
+            if "outcome" in entry
+            else (entry.get("error") is None and status is not None and status < 400)
+        )
         key = (provider, model)
         before = states.get(key)
         if before is None or (before.healthy and not ok):
@@ -191,10 +193,13 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         lines.append(
             f"| {state.provider} | {state.model} | {_outcome(state)}{mark} | {_outcome(before.get(key))} | {error} |"
         )
-    skipped = sorted({
-        f"{p.get('provider') or 'auto'} {p.get('model')}: {p.get('error')}"
-        for p in payload.get("probes") or [] if p.get("outcome") in ("removed", "over-budget")
-    })  # fmt: skip
+    skipped = sorted(
+        {
+            f"{p.get('provider') or 'auto'} {p.get('model')}: {p.get('error')}"
+            for p in payload.get("probes") or []
+            if p.get("outcome") in ("removed", "over-budget")
+        }
+    )
     if skipped:
         lines.append("")
         lines += [f"- not probed: {line}" for line in skipped]
@@ -218,7 +223,8 @@ def harvest_lines(harvest: list[dict[str, Any]]) -> list[str]:
             lines.append(entry["line"])
     lines = [f"failure shape {line}" for line in lines]
     if seen:
-        lines.append("known scenarios seen in the wild this run: "
-                     + ", ".join(f"{name} x{count}" for name, count in sorted(seen.items())))  # fmt: skip
+        lines.append(
+            "known scenarios seen in the wild this run: "
+            + ", ".join(f"{name} x{count}" for name, count in sorted(seen.items()))
+        )
     return lines
-

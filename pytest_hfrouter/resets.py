@@ -106,8 +106,6 @@ def parse(lines: Iterable[str]) -> tuple[Reset, ...]:
         if target is None:
             raise ValueError(f"{INI}: {line!r}: module {module!r} has no attribute {attribute!r}")
         if not callable(target) and not callable(getattr(target, "cache_clear", None)):
-            raise ValueError(
-                f"{INI}: {line!r} is a {type(target).__name__}, not a callable or an lru_cache'd function"
-            )
+            raise ValueError(f"{INI}: {line!r} is a {type(target).__name__}, not a callable or an lru_cache'd function")
         found.append(reset)
     return tuple(found)

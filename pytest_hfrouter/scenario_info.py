@@ -47,8 +47,10 @@ def table(library: Library, seen: dict[str, str] | None = None) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append("")
-    lines.append("provenance: real = seen in a real answer; partly-real = some parts seen, the rest chosen; "
-                 "inferred = shape chosen from client code (details: hfrouter scenarios show NAME)")  # fmt: skip
+    lines.append(
+        "provenance: real = seen in a real answer; partly-real = some parts seen, the rest chosen; "
+        "inferred = shape chosen from client code (details: hfrouter scenarios show NAME)"
+    )
     return "\n".join(lines)
 
 
@@ -71,29 +73,42 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
     fault = scenario.fault.type if scenario.fault else None
     hang = " (with timeout=None, the default, the call would wait forever: the test fails saying so)"
     if fault == READ_TIMEOUT:
-        return _per_major((
-            "requests.exceptions.ReadTimeout (not converted)" + hang,
-            "httpx.ReadTimeout: timed out (not converted)" + hang,
-            "huggingface_hub.errors.InferenceTimeoutError: Inference call timed out: <url>" + hang,
-        ), "ROUTER-FACTS §3.2 (observed with timeout=1)")
+        return _per_major(
+            (
+                "requests.exceptions.ReadTimeout (not converted)" + hang,
+                "httpx.ReadTimeout: timed out (not converted)" + hang,
+                "huggingface_hub.errors.InferenceTimeoutError: Inference call timed out: <url>" + hang,
+            ),
+            "ROUTER-FACTS §3.2 (observed with timeout=1)",
+        )
     if fault == CONNECT_TIMEOUT:
-        return _per_major((
-            "requests.exceptions.ConnectTimeout" + hang,
-            "httpx.ConnectTimeout" + hang,
-            "huggingface_hub.errors.InferenceTimeoutError (2.x converts every httpx2.TimeoutException)" + hang,
-        ), "inferred from ROUTER-FACTS §3.2 (read timeouts observed; the same except clauses)")
+        return _per_major(
+            (
+                "requests.exceptions.ConnectTimeout" + hang,
+                "httpx.ConnectTimeout" + hang,
+                "huggingface_hub.errors.InferenceTimeoutError (2.x converts every httpx2.TimeoutException)" + hang,
+            ),
+            "inferred from ROUTER-FACTS §3.2 (read timeouts observed; the same except clauses)",
+        )
     if fault == CONNECTION_RESET:
-        return _per_major((
-            "requests.exceptions.ConnectionError (Connection aborted, Connection reset by peer)",
-            "httpx.ReadError: [Errno 104] Connection reset by peer",
-            "httpx2.ReadError: [Errno 104] Connection reset by peer (only timeouts are converted)",
-        ), "inferred from client code (ROUTER-FACTS §3.2); the parity suite checks it on a real socket")
+        return _per_major(
+            (
+                "requests.exceptions.ConnectionError (Connection aborted, Connection reset by peer)",
+                "httpx.ReadError: [Errno 104] Connection reset by peer",
+                "httpx2.ReadError: [Errno 104] Connection reset by peer (only timeouts are converted)",
+            ),
+            "inferred from client code (ROUTER-FACTS §3.2); the parity suite checks it on a real socket",
+        )
     if fault == STREAM_CUT:
-        return _per_major((
-            "requests.exceptions.ChunkedEncodingError: Response ended prematurely (after the chunks before the cut)",
-            "httpx.RemoteProtocolError: peer closed connection without sending complete message body",
-            "httpx2.RemoteProtocolError (same text)",
-        ), "ROUTER-FACTS §2.11 (observed)")
+        return _per_major(
+            (
+                "requests.exceptions.ChunkedEncodingError: Response ended prematurely"
+                " (after the chunks before the cut)",
+                "httpx.RemoteProtocolError: peer closed connection without sending complete message body",
+                "httpx2.RemoteProtocolError (same text)",
+            ),
+            "ROUTER-FACTS §2.11 (observed)",
+        )
     if fault == SLOW_FIRST_TOKEN:
         return same(
             "nothing when the client's read timeout is longer than the delay (a slow success); "
@@ -102,11 +117,14 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
         )
     if fault == SLOW_STREAM:
         slow = "nothing when the read timeout is longer than the delay; otherwise the first event, then "
-        return _per_major((
-            slow + "requests.exceptions.ConnectionError (urllib3 wraps the read timeout)",
-            slow + "httpx.ReadTimeout",
-            slow + "httpx2.ReadTimeout (raised while iterating: not converted)",
-        ), "what the parity suite (tests/test_parity.py) observes; ROUTER-FACTS §3.2, §4.2")  # fmt: skip
+        return _per_major(
+            (
+                slow + "requests.exceptions.ConnectionError (urllib3 wraps the read timeout)",
+                slow + "httpx.ReadTimeout",
+                slow + "httpx2.ReadTimeout (raised while iterating: not converted)",
+            ),
+            "what the parity suite (tests/test_parity.py) observes; ROUTER-FACTS §3.2, §4.2",
+        )
     name = scenario.name
     if name == "stream-error-event":
         return same(
@@ -133,8 +151,11 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
     if MAPPING in scenario.routes and scenario.routes != (MAPPING,):
         prefix = "a warning logged at the mapping look-up, then "
     where = " from the Hub's mapping look-up" if scenario.routes == (MAPPING,) else ""
-    cls = "huggingface_hub.errors.BadRequestError (HfHubHTTPError, ValueError)" if status == 400 else (
-        "huggingface_hub.errors.HfHubHTTPError")  # fmt: skip
+    cls = (
+        "huggingface_hub.errors.BadRequestError (HfHubHTTPError, ValueError)"
+        if status == 400
+        else ("huggingface_hub.errors.HfHubHTTPError")
+    )
     texts = tuple(
         f"{prefix}{cls}{where} (subclass of {base}); e.response.status_code == {status}, no e.status_code"
         for base in _HTTP_ERROR_BASE

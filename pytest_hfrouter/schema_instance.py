@@ -79,8 +79,9 @@ class _Generator:
             return choices[variant % len(choices)]
         if "allOf" in schema:
             rest = {k: v for k, v in schema.items() if k != "allOf"}
-            parts = [self.resolve(p["$ref"], where) if isinstance(p, dict) and "$ref" in p else p
-                     for p in schema["allOf"]]  # fmt: skip
+            parts = [
+                self.resolve(p["$ref"], where) if isinstance(p, dict) and "$ref" in p else p for p in schema["allOf"]
+            ]
             return self.value(_merge([rest, *parts]), where, depth + 1, variant)
         for key in ("anyOf", "oneOf"):
             if key in schema:
@@ -120,8 +121,9 @@ class _Generator:
     def _object(self, schema: dict[str, Any], where: str, depth: int, variant: int) -> Any:
         properties = schema.get("properties") or {}
         required = schema.get("required") or []
-        result = {name: self.value(sub, f"{where}/properties/{name}", depth + 1, variant)
-                  for name, sub in properties.items()}  # fmt: skip
+        result = {
+            name: self.value(sub, f"{where}/properties/{name}", depth + 1, variant) for name, sub in properties.items()
+        }
         extra = schema.get("additionalProperties", True)
         for name in required:
             if name not in result:

@@ -108,8 +108,11 @@ class _Compiled:
 
     @functools.cached_property
     def tails(self) -> tuple[tuple[re.Pattern[str], str], ...]:
-        return ((re.compile(_PARAM_TAIL), "param"), (re.compile(_FIELD_TAIL), "field"),
-                (re.compile(_ESCAPED_FIELD_TAIL), "field"))  # fmt: skip
+        return (
+            (re.compile(_PARAM_TAIL), "param"),
+            (re.compile(_FIELD_TAIL), "field"),
+            (re.compile(_ESCAPED_FIELD_TAIL), "field"),
+        )
 
     @functools.cached_property
     def bearer(self) -> re.Pattern[str]:

@@ -69,8 +69,12 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
     answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]
     if answerable:
         by = sorted({c.answered_by for c in answerable})
-        return Finding(rule, SHADOWED, f"the {len(answerable)} call(s) it could answer were answered by "
-                       f"{', '.join(by)} first (a closer rule or an hfrouter.outage() block wins)")  # fmt: skip
+        return Finding(
+            rule,
+            SHADOWED,
+            f"the {len(answerable)} call(s) it could answer were answered by "
+            f"{', '.join(by)} first (a closer rule or an hfrouter.outage() block wins)",
+        )
     if matching:
         return Finding(rule, NOT_APPLICABLE, _cannot_apply(rule, matching))
     return Finding(rule, UNMATCHED, _no_match(rule, calls))
@@ -105,7 +109,7 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
         )
     inference = [c for c in matching if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
     if scenario.stream is True and inference and not any(c.stream for c in inference):
-        return f"{name} happens only to streamed requests (\"stream\": true); the matching calls were plain"
+        return f'{name} happens only to streamed requests ("stream": true); the matching calls were plain'
     if scenario.stream is False and inference and all(c.stream for c in inference):
         return f"{name} happens only to plain requests; the matching calls were streamed"
     return f"{name} answers {'/'.join(scenario.routes)} routes; the matching calls were: {_kinds(matching)}"

@@ -112,8 +112,13 @@ def judge(
         verdicts += _no_backoff(pair_calls)
     for call in inference:
         if call.provider and call.model and (call.provider, call.model.lower()) in removed:
-            verdicts.append(Verdict(RETRIED_NON_RETRYABLE, f"{_who(call)} was called although the mapping said "
-                                    "the provider does not serve the model", (call,)))  # fmt: skip
+            verdicts.append(
+                Verdict(
+                    RETRIED_NON_RETRYABLE,
+                    f"{_who(call)} was called although the mapping said the provider does not serve the model",
+                    (call,),
+                )
+            )
     verdicts += _truncated(list(calls), passed, caught_after)
     verdicts += _gave_up_early(inference, chain)
     return verdicts
@@ -155,8 +160,13 @@ def _no_backoff(pair_calls: list[Call]) -> list[Verdict]:
             gaps = [b.at - a.at for a, b in itertools.pairwise(retries)]
             if any(not _grows(earlier, later) for earlier, later in itertools.pairwise(gaps)):
                 shown = ", ".join(f"{gap:.2f} s" for gap in gaps)
-                return [Verdict(NO_BACKOFF, f"{_who(retries[0])} was retried after 5xx answers with gaps "
-                                f"{shown}: they do not grow", tuple(retries))]  # fmt: skip
+                return [
+                    Verdict(
+                        NO_BACKOFF,
+                        f"{_who(retries[0])} was retried after 5xx answers with gaps {shown}: they do not grow",
+                        tuple(retries),
+                    )
+                ]
         run = []
     return []
 
@@ -170,9 +180,16 @@ def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdi
             continue  # an exception reached the test after it: the app did not take it for whole
         later = [c for c in calls[position + 1 :] if c.route in ("provider", "auto")]
         if not any(not c.failed for c in later):
-            return [Verdict(TRUNCATED_STREAM_ACCEPTED, f"{_who(call)} sent a truncated stream ({scenario}) and no "
-                            "exception reached the test nor did another provider answer afterwards: the app may "
-                            "have shown half an answer as if it were whole", (call,), level="warning")]  # fmt: skip
+            return [
+                Verdict(
+                    TRUNCATED_STREAM_ACCEPTED,
+                    f"{_who(call)} sent a truncated stream ({scenario}) and no "
+                    "exception reached the test nor did another provider answer afterwards: the app may "
+                    "have shown half an answer as if it were whole",
+                    (call,),
+                    level="warning",
+                )
+            ]
     return []
 
 
@@ -186,8 +203,14 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
     untried = [p for p in chain if p not in tried]
     if not untried:
         return []
-    return [Verdict(GAVE_UP_EARLY, f"the chain ended with {last.fault or last.status} from {last.provider} while "
-                    f"{', '.join(untried)} had never been tried", (last,))]  # fmt: skip
+    return [
+        Verdict(
+            GAVE_UP_EARLY,
+            f"the chain ended with {last.fault or last.status} from {last.provider} while "
+            f"{', '.join(untried)} had never been tried",
+            (last,),
+        )
+    ]
 
 
 def _could_judge(calls: Sequence[Call], chain: Sequence[str]) -> bool:
@@ -227,5 +250,11 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
         caught_after = sum(1 for n in inside if n < exchange.caught_after) if exchange.caught_after >= 0 else -1
     if not exchange.removed and not _could_judge(calls, chain):
         return []
-    return judge(calls, passed=passed, chain=chain, storm_limit=storm_limit,
-                 removed=frozenset(exchange.removed), caught_after=caught_after)  # fmt: skip
+    return judge(
+        calls,
+        passed=passed,
+        chain=chain,
+        storm_limit=storm_limit,
+        removed=frozenset(exchange.removed),
+        caught_after=caught_after,
+    )

@@ -71,6 +71,7 @@ def hfapp(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(FRESH_LOOKUPS)
     return pytester
 
+
 #: A vcrpy (format 1) cassette with one successful novita chat completion, as vcrpy writes it.
 CASSETTE = """\
 interactions:

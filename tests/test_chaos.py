@@ -130,38 +130,48 @@ def chaos_report(path: Path) -> dict[str, dict[str, Any]]:
 
 def test_chaos_run_reports_injections_and_a_working_reproduction(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(test_suite=SUITE)
-    args = ["-p", "hfrouter", "--hfrouter-chaos-seed=1234", "--hfrouter-chaos-rate=1",
-            "--hfrouter-chaos-scenarios=bad-gateway-502", "--hfrouter-report=r.json"]  # fmt: skip
+    args = [
+        "-p",
+        "hfrouter",
+        "--hfrouter-chaos-seed=1234",
+        "--hfrouter-chaos-rate=1",
+        "--hfrouter-chaos-scenarios=bad-gateway-502",
+        "--hfrouter-report=r.json",
+    ]
     result = hfapp.runpytest(*args)
     result.assert_outcomes(passed=2, failed=5)  # at rate 1 even the fallback chain runs out
-    result.stdout.fnmatch_lines([
-        "hfrouter: mode=replay scope=all (*) chaos: seed=1234 rate=1 scenarios=bad-gateway-502",
-        "*- hfrouter chaos -*",
-        "chaos (seed 1234) injected into this test:",
-        "  call 2 (provider novita): bad-gateway-502",
-        "reproduce it without chaos (add above the test):",
-        '  @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
-        "*- hfrouter chaos -*",
-        "seed 1234, rate 1: 5 test(s) ran under chaos, 7 outage(s) injected into 5 test(s)",
-        "failed under chaos: 5 (by scenario)",
-        "  bad-gateway-502:",
-        "    test_suite.py::test_fragile[[]0[]]",
-        '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
-        "*",
-        "    test_suite.py::test_falls_back",
-        '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
-        '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="together", times=1)',
-        '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="cerebras", times=1)',
-        "replay this run: --hfrouter-chaos-seed=1234",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "hfrouter: mode=replay scope=all (*) chaos: seed=1234 rate=1 scenarios=bad-gateway-502",
+            "*- hfrouter chaos -*",
+            "chaos (seed 1234) injected into this test:",
+            "  call 2 (provider novita): bad-gateway-502",
+            "reproduce it without chaos (add above the test):",
+            '  @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
+            "*- hfrouter chaos -*",
+            "seed 1234, rate 1: 5 test(s) ran under chaos, 7 outage(s) injected into 5 test(s)",
+            "failed under chaos: 5 (by scenario)",
+            "  bad-gateway-502:",
+            "    test_suite.py::test_fragile[[]0[]]",
+            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
+            "*",
+            "    test_suite.py::test_falls_back",
+            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
+            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="together", times=1)',
+            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="cerebras", times=1)',
+            "replay this run: --hfrouter-chaos-seed=1234",
+        ]
+    )
     tests = chaos_report(hfapp.path / "r.json")
     assert "chaos" not in tests["test_suite.py::test_marked"]  # marked tests keep their own rules
     assert "chaos" not in tests["test_suite.py::test_healthy_only"]
     falls_back = tests["test_suite.py::test_falls_back"]
     assert falls_back["outcome"] == "failed"
     assert [(i["call"], i["provider"], i["scenario"]) for i in falls_back["chaos"]] == [
-        (1, "novita", "bad-gateway-502"), (2, "together", "bad-gateway-502"), (3, "cerebras", "bad-gateway-502"),
-    ]  # fmt: skip
+        (1, "novita", "bad-gateway-502"),
+        (2, "together", "bad-gateway-502"),
+        (3, "cerebras", "bad-gateway-502"),
+    ]
     # The reproduction line, pasted above the test, fails it the same way without chaos.
     reproduced = SUITE.replace(
         "@pytest.mark.parametrize",
@@ -172,9 +182,7 @@ def test_chaos_run_reports_injections_and_a_working_reproduction(hfapp: pytest.P
     result.assert_outcomes(failed=4)
     assert "hfrouter chaos" not in result.stdout.str()
     again = chaos_report(hfapp.path / "again.json")
-    assert [c["status"] for c in again["test_suite.py::test_fragile[0]"]["calls"] if c["route"] == "provider"] == [
-        502
-    ]
+    assert [c["status"] for c in again["test_suite.py::test_fragile[0]"]["calls"] if c["route"] == "provider"] == [502]
     # And without the line or chaos, the suite is green.
     hfapp.makepyfile(test_suite=SUITE)
     hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=7)
@@ -219,10 +227,12 @@ def test_a_drawn_seed_is_printed_and_replays(hfapp: pytest.Pytester) -> None:
         ("--hfrouter-chaos-rate=1.5", "*--hfrouter-chaos-rate: expected a share between 0 and 1, got 1.5"),
         ("--hfrouter-chaos-rate=lots", "*--hfrouter-chaos-rate: expected a number >= 0, got 'lots'"),
         ("--hfrouter-chaos-seed=abc", "*--hfrouter-chaos-seed: expected an integer*got 'abc'"),
-        ("--hfrouter-chaos-scenarios=bad-gateway", "*--hfrouter-chaos-scenarios: unknown scenario 'bad-gateway'. "
-         "Did you mean 'bad-gateway-502'?*"),
+        (
+            "--hfrouter-chaos-scenarios=bad-gateway",
+            "*--hfrouter-chaos-scenarios: unknown scenario 'bad-gateway'. Did you mean 'bad-gateway-502'?*",
+        ),
     ],
-)  # fmt: skip
+)
 def test_chaos_usage_errors(pytester: pytest.Pytester, option: str, expected: str) -> None:
     pytester.makepyfile(test_x="def test_x(): pass")
     result = pytester.runpytest("-p", "hfrouter", "--hfrouter-chaos", option)
@@ -279,17 +289,20 @@ def test_the_fragile_example_is_caught_and_its_reproduction_fails_it(examples: p
     examples.runpytest("-p", "hfrouter", "fragile").assert_outcomes(failed=1)  # red without chaos
     # The good app's chaos-ready test meets the same outage and stays green.
     good = examples.path / "tests" / "test_outage_contract.py"
-    good.write_text(good.read_text().replace(
-        "@pytest.mark.parametrize(\"mode\", [\"chat\", \"stream\"])\ndef test_every_question",
-        f"{marker}\n@pytest.mark.parametrize(\"mode\", [\"chat\", \"stream\"])\ndef test_every_question",
-    ))  # fmt: skip
+    good.write_text(
+        good.read_text().replace(
+            '@pytest.mark.parametrize("mode", ["chat", "stream"])\ndef test_every_question',
+            f'{marker}\n@pytest.mark.parametrize("mode", ["chat", "stream"])\ndef test_every_question',
+        )
+    )
     examples.runpytest("-p", "hfrouter", "tests", "-k", "every_question").assert_outcomes(passed=2)
 
 
 def test_a_test_meets_the_same_outages_whichever_test_ran_before_it(hfapp: pytest.Pytester) -> None:
     """huggingface_hub caches the Hub's mapping per process: a chaos test starts with a cold cache,
     or its call ordinals (and so its outages) would depend on the test that ran before it."""
-    hfapp.makepyfile(test_order="""
+    hfapp.makepyfile(
+        test_order="""
         from hfapp import chat, status_of
 
         def test_first():
@@ -298,13 +311,24 @@ def test_a_test_meets_the_same_outages_whichever_test_ran_before_it(hfapp: pytes
         def test_second():
             for _ in range(6):
                 status_of(lambda: chat("novita"))
-        """)
-    args = ["-p", "hfrouter", "--hfrouter-chaos-seed=2", "--hfrouter-chaos-rate=0.5",
-            "--hfrouter-chaos-scenarios=bad-gateway-502"]  # fmt: skip
+        """
+    )
+    args = [
+        "-p",
+        "hfrouter",
+        "--hfrouter-chaos-seed=2",
+        "--hfrouter-chaos-rate=0.5",
+        "--hfrouter-chaos-scenarios=bad-gateway-502",
+    ]
     # Plain subprocesses, as a user runs pytest: the client's cache lives as long as the process.
     for extra in (["--hfrouter-report=both.json"], ["--hfrouter-report=alone.json", "-k", "second"]):
-        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, *extra],
-                              cwd=hfapp.path, capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, *extra],
+            cwd=hfapp.path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout
     both = chaos_report(hfapp.path / "both.json")["test_order.py::test_second"]
     alone = chaos_report(hfapp.path / "alone.json")["test_order.py::test_second"]

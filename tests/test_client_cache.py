@@ -16,6 +16,7 @@ def app(hfapp: pytest.Pytester) -> pytest.Pytester:
     (hfapp.path / "conftest.py").unlink()
     return hfapp
 
+
 AGREEING = """
 import hfapp
 

@@ -307,9 +307,14 @@ def expected_outcome(scenario: Scenario | None, client: ClientKind, delay: float
         mapping = scenario.answers[MAPPING][0].response
         if mapping.status != 200:  # the Hub look-up itself fails: no router call follows
             return Expected(
-                HUB_ERROR, None, None, mapping.status, mapping.reason,
-                fill_headers(mapping.headers, values), fill(mapping.body, values),
-            )  # fmt: skip
+                HUB_ERROR,
+                None,
+                None,
+                mapping.status,
+                mapping.reason,
+                fill_headers(mapping.headers, values),
+                fill(mapping.body, values),
+            )
         entry = json.loads(mapping.body)["inferenceProviderMapping"]["${provider}"]
         if entry is None:  # the overlay removes the target provider from the mapping
             if client.explicit_provider:
@@ -335,14 +340,21 @@ def expected_outcome(scenario: Scenario | None, client: ClientKind, delay: float
     if scenario.uses_healthy_body:  # body-cut: the call's own healthy answer, cut halfway
         _, recorded = LIBRARY.healthy.answer(provider, client.stream)
     answer = Expected(
-        OK, f"scenario:{scenario.name}", provider, recorded.status, recorded.reason,
-        fill_headers(recorded.headers, values), fill(recorded.body, values), warning,
+        OK,
+        f"scenario:{scenario.name}",
+        provider,
+        recorded.status,
+        recorded.reason,
+        fill_headers(recorded.headers, values),
+        fill(recorded.body, values),
+        warning,
         scenario.fault.type if scenario.fault else None,
-    )  # fmt: skip
+    )
     transport = _transport(scenario, answer, delay)
     if transport is not None:
-        return dataclasses.replace(answer, outcome=TRANSPORT, transport=transport[0], delivered=transport[1],
-                                   before_response=transport[2])  # fmt: skip
+        return dataclasses.replace(
+            answer, outcome=TRANSPORT, transport=transport[0], delivered=transport[1], before_response=transport[2]
+        )
     if answer.status >= 400:
         return dataclasses.replace(answer, outcome=HTTP_ERROR)
     if answer.events:
@@ -620,29 +632,117 @@ def _clients() -> list[ClientKind]:
     for stream in (False, True):
         sfx = "-stream" if stream else ""
         kinds += [
-            ClientKind(f"hfh-novita{sfx}", "hfh", HFH_HTTP, PROVIDER, stream, True, True,
-                       functools.partial(run_hfh, TARGET, stream)),
-            ClientKind(f"hfh-async-novita{sfx}", "hfh", HFH_ASYNC_HTTP, PROVIDER, stream, True, True,
-                       functools.partial(run_hfh_async, TARGET, stream), async_skip),
+            ClientKind(
+                f"hfh-novita{sfx}",
+                "hfh",
+                HFH_HTTP,
+                PROVIDER,
+                stream,
+                True,
+                True,
+                functools.partial(run_hfh, TARGET, stream),
+            ),
+            ClientKind(
+                f"hfh-async-novita{sfx}",
+                "hfh",
+                HFH_ASYNC_HTTP,
+                PROVIDER,
+                stream,
+                True,
+                True,
+                functools.partial(run_hfh_async, TARGET, stream),
+                async_skip,
+            ),
             # No provider: the server-side auto route on >= 1.0; on 0.x the client looks up the
             # mapping and calls the first provider's route itself.
-            ClientKind(f"hfh-no-provider{sfx}", "hfh", HFH_HTTP, AUTO if HFH_1X else PROVIDER, stream, False,
-                       not HFH_1X, functools.partial(run_hfh, None, stream)),
-            ClientKind(f"openai-v1{sfx}", "openai", OPENAI_HTTP, AUTO, stream, False, False,
-                       functools.partial(run_openai, f"{ROUTER}/v1", stream), _missing("openai")),
-            ClientKind(f"openai-novita{sfx}", "openai", OPENAI_HTTP, PROVIDER, stream, True, False,
-                       functools.partial(run_openai, NOVITA_BASE, stream), _missing("openai")),
-            ClientKind(f"requests{sfx}", "raw", "requests", PROVIDER, stream, True, False,
-                       functools.partial(run_requests, stream), _missing("requests")),
-            ClientKind(f"httpx{sfx}", "raw", "httpx", PROVIDER, stream, True, False,
-                       functools.partial(run_httpx, "httpx", stream), _missing("httpx")),
-            ClientKind(f"httpx2{sfx}", "raw", "httpx2", PROVIDER, stream, True, False,
-                       functools.partial(run_httpx, "httpx2", stream), _missing("httpx2")),
-            ClientKind(f"aiohttp{sfx}", "raw", "aiohttp", PROVIDER, stream, True, False,
-                       functools.partial(run_aiohttp, stream, False), _missing("aiohttp")),
-            ClientKind(f"aiohttp-lines{sfx}", "raw", "aiohttp", PROVIDER, stream, True, False,
-                       functools.partial(run_aiohttp, stream, True), _missing("aiohttp")),
-        ]  # fmt: skip
+            ClientKind(
+                f"hfh-no-provider{sfx}",
+                "hfh",
+                HFH_HTTP,
+                AUTO if HFH_1X else PROVIDER,
+                stream,
+                False,
+                not HFH_1X,
+                functools.partial(run_hfh, None, stream),
+            ),
+            ClientKind(
+                f"openai-v1{sfx}",
+                "openai",
+                OPENAI_HTTP,
+                AUTO,
+                stream,
+                False,
+                False,
+                functools.partial(run_openai, f"{ROUTER}/v1", stream),
+                _missing("openai"),
+            ),
+            ClientKind(
+                f"openai-novita{sfx}",
+                "openai",
+                OPENAI_HTTP,
+                PROVIDER,
+                stream,
+                True,
+                False,
+                functools.partial(run_openai, NOVITA_BASE, stream),
+                _missing("openai"),
+            ),
+            ClientKind(
+                f"requests{sfx}",
+                "raw",
+                "requests",
+                PROVIDER,
+                stream,
+                True,
+                False,
+                functools.partial(run_requests, stream),
+                _missing("requests"),
+            ),
+            ClientKind(
+                f"httpx{sfx}",
+                "raw",
+                "httpx",
+                PROVIDER,
+                stream,
+                True,
+                False,
+                functools.partial(run_httpx, "httpx", stream),
+                _missing("httpx"),
+            ),
+            ClientKind(
+                f"httpx2{sfx}",
+                "raw",
+                "httpx2",
+                PROVIDER,
+                stream,
+                True,
+                False,
+                functools.partial(run_httpx, "httpx2", stream),
+                _missing("httpx2"),
+            ),
+            ClientKind(
+                f"aiohttp{sfx}",
+                "raw",
+                "aiohttp",
+                PROVIDER,
+                stream,
+                True,
+                False,
+                functools.partial(run_aiohttp, stream, False),
+                _missing("aiohttp"),
+            ),
+            ClientKind(
+                f"aiohttp-lines{sfx}",
+                "raw",
+                "aiohttp",
+                PROVIDER,
+                stream,
+                True,
+                False,
+                functools.partial(run_aiohttp, stream, True),
+                _missing("aiohttp"),
+            ),
+        ]
     return kinds
 
 
@@ -735,10 +835,14 @@ def check_openai(run: Run, expected: Expected, client: ClientKind) -> None:
     elif expected.outcome == HTTP_ERROR:
         # The SDK's documented status -> exception table (openai README, "Handling errors").
         by_status: dict[int, type[openai.APIStatusError]] = {
-            400: openai.BadRequestError, 401: openai.AuthenticationError, 403: openai.PermissionDeniedError,
-            404: openai.NotFoundError, 409: openai.ConflictError, 422: openai.UnprocessableEntityError,
+            400: openai.BadRequestError,
+            401: openai.AuthenticationError,
+            403: openai.PermissionDeniedError,
+            404: openai.NotFoundError,
+            409: openai.ConflictError,
+            422: openai.UnprocessableEntityError,
             429: openai.RateLimitError,
-        }  # fmt: skip
+        }
         default = openai.InternalServerError if expected.status >= 500 else openai.APIStatusError
         wanted = by_status.get(expected.status, default)
         assert type(error) is wanted, f"expected {wanted.__name__}, got {error!r}"
@@ -836,8 +940,12 @@ def check_call_log(hfrouter: HFRouter, expected: Expected, client: ClientKind) -
     # A slow answer within the client's timeout is a success: its call carries no fault.
     fault = None if expected.outcome == OK else expected.fault_type
     assert (last.route, last.provider, last.answered_by, last.stream, last.fault) == (
-        client.route, expected.provider, expected.answered_by, client.stream, fault
-    ), hfrouter.call_log()  # fmt: skip
+        client.route,
+        expected.provider,
+        expected.answered_by,
+        client.stream,
+        fault,
+    ), hfrouter.call_log()
     # Answered: a healthy answer, or a slow one that came within the timeout. An outage that
     # returns 200 (an error body or event, a stream cut or ended early) is no answer.
     if expected.outcome == OK and (expected.answered_by == "healthy" or expected.fault_type is not None):
@@ -853,9 +961,12 @@ def check_warning(caplog: pytest.LogCaptureFixture, expected: Expected, client: 
 
 
 def run_and_check(
-    hfrouter: HFRouter, caplog: pytest.LogCaptureFixture, scenario: Scenario, client: ClientKind,
+    hfrouter: HFRouter,
+    caplog: pytest.LogCaptureFixture,
+    scenario: Scenario,
+    client: ClientKind,
     delay: float | None = None,
-) -> None:  # fmt: skip
+) -> None:
     expected = expected_outcome(scenario, client, delay)
     # Where the scenario cannot apply to this client's request (a stream-only one on a plain call, a
     # Hub-side one on the auto route), the check is that the client gets its healthy answer: the

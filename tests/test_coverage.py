@@ -75,18 +75,33 @@ def test_replay_report_holds_outcomes_structured_calls_and_the_matrix(hfapp: pyt
     assert data["schema"] == "pytest-hfrouter/report/2" and data["mode"] == "replay"
     tests = {t["test"].split("::")[1]: t for t in data["tests"]}
     assert {name: t["outcome"] for name, t in tests.items()} == {
-        "test_fallback": "passed", "test_no_fallback": "failed", "test_storm": "passed", "test_skipped": "skipped",
+        "test_fallback": "passed",
+        "test_no_fallback": "failed",
+        "test_storm": "passed",
+        "test_skipped": "skipped",
         "test_healthy": "passed",
-    }  # fmt: skip
+    }
     fallback = tests["test_fallback"]
     assert fallback["scenarios"] == ["provider-500"] and fallback["met"] == [["novita", "provider-500"]]
     inference = [c for c in fallback["calls"] if c["route"] == "provider"]
     assert [{k: c[k] for k in ("provider", "model", "task", "status", "fault", "answered_by")} for c in inference] == [
-        {"provider": "novita", "model": MODEL, "task": "chat-completion", "status": 500, "fault": None,
-         "answered_by": "scenario:provider-500"},
-        {"provider": "together", "model": MODEL, "task": "chat-completion", "status": 200, "fault": None,
-         "answered_by": "healthy"},
-    ]  # fmt: skip
+        {
+            "provider": "novita",
+            "model": MODEL,
+            "task": "chat-completion",
+            "status": 500,
+            "fault": None,
+            "answered_by": "scenario:provider-500",
+        },
+        {
+            "provider": "together",
+            "model": MODEL,
+            "task": "chat-completion",
+            "status": 200,
+            "fault": None,
+            "answered_by": "healthy",
+        },
+    ]
     assert [v["name"] for v in tests["test_storm"]["verdicts"]] == ["retry-storm", "no-backoff"]
     assert tests["test_skipped"]["calls"] == [] and tests["test_healthy"]["scenarios"] == []
     cells = data["coverage"]["cells"]
@@ -98,8 +113,11 @@ def test_replay_report_holds_outcomes_structured_calls_and_the_matrix(hfapp: pyt
     assert "rate-limited-429" in gaps["together"] and "provider-500" not in gaps["novita"]
     assert "stream-cut" not in gaps["together"]  # stream-only: no streamed call was made
     summary = (hfapp.path / "s.md").read_text().splitlines()
-    assert summary[:3] == ["## pytest-hfrouter: outage coverage", "",
-                           "5 test(s): 3 passed, 1 failed, 1 skipped; 2 provider x scenario pair(s) met"]  # fmt: skip
+    assert summary[:3] == [
+        "## pytest-hfrouter: outage coverage",
+        "",
+        "5 test(s): 3 passed, 1 failed, 1 skipped; 2 provider x scenario pair(s) met",
+    ]
     assert "| scenario | novita | together |" in summary
     assert "| `provider-500` | ✅ 2 | — |" in summary
     assert "| `rate-limited-429` | ❌ 1/1 failed | — |" in summary
@@ -113,8 +131,10 @@ def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None
     result.assert_outcomes(passed=3, failed=1, skipped=1)
 
     def by_test(data: dict[str, Any]) -> dict[str, Any]:
-        return {t["test"]: (t["outcome"], t["met"], len(t["calls"]), [v["name"] for v in t["verdicts"]])
-                for t in data["tests"]}  # fmt: skip
+        return {
+            t["test"]: (t["outcome"], t["met"], len(t["calls"]), [v["name"] for v in t["verdicts"]])
+            for t in data["tests"]
+        }
 
     assert by_test(spread) == by_test(alone)
     for cells in (alone["coverage"]["cells"], spread["coverage"]["cells"]):
@@ -203,20 +223,35 @@ def test_html_renders_in_a_headless_browser(hfapp: pytest.Pytester, tmp_path: Pa
         pytest.skip("chromium is not installed (apt-get install chromium): the HTML was checked by html.parser only")
     run_suite(hfapp, "--hfrouter-html=coverage.html")
     url = (hfapp.path / "coverage.html").as_uri()
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
     assert '<table class="matrix">' in dom and "rate-limited-429" in dom and "✗ 1/1 failed" in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([*flags, "--window-size=1200,900", f"--screenshot={shot}", url], capture_output=True, timeout=120,
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [*flags, "--window-size=1200,900", f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000  # a page, not a blank
 
 
 # -- pure logic ------------------------------------------------------------------------------------
 def record(test: str, outcome: str, met: list[list[str]], calls: list[tuple[str, str, bool]]) -> dict[str, Any]:
-    return {"test": test, "outcome": outcome, "met": met, "scenarios": sorted({m[1] for m in met}),
-            "calls": [{"provider": p, "route": r, "stream": s} for p, r, s in calls], "verdicts": []}  # fmt: skip
+    return {
+        "test": test,
+        "outcome": outcome,
+        "met": met,
+        "scenarios": sorted({m[1] for m in met}),
+        "calls": [{"provider": p, "route": r, "stream": s} for p, r, s in calls],
+        "verdicts": [],
+    }
 
 
 def test_matrix_gaps_and_merge() -> None:
@@ -232,7 +267,13 @@ def test_matrix_gaps_and_merge() -> None:
     coverage = matrix([a, b, c], scenarios)
     assert coverage["providers"] == ["groq", "novita", ANY]
     assert coverage["cells"]["novita"]["provider-500"] | {"tests": []} == {
-        "tests": [], "passed": 1, "failed": 1, "skipped": 0, "xfailed": 0, "xpassed": 0}  # fmt: skip
+        "tests": [],
+        "passed": 1,
+        "failed": 1,
+        "skipped": 0,
+        "xfailed": 0,
+        "xpassed": 0,
+    }
     # groq made plain calls only: stream-cut is no gap there; the Hub outage was met for any provider
     assert coverage["gaps"] == {"groq": ["provider-500"], "novita": ["stream-cut"]}
     first = {"schema": "pytest-hfrouter/report/2", "tests": [a, c], "scenarios": scenarios, "calls": [1]}
@@ -290,8 +331,10 @@ def test_scenarios_table_and_show() -> None:
     text = shown.stdout
     assert text.startswith("staging-auth (aliases: hyperbolic-staging)")
     assert "  provider: 401 Unauthorized" in text and "body: " in text
-    assert ("2.x (httpx2): a warning logged at the mapping look-up, then huggingface_hub.errors.HfHubHTTPError "
-            "(subclass of httpx2.HTTPError); e.response.status_code == 401") in text  # fmt: skip
+    assert (
+        "2.x (httpx2): a warning logged at the mapping look-up, then huggingface_hub.errors.HfHubHTTPError "
+        "(subclass of httpx2.HTTPError); e.response.status_code == 401"
+    ) in text
     assert "0.x (requests):" in text and "1.x (httpx):" in text and "provenance: partly-real" in text
     timeout = hfrouter("scenarios", "show", "read-timeout").stdout
     assert "2.x (httpx2): huggingface_hub.errors.InferenceTimeoutError" in timeout and "body:" not in timeout
@@ -303,8 +346,9 @@ def test_scenarios_table_and_show() -> None:
 def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
     version = hfrouter("--version")
     assert version.returncode == 0 and version.stdout.startswith("hfrouter (pytest-hfrouter) ")
-    module = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "--version"], capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    module = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert module.stdout == version.stdout
     for args in ((), ("bogus",), ("report",), ("serve", "--port", "x")):
         failed = hfrouter(*args)
@@ -318,16 +362,16 @@ def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
 
 def test_report_calls_hold_no_token(pytester: pytest.Pytester) -> None:
     token = "hf_" + "a1B2c3D4e5F6g7H8i9J0k1L2"
-    pytester.makepyfile(test_leak=f"""
+    pytester.makepyfile(
+        test_leak=f"""
         import httpx
 
         def test_token_in_the_query():
             url = "https://router.huggingface.co/novita/v3/openai/chat/completions?api_key={token}"
             body = b'{{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []}}'
             assert httpx.post(url, content=body).status_code == 200
-        """)
-    pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-html=r.html").assert_outcomes(
-        passed=1
+        """
     )
+    pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-html=r.html").assert_outcomes(passed=1)
     written = (pytester.path / "r.json").read_text() + (pytester.path / "r.html").read_text()
     assert token not in written and written.count("chat/completions?api_key=") == 2  # the call is there, its key not

@@ -224,7 +224,7 @@ def _serve(*args: str) -> subprocess.Popen[str]:
 def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
     process = _serve(
         "--port", "0", "--outage", "novita-500:provider=novita,times=1", "--outage", "bad-gateway-502:provider=groq"
-    )  # fmt: skip
+    )
     assert process.stdout is not None
     header = [process.stdout.readline() for _ in range(6)]  # the banner, up to "Ctrl-C stops it."
     assert header[0].startswith("pytest-hfrouter router double on http://127.0.0.1:")

@@ -16,8 +16,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "types": {
         "type": "object",
         "properties": {
-            "s": {"type": "string"}, "i": {"type": "integer"}, "n": {"type": "number"},
-            "b": {"type": "boolean"}, "z": {"type": "null"}, "o": {"type": "object"},
+            "s": {"type": "string"},
+            "i": {"type": "integer"},
+            "n": {"type": "number"},
+            "b": {"type": "boolean"},
+            "z": {"type": "null"},
+            "o": {"type": "object"},
         },
         "required": ["s", "i", "n", "b", "z", "o"],
         "additionalProperties": False,
@@ -49,8 +53,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "refs_to_defs": {
         "$defs": {
-            "Step": {"type": "object", "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
-                     "required": ["explanation", "output"], "additionalProperties": False},
+            "Step": {
+                "type": "object",
+                "properties": {"explanation": {"type": "string"}, "output": {"type": "string"}},
+                "required": ["explanation", "output"],
+                "additionalProperties": False,
+            },
             "Leaf": {"type": "integer", "multipleOf": 7, "minimum": 1},
         },
         "type": "object",

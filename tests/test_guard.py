@@ -177,8 +177,13 @@ def test_allowed_hosts_pass_the_guard(tmp_path: Path) -> None:
             """
         )
     )
-    subprocess.run([sys.executable, "runner.py", "-q", "-p", "hfrouter", "test_allowed.py"], cwd=tmp_path,
-                   capture_output=True, text=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "runner.py", "-q", "-p", "hfrouter", "test_allowed.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     seen = json.loads((tmp_path / "attempts.json").read_text())
     assert ["lookup", "api.gradio.app"] in seen["attempts"]
     assert seen["exit"] == 0

@@ -192,11 +192,21 @@ def test_promoted_candidate_replays_what_the_live_run_saw(hfapp: pytest.Pytester
     cli = [sys.executable, "-m", "pytest_hfrouter", "scenarios"]
     diff = subprocess.run([*cli, "diff", str(candidate)], capture_output=True, text=True, check=True)
     assert diff.stdout.startswith("nearest known scenario: ")
-    done = subprocess.run([*cli, "promote", str(candidate), "--name", "novita-overloaded", "--into", "my-scenarios"],
-                          cwd=hfapp.path, capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [*cli, "promote", str(candidate), "--name", "novita-overloaded", "--into", "my-scenarios"],
+        cwd=hfapp.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '@pytest.mark.hfrouter_outage("novita-overloaded", provider=...)' in done.stdout
-    refused = subprocess.run([*cli, "promote", str(candidate), "--name", "provider-500"], cwd=hfapp.path,
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    refused = subprocess.run(
+        [*cli, "promote", str(candidate), "--name", "provider-500"],
+        cwd=hfapp.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert refused.returncode == 2 and "already has a scenario of that name" in refused.stderr
 
     (candidate.parent).rename(hfapp.path / "kept")  # the candidate itself plays no part in replay

@@ -26,18 +26,32 @@ SK = "sk-" + "ant-" + "api03-" + "Xy9" * 8
 BODY = json.dumps({"id": "lint-1", "choices": [{"message": {"role": "assistant", "content": "ok"}}]})
 
 
-def cassette(request_headers: Any = None, response_headers: Any = None, body: Any = BODY,
-             uri: str = "https://router.huggingface.co/novita/v3/openai/chat/completions",
-             request_body: Any = '{"model": "org/m"}', message: str = "OK") -> dict[str, Any]:  # fmt: skip
+def cassette(
+    request_headers: Any = None,
+    response_headers: Any = None,
+    body: Any = BODY,
+    uri: str = "https://router.huggingface.co/novita/v3/openai/chat/completions",
+    request_body: Any = '{"model": "org/m"}',
+    message: str = "OK",
+) -> dict[str, Any]:
     return {
-        "interactions": [{
-            "request": {"body": request_body, "headers": request_headers or {"Content-Type": ["application/json"]},
-                        "method": "POST", "uri": uri},
-            "response": {"body": {"string": body}, "status": {"code": 200, "message": message},
-                         "headers": response_headers or {"Content-Type": ["application/json"]}},
-        }],
+        "interactions": [
+            {
+                "request": {
+                    "body": request_body,
+                    "headers": request_headers or {"Content-Type": ["application/json"]},
+                    "method": "POST",
+                    "uri": uri,
+                },
+                "response": {
+                    "body": {"string": body},
+                    "status": {"code": 200, "message": message},
+                    "headers": response_headers or {"Content-Type": ["application/json"]},
+                },
+            }
+        ],
         "version": 1,
-    }  # fmt: skip
+    }
 
 
 def dumped(data: dict[str, Any]) -> str:
@@ -54,31 +68,37 @@ def with_body_line(raw: str) -> str:
 PLANTED_CASES: dict[str, Callable[[], str]] = {
     "response body": lambda: dumped(cassette(body=f'{{"content": "the key is {PLANTED}"}}')),
     "request body": lambda: dumped(cassette(request_body=json.dumps({"api": PLANTED}))),
-    "query string": lambda: dumped(cassette(uri=f"https://router.huggingface.co/v1/chat/completions?api_key={PLANTED}")),
+    "query string": lambda: dumped(
+        cassette(uri=f"https://router.huggingface.co/v1/chat/completions?api_key={PLANTED}")
+    ),
     "request header": lambda: dumped(cassette(request_headers={"X-Custom": [f"Bearer {PLANTED}"]})),
     "response header": lambda: dumped(cassette(response_headers={"X-Echo": [PLANTED]})),
     "secret header kept": lambda: dumped(cassette(request_headers={"Authorization": ["Bearer abc123def"]})),
     "status message": lambda: dumped(cassette(message=f"OK {PLANTED}")),
     "base64 !!binary body": lambda: dumped(cassette(body=f"\x89 binary {PLANTED}".encode("latin-1"))),
-    "gzip body": lambda: dumped(cassette(body=gzip.compress(f'{{"t": "{PLANTED}"}}'.encode()),
-                                         response_headers={"Content-Encoding": ["gzip"]})),
+    "gzip body": lambda: dumped(
+        cassette(body=gzip.compress(f'{{"t": "{PLANTED}"}}'.encode()), response_headers={"Content-Encoding": ["gzip"]})
+    ),
     "base64 header": lambda: dumped(cassette(response_headers={"X-Blob": [b64(PLANTED)]})),
     "YAML \\x5F escape": lambda: with_body_line('"the key is ' + PLANTED.replace("_", "\\x5F") + '"'),
-    "folded double-quoted line": lambda: with_body_line('"the key is ' + PLANTED[:9] + '\\\n  ' + PLANTED[9:] + '"'),
+    "folded double-quoted line": lambda: with_body_line('"the key is ' + PLANTED[:9] + "\\\n  " + PLANTED[9:] + '"'),
     "%5F in the URI": lambda: dumped(cassette(uri="https://router.huggingface.co/v1?t=" + PLANTED.replace("_", "%5F"))),
 }
 #: more shapes and encodings the scrubber promises
 MORE_CASES: dict[str, Callable[[], str]] = {
     "JSON \\u005f escape": lambda: dumped(cassette(body='{"t": "' + PLANTED.replace("_", "\\u005f") + '"}')),
-    "Basic base64(user:token)": lambda: dumped(cassette(response_headers={
-        "X-Forwarded-Auth": ["Basic " + b64(f"user:{PLANTED}")]})),
-    "deflate body": lambda: dumped(cassette(body=zlib.compress(PLANTED.encode()),
-                                            response_headers={"Content-Encoding": ["deflate"]})),
+    "Basic base64(user:token)": lambda: dumped(
+        cassette(response_headers={"X-Forwarded-Auth": ["Basic " + b64(f"user:{PLANTED}")]})
+    ),
+    "deflate body": lambda: dumped(
+        cassette(body=zlib.compress(PLANTED.encode()), response_headers={"Content-Encoding": ["deflate"]})
+    ),
     "Anthropic key": lambda: dumped(cassette(body=f"key {SK}")),
     "X-Provider-Token header": lambda: dumped(cassette(request_headers={"X-Provider-Token": ["abc"]})),
     "secret JSON field": lambda: dumped(cassette(request_body=json.dumps({"api_key": "plain-value"}))),
-    "base64 of gzip in a body": lambda: dumped(cassette(
-        body='{"blob": "' + base64.b64encode(gzip.compress(PLANTED.encode())).decode() + '"}')),
+    "base64 of gzip in a body": lambda: dumped(
+        cassette(body='{"blob": "' + base64.b64encode(gzip.compress(PLANTED.encode())).decode() + '"}')
+    ),
 }
 
 
@@ -112,7 +132,7 @@ def test_the_findings_say_where_and_how(tmp_path: Path) -> None:
     found = lint_file(write(tmp_path, "gzip", PLANTED_CASES["gzip body"]()))
     where = "interactions[0].response.body.string"
     assert found == [f"{tmp_path}/gzip.yaml:11: a Hugging Face token (hf_Lint…) in {where} (gzip)"]
-    folded = with_body_line('"the key is ' + PLANTED[:9] + '\\\n  ' + PLANTED[9:] + '"')
+    folded = with_body_line('"the key is ' + PLANTED[:9] + "\\\n  " + PLANTED[9:] + '"')
     assert lint_file(write(tmp_path, "folded", folded)) == [
         f"{tmp_path}/folded.yaml:11: a Hugging Face token (hf_Lint…) in interactions[0].response.body.string"
     ]
@@ -120,12 +140,16 @@ def test_the_findings_say_where_and_how(tmp_path: Path) -> None:
     assert header == [f"{tmp_path}/header.yaml: interactions[0].request header X-Provider-Token keeps a secret value"]
 
 
-def test_the_hf_token_value_is_found_in_any_encoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_the_hf_token_value_is_found_in_any_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     secret = "not-token-shaped." + "Qz7" * 5
     monkeypatch.setenv("HF_TOKEN", secret)
-    for name, value in {"raw": secret, "base64": base64.b64encode(secret.encode()).decode(),
-                        "url": secret.replace(".", "%2E")}.items():  # fmt: skip
+    for name, value in {
+        "raw": secret,
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "url": secret.replace(".", "%2E"),
+    }.items():
         write(tmp_path, name, dumped(cassette(body=f"echo {value}")))
     assert lint_main([str(tmp_path)]) == 1
     out = capsys.readouterr().out
@@ -145,14 +169,25 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
     write(tmp_path, "f-planted", PLANTED_CASES["response body"]())
     (tmp_path / "g-not-utf8.yaml").write_bytes(b"interactions: []\nx: '\xff\xfe'\n")
     write(tmp_path, "h-clean", dumped(cassette()))
-    run = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path)], capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 1
     assert run.stderr == ""  # no traceback
     lines = run.stdout.splitlines()
-    by_file = {name: [line for line in lines if f"/{name}.yaml" in line] for name in
-               ("a-headers-as-list", "b-not-yaml", "c-empty", "d-not-a-cassette", "e-bad-binary", "f-planted",
-                "g-not-utf8", "h-clean")}  # fmt: skip
+    by_file = {
+        name: [line for line in lines if f"/{name}.yaml" in line]
+        for name in (
+            "a-headers-as-list",
+            "b-not-yaml",
+            "c-empty",
+            "d-not-a-cassette",
+            "e-bad-binary",
+            "f-planted",
+            "g-not-utf8",
+            "h-clean",
+        )
+    }
     assert by_file["a-headers-as-list"] == [
         f"{tmp_path}/a-headers-as-list.yaml: interactions[0].request.headers must be a mapping of name to list of "
         "values"
@@ -171,18 +206,31 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
 
 def test_bodies_that_cannot_round_trip_are_flagged(tmp_path: Path) -> None:
     mangled = gzip.compress(BODY.encode()).decode("utf-8", "replace")  # what the old recorder stored
-    gz = write(tmp_path, "gzip-as-text", dumped(cassette(body=mangled, response_headers={
-        "Content-Type": ["application/json"], "Content-Encoding": ["gzip"]})))  # fmt: skip
+    gz = write(
+        tmp_path,
+        "gzip-as-text",
+        dumped(
+            cassette(
+                body=mangled, response_headers={"Content-Type": ["application/json"], "Content-Encoding": ["gzip"]}
+            )
+        ),
+    )
     assert lint_file(gz) == [
         f"{gz}: interactions[0].response.body is not gzip although Content-Encoding says so: replay cannot hand the "
         "client what the server sent; record it again"
     ]
-    image = write(tmp_path, "png-as-text", dumped(cassette(body="\ufffdPNG\r\n\x1a\n\ufffd", response_headers={
-        "Content-Type": ["image/png"]})))  # fmt: skip
+    image = write(
+        tmp_path,
+        "png-as-text",
+        dumped(cassette(body="\ufffdPNG\r\n\x1a\n\ufffd", response_headers={"Content-Type": ["image/png"]})),
+    )
     assert lint_file(image) == [
         f"{image}: interactions[0].response.body is image/png stored as text with U+FFFD replacement characters: "
         "its bytes are lost; record it again"
     ]
-    sound = write(tmp_path, "audio-as-bytes", dumped(cassette(body=bytes(range(256)), response_headers={
-        "Content-Type": ["audio/flac"]})))  # fmt: skip
+    sound = write(
+        tmp_path,
+        "audio-as-bytes",
+        dumped(cassette(body=bytes(range(256)), response_headers={"Content-Type": ["audio/flac"]})),
+    )
     assert lint_file(sound) == []  # stored as !!binary: it round-trips

@@ -89,8 +89,7 @@ class Double:
 
     def args(self, *extra: str, mode: str = "--live") -> list[str]:
         """An inner run's command line: the plugin, the mode and both URLs pointed at the double."""
-        return ["-p", "hfrouter", mode, f"--hfrouter-router-url={self.url}", f"--hfrouter-hub-url={self.url}",
-                *extra]  # fmt: skip
+        return ["-p", "hfrouter", mode, f"--hfrouter-router-url={self.url}", f"--hfrouter-hub-url={self.url}", *extra]
 
     def outage(self, name: str, **kwargs: Any) -> None:
         self.engine.reset((name, kwargs))
@@ -135,10 +134,11 @@ def chat_answer(message: dict[str, Any] | None = None, **changes: Any) -> Answer
         "object": "chat.completion",
         "created": 1739800000,
         "model": MODEL,
-        "choices": [{"index": 0, "message": message or {"role": "assistant", "content": "scripted"},
-                     "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": message or {"role": "assistant", "content": "scripted"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }  # fmt: skip
+    }
     for key, value in changes.items():
         if value is None:
             body.pop(key, None)
@@ -179,46 +179,64 @@ def no_token_in(result: pytest.RunResult) -> None:
 # -- 1. options -------------------------------------------------------------------------------
 USAGE_ERRORS = {
     "live-without-token": (
-        ["--live"], {}, None,
+        ["--live"],
+        {},
+        None,
         "ERROR: --hfrouter-mode=live talks to the live router and needs HF_TOKEN: set it in the environment, "
         "never on the command line: export HF_TOKEN=hf_... *",
     ),
     "record-without-token": (
-        ["--hfrouter-mode=record"], {}, None,
+        ["--hfrouter-mode=record"],
+        {},
+        None,
         "ERROR: --hfrouter-mode=record talks to the live router and needs HF_TOKEN*",
     ),
     "ini-live-without-token": ([], {}, "hfrouter_mode = live", "ERROR: --hfrouter-mode=live * needs HF_TOKEN*"),
     "contradiction": (
-        ["--live", "--hfrouter-mode=replay"], {}, None,
+        ["--live", "--hfrouter-mode=replay"],
+        {},
+        None,
         "ERROR: --live and --hfrouter-mode=replay contradict each other: --live means --hfrouter-mode=live.*",
     ),
     "bad-mode-in-ini": ([], {}, "hfrouter_mode = nightly", "ERROR: hfrouter_mode = 'nightly' is not a mode. Valid *"),
     "bad-router-url": (
-        ["--live", "--hfrouter-router-url=router.example"], {}, None,
+        ["--live", "--hfrouter-router-url=router.example"],
+        {},
+        None,
         "ERROR: --hfrouter-router-url: expected an http(s) URL with a host, * got 'router.example'",
     ),
     "bad-hub-url": (
-        ["--live", "--hfrouter-hub-url=ftp://hub"], {}, None,
+        ["--live", "--hfrouter-hub-url=ftp://hub"],
+        {},
+        None,
         "ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'ftp://hub'",
     ),
     "baseline-missing": (
-        ["--hfrouter-baseline=last-night.json"], {}, None,
+        ["--hfrouter-baseline=last-night.json"],
+        {},
+        None,
         "ERROR: --hfrouter-baseline last-night.json: no such file. Pass a report written by --hfrouter-report *",
     ),
     "baseline-not-json": (
-        ["--hfrouter-baseline=notes.json"], {"notes.json": "not json"}, None,
+        ["--hfrouter-baseline=notes.json"],
+        {"notes.json": "not json"},
+        None,
         "ERROR: --hfrouter-baseline notes.json: not a JSON report (*",
     ),
     "baseline-not-a-report": (
-        ["--hfrouter-baseline=other.json"], {"other.json": '{"schema": "something/else"}'}, None,
+        ["--hfrouter-baseline=other.json"],
+        {"other.json": '{"schema": "something/else"}'},
+        None,
         'ERROR: --hfrouter-baseline other.json: not a pytest-hfrouter report (expected "schema": '
         '"pytest-hfrouter/report/2")',
     ),
     "negative-budget": (
-        ["--live", "--hfrouter-probe-budget=-1"], {}, None,
+        ["--live", "--hfrouter-probe-budget=-1"],
+        {},
+        None,
         "ERROR: --hfrouter-probe-budget: expected a whole number >= 0, got '-1'",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("args", "files", "ini", "expected"), USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
@@ -266,8 +284,9 @@ def test_ini_mode_and_urls(hfapp: pytest.Pytester, double: Double) -> None:
     no_token_in(result)
 
 
-def test_replay_is_the_default_and_needs_no_token(hfapp: pytest.Pytester, double: Double,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_replay_is_the_default_and_needs_no_token(
+    hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HF_TOKEN")
     hfapp.makepyfile(
         test_default_replay="""
@@ -285,7 +304,7 @@ def test_replay_is_the_default_and_needs_no_token(hfapp: pytest.Pytester, double
 
 
 # -- 2. every client kind reaches the double, with the token ------------------------------------
-CLIENTS = f'''
+CLIENTS = f"""
 import asyncio
 
 import aiohttp
@@ -359,7 +378,7 @@ def test_aiohttp_streamed():
 
     lines = asyncio.run(main())
     assert lines[0].startswith(b"data: {{") and b"data: [DONE]\\n" in lines
-'''
+"""
 
 
 def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: Double) -> None:
@@ -368,16 +387,18 @@ def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: D
     result.assert_outcomes(passed=8)
     no_token_in(result)
     paths = sorted(urlsplit(r.url).path for r in double.engine.chats())
-    assert paths == sorted([
-        "/novita/v3/openai/chat/completions",  # InferenceClient, provider route
-        "/v1/chat/completions",  # InferenceClient, auto route
-        "/together/v1/chat/completions",  # streamed
-        "/fireworks-ai/inference/v1/chat/completions",  # AsyncInferenceClient
-        "/v1/chat/completions",  # openai SDK
-        "/novita/v3/openai/chat/completions",  # requests
-        "/together/v1/chat/completions",  # httpx
-        "/sambanova/v1/chat/completions",  # aiohttp
-    ])  # fmt: skip
+    assert paths == sorted(
+        [
+            "/novita/v3/openai/chat/completions",  # InferenceClient, provider route
+            "/v1/chat/completions",  # InferenceClient, auto route
+            "/together/v1/chat/completions",  # streamed
+            "/fireworks-ai/inference/v1/chat/completions",  # AsyncInferenceClient
+            "/v1/chat/completions",  # openai SDK
+            "/novita/v3/openai/chat/completions",  # requests
+            "/together/v1/chat/completions",  # httpx
+            "/sambanova/v1/chat/completions",  # aiohttp
+        ]
+    )
     mappings = [r for r in double.engine.seen if "/api/models/" in r.url]
     assert len(mappings) == 3  # the provider-route clients looked the mapping up on the (overridden) Hub
     for request in double.engine.seen:  # the app's "hf_fake" (or no key at all) became HF_TOKEN
@@ -385,15 +406,22 @@ def test_every_client_goes_live_with_the_token(hfapp: pytest.Pytester, double: D
     data = report(hfapp.path / "report.json")
     inference = [c for c in data["calls"] if c["route"] in ("provider", "auto")]
     assert {c["test"].split("::")[1] for c in inference} == {
-        "test_provider_route", "test_auto_route", "test_streamed", "test_async_client", "test_openai_sdk",
-        "test_requests", "test_httpx_without_authorization", "test_aiohttp_streamed",
-    }  # fmt: skip
+        "test_provider_route",
+        "test_auto_route",
+        "test_streamed",
+        "test_async_client",
+        "test_openai_sdk",
+        "test_requests",
+        "test_httpx_without_authorization",
+        "test_aiohttp_streamed",
+    }
     assert all(c["status"] == 200 and c["error"] is None for c in data["calls"])
     by_test = {c["test"].split("::")[1]: c for c in inference}
     assert by_test["test_streamed"]["stream"] is True
     assert (by_test["test_aiohttp_streamed"]["stream"], by_test["test_aiohttp_streamed"]["provider"]) == (
-        True, "sambanova"
-    )  # fmt: skip
+        True,
+        "sambanova",
+    )
     assert (by_test["test_openai_sdk"]["route"], by_test["test_openai_sdk"]["provider"]) == ("auto", "cerebras")
     assert by_test["test_async_client"]["provider"] == "fireworks-ai"
     assert by_test["test_provider_route"]["inference_provider"] == "novita"
@@ -426,8 +454,11 @@ def test_outage_markers_inject_and_the_rest_is_live(hfapp: pytest.Pytester, doub
     result.assert_outcomes(passed=2)
     chats = [(urlsplit(r.url).path, r.url) for r in double.engine.chats()]
     assert [path for path, _ in chats] == ["/novita/v3/openai/chat/completions", "/together/v1/chat/completions"]
-    calls = [(c["test"].split("::")[1], c["provider"]) for c in report(hfapp.path / "report.json")["calls"]
-             if c["route"] == "provider"]  # fmt: skip
+    calls = [
+        (c["test"].split("::")[1], c["provider"])
+        for c in report(hfapp.path / "report.json")["calls"]
+        if c["route"] == "provider"
+    ]
     assert calls == [("test_fallback", "novita"), ("test_live_only", "together")]  # the injected 500 is not "live"
 
 
@@ -441,8 +472,12 @@ def test_chaos_in_live_mode_injects_like_an_outage_rule(hfapp: pytest.Pytester, 
                 status_of(lambda: chat("together"))
         """
     )
-    args = ("--hfrouter-chaos-seed=5", "--hfrouter-chaos-rate=0.5", "--hfrouter-chaos-scenarios=provider-500",
-            "--hfrouter-report=report.json")  # fmt: skip
+    args = (
+        "--hfrouter-chaos-seed=5",
+        "--hfrouter-chaos-rate=0.5",
+        "--hfrouter-chaos-scenarios=provider-500",
+        "--hfrouter-report=report.json",
+    )
     hfapp.runpytest(*double.args(*args)).assert_outcomes(passed=1)
     test = report(hfapp.path / "report.json")["tests"][0]
     answered = [c["answered_by"] for c in test["calls"] if c["route"] == "provider"]
@@ -489,8 +524,9 @@ def last_seen(pytester: pytest.Pytester) -> dict[str, Any]:
     return data
 
 
-def test_record_replay_append_and_rewrite(hfapp: pytest.Pytester, double: Double,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_record_replay_append_and_rewrite(
+    hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch
+) -> None:
     numbered = double.engine.script = Numbered()
     hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita"]'))
     cassette = hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml"
@@ -501,8 +537,9 @@ def test_record_replay_append_and_rewrite(hfapp: pytest.Pytester, double: Double
     assert last_seen(hfapp) == {"contents": ["novita #1"], "answered_by": ["live", "live"]}
     recorded = load_yaml(cassette)
     assert [(i["request"]["method"], urlsplit(i["request"]["uri"]).path) for i in recorded["interactions"]] == [
-        ("GET", f"/api/models/{MODEL}"), ("POST", "/novita/v3/openai/chat/completions"),
-    ]  # fmt: skip
+        ("GET", f"/api/models/{MODEL}"),
+        ("POST", "/novita/v3/openai/chat/completions"),
+    ]
     assert all(lower_keys(i["request"]["headers"])["authorization"] == ["<redacted>"] for i in recorded["interactions"])
     meta = recorded["metadata"]["hfrouter"]
     assert meta["recorded_with"]["huggingface_hub"] == huggingface_hub.__version__
@@ -535,8 +572,10 @@ def test_record_replay_append_and_rewrite(hfapp: pytest.Pytester, double: Double
     assert [urlsplit(r.url).path for r in double.engine.seen] == ["/together/v1/chat/completions"]
     appended = load_yaml(cassette)["interactions"]
     assert [urlsplit(i["request"]["uri"]).path for i in appended] == [
-        f"/api/models/{MODEL}", "/novita/v3/openai/chat/completions", "/together/v1/chat/completions",
-    ]  # fmt: skip
+        f"/api/models/{MODEL}",
+        "/novita/v3/openai/chat/completions",
+        "/together/v1/chat/completions",
+    ]
 
     # rewrite: everything live again, the cassette recorded afresh
     double.engine.reset()
@@ -637,10 +676,12 @@ def test_live_fault(hfrouter):
 """
 
 
-@pytest.mark.parametrize(("scenario", "error", "events"), [("stream-cut", "ClientPayloadError", 5),
-                                                           ("connection-reset", "ClientOSError", 0)])  # fmt: skip
-def test_aiohttp_meets_a_live_fault_as_over_its_own_socket(hfapp: pytest.Pytester, double: Double,
-                                                          scenario: str, error: str, events: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("scenario", "error", "events"), [("stream-cut", "ClientPayloadError", 5), ("connection-reset", "ClientOSError", 0)]
+)
+def test_aiohttp_meets_a_live_fault_as_over_its_own_socket(
+    hfapp: pytest.Pytester, double: Double, scenario: str, error: str, events: int
+) -> None:
     """A fault of the live router (here the double's real socket) reaches the app as aiohttp's own
     exception, after the events that came, and the report records the failed call."""
     double.outage(scenario, provider="novita")
@@ -653,9 +694,13 @@ def test_aiohttp_meets_a_live_fault_as_over_its_own_socket(hfapp: pytest.Pyteste
     assert call["status"] == (200 if events else None)  # a cut stream had its status line; a reset none
 
 
-def test_recording_under_xdist_never_corrupts(hfapp: pytest.Pytester, double: Double, write_cassette: Any,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_recording_under_xdist_never_corrupts(
+    hfapp: pytest.Pytester,
+    double: Double,
+    write_cassette: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     shared = write_cassette("cassettes/test_many/shared.yaml")
     hfapp.makepyfile(
         test_many="""
@@ -720,8 +765,9 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
     def write(writer: int) -> None:
         for n in range(10):  # a rewrite within the run that wrote the file keeps what the run wrote
-            write_cassette(path, [interaction(Request("GET", uri(writer, n)), answer)], rewrite=writer % 2 == 1,
-                           run_id="one-run")  # fmt: skip
+            write_cassette(
+                path, [interaction(Request("GET", uri(writer, n)), answer)], rewrite=writer % 2 == 1, run_id="one-run"
+            )
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for thread in threads:
@@ -770,8 +816,9 @@ def echo(request: Request) -> Answer | None:
 
 
 @pytest.mark.parametrize("token", [TOKEN, "hf_short"], ids=["token-shaped", "short-token"])
-def test_recording_scrubs_every_secret(hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch,
-                                       token: str) -> None:  # fmt: skip
+def test_recording_scrubs_every_secret(
+    hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
     monkeypatch.setenv("HF_TOKEN", token)
     double.engine.script = echo
     hfapp.makepyfile(test_leaky=LEAKY)
@@ -797,8 +844,12 @@ def test_recording_scrubs_every_secret(hfapp: pytest.Pytester, double: Double, m
     assert body["choices"][0]["message"]["content"] == "you sent Bearer hf_REDACTED"
     assert "my token is hf_REDACTED" in body["echo"]
     assert lower_keys(response["headers"])["set-cookie"] == ["<redacted>"]
-    lint = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", str(cassette.parent)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    lint = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(cassette.parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (lint.returncode, lint.stdout) == (0, "1 cassette(s) checked, 0 problem(s)\n")
 
 
@@ -810,8 +861,13 @@ def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pyte
     secret.write_text(secret.read_text().replace(plain, "      Authorization:\n      - Bearer abc123\n    method"))
     (pytester.path / "cassettes" / "broken.yaml").write_text("interactions: [oops\n")
     (pytester.path / "cassettes" / "notes.txt").write_text(PLANTED)  # not a cassette: not linted
-    lint = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes"], cwd=pytester.path,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    lint = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert lint.returncode == 1
     lines = lint.stdout.splitlines()
     assert lines[-1] == "4 cassette(s) checked, 3 problem(s)"
@@ -823,8 +879,13 @@ def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pyte
     assert kept in lines
     assert not any("clean.yaml" in line or "notes.txt" in line for line in lines)
     assert PLANTED not in lint.stdout  # the finding does not print the token it found
-    clean = subprocess.run([sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes/clean.yaml"],
-                           cwd=pytester.path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    clean = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes/clean.yaml"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (clean.returncode, clean.stdout) == (0, "1 cassette(s) checked, 0 problem(s)\n")
 
 
@@ -845,38 +906,56 @@ def test_probes(pytester: pytest.Pytester, double: Double) -> None:
     pytester.makepyfile(test_ordinary_suite="def test_ordinary(): pass")
     result = pytester.runpytest(*double.args("-v", "-rs", "--hfrouter-report=report.json"))
     result.assert_outcomes(passed=5, failed=2, skipped=2)
-    result.stdout.fnmatch_lines_random([
-        f"hfrouter::probe[[]novita:{MODEL}:plain[]] PASSED*",
-        f"hfrouter::probe[[]novita:{MODEL}:stream[]] PASSED*",
-        f"hfrouter::probe[[]auto:{MODEL}:plain[]] PASSED*",
-        f"hfrouter::probe[[]auto:{MODEL}:stream[]] PASSED*",
-        f"hfrouter::probe[[]together:{MODEL}:plain[]] FAILED*",
-        f"hfrouter::probe[[]together:{MODEL}:stream[]] FAILED*",
-        f"hfrouter::probe[[]hyperbolic:{MODEL}:plain[]] SKIPPED*",
-        f"probe failed: together:{MODEL}:plain: Internal Server Error (status 500, request id *)",
-        "SKIPPED [[]2[]] hfrouter probe:1: hyperbolic is no longer routed by the router (removed 2026-07*",
-        "test_ordinary_suite.py::test_ordinary PASSED*",
-    ])  # fmt: skip
-    assert sorted(probe_models(double)) == sorted([
-        (f"{MODEL}:novita", False), (f"{MODEL}:novita", True), (f"{MODEL}:together", False),
-        (f"{MODEL}:together", True), (MODEL, False), (MODEL, True),
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines_random(
+        [
+            f"hfrouter::probe[[]novita:{MODEL}:plain[]] PASSED*",
+            f"hfrouter::probe[[]novita:{MODEL}:stream[]] PASSED*",
+            f"hfrouter::probe[[]auto:{MODEL}:plain[]] PASSED*",
+            f"hfrouter::probe[[]auto:{MODEL}:stream[]] PASSED*",
+            f"hfrouter::probe[[]together:{MODEL}:plain[]] FAILED*",
+            f"hfrouter::probe[[]together:{MODEL}:stream[]] FAILED*",
+            f"hfrouter::probe[[]hyperbolic:{MODEL}:plain[]] SKIPPED*",
+            f"probe failed: together:{MODEL}:plain: Internal Server Error (status 500, request id *)",
+            "SKIPPED [[]2[]] hfrouter probe:1: hyperbolic is no longer routed by the router (removed 2026-07*",
+            "test_ordinary_suite.py::test_ordinary PASSED*",
+        ]
+    )
+    assert sorted(probe_models(double)) == sorted(
+        [
+            (f"{MODEL}:novita", False),
+            (f"{MODEL}:novita", True),
+            (f"{MODEL}:together", False),
+            (f"{MODEL}:together", True),
+            (MODEL, False),
+            (MODEL, True),
+        ]
+    )
     assert all(header(r, "Authorization") == [f"Bearer {TOKEN}"] for r in double.engine.chats())
     probes = {(p["provider"], p["stream"]): p for p in report(pytester.path / "report.json")["probes"]}
     assert len(probes) == 8
     assert {k: p["outcome"] for k, p in probes.items()} == {
-        ("novita", False): "ok", ("novita", True): "ok", (None, False): "ok", (None, True): "ok",
-        ("together", False): "failed", ("together", True): "failed",
-        ("hyperbolic", False): "removed", ("hyperbolic", True): "removed",
-    }  # fmt: skip
+        ("novita", False): "ok",
+        ("novita", True): "ok",
+        (None, False): "ok",
+        (None, True): "ok",
+        ("together", False): "failed",
+        ("together", True): "failed",
+        ("hyperbolic", False): "removed",
+        ("hyperbolic", True): "removed",
+    }
     healthy = probes[("novita", False)]
     assert (healthy["status"], healthy["inference_provider"], healthy["error"]) == (200, "novita", None)
     assert healthy["request_id"] and healthy["latency_ms"] >= 0
     failing = probes[("together", True)]
     assert (failing["status"], failing["error"]) == (500, "Internal Server Error")
     assert probes[(None, False)]["inference_provider"] == "novita"  # the router's pick on the auto route
-    result.stdout.fnmatch_lines(["*hfrouter live summary*", "3 provider x model pair(s), 2 healthy",
-                                 f"  failing: together {MODEL}: 500 Internal Server Error"])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*hfrouter live summary*",
+            "3 provider x model pair(s), 2 healthy",
+            f"  failing: together {MODEL}: 500 Internal Server Error",
+        ]
+    )
 
 
 def test_probes_only_in_live_mode_and_follow_selection(pytester: pytest.Pytester, double: Double) -> None:
@@ -975,8 +1054,9 @@ def test_answers_with_fallback():
 """
 
 
-def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double: Double,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_report_baseline_regression_and_recovery(
+    hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hfapp.makepyfile(test_app=FALLBACK_APP)
     # night 1: healthy
     result = hfapp.runpytest(*double.args("--hfrouter-report=night1.json"))
@@ -990,7 +1070,8 @@ def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double:
     started, finished = (datetime.datetime.fromisoformat(night1[k]) for k in ("started", "finished"))
     assert started <= finished
     assert [(c["provider"], c["route"], c["status"]) for c in night1["calls"]] == [
-        (None, "mapping", 200), ("together", "provider", 200)
+        (None, "mapping", 200),
+        ("together", "provider", 200),
     ]
     assert night1["probes"] == [] and night1["drift"] == []
 
@@ -999,17 +1080,22 @@ def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double:
     step_summary = hfapp.path / "step-summary.md"
     step_summary.write_text("# an earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
-    result = hfapp.runpytest(*double.args("--hfrouter-report=night2.json", "--hfrouter-baseline=night1.json",
-                                          "--hfrouter-summary=summary.md"))  # fmt: skip
+    result = hfapp.runpytest(
+        *double.args(
+            "--hfrouter-report=night2.json", "--hfrouter-baseline=night1.json", "--hfrouter-summary=summary.md"
+        )
+    )
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*- hfrouter live summary -*",
-        "2 provider x model pair(s), 1 healthy",
-        f"  failing: together {MODEL}: 500 Internal Server Error",
-        f"REGRESSION together {MODEL}: was 200, now 500: Internal Server Error",
-        "report: night2.json",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*- hfrouter live summary -*",
+            "2 provider x model pair(s), 1 healthy",
+            f"  failing: together {MODEL}: 500 Internal Server Error",
+            f"REGRESSION together {MODEL}: was 200, now 500: Internal Server Error",
+            "report: night2.json",
+        ]
+    )
     summary = (hfapp.path / "summary.md").read_text()
     health, coverage = summary.split("\n\n## pytest-hfrouter: outage coverage\n")  # the coverage matrix follows
     # The 500 came from the (live) router, not from an outage rule of the test: no scenario met.
@@ -1047,8 +1133,14 @@ def test_report_baseline_regression_and_recovery(hfapp: pytest.Pytester, double:
 
 def test_baseline_alone_in_replay_compares_nothing_live(hfapp: pytest.Pytester, double: Double) -> None:
     """A baseline without live mode: no pair now, so no regression; the run's own result stands."""
-    (hfapp.path / "base.json").write_text(json.dumps({"schema": SCHEMA, "probes": [
-        {"provider": "together", "model": MODEL, "stream": False, "outcome": "ok", "status": 200}]}))
+    (hfapp.path / "base.json").write_text(
+        json.dumps(
+            {
+                "schema": SCHEMA,
+                "probes": [{"provider": "together", "model": MODEL, "stream": False, "outcome": "ok", "status": 200}],
+            }
+        )
+    )
     hfapp.makepyfile(test_app=FALLBACK_APP)
     result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-baseline=base.json", "--hfrouter-report=r.json")
     assert result.ret == pytest.ExitCode.OK
@@ -1114,10 +1206,12 @@ def test_drift_against_the_recording(hfapp: pytest.Pytester, double: Double, lib
     assert result.ret == pytest.ExitCode.OK
     plain_diff = "body.created: number became str; body.service_tier: new; body.usage: missing"
     url = "https://router.huggingface.co/novita/v3/openai/chat/completions"
-    result.stdout.fnmatch_lines_random([
-        f"drift in {cassettes / 'test_chat.yaml'} (POST {url}): {plain_diff}",
-        f"drift in {cassettes / 'test_stream.yaml'} (POST {url}): stream no longer ends with [[]DONE[]]",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines_random(
+        [
+            f"drift in {cassettes / 'test_chat.yaml'} (POST {url}): {plain_diff}",
+            f"drift in {cassettes / 'test_stream.yaml'} (POST {url}): stream no longer ends with [[]DONE[]]",
+        ]
+    )
     drift = {d["test"].split("::")[1]: d for d in report(hfapp.path / "drift.json")["drift"]}
     assert drift["test_chat"]["differences"] == plain_diff.split("; ")
     assert drift["test_chat"]["recorded_in"] == str(cassettes / "test_chat.yaml")
@@ -1132,8 +1226,9 @@ def test_drift_against_the_recording(hfapp: pytest.Pytester, double: Double, lib
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
     # a status class change against the recording is drift too
-    double.engine.script = lambda r: Answer(404, "Not Found", JSON_HEADERS, b'{"error": "gone"}') if (
-        is_chat(r, stream=False)) else None  # fmt: skip
+    double.engine.script = lambda r: (
+        Answer(404, "Not Found", JSON_HEADERS, b'{"error": "gone"}') if (is_chat(r, stream=False)) else None
+    )
     result = hfapp.runpytest(*double.args("--hfrouter-report=gone.json", "-k", "test_chat"))
     result.assert_outcomes(failed=1, deselected=1)
     assert [d["differences"] for d in report(hfapp.path / "gone.json")["drift"]] == [["status 200 became 404"]]
@@ -1148,8 +1243,11 @@ def test_drift_against_the_healthy_library(hfapp: pytest.Pytester, double: Doubl
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     drift = {d["test"].split("::")[1]: d for d in report(hfapp.path / "r.json")["drift"]}
     assert drift["test_chat"]["recorded_in"] == drift["test_stream"]["recorded_in"] == "healthy library (novita.yaml)"
-    assert drift["test_chat"]["differences"] == ["body.created: number became str", "body.service_tier: new",
-                                                 "body.usage: missing"]  # fmt: skip
+    assert drift["test_chat"]["differences"] == [
+        "body.created: number became str",
+        "body.service_tier: new",
+        "body.usage: missing",
+    ]
 
     double.outage("provider-500", provider="novita")
     result = hfapp.runpytest(*double.args("--hfrouter-report=r.json", "--hfrouter-fail-on-drift", "-k", "test_chat"))
@@ -1160,8 +1258,15 @@ def test_drift_against_the_healthy_library(hfapp: pytest.Pytester, double: Doubl
 # -- 9. xdist ----------------------------------------------------------------------------------
 def test_xdist_workers_merge_into_one_report(hfapp: pytest.Pytester, double: Double) -> None:
     double.outage("provider-500", provider="together")
-    (hfapp.path / "base.json").write_text(json.dumps({"schema": SCHEMA, "calls": [], "probes": [
-        {"provider": "together", "model": MODEL, "stream": False, "outcome": "ok", "status": 200}]}))
+    (hfapp.path / "base.json").write_text(
+        json.dumps(
+            {
+                "schema": SCHEMA,
+                "calls": [],
+                "probes": [{"provider": "together", "model": MODEL, "stream": False, "outcome": "ok", "status": 200}],
+            }
+        )
+    )
     probes_ini(hfapp, f"novita:{MODEL}", MODEL)
     hfapp.makepyfile(
         test_spread="""
@@ -1195,8 +1300,11 @@ def test_xdist_workers_merge_into_one_report(hfapp: pytest.Pytester, double: Dou
         [("together", 500)] * 6 + [("novita", 200)] * 6
     )
     assert sorted((p["provider"] or "auto", p["stream"]) for p in data["probes"]) == [
-        ("auto", False), ("auto", True), ("novita", False), ("novita", True)
-    ]  # fmt: skip
+        ("auto", False),
+        ("auto", True),
+        ("novita", False),
+        ("novita", True),
+    ]
     assert len(probe_models(double)) == 4 + 12  # each probe ran once; the tests' calls
     result.stdout.fnmatch_lines([f"REGRESSION together {MODEL}: was 200, now 500: Internal Server Error"])
     assert result.stdout.str().count("hfrouter live summary") == 1
@@ -1254,10 +1362,19 @@ def test_sigterm_still_writes_the_report(pytester: pytest.Pytester, double: Doub
     )
     env = {**os.environ, "HF_TOKEN": TOKEN}
     env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
-               *double.args("--hfrouter-report=r.json")]  # fmt: skip
-    with subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as process:  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        *double.args("--hfrouter-report=r.json"),
+    ]
+    with subprocess.Popen(
+        command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
         deadline = time.monotonic() + 30
         while not (pytester.path / "sleeping").exists():
             assert process.poll() is None and time.monotonic() < deadline, "the inner run never reached its sleep"
@@ -1291,18 +1408,33 @@ def test_call(n):
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "n2"])
-def test_interrupted_report_keeps_every_finished_test(hfapp: pytest.Pytester, double: Double, how: str,
-                                                      workers: list[str]) -> None:  # fmt: skip
+def test_interrupted_report_keeps_every_finished_test(
+    hfapp: pytest.Pytester, double: Double, how: str, workers: list[str]
+) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM (to pytest
     alone, as a CI timeout sends it) after some tests finished: each of them is in the report."""
     hfapp.makepyfile(test_interrupted=INTERRUPTED_SUITE)
     started = hfapp.mkdir("started")
     env = {**os.environ, "HF_TOKEN": TOKEN}
     env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *workers,
-               *double.args("--hfrouter-report=r.json")]  # fmt: skip
-    with subprocess.Popen(command, cwd=hfapp.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, start_new_session=True) as process:  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *workers,
+        *double.args("--hfrouter-report=r.json"),
+    ]
+    with subprocess.Popen(
+        command,
+        cwd=hfapp.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
         deadline = time.monotonic() + 60
         while len(list(started.iterdir())) < 8:
             assert process.poll() is None and time.monotonic() < deadline, "the inner run never got going"
@@ -1390,8 +1522,13 @@ def test_live_reaches_only_what_it_was_pointed_at(hfapp: pytest.Pytester, librar
     proxy = Proxy()
     with RouterDouble(router) as router_double, RouterDouble(hub) as hub_double:
         hfapp.makepyfile(test_pointed=POINTED.format(proxy=proxy.url))
-        result = hfapp.runpytest("-p", "hfrouter", mode, f"--hfrouter-router-url={router_double.base_url}",
-                                 f"--hfrouter-hub-url={hub_double.base_url}")  # fmt: skip
+        result = hfapp.runpytest(
+            "-p",
+            "hfrouter",
+            mode,
+            f"--hfrouter-router-url={router_double.base_url}",
+            f"--hfrouter-hub-url={hub_double.base_url}",
+        )
     proxy.shutdown()
     result.assert_outcomes(passed=1)
     on_hub = {(r.method, r.url.split("huggingface.co", 1)[1]) for r in hub.seen}
@@ -1427,16 +1564,23 @@ def test_token_only_for_the_router_and_the_hub() -> None:
         "https://huggingface.co/org/m/resolve/main/x.bin?download=1": "http://127.0.0.1:2/org/m/resolve/main/x.bin?download=1",
         "https://router.huggingface.co/v1/models": "http://127.0.0.1:1/v1/models",
         "https://api-inference.huggingface.co/status": "http://127.0.0.1:1/hf-inference/status",
-    }  # fmt: skip
+    }
     for url, target in cases.items():
         answer = engine.answer(Request("GET", url, (), None))
         assert (answer.target_url, answer.authorization) == (target, f"Bearer {TOKEN}"), url
-    for url in ("https://cdn-lfs.huggingface.co/x", "https://huggingface.co.evil.example/api/whoami-v2",
-                "https://api.openai.com/v1/models", "http://127.0.0.1:1/v1/models"):  # fmt: skip
+    for url in (
+        "https://cdn-lfs.huggingface.co/x",
+        "https://huggingface.co.evil.example/api/whoami-v2",
+        "https://api.openai.com/v1/models",
+        "http://127.0.0.1:1/v1/models",
+    ):
         answer = engine.answer(Request("GET", url, (), None))
         assert answer.passthrough and answer.authorization is None and answer.target_url is None, url
     default = Live("live", TOKEN)
-    assert default.target("https://api-inference.huggingface.co/models/m") == "https://api-inference.huggingface.co/models/m"
+    assert (
+        default.target("https://api-inference.huggingface.co/models/m")
+        == "https://api-inference.huggingface.co/models/m"
+    )
 
 
 def test_a_probe_never_follows_a_redirect_with_the_token(pytester: pytest.Pytester, double: Double) -> None:
@@ -1447,6 +1591,10 @@ def test_a_probe_never_follows_a_redirect_with_the_token(pytester: pytest.Pytest
     result = pytester.runpytest(*double.args("-p", "no:xdist"))
     proxy.shutdown()
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines([f"*probe failed: novita:{MODEL}:plain: redirected to {proxy.url}/elsewhere (not "
-                                 "followed: the token stays with the router) (status 302*"])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            f"*probe failed: novita:{MODEL}:plain: redirected to {proxy.url}/elsewhere (not "
+            "followed: the token stays with the router) (status 302*"
+        ]
+    )
     assert proxy.seen == []

@@ -21,9 +21,7 @@ def test_uses_the_fixture(hfrouter):
 """
 
 
-def test_p_hfrouter_loads_it_with_autoload_disabled(
-    hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_p_hfrouter_loads_it_with_autoload_disabled(hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     hfapp.makepyfile(USES_FIXTURE)
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
@@ -106,9 +104,7 @@ def _build_wheel(pytester: pytest.Pytester, out: Path) -> Path:
     return wheels[0]
 
 
-def test_installed_wheel_lists_the_shipped_library(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_installed_wheel_lists_the_shipped_library(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     wheel = _build_wheel(pytester, pytester.mkdir("dist"))
     unpacked = pytester.mkdir("site")
     with zipfile.ZipFile(wheel) as archive:

@@ -352,8 +352,7 @@ def test_malformed_cassettes_name_the_file_and_the_problem(pytester: pytest.Pyte
         (pytester.path / f"{name}.yaml").write_text(text)
     pytester.makepyfile(
         test_malformed="\n".join(
-            f"@pytest.mark.hfrouter_cassette({name + '.yaml'!r})\ndef test_{name}():\n    pass\n"
-            for name in MALFORMED
+            f"@pytest.mark.hfrouter_cassette({name + '.yaml'!r})\ndef test_{name}():\n    pass\n" for name in MALFORMED
         ).join(["import pytest\n\n", "\ndef test_fine():\n    pass\n"])
     )
 
@@ -361,9 +360,7 @@ def test_malformed_cassettes_name_the_file_and_the_problem(pytester: pytest.Pyte
 
     result.assert_outcomes(errors=len(MALFORMED), passed=1)
     for name, (_, problem) in MALFORMED.items():
-        result.stdout.fnmatch_lines(
-            [f"pytest-hfrouter: malformed cassette: {pytester.path}/{name}.yaml: {problem}"]
-        )
+        result.stdout.fnmatch_lines([f"pytest-hfrouter: malformed cassette: {pytester.path}/{name}.yaml: {problem}"])
     result.stdout.no_fnmatch_line("*During handling of the above exception*")
 
 

@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-SERVER = '''
+SERVER = """
 import http.server
 import json
 import threading
@@ -61,10 +61,10 @@ def server():
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
-'''
+"""
 
 #: Tests that use the plugin, run before and after the unmarked ones (only where it is loaded).
-MARKED = '''
+MARKED = """
 import pytest
 from hfapp import chat
 
@@ -76,10 +76,10 @@ def test_{when}_with_the_fixture(hfrouter):
 def test_{when}_with_an_outage():
     with pytest.raises(Exception, match="500"):
         chat()
-'''
+"""
 
 #: Unmarked tests with non-router traffic; some fail on purpose (the same way in every run).
-UNMARKED = '''
+UNMARKED = """
 import asyncio
 import urllib.error
 import urllib.request
@@ -169,7 +169,7 @@ def test_urllib_unresolvable_host_handled():
 
 def test_fails_on_its_own(server):
     assert session().get(server).text == "something else"
-'''
+"""
 
 _OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+?)(?: - .*)?$")
 
@@ -197,22 +197,29 @@ def test_unmarked_non_router_traffic_is_the_same_with_and_without_the_plugin(hfa
     autoloaded = hfapp.runpytest_subprocess("-rA")
     active = hfapp.runpytest_subprocess("-p", "hfrouter", "-rA")
 
-    expected = {f"test_b_unmarked.py::{name}": outcome for name, outcome in [
-        ("test_httpx_loopback", "PASSED"), ("test_httpx_async_loopback", "PASSED"),
-        ("test_requests_loopback", "PASSED"), ("test_inference_client_against_a_local_server", "PASSED"),
-        ("test_httpx_unresolvable_host_handled", "PASSED"), ("test_requests_unresolvable_host_handled", "PASSED"),
-        ("test_httpx_unresolvable_host_unhandled", "FAILED"), ("test_requests_unresolvable_host_unhandled", "FAILED"),
-        ("test_aiohttp_loopback", "PASSED"), ("test_aiohttp_unresolvable_host_handled", "PASSED"),
-        ("test_urllib_loopback", "PASSED"), ("test_urllib_unresolvable_host_handled", "PASSED"),
-        ("test_fails_on_its_own", "FAILED"),
-    ]}  # fmt: skip
+    expected = {
+        f"test_b_unmarked.py::{name}": outcome
+        for name, outcome in [
+            ("test_httpx_loopback", "PASSED"),
+            ("test_httpx_async_loopback", "PASSED"),
+            ("test_requests_loopback", "PASSED"),
+            ("test_inference_client_against_a_local_server", "PASSED"),
+            ("test_httpx_unresolvable_host_handled", "PASSED"),
+            ("test_requests_unresolvable_host_handled", "PASSED"),
+            ("test_httpx_unresolvable_host_unhandled", "FAILED"),
+            ("test_requests_unresolvable_host_unhandled", "FAILED"),
+            ("test_aiohttp_loopback", "PASSED"),
+            ("test_aiohttp_unresolvable_host_handled", "PASSED"),
+            ("test_urllib_loopback", "PASSED"),
+            ("test_urllib_unresolvable_host_handled", "PASSED"),
+            ("test_fails_on_its_own", "FAILED"),
+        ]
+    }
     assert outcomes(without, "test_b_unmarked.py") == expected
     assert outcomes(autoloaded, "test_b_unmarked.py") == expected
     # The unhandled failures are the network's own, not the plugin's
     for result in (without, autoloaded):
-        result.stdout.fnmatch_lines(
-            ["FAILED test_b_unmarked.py::test_httpx_unresolvable_host_unhandled - httpx.Con*"]
-        )
+        result.stdout.fnmatch_lines(["FAILED test_b_unmarked.py::test_httpx_unresolvable_host_unhandled - httpx.Con*"])
         assert "pytest-hfrouter" not in result.stdout.str()
     # ... and the plugin did act, in the same run, in the tests that asked
     assert outcomes(autoloaded, "test_a_marked.py") == {
@@ -234,7 +241,7 @@ def test_unmarked_non_router_traffic_is_the_same_with_and_without_the_plugin(hfa
 
 
 #: An app that asks for JSON and for tool calls, through the real clients.
-STRUCTURED_APP = '''
+STRUCTURED_APP = """
 from __future__ import annotations
 
 import json
@@ -358,9 +365,9 @@ def openai_tool(stream: bool = False) -> str:
         final = events.get_final_completion()
     call = final.choices[0].message.tool_calls[0]
     return run_tool(call.function.name, call.function.arguments)
-'''
+"""
 
-STRUCTURED_TESTS = '''
+STRUCTURED_TESTS = """
 import jsonschema
 
 import app
@@ -407,7 +414,7 @@ def test_openai_named_tool(hfrouter):
 
 def test_openai_named_tool_streamed(hfrouter):
     assert app.openai_tool(stream=True) == "results for text"
-'''
+"""
 
 
 def test_json_and_tool_apps_pass_on_healthy_answers_with_no_cassette(pytester: pytest.Pytester) -> None:
@@ -419,7 +426,7 @@ def test_json_and_tool_apps_pass_on_healthy_answers_with_no_cassette(pytester: p
     assert not list(pytester.path.rglob("*.yaml"))  # no cassette anywhere
 
 
-GRADIO_APP = '''
+GRADIO_APP = """
 import gradio as gr
 
 
@@ -429,7 +436,7 @@ def greet(name: str, intensity: float) -> str:
 
 def build() -> gr.Interface:
     return gr.Interface(fn=greet, inputs=["text", gr.Slider(1, 5, step=1)], outputs="text")
-'''
+"""
 
 GRADIO_TESTS = '''
 import threading

@@ -217,8 +217,13 @@ def test_known_globs_and_removed_providers() -> None:
     note = check_provider("hyperbolic")
     assert note is not None and "removed from the router on 2026-07-01" in note
     assert {n for n, p in PROVIDERS.items() if p.status == REMOVED} == {
-        "hyperbolic", "nebius", "sambanova", "clarifai", "nvidia", "black-forest-labs",
-    }  # fmt: skip
+        "hyperbolic",
+        "nebius",
+        "sambanova",
+        "clarifai",
+        "nvidia",
+        "black-forest-labs",
+    }
 
 
 def test_a_provider_typo_is_a_collection_error_in_every_api(hfapp: pytest.Pytester) -> None:
@@ -248,8 +253,7 @@ def test_a_provider_typo_is_a_collection_error_in_every_api(hfapp: pytest.Pytest
         [
             "*test_marker.py::test_marker: @pytest.mark.hfrouter_outage: provider='grok': unknown provider 'grok'. "
             "Did you mean 'groq'?*",
-            "E   *MarkerError: hfrouter.outage(...): provider='grok': unknown provider 'grok'. "
-            "Did you mean 'groq'?*",
+            "E   *MarkerError: hfrouter.outage(...): provider='grok': unknown provider 'grok'. Did you mean 'groq'?*",
             "*signature: with hfrouter.outage(scenario, *",
         ]
     )
@@ -548,8 +552,10 @@ def test_serve_errors_name_the_command_line(pytester: pytest.Pytester) -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "pytest_hfrouter", "serve", "--port", "0", "--outage", "provider-500:provider=grok"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 2
     assert done.stderr.startswith(
@@ -704,8 +710,17 @@ def test_provider_names_in_assertions_and_the_chain_ini_are_checked(hfapp: pytes
 
 # -- pure logic ------------------------------------------------------------------------------------
 def _call(route: str, provider: str | None, *, stream: bool = False, answered_by: str = "healthy") -> Call:
-    return Call(provider, "Qwen/Qwen2.5-72B-Instruct", route, "POST", "https://router.huggingface.co/x", 200, None,
-                answered_by, stream)  # fmt: skip
+    return Call(
+        provider,
+        "Qwen/Qwen2.5-72B-Instruct",
+        route,
+        "POST",
+        "https://router.huggingface.co/x",
+        200,
+        None,
+        answered_by,
+        stream,
+    )
 
 
 def _kind(rule: Rule, calls: list[Call]) -> str | None:

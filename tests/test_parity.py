@@ -108,14 +108,22 @@ class ClientKind:
 
 def _kinds() -> list[ClientKind]:
     kinds = [
-        ClientKind(f"hfh-{'async' if asynchronous else 'sync'}-{name}{'-stream' if stream else ''}", "hfh",
-                   asynchronous, route, stream)
+        ClientKind(
+            f"hfh-{'async' if asynchronous else 'sync'}-{name}{'-stream' if stream else ''}",
+            "hfh",
+            asynchronous,
+            route,
+            stream,
+        )
         for route, name in ((PROVIDER, "novita"), (AUTO, "auto"))
         for asynchronous in (False, True)
         for stream in (False, True)
-    ]  # fmt: skip
-    return [*kinds, ClientKind("openai-auto", "openai", False, AUTO, False),
-            ClientKind("openai-auto-stream", "openai", False, AUTO, True)]  # fmt: skip
+    ]
+    return [
+        *kinds,
+        ClientKind("openai-auto", "openai", False, AUTO, False),
+        ClientKind("openai-auto-stream", "openai", False, AUTO, True),
+    ]
 
 
 CLIENT_KINDS = _kinds()

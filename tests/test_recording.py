@@ -24,9 +24,14 @@ from pytest_hfrouter.lint import main as lint_main
 
 TOKEN = "hf_" + "Fake" * 8 + "Tk"
 CHAT = json.dumps(
-    {"id": "rt-1", "object": "chat.completion", "model": "org/m", "note": "é ✓ \u2028 \r\n",
-     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
-).encode()  # fmt: skip
+    {
+        "id": "rt-1",
+        "object": "chat.completion",
+        "model": "org/m",
+        "note": "é ✓ \u2028 \r\n",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    }
+).encode()
 
 
 def png() -> bytes:
@@ -43,8 +48,12 @@ def png() -> bytes:
 def wav() -> bytes:
     """A WAV file whose samples cover every byte value (invalid UTF-8 among them)."""
     samples = bytes(range(256)) * 4
-    header = b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000,
-                                                                                          8000, 1, 8)  # fmt: skip
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(samples))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 8000, 1, 8)
+    )
     return header + b"data" + struct.pack("<I", len(samples)) + samples
 
 
@@ -152,13 +161,16 @@ def body_double() -> Iterator[RouterDouble]:
 
 def seen(path: Path) -> dict[str, dict[str, Any]]:
     data: dict[str, dict[str, Any]] = json.loads(path.read_text())
-    return {kind: {**v, "raw": base64.b64decode(v["raw"]), "content": base64.b64decode(v["content"])}
-            for kind, v in data.items()}  # fmt: skip
+    return {
+        kind: {**v, "raw": base64.b64decode(v["raw"]), "content": base64.b64decode(v["content"])}
+        for kind, v in data.items()
+    }
 
 
 @pytest.mark.parametrize("face", ["httpx2", "httpx", "requests", "aiohttp"])
-def test_every_body_kind_round_trips_byte_for_byte(pytester: pytest.Pytester, body_double: RouterDouble,
-                                                     monkeypatch: pytest.MonkeyPatch, face: str) -> None:  # fmt: skip
+def test_every_body_kind_round_trips_byte_for_byte(
+    pytester: pytest.Pytester, body_double: RouterDouble, monkeypatch: pytest.MonkeyPatch, face: str
+) -> None:
     if face == "httpx2":
         import huggingface_hub
 

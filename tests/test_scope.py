@@ -64,9 +64,11 @@ def test_auto_loaded_the_header_says_marked(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
 
     result.stdout.fnmatch_lines(
-        ["hfrouter: mode=replay scope=marked (auto-loaded: acts only in tests that use its markers or fixtures; "
-         "-p hfrouter or ini hfrouter_scope = all for every test)"]
-    )  # fmt: skip
+        [
+            "hfrouter: mode=replay scope=marked (auto-loaded: acts only in tests that use its markers or fixtures; "
+            "-p hfrouter or ini hfrouter_scope = all for every test)"
+        ]
+    )
 
 
 @pytest.mark.parametrize("where", ["command line", "addopts", "PYTEST_ADDOPTS", "ini hfrouter_scope"])
@@ -269,9 +271,11 @@ def test_a_fixture_asked_for_at_run_time_says_how_to_opt_in(pytester: pytest.Pyt
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*asked for the hfrouter fixture at run time (getfixturevalue), but the plugin does not act in it "
-         "(scope=marked (auto-loaded*). Name the fixture in the test's arguments*"]
-    )  # fmt: skip
+        [
+            "*asked for the hfrouter fixture at run time (getfixturevalue), but the plugin does not act in it "
+            "(scope=marked (auto-loaded*). Name the fixture in the test's arguments*"
+        ]
+    )
 
 
 # -- non-router hosts in a test that opted in ---------------------------------------------------------

@@ -57,33 +57,49 @@ def test_key_shapes_are_scrubbed_wherever_they_stand() -> None:
     assert scrub.text(hf.replace("_", "\\u005f")) == "hf_REDACTED"
 
 
-@pytest.mark.parametrize("text", [
-    f"x-request-id: {REQUEST_ID}",
-    "x-request-id: 1aaebb16-ebf7-42c0-8f44-6743c40fc694",
-    "Request ID: 21DsMRrush2AMn6er2XMD",
-    f"https://huggingface.co/org/m/resolve/{COMMIT}/config.json",
-    "cf-ray: 9b21e27a7a858de7-IAD",
-    "risk-assessment-of-the-2024-long-report and task-classification-2025-benchmark-suite",
-    '{"usage": {"prompt_tokens": 10, "total_tokens": 12}, "max_tokens": 5}',
-    '{"logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]}}',
-    '{"eos_token": "</s>", "pad_token": "[PAD]"}',
-    "https://router.huggingface.co/v1/chat/completions?max_tokens=5&keyword=dog",
-    "re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite",
-    'WWW-Authenticate: Bearer realm="Authentication required"',
-    "the bearer standards of the token economy",
-], ids=lambda text: text[:30])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"x-request-id: {REQUEST_ID}",
+        "x-request-id: 1aaebb16-ebf7-42c0-8f44-6743c40fc694",
+        "Request ID: 21DsMRrush2AMn6er2XMD",
+        f"https://huggingface.co/org/m/resolve/{COMMIT}/config.json",
+        "cf-ray: 9b21e27a7a858de7-IAD",
+        "risk-assessment-of-the-2024-long-report and task-classification-2025-benchmark-suite",
+        '{"usage": {"prompt_tokens": 10, "total_tokens": 12}, "max_tokens": 5}',
+        '{"logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]}}',
+        '{"eos_token": "</s>", "pad_token": "[PAD]"}',
+        "https://router.huggingface.co/v1/chat/completions?max_tokens=5&keyword=dog",
+        "re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite",
+        'WWW-Authenticate: Bearer realm="Authentication required"',
+        "the bearer standards of the token economy",
+    ],
+    ids=lambda text: text[:30],
+)
 def test_what_is_no_secret_is_kept(text: str) -> None:
     assert scrub.text(text) == text
 
 
-@pytest.mark.parametrize(("name", "value", "kept"), [
-    ("Authorization", "Bearer abc", False), ("Cookie", "a=b", False), ("Set-Cookie", "sid=x", False),
-    ("Proxy-Authorization", "Basic x", False), ("X-Provider-Token", "abc", False), ("x-api-key", "abc", False),
-    ("X-Client-Secret", "abc", False), ("x-amz-security-token", "abc", False),
-    ("x-ratelimit-remaining-tokens", "59925", True), ("x-time-per-token", "20", True),
-    ("fireworks-server-time-to-first-token", "0.028", True), ("Access-Control-Allow-Credentials", "true", True),
-    ("X-Repo-Commit", COMMIT, True), ("x-request-id", REQUEST_ID, True), ("Content-Type", "application/json", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "value", "kept"),
+    [
+        ("Authorization", "Bearer abc", False),
+        ("Cookie", "a=b", False),
+        ("Set-Cookie", "sid=x", False),
+        ("Proxy-Authorization", "Basic x", False),
+        ("X-Provider-Token", "abc", False),
+        ("x-api-key", "abc", False),
+        ("X-Client-Secret", "abc", False),
+        ("x-amz-security-token", "abc", False),
+        ("x-ratelimit-remaining-tokens", "59925", True),
+        ("x-time-per-token", "20", True),
+        ("fireworks-server-time-to-first-token", "0.028", True),
+        ("Access-Control-Allow-Credentials", "true", True),
+        ("X-Repo-Commit", COMMIT, True),
+        ("x-request-id", REQUEST_ID, True),
+        ("Content-Type", "application/json", True),
+    ],
+)
 def test_secret_named_headers(name: str, value: str, kept: bool) -> None:
     assert (scrub.current().header(name, value) == value) is kept
     assert scrub.is_secret_name(name) is (not kept) or value.replace(".", "").isdigit() or value == "true"
@@ -122,8 +138,14 @@ def test_bodies_keep_their_bytes_unless_a_secret_is_in_them() -> None:
 
 
 def test_environment_secrets() -> None:
-    environ = {"HF_TOKEN": " value-of-the-token ", "OPENAI_API_KEY": "sk-something-long", "HOME": "/root",
-               "TOKENIZERS_PARALLELISM": "false", "MY_SECRET": "short", "GITHUB_TOKEN": "gh-token-value"}  # fmt: skip
+    environ = {
+        "HF_TOKEN": " value-of-the-token ",
+        "OPENAI_API_KEY": "sk-something-long",
+        "HOME": "/root",
+        "TOKENIZERS_PARALLELISM": "false",
+        "MY_SECRET": "short",
+        "GITHUB_TOKEN": "gh-token-value",
+    }
     assert sorted(scrub.environment_secrets(environ)) == ["gh-token-value", "sk-something-long", "value-of-the-token"]
 
 
@@ -132,33 +154,53 @@ class Plants:
     """One seed's secrets: what the app sends, what the server answers with, and HF_TOKEN."""
 
     def __init__(self, rng: random.Random) -> None:
-        self.token = rng.choice([
-            "hf_" + tail(rng, 34),
-            "".join(rng.choice(ALNUM + "-._~+/=") for _ in range(rng.randint(20, 48))) + "9",  # any shape at all
-        ])  # fmt: skip
+        self.token = rng.choice(
+            [
+                "hf_" + tail(rng, 34),
+                "".join(rng.choice(ALNUM + "-._~+/=") for _ in range(rng.randint(20, 48))) + "9",  # any shape at all
+            ]
+        )
         self.app = {
-            "hf": "hf_" + tail(rng, 34), "sk": "sk-proj-" + tail(rng, 40), "google": "AIza" + tail(rng, 35),
-            "query": tail(rng, rng.randint(12, 40)), "query2": tail(rng, rng.randint(12, 40)),
-            "header": tail(rng, rng.randint(12, 40)), "cookie": tail(rng, rng.randint(12, 40)),
-            "field": tail(rng, rng.randint(12, 40)), "hub": tail(rng, rng.randint(12, 40)),
-            "miss": tail(rng, rng.randint(12, 40)), "printed": tail(rng, rng.randint(12, 40)),
-        }  # fmt: skip
+            "hf": "hf_" + tail(rng, 34),
+            "sk": "sk-proj-" + tail(rng, 40),
+            "google": "AIza" + tail(rng, 35),
+            "query": tail(rng, rng.randint(12, 40)),
+            "query2": tail(rng, rng.randint(12, 40)),
+            "header": tail(rng, rng.randint(12, 40)),
+            "cookie": tail(rng, rng.randint(12, 40)),
+            "field": tail(rng, rng.randint(12, 40)),
+            "hub": tail(rng, rng.randint(12, 40)),
+            "miss": tail(rng, rng.randint(12, 40)),
+            "printed": tail(rng, rng.randint(12, 40)),
+        }
         self.server = {
-            "ant": "sk-ant-api03-" + tail(rng, 60), "gsk": "gsk_" + tail(rng, 48), "hf": "hf_" + tail(rng, 34),
-            "field": tail(rng, 30), "header": tail(rng, 30), "cookie": tail(rng, 30),
+            "ant": "sk-ant-api03-" + tail(rng, 60),
+            "gsk": "gsk_" + tail(rng, 48),
+            "hf": "hf_" + tail(rng, 34),
+            "field": tail(rng, 30),
+            "header": tail(rng, 30),
+            "cookie": tail(rng, 30),
             "reason": "xai-" + tail(rng, 40),
-        }  # fmt: skip
+        }
 
     def all(self) -> dict[str, str]:
-        return {"HF_TOKEN": self.token, **{f"app {k}": v for k, v in self.app.items()},
-                **{f"server {k}": v for k, v in self.server.items()}}  # fmt: skip
+        return {
+            "HF_TOKEN": self.token,
+            **{f"app {k}": v for k, v in self.app.items()},
+            **{f"server {k}": v for k, v in self.server.items()},
+        }
 
 
 def forms(secret: str) -> set[str]:
     """The ways a secret may be written down."""
     raw = secret.encode()
-    return {secret, quote(secret, safe=""), json.dumps(secret)[1:-1], base64.b64encode(raw).decode().rstrip("="),
-            base64.urlsafe_b64encode(raw).decode().rstrip("=")}  # fmt: skip
+    return {
+        secret,
+        quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
 
 
 class LeakyEngine(Engine):
@@ -172,23 +214,43 @@ class LeakyEngine(Engine):
             return super().answer(request)
         server = self.plants.server
         auth = next((v for k, v in request.headers if k.lower() == "authorization"), "")
-        echoed = {"url": request.url, "headers": {k.lower(): v for k, v in request.headers},
-                  "body": (request.body or b"").decode(), "auth": base64.b64encode(auth.encode()).decode()}  # fmt: skip
+        echoed = {
+            "url": request.url,
+            "headers": {k.lower(): v for k, v in request.headers},
+            "body": (request.body or b"").decode(),
+            "auth": base64.b64encode(auth.encode()).decode(),
+        }
         if "/together/" in path or b':together"' in (request.body or b""):  # a failing pair (or probe): its error
             # text reaches the report, the summary and the terminal
             error = f"invalid key {server['hf']} ({server['ant']}) for {request.url}; you sent {auth}"
             headers = (("Content-Type", "application/json"), ("x-request-id", REQUEST_ID))
             return Answer(500, "Internal Server Error", headers, json.dumps({"error": error}).encode(), source="leaky")
-        body = {"id": "leak-1", "object": "chat.completion", "created": 1, "model": "org/m",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"keys {server['gsk']}"},
-                             "finish_reason": "stop"}],
-                "echo": echoed, "api_key": server["field"], "commit": COMMIT}  # fmt: skip
+        body = {
+            "id": "leak-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "org/m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"keys {server['gsk']}"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "echo": echoed,
+            "api_key": server["field"],
+            "commit": COMMIT,
+        }
         headers = (
-            ("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("x-request-id", REQUEST_ID),
-            ("x-inference-provider", "novita"), ("Set-Cookie", f"sid={server['cookie']}; Path=/"),
-            ("X-Upstream-Key", server["header"]), ("X-Echo-Auth", base64.b64encode(auth.encode()).decode()),
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+            ("x-request-id", REQUEST_ID),
+            ("x-inference-provider", "novita"),
+            ("Set-Cookie", f"sid={server['cookie']}; Path=/"),
+            ("X-Upstream-Key", server["header"]),
+            ("X-Echo-Auth", base64.b64encode(auth.encode()).decode()),
             ("X-Repo-Commit", COMMIT),
-        )  # fmt: skip
+        )
         reason = f"OK {server['reason']}"  # even the status line's reason phrase
         return Answer(200, reason, headers, gzip.compress(json.dumps(body).encode()), source="leaky")
 
@@ -260,8 +322,9 @@ def cassette_texts(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", [11, 22, 33])
-def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, leaky: Any,
-                                                   monkeypatch: pytest.MonkeyPatch, seed: int) -> None:  # fmt: skip
+def test_no_planted_secret_survives_in_any_output(
+    pytester: pytest.Pytester, leaky: Any, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
     double, engine = leaky
     plants = engine.plants = Plants(random.Random(seed))
     monkeypatch.setenv("HF_TOKEN", plants.token)
@@ -269,14 +332,29 @@ def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, lea
     (pytester.path / "plants.json").write_text(json.dumps(plants.app))
     pytester.makepyfile(test_leaky=LEAKY_APP, test_miss=MISS_APP)
     urls = [f"--hfrouter-router-url={double.base_url}", f"--hfrouter-hub-url={double.base_url}"]
-    recorded = pytester.runpytest("-p", "hfrouter", "--hfrouter-mode=record", *urls, "--hfrouter-report=report.json",
-                                  "--hfrouter-summary=summary.md", "test_leaky.py")  # fmt: skip
+    recorded = pytester.runpytest(
+        "-p",
+        "hfrouter",
+        "--hfrouter-mode=record",
+        *urls,
+        "--hfrouter-report=report.json",
+        "--hfrouter-summary=summary.md",
+        "test_leaky.py",
+    )
     recorded.assert_outcomes(failed=1)
     missed = pytester.runpytest("-p", "hfrouter", "-p", "no:xdist", "test_miss.py")
     missed.assert_outcomes(failed=1)
     pytester.makeini("[pytest]\nhfrouter_probes =\n    together:org/m\n")
-    probed = pytester.runpytest("-p", "hfrouter", "--live", *urls, "--hfrouter-report=probes.json",
-                                "test_miss.py", "--deselect", "test_miss.py::test_miss")  # fmt: skip
+    probed = pytester.runpytest(
+        "-p",
+        "hfrouter",
+        "--live",
+        *urls,
+        "--hfrouter-report=probes.json",
+        "test_miss.py",
+        "--deselect",
+        "test_miss.py::test_miss",
+    )
     probed.assert_outcomes(failed=2, deselected=1)  # the plain and the streamed probe
 
     report = (pytester.path / "report.json").read_text()
@@ -297,16 +375,28 @@ def test_no_planted_secret_survives_in_any_output(pytester: pytest.Pytester, lea
     assert payload["drift"] and any(c["error"] for c in payload["calls"])
     assert any(c["request_id"] == REQUEST_ID for c in payload["calls"])  # request ids survive
     assert "| together | org/m | ❌ 500 |" in summary
-    recorded.stdout.fnmatch_lines(["*expected the chain to try ?'groq'?, it tried*", "*call log:*",
-                                   "*Captured stdout call*", "called *?api_key=REDACTED",
-                                   "*Captured log call*", "*the token is *REDACTED*",
-                                   "*failing: together org/m: 500 invalid key hf_REDACTED*", "drift in *"])  # fmt: skip
+    recorded.stdout.fnmatch_lines(
+        [
+            "*expected the chain to try ?'groq'?, it tried*",
+            "*call log:*",
+            "*Captured stdout call*",
+            "called *?api_key=REDACTED",
+            "*Captured log call*",
+            "*the token is *REDACTED*",
+            "*failing: together org/m: 500 invalid key hf_REDACTED*",
+            "drift in *",
+        ]
+    )
     missed.stdout.fnmatch_lines(["*pytest-hfrouter: no answer for GET https://example.com/api?token=REDACTED*"])
     probed.stdout.fnmatch_lines(["*probe failed: together:org/m:plain: invalid key hf_REDACTED*"])
     assert [p["outcome"] for p in json.loads(probes)["probes"]] == ["failed", "failed"]
     recorded.stdout.fnmatch_lines(["FAILED test_leaky.py::test_leaks - AssertionError: expected the chain to try*"])
     assert any(COMMIT in text for name, text in outputs.items() if name.startswith("cassette"))  # commit ids survive
-    leaks = [(name, where) for name, secret in plants.all().items() for where, text in outputs.items()
-             if any(form in text for form in forms(secret))]  # fmt: skip
+    leaks = [
+        (name, where)
+        for name, secret in plants.all().items()
+        for where, text in outputs.items()
+        if any(form in text for form in forms(secret))
+    ]
     assert leaks == []
     assert lint_main([str(pytester.path / "cassettes")]) == 0  # and lint, which decodes everything, agrees

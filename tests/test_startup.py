@@ -27,94 +27,160 @@ class Case:
 LIVE = ("--live",)
 USAGE = {
     # -- paths the run writes or reads -------------------------------------------------------------
-    "report-is-a-folder": Case(("--hfrouter-report=out",), folders=("out",), expected=(
-        "ERROR: --hfrouter-report=out: is a folder; name a file in it, e.g. --hfrouter-report=out/hfrouter-report.json"
-    )),
-    "report-under-a-file": Case(("--hfrouter-report=notes.txt/r.json",), files=("notes.txt",), expected=(
-        "ERROR: --hfrouter-report=notes.txt/r.json: */notes.txt is a file, so no folder can be made there; "
-        "name a file in a folder"
-    )),
-    "report-in-ini-is-a-folder": Case(ini="hfrouter_report = out", folders=("out",), expected=(
-        "ERROR: hfrouter_report=out: is a folder; name a file in it, e.g. hfrouter_report=out/hfrouter-report.json"
-    )),
-    "summary-under-a-file": Case(("--hfrouter-summary=notes.txt/deeper/s.md",), files=("notes.txt",), expected=(
-        "ERROR: --hfrouter-summary=notes.txt/deeper/s.md: */notes.txt is a file, so no folder can be made there; *"
-    )),
-    "summary-in-ini-is-a-folder": Case(ini="hfrouter_summary = out", folders=("out",), expected=(
-        "ERROR: hfrouter_summary=out: is a folder; name a file in it, e.g. hfrouter_summary=out/hfrouter-summary.md"
-    )),
-    "github-step-summary-is-a-folder": Case(LIVE, env={"GITHUB_STEP_SUMMARY": "out"}, folders=("out",), expected=(
-        "ERROR: GITHUB_STEP_SUMMARY=out: is a folder; name a file in it, e.g. GITHUB_STEP_SUMMARY=out/summary.md"
-    )),
-    "baseline-is-a-folder": Case(("--hfrouter-baseline=out",), folders=("out",), expected=(
-        "ERROR: --hfrouter-baseline=out: is a folder; pass the JSON file an earlier run wrote with --hfrouter-report"
-    )),
-    "baseline-in-a-missing-folder": Case(("--hfrouter-baseline=missing/b.json",), expected=(
-        "ERROR: --hfrouter-baseline missing/b.json: no such file. Pass a report written by --hfrouter-report *"
-    )),
-    "baseline-in-ini-missing": Case(ini="hfrouter_baseline = b.json", expected=(
-        "ERROR: hfrouter_baseline b.json: no such file. Pass a report written by --hfrouter-report *"
-    )),
-    "cassette-dir-is-a-file": Case(("--hfrouter-cassette-dir=c.yaml",), files=("c.yaml",), expected=(
-        "ERROR: --hfrouter-cassette-dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
-    )),
-    "cassette-dir-in-ini-is-a-file": Case(ini="hfrouter_cassette_dir = c.yaml", files=("c.yaml",), expected=(
-        "ERROR: hfrouter_cassette_dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
-    )),
-    "harvest-dir-in-ini-is-a-file": Case(ini="hfrouter_harvest_dir = c.yaml", files=("c.yaml",), expected=(
-        "ERROR: hfrouter_harvest_dir=c.yaml: is a file, not a folder; name a folder for the candidate scenarios"
-    )),
+    "report-is-a-folder": Case(
+        ("--hfrouter-report=out",),
+        folders=("out",),
+        expected=(
+            "ERROR: --hfrouter-report=out: is a folder; name a file in it,"
+            " e.g. --hfrouter-report=out/hfrouter-report.json"
+        ),
+    ),
+    "report-under-a-file": Case(
+        ("--hfrouter-report=notes.txt/r.json",),
+        files=("notes.txt",),
+        expected=(
+            "ERROR: --hfrouter-report=notes.txt/r.json: */notes.txt is a file, so no folder can be made there; "
+            "name a file in a folder"
+        ),
+    ),
+    "report-in-ini-is-a-folder": Case(
+        ini="hfrouter_report = out",
+        folders=("out",),
+        expected=(
+            "ERROR: hfrouter_report=out: is a folder; name a file in it, e.g. hfrouter_report=out/hfrouter-report.json"
+        ),
+    ),
+    "summary-under-a-file": Case(
+        ("--hfrouter-summary=notes.txt/deeper/s.md",),
+        files=("notes.txt",),
+        expected=(
+            "ERROR: --hfrouter-summary=notes.txt/deeper/s.md: */notes.txt is a file, so no folder can be made there; *"
+        ),
+    ),
+    "summary-in-ini-is-a-folder": Case(
+        ini="hfrouter_summary = out",
+        folders=("out",),
+        expected=(
+            "ERROR: hfrouter_summary=out: is a folder; name a file in it, e.g. hfrouter_summary=out/hfrouter-summary.md"
+        ),
+    ),
+    "github-step-summary-is-a-folder": Case(
+        LIVE,
+        env={"GITHUB_STEP_SUMMARY": "out"},
+        folders=("out",),
+        expected=(
+            "ERROR: GITHUB_STEP_SUMMARY=out: is a folder; name a file in it, e.g. GITHUB_STEP_SUMMARY=out/summary.md"
+        ),
+    ),
+    "baseline-is-a-folder": Case(
+        ("--hfrouter-baseline=out",),
+        folders=("out",),
+        expected=(
+            "ERROR: --hfrouter-baseline=out: is a folder;"
+            " pass the JSON file an earlier run wrote with --hfrouter-report"
+        ),
+    ),
+    "baseline-in-a-missing-folder": Case(
+        ("--hfrouter-baseline=missing/b.json",),
+        expected=(
+            "ERROR: --hfrouter-baseline missing/b.json: no such file. Pass a report written by --hfrouter-report *"
+        ),
+    ),
+    "baseline-in-ini-missing": Case(
+        ini="hfrouter_baseline = b.json",
+        expected=("ERROR: hfrouter_baseline b.json: no such file. Pass a report written by --hfrouter-report *"),
+    ),
+    "cassette-dir-is-a-file": Case(
+        ("--hfrouter-cassette-dir=c.yaml",),
+        files=("c.yaml",),
+        expected=(
+            "ERROR: --hfrouter-cassette-dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
+        ),
+    ),
+    "cassette-dir-in-ini-is-a-file": Case(
+        ini="hfrouter_cassette_dir = c.yaml",
+        files=("c.yaml",),
+        expected=(
+            "ERROR: hfrouter_cassette_dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
+        ),
+    ),
+    "harvest-dir-in-ini-is-a-file": Case(
+        ini="hfrouter_harvest_dir = c.yaml",
+        files=("c.yaml",),
+        expected=(
+            "ERROR: hfrouter_harvest_dir=c.yaml: is a file, not a folder; name a folder for the candidate scenarios"
+        ),
+    ),
     # -- URLs --------------------------------------------------------------------------------------
-    "router-url-without-a-host": Case((*LIVE, "--hfrouter-router-url=http://"), expected=(
-        "ERROR: --hfrouter-router-url: expected an http(s) URL with a host, such as http://127.0.0.1:8765, "
-        "got 'http://'"
-    )),
-    "hub-url-with-a-bad-port": Case((*LIVE, "--hfrouter-hub-url=http://127.0.0.1:99999"), expected=(
-        "ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'http://127.0.0.1:99999'"
-    )),
-    "hub-url-in-ini-even-in-replay": Case(ini="hfrouter_hub_url = huggingface.co", expected=(
-        "ERROR: hfrouter_hub_url: expected an http(s) URL with a host, * got 'huggingface.co'"
-    )),
-    "router-url-in-ini": Case(LIVE, ini="hfrouter_router_url = https://", expected=(
-        "ERROR: hfrouter_router_url: expected an http(s) URL with a host, * got 'https://'"
-    )),
+    "router-url-without-a-host": Case(
+        (*LIVE, "--hfrouter-router-url=http://"),
+        expected=(
+            "ERROR: --hfrouter-router-url: expected an http(s) URL with a host, such as http://127.0.0.1:8765, "
+            "got 'http://'"
+        ),
+    ),
+    "hub-url-with-a-bad-port": Case(
+        (*LIVE, "--hfrouter-hub-url=http://127.0.0.1:99999"),
+        expected=("ERROR: --hfrouter-hub-url: expected an http(s) URL with a host, * got 'http://127.0.0.1:99999'"),
+    ),
+    "hub-url-in-ini-even-in-replay": Case(
+        ini="hfrouter_hub_url = huggingface.co",
+        expected=("ERROR: hfrouter_hub_url: expected an http(s) URL with a host, * got 'huggingface.co'"),
+    ),
+    "router-url-in-ini": Case(
+        LIVE,
+        ini="hfrouter_router_url = https://",
+        expected=("ERROR: hfrouter_router_url: expected an http(s) URL with a host, * got 'https://'"),
+    ),
     # -- numbers -----------------------------------------------------------------------------------
-    "probe-timeout-nan": Case((*LIVE, "--hfrouter-probe-timeout=nan"), expected=(
-        "ERROR: --hfrouter-probe-timeout: expected a number >= 0.1, got 'nan'"
-    )),
-    "probe-timeout-inf": Case((*LIVE, "--hfrouter-probe-timeout=inf"), expected=(
-        "ERROR: --hfrouter-probe-timeout: expected a number >= 0.1, got 'inf'"
-    )),
-    "probe-timeout-negative-in-ini": Case(ini="hfrouter_probe_timeout = -5", expected=(
-        "ERROR: hfrouter_probe_timeout: expected a number >= 0.1, got '-5'"
-    )),
-    "probe-concurrency-zero": Case(("--hfrouter-probe-concurrency=0",), expected=(
-        "ERROR: --hfrouter-probe-concurrency: expected a whole number >= 1, got '0'"
-    )),
-    "probe-budget-negative-in-ini": Case(ini="hfrouter_probe_budget = -3", expected=(
-        "ERROR: hfrouter_probe_budget: expected a whole number >= 0, got '-3'"
-    )),
-    "retry-storm-zero-in-ini": Case(ini="hfrouter_retry_storm = 0", expected=(
-        "ERROR: hfrouter_retry_storm: expected a whole number >= 1, got '0'"
-    )),
-    "retry-storm-nan-in-ini": Case(ini="hfrouter_retry_storm = nan", expected=(
-        "ERROR: hfrouter_retry_storm: expected a whole number >= 1, got 'nan'"
-    )),
+    "probe-timeout-nan": Case(
+        (*LIVE, "--hfrouter-probe-timeout=nan"),
+        expected=("ERROR: --hfrouter-probe-timeout: expected a number >= 0.1, got 'nan'"),
+    ),
+    "probe-timeout-inf": Case(
+        (*LIVE, "--hfrouter-probe-timeout=inf"),
+        expected=("ERROR: --hfrouter-probe-timeout: expected a number >= 0.1, got 'inf'"),
+    ),
+    "probe-timeout-negative-in-ini": Case(
+        ini="hfrouter_probe_timeout = -5",
+        expected=("ERROR: hfrouter_probe_timeout: expected a number >= 0.1, got '-5'"),
+    ),
+    "probe-concurrency-zero": Case(
+        ("--hfrouter-probe-concurrency=0",),
+        expected=("ERROR: --hfrouter-probe-concurrency: expected a whole number >= 1, got '0'"),
+    ),
+    "probe-budget-negative-in-ini": Case(
+        ini="hfrouter_probe_budget = -3",
+        expected=("ERROR: hfrouter_probe_budget: expected a whole number >= 0, got '-3'"),
+    ),
+    "retry-storm-zero-in-ini": Case(
+        ini="hfrouter_retry_storm = 0", expected=("ERROR: hfrouter_retry_storm: expected a whole number >= 1, got '0'")
+    ),
+    "retry-storm-nan-in-ini": Case(
+        ini="hfrouter_retry_storm = nan",
+        expected=("ERROR: hfrouter_retry_storm: expected a whole number >= 1, got 'nan'"),
+    ),
     # -- booleans in the ini -----------------------------------------------------------------------
-    "strict-maybe": Case(ini="hfrouter_strict = maybe", expected=(
-        "ERROR: hfrouter_strict (ini): invalid truth value 'maybe'; expected true or false"
-    )),
-    "allow-loopback-perhaps": Case(ini="hfrouter_allow_loopback = perhaps", expected=(
-        "ERROR: hfrouter_allow_loopback (ini): invalid truth value 'perhaps'; expected true or false"
-    )),
+    "strict-maybe": Case(
+        ini="hfrouter_strict = maybe",
+        expected=("ERROR: hfrouter_strict (ini): invalid truth value 'maybe'; expected true or false"),
+    ),
+    "allow-loopback-perhaps": Case(
+        ini="hfrouter_allow_loopback = perhaps",
+        expected=("ERROR: hfrouter_allow_loopback (ini): invalid truth value 'perhaps'; expected true or false"),
+    ),
     # -- the token ---------------------------------------------------------------------------------
-    "token-blank": Case(LIVE, env={"HF_TOKEN": "   "}, expected=(
-        "ERROR: HF_TOKEN is set but blank (only whitespace): set it in the environment, *"
-    )),
-    "token-with-a-newline": Case(LIVE, env={"HF_TOKEN": TOKEN + "\n"}, expected=(
-        "ERROR: HF_TOKEN has whitespace around it (a newline read from a file?): set it without, *"
-    )),
-}  # fmt: skip
+    "token-blank": Case(
+        LIVE,
+        env={"HF_TOKEN": "   "},
+        expected=("ERROR: HF_TOKEN is set but blank (only whitespace): set it in the environment, *"),
+    ),
+    "token-with-a-newline": Case(
+        LIVE,
+        env={"HF_TOKEN": TOKEN + "\n"},
+        expected=("ERROR: HF_TOKEN has whitespace around it (a newline read from a file?): set it without, *"),
+    ),
+}
 
 
 @pytest.mark.parametrize("case", USAGE.values(), ids=USAGE.keys())
@@ -150,8 +216,13 @@ def test_bad_input_is_refused_before_any_test_runs(
 def test_missing_folders_of_the_report_and_the_summary_are_made(pytester: pytest.Pytester) -> None:
     (pytester.path / "base.json").write_text('{"schema": "pytest-hfrouter/report/1"}')
     pytester.makepyfile(test_fine="def test_fine(): pass")
-    result = pytester.runpytest("-p", "hfrouter", "--hfrouter-report=reports/tonight/r.json",
-                                "--hfrouter-summary=summaries/s.md", "--hfrouter-baseline=base.json")  # fmt: skip
+    result = pytester.runpytest(
+        "-p",
+        "hfrouter",
+        "--hfrouter-report=reports/tonight/r.json",
+        "--hfrouter-summary=summaries/s.md",
+        "--hfrouter-baseline=base.json",
+    )
     result.assert_outcomes(passed=1)
     assert (pytester.path / "reports" / "tonight" / "r.json").read_text().startswith("{")
     assert (pytester.path / "summaries" / "s.md").read_text().startswith("## pytest-hfrouter: router health")
@@ -208,21 +279,27 @@ def test_a_cassette_status_out_of_range_is_a_malformed_cassette(pytester: pytest
     )
     result = pytester.runpytest("-p", "hfrouter")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        f"*pytest-hfrouter: malformed cassette: {pytester.path / 'odd.yaml'}: "
-        f"interactions[[]0[]].response.status.code must be an HTTP status (100-599), got {code}"
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            f"*pytest-hfrouter: malformed cassette: {pytester.path / 'odd.yaml'}: "
+            f"interactions[[]0[]].response.status.code must be an HTTP status (100-599), got {code}"
+        ]
+    )
 
 
 # -- serve --host / --port: one line, exit 2 ---------------------------------------------------------
 SERVE = {
     "port-too-big": (["--port", "99999"], "error: --port 99999: a port is 0-65535 (0: any free port)"),
     "port-negative": (["--port", "-1"], "error: --port -1: a port is 0-65535 (0: any free port)"),
-    "host-not-an-address": (["--host", "256.1.1.1", "--port", "0"],
-                            "error: --host 256.1.1.1: not an address to listen on (*); use 127.0.0.1 (the default) *"),
-    "host-of-another-machine": (["--host", "192.0.2.1", "--port", "0"],
-                                "error: --host 192.0.2.1 --port 0: cannot listen there (*)"),
-}  # fmt: skip
+    "host-not-an-address": (
+        ["--host", "256.1.1.1", "--port", "0"],
+        "error: --host 256.1.1.1: not an address to listen on (*); use 127.0.0.1 (the default) *",
+    ),
+    "host-of-another-machine": (
+        ["--host", "192.0.2.1", "--port", "0"],
+        "error: --host 192.0.2.1 --port 0: cannot listen there (*)",
+    ),
+}
 
 
 @pytest.mark.parametrize(("args", "expected"), SERVE.values(), ids=SERVE.keys())

@@ -240,7 +240,7 @@ def test_an_image_cut_mid_body_on_a_real_socket(imageapp: pytest.Pytester) -> No
         ("https://router.huggingface.co/hf-inference/models/a/b", b'{"inputs": "x"}', None),
         ("https://router.huggingface.co/fal-ai/fal-ai/flux/dev", b'{"prompt": "x"}', None),
     ],
-)  # fmt: skip
+)
 def test_the_task_a_route_names(url: str, body: bytes, task: str | None) -> None:
     assert classify("POST", url, body).task == task
 

@@ -282,8 +282,9 @@ def test_healthy(hfrouter: HFRouter, provider: str, task: str) -> None:
     assert all(not c.failed for c in hfrouter.calls), hfrouter.call_log()
 
 
-@pytest.mark.parametrize("status", [("provider-500", 500), ("invalid-token-401", 401), ("rate-limited-429", 429)],
-                         ids=lambda s: s[0])  # fmt: skip
+@pytest.mark.parametrize(
+    "status", [("provider-500", 500), ("invalid-token-401", 401), ("rate-limited-429", 429)], ids=lambda s: s[0]
+)
 @pytest.mark.parametrize(("provider", "task"), CASES)
 def test_http_error(hfrouter: HFRouter, provider: str, task: str, status: tuple[str, int]) -> None:
     scenario, code = status

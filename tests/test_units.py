@@ -76,9 +76,17 @@ def test_classify_hf_inference_takes_the_model_from_the_path() -> None:
         (f"{HUB}/api/inference-proxy/together/v1/chat/completions", "together", "from/body"),
         (f"{HUB}/api/inference-proxy/hf-inference/models/{MODEL}", "hf-inference", MODEL),
     ],
-    ids=["novita-old", "hf-inference-models", "hf-inference-v1", "hf-inference-pipeline", "api-inference-v1",
-         "api-inference", "inference-proxy", "inference-proxy-hf-inference"],
-)  # fmt: skip
+    ids=[
+        "novita-old",
+        "hf-inference-models",
+        "hf-inference-v1",
+        "hf-inference-pipeline",
+        "api-inference-v1",
+        "api-inference",
+        "inference-proxy",
+        "inference-proxy-hf-inference",
+    ],
+)
 def test_classify_old_route_shapes(url: str, provider: str, model: str) -> None:
     route = classify("POST", url, body("from/body"))
 
@@ -177,8 +185,11 @@ def test_parse_cassette_reads_vcrpy_format() -> None:
 
     first, second = cassette.interactions
     assert (first.method, first.route.kind, first.route.provider, first.route.model) == (
-        "POST", PROVIDER, "novita", MODEL
-    )  # fmt: skip
+        "POST",
+        PROVIDER,
+        "novita",
+        MODEL,
+    )
     assert first.response.status == 200
     assert first.response.body == b'{"ok": true}'
     assert first.response.header("content-type") == "application/json"
@@ -223,9 +234,21 @@ def test_parse_cassette_reads_vcrpy_format() -> None:
             "interactions[1] needs a 'request' and a 'response'",
         ),
     ],
-    ids=["yaml", "list", "no-interactions", "interactions-mapping", "version", "no-response", "not-mapping",
-         "no-status", "bad-code", "no-method", "bad-headers", "second"],
-)  # fmt: skip
+    ids=[
+        "yaml",
+        "list",
+        "no-interactions",
+        "interactions-mapping",
+        "version",
+        "no-response",
+        "not-mapping",
+        "no-status",
+        "bad-code",
+        "no-method",
+        "bad-headers",
+        "second",
+    ],
+)
 def test_parse_cassette_errors_name_the_file_and_the_problem(text: str, problem: str) -> None:
     path = Path("/somewhere/cassettes/broken.yaml")
 
@@ -381,8 +404,10 @@ def test_outage_beats_cassette_beats_healthy(library: Library) -> None:
     assert (recorded.status, recorded.body, recorded.source) == (200, b'{"ok": true}', "cassette:novita-ok.yaml")
     assert (healthy.status, healthy.source) == (200, "healthy")
     assert [c.answered_by for c in exchange_of(engine).calls] == [
-        "scenario:provider-500", "healthy", "cassette:novita-ok.yaml"
-    ]  # fmt: skip
+        "scenario:provider-500",
+        "healthy",
+        "cassette:novita-ok.yaml",
+    ]
 
 
 def test_closest_rule_wins_until_exhausted(library: Library) -> None:
@@ -463,16 +488,34 @@ def test_an_engine_for_marked_tests_passes_everything_between_them(library: Libr
 
 def test_healthy_answers_carry_the_requested_model_and_fit(library: Library) -> None:
     engine = engine_with(library)
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
-              "properties": {"n": {"type": "integer", "minimum": 3}}, "required": ["n"]}}}]  # fmt: skip
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer", "minimum": 3}},
+                    "required": ["n"],
+                },
+            },
+        }
+    ]
 
     plain = ask(engine, "POST", ROUTER + "/v1/chat/completions", body(model="Org/Model:novita"))
     again = ask(engine, "POST", ROUTER + "/v1/chat/completions", body(model="Org/Model:novita"))
-    called = ask(engine, "POST", ROUTER + "/v1/chat/completions",
-                 body(model="Org/Model:novita", tools=tools, tool_choice="required"))  # fmt: skip
-    bad = ask(engine, "POST", ROUTER + "/v1/chat/completions",
-              body(response_format={"type": "json_schema", "json_schema": {"schema": {"type": "string",
-                   "pattern": "^a$"}}}))  # fmt: skip
+    called = ask(
+        engine,
+        "POST",
+        ROUTER + "/v1/chat/completions",
+        body(model="Org/Model:novita", tools=tools, tool_choice="required"),
+    )
+    bad = ask(
+        engine,
+        "POST",
+        ROUTER + "/v1/chat/completions",
+        body(response_format={"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "^a$"}}}),
+    )
 
     assert json.loads(plain.body)["model"] == "Org/Model"
     assert again is plain  # built once

@@ -1100,7 +1100,13 @@ def test_one_flawed_app_per_verdict_in_one_summary(resilapp: pytest.Pytester) ->
     result = resilapp.runpytest("-p", "hfrouter", "--hfrouter-report=report.json")
 
     result.assert_outcomes(passed=6)
-    names = ["retry-storm", "retried-non-retryable", "retry-after-ignored", "no-backoff",
-             "truncated-stream-accepted", "gave-up-early"]  # fmt: skip
+    names = [
+        "retry-storm",
+        "retried-non-retryable",
+        "retry-after-ignored",
+        "no-backoff",
+        "truncated-stream-accepted",
+        "gave-up-early",
+    ]
     assert reported(result) == [(f"test_{name.replace('-', '_')}", name) for name in names]
     assert [v["name"] for v in read_report(resilapp.path / "report.json")["verdicts"]] == names

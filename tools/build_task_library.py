@@ -159,9 +159,7 @@ def build(source: Path, provider: str, task: str, out: Path) -> Path:
     kept = [convert(i, notes) for i in kept]
     if (provider, task) == ("hf-inference", "zero-shot-classification"):
         reshape_zero_shot(kept[0], notes)
-    dates = sorted(
-        {d for i in kept for k, v in i["response"]["headers"].items() if k.lower() == "date" for d in v}
-    )
+    dates = sorted({d for i in kept for k, v in i["response"]["headers"].items() if k.lower() == "date" for d in v})
     relative = source.parent.name + "/" + source.name
     document = {
         "version": 1,

@@ -1,8 +1,8 @@
 """The fragile title helper: green in a plain run, caught by a chaos run.
 
-    pytest -p hfrouter examples/fragile/                          # passes: the router is healthy
-    pytest -p hfrouter examples/fragile/ --hfrouter-chaos-rate=1  # fails, and prints the marker
-                                                                  # line that reproduces it
+pytest -p hfrouter examples/fragile/                          # passes: the router is healthy
+pytest -p hfrouter examples/fragile/ --hfrouter-chaos-rate=1  # fails, and prints the marker
+                                                              # line that reproduces it
 """
 
 from __future__ import annotations

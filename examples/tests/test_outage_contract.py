@@ -49,6 +49,8 @@ TRANSPORT_FAULTS = (
     "stream-cut",
     "slow-stream",
 )
+
+
 @pytest.fixture
 def chat() -> FallbackChat:
     return FallbackChat(api_key="hf_fake", timeout=10)

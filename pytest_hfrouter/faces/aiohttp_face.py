@@ -284,8 +284,9 @@ def patch(connector: Any, replace: Replace) -> None:
                 failure = exc
             error = None if failure is None else f"{type(failure).__name__}: {failure}"
             headers = tuple((str(k), v) for k, v in response.headers.items())
-            seen = Observed(response.status, response.reason or "", headers, b"".join(parts),
-                            time.perf_counter() - started, error)  # fmt: skip
+            seen = Observed(
+                response.status, response.reason or "", headers, b"".join(parts), time.perf_counter() - started, error
+            )
             observe(sent, seen)
             if isinstance(failure, asyncio.TimeoutError):  # the app's own timeout class for it
                 protocol.stall()

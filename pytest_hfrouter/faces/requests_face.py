@@ -140,8 +140,15 @@ def patch(adapters: Any, replace: Replace) -> None:
         reset = ConnectionResetError(104, "Connection reset by peer")
         return exceptions.ConnectionError(ProtocolError("Connection aborted.", reset), request=request)
 
-    def send(self: Any, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
-             cert: Any = None, proxies: Any = None) -> Any:  # fmt: skip
+    def send(
+        self: Any,
+        request: Any,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> Any:
         if idle():
             return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
@@ -150,8 +157,9 @@ def patch(adapters: Any, replace: Replace) -> None:
         asked = Request(request.method, request.url, tuple(request.headers.items()) if recording() else (), body)
         answer, outcome = ask(asked, *timeouts(timeout))
         if answer.target_url:
-            return forward(self, request, asked, answer, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                           proxies=proxies)  # fmt: skip
+            return forward(
+                self, request, asked, answer, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
         if answer.passthrough:
             return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         # As the real send does: the adapter adds its headers (huggingface_hub 0.x its request id,
@@ -206,8 +214,14 @@ def patch(adapters: Any, replace: Replace) -> None:
             raise exceptions.ConnectionError(exc) from exc
         raw.release_conn()
         headers = HTTPHeaderDict([(k, v) for k, v in raw.headers.items() if k.lower() != "transfer-encoding"])
-        response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=raw.status, reason=raw.reason,
-                                    preload_content=False, decode_content=True)  # fmt: skip
+        response.raw = HTTPResponse(
+            body=io.BytesIO(body),
+            headers=headers,
+            status=raw.status,
+            reason=raw.reason,
+            preload_content=False,
+            decode_content=True,
+        )
         return body
 
     original = replace(adapters.HTTPAdapter, "send", send)

@@ -11,8 +11,12 @@ MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
 def llm(provider: str, timeout: int = 10) -> ChatHuggingFace:
     endpoint = HuggingFaceEndpoint(  # type: ignore[call-arg]
-        repo_id=MODEL, provider=provider, huggingfacehub_api_token="hf_fake", task="conversational",
-        max_new_tokens=20, timeout=timeout,
+        repo_id=MODEL,
+        provider=provider,
+        huggingfacehub_api_token="hf_fake",
+        task="conversational",
+        max_new_tokens=20,
+        timeout=timeout,
     )
     return ChatHuggingFace(llm=endpoint)
 

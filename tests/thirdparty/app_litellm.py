@@ -46,9 +46,12 @@ async def achat(provider: str = "novita", timeout: float = 10.0) -> str:
 
 def chat_with_fallbacks(timeout: float = 10.0) -> Any:
     return litellm.completion(
-        model=name(CHAIN[0]), messages=MESSAGES, api_key="hf_fake", timeout=timeout,
+        model=name(CHAIN[0]),
+        messages=MESSAGES,
+        api_key="hf_fake",
+        timeout=timeout,
         fallbacks=[name(p) for p in CHAIN[1:]],
-    )  # fmt: skip
+    )
 
 
 def stream(provider: str = "novita", timeout: float = 10.0) -> list[str]:

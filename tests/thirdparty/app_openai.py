@@ -59,7 +59,9 @@ async def achat(chain: tuple[str, ...] = CHAIN, timeout: float = 10.0) -> tuple[
 
 def stream(provider: str = "novita", timeout: float = 10.0) -> Iterator[str]:
     for chunk in client(timeout).chat.completions.create(
-        model=f"{MODEL}:{provider}", messages=MESSAGES, stream=True  # type: ignore[arg-type]
+        model=f"{MODEL}:{provider}",
+        messages=MESSAGES,
+        stream=True,  # type: ignore[arg-type]
     ):
         if chunk.choices and chunk.choices[0].delta.content:
             yield chunk.choices[0].delta.content
@@ -67,7 +69,9 @@ def stream(provider: str = "novita", timeout: float = 10.0) -> Iterator[str]:
 
 async def astream(provider: str = "novita", timeout: float = 10.0) -> AsyncIterator[str]:
     events = await async_client(timeout).chat.completions.create(
-        model=f"{MODEL}:{provider}", messages=MESSAGES, stream=True  # type: ignore[arg-type]
+        model=f"{MODEL}:{provider}",
+        messages=MESSAGES,
+        stream=True,  # type: ignore[arg-type]
     )
     async for chunk in events:
         if chunk.choices and chunk.choices[0].delta.content:
