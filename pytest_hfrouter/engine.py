@@ -48,7 +48,7 @@ from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, r
 __all__ = ["PASSTHROUGH", "Answer", "Call", "Engine", "Exchange", "Miss", "Request", "Rule"]
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-# The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (ROUTER-FACTS
+# The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (docs/ROUTER-FACTS.md
 # §1.5): an empty one turns detection off, exactly what the client does when the Hub is down.
 _EMPTY_HARNESS_REGISTRY = b'{"standardEnvVars": [], "harnesses": {}}'
 _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "huggingface-moon"))

@@ -14,7 +14,7 @@ structured output gets the same recording with its content replaced:
 
 No real recording holds a tool call (shared/real-cassettes has ``"tool_calls": []`` and
 ``null`` only), so tool calls are synthesised in the OpenAI shape the router's providers
-send (hub-docs chat-completion "Response", ROUTER-FACTS §4.1): the message's ``tool_calls``
+send (hub-docs chat-completion "Response", docs/ROUTER-FACTS.md §4.1): the message's ``tool_calls``
 with ``finish_reason: "tool_calls"``; streamed, a first delta naming the call and later
 deltas carrying pieces of ``arguments``. Everything else (ids, headers, usage, the
 provider's extra keys, ``data: [DONE]`` or its absence) is the recording's.

@@ -4,7 +4,7 @@ The mapping look-up (``GET /api/models/{id}?expand=inferenceProviderMapping``) n
 client then checks the entry of its provider for its task. So a healthy mapping lists, for the
 task of the call behind it (tasks.py), the providers that serve that task (providers.py), each
 ``live`` under the model's own id; model info (hf-inference's task check) has the task's
-``pipeline_tag``. Shapes: the real look-ups in shared/real-cassettes (ROUTER-FACTS §1.3).
+``pipeline_tag``. Shapes: the real look-ups in shared/real-cassettes (docs/ROUTER-FACTS.md §1.3).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def synthesised_mapping(
 
 
 def synthesised_model_info(model: str, task: str | None = None) -> dict[str, Any]:
-    """Enough of ``GET /api/models/{id}`` for hf-inference's task check (ROUTER-FACTS addendum).
+    """Enough of ``GET /api/models/{id}`` for hf-inference's task check (docs/ROUTER-FACTS.md addendum).
 
     ``pipeline_tag`` is the task's (chat models are ``text-generation``); feature-extraction and
     sentence-similarity models carry both tags, as the client's check of them wants.

@@ -28,7 +28,7 @@ REWRITE = "rewrite"
 MODES = (REPLAY, LIVE, RECORD, REWRITE)
 ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
-#: providers removed from the router's routing layer in 2026-07 (ROUTER-FACTS §1.2)
+#: providers removed from the router's routing layer in 2026-07 (docs/ROUTER-FACTS.md §1.2)
 REMOVED_PROVIDERS = _REMOVED
 
 
@@ -47,7 +47,7 @@ class Live:
     @property
     def legacy_url(self) -> str:
         """Where the pre-router serverless API goes: itself, or the overridden router's
-        hf-inference route (its successor, ROUTER-FACTS §1.1), never the real host."""
+        hf-inference route (its successor, docs/ROUTER-FACTS.md §1.1), never the real host."""
         return LEGACY_INFERENCE_URL if self.router_url == ROUTER_URL else f"{self.router_url}/hf-inference"
 
     def target(self, url: str) -> str | None:

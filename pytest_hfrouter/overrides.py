@@ -67,7 +67,7 @@ class Overrides:
         if self.sets_retry_after:
             if self.retry_after is None:
                 changes["retry-after"] = None
-                changes["ratelimit"] = None  # its t= is the same wait (ROUTER-FACTS §2.6)
+                changes["ratelimit"] = None  # its t= is the same wait (docs/ROUTER-FACTS.md §2.6)
             else:
                 changes["retry-after"] = _number(self.retry_after)
                 wait = self.retry_after

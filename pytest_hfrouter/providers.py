@@ -1,13 +1,13 @@
 """The router's providers: the names a rule may target, the ones the router dropped, and the tasks each serves.
 
-One table keyed by provider name (the path segment of a routed URL, ROUTER-FACTS §1.2); other
+One table keyed by provider name (the path segment of a routed URL, docs/ROUTER-FACTS.md §1.2); other
 data about a provider belongs in the same row.
 
 Tasks per provider: huggingface_hub's own table of provider helpers, ``PROVIDERS`` in
 ``huggingface_hub/inference/_providers/__init__.py`` — identical in 2.4.0 and 1.33.0; the tasks
 of the providers removed since are taken from 0.36.2's table. Removed providers are those of
 huggingface_hub commit 981bfc407 (2026-07-01, "[Inference] Remove dead inference providers
-(#4447)": "removed from the Hub inference routing layer (moon-landing#18795)"), ROUTER-FACTS
+(#4447)": "removed from the Hub inference routing layer (moon-landing#18795)"), docs/ROUTER-FACTS.md
 §1.2. They stay here so that old cassettes and old clients still read, but are flagged:
 the synthesised healthy mapping lists them only when a client asks for them by name.
 """
@@ -26,7 +26,7 @@ TEXT_GENERATION = "text-generation"
 
 TASKS_SOURCE = (
     "huggingface_hub 2.4.0 and 1.33.0 inference/_providers/__init__.py PROVIDERS; removed providers from "
-    "0.36.2's table and huggingface_hub commit 981bfc407 (ROUTER-FACTS §1.2)"
+    "0.36.2's table and huggingface_hub commit 981bfc407 (docs/ROUTER-FACTS.md §1.2)"
 )
 
 
@@ -36,8 +36,8 @@ class Provider:
     status: str = ROUTED
     #: when the router stopped routing it (ISO date), for a removed provider
     removed_on: str | None = None
-    #: where this row comes from (a ROUTER-FACTS section)
-    source: str = "ROUTER-FACTS §1.2"
+    #: where this row comes from (a docs/ROUTER-FACTS.md section)
+    source: str = "docs/ROUTER-FACTS.md §1.2"
     #: the tasks it serves (huggingface_hub's provider table, see the module docstring)
     tasks: tuple[str, ...] = ()
 
@@ -75,12 +75,12 @@ _HF_INFERENCE_TASKS = (
     "visual-question-answering",
 )
 
-_REMOVAL = "ROUTER-FACTS §1.2: hfh-git 981bfc407 (2026-07-01), moon-landing#18795"
+_REMOVAL = "docs/ROUTER-FACTS.md §1.2: hfh-git 981bfc407 (2026-07-01), moon-landing#18795"
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (
-        # Routed for chat by huggingface_hub 2.4.0 (ROUTER-FACTS §1.2 table).
+        # Routed for chat by huggingface_hub 2.4.0 (docs/ROUTER-FACTS.md §1.2 table).
         Provider("hf-inference", tasks=_HF_INFERENCE_TASKS),
         Provider("novita", tasks=("text-generation", "conversational", "text-to-video")),
         Provider(
@@ -117,10 +117,10 @@ PROVIDERS: dict[str, Provider] = {
         Provider("ovhcloud", tasks=("conversational",)),
         Provider("publicai", tasks=("conversational",)),
         Provider("scaleway", tasks=("conversational", "feature-extraction")),
-        # hub-docs index.md partner table (2026-08), ROUTER-FACTS §1.2: partners for other tasks.
+        # hub-docs index.md partner table (2026-08), docs/ROUTER-FACTS.md §1.2: partners for other tasks.
         Provider(
             "fal-ai",
-            source="ROUTER-FACTS §1.2 (hub-docs partner table)",
+            source="docs/ROUTER-FACTS.md §1.2 (hub-docs partner table)",
             tasks=(
                 "automatic-speech-recognition",
                 "text-to-image",
@@ -133,7 +133,7 @@ PROVIDERS: dict[str, Provider] = {
         ),
         Provider(
             "replicate",
-            source="ROUTER-FACTS §1.2 (hub-docs partner table)",
+            source="docs/ROUTER-FACTS.md §1.2 (hub-docs partner table)",
             tasks=(
                 "automatic-speech-recognition",
                 "image-to-image",
@@ -144,10 +144,10 @@ PROVIDERS: dict[str, Provider] = {
         ),
         Provider(
             "wavespeed",
-            source="ROUTER-FACTS §1.2 (hub-docs partner table)",
+            source="docs/ROUTER-FACTS.md §1.2 (hub-docs partner table)",
             tasks=("text-to-image", "text-to-video", "image-to-image", "image-to-video"),
         ),
-        # Removed from the Hub's routing layer (ROUTER-FACTS §1.2).
+        # Removed from the Hub's routing layer (docs/ROUTER-FACTS.md §1.2).
         Provider(
             "hyperbolic", REMOVED, "2026-07-01", _REMOVAL, tasks=("text-to-image", "conversational", "text-generation")
         ),

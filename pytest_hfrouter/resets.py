@@ -3,7 +3,7 @@
 Client libraries keep what the Hub told them per process: huggingface_hub its provider mappings
 and task checks, litellm its own copy of the mapping and the model info it read from a model's
 ``config.json`` (all ``functools.lru_cache``). One test's scenario must never leak into the next
-(ROUTER-FACTS §1.3): the plugin clears them all together whenever it clears huggingface_hub's
+(docs/ROUTER-FACTS.md §1.3): the plugin clears them all together whenever it clears huggingface_hub's
 (`Engine.must_reset_client_caches` decides when). A module that is not imported yet holds nothing
 to clear: nothing is imported here.
 

@@ -18,7 +18,7 @@ from .tasks import task_of_route
 
 ROUTER_HOSTS = frozenset({"router.huggingface.co"})
 HUB_HOSTS = frozenset({"huggingface.co"})
-# Pre-router serverless API, still present in older recordings (ROUTER-FACTS §1.1).
+# Pre-router serverless API, still present in older recordings (docs/ROUTER-FACTS.md §1.1).
 LEGACY_INFERENCE_HOSTS = frozenset({"api-inference.huggingface.co"})
 
 # Route kinds. ``provider`` and ``auto`` are inference calls; the rest are Hub look-ups.
@@ -30,7 +30,7 @@ HARNESS = "harness"
 OTHER = "other"
 INFERENCE_KINDS = frozenset({PROVIDER, AUTO})
 SCENARIO_KINDS = (PROVIDER, AUTO, MAPPING, MODEL_INFO)
-#: the Hub look-ups huggingface_hub caches per process (ROUTER-FACTS §1.3)
+#: the Hub look-ups huggingface_hub caches per process (docs/ROUTER-FACTS.md §1.3)
 HUB_LOOKUPS = (MAPPING, MODEL_INFO)
 
 # ``model:policy`` suffixes on the auto route choose a policy, not a provider (hub-docs index.md).
@@ -154,7 +154,7 @@ def _pipeline_path(segments: list[str]) -> str | None:
 
 def _classify_hub(method: str, segments: list[str], query: str, body: bytes | None) -> Route:
     if segments[:2] == ["api", "inference-proxy"] and len(segments) > 2:
-        # v0.28 proxy: https://huggingface.co/api/inference-proxy/{provider}/... (ROUTER-FACTS §1.1)
+        # v0.28 proxy: https://huggingface.co/api/inference-proxy/{provider}/... (docs/ROUTER-FACTS.md §1.1)
         return _classify_router(segments[2:], body)
     if segments[:2] == ["api", "agent-harnesses"]:
         return Route(HARNESS)

@@ -1,6 +1,6 @@
 """What each scenario looks like to a client: the ``hfrouter scenarios`` table and ``show`` page.
 
-The exceptions per huggingface_hub major come from ROUTER-FACTS (§ numbers below); where a
+The exceptions per huggingface_hub major come from docs/ROUTER-FACTS.md (§ numbers below); where a
 case was never observed, the text says it was inferred.
 """
 
@@ -79,7 +79,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
                 "httpx.ReadTimeout: timed out (not converted)" + hang,
                 "huggingface_hub.errors.InferenceTimeoutError: Inference call timed out: <url>" + hang,
             ),
-            "ROUTER-FACTS §3.2 (observed with timeout=1)",
+            "docs/ROUTER-FACTS.md §3.2 (observed with timeout=1)",
         )
     if fault == CONNECT_TIMEOUT:
         return _per_major(
@@ -88,7 +88,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
                 "httpx.ConnectTimeout" + hang,
                 "huggingface_hub.errors.InferenceTimeoutError (2.x converts every httpx2.TimeoutException)" + hang,
             ),
-            "inferred from ROUTER-FACTS §3.2 (read timeouts observed; the same except clauses)",
+            "inferred from docs/ROUTER-FACTS.md §3.2 (read timeouts observed; the same except clauses)",
         )
     if fault == CONNECTION_RESET:
         return _per_major(
@@ -97,7 +97,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
                 "httpx.ReadError: [Errno 104] Connection reset by peer",
                 "httpx2.ReadError: [Errno 104] Connection reset by peer (only timeouts are converted)",
             ),
-            "inferred from client code (ROUTER-FACTS §3.2); the parity suite checks it on a real socket",
+            "inferred from client code (docs/ROUTER-FACTS.md §3.2); the parity suite checks it on a real socket",
         )
     if fault == STREAM_CUT:
         return _per_major(
@@ -107,13 +107,13 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
                 "httpx.RemoteProtocolError: peer closed connection without sending complete message body",
                 "httpx2.RemoteProtocolError (same text)",
             ),
-            "ROUTER-FACTS §2.11 (observed)",
+            "docs/ROUTER-FACTS.md §2.11 (observed)",
         )
     if fault == SLOW_FIRST_TOKEN:
         return same(
             "nothing when the client's read timeout is longer than the delay (a slow success); "
             "otherwise the read-timeout exceptions (see `hfrouter scenarios show read-timeout`)",
-            "ROUTER-FACTS §3.2",
+            "docs/ROUTER-FACTS.md §3.2",
         )
     if fault == SLOW_STREAM:
         slow = "nothing when the read timeout is longer than the delay; otherwise the first event, then "
@@ -123,28 +123,28 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
                 slow + "httpx.ReadTimeout",
                 slow + "httpx2.ReadTimeout (raised while iterating: not converted)",
             ),
-            "what the parity suite (tests/test_parity.py) observes; ROUTER-FACTS §3.2, §4.2",
+            "what the parity suite (tests/test_parity.py) observes; docs/ROUTER-FACTS.md §3.2, §4.2",
         )
     name = scenario.name
     if name == "stream-error-event":
         return same(
             "huggingface_hub.errors.OverloadedError: Model is overloaded (a TextGenerationError, "
             "not an HfHubHTTPError), after the chunks before it",
-            "ROUTER-FACTS §2.10, §2.11",
+            "docs/ROUTER-FACTS.md §2.10, §2.11",
         )
     if name == "stream-half-json":
-        return same("json.decoder.JSONDecodeError: Unterminated string ...", "ROUTER-FACTS §2.11")
+        return same("json.decoder.JSONDecodeError: Unterminated string ...", "docs/ROUTER-FACTS.md §2.11")
     if name == "stream-no-done":
-        return same("nothing: iteration just stops (half an answer looks whole)", "ROUTER-FACTS §2.11")
+        return same("nothing: iteration just stops (half an answer looks whole)", "docs/ROUTER-FACTS.md §2.11")
     if name == "error-in-200":
         return same(
             "nothing: ChatCompletionOutput(choices=None, error='...'); apps fail later with TypeError",
-            "ROUTER-FACTS §2.10",
+            "docs/ROUTER-FACTS.md §2.10",
         )
     if scenario.routes == (MAPPING,) and scenario.status == 200:
         return same(
             "ValueError: Model ... is not supported by provider ... (before any router call)",
-            "ROUTER-FACTS §1.3 (client code)",
+            "docs/ROUTER-FACTS.md §1.3 (client code)",
         )
     status = scenario.status or 0
     prefix = ""
@@ -160,7 +160,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
         f"{prefix}{cls}{where} (subclass of {base}); e.response.status_code == {status}, no e.status_code"
         for base in _HTTP_ERROR_BASE
     )
-    return _per_major(texts, "ROUTER-FACTS §3.1, §3.3 (message formats per major)")
+    return _per_major(texts, "docs/ROUTER-FACTS.md §3.1, §3.3 (message formats per major)")
 
 
 def _per_major(texts: tuple[str, ...], source: str) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ and miss messages all pass through `text` (or `data`, `headers`, `payload`, `bod
 Not scrubbed, on purpose: a bare run of 40 hex digits. The Hub's commit ids (``X-Repo-Commit``,
 ``/resolve/<sha>/``) and ETags have that shape, and a report that loses them loses what it is
 for; such a key is caught where it stands (a secret-named header, parameter or field,
-``Bearer …``). Router request ids (``Root=1-<8 hex>-<24 hex>;<uuid>``, plain uuids, ROUTER-FACTS
+``Bearer …``). Router request ids (``Root=1-<8 hex>-<24 hex>;<uuid>``, plain uuids, docs/ROUTER-FACTS.md
 §2.1) match no pattern here. A secret-named value that is only a number (``x-time-per-token:
 20``) or a placeholder (``hf_...``, ``$HF_TOKEN``) is kept: no key looks like that.
 

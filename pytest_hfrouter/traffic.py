@@ -285,7 +285,7 @@ class Exchange:
 
 
 def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:
-    """Seconds to wait, from ``Retry-After`` or the ``t=`` of HF's ``ratelimit`` header (ROUTER-FACTS §2.6)."""
+    """Seconds to wait, from ``Retry-After`` or the ``t=`` of HF's ``ratelimit`` header (docs/ROUTER-FACTS.md §2.6)."""
     for name, value in headers:
         name = name.lower()
         if name == "retry-after" and value.strip().replace(".", "", 1).isdigit():

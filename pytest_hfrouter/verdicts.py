@@ -23,7 +23,7 @@ TRUNCATED_STREAM_ACCEPTED = "truncated-stream-accepted"
 GAVE_UP_EARLY = "gave-up-early"
 NAMES = (RETRY_STORM, RETRIED_NON_RETRYABLE, RETRY_AFTER_IGNORED, NO_BACKOFF, TRUNCATED_STREAM_ACCEPTED, GAVE_UP_EARLY)
 
-#: answers that cannot change on retry (ROUTER-FACTS §2.1-2.5)
+#: answers that cannot change on retry (docs/ROUTER-FACTS.md §2.1-2.5)
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404})
 #: failures that hold for the whole account, so stopping the chain on them is right
 ACCOUNT_WIDE = frozenset({401, 402, 403})

@@ -19,7 +19,7 @@ What each cell must produce is derived in one place, `expected_outcome`, from th
 metadata (status, routes, stream, fault) and its recorded answers, so a new scenario file is
 covered without touching this module. A cell the scenario does not reach (another route, the
 other stream mode, a Hub look-up the client never makes) must get the healthy recorded answer.
-How each client turns an answer into a result or an exception (ROUTER-FACTS §2-3, and the
+How each client turns an answer into a result or an exception (docs/ROUTER-FACTS.md §2-3, and the
 openai SDK's documented status -> exception table) lives in the ``check_*`` helpers.
 
 Every client is given ``timeout=TIMEOUT``: without one a stalled provider hangs the app (and
@@ -68,11 +68,11 @@ if TYPE_CHECKING:
 # -- the test's constants ------------------------------------------------------------------
 HFH_VERSION = tuple(int(part) for part in re.findall(r"\d+", huggingface_hub.__version__)[:2])
 HFH_1X = HFH_VERSION >= (1, 0)
-# The HTTP library under huggingface_hub (ROUTER-FACTS §1.4).
+# The HTTP library under huggingface_hub (docs/ROUTER-FACTS.md §1.4).
 HFH_HTTP = "httpx2" if HFH_VERSION >= (2, 0) else "httpx" if HFH_1X else "requests"
 # AsyncInferenceClient's: the same on >= 1.0; aiohttp on 0.x.
 HFH_ASYNC_HTTP = HFH_HTTP if HFH_1X else "aiohttp"
-OPENAI_HTTP = "httpx2"  # openai 3.x (ROUTER-FACTS addendum)
+OPENAI_HTTP = "httpx2"  # openai 3.x (docs/ROUTER-FACTS.md addendum)
 TARGET: Final = "novita"  # the provider every outage is injected on (the seed incident's provider)
 # Who answers the server-side auto route, and whom a 0.x client's client-side "auto" picks:
 # the first provider of the healthy mapping the plugin serves (documented in the README).
@@ -99,19 +99,19 @@ def _missing(module: str) -> str | None:
 
 HAS_OPENAI = _missing("openai") is None
 
-# The client-side warnings huggingface_hub logs for a mapping entry's status (ROUTER-FACTS §1.3).
+# The client-side warnings huggingface_hub logs for a mapping entry's status (docs/ROUTER-FACTS.md §1.3).
 MAPPING_WARNINGS = {
     "staging": "is in staging mode for provider",
     "error": "did not complete successfully",
 }
-# TGI stream error_type -> exception (ROUTER-FACTS §2.10); anything else is UnknownError.
+# TGI stream error_type -> exception (docs/ROUTER-FACTS.md §2.10); anything else is UnknownError.
 STREAM_ERRORS: dict[str, type[TextGenerationError]] = {
     "overloaded": OverloadedError,
     "generation": GenerationError,
     "validation": ValidationError,
     "incomplete_generation": IncompleteGenerationError,
 }
-# huggingface_hub >= 1.33 appends this to a non-streamed conversational 504 (ROUTER-FACTS §2.7).
+# huggingface_hub >= 1.33 appends this to a non-streamed conversational 504 (docs/ROUTER-FACTS.md §2.7).
 NOTE_504 = "pass `stream=True`"
 
 
@@ -251,7 +251,7 @@ class Expected:
 
     @property
     def server_text(self) -> str | None:
-        """What ``HfHubHTTPError.server_message`` must contain (hfh ``_format``, ROUTER-FACTS §3.3).
+        """What ``HfHubHTTPError.server_message`` must contain (hfh ``_format``, docs/ROUTER-FACTS.md §3.3).
 
         Sources in order: the ``X-Error-Message`` header, the JSON ``error`` (a dict is appended
         as ``str(dict)``, which contains its ``message``), a plain-text body; HTML gives None.
@@ -418,7 +418,7 @@ def fill_headers(headers: Iterable[tuple[str, str]], values: dict[str, str]) -> 
 
 # -- the exception each library raises for a transport fault -------------------------------
 def library_error(library: str, transport: str, before_response: bool) -> type[Exception]:
-    """httpx / httpx2 / requests on a real socket (ROUTER-FACTS §2.11, §3.2); aiohttp as observed
+    """httpx / httpx2 / requests on a real socket (docs/ROUTER-FACTS.md §2.11, §3.2); aiohttp as observed
     against the router double, with the raw kinds' ``ClientTimeout(connect=..., sock_read=...)``."""
     if library == "aiohttp":
         import aiohttp
@@ -797,7 +797,7 @@ def check_hfh(run: Run, expected: Expected, client: ClientKind) -> None:
         assert str(error) == event["error"]
         assert run.text == expected.content  # the chunks before the error event were delivered
     elif expected.outcome == STREAM_MALFORMED:
-        # Every ``data:`` line is parsed, finished event or not (ROUTER-FACTS §2.11).
+        # Every ``data:`` line is parsed, finished event or not (docs/ROUTER-FACTS.md §2.11).
         assert type(error) is json.JSONDecodeError, repr(error)
         assert run.text == expected.content
     elif expected.outcome == TRANSPORT:

@@ -27,7 +27,7 @@ from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.lint import main as lint_main
 
 ALNUM = string.ascii_letters + string.digits
-#: a real router request id (ROUTER-FACTS §2.1) and a Hub commit id: both must survive scrubbing
+#: a real router request id (docs/ROUTER-FACTS.md §2.1) and a Hub commit id: both must survive scrubbing
 REQUEST_ID = "Root=1-688b8386-259e81a24556b80a163e3d17;5ec89b2d-e0da-4255-90b6-f0c7e9577b38"
 COMMIT = "34bb25d9d8bf5b433fe0d87516c36e98e5d548de"
 

@@ -243,7 +243,7 @@ def has_download(provider: str, task: str) -> bool:
     return any((f.provider, f.task, f.step) == (provider, task, DOWNLOAD) for f in TASKS.follow_ups.values())
 
 
-# -- the exceptions each HTTP library raises (ROUTER-FACTS §2.11, §3.2) ----------------------
+# -- the exceptions each HTTP library raises (docs/ROUTER-FACTS.md §2.11, §3.2) ----------------------
 def read_timeout_error() -> type[Exception]:
     if HFH_VERSION >= (2, 0):
         return InferenceTimeoutError  # 2.x converts a timeout before the response

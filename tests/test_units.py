@@ -27,7 +27,7 @@ def body(model: str = MODEL, stream: bool = False, **fields: Any) -> bytes:
 
 
 # -- routes ------------------------------------------------------------------------------
-# ROUTER-FACTS §1.2: the routed URL of every provider in huggingface_hub 2.4.0 (+ the removed ones).
+# docs/ROUTER-FACTS.md §1.2: the routed URL of every provider in huggingface_hub 2.4.0 (+ the removed ones).
 PROVIDER_ROUTES = {
     "novita": "/novita/v3/openai/chat/completions",
     "together": "/together/v1/chat/completions",

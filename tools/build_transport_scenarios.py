@@ -27,7 +27,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "name": "connect-timeout",
         "description": "The TCP connection to the router never completes; the client's connect timeout fires.",
         "fault": {"type": "connect-timeout"},
-        "source": "ROUTER-FACTS §3.2 (timeouts per huggingface_hub major, measured with a real socket)",
+        "source": "docs/ROUTER-FACTS.md §3.2 (timeouts per huggingface_hub major, measured with a real socket)",
         "notes": "No response is ever sent: the interaction's response is only there because vcrpy's format "
         "needs one, and is never delivered. A client with no connect timeout would wait for the operating "
         "system to give up; pytest-hfrouter fails such a test and says so.",
@@ -36,7 +36,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "name": "read-timeout",
         "description": "The provider accepts the request and never answers; the client's read timeout fires.",
         "fault": {"type": "read-timeout"},
-        "source": "ROUTER-FACTS §3.2 (requests ReadTimeout on 0.36, httpx.ReadTimeout on 1.x, "
+        "source": "docs/ROUTER-FACTS.md §3.2 (requests ReadTimeout on 0.36, httpx.ReadTimeout on 1.x, "
         "InferenceTimeoutError on 2.x) and §1.6 (the default timeout=None blocks forever)",
         "notes": "No response is ever sent (the response below is never delivered). With timeout=None, "
         "huggingface_hub's default, the real call would hang forever: the test fails saying so.",
@@ -55,16 +55,16 @@ SCENARIOS: list[dict[str, Any]] = [
         "description": f"A stream delivers {CUT_AFTER} events, then the connection dies inside the chunked body.",
         "fault": {"type": "stream-cut", "after_chunks": CUT_AFTER},
         "stream_only": True,
-        "source": "ROUTER-FACTS §2.11 (ChunkedEncodingError on 0.36, RemoteProtocolError on 1.x/2.x); "
+        "source": "docs/ROUTER-FACTS.md §2.11 (ChunkedEncodingError on 0.36, RemoteProtocolError on 1.x/2.x); "
         f"events from {REAL}",
         "notes": "The events are real; the cut is the fault. It comes before the finish_reason chunk, as a "
-        "realistic cut must (ROUTER-FACTS §4.2).",
+        "realistic cut must (docs/ROUTER-FACTS.md §4.2).",
     },
     {
         "name": "slow-first-token",
         "description": "The answer starts 20 s late: a read timeout under 20 s fires; a longer one, a slow success.",
         "fault": {"type": "slow-first-token", "delay": 20.0},
-        "source": f"ROUTER-FACTS §3.2 and §2.7 (hfh ≥1.33's 504 note on long generations); bodies from {REAL}",
+        "source": f"docs/ROUTER-FACTS.md §3.2 and §2.7 (hfh ≥1.33's 504 note on long generations); bodies from {REAL}",
         "notes": "The delay is a chosen value (override it per marker with delay=); the bodies are real. "
         "In replay nothing waits: the plugin compares the delay with the client's read timeout.",
     },
@@ -73,7 +73,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "description": "A stream whose events come 5 s apart: a read timeout under 5 s fires after the first event.",
         "fault": {"type": "slow-stream", "delay": 5.0},
         "stream_only": True,
-        "source": f"ROUTER-FACTS §4.2 (SSE shapes); events from {REAL}",
+        "source": f"docs/ROUTER-FACTS.md §4.2 (SSE shapes); events from {REAL}",
         "notes": "The delay is a chosen value (override it per marker with delay=); the events are real. "
         "In replay nothing waits.",
     },
@@ -83,7 +83,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "fault": None,
         "stream_only": True,
         "cut": "clean",
-        "source": "ROUTER-FACTS §2.11 (a clean end without [DONE]: iteration just stops, no error) and §4.2 "
+        "source": "docs/ROUTER-FACTS.md §2.11 (a clean end without [DONE]: iteration just stops, no error) and §4.2 "
         f"(TGI streams never send [DONE]); events from {REAL}",
         "notes": "The events are real; the early clean end is the fault. The client raises nothing: the app "
         "receives half an answer as if it were whole.",
@@ -94,7 +94,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "fault": None,
         "stream_only": True,
         "cut": "half",
-        "source": f"ROUTER-FACTS §2.11 (json.JSONDecodeError on every major); events from {REAL}",
+        "source": f"docs/ROUTER-FACTS.md §2.11 (json.JSONDecodeError on every major); events from {REAL}",
         "notes": "The events are real, including the first half of the cut one; the truncation is the fault.",
     },
 ]

@@ -21,7 +21,7 @@ from ._core import HOP_HEADERS, Replace, ask, failed, idle, observe, played, rec
 
 
 def patch(module: Any, replace: Replace) -> None:
-    # The messages httpx(2) gives these faults on a real socket (ROUTER-FACTS §2.11, §3.2). The
+    # The messages httpx(2) gives these faults on a real socket (docs/ROUTER-FACTS.md §2.11, §3.2). The
     # async transports read through anyio, whose TimeoutError and BrokenResourceError carry no
     # text: there the timeouts and the reset are raised with an empty message.
     def error(
