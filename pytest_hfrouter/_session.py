@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
+from ._names import LIVE
 from ._settings import Settings
-from .live import LIVE
 from .report import Comparison, Report, compare, harvest_lines, markdown, pair_states
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them

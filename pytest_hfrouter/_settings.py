@@ -15,15 +15,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from .live import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Live
-from .report import READABLE_SCHEMAS, SCHEMA
-from .resets import Reset, parse
+from ._names import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL
 from .scope import ALL, Scope, ScopeError, decide
+
+if TYPE_CHECKING:  # imported where used: loading the plugin reads only the names above
+    from .live import Live
+    from .resets import Reset
 
 #: the scope of Settings built without options (unit tests, the router double alone)
 EVERY_TEST = Scope(ALL, "default")
@@ -95,7 +97,6 @@ class Settings:
             return self.allow_hosts
         from urllib.parse import urlsplit
 
-        from .live import ROUTER_URL
         from .routes import LEGACY_INFERENCE_HOSTS
 
         urls = [self.live.router_url, self.live.hub_url]
@@ -406,7 +407,11 @@ def resolve(
     hub, hub_label = given("hfrouter_hub_url")
     router_url = _url(router_label, router) if router else ROUTER_URL
     hub_url = _url(hub_label, hub) if hub else HUB_URL
-    live = Live(mode, _token(environ, mode), router_url, hub_url) if mode != REPLAY else None
+    live = None
+    if mode != REPLAY:
+        from .live import Live
+
+        live = Live(mode, _token(environ, mode), router_url, hub_url)
     cassette_option = option("hfrouter_cassette_dir")
     cassette_ini = ini("hfrouter_cassette_dir")
     cassette_dir = (
@@ -453,6 +458,8 @@ def resolve(
             f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
         )
     try:
+        from .resets import parse
+
         resets = parse(ini("hfrouter_reset"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -570,5 +577,7 @@ def _check_report(path: Path, label: str = "--hfrouter-baseline") -> None:
         ) from None
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"{label} {path}: not a JSON report ({exc})") from None
+    from .report import READABLE_SCHEMAS, SCHEMA
+
     if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
         raise pytest.UsageError(f'{label} {path}: not a pytest-hfrouter report (expected "schema": "{SCHEMA}")')

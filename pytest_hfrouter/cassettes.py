@@ -15,16 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .bodies import content
 from .errors import CassetteError
 from .routes import AUTO, OTHER, PROVIDER, Route, classify
-
-try:  # libyaml when available: an order of magnitude faster on large cassettes
-    Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    Loader = yaml.SafeLoader
 
 # Headers that describe the recorded transfer, not the response: recomputed on replay.
 _TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -186,8 +179,12 @@ def _interaction(raw: Any, number: int) -> Interaction:
 
 def parse_cassette(text: str | bytes, path: Path) -> Cassette:
     """Parse a vcrpy cassette; every problem becomes a `CassetteError` naming the file."""
+    import yaml  # here, not at import: a run whose tests load no cassette pays no YAML
+
+    # libyaml when available: an order of magnitude faster on large cassettes
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=Loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise CassetteError(f"not valid YAML: {exc}", path) from None
     return cassette_from_data(data, path)

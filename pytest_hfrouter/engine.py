@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import threads
+from ._names import RECORD, REWRITE
 from .bodies import content
 from .cassettes import Recorded, match_key
 from .chaos import CHAOS_KINDS
@@ -26,7 +27,7 @@ from .fitting import SchemaUnsupported, fit_of, fitted_body, with_model
 from .harvest import is_failure
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
-from .live import RECORD, REWRITE, Drift, Live, LiveCall, Observed, shape_differences
+from .live import Drift, Live, LiveCall, Observed, shape_differences
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed
 from .routes import (
     AUTO,
@@ -62,6 +63,7 @@ class Engine:
         *,
         every_test: bool = True,
         allow_hosts: tuple[str, ...] = (),
+        doubles: set[str] | None = None,
     ) -> None:
         #: the scenario and healthy library, or a function that loads it when first needed
         self._library = library
@@ -76,7 +78,7 @@ class Engine:
         #: hosts let through in replay too (ini ``hfrouter_allow_hosts``, globs)
         self._allowed = _host_matcher(allow_hosts)
         #: ``host:port`` of router doubles this process serves: always let through
-        self.doubles: set[str] = set()
+        self.doubles: set[str] = set() if doubles is None else doubles
         # The router double answers from its own threads; one request at a time keeps the
         # call log and the ``times`` counters exact (uncontended, it costs nothing).
         self._lock = threading.Lock()

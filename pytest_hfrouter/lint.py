@@ -26,7 +26,7 @@ import yaml
 
 from . import scrub
 from .bodies import content_encoding, decode
-from .cassettes import Cassette, Loader, cassette_from_data
+from .cassettes import Cassette, cassette_from_data
 from .errors import CassetteError, ScenarioError
 
 _BINARY_TAG = "tag:yaml.org,2002:binary"
@@ -208,7 +208,7 @@ def _lint_file(path: Path) -> list[str]:
         raw = path.read_bytes()
     except OSError as exc:
         return [f"{path}: cannot read: {exc}"]
-    loader = Loader(raw)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(raw)
     try:
         node = loader.get_single_node()
         if node is None:

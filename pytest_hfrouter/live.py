@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import scrub
+from ._names import HUB_URL, ROUTER_URL
 from .bodies import content
 from .providers import REMOVED_PROVIDERS as _REMOVED
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
@@ -21,13 +22,6 @@ if TYPE_CHECKING:
     from .cassettes import Recorded
     from .traffic import Request
 
-REPLAY = "replay"
-LIVE = "live"
-RECORD = "record"
-REWRITE = "rewrite"
-MODES = (REPLAY, LIVE, RECORD, REWRITE)
-ROUTER_URL = "https://router.huggingface.co"
-HUB_URL = "https://huggingface.co"
 #: providers removed from the router's routing layer in 2026-07 (docs/ROUTER-FACTS.md §1.2)
 REMOVED_PROVIDERS = _REMOVED
 

@@ -22,23 +22,7 @@ if TYPE_CHECKING:  # imported when a marker is parsed, so loading the plugin sta
     from .overrides import Overrides
     from .traffic import Rule
 
-OUTAGE = "hfrouter_outage"
-CASSETTE = "hfrouter_cassette"
-EACH_OUTAGE = "hfrouter_each_outage"
-LIVE = "hfrouter_live"
-RESILIENT = "hfrouter_resilient"
-NO_CHAOS = "hfrouter_no_chaos"
-
-SIGNATURES = {
-    OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "
-    "retry_after=..., status=None, body=None, headers=None, optional=False)",
-    CASSETTE: "hfrouter_cassette(*paths)",
-    EACH_OUTAGE: "hfrouter_each_outage(*scenarios, provider, model=None, retry_after=..., status=None, body=None, "
-    "headers=None)",
-    LIVE: "hfrouter_live",
-    RESILIENT: "hfrouter_resilient(allow=(), chain=None)",
-    NO_CHAOS: "hfrouter_no_chaos",
-}
+from ._names import CASSETTE, EACH_OUTAGE, OUTAGE, RESILIENT, SIGNATURES
 
 # How a user wrote an outage: the marker, the fixture's context manager, the double's command line.
 MARKER_API = "marker"
@@ -56,27 +40,6 @@ _OUTAGE_APIS = {
         "--outage SCENARIO[:key=value,...] with keys provider, model, times, delay, retry_after, status "
         "(e.g. --outage rate-limited-429:provider=novita,retry_after=1)",
     ),
-}
-
-MARKER_HELP = {
-    OUTAGE: "Router traffic matching provider (name or glob) and model (HF id or glob; on the auto "
-    "route also model:provider) gets the scenario's response; after `times` matching calls the "
-    "provider recovers; `delay` overrides a slow-* scenario's seconds; `step` (submit, poll, download) "
-    "limits it to one step of a task's job; retry_after/status/body/headers change the answer. Stacks at "
-    "test, class and module level; the closest wins. A rule that answers no call of its test fails it "
-    "(ini hfrouter_on_unmatched) unless optional=True.",
-    CASSETTE: "Replay these vcrpy cassettes (vcrpy, pytest-recording or huggingface_hub recordings). "
-    "Default: <cassette dir>/<module>/<test>.yaml when it exists.",
-    EACH_OUTAGE: "Parametrize the test over these scenarios (every HTTP scenario that can happen to `provider` "
-    "when none is named), injected on `provider`; test ids name the scenario (and a retry_after or status given "
-    "as a list); a case whose scenario cannot apply to the test's calls is skipped.",
-    LIVE: "The test needs the live router; skipped in replay.",
-    RESILIENT: "After the test body, fail on any resilience verdict not in `allow` (retry-storm, "
-    "retried-non-retryable, retry-after-ignored, no-backoff, truncated-stream-accepted, gave-up-early); "
-    "`chain` names the app's fallback providers for gave-up-early. Markers at test, class and module level "
-    "merge: the closest wins per argument.",
-    NO_CHAOS: "A --hfrouter-chaos run leaves this test alone (a test about the healthy router); tests with "
-    "outage markers are always left alone.",
 }
 
 

@@ -6,13 +6,13 @@ import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .markers import CASSETTE, EACH_OUTAGE, LIVE, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
+from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
 
 if TYPE_CHECKING:
     from ._session import RunSession
@@ -35,6 +35,7 @@ LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
 POLICY: pytest.StashKey[Policy] = pytest.StashKey()
+MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
 ACTS: pytest.StashKey[bool] = pytest.StashKey()
 
 
@@ -61,8 +62,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.scenario_dirs:  # a bad scenario file is a usage error at start-up, not at collection
         _library(config)
     # From here on nothing leaves the process: requests made at import or collection time are
-    # answered (or refused) like any other, at session level.
-    _engine(config)
+    # answered (or refused) like any other, at session level. The engine itself is built when
+    # first needed (a client library imported, a test run, a connection refused).
+    from . import faces, guard, threads
+
+    every_test = settings.scope.every_test
+    policy = config.stash[POLICY] = guard.Policy(
+        allow_loopback=settings.allow_loopback,
+        hosts=settings.reachable_hosts(),
+        blocked=lambda *refused: _engine(config).blocked(*refused),
+        # scope "marked": off until a test that asked for the plugin runs, and never for
+        # threads that do not work for it
+        active=every_test,
+        background_passes=not every_test,
+    )
+    make_engine: Callable[[], Engine] = functools.partial(_engine, config)
+    config.stash[MAKE_ENGINE] = make_engine
+    threads.install()
+    faces.install(make_engine)
+    guard.install(policy)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -92,14 +110,16 @@ def acts_on(item: pytest.Item) -> bool:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    engine = config.stash.get(ENGINE, None)
-    if engine is not None:
+    make_engine = config.stash.get(MAKE_ENGINE, None)
+    if make_engine is not None:
         from . import faces, guard, threads
 
-        faces.uninstall(engine)
+        faces.uninstall(make_engine)
         guard.uninstall(config.stash[POLICY])
         threads.uninstall()
-        del config.stash[ENGINE]
+        del config.stash[MAKE_ENGINE]
+        if ENGINE in config.stash:
+            del config.stash[ENGINE]
 
 
 def _library(config: pytest.Config) -> Library:
@@ -157,27 +177,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _engine(config: pytest.Config) -> Engine:
     engine = config.stash.get(ENGINE, None)
     if engine is None:
-        from . import faces, guard, threads
         from .engine import Engine
 
         settings = config.stash[SETTINGS]
-        every_test = settings.scope.every_test
         engine = config.stash[ENGINE] = Engine(
-            functools.partial(_library, config), settings.live, every_test=every_test, allow_hosts=settings.allow_hosts
+            functools.partial(_library, config),
+            settings.live,
+            every_test=settings.scope.every_test,
+            allow_hosts=settings.allow_hosts,
+            doubles=config.stash[POLICY].doubles,
         )
-        policy = config.stash[POLICY] = guard.Policy(
-            allow_loopback=settings.allow_loopback,
-            hosts=settings.reachable_hosts(),
-            doubles=engine.doubles,
-            blocked=engine.blocked,
-            # scope "marked": off until a test that asked for the plugin runs, and never for
-            # threads that do not work for it
-            active=every_test,
-            background_passes=not every_test,
-        )
-        threads.install()
-        faces.install(engine)
-        guard.install(policy)
     return engine
 
 
@@ -201,7 +210,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # not at this file.
     skip = pytest.mark.skip(reason="needs the live router (hfrouter_live): run with --live and HF_TOKEN set")
     for item in items:
-        if item.get_closest_marker(LIVE) is not None:
+        if item.get_closest_marker(LIVE_MARKER) is not None:
             item.add_marker(skip)
 
 
@@ -239,7 +248,7 @@ def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _closest(item, LIVE) is not None and item.config.stash[SETTINGS].live is None:
+    if _closest(item, LIVE_MARKER) is not None and item.config.stash[SETTINGS].live is None:
         return  # skipped by its marker (pytest_collection_modifyitems)
     if not hasattr(item, "obj"):
         return  # not a test function (a generated probe)
@@ -487,7 +496,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     judged = settings.verdicts != "off" or resilience is not None
     return HFRouter(
         item.stash[EXCHANGE],
-        item.config.stash[ENGINE].library,
+        _engine(item.config).library,
         _scenario_param(item),
         chain=chain,
         storm_limit=settings.retry_storm,
@@ -503,7 +512,7 @@ def hfrouter_server(hfrouter: HFRouter, request: pytest.FixtureRequest) -> Itera
     from .handle import HFRouterServer
 
     _require_plugin(request.config, "hfrouter_server")
-    double = RouterDouble(request.config.stash[ENGINE]).start()
+    double = RouterDouble(_engine(request.config)).start()
     try:
         yield HFRouterServer(double, hfrouter)
     finally:

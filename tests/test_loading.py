@@ -89,6 +89,35 @@ def test_importing_the_plugin_imports_no_http_or_client_library(pytester: pytest
     result.stdout.fnmatch_lines(["loaded: none"])
 
 
+LOADED_PROBE = """
+import sys
+
+def pytest_collection_finish(session):
+    ours = sorted(m for m in sys.modules if m.startswith("pytest_hfrouter."))
+    print("yaml:", "yaml" in sys.modules, "engine:", "pytest_hfrouter.engine" in sys.modules)
+    print("faces:", [m for m in ours if m.startswith("pytest_hfrouter.faces.") and m.endswith("_face")])
+"""
+
+
+def test_a_suite_without_an_http_client_builds_no_engine_and_reads_no_yaml(pytester: pytest.Pytester) -> None:
+    """Loading the plugin (an IDE's ``--collect-only``, a suite of pure tests) pays for the guard
+    and the import hook only: the engine, its library and PyYAML wait for a client library."""
+    pytester.makeconftest(LOADED_PROBE)
+    pytester.makepyfile(test_pure="def test_pure():\n    assert 1 + 1 == 2\n")
+
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "--collect-only", "-s")
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["yaml: False engine: False", "faces: []"])
+
+    # Control: importing a client library patches its face and builds the engine at once.
+    pytester.makepyfile(test_client="import httpx2\n\ndef test_client():\n    assert httpx2\n")
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "--collect-only", "-s")
+
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["yaml: False engine: True", "faces: ['pytest_hfrouter.faces.httpx_face']"])
+
+
 def _build_wheel(pytester: pytest.Pytester, out: Path) -> Path:
     """Build the project's wheel; skip only when no build backend can be had at all."""
     args = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "-w", str(out)]

@@ -13,7 +13,7 @@ one face module and one line in `FACES`.
 
 from __future__ import annotations
 
-from ._core import install, uninstall
+from ._patching import install, uninstall
 
 #: library module → the face module (in this package) that patches it
 FACES: tuple[tuple[str, str], ...] = (

@@ -1,135 +1,25 @@
-"""What every face shares: the engine stack, asking the engine, reporting live answers.
-
-Faces are installed once per process; a pytest run inside a pytest run (pytester) pushes its
-own engine, which answers until that run ends and hands the faces back to the outer one.
-"""
+"""What every face shares once its library is patched: asking the engine, reporting live
+answers, huggingface_hub's polling clock. The engine stack itself is in ``_patching``."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import threads
 from ..errors import UnansweredRequest
 from ..faults import HANG, Plan, hang_message, plan
-from ..live import Observed
-from ..traffic import Answer, Request
+from . import _patching
+from ._patching import _engines, replace
 
 if TYPE_CHECKING:
-    from ..engine import Engine
-
-#: Replace ``owner.attribute`` with a wrapper, remembering the original; returns the original.
-Replace = Callable[[Any, str, Callable[..., Any]], Any]
-
-_engines: list[Engine] = []
-_originals: list[tuple[Any, str, Any]] = []
-_patched: list[ModuleType] = []
-_hook: _PatchOnImport | None = None
-_lock = threading.Lock()
+    from ..live import Observed
+    from ..traffic import Answer, Request
 
 NO_FAULT = Plan(0, None, False)
 #: Headers that belong to the connection, not the request: rebuilt for a forwarded one.
 HOP_HEADERS = frozenset({"host", "authorization", "content-length", "connection", "transfer-encoding"})
-
-
-def install(engine: Engine) -> None:
-    """Route every HTTP request of the process through ``engine`` until `uninstall`."""
-    global _hook
-    _engines.append(engine)
-    if _hook is not None:
-        return
-    from . import FACES
-
-    _hook = _PatchOnImport(FACES)
-    sys.meta_path.insert(0, _hook)
-    for library in FACES:
-        module = sys.modules.get(library[0])
-        if module is not None:
-            _hook.patch(library[0], module)
-
-
-def uninstall(engine: Engine) -> None:
-    global _hook
-    if engine in _engines:
-        _engines.remove(engine)
-    if _engines:
-        return
-    if _hook is not None:
-        if _hook in sys.meta_path:
-            sys.meta_path.remove(_hook)
-        _hook = None
-    for owner, attribute, original in reversed(_originals):
-        setattr(owner, attribute, original)
-    _originals.clear()
-    for module in _patched:
-        del module._hfrouter_patched
-    _patched.clear()
-    global _polling_virtual
-    _polling_virtual = False
-
-
-def replace(owner: Any, attribute: str, wrapper: Callable[..., Any]) -> Any:
-    original = getattr(owner, attribute)
-    _originals.append((owner, attribute, original))
-    setattr(owner, attribute, wrapper)
-    return original
-
-
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches each face's library as soon as it is imported (or at once, if it already is)."""
-
-    def __init__(self, faces: Sequence[tuple[str, str]]) -> None:
-        self.faces = dict(faces)
-
-    def patch(self, name: str, module: ModuleType) -> None:
-        # Marked on the module object: a library imported again (pytester drops the modules an
-        # inner run imported) is a new module with unpatched classes.
-        with _lock:
-            if getattr(module, "_hfrouter_patched", False):
-                return
-            module._hfrouter_patched = True  # type: ignore[attr-defined]
-            _patched.append(module)
-        face = importlib.import_module(f"{__package__}.{self.faces[name]}")
-        face.patch(module, replace)
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.faces:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _PatchingLoader(spec.loader, self, fullname)
-                return spec
-        return None
-
-
-class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, inner: Any, hook: _PatchOnImport, name: str) -> None:
-        self.inner, self.hook, self.name = inner, hook, name
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self.inner.create_module(spec)  # type: ignore[no-any-return]
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.inner.exec_module(module)
-        if self.hook is _hook:  # still installed
-            self.hook.patch(self.name, module)
-
-    def __getattr__(self, name: str) -> Any:  # get_data, get_filename, ... for tools that ask
-        return getattr(self.inner, name)
-
 
 # huggingface_hub's provider helpers that poll a job sleep between polls (``time.sleep`` in
 # black_forest_labs (0.x), fal_ai's queue, together's and wavespeed's videos, zai_org's images).
@@ -140,7 +30,6 @@ _POLLING_MODULES = tuple(
     f"huggingface_hub.inference._providers.{name}"
     for name in ("black_forest_labs", "fal_ai", "together", "wavespeed", "zai_org")
 )
-_polling_virtual = False
 
 
 class _PollingClock:
@@ -159,7 +48,6 @@ class _PollingClock:
 
 def _virtualise_polling() -> None:
     """Once huggingface_hub's provider helpers are imported (by its first task call), swap their clock."""
-    global _polling_virtual
     if "huggingface_hub.inference._providers" not in sys.modules:
         return
     clock = _PollingClock()
@@ -167,7 +55,7 @@ def _virtualise_polling() -> None:
         module = sys.modules.get(name)
         if module is not None and getattr(module, "time", None) is time:
             replace(module, "time", clock)  # type: ignore[arg-type]
-    _polling_virtual = True
+    _patching.polling_virtual = True
 
 
 def ask(request: Request, connect_timeout: float | None, read_timeout: float | None) -> tuple[Answer, Plan]:
@@ -175,7 +63,7 @@ def ask(request: Request, connect_timeout: float | None, read_timeout: float | N
     if not _engines:  # uninstalled while a client still held a patched method
         raise UnansweredRequest(f"pytest-hfrouter is not active: {request.method} {request.url}")
     engine = _engines[-1]
-    if not _polling_virtual:
+    if not _patching.polling_virtual:
         _virtualise_polling()
     background = threads.is_background()
     answer = engine.answer(request, background)
@@ -211,6 +99,8 @@ def observe(request: Request, observed: Observed) -> None:
 
 
 def failed(exc: BaseException, started: float) -> Observed:
+    from ..live import Observed
+
     return Observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
 
 

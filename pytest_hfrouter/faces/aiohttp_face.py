@@ -33,7 +33,8 @@ from typing import Any
 from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, Replace, ask, failed, idle, observe, played, recording, seconds
+from ._core import HOP_HEADERS, ask, failed, idle, observe, played, recording, seconds
+from ._patching import Replace
 
 #: set while this face sends a forwarded request itself (live modes): that one really connects
 _forwarding: contextvars.ContextVar[bool] = contextvars.ContextVar("hfrouter_aiohttp_forwarding", default=False)

@@ -17,7 +17,8 @@ from typing import Any
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, Replace, ask, failed, idle, observe, played, recording, seconds
+from ._core import HOP_HEADERS, ask, failed, idle, observe, played, recording, seconds
+from ._patching import Replace
 
 
 def patch(module: Any, replace: Replace) -> None:

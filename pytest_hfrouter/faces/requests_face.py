@@ -14,7 +14,8 @@ from typing import Any
 from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import Replace, ask, failed, idle, observe, played, recording, seconds
+from ._core import ask, failed, idle, observe, played, recording, seconds
+from ._patching import Replace
 
 
 class _ChunkReader(io.RawIOBase):
