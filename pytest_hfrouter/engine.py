@@ -21,10 +21,8 @@ from . import threads
 from ._names import RECORD, REWRITE
 from .bodies import content
 from .cassettes import Recorded, match_key
-from .chaos import CHAOS_KINDS
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .fitting import SchemaUnsupported, fit_of, fitted_body, with_model
-from .harvest import is_failure
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .live import Drift, Live, LiveCall, Observed, shape_differences
@@ -287,6 +285,8 @@ class Engine:
                 retry_after=retry_after(observed.headers),
             )
             exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
+            from .harvest import is_failure
+
             if route.kind != OTHER and is_failure(observed):
                 exchange.failures.append((request, route, provider, hf_model, observed))
             if self.live is not None and self.live.mode in (RECORD, REWRITE):
@@ -374,7 +374,11 @@ class Engine:
         """A chaos run's seeded outage for this call, played like a marker's ``times=1`` rule."""
         chaos = exchange.chaos
         # An hfrouter.outage() block makes the test one about a chosen outage: chaos stops there.
-        if chaos is None or exchange.rules or exchange.outage_windows or route.kind not in CHAOS_KINDS:
+        if chaos is None or exchange.rules or exchange.outage_windows:
+            return None
+        from .chaos import CHAOS_KINDS  # a chaos run has it loaded already
+
+        if route.kind not in CHAOS_KINDS:
             return None
         scenario = chaos.pick(route)
         if scenario is not None and route.kind != MAPPING and not scenario.applies_to(provider):

@@ -285,19 +285,20 @@ def test_cassettes(
 ) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
     """A test's cassettes: its markers' paths (those found, and those missing with where we
     looked), else its default ``<cassette dir>/<module>/<test>.yaml`` when that exists."""
-    module_path = Path(str(item.path))
-    module_dir = cassette_root(module_path, cassette_dir) / module_path.stem
+    module_dir = _module_cassette_dir(str(item.path), cassette_dir)
     found: list[Path] = []
     missing: list[tuple[str, list[Path]]] = []
     for marker in item.iter_markers(CASSETTE) if marks is None else marks:
         for given in parse_cassette_paths(marker.args, marker.kwargs):
-            path, tried = resolve_cassette(given, module_path.parent, module_dir)
+            path, tried = resolve_cassette(given, Path(str(item.path)).parent, module_dir)
             if path.is_file():
                 found.append(path)
             else:
                 missing.append((given, tried))
     if not found and not missing:
         present = cassette_listing(module_dir)
+        if not present:
+            return found, missing
         cls = getattr(item, "cls", None)
         for name in dict.fromkeys((item.name, getattr(item, "originalname", item.name))):
             file_name = f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
@@ -305,6 +306,13 @@ def test_cassettes(
                 found.append(module_dir / file_name)
                 break
     return found, missing
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_cassette_dir(module_path: str, cassette_dir: Path | None) -> Path:
+    """``<cassette dir>/<module>/``: worked out once per test module."""
+    path = Path(module_path)
+    return cassette_root(path, cassette_dir) / path.stem
 
 
 @functools.lru_cache(maxsize=1024)

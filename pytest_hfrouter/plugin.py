@@ -17,6 +17,7 @@ from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, O
 if TYPE_CHECKING:
     from ._session import RunSession
     from ._settings import Settings
+    from .cassettes import Cassette
     from .engine import Engine
     from .guard import Policy
     from .handle import HFRouter, HFRouterServer
@@ -142,29 +143,25 @@ def _library(config: pytest.Config) -> Library:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
     node = metafunc.definition
-    if not any(node.get_closest_marker(name) for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT)):
+    marks: dict[str, list[pytest.Mark]] = {}
+    for mark in node.iter_markers():  # one walk up the tree, closest first
+        if mark.name in _VALIDATED:
+            marks.setdefault(mark.name, []).append(mark)
+    if not marks:
         return
     from ._notes import note
-    from .markers import (
-        MarkerError,
-        outage_note,
-        parse_cassette_paths,
-        parse_each_outage,
-        parse_outage,
-        parse_resilient,
-    )
+    from .markers import MarkerError, outage_note, parse_cassette_paths, parse_each_outage, parse_resilient
 
     config = metafunc.config
     try:
-        for marker in node.iter_markers(OUTAGE):
-            parse_outage(marker.args, marker.kwargs, _library(config))
-            note(config, outage_note(marker.kwargs))
-        for marker in node.iter_markers(CASSETTE):
+        for marker in marks.get(OUTAGE, ()):
+            _parsed_outage(config, marker, _library(config))
+        for marker in marks.get(CASSETTE, ()):
             parse_cassette_paths(marker.args, marker.kwargs)
-        for marker in node.iter_markers(RESILIENT):
+        for marker in marks.get(RESILIENT, ()):
             parse_resilient(marker.args, marker.kwargs)
-        each = node.get_closest_marker(EACH_OUTAGE)
-        if each is not None:
+        if EACH_OUTAGE in marks:
+            each = marks[EACH_OUTAGE][0]
             plan = parse_each_outage(each.args, each.kwargs, _library(config))
             note(config, outage_note(each.kwargs))
             if _SCENARIO_PARAM not in metafunc.fixturenames:
@@ -172,6 +169,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(_SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
     except MarkerError as exc:
         raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
+
+
+_VALIDATED = frozenset({OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT})
 
 
 def _engine(config: pytest.Config) -> Engine:
@@ -215,30 +215,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
-    """The test's hfrouter markers by name, closest first (read once per test)."""
+    """The test's hfrouter markers (and ``vcr``) by name, closest first (read once per test)."""
     marks = item.stash.get(MARKS, None)
     if marks is None:
         marks = item.stash[MARKS] = {}
         for mark in item.iter_markers():
-            if mark.name.startswith("hfrouter_"):
+            if mark.name.startswith("hfrouter_") or mark.name == "vcr":
                 marks.setdefault(mark.name, []).append(mark)
     return marks
 
 
-def _outage_rule(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
-    """A fresh rule for this test from an ``hfrouter_outage`` marker, parsed once per distinct marker."""
-    from .markers import parse_outage
-
+def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
+    """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
+    distinct marker in the run: at collection, where a wrong argument is a collection error."""
     try:
         key = (mark.args, tuple(sorted(mark.kwargs.items())))
         hash(key)
     except TypeError:  # an unhashable argument: the parser will say what is wrong with it
-        return parse_outage(mark.args, mark.kwargs, library)
+        key = None
     parsed = config.stash.setdefault(PARSED_OUTAGES, {})
-    template = parsed.get(key)
+    template = parsed.get(key) if key is not None else None
     if template is None:
-        template = parsed[key] = parse_outage(mark.args, mark.kwargs, library)
-    return dataclasses.replace(template, used=0)
+        from ._notes import note
+        from .markers import outage_note, parse_outage
+
+        template = parse_outage(mark.args, mark.kwargs, library)
+        note(config, outage_note(mark.kwargs))
+        if key is not None:
+            parsed[key] = template
+    return template
+
+
+def _outage_rule(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
+    """A fresh rule for this test from an ``hfrouter_outage`` marker (its own ``used`` count)."""
+    return dataclasses.replace(_parsed_outage(config, mark, library), used=0)
 
 
 def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
@@ -254,14 +264,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return  # not a test function (a generated probe)
     if not acts_on(item):
         return  # scope "marked" and the test did not ask: its requests go out as without the plugin
-    from .cassettes import load_cassette
-    from .errors import CassetteError
     from .resets import reset_client_caches
     from .traffic import Exchange
 
     settings = item.config.stash[SETTINGS]
     engine = _engine(item.config)
-    if item.get_closest_marker("vcr") is not None:
+    if _closest(item, "vcr") is not None:
         _yield_to_vcr(item)
         engine.begin(item.stash.setdefault(EXCHANGE, Exchange(vcr=True)), item.nodeid)
         return
@@ -275,22 +283,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         each_rule = parse_each_outage(each.args, each.kwargs, library).rule(library, case)
         rules.insert(0, each_rule)
         item.stash[EACH_RULE] = each_rule
-    try:
-        cassettes = [load_cassette(path) for path in _cassettes(item, settings)]
-    except CassetteError as exc:
-        # ``from None``: the message says it all; no "During handling..." twin of it.
-        raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
-    from ._notes import note_unmatchable
-
-    note_unmatchable(item.config, cassettes)
-    from ._checks import check_expiry
-
-    old = check_expiry(
-        cassettes, settings, f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite '{item.nodeid}'"
-    )
     run = item.config.stash.get(RUN, None)
-    if run is not None:
-        run.add_expired(item.nodeid, old)
+    cassettes = _loaded_cassettes(item, settings, run)
     chaos = None
     if settings.chaos and not rules and run is not None and _closest(item, NO_CHAOS) is None:
         plan = run.chaos_plan(library)
@@ -304,6 +298,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         engine.hub_answers_changed = False
     item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
     item.config.stash[POLICY].active = True
+
+
+def _loaded_cassettes(item: pytest.Item, settings: Settings, run: RunSession | None) -> list[Cassette]:
+    paths = _cassettes(item, settings)
+    if not paths:
+        return []
+    from ._checks import check_expiry
+    from ._notes import note_unmatchable
+    from .cassettes import load_cassette
+    from .errors import CassetteError
+
+    try:
+        cassettes = [load_cassette(path) for path in paths]
+    except CassetteError as exc:
+        # ``from None``: the message says it all; no "During handling..." twin of it.
+        raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+    note_unmatchable(item.config, cassettes)
+    old = check_expiry(
+        cassettes, settings, f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite '{item.nodeid}'"
+    )
+    if run is not None and old:
+        run.add_expired(item.nodeid, old)
+    return cassettes
 
 
 def _yield_to_vcr(item: pytest.Item) -> None:

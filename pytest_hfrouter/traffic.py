@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,10 +82,17 @@ PASSTHROUGH = Answer(passthrough=True, source="passthrough")
 
 
 def _glob(pattern: str, value: str | None) -> bool:
-    if value is None:
-        return False
-    pattern, value = pattern.lower(), value.lower()
-    return fnmatch.fnmatchcase(value, pattern) if _GLOB_CHARS & set(pattern) else value == pattern
+    """Case-insensitive glob match (a plain name compares as a string)."""
+    return value is not None and _matcher(pattern)(value.lower())
+
+
+@functools.lru_cache(maxsize=1024)
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    lowered = pattern.lower()
+    if not _GLOB_CHARS & set(lowered):
+        return lowered.__eq__
+    match = re.compile(fnmatch.translate(lowered)).match
+    return lambda value: match(value) is not None
 
 
 @dataclass
