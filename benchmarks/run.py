@@ -70,15 +70,19 @@ class Variant:
     args: tuple[str, ...] = ()
 
 
+#: hfrouter with the coverage records on (they are kept for the JSON report): every feature the
+#: house issue names (network guard, thread ownership, unmatched-rule check, coverage data) is on
+HFROUTER = ("-p", "hfrouter", "--hfrouter-report=hfrouter-report.json")
+
 VARIANTS = (
-    Variant("a", "hfrouter", "hfrouter", "hfrouter", ("-p", "hfrouter")),
+    Variant("a", "hfrouter", "hfrouter", "hfrouter", HFROUTER),
     Variant("b", "pytest-recording + vcrpy", "recording", "recording", ("-p", "recording", "--record-mode=none")),
     Variant("b2", "cassetter", "cassetter", "cassetter", ("-p", "cassetter", "--record-mode=none")),
     Variant("c", "floor: MockTransport + dict", "hfrouter", "floor"),
     Variant("d", "bare: no HTTP", "hfrouter", "bare"),
-    Variant("a -n 2", "hfrouter, xdist -n 2", "hfrouter", "hfrouter", ("-p", "hfrouter", *XDIST)),
+    Variant("a -n 2", "hfrouter, xdist -n 2", "hfrouter", "hfrouter", (*HFROUTER, *XDIST)),
     Variant("c -n 2", "floor, xdist -n 2", "hfrouter", "floor", XDIST),
-    Variant("a1", "hfrouter, users' layout", "hfrouter", "hfrouter-user", ("-p", "hfrouter")),
+    Variant("a1", "hfrouter, users' layout", "hfrouter", "hfrouter-user", HFROUTER),
     Variant("c1", "floor, users' layout", "hfrouter", "floor-user"),
 )
 
@@ -399,8 +403,8 @@ def _extras(args: argparse.Namespace, extras: dict[str, Any]) -> list[str]:
             "|---|---:|---:|",
             f"| without the plugin | {load['without_ms']:.0f} | {load['without_cpu_ms']:.0f} |",
             f"| with `-p hfrouter` | {load['with_ms']:.0f} | {load['with_cpu_ms']:.0f} |",
-            f"| added by the plugin (target ≤ 50 ms, on wall) | {load['added_ms']:+.1f} "
-            f"({_verdict(load['added_ms'] <= 50)}) | {load['added_cpu_ms']:+.1f} |",
+            f"| added by the plugin (target ≤ 10 ms, on wall) | {load['added_ms']:+.1f} "
+            f"({_verdict(load['added_ms'] <= 10)}) | {load['added_cpu_ms']:+.1f} |",
         ]
     match = extras.get("match")
     if match:

@@ -405,7 +405,7 @@ class RunSession:
         if baseline is not None:
             self.comparison = compare(baseline, payload)
         if self.settings.report is not None:
-            self.report.write(self.settings.report)
+            self.report.write(self.settings.report, payload if self.keeps_tests else None)
         text = markdown(payload, baseline) if self.settings.live is not None or baseline is not None else ""
         if self.keeps_tests and (self.settings.summary or any(t["calls"] for t in self.report.tests)):
             from .coverage import markdown as coverage_markdown

@@ -97,16 +97,20 @@ class Report:
             getattr(self, key).extend(payload.get(key) or [])
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, payload: dict[str, Any] | None = None) -> None:
+        """Write the report (``payload``: its `to_file_payload`, when the caller has it already)."""
         self.versions = self.versions or versions()
-        write_json(path, scrub.payload(self.to_file_payload()))
+        if payload is None:
+            payload = self.to_file_payload()
+        write_json(path, scrub.payload({**payload, "versions": self.versions}))
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write a report atomically (a reader never sees half a file); callers scrub it first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    # One line: json's C encoder (indentation takes its pure-Python one, 7x slower on a large run).
+    temporary.write_text(json.dumps(payload, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(temporary, path)
 
 

@@ -246,14 +246,19 @@ class Scrubber:
     def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(name, self.header(name, value)) for name, value in pairs]
 
-    def payload(self, value: Any) -> Any:
-        """Every string in a JSON-like structure (the report), keys included."""
+    def payload(self, value: Any, _done: dict[str, str] | None = None) -> Any:
+        """Every string in a JSON-like structure (the report), keys included; a string that
+        recurs (keys, test ids, URLs) is scrubbed once."""
+        done = {} if _done is None else _done
         if isinstance(value, str):
-            return self.text(value)
+            scrubbed = done.get(value)
+            if scrubbed is None:
+                scrubbed = done[value] = self.text(value)
+            return scrubbed
         if isinstance(value, dict):
-            return {self.payload(k): self.payload(v) for k, v in value.items()}
+            return {self.payload(k, done): self.payload(v, done) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.payload(item) for item in value]
+            return [self.payload(item, done) for item in value]
         return value
 
     def body(self, body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
