@@ -31,12 +31,11 @@ def task_of(call: Call) -> str | None:
 
 
 def call_record(call: Call) -> dict[str, Any]:
-    """A call for the report; its URL scrubbed (a query string may carry a key)."""
-    from . import scrub
-
+    """A call for the report (every output scrubs the records once, as they are written: a query
+    string may carry a key)."""
     return {
         "provider": call.provider, "model": call.model, "task": task_of(call), "route": call.route,
-        "method": call.method, "url": scrub.text(call.url), "stream": call.stream, "status": call.status,
+        "method": call.method, "url": call.url, "stream": call.stream, "status": call.status,
         "fault": call.fault, "answered_by": call.answered_by,
     }  # fmt: skip
 
