@@ -35,6 +35,7 @@ EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
 LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
 MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
+MARK_RULES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
 POLICY: pytest.StashKey[Policy] = pytest.StashKey()
 MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
 ACTS: pytest.StashKey[bool] = pytest.StashKey()
@@ -228,6 +229,10 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
 def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
     """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
     distinct marker in the run: at collection, where a wrong argument is a collection error."""
+    seen = config.stash.setdefault(MARK_RULES, {})
+    known = seen.get(id(mark))
+    if known is not None and known[0] is mark:  # the very marker object (held, so its id is not reused)
+        return known[1]
     try:
         key = (mark.args, tuple(sorted(mark.kwargs.items())))
         hash(key)
@@ -243,6 +248,7 @@ def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -
         note(config, outage_note(mark.kwargs))
         if key is not None:
             parsed[key] = template
+    seen[id(mark)] = (mark, template)
     return template
 
 
