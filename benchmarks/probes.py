@@ -30,9 +30,10 @@ _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 
 def capture(out_dir: Path) -> dict[str, Any]:
     from pytest_hfrouter import faces
-    from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
+    from pytest_hfrouter.engine import Engine
     from pytest_hfrouter.library import shipped_library
     from pytest_hfrouter.markers import parse_outage
+    from pytest_hfrouter.traffic import Answer, Exchange, Request
 
     sys.path.insert(0, str(SUITE_FILES))
     import fallback_app
@@ -114,8 +115,9 @@ def _write_cassette(path: Path, interactions: list[dict[str, Any]]) -> None:
 def match(sizes: list[int], requests: int, repeats: int) -> dict[str, Any]:
     """Time ``Engine.answer`` for requests a cassette answers, per cassette size."""
     from pytest_hfrouter.cassettes import parse_cassette
-    from pytest_hfrouter.engine import Engine, Exchange, Request
+    from pytest_hfrouter.engine import Engine
     from pytest_hfrouter.library import shipped_library
+    from pytest_hfrouter.traffic import Exchange, Request
 
     engine = Engine(shipped_library())
     url = "https://router.huggingface.co/together/v1/chat/completions"

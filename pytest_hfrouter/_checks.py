@@ -113,7 +113,7 @@ def after_call(
                 findings.failures.append(f"pytest-hfrouter: {message}")
             else:  # a failing test's report shows it too: it may be why the test failed
                 warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
-    if resilience is None and settings.verdicts == "off":
+    if not settings.judges(resilience is not None):
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     findings.verdicts = verdicts_of(exchange, passed=passed, chain=chain, storm_limit=settings.retry_storm)

@@ -6,10 +6,9 @@ import warnings
 
 import pytest
 
+from ._keys import NOTED
 from .cassettes import Cassette
 from .errors import HFRouterWarning
-
-NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 
 VCR_NOTE = (
     "pytest-hfrouter steps aside for tests marked @pytest.mark.vcr (pytest-recording): vcrpy answers them, "

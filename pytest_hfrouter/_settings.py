@@ -7,7 +7,6 @@ and the fix.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ._names import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL
+from .errors import did_you_mean
 from .scope import ALL, Scope, ScopeError, decide
 
 if TYPE_CHECKING:  # imported where used: loading the plugin reads only the names above
@@ -87,6 +87,11 @@ class Settings:
     @property
     def records(self) -> bool:
         return self.mode in (RECORD, REWRITE)
+
+    def judges(self, resilient: bool) -> bool:
+        """Whether a test's resilience verdicts are judged: ini ``hfrouter_verdicts`` is not
+        ``off``, or the test is marked ``hfrouter_resilient`` (``resilient``)."""
+        return resilient or self.verdicts != "off"
 
     def reachable_hosts(self) -> tuple[str, ...]:
         """Hosts the network guard lets through: ini hfrouter_allow_hosts; in live modes also where
@@ -558,8 +563,7 @@ def parse_age(text: str) -> float:
 
 def _choice(name: str, given: str, allowed: tuple[str, ...]) -> str:
     if given not in allowed:
-        close = difflib.get_close_matches(given, allowed, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(given, allowed)
         raise pytest.UsageError(f"{name} = {given!r} is not valid.{hint} Valid values: {', '.join(allowed)}")
     return given
 

@@ -42,9 +42,7 @@ from .routes import (
 )
 from .task_library import FollowUp
 from .tasks import SUBMIT, task_from_stack
-from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
-
-__all__ = ["PASSTHROUGH", "Answer", "Call", "Engine", "Exchange", "Miss", "Request", "Rule"]
+from .traffic import PASSTHROUGH, Answer, Exchange, Miss, Request, Rule, retry_after
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (docs/ROUTER-FACTS.md

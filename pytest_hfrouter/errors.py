@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+
+
+def closest(given: str, choices: Iterable[str]) -> str | None:
+    """The choice ``given`` looks like a typo of (difflib's similarity at least 0.6), else None."""
+    import difflib  # only when a name is wrong
+
+    close = difflib.get_close_matches(given, list(choices), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(given: object, choices: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for a wrong name close to one of ``choices``, else ``""``:
+    every "unknown name" message of the plugin (options, scenarios, providers, verdicts) ends so."""
+    close = closest(str(given), choices)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 class HFRouterError(Exception):

@@ -54,7 +54,14 @@ class Clock:
 
 
 class HFRouter:
-    """What one test sees of the router: every call it made and what answered it."""
+    """What one test sees of the router: every call it made and what answered it.
+
+    The ``hfrouter`` fixture makes it; a test uses it, never builds one. Public (you may rely
+    on them): ``calls``, ``tried``, ``answered``, ``scenario``, ``outage(...)``, ``verdicts``,
+    ``assert_resilient(...)``, ``clock``, ``virtual_time()``, ``call_log()``, ``assert_tried(...)``,
+    ``assert_answered_by(...)``, ``assert_not_tried(...)``. Import it as
+    ``from pytest_hfrouter import HFRouter``.
+    """
 
     def __init__(
         self,
@@ -241,7 +248,12 @@ def _check_providers(method: str, providers: Sequence[str]) -> None:
 
 
 class HFRouterServer:
-    """The ``hfrouter_server`` fixture: a router double on loopback sharing this test's rules."""
+    """The ``hfrouter_server`` fixture: a router double on loopback sharing this test's rules.
+
+    Public (you may rely on them): ``base_url``, ``openai_base_url``, ``port``, ``calls``,
+    ``outage(...)``, ``env()``, ``huggingface_hub()``. Import it as
+    ``from pytest_hfrouter import HFRouterServer``.
+    """
 
     def __init__(self, double: RouterDouble, router: HFRouter) -> None:
         self._double = double

@@ -6,7 +6,6 @@ A new scenario is one YAML file plus its provenance, no code (see ``cassettes/FO
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import importlib.resources
 from collections.abc import Iterable
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
-from .errors import CassetteError, ScenarioError
+from .errors import CassetteError, ScenarioError, did_you_mean
 from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault, FaultError, parse_fault
 from .providers import CHAT_ORDER
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
@@ -183,8 +182,7 @@ class Library:
             raise ScenarioError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: object) -> str:
-        close = difflib.get_close_matches(str(name), list(self.names), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, self.names)
         return f"unknown scenario {name!r}.{hint} Valid scenarios: {', '.join(sorted(self.names))}"
 
     def http_scenarios(self) -> list[Scenario]:

@@ -1,11 +1,10 @@
-"""The markers' signatures, their parsing and validation (plain values, no pytest objects)."""
+"""The markers' signatures, their parsing and validation (plain values, no pytest objects).
+
+Where a test's cassettes are is `cassette_paths`."""
 
 from __future__ import annotations
 
 import fnmatch
-import functools
-import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,73 +263,6 @@ def parse_resilient(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Resilienc
     for provider in chain or ():
         _provider(RESILIENT, provider)
     return Resilience(tuple(allow), tuple(chain) if chain is not None else None)
-
-
-_UNSAFE = re.compile(r"[<>?%*:|\"'/\\]")
-
-
-def default_cassette_name(class_name: str | None, test_name: str) -> str:
-    """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced."""
-    name = f"{class_name}.{test_name}" if class_name else test_name
-    return _UNSAFE.sub("-", name)
-
-
-def cassette_root(module_path: Path, cassette_dir: Path | None) -> Path:
-    """The cassette dir of a test module: the configured one, else ``cassettes/`` beside it."""
-    return cassette_dir or module_path.parent / "cassettes"
-
-
-def test_cassettes(
-    item: Any, cassette_dir: Path | None, marks: Iterable[Any] | None = None
-) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
-    """A test's cassettes: its markers' paths (those found, and those missing with where we
-    looked), else its default ``<cassette dir>/<module>/<test>.yaml`` when that exists."""
-    module_dir = _module_cassette_dir(str(item.path), cassette_dir)
-    found: list[Path] = []
-    missing: list[tuple[str, list[Path]]] = []
-    for marker in item.iter_markers(CASSETTE) if marks is None else marks:
-        for given in parse_cassette_paths(marker.args, marker.kwargs):
-            path, tried = resolve_cassette(given, Path(str(item.path)).parent, module_dir)
-            if path.is_file():
-                found.append(path)
-            else:
-                missing.append((given, tried))
-    if not found and not missing:
-        present = cassette_listing(module_dir)
-        if not present:
-            return found, missing
-        cls = getattr(item, "cls", None)
-        for name in dict.fromkeys((item.name, getattr(item, "originalname", item.name))):
-            file_name = f"{default_cassette_name(cls.__name__ if cls else None, name)}.yaml"
-            if file_name in present:
-                found.append(module_dir / file_name)
-                break
-    return found, missing
-
-
-@functools.lru_cache(maxsize=4096)
-def _module_cassette_dir(module_path: str, cassette_dir: Path | None) -> Path:
-    """``<cassette dir>/<module>/``: worked out once per test module."""
-    path = Path(module_path)
-    return cassette_root(path, cassette_dir) / path.stem
-
-
-@functools.lru_cache(maxsize=1024)
-def cassette_listing(folder: Path) -> frozenset[str]:
-    """The cassette files in a folder, listed once (a recording clears this cache)."""
-    try:
-        return frozenset(entry.name for entry in os.scandir(folder) if entry.is_file())
-    except OSError:
-        return frozenset()
-
-
-def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[Path, list[Path]]:
-    """Absolute as given; else relative to ``<cassette dir>/<module>/``, ``<cassette dir>``, the module."""
-    candidate = Path(path)
-    if candidate.is_absolute():
-        return candidate, [candidate]
-    tried = [cassette_dir / candidate, cassette_dir.parent / candidate, module_dir / candidate]
-    return next((p for p in tried if p.is_file()), tried[0]), tried
 
 
 def merge_resilient(marks: Sequence[tuple[Sequence[Any], Mapping[str, Any]]]) -> Resilience:

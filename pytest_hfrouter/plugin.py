@@ -12,6 +12,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ._keys import (
+    ACTS,
+    EACH_RULE,
+    ENGINE,
+    EXCHANGE,
+    LIBRARY,
+    MAKE_ENGINE,
+    MARK_RULES,
+    MARKS,
+    PARSED_OUTAGES,
+    POLICY,
+    RUN,
+    SETTINGS,
+)
 from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
 
 if TYPE_CHECKING:
@@ -19,26 +33,12 @@ if TYPE_CHECKING:
     from ._settings import Settings
     from .cassettes import Cassette
     from .engine import Engine
-    from .guard import Policy
     from .handle import HFRouter, HFRouterServer
     from .library import Library
     from .markers import EachCase, Resilience
     from .traffic import Exchange, Rule
 
 _SCENARIO_PARAM = "hfrouter_scenario"
-
-SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
-ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
-RUN: pytest.StashKey[RunSession] = pytest.StashKey()
-EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
-EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
-LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
-MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
-PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
-MARK_RULES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
-POLICY: pytest.StashKey[Policy] = pytest.StashKey()
-MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
-ACTS: pytest.StashKey[bool] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,10 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # Every output (cassettes, report, summary, terminal, messages) scrubs these values.
     scrub.register(scrub.environment_secrets(os.environ))
-    from ._session import RunSession
+    from ._session import start
 
-    run = config.stash[RUN] = RunSession(config, settings)
-    config.pluginmanager.register(run, "hfrouter-run")
+    config.stash[RUN] = start(config, settings, functools.partial(config.stash.get, ENGINE, None))
     if settings.scenario_dirs:  # a bad scenario file is a usage error at start-up, not at collection
         _library(config)
     # From here on nothing leaves the process: requests made at import or collection time are
@@ -192,9 +191,9 @@ def _engine(config: pytest.Config) -> Engine:
 
 
 def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
-    from .markers import test_cassettes
+    from .cassette_paths import item_cassettes
 
-    found, missing = test_cassettes(item, settings.cassette_dir, _marks(item).get(CASSETTE, []))
+    found, missing = item_cassettes(item, settings.cassette_dir, _marks(item).get(CASSETTE, []))
     for given, tried in missing:
         pytest.fail(
             f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
@@ -293,8 +292,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     cassettes = _loaded_cassettes(item, settings, run)
     chaos = None
     if settings.chaos and not rules and run is not None and _closest(item, NO_CHAOS) is None:
-        plan = run.chaos_plan(library)
-        chaos = plan.for_test(item.nodeid) if plan is not None else None
+        chaos = run.chaos_for(item.nodeid, library)
     exchange = Exchange(
         rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
     )
@@ -312,6 +310,7 @@ def _loaded_cassettes(item: pytest.Item, settings: Settings, run: RunSession | N
         return []
     from ._checks import check_expiry
     from ._notes import note_unmatchable
+    from .cassette_paths import record_command
     from .cassettes import load_cassette
     from .errors import CassetteError
 
@@ -321,9 +320,7 @@ def _loaded_cassettes(item: pytest.Item, settings: Settings, run: RunSession | N
         # ``from None``: the message says it all; no "During handling..." twin of it.
         raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
     note_unmatchable(item.config, cassettes)
-    old = check_expiry(
-        cassettes, settings, f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite '{item.nodeid}'"
-    )
+    old = check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite"))
     if run is not None and old:
         run.add_expired(item.nodeid, old)
     return cassettes
@@ -355,7 +352,7 @@ def _scenario_param(item: pytest.Item) -> str | None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     exchange = item.stash.get(EXCHANGE, None)
     watch: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    if exchange is not None and (item.config.stash[SETTINGS].verdicts != "off" or _closest(item, RESILIENT)):
+    if exchange is not None and item.config.stash[SETTINGS].judges(_closest(item, RESILIENT) is not None):
         from ._checks import exceptions_reaching, meets_truncation
 
         if meets_truncation(exchange.rules):
@@ -423,19 +420,19 @@ def _call_log(exchange: Exchange) -> str:
 
 
 def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
-    from .markers import default_cassette_name
+    from .cassette_paths import default_cassette
 
-    module_path = Path(str(item.path))
     cls = getattr(item, "cls", None)
-    root = settings.cassette_dir or module_path.parent / "cassettes"
-    return root / module_path.stem / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+    return default_cassette(Path(str(item.path)), cls.__name__ if cls else None, item.name, settings.cassette_dir)
 
 
 def _record_hint(item: pytest.Item) -> str:
+    from .cassette_paths import record_command
+
     target = _default_cassette(item, item.config.stash[SETTINGS])
     return (
-        f"to answer it, record it into {target}: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record "
-        f"'{item.nodeid}' — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
+        f"to answer it, record it into {target}: {record_command(item.nodeid)} "
+        f"— or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
     )
 
 
@@ -483,7 +480,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:
-    from .markers import cassette_listing
+    from .cassette_paths import cassette_listing
     from .recorder import interaction, write_cassette
 
     assert settings.live is not None
@@ -516,7 +513,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
         )
     resilience = _resilience(item)
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
-    judged = settings.verdicts != "off" or resilience is not None
+    judged = settings.judges(resilience is not None)
     return HFRouter(
         item.stash[EXCHANGE],
         _engine(item.config).library,

@@ -14,9 +14,10 @@ the synthesised healthy mapping lists them only when a client asks for them by n
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from dataclasses import dataclass
+
+from .errors import closest, did_you_mean
 
 ROUTED = "routed"
 REMOVED = "removed"
@@ -242,8 +243,7 @@ def check_provider(name: str) -> str | None:
         return None
     provider = PROVIDERS.get(name.lower())
     if provider is None:
-        close = difflib.get_close_matches(name.strip().lower(), list(PROVIDERS), n=1, cutoff=0.6)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name.strip().lower(), PROVIDERS)
         raise UnknownProvider(f"unknown provider {name!r}.{hint} {_known()}")
     if provider.status == REMOVED:
         return (
@@ -260,7 +260,7 @@ def _known() -> str:
 
 def nearest(name: str, candidates: list[str]) -> str | None:
     """The candidate closest to ``name`` when it looks like a typo of it."""
-    close = difflib.get_close_matches(name.strip().lower(), [c.lower() for c in candidates], n=1, cutoff=0.6)
-    if not close:
+    close = closest(name.strip().lower(), [c.lower() for c in candidates])
+    if close is None:
         return None
-    return next(c for c in candidates if c.lower() == close[0])
+    return next(c for c in candidates if c.lower() == close)

@@ -232,3 +232,45 @@ def harvest_lines(harvest: list[dict[str, Any]]) -> list[str]:
             + ", ".join(f"{name} x{count}" for name, count in sorted(seen.items()))
         )
     return lines
+
+
+def write_outputs(
+    report: Report,
+    keeps_tests: bool,
+    *,
+    baseline: Path | None,
+    json_path: Path | None,
+    summary: Path | None,
+    step_summary: Path | None,
+    html: Path | None,
+    live: bool,
+) -> tuple[Comparison | None, dict[str, Any] | None]:
+    """The controller's outputs of a finished run: the JSON report (``--hfrouter-report``), the
+    markdown summary appended to ``summary`` (``--hfrouter-summary``) and ``step_summary`` (CI's
+    ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
+    and the coverage matrix, for the terminal."""
+    if keeps_tests:
+        from .coverage import catalog
+        from .library import shipped_library
+
+        report.scenarios = catalog(shipped_library())
+    payload = report.to_file_payload() if keeps_tests else report.to_payload()
+    before = json.loads(baseline.read_text()) if baseline else None
+    comparison = compare(before, payload) if before is not None else None
+    if json_path is not None:
+        report.write(json_path, payload if keeps_tests else None)
+    text = markdown(payload, before) if live or before is not None else ""
+    if keeps_tests and (summary or any(t["calls"] for t in report.tests)):
+        from .coverage import markdown as coverage_markdown
+
+        text += ("\n" if text else "") + scrub.text(coverage_markdown(payload))
+    if text:
+        for target in (t for t in (step_summary, summary) if t):
+            target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
+            with target.open("a", encoding="utf-8") as out:
+                out.write(text)
+    if html is not None:
+        from .coverage_html import write_html
+
+        write_html(html, scrub.payload(payload))
+    return comparison, payload.get("coverage")

@@ -175,7 +175,10 @@ class Rule:
 
 @dataclass(frozen=True)
 class Call:
-    """One request the app made, as the call log shows it."""
+    """One request the app made, as the call log shows it (``from pytest_hfrouter import Call``).
+
+    Frozen. You may rely on the fields below, ``failed`` and ``line()``; the plugin makes them.
+    """
 
     provider: str | None
     model: str | None

@@ -7,12 +7,12 @@ whole answer, or giving up while the chain had providers left all pass a naive f
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import did_you_mean
 from .traffic import Call, Exchange
 
 RETRY_STORM = "retry-storm"
@@ -34,6 +34,12 @@ WAIT_STATUSES = frozenset({429, 503})
 
 @dataclass(frozen=True)
 class Verdict:
+    """A resilience verdict on one test's calls (``from pytest_hfrouter import Verdict``).
+
+    Frozen. You may rely on ``name`` (one of `NAMES`), ``explanation``, ``level`` (``"error"`` or
+    ``"warning"``), the ``calls`` it was judged from, and ``describe()``.
+    """
+
     name: str
     explanation: str
     calls: tuple[Call, ...] = field(default=())
@@ -58,8 +64,7 @@ def check_names(names: Sequence[object]) -> list[str]:
     problems = []
     for name in names:
         if name not in NAMES:
-            close = difflib.get_close_matches(str(name), NAMES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, NAMES)
             problems.append(f"unknown verdict {name!r}.{hint} Verdicts: {', '.join(NAMES)}")
     return problems
 

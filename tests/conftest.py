@@ -64,6 +64,30 @@ def _fresh_hub_lookups() -> None:
     reset_client_caches()
 
 
+class InnerRun:
+    """One way of running an inner pytest: in process, or under xdist (``-n 2``, in a subprocess:
+    xdist's workers are processes, and pytester's in-process run cannot host them)."""
+
+    def __init__(self, xdist: bool) -> None:
+        self.xdist = xdist
+        #: the command-line arguments of this way (for a run that builds its own command)
+        self.args = ["-n", "2"] if xdist else []
+
+    def __call__(self, pytester: pytest.Pytester, *args: str | Path) -> pytest.RunResult:
+        if self.xdist:
+            return pytester.runpytest_subprocess(*args, *self.args)
+        return pytester.runpytest(*args)
+
+    def __repr__(self) -> str:
+        return "xdist" if self.xdist else "serial"
+
+
+@pytest.fixture(params=[False, True], ids=["serial", "xdist"])
+def inner_run(request: pytest.FixtureRequest) -> InnerRun:
+    """Runs the test twice: ``inner_run(pytester, *args)`` without xdist, then with ``-n 2``."""
+    return InnerRun(request.param)
+
+
 @pytest.fixture
 def hfapp(pytester: pytest.Pytester) -> pytest.Pytester:
     """``pytester`` with ``hfapp.py`` (the app above) importable by the inner tests."""

@@ -21,7 +21,7 @@ from pytest_hfrouter.library import shipped_library
 aiohttp = pytest.importorskip("aiohttp")
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 T = TypeVar("T")
 

@@ -63,7 +63,7 @@ from pytest_hfrouter.library import MAPPING_PROVIDERS, Scenario, shipped_library
 from pytest_hfrouter.routes import AUTO, MAPPING, PROVIDER
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 # -- the test's constants ------------------------------------------------------------------
 HFH_VERSION = tuple(int(part) for part in re.findall(r"\d+", huggingface_hub.__version__)[:2])

@@ -17,11 +17,12 @@ import pytest
 import requests
 import yaml
 
+from pytest_hfrouter import ScenarioError
 from pytest_hfrouter.double import RouterDouble
-from pytest_hfrouter.engine import Engine, Exchange
-from pytest_hfrouter.errors import ScenarioError
+from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import library_dir, load_library, shipped_library
 from pytest_hfrouter.markers import parse_outage
+from pytest_hfrouter.traffic import Exchange
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

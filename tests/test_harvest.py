@@ -20,9 +20,9 @@ from test_live import (  # noqa: F401
     report,
 )
 
-from pytest_hfrouter.engine import Answer, Request
 from pytest_hfrouter.harvest import FailureShape, fault_of, known_shapes, nearest, promote, shape_of
 from pytest_hfrouter.library import Library
+from pytest_hfrouter.traffic import Answer, Request
 
 #: a 503 the library does not know: an overloaded provider's JSON error object, with a rate-limit hint
 OVERLOADED = json.dumps(

@@ -1,7 +1,7 @@
 """Cassette hygiene: recordings dated and expired, orphan cassettes, interactions never played.
 
 Inner runs replay hand-written vcrpy cassettes to the real ``huggingface_hub`` client
-(``hfapp.py`` from conftest); the xdist cases run in subprocesses with ``-n 2``.
+(``hfapp.py`` from conftest); the xdist cases (``inner_run``) run in subprocesses with ``-n 2``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import InnerRun
 
 from pytest_hfrouter.cassettes import load_cassette
 from pytest_hfrouter.hygiene import recorded_at
@@ -99,9 +100,9 @@ def days_since(stamp: datetime.datetime) -> float:
 def test_written_cassettes_say_when_and_with_what_they_were_recorded(tmp_path: Path) -> None:
     from vcr.serializers import yamlserializer
 
-    from pytest_hfrouter.engine import Request
     from pytest_hfrouter.live import Observed
     from pytest_hfrouter.recorder import interaction
+    from pytest_hfrouter.traffic import Request
 
     target = tmp_path / "cassettes" / "recorded.yaml"
     observed = Observed(200, "OK", (("Content-Type", "application/json"),), b"{}", elapsed=0.1)
@@ -302,12 +303,11 @@ def orphan_project(root: pytest.Pytester, orphans: bool) -> list[Path]:
     ]
 
 
-@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
-def test_orphan_cassettes_fail_the_run(hfapp: pytest.Pytester, xdist: bool) -> None:
+def test_orphan_cassettes_fail_the_run(hfapp: pytest.Pytester, inner_run: InnerRun) -> None:
     orphans = orphan_project(hfapp, orphans=True)
     args = ["-p", "hfrouter", "--hfrouter-check-orphans"]
 
-    result = hfapp.runpytest_subprocess(*args, "-n", "2") if xdist else hfapp.runpytest(*args)
+    result = inner_run(hfapp, *args)
 
     result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -317,12 +317,11 @@ def test_orphan_cassettes_fail_the_run(hfapp: pytest.Pytester, xdist: bool) -> N
     ]
 
 
-@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
-def test_no_orphans_no_failure(hfapp: pytest.Pytester, xdist: bool) -> None:
+def test_no_orphans_no_failure(hfapp: pytest.Pytester, inner_run: InnerRun) -> None:
     orphan_project(hfapp, orphans=False)
     args = ["-p", "hfrouter", "--hfrouter-check-orphans"]
 
-    result = hfapp.runpytest_subprocess(*args, "-n", "2") if xdist else hfapp.runpytest(*args)
+    result = inner_run(hfapp, *args)
 
     result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.OK
@@ -353,14 +352,14 @@ def test_orphans_under_the_configured_cassette_dir(hfapp: pytest.Pytester) -> No
     assert section(result, "hfrouter orphan cassettes") == ["1 cassette(s) no collected test uses:", f"  {orphan}"]
 
 
-@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
-def test_a_deselected_test_s_cassette_is_no_orphan(hfapp: pytest.Pytester, xdist: bool) -> None:
+def test_a_deselected_test_s_cassette_is_no_orphan(hfapp: pytest.Pytester, inner_run: InnerRun) -> None:
     orphans = orphan_project(hfapp, orphans=True)
     args = ["-p", "hfrouter", "--hfrouter-check-orphans", "-k", "test_default"]
 
-    result = hfapp.runpytest_subprocess(*args, "-n", "2") if xdist else hfapp.runpytest(*args)
+    result = inner_run(hfapp, *args)
 
-    result.assert_outcomes(passed=1, deselected=0 if xdist else 4)  # workers deselect: the controller sees none
+    # xdist's workers deselect: the controller sees none
+    result.assert_outcomes(passed=1, deselected=0 if inner_run.xdist else 4)
     assert section(result, "hfrouter orphan cassettes") == [
         "2 cassette(s) no collected test uses:",
         *[f"  {path}" for path in orphans],
@@ -414,13 +413,12 @@ def unplayed_warning(path: Path, line: str) -> list[str]:
     return [f"*HFRouterWarning: {path}: the test never requested 1 of its interactions:", f"    {line}"]
 
 
-@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
 @pytest.mark.parametrize("on_unplayed", [None, "warn"])
-def test_unplayed_interactions_warn(hfapp: pytest.Pytester, on_unplayed: str | None, xdist: bool) -> None:
+def test_unplayed_interactions_warn(hfapp: pytest.Pytester, on_unplayed: str | None, inner_run: InnerRun) -> None:
     paths = unplayed_project(hfapp, on_unplayed)
     args = ["-p", "hfrouter"]
 
-    result = hfapp.runpytest_subprocess(*args, "-n", "2") if xdist else hfapp.runpytest(*args)
+    result = inner_run(hfapp, *args)
 
     result.assert_outcomes(passed=5, warnings=2)
     result.stdout.fnmatch_lines(
@@ -439,12 +437,11 @@ def test_unplayed_interactions_warn(hfapp: pytest.Pytester, on_unplayed: str | N
         result.stdout.no_fnmatch_line(f"test_hy_unplayed.py::{name}")
 
 
-@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
-def test_unplayed_interactions_fail(hfapp: pytest.Pytester, xdist: bool) -> None:
+def test_unplayed_interactions_fail(hfapp: pytest.Pytester, inner_run: InnerRun) -> None:
     paths = unplayed_project(hfapp, "fail")
     args = ["-p", "hfrouter"]
 
-    result = hfapp.runpytest_subprocess(*args, "-n", "2") if xdist else hfapp.runpytest(*args)
+    result = inner_run(hfapp, *args)
 
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(

@@ -26,12 +26,14 @@ from urllib.parse import parse_qs, urlsplit
 import huggingface_hub
 import pytest
 import yaml
+from conftest import InnerRun
 
 from pytest_hfrouter.double import RouterDouble
-from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
+from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import Library, shipped_library
 from pytest_hfrouter.lint import main as lint_main
 from pytest_hfrouter.markers import parse_outage
+from pytest_hfrouter.traffic import Answer, Exchange, Request
 
 #: a fake token the shape of a real one ("hf_" and 34 letters), built so no literal looks like one
 TOKEN = "hf_" + "Fake" * 8 + "Tk"
@@ -1407,9 +1409,8 @@ def test_call(n):
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "n2"])
 def test_interrupted_report_keeps_every_finished_test(
-    hfapp: pytest.Pytester, double: Double, how: str, workers: list[str]
+    hfapp: pytest.Pytester, double: Double, how: str, inner_run: InnerRun
 ) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM (to pytest
     alone, as a CI timeout sends it) after some tests finished: each of them is in the report."""
@@ -1423,7 +1424,7 @@ def test_interrupted_report_keeps_every_finished_test(
         "pytest",
         "-p",
         "no:cacheprovider",
-        *workers,
+        *inner_run.args,
         *double.args("--hfrouter-report=r.json"),
     ]
     with subprocess.Popen(
@@ -1451,7 +1452,7 @@ def test_interrupted_report_keeps_every_finished_test(
     for worker in {w for _, w, _ in snapshot}:
         on_worker = [n for _, w, n in snapshot if w == worker]
         finished.update(f"test_interrupted.py::test_call[{n}]" for n in on_worker[:-1])
-    assert len(finished) >= 8 - (2 if workers else 1)
+    assert len(finished) >= 8 - (2 if inner_run.xdist else 1)
     data = report(hfapp.path / "r.json")
     assert data["interrupted"] is True
     reported = [c["test"] for c in data["calls"] if c["route"] == "provider"]

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import CassetteWriter
 
+from pytest_hfrouter import Call
 from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.markers import Resilience, merge_resilient, parse_outage
 from pytest_hfrouter.overrides import OverrideError, parse_overrides
 from pytest_hfrouter.providers import PROVIDERS, REMOVED, UnknownProvider, check_provider
-from pytest_hfrouter.traffic import Call, Rule
+from pytest_hfrouter.traffic import Rule
 from pytest_hfrouter.unmatched import NOT_APPLICABLE, SHADOWED, UNMATCHED, diagnose
 
 

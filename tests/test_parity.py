@@ -59,8 +59,7 @@ from pytest_hfrouter.library import Scenario, shipped_library
 from pytest_hfrouter.routes import AUTO, HARNESS, PROVIDER
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.engine import Call
-    from pytest_hfrouter.handle import HFRouter, HFRouterServer
+    from pytest_hfrouter import Call, HFRouter, HFRouterServer
 
 HFH_VERSION = tuple(int(part) for part in re.findall(r"\d+", huggingface_hub.__version__)[:2])
 HFH_1X = HFH_VERSION >= (1, 0)

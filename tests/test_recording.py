@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 from pytest_hfrouter.double import RouterDouble
-from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
+from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.lint import main as lint_main
+from pytest_hfrouter.traffic import Answer, Exchange, Request
 
 TOKEN = "hf_" + "Fake" * 8 + "Tk"
 CHAT = json.dumps(

@@ -22,9 +22,10 @@ import yaml
 
 from pytest_hfrouter import scrub
 from pytest_hfrouter.double import RouterDouble
-from pytest_hfrouter.engine import Answer, Engine, Exchange, Request
+from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.lint import main as lint_main
+from pytest_hfrouter.traffic import Answer, Exchange, Request
 
 ALNUM = string.ascii_letters + string.digits
 #: a real router request id (docs/ROUTER-FACTS.md §2.1) and a Hub commit id: both must survive scrubbing

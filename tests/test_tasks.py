@@ -40,7 +40,7 @@ from pytest_hfrouter.task_library import TaskExchange
 from pytest_hfrouter.tasks import DOWNLOAD
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 # In the test extras: the image tasks return PIL images, feature_extraction an ndarray.
 import numpy as np

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from pytest_hfrouter import CassetteError, ScenarioError
+from pytest_hfrouter.cassette_paths import default_cassette_name
 from pytest_hfrouter.cassettes import Cassette, load_cassette, parse_cassette
-from pytest_hfrouter.engine import Answer, Engine, Exchange, Request, Rule
-from pytest_hfrouter.errors import CassetteError, ScenarioError
+from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import Library, library_dir, load_library, shipped_library
-from pytest_hfrouter.markers import default_cassette_name
 from pytest_hfrouter.routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, classify, split_suffix
+from pytest_hfrouter.traffic import Answer, Exchange, Request, Rule
 
 MODEL = "Qwen/Qwen2.5-72B-Instruct"
 ROUTER = "https://router.huggingface.co"
@@ -591,3 +592,12 @@ def test_hub_unavailable_answers_the_mapping_with_its_status(library: Library) -
 
     assert (answer.status, answer.source) == (503, "scenario:hub-unavailable")
     assert chat(engine).status == 200
+
+
+def test_did_you_mean_names_the_close_choice_only() -> None:
+    from pytest_hfrouter.errors import closest, did_you_mean
+
+    assert did_you_mean("novtia", ["novita", "together"]) == " Did you mean 'novita'?"
+    assert did_you_mean("zzz", ["novita", "together"]) == ""
+    assert closest("retry-strom", ["retry-storm", "no-backoff"]) == "retry-storm"
+    assert closest("x", []) is None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 anyio = pytest.importorskip("anyio")
 

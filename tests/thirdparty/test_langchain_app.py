@@ -16,7 +16,7 @@ pytest.importorskip("langchain_huggingface")
 import app_langchain as app
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 ASYNC = [
     pytest.param(False, id="sync"),

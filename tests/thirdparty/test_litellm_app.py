@@ -21,7 +21,7 @@ import app_litellm as app
 from pytest_hfrouter import resets
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 pytestmark = [
     pytest.mark.hfrouter_cassette("litellm-hub-config.yaml"),

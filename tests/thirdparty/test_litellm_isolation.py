@@ -28,7 +28,7 @@ import pytest
 import app_litellm as app
 
 pytestmark = [pytest.mark.hfrouter_cassette("litellm-hub-config.yaml"),
-              pytest.mark.filterwarnings("ignore::pytest_hfrouter.errors.HFRouterWarning")]
+              pytest.mark.filterwarnings("ignore::pytest_hfrouter.HFRouterWarning")]
 
 
 def settle():
@@ -82,7 +82,7 @@ gate = threading.Event()
 
 
 @pytest.mark.hfrouter_cassette("litellm-hub-config.yaml")
-@pytest.mark.filterwarnings("ignore::pytest_hfrouter.errors.HFRouterWarning")
+@pytest.mark.filterwarnings("ignore::pytest_hfrouter.HFRouterWarning")
 def test_first_leaves_logging_work_behind(hfrouter):
     executor.submit(gate.wait, 30)  # holds the one logging thread: this test's logging runs later
     answer, provider = app.chat(chain=("novita",))

@@ -12,7 +12,7 @@ pytest.importorskip("llama_index.llms.huggingface_api")
 import app_llamaindex as app
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 ASYNC = [
     pytest.param(False, id="sync"),

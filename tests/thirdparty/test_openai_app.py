@@ -15,7 +15,7 @@ httpx2 = pytest.importorskip("httpx2")
 import app_openai as app  # noqa: E402
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 ASYNC = [pytest.param(False, id="sync"), pytest.param(True, id="async")]
 

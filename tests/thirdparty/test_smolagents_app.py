@@ -12,7 +12,7 @@ pytest.importorskip("smolagents")
 import app_smolagents as app
 
 if TYPE_CHECKING:
-    from pytest_hfrouter.handle import HFRouter
+    from pytest_hfrouter import HFRouter
 
 
 def novita(hfrouter: HFRouter) -> list[object]:

@@ -1,0 +1,42 @@
+"""Where the plugin keeps its objects: the stash keys, and the keys of the xdist hand-off.
+
+Every module that reads the plugin's state imports its key from here, so none needs to
+import ``plugin.py`` (core never does) and no hook module imports another. Nothing heavy is
+imported: ``pytest`` only; the stashed types are named for the type checker alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._session import RunSession
+    from ._settings import Settings
+    from .engine import Engine
+    from .guard import Policy
+    from .library import Library
+    from .traffic import Exchange, Rule
+
+# -- on the config: one per run ----------------------------------------------------------
+SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
+ENGINE: pytest.StashKey[Engine] = pytest.StashKey()
+RUN: pytest.StashKey[RunSession] = pytest.StashKey()
+LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
+POLICY: pytest.StashKey[Policy] = pytest.StashKey()
+#: builds the engine on first use (a client library patched, a test run, a connection refused)
+MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
+#: an ``hfrouter_outage`` marker's rule, parsed once per distinct marker
+PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
+#: the same, found by the marker object itself (``id`` -> the marker, held so the id is not reused)
+MARK_RULES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
+#: the notes already said once in this run (pytest-hfrouter's one-line notes)
+NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
+
+# -- on an item: one per test ------------------------------------------------------------
+EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
+EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
+MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
+ACTS: pytest.StashKey[bool] = pytest.StashKey()

@@ -1,0 +1,119 @@
+"""The report's sections of the terminal summary: live, chaos, verdicts, expired recordings and
+requests outside any test. Plain values in (the merged report, the settings), lines out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import scrub
+from .report import Comparison, Report, harvest_lines, pair_states
+
+if TYPE_CHECKING:
+    from ._settings import Settings
+
+Section = Callable[[str], None]
+
+
+def write_summary(
+    terminalreporter: Any,
+    report: Report,
+    settings: Settings,
+    comparison: Comparison | None,
+    coverage: dict[str, Any] | None,
+    chaos_seed: int | None,
+) -> None:
+    def write(line: str) -> None:
+        terminalreporter.write_line(scrub.text(line))
+
+    def section(title: str) -> None:
+        terminalreporter.write_sep("-", title)
+
+    _live(report, settings, comparison, section, write)
+    if settings.chaos:
+        _chaos(report, settings, coverage, chaos_seed, section, write)
+    if report.verdicts:
+        section("hfrouter resilience verdicts")
+        for verdict in report.verdicts:
+            level = "" if verdict["level"] == "error" else f" ({verdict['level']})"
+            write(f"{verdict['test']}: {verdict['name']}{level}: {verdict['explanation']}")
+    if report.expired:
+        from .cassette_paths import record_command
+
+        section("hfrouter expired recordings")
+        for entry in report.expired:
+            write(f"{entry['cassette']} ({entry['age_days']:.0f} days old), used by {entry['test']}")
+            write(f"  re-record: {record_command(entry['test'], 'rewrite')}")
+    if report.outside_tests:
+        section("hfrouter: requests outside any test (they fail the session)")
+        write("made at import or collection time, between tests, or by a thread an earlier test left running:")
+        for entry in report.outside_tests:
+            write(f"{entry['request']}: {entry['problem']}")
+
+
+def _live(report: Report, settings: Settings, comparison: Comparison | None, section: Section, write: Section) -> None:
+    states = pair_states(report.to_payload())
+    if not states and not report.drift and comparison is None and not report.harvest:
+        return
+    section("hfrouter live summary")
+    write(f"{len(states)} provider x model pair(s), {sum(s.healthy for s in states.values())} healthy")
+    for state in states.values():
+        if not state.healthy:
+            write(f"  failing: {state.provider} {state.model}: {state.status or 'no response'} {state.error or ''}")
+    if comparison is not None:
+        for before, now in comparison.regressions:
+            write(
+                f"REGRESSION {now.provider} {now.model}: was {before.status}, now {now.status or 'no response'}: "
+                f"{now.error or ''}"
+            )
+        for _, now in comparison.recoveries:
+            write(f"recovered {now.provider} {now.model}: {now.status}")
+    for drift in report.drift:
+        write(f"drift in {drift['recorded_in']} ({drift['request']}): {'; '.join(drift['differences'])}")
+    for line in harvest_lines(report.harvest):
+        write(line)
+    if settings.report is not None:
+        write(f"report: {settings.report}")
+
+
+def _chaos(
+    report: Report,
+    settings: Settings,
+    coverage: dict[str, Any] | None,
+    seed: int | None,
+    section: Section,
+    write: Section,
+) -> None:
+    section("hfrouter chaos")
+    under = [t for t in report.tests if "chaos" in t]
+    injected = sum(len(t["chaos"]) for t in under)
+    hit = sum(bool(t["chaos"]) for t in under)
+    write(
+        f"seed {seed}, rate {settings.chaos_rate:g}: {len(under)} test(s) ran under chaos, "
+        f"{injected} outage(s) injected into {hit} test(s)"
+    )
+    failed = [t for t in under if t["outcome"] == "failed" and t["chaos"]]
+    write(f"failed under chaos: {len(failed)}" + (" (by scenario)" if failed else ""))
+    by_scenario: dict[str, list[dict[str, Any]]] = {}
+    for test in failed:
+        for name in dict.fromkeys(i["scenario"] for i in test["chaos"]):
+            by_scenario.setdefault(name, []).append(test)
+    for name in sorted(by_scenario):
+        write(f"  {name}:")
+        for test in by_scenario[name]:
+            write(f"    {test['test']}")
+            for line in test["reproduce"]:
+                write(f"      {line}")
+    if coverage is not None:
+        from .coverage import cell_state
+
+        met = sum(cell_state(c) != "none" for row in coverage["cells"].values() for c in row.values())
+        gaps = sum(len(names) for names in coverage["gaps"].values())
+        write(
+            f"outage coverage: {met} provider x scenario pair(s) met, {gaps} gap(s) "
+            "(the matrix: --hfrouter-summary, --hfrouter-html or --hfrouter-report)"
+        )
+    write(f"replay this run: --hfrouter-chaos-seed={seed}")
+    for name, path in (("report", settings.report), ("HTML", settings.html)):
+        if path is not None:
+            write(f"coverage {name}: {path}")

@@ -1,0 +1,114 @@
+"""Where a test's cassettes are: its ``hfrouter_cassette`` paths, else its default cassette.
+
+Paths only (no YAML is read here, so finding cassettes costs no parsing). The default is
+pytest-recording's layout: ``<cassette dir>/<module>/<Class>.<test>.yaml``, where the cassette
+dir is ini ``hfrouter_cassette_dir`` or ``cassettes/`` beside the test module.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._names import CASSETTE
+from .markers import parse_cassette_paths
+
+_UNSAFE = re.compile(r"[<>?%*:|\"'/\\]")
+
+#: What a marker is to this module: its positional and keyword arguments.
+MarkArgs = tuple[Sequence[Any], Mapping[str, Any]]
+
+
+def default_cassette_name(class_name: str | None, test_name: str) -> str:
+    """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced."""
+    name = f"{class_name}.{test_name}" if class_name else test_name
+    return _UNSAFE.sub("-", name)
+
+
+def cassette_root(module_path: Path, cassette_dir: Path | None) -> Path:
+    """The cassette dir of a test module: the configured one, else ``cassettes/`` beside it."""
+    return cassette_dir or module_path.parent / "cassettes"
+
+
+@functools.lru_cache(maxsize=4096)
+def module_cassette_dir(module_path: str, cassette_dir: Path | None) -> Path:
+    """``<cassette dir>/<module>/``: worked out once per test module."""
+    path = Path(module_path)
+    return cassette_root(path, cassette_dir) / path.stem
+
+
+def default_cassette(module_path: Path, class_name: str | None, test_name: str, cassette_dir: Path | None) -> Path:
+    """A test's default cassette: ``<cassette dir>/<module>/<Class>.<test>.yaml`` (it may not exist)."""
+    folder = module_cassette_dir(str(module_path), cassette_dir)
+    return folder / f"{default_cassette_name(class_name, test_name)}.yaml"
+
+
+def record_command(nodeid: str, mode: str = "record") -> str:
+    """The command that records (``record``) or re-records (``rewrite``) one test's cassette."""
+    return f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode={mode} '{nodeid}'"
+
+
+def find_cassettes(
+    module_path: str,
+    class_name: str | None,
+    test_names: Iterable[str],
+    marks: Iterable[MarkArgs],
+    cassette_dir: Path | None,
+) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
+    """A test's cassettes: its markers' paths (those found, and those missing with where we
+    looked), else the first of its default cassettes (one per name in ``test_names``) that exists."""
+    module_dir = module_cassette_dir(module_path, cassette_dir)
+    found: list[Path] = []
+    missing: list[tuple[str, list[Path]]] = []
+    for args, kwargs in marks:
+        for given in parse_cassette_paths(args, kwargs):
+            path, tried = resolve_cassette(given, Path(module_path).parent, module_dir)
+            if path.is_file():
+                found.append(path)
+            else:
+                missing.append((given, tried))
+    if not found and not missing:
+        present = cassette_listing(module_dir)
+        if not present:  # most test modules have no cassette folder: no name to build
+            return found, missing
+        for name in test_names:
+            file_name = f"{default_cassette_name(class_name, name)}.yaml"
+            if file_name in present:
+                found.append(module_dir / file_name)
+                break
+    return found, missing
+
+
+def item_cassettes(
+    item: Any, cassette_dir: Path | None, marks: Iterable[Any] | None = None
+) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
+    """`find_cassettes` for a pytest item (its path, class, name and ``hfrouter_cassette`` marks;
+    ``marks`` when the caller already has them, closest first)."""
+    cls = getattr(item, "cls", None)
+    names = dict.fromkeys((item.name, getattr(item, "originalname", item.name)))
+    given = item.iter_markers(CASSETTE) if marks is None else marks
+    return find_cassettes(
+        str(item.path), cls.__name__ if cls else None, names, ((m.args, m.kwargs) for m in given), cassette_dir
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def cassette_listing(folder: Path) -> frozenset[str]:
+    """The cassette files in a folder, listed once (a recording clears this cache)."""
+    try:
+        return frozenset(entry.name for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return frozenset()
+
+
+def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[Path, list[Path]]:
+    """Absolute as given; else relative to ``<cassette dir>/<module>/``, ``<cassette dir>``, the module."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate, [candidate]
+    tried = [cassette_dir / candidate, cassette_dir.parent / candidate, module_dir / candidate]
+    return next((p for p in tried if p.is_file()), tried[0]), tried

@@ -1,0 +1,80 @@
+"""The public API: ``from pytest_hfrouter import ...``, as the README's API section lists it."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pytest_hfrouter
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "pytest_hfrouter"
+
+
+def readme_api() -> list[str]:
+    """The names in the first column of the README's ``## API`` table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## API\n(.*?)^## ", text, re.M | re.S)
+    assert match, "README.md has no '## API' section"
+    return re.findall(r"^\| `([A-Za-z_]\w*)` \|", match.group(1), re.M)
+
+
+def test_all_matches_the_readme_api_section() -> None:
+    listed = readme_api()
+    assert len(listed) == len(set(listed)), f"a name is listed twice in README's API section: {listed}"
+    assert sorted(pytest_hfrouter.__all__) == sorted(listed)
+
+
+def test_every_public_name_resolves_from_the_package() -> None:
+    for name in pytest_hfrouter.__all__:
+        value = getattr(pytest_hfrouter, name)
+        assert isinstance(value, type), name
+        assert value.__name__ == name
+        assert value.__module__.startswith("pytest_hfrouter."), (name, value.__module__)
+    namespace: dict[str, object] = {}
+    exec("from pytest_hfrouter import *", namespace)
+    assert sorted(set(namespace) - {"__builtins__"}) == sorted(pytest_hfrouter.__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Engine'"):
+        pytest_hfrouter.Engine  # noqa: B018
+    with pytest.raises(ImportError):
+        exec("from pytest_hfrouter import Exchange")
+
+
+def test_the_errors_keep_their_hierarchy() -> None:
+    for name in ("CassetteError", "ScenarioError", "UnansweredRequest"):
+        assert issubclass(getattr(pytest_hfrouter, name), pytest_hfrouter.HFRouterError)
+    assert issubclass(pytest_hfrouter.HFRouterWarning, pytest.PytestWarning)
+
+
+def test_no_other_module_exports_a_public_name() -> None:
+    """One import path per name: no module of the package lists a public name in its ``__all__``."""
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                exported = set(ast.literal_eval(node.value))
+                assert not exported & set(pytest_hfrouter.__all__), f"{path.name} re-exports {exported}"
+
+
+def test_loading_the_plugin_imports_none_of_the_public_modules() -> None:
+    """The package is imported whenever the plugin loads: the names must cost nothing until used."""
+    code = (
+        "import sys, pytest_hfrouter.plugin, pytest_hfrouter\n"
+        "lazy = ('pytest_hfrouter.handle', 'pytest_hfrouter.traffic', 'pytest_hfrouter.verdicts')\n"
+        "print(sorted(m for m in lazy if m in sys.modules))\n"
+        "pytest_hfrouter.HFRouter\n"
+        "print(sorted(m for m in lazy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    before, after = out.splitlines()
+    assert before == "[]"
+    assert "pytest_hfrouter.handle" in after  # the check above can see an import
