@@ -300,6 +300,10 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
+        r = self.report
+        shown = (r.calls, r.probes, r.drift, r.harvest, r.verdicts, r.expired, r.outside_tests, self.comparison)
+        if not any(shown) and not self.settings.chaos:
+            return  # no section has anything to say (and their module stays unloaded)
         from ._summary import write_summary
 
         write_summary(terminalreporter, self.report, self.settings, self.comparison, self.coverage, self.chaos_seed)
