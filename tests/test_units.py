@@ -601,3 +601,45 @@ def test_did_you_mean_names_the_close_choice_only() -> None:
     assert did_you_mean("zzz", ["novita", "together"]) == ""
     assert closest("retry-strom", ["retry-storm", "no-backoff"]) == "retry-storm"
     assert closest("x", []) is None
+
+
+def test_default_cassette_path_and_discovery(tmp_path: Path) -> None:
+    from pytest_hfrouter.cassette_paths import cassette_listing, default_cassette, find_cassettes, record_command
+
+    module = tmp_path / "tests" / "test_app.py"
+    beside = tmp_path / "tests" / "cassettes" / "test_app" / "TestChat.test_one[a-b].yaml"
+    assert default_cassette(module, "TestChat", "test_one[a/b]", None) == beside
+    elsewhere = tmp_path / "recordings"
+    assert default_cassette(module, None, "test_two", elsewhere) == elsewhere / "test_app" / "test_two.yaml"
+    assert find_cassettes(module, "TestChat", ["test_one[a/b]"], [], None) == ([], [])  # no file yet
+    beside.parent.mkdir(parents=True)
+    beside.write_text("interactions: []\n")
+    cassette_listing.cache_clear()
+    assert find_cassettes(module, "TestChat", ["test_one[a/b]"], [], None) == ([beside], [])
+    found, missing = find_cassettes(module, None, ["test_one"], [(("gone.yaml",), {})], None)
+    assert found == [] and [given for given, _ in missing] == ["gone.yaml"]
+    assert (
+        record_command("t.py::test", "rewrite")
+        == "HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite 't.py::test'"
+    )
+
+
+def test_the_spool_carries_whole_lines_only(tmp_path: Path) -> None:
+    from pytest_hfrouter._xdist import SPOOL_KEY, Spool
+
+    controller = Spool()
+    workerinput: dict[str, Any] = {}
+    controller.hand_to(workerinput)
+    worker = Spool(workerinput[SPOOL_KEY], "gw0")
+    worker.append({"calls": [{"test": "a"}]})
+    worker.append({"calls": [{"test": "b"}]})
+    assert worker.file is not None
+    with worker.file.open("a") as out:
+        out.write('{"calls": [{"test": "c"')  # a worker killed mid-line
+    assert list(worker.parts()) == []  # a worker reads nothing back
+    assert list(controller.parts()) == [{"calls": [{"test": "a"}]}, {"calls": [{"test": "b"}]}]
+    folder = Path(workerinput[SPOOL_KEY])
+    worker.remove()  # only the controller removes the folder
+    assert folder.is_dir()
+    controller.remove()
+    assert not folder.exists()
