@@ -22,7 +22,7 @@ from ._names import RECORD, REWRITE
 from .bodies import content
 from .cassettes import Recorded, match_key
 from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
-from .fitting import SchemaUnsupported, fit_of, fitted_body, with_model
+from .fitting import fit_of, fitted_body, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .live import Drift, Live, LiveCall, Observed, shape_differences
@@ -40,6 +40,7 @@ from .routes import (
     Route,
     classify,
 )
+from .schema_instance import SchemaUnsupported
 from .task_library import FollowUp
 from .tasks import SUBMIT, task_from_stack
 from .traffic import PASSTHROUGH, Answer, Exchange, Miss, Request, Rule, retry_after

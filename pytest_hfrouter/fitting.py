@@ -33,7 +33,7 @@ from typing import Any
 
 from .schema_instance import SchemaUnsupported, instance
 
-__all__ = ["Fit", "SchemaUnsupported", "fit_of", "fitted_body", "with_model"]
+__all__ = ["Fit", "fit_of", "fitted_body", "with_model"]
 
 _MARKERS = (b'"response_format"', b'"tools"')
 _PIECE = 12  # characters of content or arguments per streamed delta

@@ -17,7 +17,7 @@ from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chu
 from .errors import CassetteError, ScenarioError, did_you_mean
 from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault, FaultError, parse_fault
 from .providers import CHAT_ORDER
-from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route, classify
+from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route
 from .task_library import TaskLibrary, load_task_library
 
 # Providers the synthesised healthy mapping lists for a chat model, in this order (a 0.x
@@ -310,4 +310,4 @@ def with_user_scenarios(folders: tuple[Path, ...]) -> Library:
     return Library(scenarios.values(), shipped.healthy)
 
 
-__all__ = ["MAPPING_PROVIDERS", "Library", "Scenario", "classify", "library_dir", "shipped_library"]
+__all__ = ["MAPPING_PROVIDERS", "Library", "Scenario", "library_dir", "shipped_library"]

@@ -78,3 +78,25 @@ def test_loading_the_plugin_imports_none_of_the_public_modules() -> None:
     before, after = out.splitlines()
     assert before == "[]"
     assert "pytest_hfrouter.handle" in after  # the check above can see an import
+
+
+#: A subpackage's ``__init__`` may present its modules' functions (``faces.install``).
+FACADES = {PACKAGE / "faces" / "__init__.py"}
+
+
+def test_no_module_re_exports_another_module_s_names() -> None:
+    """One import path per name inside the package too: an ``__all__`` lists what its module defines."""
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "__init__.py" or path in FACADES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pytest_hfrouter"))
+            for alias in node.names
+        }
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                re_exported = set(ast.literal_eval(node.value)) & imported
+                assert not re_exported, f"{path.relative_to(PACKAGE)} re-exports {sorted(re_exported)}"
