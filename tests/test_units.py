@@ -611,12 +611,12 @@ def test_default_cassette_path_and_discovery(tmp_path: Path) -> None:
     assert default_cassette(module, "TestChat", "test_one[a/b]", None) == beside
     elsewhere = tmp_path / "recordings"
     assert default_cassette(module, None, "test_two", elsewhere) == elsewhere / "test_app" / "test_two.yaml"
-    assert find_cassettes(module, "TestChat", ["test_one[a/b]"], [], None) == ([], [])  # no file yet
+    assert find_cassettes(str(module), "TestChat", ["test_one[a/b]"], [], None) == ([], [])  # no file yet
     beside.parent.mkdir(parents=True)
     beside.write_text("interactions: []\n")
     cassette_listing.cache_clear()
-    assert find_cassettes(module, "TestChat", ["test_one[a/b]"], [], None) == ([beside], [])
-    found, missing = find_cassettes(module, None, ["test_one"], [(("gone.yaml",), {})], None)
+    assert find_cassettes(str(module), "TestChat", ["test_one[a/b]"], [], None) == ([beside], [])
+    found, missing = find_cassettes(str(module), None, ["test_one"], [(("gone.yaml",), {})], None)
     assert found == [] and [given for given, _ in missing] == ["gone.yaml"]
     assert (
         record_command("t.py::test", "rewrite")
