@@ -13,8 +13,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_hfrouter"
 EXPECTED_TO_DISAPPEAR = {
     # helper i16-types: traffic.py imports live.py's Drift/LiveCall/Observed, live.py names traffic's Request
     frozenset({"pytest_hfrouter.live", "pytest_hfrouter.traffic"}),
-    # the lead's faces/_patching.py reads FACES from the package that imports it (a function-level import)
-    frozenset({"pytest_hfrouter.faces", "pytest_hfrouter.faces._patching"}),
 }
 
 

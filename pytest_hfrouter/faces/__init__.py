@@ -8,19 +8,11 @@ engine stack, asking, observing live answers — is in ``_core``.
 
 A face is patched when its library is imported: at once if it already is, else by an import
 hook, so a session pays nothing for a library it never imports. Adding a client library is
-one face module and one line in `FACES`.
+one face module and one line in `FACES` (in ``_patching``, beside the hook that reads it).
 """
 
 from __future__ import annotations
 
-from ._patching import install, uninstall
-
-#: library module → the face module (in this package) that patches it
-FACES: tuple[tuple[str, str], ...] = (
-    ("httpx", "httpx_face"),  # huggingface_hub 1.x, the openai SDK, plain httpx
-    ("httpx2", "httpx_face"),  # huggingface_hub 2.x
-    ("requests.adapters", "requests_face"),  # huggingface_hub 0.x, plain requests
-    ("aiohttp.connector", "aiohttp_face"),  # huggingface_hub 0.x async, plain aiohttp
-)
+from ._patching import FACES, install, uninstall
 
 __all__ = ["FACES", "install", "uninstall"]

@@ -19,6 +19,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..engine import Engine
 
+#: library module → the face module (in this package) that patches it
+FACES: tuple[tuple[str, str], ...] = (
+    ("httpx", "httpx_face"),  # huggingface_hub 1.x, the openai SDK, plain httpx
+    ("httpx2", "httpx_face"),  # huggingface_hub 2.x
+    ("requests.adapters", "requests_face"),  # huggingface_hub 0.x, plain requests
+    ("aiohttp.connector", "aiohttp_face"),  # huggingface_hub 0.x async, plain aiohttp
+)
+
 #: Replace ``owner.attribute`` with a wrapper, remembering the original; returns the original.
 Replace = Callable[[Any, str, Callable[..., Any]], Any]
 
@@ -47,8 +55,6 @@ def install(engine: Engine | Callable[[], Engine]) -> None:
         _make_engines()
     if _hook is not None:
         return
-    from . import FACES
-
     _hook = _PatchOnImport(FACES)
     sys.meta_path.insert(0, _hook)
     for library in FACES:
