@@ -19,6 +19,7 @@ and only when the run needs it: the live probes (`_probe_run`) and orphans and S
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -34,12 +35,12 @@ from . import scrub
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
-from .report import Comparison, Report, write_outputs
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
     from .chaos import ChaosPlan, TestChaos
     from .engine import Engine
     from .library import Library
+    from .report import Comparison, Report
     from .traffic import Exchange
     from .verdicts import Verdict
 
@@ -70,13 +71,20 @@ def start(config: pytest.Config, settings: Settings, engine: Callable[[], Engine
 class RunSession:
     """The report of one run (its part on a worker), the run id and the chaos seed workers share."""
 
+    @functools.cached_property
+    def report(self) -> Report:
+        """Made when first written to (a run that reports nothing never loads the module)."""
+        from .report import Report
+
+        return Report(mode=self.settings.mode, started=self._started)
+
     def __init__(self, config: pytest.Config, settings: Settings, engine: Callable[[], Engine | None]) -> None:
         self.config = config
         self.settings = settings
         self._engine = engine
         #: the item types the plugin generates (probes): no test records of their own
         self.generated: tuple[type, ...] = ()
-        self.report = Report(mode=settings.mode, started=time.time())
+        self._started = time.time()
         self.run_id = config.workerinput[RUN_ID_KEY] if is_worker(config) else uuid.uuid4().hex  # type: ignore[attr-defined]
         self.comparison: Comparison | None = None
         #: a chaos run's seed: the one given, else drawn once on the controller and handed to workers
@@ -266,19 +274,26 @@ class RunSession:
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.report.finished = time.time()
-        self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        if self.report.interrupted:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if interrupted:
             self._collect_interrupted()
         self._collect_outside_tests()
         if is_worker(self.config):
-            rest = {"interrupted": self.report.interrupted}
+            rest = {"interrupted": interrupted}
             self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return
         for part in self._spool.parts():
             self.report.merge_payload(part)
         self._pending.clear()  # an interrupted test's record has no outcome: it is left out
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        settings = self.settings
+        outputs = (settings.baseline, settings.report, settings.summary, step_summary, settings.html, settings.live)
+        if "report" not in self.__dict__ and not any(outputs):
+            return  # nothing was reported and nothing is written: the report module is never loaded
+        self.report.finished = time.time()
+        self.report.interrupted = interrupted
+        from .report import write_outputs
+
         self.comparison, self.coverage = write_outputs(
             self.report,
             self.keeps_tests,
@@ -300,6 +315,8 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
+        if "report" not in self.__dict__ and not self.settings.chaos:
+            return  # nothing was reported
         r = self.report
         shown = (r.calls, r.probes, r.drift, r.harvest, r.verdicts, r.expired, r.outside_tests, self.comparison)
         if not any(shown) and not self.settings.chaos:

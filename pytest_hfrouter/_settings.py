@@ -462,12 +462,15 @@ def resolve(
         raise pytest.UsageError(
             f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
         )
-    try:
+    resets: tuple[Reset, ...] = ()
+    reset_lines = ini("hfrouter_reset")
+    if any(line.strip() for line in reset_lines):
         from .resets import parse
 
-        resets = parse(ini("hfrouter_reset"))
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        try:
+            resets = parse(reset_lines)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     try:
         scope = decide(str(ini("hfrouter_scope") or ""), option("plugins") or (), environ.get("PYTEST_PLUGINS", ""))
     except ScopeError as exc:
@@ -508,9 +511,11 @@ def resolve(
 
 
 def _chain(lines: list[str]) -> tuple[str, ...]:
+    chain = tuple(line.strip() for line in lines if line.strip())
+    if not chain:
+        return chain
     from .providers import UnknownProvider, check_provider
 
-    chain = tuple(line.strip() for line in lines if line.strip())
     for provider in chain:
         try:
             check_provider(provider)
