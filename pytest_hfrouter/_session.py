@@ -279,6 +279,7 @@ class RunSession:
             self._collect_interrupted()
         self._collect_outside_tests()
         if is_worker(self.config):
+            self._spool.close()
             rest = {"interrupted": interrupted}
             self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return

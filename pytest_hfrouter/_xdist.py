@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ class Spool:
         self.folder = folder
         #: this worker's file, or None (the controller, a run without xdist)
         self.file = Path(folder) / f"{worker}.jsonl" if folder and worker else None
+        self._fd: int | None = None
 
     @classmethod
     def of(cls, config: pytest.Config) -> Spool:
@@ -68,10 +70,22 @@ class Spool:
     def append(self, part: dict[str, Any]) -> None:
         """A worker: one test's part as one line (already scrubbed: it is on disk)."""
         assert self.file is not None
-        line = json.dumps(part, separators=(",", ":")) + "\n"
-        # One write of one line, appended: a reader sees whole lines, or a last one cut short.
-        with contextlib.suppress(OSError), self.file.open("a", encoding="utf-8") as out:
-            out.write(line)
+        line = (json.dumps(part, separators=(",", ":")) + "\n").encode("utf-8")
+        # One write of one line to a file opened once for appending: a reader sees whole lines,
+        # or a last one cut short; nothing is buffered in the process for a kill to lose.
+        with contextlib.suppress(OSError):
+            if self._fd is None:
+                self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            written = os.write(self._fd, line)
+            while written < len(line):  # a short write (a full disk, a signal): the rest, in order
+                written += os.write(self._fd, line[written:])
+
+    def close(self) -> None:
+        """A worker's session ended: the file is left for the controller."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def parts(self) -> Iterator[dict[str, Any]]:
         """The controller: every part the workers finished (a line cut by a kill is left out)."""
