@@ -20,7 +20,7 @@ from .hygiene import expired, unplayed
 from .markers import Resilience
 from .traffic import Exchange, Rule
 from .unmatched import NOT_APPLICABLE, Finding, diagnose
-from .verdicts import TRUNCATING_SCENARIOS, Verdict, verdicts_of
+from .verdicts import Verdict, verdicts_of
 
 
 @dataclass
@@ -84,7 +84,7 @@ def exceptions_reaching(exchange: Exchange, test_file: str) -> Iterator[None]:
 
 
 def meets_truncation(rules: list[Rule]) -> bool:
-    return any(rule.scenario.name in TRUNCATING_SCENARIOS for rule in rules)
+    return any(rule.scenario.truncates_stream for rule in rules)
 
 
 def after_call(

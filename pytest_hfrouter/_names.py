@@ -3,11 +3,15 @@ the plugin needs before anything else (markers, modes, the router's and the Hub'
 
 from __future__ import annotations
 
-REPLAY = "replay"
-LIVE = "live"
-RECORD = "record"
-REWRITE = "rewrite"
-MODES = (REPLAY, LIVE, RECORD, REWRITE)
+from typing import Final, Literal
+
+#: ``--hfrouter-mode``: replay answers in process; the others send traffic to the real router
+Mode = Literal["replay", "live", "record", "rewrite"]
+REPLAY: Final = "replay"
+LIVE: Final = "live"
+RECORD: Final = "record"
+REWRITE: Final = "rewrite"
+MODES: tuple[Mode, ...] = (REPLAY, LIVE, RECORD, REWRITE)
 ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
 

@@ -6,8 +6,40 @@ provider ids, lint) reads it through `content`.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable
+
+
+def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` (any case), or None."""
+    name = name.lower()
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    """A ``text/event-stream`` body: the router's streamed answers (one chunk per SSE event)."""
+    return content_type is not None and "event-stream" in content_type
+
+
+class Message:
+    """What every response record (recorded, answered, observed live) reads off its ``headers``
+    and ``body`` (both as sent). A mixin for frozen dataclasses that declare the two fields."""
+
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return header(self.headers, name)
+
+    @functools.cached_property
+    def is_stream(self) -> bool:
+        return is_event_stream(header(self.headers, "content-type"))
+
+    @functools.cached_property
+    def content(self) -> bytes:
+        """The body as the client reads it (``body`` is as sent: maybe compressed)."""
+        return content(self.body, self.headers)
 
 
 def content_encoding(headers: Iterable[tuple[str, str]]) -> str:

@@ -8,14 +8,13 @@ router, so a look-up costs the same in a cassette of ten interactions or ten tho
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bodies import content
+from .bodies import Message, header, is_event_stream
 from .errors import CassetteError
 from .routes import AUTO, OTHER, PROVIDER, Route, classify
 
@@ -24,27 +23,18 @@ _TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True)
-class Recorded:
-    """A recorded HTTP response."""
+class Recorded(Message):
+    """A recorded HTTP response (``header``, ``content``, ``is_stream``: `Message`)."""
 
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
 
-    def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-    @functools.cached_property
-    def content(self) -> bytes:
-        """The body as the client reads it (``body`` is as recorded: maybe compressed)."""
-        return content(self.body, self.headers)
-
 
 def split_chunks(body: bytes, headers: tuple[tuple[str, str], ...]) -> list[bytes]:
     """The body as the network delivers it: one chunk per SSE event for streams."""
-    if not any(k.lower() == "content-type" and "event-stream" in v for k, v in headers):
+    if not is_event_stream(header(headers, "content-type")):
         return [body] if body else []
     events = body.split(b"\n\n")
     chunks = [event + b"\n\n" for event in events[:-1]]

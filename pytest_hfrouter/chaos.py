@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .library import Library, Scenario
-from .routes import AUTO, MAPPING, MODEL_INFO, PROVIDER, Route
+from .routes import AUTO, MAPPING, MODEL_INFO, PROVIDER, Route, RouteKind
 
 #: the calls chaos counts and may hit: router calls and the Hub look-ups a client makes first
 CHAOS_KINDS = frozenset({PROVIDER, AUTO, MAPPING, MODEL_INFO})
@@ -101,7 +101,7 @@ class TestChaos:
     ordinal: int = 0
     injected: list[Injection] = field(default_factory=list)
     #: (scenario, provider or model) of calls it left alone, to tell whether a marker reproduces exactly
-    _spared: list[tuple[str, bool, str | None, str | None]] = field(default_factory=list)
+    _spared: list[tuple[RouteKind, bool, str | None, str | None]] = field(default_factory=list)
 
     def pick(self, route: Route) -> Scenario | None:
         """The scenario to inject into this call, or None (counts the call either way)."""
@@ -144,7 +144,7 @@ class TestChaos:
 
 def _would_hit(
     scenario: Scenario,
-    kind: str,
+    kind: RouteKind,
     stream: bool,
     target: tuple[str | None, str | None],
     provider: str | None,

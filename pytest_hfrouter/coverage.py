@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .routes import INFERENCE_KINDS
+
 if TYPE_CHECKING:
     from .library import Library
     from .traffic import Call, Exchange
@@ -16,7 +18,6 @@ if TYPE_CHECKING:
 #: the provider column of a scenario met by a call that names no single provider (a Hub look-up)
 ANY = "(any)"
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")
-_INFERENCE = ("provider", "auto")
 
 
 def task_of(call: Call) -> str | None:
@@ -24,7 +25,7 @@ def task_of(call: Call) -> str | None:
     task = getattr(call, "task", None)
     if task:
         return str(task)
-    if call.route not in _INFERENCE:
+    if call.route not in INFERENCE_KINDS:
         return None
     path = call.url.split("?", 1)[0].rstrip("/")
     return "chat-completion" if path.endswith("chat/completions") else None
@@ -40,16 +41,11 @@ def call_record(call: Call) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def scenarios_of(answered_by: str) -> list[str]:
-    """``"scenario:a+b"`` → ``["a", "b"]`` (mapping overlays stack); ``[]`` for other answers."""
-    return answered_by.removeprefix("scenario:").split("+") if answered_by.startswith("scenario:") else []
-
-
 def test_record(nodeid: str, exchange: Exchange) -> dict[str, Any]:
     """A test's traffic for the report (its outcome and verdicts are added when they are known)."""
     met: dict[tuple[str, str], None] = {}
     for call in exchange.calls:
-        for name in scenarios_of(call.answered_by):
+        for name in call.scenarios:
             if call.provider:
                 met[(call.provider, name)] = None
                 continue
@@ -94,7 +90,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     for test in tests:
         for call in test.get("calls") or []:
             provider = call.get("provider")
-            if provider and call.get("route") in _INFERENCE:
+            if provider and call.get("route") in INFERENCE_KINDS:
                 kinds.setdefault(provider, set()).add((call["route"], bool(call.get("stream"))))
                 if call["route"] == "provider":
                     kinds[provider].add(("mapping", False))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .engine import Engine
-from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
+from .faults import CUT_PLAY, RESET_PLAY, SLOW_CHUNKS, SLOW_HEAD, STALL_CONNECT, STALL_READ
 from .serving import IDLE_TIMEOUT, WORKERS, BodyTooLarge, ConnectionHandler, Listener, Serving
 from .traffic import Answer, Request
 
@@ -90,7 +90,7 @@ class _Handler(ConnectionHandler):
             double.log(f"{self.command} {self.path} -> 404 (no answer)")
             return
         fault = answer.fault.type if answer.fault else None
-        if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET):
+        if answer.fault is not None and answer.fault.kind.before_response:
             double.log(f"{self.command} {self.path} -> {fault} ({answer.source})")
         else:
             double.log(
@@ -110,19 +110,22 @@ class _Handler(ConnectionHandler):
 
     # -- playing an answer, faults included ----------------------------------------------
     def _play(self, answer: Answer) -> None:
+        """The answer on the socket, its fault's `Play` (faults.py) done for real."""
         fault = answer.fault
-        kind = fault.type if fault else None
-        if kind in (READ_TIMEOUT, CONNECT_TIMEOUT):
+        play = fault.kind.play if fault is not None else None
+        if play in (STALL_READ, STALL_CONNECT):
             # Over an open socket a connect timeout cannot happen any more: both stall.
             self._stall(MAX_STALL)
             self._abort(reset=False)
             return
-        if kind == CONNECTION_RESET:
+        if play == RESET_PLAY:
             self._abort(reset=True)
             return
-        if kind == SLOW_FIRST_TOKEN and fault is not None and self._stall(fault.delay):
+        if play == SLOW_HEAD and fault is not None and self._stall(fault.delay):
             self._abort(reset=False)  # the client gave up first
             return
+        # the chunks before a cut (a stream's events, a halved body's first half), then the connection dies
+        cut_at = fault.after_chunks if play == CUT_PLAY and fault is not None else None
         chunks = answer.chunks()
         self.send_response(answer.status, answer.reason or None)
         for name, value in answer.headers:
@@ -131,8 +134,8 @@ class _Handler(ConnectionHandler):
         if not answer.is_stream:
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            if kind == BODY_CUT:  # the first half, then the connection dies short of Content-Length
-                self.wfile.write(chunks[0] if len(chunks) > 1 else b"")
+            if cut_at is not None:  # short of Content-Length
+                self.wfile.write(b"".join(chunks[:cut_at]) if len(chunks) > 1 else b"")
                 self._abort(reset=False)
                 return
             self._spared(answer)  # before the last bytes: once it has them, the client may read the call log
@@ -141,10 +144,10 @@ class _Handler(ConnectionHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for number, chunk in enumerate(chunks):
-            if kind == STREAM_CUT and fault is not None and number == fault.after_chunks:
+            if number == cut_at:
                 self._abort(reset=False)  # a chunked body that never ends
                 return
-            if kind == SLOW_STREAM and fault is not None and number > 0 and self._stall(fault.delay):
+            if play == SLOW_CHUNKS and fault is not None and number > 0 and self._stall(fault.delay):
                 self._abort(reset=False)
                 return
             if number == len(chunks) - 1:  # the last delay is over; a client may stop at this chunk ([DONE])
@@ -156,7 +159,7 @@ class _Handler(ConnectionHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def _spared(self, answer: Answer) -> None:
-        if answer.fault is not None and answer.fault.type in (SLOW_FIRST_TOKEN, SLOW_STREAM):
+        if answer.fault is not None and answer.fault.kind.slow:
             self.server.double.engine.spared(answer)  # slow, but the client waited: a success
 
     def _stall(self, seconds: float) -> bool:

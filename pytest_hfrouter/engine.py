@@ -21,7 +21,6 @@ from . import threads
 from ._names import RECORD, REWRITE
 from .bodies import content
 from .cassettes import Recorded, match_key
-from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT
 from .fitting import fit_of, fitted_body, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
@@ -42,8 +41,8 @@ from .routes import (
 )
 from .schema_instance import SchemaUnsupported
 from .task_library import FollowUp
-from .tasks import SUBMIT, task_from_stack
-from .traffic import PASSTHROUGH, Answer, Exchange, Miss, Request, Rule, retry_after
+from .tasks import SUBMIT, Step, task_from_stack
+from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (docs/ROUTER-FACTS.md
@@ -176,7 +175,7 @@ class Engine:
         key = match_key(request.method, route, request.url)
         exchange.requested[key] = exchange.requested.get(key, 0) + 1
         # The step of a task's exchange: the inference call, or a poll or download after it.
-        step = SUBMIT if route.is_inference else None
+        step: Step | None = SUBMIT if route.is_inference else None
         follow_up = self._follow_up(request.url) if route.kind == OTHER and self.live is None else None
         if follow_up is not None:
             step = follow_up.step
@@ -230,23 +229,26 @@ class Engine:
             self._learn_provider_ids(exchange, content(answer.body, answer.headers))
         if step == SUBMIT and provider:
             exchange.submitted[provider] = hf_model
-        fault = answer.fault.type if answer.fault else None
-        status = None if fault in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET) else answer.status
-        kind = step if follow_up is not None and step else route.kind
-        exchange.log(
-            provider,
-            hf_model,
-            kind,
-            request.method,
-            request.url,
-            status,
-            fault,
-            answer.source,
-            route.stream,
-            retry_after=answer.retry_after,
-            requested=route.requested,
+        fault = answer.fault
+        position = exchange.log(
+            Call(
+                provider,
+                hf_model,
+                step if follow_up is not None and step else route.kind,
+                request.method,
+                request.url,
+                None if fault is not None and fault.kind.before_response else answer.status,
+                fault.type if fault is not None else None,
+                answer.source,
+                route.stream,
+                exchange.now(),
+                retry_after=answer.retry_after,
+                requested=route.requested,
+                scenarios=answer.scenarios,
+                truncates_stream=answer.truncates_stream,
+            )
         )
-        return dataclasses.replace(answer, call=len(exchange.calls) - 1) if fault else answer
+        return dataclasses.replace(answer, call=position) if fault is not None else answer
 
     def waited(self, seconds: float, background: bool = False) -> None:
         """A client slept between polls of a replayed job: the test's clock moves on, nothing waits."""
@@ -272,18 +274,21 @@ class Engine:
             if route.kind == MAPPING and observed.status == 200:
                 self._learn_provider_ids(exchange, observed.content)
             exchange.log(
-                provider,
-                hf_model,
-                route.kind,
-                request.method,
-                request.url,
-                observed.status,
-                observed.error and "error",
-                "live",
-                route.stream,
-                retry_after=retry_after(observed.headers),
+                Call(
+                    provider,
+                    hf_model,
+                    route.kind,
+                    request.method,
+                    request.url,
+                    observed.status,
+                    "error" if observed.error else None,
+                    "live",
+                    route.stream,
+                    exchange.now(),
+                    retry_after=retry_after(observed.headers),
+                )
             )
-            exchange.live.append(LiveCall.of(request, route, provider, hf_model, observed))
+            exchange.live.append(LiveCall.of(request.method, request.url, route, provider, hf_model, observed))
             from .harvest import is_failure
 
             if route.kind != OTHER and is_failure(observed):
@@ -396,7 +401,7 @@ class Engine:
         provider: str | None,
         hf_model: str | None,
         rules: list[Rule] | None = None,
-        step: str | None = None,
+        step: Step | None = None,
     ) -> Answer | None:
         rules = exchange.rules if rules is None else rules
         if route.kind == MAPPING:
@@ -411,7 +416,13 @@ class Engine:
                         continue  # nothing to cut: the call gets its miss
                     rule.used += 1
                     rule.hits += 1
-                    return dataclasses.replace(healthy, source=f"scenario:{rule.scenario.name}", fault=rule.fault)
+                    return dataclasses.replace(
+                        healthy,
+                        source=f"scenario:{rule.scenario.name}",
+                        fault=rule.fault,
+                        scenarios=(rule.scenario.name,),
+                        truncates_stream=rule.scenario.truncates_stream,
+                    )
                 rule.used += 1
                 rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
@@ -456,8 +467,10 @@ class Engine:
             rule.hits += 1
             if rule.scenario.mapping_only:
                 rule.used += 1
-        names = "+".join(r.scenario.name for r in overlays)
-        return Answer(200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{names}")
+        names = tuple(r.scenario.name for r in overlays)
+        return Answer(
+            200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{'+'.join(names)}", scenarios=names
+        )
 
     def _scenario_answer(
         self, rule: Rule, route: Route, model: str | None, provider: str | None, provider_id: str | None
@@ -478,6 +491,8 @@ class Engine:
                 _fill(body.decode("utf-8", "replace"), values).encode("utf-8") if b"${" in body else body,
                 source=f"scenario:{scenario.name}",
                 fault=rule.fault,
+                scenarios=(scenario.name,),
+                truncates_stream=scenario.truncates_stream,
             )
         return cached
 
@@ -626,15 +641,18 @@ class Engine:
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
         exchange.misses.append(Miss(request, reason, searched, closest, headline=headline, hint=hint))
         exchange.log(
-            route.provider,
-            route.model,
-            route.kind,
-            request.method,
-            request.url,
-            None,
-            "unanswered",
-            "nothing",
-            route.stream,
+            Call(
+                route.provider,
+                route.model,
+                route.kind,
+                request.method,
+                request.url,
+                None,
+                "unanswered",
+                "nothing",
+                route.stream,
+                exchange.now(),
+            )
         )
         return Answer(source="miss", unanswered=reason)
 

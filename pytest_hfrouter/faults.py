@@ -1,44 +1,87 @@
 """Transport faults: what a scenario's ``fault:`` block means, and how it plays out.
 
 vcrpy cannot record a timeout, a reset or a stream that dies halfway; these scenarios
-describe them as data. `plan` decides, for a client with a given read timeout, how many
-chunks arrive and which fault ends the exchange. The in-process face raises the client
-library's own exception for that fault without waiting; the router double (`double.py`)
-plays the same fault on a real socket.
+describe them as data. `FAULTS` is the one table of fault types: each is one of a few
+`Play`s (what the network does). `plan` decides, for a client with given timeouts, how many
+chunks arrive and which `Outcome` ends the exchange; each in-process face raises its client
+library's own exception for that outcome without waiting; the router double (`double.py`)
+plays the same `Play` on a real socket. Nothing outside this module names a fault type.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, cast
 
-CONNECT_TIMEOUT = "connect-timeout"
-READ_TIMEOUT = "read-timeout"
-CONNECTION_RESET = "connection-reset"
-STREAM_CUT = "stream-cut"
+#: every fault type a scenario's ``fault.type`` may name (the keys of `FAULTS`)
+FaultType = Literal[
+    "connect-timeout", "read-timeout", "connection-reset", "stream-cut", "body-cut", "slow-first-token", "slow-stream"
+]
+CONNECT_TIMEOUT: Final = "connect-timeout"
+READ_TIMEOUT: Final = "read-timeout"
+CONNECTION_RESET: Final = "connection-reset"
+STREAM_CUT: Final = "stream-cut"
 #: a plain (Content-Length) body that stops halfway: an image or audio download cut mid-body
-BODY_CUT = "body-cut"
-SLOW_FIRST_TOKEN = "slow-first-token"
-SLOW_STREAM = "slow-stream"
+BODY_CUT: Final = "body-cut"
+SLOW_FIRST_TOKEN: Final = "slow-first-token"
+SLOW_STREAM: Final = "slow-stream"
 
-#: fault type → the fields it takes (and their types)
-FIELDS: dict[str, dict[str, type]] = {
-    CONNECT_TIMEOUT: {},
-    READ_TIMEOUT: {},
-    CONNECTION_RESET: {},
-    STREAM_CUT: {"after_chunks": int},
-    BODY_CUT: {},
-    SLOW_FIRST_TOKEN: {"delay": float},
-    SLOW_STREAM: {"delay": float},
+#: How the network does it: the few behaviours every fault is one of. Each face turns the
+#: `Plan` a play gives into its library's exception; the router double plays it on a socket.
+Play = Literal["stall-connect", "stall-read", "reset", "cut", "slow-head", "slow-chunks"]
+STALL_CONNECT: Final = "stall-connect"  # the connection never completes
+STALL_READ: Final = "stall-read"  # the request is sent; no byte ever comes back
+RESET_PLAY: Final = "reset"  # the connection is reset (RST) before the status line
+CUT_PLAY: Final = "cut"  # the body stops after ``after_chunks`` chunks; the connection dies
+SLOW_HEAD: Final = "slow-head"  # the answer starts ``delay`` seconds late
+SLOW_CHUNKS: Final = "slow-chunks"  # the first chunk at once, each later one ``delay`` after the previous
+
+#: What a face must produce (`Plan.outcome`).
+Outcome = Literal["hang", "connect-timeout", "read-timeout", "reset", "cut"]
+HANG: Final = "hang"  # the real client would wait forever: the test is told so instead
+TIMEOUT_CONNECT: Final = "connect-timeout"
+TIMEOUT_READ: Final = "read-timeout"
+RESET: Final = "reset"
+CUT: Final = "cut"
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """One fault type: the fields its ``fault:`` block takes and how the network plays it."""
+
+    play: Play
+    #: field → its type (``after_chunks: int``, ``delay: float``)
+    fields: Mapping[str, type] = field(default_factory=dict)
+    #: played on the call's own healthy answer (any task's body), split in two halves: the
+    #: first arrives, then the cut (an image or audio download cut mid-body)
+    on_healthy_body: bool = False
+
+    @property
+    def before_response(self) -> bool:
+        """It strikes before the status line: the call has no status, the app no response."""
+        return self.play in (STALL_CONNECT, STALL_READ, RESET_PLAY)
+
+    @property
+    def slow(self) -> bool:
+        """A slow answer: a success when the client waits long enough."""
+        return self.play in (SLOW_HEAD, SLOW_CHUNKS)
+
+
+#: THE fault table: a new fault type is one entry here (plus a new `Play`, if the network does
+#: something none of them does), and a row in cassettes/FORMAT.md.
+FAULTS: Mapping[FaultType, FaultKind] = {
+    CONNECT_TIMEOUT: FaultKind(STALL_CONNECT),
+    READ_TIMEOUT: FaultKind(STALL_READ),
+    CONNECTION_RESET: FaultKind(RESET_PLAY),
+    STREAM_CUT: FaultKind(CUT_PLAY, {"after_chunks": int}),
+    BODY_CUT: FaultKind(CUT_PLAY, on_healthy_body=True),
+    SLOW_FIRST_TOKEN: FaultKind(SLOW_HEAD, {"delay": float}),
+    SLOW_STREAM: FaultKind(SLOW_CHUNKS, {"delay": float}),
 }
-
-# Outcomes a face must produce.
-HANG = "hang"  # the real client would wait forever: the test is told so instead
-TIMEOUT_CONNECT = "connect-timeout"
-TIMEOUT_READ = "read-timeout"
-RESET = "reset"
-CUT = "cut"
+#: the fault types whose answer never reaches the app (no status line)
+BEFORE_RESPONSE: frozenset[str] = frozenset(name for name, kind in FAULTS.items() if kind.before_response)
 
 
 class FaultError(ValueError):
@@ -47,15 +90,20 @@ class FaultError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    type: str
+    type: FaultType
     after_chunks: int = 0
     delay: float = 0.0
+
+    @property
+    def kind(self) -> FaultKind:
+        return FAULTS[self.type]
 
     def with_delay(self, delay: float | None) -> Fault:
         if delay is None:
             return self
-        if self.type not in (SLOW_FIRST_TOKEN, SLOW_STREAM):
-            raise FaultError(f"delay= applies to {SLOW_FIRST_TOKEN} and {SLOW_STREAM}, not to {self.type}")
+        if "delay" not in self.kind.fields:
+            slow = " and ".join(name for name, kind in FAULTS.items() if "delay" in kind.fields)
+            raise FaultError(f"delay= applies to {slow}, not to {self.type}")
         return Fault(self.type, self.after_chunks, _delay(delay, "delay"))
 
 
@@ -67,17 +115,18 @@ def _delay(value: Any, name: str) -> float:
 
 def parse_fault(raw: dict[str, Any], chunk_count: int | None) -> Fault:
     """Validate a scenario's ``fault:`` mapping; ``chunk_count`` is its stream's length."""
-    kind = raw.get("type")
-    if kind not in FIELDS:
-        raise FaultError(f"fault.type must be one of {', '.join(FIELDS)}, got {kind!r}")
-    allowed = FIELDS[kind]
+    given = raw.get("type")
+    if given not in FAULTS:
+        raise FaultError(f"fault.type must be one of {', '.join(FAULTS)}, got {given!r}")
+    name = cast("FaultType", given)
+    allowed = FAULTS[name].fields
     extra = sorted(set(raw) - {"type"} - set(allowed))
     if extra:
-        raise FaultError(f"fault.{extra[0]} is not a field of {kind} (fields: {', '.join(allowed) or 'none'})")
+        raise FaultError(f"fault.{extra[0]} is not a field of {name} (fields: {', '.join(allowed) or 'none'})")
     missing = sorted(set(allowed) - set(raw))
     if missing:
-        raise FaultError(f"fault.{missing[0]} is required for {kind}")
-    if kind == STREAM_CUT:
+        raise FaultError(f"fault.{missing[0]} is required for {name}")
+    if "after_chunks" in allowed:
         after = raw["after_chunks"]
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise FaultError(f"fault.after_chunks must be an int >= 0, got {after!r}")
@@ -86,10 +135,10 @@ def parse_fault(raw: dict[str, Any], chunk_count: int | None) -> Fault:
                 f"fault.after_chunks={after} is past the end of the stream ({chunk_count or 0} chunks): "
                 "a cut must come before the last chunk"
             )
-        return Fault(kind, after_chunks=after)
+        return Fault(name, after_chunks=after)
     if "delay" in allowed:
-        return Fault(kind, delay=_delay(raw["delay"], "fault.delay"))
-    return Fault(kind)
+        return Fault(name, delay=_delay(raw["delay"], "fault.delay"))
+    return Fault(name, after_chunks=1) if FAULTS[name].on_healthy_body else Fault(name)
 
 
 @dataclass(frozen=True)
@@ -98,8 +147,8 @@ class Plan:
 
     #: chunks the app receives before the fault (all of them when ``outcome`` is None)
     chunks: int
-    #: None (it all arrives), or HANG / TIMEOUT_CONNECT / TIMEOUT_READ / RESET / CUT
-    outcome: str | None
+    #: None (it all arrives), or what the face raises or feeds
+    outcome: Outcome | None
     #: True when the fault strikes before the status line (the app gets no response)
     before_response: bool
 
@@ -108,20 +157,19 @@ def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, r
     """What really happens to a client with these timeouts (``None``: waits forever)."""
     if fault is None:
         return Plan(chunk_count, None, False)
-    if fault.type == CONNECT_TIMEOUT:
+    play = FAULTS[fault.type].play
+    if play == STALL_CONNECT:
         return Plan(0, HANG if connect_timeout is None else TIMEOUT_CONNECT, True)
-    if fault.type == READ_TIMEOUT:
+    if play == STALL_READ:
         return Plan(0, HANG if read_timeout is None else TIMEOUT_READ, True)
-    if fault.type == CONNECTION_RESET:
+    if play == RESET_PLAY:
         return Plan(0, RESET, True)
-    if fault.type == STREAM_CUT:
-        return Plan(fault.after_chunks, CUT, False)
-    if fault.type == BODY_CUT:  # the body's first half arrives (see `body_chunks`)
-        return Plan(min(1, chunk_count), CUT, False)
+    if play == CUT_PLAY:  # a healthy body's cut: its first half arrives (see `body_chunks`)
+        return Plan(min(fault.after_chunks, chunk_count), CUT, False)
     too_slow = read_timeout is not None and read_timeout < fault.delay
-    if fault.type == SLOW_FIRST_TOKEN:
+    if play == SLOW_HEAD:
         return Plan(0, TIMEOUT_READ, True) if too_slow else Plan(chunk_count, None, False)
-    # SLOW_STREAM: the first chunk comes at once, every later one after ``delay``.
+    # SLOW_CHUNKS: the first chunk comes at once, every later one after ``delay``.
     return (
         Plan(min(1, chunk_count), TIMEOUT_READ, False)
         if too_slow and chunk_count > 1
@@ -131,14 +179,14 @@ def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, r
 
 def body_chunks(body: bytes, fault: Fault | None) -> list[bytes] | None:
     """A body-cut answer's chunks: its two halves (the first arrives, then the cut); else None."""
-    if fault is None or fault.type != BODY_CUT:
+    if fault is None or not FAULTS[fault.type].on_healthy_body:
         return None
     half = max(1, len(body) // 2)
     return [body[:half], body[half:]] if len(body) > 1 else [body]
 
 
 def hang_message(fault: Fault) -> str:
-    which = "connect" if fault.type == CONNECT_TIMEOUT else "read"
+    which = "connect" if FAULTS[fault.type].play == STALL_CONNECT else "read"
     return (
         f"{fault.type}: the client sets no {which} timeout, so against a provider that stalls this call "
         f"would wait forever (huggingface_hub's default is timeout=None). Give the client a timeout, "

@@ -13,7 +13,7 @@ from unittest.mock import patch
 from .library import Library
 from .markers import BLOCK_API, MarkerError, parse_outage
 from .resets import Reset, reset_client_caches
-from .routes import HUB_LOOKUPS
+from .routes import HUB_LOOKUPS, INFERENCE_KINDS
 from .traffic import Call, Exchange, Rule
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class HFRouter:
 
     @property
     def inference_calls(self) -> list[Call]:
-        return [c for c in self._exchange.calls if c.route in ("provider", "auto")]
+        return [c for c in self._exchange.calls if c.route in INFERENCE_KINDS]
 
     @property
     def tried(self) -> list[str | None]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError, did_you_mean
-from .faults import BODY_CUT, CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, Fault, FaultError, parse_fault
+from .faults import Fault, FaultError, parse_fault
 from .providers import CHAT_ORDER
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route
 from .task_library import TaskLibrary, load_task_library
@@ -56,6 +56,9 @@ class Scenario:
     flags_unavailable: bool = False
     #: the providers whose answer this is (``metadata.hfrouter.providers``); empty: any provider
     providers: tuple[str, ...] = ()
+    #: a stream that ends short of a whole answer, which an app may show as whole: the
+    #: truncated-stream-accepted verdict watches for it (``metadata.hfrouter.truncates_stream: true``)
+    truncates_stream: bool = False
 
     def applies_to(self, provider: str | None) -> bool:
         return not self.providers or provider in self.providers
@@ -77,7 +80,7 @@ class Scenario:
     @property
     def sends_status(self) -> bool:
         """Whether the app ever gets a status line (not for faults that strike before it)."""
-        return self.fault is None or self.fault.type not in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET)
+        return self.fault is None or not self.fault.kind.before_response
 
     @property
     def is_http(self) -> bool:
@@ -86,7 +89,7 @@ class Scenario:
     @property
     def uses_healthy_body(self) -> bool:
         """A fault played on the call's own healthy answer (an image cut mid-body)."""
-        return self.fault is not None and self.fault.type == BODY_CUT
+        return self.fault is not None and self.fault.kind.on_healthy_body
 
 
 def scenario_from_cassette(cassette: Cassette) -> Scenario:
@@ -118,6 +121,11 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     shadow = meta.get("shadow", False)
     if shadow not in (True, False):
         raise bad(f"metadata.hfrouter.shadow must be true or false, got {shadow!r}")
+    truncates = meta.get("truncates_stream", False)
+    if not isinstance(truncates, bool):
+        raise bad(f"metadata.hfrouter.truncates_stream must be true or false, got {truncates!r}")
+    if truncates and stream is False:
+        raise bad("metadata.hfrouter.truncates_stream is true but stream is false: it never answers a stream")
     raw_fault = meta.get("fault")
     fault: Fault | None = None
     if raw_fault is not None:
@@ -144,6 +152,7 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
         flags_unavailable=meta.get("unavailable") is True,
         providers=tuple(meta.get("providers") or ()),
         shadow=shadow,
+        truncates_stream=truncates,
     )
 
 

@@ -6,21 +6,19 @@ engine, which keeps them for the report, the recorder and the drift check.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import scrub
-from ._names import HUB_URL, ROUTER_URL
-from .bodies import content
+from ._names import HUB_URL, ROUTER_URL, Mode
+from .bodies import Message, is_event_stream
 from .providers import REMOVED_PROVIDERS as _REMOVED
 from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
 
 if TYPE_CHECKING:
     from .cassettes import Recorded
-    from .traffic import Request
 
 #: providers removed from the router's routing layer in 2026-07 (docs/ROUTER-FACTS.md §1.2)
 REMOVED_PROVIDERS = _REMOVED
@@ -33,7 +31,7 @@ LEGACY_INFERENCE_URL = "https://api-inference.huggingface.co"
 class Live:
     """Where router and Hub traffic goes in a live mode, with which token."""
 
-    mode: str
+    mode: Mode
     token: str
     router_url: str = ROUTER_URL
     hub_url: str = HUB_URL
@@ -61,8 +59,9 @@ class Live:
 
 
 @dataclass(frozen=True)
-class Observed:
-    """What the real router answered (``error``: the transport error, if it failed)."""
+class Observed(Message):
+    """What the real router answered (``error``: the transport error, if it failed;
+    ``header``, ``content``: `Message`)."""
 
     status: int | None
     reason: str
@@ -70,15 +69,6 @@ class Observed:
     body: bytes
     elapsed: float
     error: str | None = None
-
-    def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), None)
-
-    @functools.cached_property
-    def content(self) -> bytes:
-        """The body as the client reads it (``body`` is as sent: maybe compressed)."""
-        return content(self.body, self.headers)
 
 
 def error_text(body: bytes, limit: int = 300) -> str | None:
@@ -116,14 +106,16 @@ class LiveCall:
     stream: bool
 
     @classmethod
-    def of(cls, request: Request, route: Route, provider: str | None, model: str | None, seen: Observed) -> LiveCall:
+    def of(
+        cls, method: str, url: str, route: Route, provider: str | None, model: str | None, seen: Observed
+    ) -> LiveCall:
         failed = seen.error or (seen.status is not None and seen.status >= 400)
         return cls(
             provider=provider,
             model=model,
             route=route.kind,
-            method=request.method,
-            url=request.url,
+            method=method,
+            url=url,
             status=seen.status,
             latency_ms=round(seen.elapsed * 1000, 1),
             request_id=seen.header("x-request-id"),
@@ -212,7 +204,7 @@ def sse_data(body: bytes) -> tuple[list[str], bool]:
 
 def body_shape(body: bytes, content_type: str) -> tuple[str, Shape]:
     """``("json", shape)``, ``("sse", (event shape, ends with [DONE]))`` or ``("text", None)``."""
-    if "event-stream" in content_type:
+    if is_event_stream(content_type):
         events: Shape = None
         data, done = sse_data(body)
         for text in data:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import scrub
+from .routes import INFERENCE_KINDS
 
 SCHEMA = "pytest-hfrouter/report/2"
 #: earlier schemas a baseline may still have (version 1 had no tests, scenarios, coverage or chaos)
@@ -134,7 +135,7 @@ def pair_states(payload: dict[str, Any]) -> dict[tuple[str, str], PairState]:
     """One state per provider x model: failing if any probe or live call of the pair failed."""
     states: dict[tuple[str, str], PairState] = {}
     entries = [p for p in payload.get("probes") or [] if p.get("outcome") in ("ok", "failed")]
-    entries += [c for c in payload.get("calls") or [] if c.get("route") in ("provider", "auto")]
+    entries += [c for c in payload.get("calls") or [] if c.get("route") in INFERENCE_KINDS]
     for entry in entries:
         provider, model = entry.get("provider") or "auto", entry.get("model") or "?"
         status = entry.get("status")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from typing import Final, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .providers import CONVERSATIONAL
@@ -22,26 +23,29 @@ HUB_HOSTS = frozenset({"huggingface.co"})
 LEGACY_INFERENCE_HOSTS = frozenset({"api-inference.huggingface.co"})
 
 # Route kinds. ``provider`` and ``auto`` are inference calls; the rest are Hub look-ups.
-PROVIDER = "provider"
-AUTO = "auto"
-MAPPING = "mapping"
-MODEL_INFO = "model-info"
-HARNESS = "harness"
-OTHER = "other"
-INFERENCE_KINDS = frozenset({PROVIDER, AUTO})
-SCENARIO_KINDS = (PROVIDER, AUTO, MAPPING, MODEL_INFO)
+RouteKind = Literal["provider", "auto", "mapping", "model-info", "harness", "other"]
+PROVIDER: Final = "provider"
+AUTO: Final = "auto"
+MAPPING: Final = "mapping"
+MODEL_INFO: Final = "model-info"
+HARNESS: Final = "harness"
+OTHER: Final = "other"
+#: the inference calls (every verdict and the coverage table are about these)
+INFERENCE_KINDS: frozenset[str] = frozenset({PROVIDER, AUTO})
+SCENARIO_KINDS: tuple[RouteKind, ...] = (PROVIDER, AUTO, MAPPING, MODEL_INFO)
 #: the Hub look-ups huggingface_hub caches per process (docs/ROUTER-FACTS.md §1.3)
-HUB_LOOKUPS = (MAPPING, MODEL_INFO)
+HUB_LOOKUPS: tuple[RouteKind, ...] = (MAPPING, MODEL_INFO)
 
 # ``model:policy`` suffixes on the auto route choose a policy, not a provider (hub-docs index.md).
-POLICY_SUFFIXES = frozenset({"fastest", "cheapest", "preferred"})
+Policy = Literal["fastest", "cheapest", "preferred"]
+POLICY_SUFFIXES: frozenset[str] = frozenset({"fastest", "cheapest", "preferred"})
 
 
 @dataclass(frozen=True)
 class Route:
     """The router's reading of one request."""
 
-    kind: str
+    kind: RouteKind
     provider: str | None = None
     #: The model as the request names it: the HF id (auto route, Hub look-ups, hf-inference
     #: paths) or the provider's own id (body of a provider route).
@@ -161,6 +165,6 @@ def _classify_hub(method: str, segments: list[str], query: str, body: bytes | No
     if method.upper() == "GET" and segments[:2] == ["api", "models"] and len(segments) > 2:
         model = "/".join(segments[2:])
         expand = [v for key, values in parse_qs(query).items() if key.startswith("expand") for v in values]
-        kind = MAPPING if "inferenceProviderMapping" in expand else MODEL_INFO
+        kind: RouteKind = MAPPING if "inferenceProviderMapping" in expand else MODEL_INFO
         return Route(kind, model=model)
     return Route(OTHER)

@@ -22,8 +22,9 @@ def kind(scenario: Scenario) -> str:
 
 def status_or_fault(scenario: Scenario) -> str:
     if scenario.fault is not None:
-        extra = f" after {scenario.fault.after_chunks} chunks" if scenario.fault.type == STREAM_CUT else ""
-        extra += f" {scenario.fault.delay:g}s" if scenario.fault.type in (SLOW_FIRST_TOKEN, SLOW_STREAM) else ""
+        fields = scenario.fault.kind.fields
+        extra = f" after {scenario.fault.after_chunks} chunks" if "after_chunks" in fields else ""
+        extra += f" {scenario.fault.delay:g}s" if "delay" in fields else ""
         return f"{scenario.fault.type}{extra}"
     return str(scenario.status)
 
@@ -172,7 +173,7 @@ def show(library: Library, name: str) -> str:
     lines = [f"{scenario.name}" + (f" (aliases: {', '.join(scenario.aliases)})" if scenario.aliases else "")]
     lines.append(f"  {scenario.description}")
     lines.append(f"  kind: {kind(scenario)}   routes: {routes(scenario)}   file: {scenario.path}")
-    silent = scenario.fault is not None and scenario.fault.type in (CONNECT_TIMEOUT, READ_TIMEOUT, CONNECTION_RESET)
+    silent = not scenario.sends_status
     if scenario.fault is not None:
         note = " (the client never gets a status line)" if silent else ""
         lines.append(f"  fault: {status_or_fault(scenario)}{note}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from .cassettes import Recorded, load_cassette
 from .errors import CassetteError
 from .routes import classify
-from .tasks import DOWNLOAD, POLL
+from .tasks import DOWNLOAD, POLL, Step
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FollowUp:
 
     provider: str
     task: str
-    step: str
+    step: Step
     answers: tuple[Recorded, ...]
 
 
@@ -84,6 +84,6 @@ def load_task_library(root: Path) -> TaskLibrary:
             by_url.setdefault(interaction.uri, []).append(interaction.response)
         for url, answers in by_url.items():
             # A URL asked more than once, or answering JSON, is a poll; the rest is a download.
-            step = POLL if len(answers) > 1 or _is_json(answers[0]) else DOWNLOAD
+            step: Step = POLL if len(answers) > 1 or _is_json(answers[0]) else DOWNLOAD
             library.follow_ups[url] = FollowUp(provider, task, step, tuple(answers))
     return library

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import sys
 from types import FrameType
-from typing import Any
+from typing import Any, Final, Literal
 
 from .providers import CONVERSATIONAL, TEXT_GENERATION
 
 # The steps of a task's job: the inference call, then the polls and the download after it.
-SUBMIT = "submit"
-POLL = "poll"
-DOWNLOAD = "download"
-STEPS = (SUBMIT, POLL, DOWNLOAD)
+Step = Literal["submit", "poll", "download"]
+SUBMIT: Final = "submit"
+POLL: Final = "poll"
+DOWNLOAD: Final = "download"
+STEPS: tuple[Step, ...] = (SUBMIT, POLL, DOWNLOAD)
 
 #: route path endings (after the provider) that name their task
 _SUFFIXES = (

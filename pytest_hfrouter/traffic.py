@@ -12,15 +12,17 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from . import scrub
+from .bodies import Message
 from .cassettes import Cassette, split_chunks
-from .faults import Fault, body_chunks
+from .faults import Fault, FaultType, body_chunks
 from .library import Scenario
 from .live import Drift, LiveCall, Observed
 from .overrides import Overrides
-from .routes import AUTO, Route
+from .routes import AUTO, Route, RouteKind
+from .tasks import Step
 
 if TYPE_CHECKING:
     from .chaos import TestChaos
@@ -37,7 +39,7 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(Message):
     """What the engine decided. ``passthrough`` means: let the real request go."""
 
     status: int = 200
@@ -54,10 +56,10 @@ class Answer:
     authorization: str | None = None
     #: the position of its call in the test's call log (for `Engine.spared`)
     call: int = -1
-
-    @functools.cached_property
-    def is_stream(self) -> bool:
-        return any(k.lower() == "content-type" and "event-stream" in v for k, v in self.headers)
+    #: the scenarios that shaped it (several: mapping overlays stack); empty for other answers
+    scenarios: tuple[str, ...] = ()
+    #: its scenario declares a truncated stream (``truncates_stream: true`` in its data)
+    truncates_stream: bool = False
 
     @functools.cached_property
     def retry_after(self) -> float | None:
@@ -106,7 +108,7 @@ class Rule:
     #: overrides the scenario's ``fault.delay`` (slow-first-token, slow-stream)
     delay: float | None = None
     #: only this step of a task's exchange (``submit``, ``poll``, ``download``); None: every step
-    step: str | None = None
+    step: Step | None = None
     #: scenario parameters (retry_after=, status=, body=, headers=)
     overrides: Overrides | None = None
     #: True: answering no call of the test is no finding (``optional=True``)
@@ -143,7 +145,7 @@ class Rule:
             return False
         return self.provider is None or _glob(self.provider, provider)
 
-    def matches_step(self, step: str | None) -> bool:
+    def matches_step(self, step: Step | None) -> bool:
         return self.step is None or self.step == step
 
     def flags_unavailable(self, provider: str, route: Route) -> bool:
@@ -173,6 +175,11 @@ class Rule:
         return f"{head.get(self.api, '@pytest.mark.hfrouter_outage')}({', '.join(parts)})"
 
 
+#: a call's ``fault``: a scenario's fault that struck, ``unanswered`` (a miss), ``error`` (a live
+#: call's transport error)
+CallFault = FaultType | Literal["unanswered", "error"]
+
+
 @dataclass(frozen=True)
 class Call:
     """One request the app made, as the call log shows it (``from pytest_hfrouter import Call``).
@@ -182,22 +189,33 @@ class Call:
 
     provider: str | None
     model: str | None
-    route: str
+    #: the route kind, or for a task's follow-up the step (``poll``, ``download``)
+    route: RouteKind | Step
     method: str
     url: str
     status: int | None
-    fault: str | None
+    fault: CallFault | None
+    #: who answered, as reports show it: ``healthy``, ``scenario:NAME``, ``cassette:FILE``, ``live``…
     answered_by: str
     stream: bool
-    #: when it was made, on the test's clock (monotonic seconds plus any virtual time)
-    at: float = 0.0
+    #: when it was made, on the test's clock (monotonic seconds plus any virtual time: `Exchange.now`)
+    at: float
     #: the wait the answer asked for (``Retry-After``, or the ``t=`` of HF's ``ratelimit``)
     retry_after: float | None = None
     #: the auto route's raw ``model`` (``Qwen/X:novita``), for ``model:provider`` rules
     requested: str | None = None
+    #: the scenarios that answered it (several: mapping overlays stack); empty for other answers
+    scenarios: tuple[str, ...] = ()
+    #: its scenario declares a truncated stream (``truncates_stream: true`` in the scenario's data)
+    truncates_stream: bool = False
 
     #: a slow-* scenario's answer that came within the client's timeout (a success)
     spared: bool = False
+
+    @property
+    def scenario(self) -> str | None:
+        """The scenario that answered (``a+b`` for stacked mapping overlays); None for other answers."""
+        return "+".join(self.scenarios) if self.scenarios else None
 
     @property
     def failed(self) -> bool:
@@ -205,7 +223,7 @@ class Call:
         (an error body or event, a broken stream); a slow answer that came in time is none."""
         if self.fault is not None or self.status is None or self.status >= 400:
             return True
-        return self.answered_by.startswith("scenario:") and not self.spared
+        return bool(self.scenarios) and not self.spared
 
     def line(self) -> str:
         outcome = self.fault or (str(self.status) if self.status is not None else "-")
@@ -290,10 +308,10 @@ class Exchange:
     def now(self) -> float:
         return time.monotonic() + self.virtual
 
-    def log(self, *fields: Any, **named: Any) -> None:
-        """Add a `Call` (its fields, in order), stamped with the test's clock."""
-        named["at"] = self.now()
-        self.calls.append(Call(*fields, **named))
+    def log(self, call: Call) -> int:
+        """Add ``call`` (stamped ``at=self.now()`` by its maker) to the call log; its position."""
+        self.calls.append(call)
+        return len(self.calls) - 1
 
 
 def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:

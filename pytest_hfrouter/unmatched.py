@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from .providers import nearest
-from .routes import AUTO, MAPPING, PROVIDER, Route
-from .tasks import DOWNLOAD, POLL, SUBMIT
+from .routes import AUTO, MAPPING, PROVIDER, Route, RouteKind
+from .tasks import DOWNLOAD, POLL, SUBMIT, Step
 from .traffic import Call, Rule
 
 #: no call of the test matched the rule's provider and model
@@ -39,14 +40,14 @@ FOLLOW_UPS = (POLL, DOWNLOAD)
 
 
 def _route(call: Call) -> Route:
-    kind = PROVIDER if call.route in FOLLOW_UPS else call.route
+    kind = PROVIDER if call.route in FOLLOW_UPS else cast("RouteKind", call.route)
     return Route(kind, call.provider, call.model, requested=call.requested, stream=call.stream)
 
 
-def _step(call: Call) -> str | None:
+def _step(call: Call) -> Step | None:
     """The step of a task's job this call was: its poll or download, else the submit of an inference call."""
     if call.route in FOLLOW_UPS:
-        return call.route
+        return cast("Step", call.route)
     return SUBMIT if call.route in (PROVIDER, AUTO) else None
 
 

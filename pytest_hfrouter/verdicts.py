@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import did_you_mean
+from .routes import INFERENCE_KINDS
 from .traffic import Call, Exchange
 
 RETRY_STORM = "retry-storm"
@@ -27,7 +28,6 @@ NAMES = (RETRY_STORM, RETRIED_NON_RETRYABLE, RETRY_AFTER_IGNORED, NO_BACKOFF, TR
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404})
 #: failures that hold for the whole account, so stopping the chain on them is right
 ACCOUNT_WIDE = frozenset({401, 402, 403})
-TRUNCATING_SCENARIOS = frozenset({"stream-cut", "stream-no-done", "stream-half-json"})
 #: answers whose ``Retry-After`` asks the client to wait (RFC 9110 §10.2.3)
 WAIT_STATUSES = frozenset({429, 503})
 
@@ -91,7 +91,7 @@ def judge(
     ``passed``: the test body raised nothing; ``caught_after``: how many calls had been made
     when an exception last reached the test's own code (caught there by ``pytest.raises``, say).
     """
-    inference = [c for c in calls if c.route in ("provider", "auto")]
+    inference = [c for c in calls if c.route in INFERENCE_KINDS]
     by_pair: dict[tuple[str | None, str | None], list[Call]] = {}
     for call in inference:
         by_pair.setdefault(_pair(call), []).append(call)
@@ -180,15 +180,15 @@ def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdi
     if not passed:
         return []
     for position, call in enumerate(calls):
-        scenario = call.answered_by.removeprefix("scenario:")
-        if scenario not in TRUNCATING_SCENARIOS or caught_after > position:
+        # the scenario's data says it truncates (``truncates_stream: true``, cassettes/FORMAT.md)
+        if not call.truncates_stream or caught_after > position:
             continue  # an exception reached the test after it: the app did not take it for whole
-        later = [c for c in calls[position + 1 :] if c.route in ("provider", "auto")]
+        later = [c for c in calls[position + 1 :] if c.route in INFERENCE_KINDS]
         if not any(not c.failed for c in later):
             return [
                 Verdict(
                     TRUNCATED_STREAM_ACCEPTED,
-                    f"{_who(call)} sent a truncated stream ({scenario}) and no "
+                    f"{_who(call)} sent a truncated stream ({call.scenario}) and no "
                     "exception reached the test nor did another provider answer afterwards: the app may "
                     "have shown half an answer as if it were whole",
                     (call,),
@@ -227,11 +227,11 @@ def _could_judge(calls: Sequence[Call], chain: Sequence[str]) -> bool:
     seen: set[tuple[str | None, str | None]] = set()
     failed = False
     for call in calls:
-        if call.route not in ("provider", "auto"):
+        if call.route not in INFERENCE_KINDS:
             continue
         failed = failed or call.failed
         pair = _pair(call)
-        if pair in seen or call.answered_by.removeprefix("scenario:") in TRUNCATING_SCENARIOS:
+        if pair in seen or call.truncates_stream:
             return failed or any(c.failed for c in calls)
         seen.add(pair)
     return failed and bool(chain)

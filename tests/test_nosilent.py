@@ -17,6 +17,8 @@ from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.markers import Resilience, merge_resilient, parse_outage
 from pytest_hfrouter.overrides import OverrideError, parse_overrides
 from pytest_hfrouter.providers import PROVIDERS, REMOVED, UnknownProvider, check_provider
+from pytest_hfrouter.routes import RouteKind
+from pytest_hfrouter.tasks import Step
 from pytest_hfrouter.traffic import Rule
 from pytest_hfrouter.unmatched import NOT_APPLICABLE, SHADOWED, UNMATCHED, diagnose
 
@@ -710,7 +712,7 @@ def test_provider_names_in_assertions_and_the_chain_ini_are_checked(hfapp: pytes
 
 
 # -- pure logic ------------------------------------------------------------------------------------
-def _call(route: str, provider: str | None, *, stream: bool = False, answered_by: str = "healthy") -> Call:
+def _call(route: RouteKind | Step, provider: str | None, *, stream: bool = False, scenario: str | None = None) -> Call:
     return Call(
         provider,
         "Qwen/Qwen2.5-72B-Instruct",
@@ -719,8 +721,10 @@ def _call(route: str, provider: str | None, *, stream: bool = False, answered_by
         "https://router.huggingface.co/x",
         200,
         None,
-        answered_by,
+        f"scenario:{scenario}" if scenario else "healthy",
         stream,
+        0.0,
+        scenarios=(scenario,) if scenario else (),
     )
 
 
@@ -732,7 +736,7 @@ def _kind(rule: Rule, calls: list[Call]) -> str | None:
 def test_diagnose_tells_the_four_outcomes_apart() -> None:
     library = shipped_library()
     rule = parse_outage(("provider-500",), {"provider": "novita"}, library)
-    calls = [_call("mapping", None), _call("provider", "novita", answered_by="scenario:rate-limited-429")]
+    calls = [_call("mapping", None), _call("provider", "novita", scenario="rate-limited-429")]
     assert _kind(rule, calls) == SHADOWED
     assert _kind(rule, [_call("provider", "together")]) == UNMATCHED
     cut = parse_outage(("stream-cut",), {"provider": "novita"}, library)
@@ -743,7 +747,7 @@ def test_diagnose_tells_the_four_outcomes_apart() -> None:
 
 def test_diagnose_counts_a_poll_or_download_as_a_call_of_its_provider() -> None:
     library = shipped_library()
-    submit, download = _call("provider", "fal-ai"), _call("download", "fal-ai", answered_by="scenario:body-cut")
+    submit, download = _call("provider", "fal-ai"), _call("download", "fal-ai", scenario="body-cut")
     # a rule on the download step that a closer rule pre-empted: its call was one it could answer
     on_download = parse_outage(("provider-500",), {"provider": "fal-ai", "step": "download"}, library)
     assert _kind(on_download, [submit, download]) == SHADOWED

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from pytest_hfrouter.faults import FAULTS
+
 SOURCE = Path("cassettes/healthy/together.yaml")
 TARGET = Path("cassettes/scenarios")
 REAL = (
@@ -55,6 +57,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "description": f"A stream delivers {CUT_AFTER} events, then the connection dies inside the chunked body.",
         "fault": {"type": "stream-cut", "after_chunks": CUT_AFTER},
         "stream_only": True,
+        "truncates_stream": True,
         "source": "docs/ROUTER-FACTS.md §2.11 (ChunkedEncodingError on 0.36, RemoteProtocolError on 1.x/2.x); "
         f"events from {REAL}",
         "notes": "The events are real; the cut is the fault. It comes before the finish_reason chunk, as a "
@@ -82,6 +85,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "description": f"A stream that ends cleanly after {CUT_AFTER} events: no finish_reason, no `data: [DONE]`.",
         "fault": None,
         "stream_only": True,
+        "truncates_stream": True,
         "cut": "clean",
         "source": "docs/ROUTER-FACTS.md §2.11 (a clean end without [DONE]: iteration just stops, no error) and §4.2 "
         f"(TGI streams never send [DONE]); events from {REAL}",
@@ -93,6 +97,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "description": f"A stream whose last event, after {CUT_AFTER} good ones, is half a JSON line, then ends.",
         "fault": None,
         "stream_only": True,
+        "truncates_stream": True,
         "cut": "half",
         "source": f"docs/ROUTER-FACTS.md §2.11 (json.JSONDecodeError on every major); events from {REAL}",
         "notes": "The events are real, including the first half of the cut one; the truncation is the fault.",
@@ -118,12 +123,11 @@ def main() -> None:
             "name": spec["name"],
             "aliases": [],
             "description": spec["description"],
-            "status": None
-            if spec["fault"] and spec["fault"]["type"] in {"connect-timeout", "read-timeout", "connection-reset"}
-            else 200,
+            "status": None if spec["fault"] and FAULTS[spec["fault"]["type"]].before_response else 200,
             "fault": spec["fault"],
             "routes": ["provider", "auto"],
             "stream": True if spec.get("stream_only") else None,
+            **({"truncates_stream": True} if spec.get("truncates_stream") else {}),
             "provenance": {
                 "observed": "partly-real" if spec.get("stream_only") or "slow" in spec["name"] else "inferred",
                 "source": spec["source"],
