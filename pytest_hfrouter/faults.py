@@ -169,12 +169,13 @@ def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, r
     too_slow = read_timeout is not None and read_timeout < fault.delay
     if play == SLOW_HEAD:
         return Plan(0, TIMEOUT_READ, True) if too_slow else Plan(chunk_count, None, False)
-    # SLOW_CHUNKS: the first chunk comes at once, every later one after ``delay``.
-    return (
-        Plan(min(1, chunk_count), TIMEOUT_READ, False)
-        if too_slow and chunk_count > 1
-        else Plan(chunk_count, None, False)
-    )
+    if play == SLOW_CHUNKS:  # the first chunk comes at once, every later one after ``delay``
+        return (
+            Plan(min(1, chunk_count), TIMEOUT_READ, False)
+            if too_slow and chunk_count > 1
+            else Plan(chunk_count, None, False)
+        )
+    raise ValueError(f"fault {fault.type}: no plan for its play {play!r}")  # a new Play needs one here
 
 
 def body_chunks(body: bytes, fault: Fault | None) -> list[bytes] | None:

@@ -58,6 +58,8 @@ from huggingface_hub.errors import (
     ValidationError,
 )
 
+from pytest_hfrouter.faces import FACES
+from pytest_hfrouter.faults import FAULTS
 from pytest_hfrouter.fitting import with_model
 from pytest_hfrouter.library import MAPPING_PROVIDERS, Scenario, shipped_library
 from pytest_hfrouter.routes import AUTO, MAPPING, PROVIDER
@@ -1012,6 +1014,26 @@ def test_every_scenario_reaches_some_client() -> None:
     for scenario in SCENARIOS:
         affected = [c.id for c in runnable if expected_outcome(scenario, c) != expected_outcome(None, c)]
         assert affected, f"{scenario.name}: no client kind is affected by it"
+
+
+def test_every_fault_in_the_table_is_played_through_every_face() -> None:
+    """``faults.FAULTS`` is the one table every face reads. Each fault type in it has a shipped
+    scenario that `test_scenario` plays through a client of every face module (and
+    tests/test_parity.py through the router double): a new entry without one fails here."""
+    face_of = {library.split(".")[0]: face for library, face in FACES}
+    runnable = [c for c in CLIENTS if c.skip is None]
+    faces = {face_of[c.library] for c in runnable}
+    assert faces == set(face_of.values()), "a face module has no runnable client here"
+    for name in FAULTS:
+        scenarios = [s for s in SCENARIOS if s.fault is not None and s.fault.type == name]
+        assert scenarios, f"fault type {name!r} has no shipped scenario: no face plays it in this matrix"
+        played = {
+            face_of[c.library]
+            for c in runnable
+            for s in scenarios
+            if expected_outcome(s, c) != expected_outcome(None, c)
+        }
+        assert played == faces, f"fault type {name!r} reaches only {sorted(played)}"
 
 
 @pytest.mark.parametrize("scenario", ["stream-cut", "slow-first-token"])

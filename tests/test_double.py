@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import requests
@@ -20,6 +21,7 @@ import yaml
 from pytest_hfrouter import ScenarioError
 from pytest_hfrouter.double import RouterDouble
 from pytest_hfrouter.engine import Engine
+from pytest_hfrouter.faults import FAULTS, Fault, FaultType, Outcome, plan
 from pytest_hfrouter.library import library_dir, load_library, shipped_library
 from pytest_hfrouter.markers import parse_outage
 from pytest_hfrouter.traffic import Exchange
@@ -306,6 +308,29 @@ def test_bad_fault_names_the_file_and_the_field(tmp_path: Path, fault: dict[str,
     message = str(excinfo.value)
     assert str(root / "scenarios" / "broken-fault.yaml") in message
     assert problem in message
+
+
+def test_the_fault_table_names_every_fault_type_and_plans_each() -> None:
+    """The `FaultType` literal and the table agree, and every entry's play gives a plan whose
+    outcome is one the faces turn into an exception (`Outcome`), for any client timeouts."""
+    assert set(FAULTS) == set(get_args(FaultType))
+    for name, kind in FAULTS.items():
+        fault = Fault(name, after_chunks=1, delay=5.0 if "delay" in kind.fields else 0.0)
+        for connect, read in ((None, None), (1.0, 1.0), (30.0, 30.0)):
+            outcome = plan(fault, 4, connect, read)
+            assert outcome.outcome is None or outcome.outcome in get_args(Outcome), (name, outcome)
+            if kind.before_response:
+                assert outcome.before_response and outcome.chunks == 0, (name, outcome)
+    untimed = {name: plan(Fault(name, after_chunks=1), 4, 30.0, 30.0).outcome for name in FAULTS}
+    assert untimed == {
+        "connect-timeout": "connect-timeout",
+        "read-timeout": "read-timeout",
+        "connection-reset": "reset",
+        "stream-cut": "cut",
+        "body-cut": "cut",
+        "slow-first-token": None,
+        "slow-stream": None,
+    }
 
 
 def test_every_transport_scenario_loads_with_its_fault() -> None:

@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 from conftest import FRESH_LOOKUPS
 
+from pytest_hfrouter.errors import ScenarioError
+from pytest_hfrouter.library import library_dir, load_user_scenarios, shipped_library
+
 #: Apps with one flaw each, and their good twins (the real client, no mocks).
 RESILAPP = '''
 from __future__ import annotations
@@ -567,6 +570,81 @@ def test_truncated_stream_that_fails_the_test_is_no_verdict(resilapp: pytest.Pyt
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*AppError: the stream broke"])
     assert verdict_lines(result) == []
+
+
+def _scenario_from_shipped(shipped: str, name: str, *, truncates: bool | None, shadow: bool = False) -> str:
+    """The shipped ``shipped`` scenario's file as a user scenario ``name``, its truncation as given
+    (None: the field left out)."""
+    text = (library_dir() / "scenarios" / f"{shipped}.yaml").read_text()
+    head, sep, rest = text.partition("interactions:")
+    head = head.replace(f"    name: {shipped}\n", f"    name: {name}\n").replace("    truncates_stream: true\n", "")
+    extra = "" if truncates is None else f"    truncates_stream: {str(truncates).lower()}\n"
+    extra += "    shadow: true\n" if shadow else ""
+    return head.replace("    stream: true\n", "    stream: true\n" + extra) + sep + rest
+
+
+def test_a_user_scenario_that_declares_truncation_is_judged_by_it(resilapp: pytest.Pytester) -> None:
+    """The verdict reads ``truncates_stream`` from the scenario's data, never its name: a user
+    scenario that declares it is judged, the same bytes without the field are not, and a user
+    file shadowing stream-no-done with ``truncates_stream: false`` turns the verdict off for it."""
+    folder = resilapp.mkdir("outages")
+    (folder / "short-stream.yaml").write_text(_scenario_from_shipped("stream-no-done", "short-stream", truncates=True))
+    (folder / "short-stream-silent.yaml").write_text(
+        _scenario_from_shipped("stream-no-done", "short-stream-silent", truncates=None)
+    )
+    (folder / "stream-no-done.yaml").write_text(
+        _scenario_from_shipped("stream-no-done", "stream-no-done", truncates=False, shadow=True)
+    )
+    resilapp.makeini("[pytest]\nhfrouter_scenario_dirs = outages\n")
+    resilapp.makepyfile(
+        test_vd_user_truncation=f"""
+        import pytest
+        import resilapp
+
+        @pytest.mark.parametrize("scenario", ["short-stream", "short-stream-silent", "stream-no-done"])
+        def test_shows_half(hfrouter, scenario):
+            with hfrouter.outage(scenario, provider="novita"):
+                assert resilapp.shows_half_an_answer() == {PARTIAL!r}
+            assert [c.scenario for c in hfrouter.inference_calls] == [scenario]
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+    assert reported(result) == [("test_shows_half[short-stream]", "truncated-stream-accepted")]
+    result.stdout.fnmatch_lines(
+        ["*test_shows_half?short-stream?: truncated-stream-accepted (warning): novita * (short-stream) *"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "stream", "problem"),
+    [
+        ("maybe", "true", "metadata.hfrouter.truncates_stream must be true or false, got 'maybe'"),
+        ("1", "true", "metadata.hfrouter.truncates_stream must be true or false, got 1"),
+        ("true", "false", "metadata.hfrouter.truncates_stream is true but stream is false"),
+    ],
+)
+def test_a_bad_truncates_stream_names_the_file_and_the_field(
+    tmp_path: Path, value: str, stream: str, problem: str
+) -> None:
+    text = _scenario_from_shipped("stream-no-done", "bad-truncation", truncates=None)
+    text = text.replace("    stream: true\n", f"    stream: {stream}\n    truncates_stream: {value}\n")
+    (tmp_path / "bad-truncation.yaml").write_text(text)
+    with pytest.raises(ScenarioError) as excinfo:
+        load_user_scenarios(tmp_path)
+    assert str(tmp_path / "bad-truncation.yaml") in str(excinfo.value)
+    assert problem in str(excinfo.value)
+
+
+def test_the_shipped_truncating_scenarios_declare_it() -> None:
+    library = shipped_library()
+    assert sorted(s.name for s in library.scenarios.values() if s.truncates_stream) == [
+        "stream-cut",
+        "stream-half-json",
+        "stream-no-done",
+    ]
 
 
 CHAIN_INI = "[pytest]\nhfrouter_chain =\n    novita\n    together\n"
