@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .engine import Engine
-from .faults import CUT_PLAY, RESET_PLAY, SLOW_CHUNKS, SLOW_HEAD, STALL_CONNECT, STALL_READ
 from .serving import IDLE_TIMEOUT, WORKERS, BodyTooLarge, ConnectionHandler, Listener, Serving
 from .traffic import Answer, Request
 
@@ -113,19 +112,19 @@ class _Handler(ConnectionHandler):
         """The answer on the socket, its fault's `Play` (faults.py) done for real."""
         fault = answer.fault
         play = fault.kind.play if fault is not None else None
-        if play in (STALL_READ, STALL_CONNECT):
+        if play in ("stall-read", "stall-connect"):
             # Over an open socket a connect timeout cannot happen any more: both stall.
             self._stall(MAX_STALL)
             self._abort(reset=False)
             return
-        if play == RESET_PLAY:
+        if play == "reset":
             self._abort(reset=True)
             return
-        if play == SLOW_HEAD and fault is not None and self._stall(fault.delay):
+        if play == "slow-head" and fault is not None and self._stall(fault.delay):
             self._abort(reset=False)  # the client gave up first
             return
         # the chunks before a cut (a stream's events, a halved body's first half), then the connection dies
-        cut_at = fault.after_chunks if play == CUT_PLAY and fault is not None else None
+        cut_at = fault.after_chunks if play == "cut" and fault is not None else None
         chunks = answer.chunks()
         self.send_response(answer.status, answer.reason or None)
         for name, value in answer.headers:
@@ -147,7 +146,7 @@ class _Handler(ConnectionHandler):
             if number == cut_at:
                 self._abort(reset=False)  # a chunked body that never ends
                 return
-            if play == SLOW_CHUNKS and fault is not None and number > 0 and self._stall(fault.delay):
+            if play == "slow-chunks" and fault is not None and number > 0 and self._stall(fault.delay):
                 self._abort(reset=False)
                 return
             if number == len(chunks) - 1:  # the last delay is over; a client may stop at this chunk ([DONE])

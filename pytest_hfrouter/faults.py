@@ -19,24 +19,15 @@ from typing import Any, Final, Literal, cast
 FaultType = Literal[
     "connect-timeout", "read-timeout", "connection-reset", "stream-cut", "body-cut", "slow-first-token", "slow-stream"
 ]
-CONNECT_TIMEOUT: Final = "connect-timeout"
-READ_TIMEOUT: Final = "read-timeout"
-CONNECTION_RESET: Final = "connection-reset"
-STREAM_CUT: Final = "stream-cut"
-#: a plain (Content-Length) body that stops halfway: an image or audio download cut mid-body
-BODY_CUT: Final = "body-cut"
-SLOW_FIRST_TOKEN: Final = "slow-first-token"
-SLOW_STREAM: Final = "slow-stream"
-
 #: How the network does it: the few behaviours every fault is one of. Each face turns the
 #: `Plan` a play gives into its library's exception; the router double plays it on a socket.
+#: ``stall-connect``: the connection never completes; ``stall-read``: the request is sent, no
+#: byte ever comes back; ``reset``: the connection is reset (RST) before the status line;
+#: ``cut``: the body stops after ``after_chunks`` chunks and the connection dies; ``slow-head``:
+#: the answer starts ``delay`` seconds late; ``slow-chunks``: the first chunk at once, each
+#: later one ``delay`` after the previous. (Literal strings: mypy's strict equality checks
+#: every comparison with them.)
 Play = Literal["stall-connect", "stall-read", "reset", "cut", "slow-head", "slow-chunks"]
-STALL_CONNECT: Final = "stall-connect"  # the connection never completes
-STALL_READ: Final = "stall-read"  # the request is sent; no byte ever comes back
-RESET_PLAY: Final = "reset"  # the connection is reset (RST) before the status line
-CUT_PLAY: Final = "cut"  # the body stops after ``after_chunks`` chunks; the connection dies
-SLOW_HEAD: Final = "slow-head"  # the answer starts ``delay`` seconds late
-SLOW_CHUNKS: Final = "slow-chunks"  # the first chunk at once, each later one ``delay`` after the previous
 
 #: What a face must produce (`Plan.outcome`).
 Outcome = Literal["hang", "connect-timeout", "read-timeout", "reset", "cut"]
@@ -61,27 +52,26 @@ class FaultKind:
     @property
     def before_response(self) -> bool:
         """It strikes before the status line: the call has no status, the app no response."""
-        return self.play in (STALL_CONNECT, STALL_READ, RESET_PLAY)
+        return self.play in ("stall-connect", "stall-read", "reset")
 
     @property
     def slow(self) -> bool:
         """A slow answer: a success when the client waits long enough."""
-        return self.play in (SLOW_HEAD, SLOW_CHUNKS)
+        return self.play in ("slow-head", "slow-chunks")
 
 
 #: THE fault table: a new fault type is one entry here (plus a new `Play`, if the network does
 #: something none of them does), and a row in cassettes/FORMAT.md.
 FAULTS: Mapping[FaultType, FaultKind] = {
-    CONNECT_TIMEOUT: FaultKind(STALL_CONNECT),
-    READ_TIMEOUT: FaultKind(STALL_READ),
-    CONNECTION_RESET: FaultKind(RESET_PLAY),
-    STREAM_CUT: FaultKind(CUT_PLAY, {"after_chunks": int}),
-    BODY_CUT: FaultKind(CUT_PLAY, on_healthy_body=True),
-    SLOW_FIRST_TOKEN: FaultKind(SLOW_HEAD, {"delay": float}),
-    SLOW_STREAM: FaultKind(SLOW_CHUNKS, {"delay": float}),
+    "connect-timeout": FaultKind("stall-connect"),
+    "read-timeout": FaultKind("stall-read"),
+    "connection-reset": FaultKind("reset"),
+    "stream-cut": FaultKind("cut", {"after_chunks": int}),
+    # a plain (Content-Length) body that stops halfway: an image or audio download cut mid-body
+    "body-cut": FaultKind("cut", on_healthy_body=True),
+    "slow-first-token": FaultKind("slow-head", {"delay": float}),
+    "slow-stream": FaultKind("slow-chunks", {"delay": float}),
 }
-#: the fault types whose answer never reaches the app (no status line)
-BEFORE_RESPONSE: frozenset[str] = frozenset(name for name, kind in FAULTS.items() if kind.before_response)
 
 
 class FaultError(ValueError):
@@ -158,18 +148,18 @@ def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, r
     if fault is None:
         return Plan(chunk_count, None, False)
     play = FAULTS[fault.type].play
-    if play == STALL_CONNECT:
+    if play == "stall-connect":
         return Plan(0, HANG if connect_timeout is None else TIMEOUT_CONNECT, True)
-    if play == STALL_READ:
+    if play == "stall-read":
         return Plan(0, HANG if read_timeout is None else TIMEOUT_READ, True)
-    if play == RESET_PLAY:
+    if play == "reset":
         return Plan(0, RESET, True)
-    if play == CUT_PLAY:  # a healthy body's cut: its first half arrives (see `body_chunks`)
+    if play == "cut":  # a healthy body's cut: its first half arrives (see `body_chunks`)
         return Plan(min(fault.after_chunks, chunk_count), CUT, False)
     too_slow = read_timeout is not None and read_timeout < fault.delay
-    if play == SLOW_HEAD:
+    if play == "slow-head":
         return Plan(0, TIMEOUT_READ, True) if too_slow else Plan(chunk_count, None, False)
-    if play == SLOW_CHUNKS:  # the first chunk comes at once, every later one after ``delay``
+    if play == "slow-chunks":  # the first chunk comes at once, every later one after ``delay``
         return (
             Plan(min(1, chunk_count), TIMEOUT_READ, False)
             if too_slow and chunk_count > 1
@@ -187,7 +177,7 @@ def body_chunks(body: bytes, fault: Fault | None) -> list[bytes] | None:
 
 
 def hang_message(fault: Fault) -> str:
-    which = "connect" if FAULTS[fault.type].play == STALL_CONNECT else "read"
+    which = "connect" if FAULTS[fault.type].play == "stall-connect" else "read"
     return (
         f"{fault.type}: the client sets no {which} timeout, so against a provider that stalls this call "
         f"would wait forever (huggingface_hub's default is timeout=None). Give the client a timeout, "

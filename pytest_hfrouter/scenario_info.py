@@ -6,7 +6,6 @@ case was never observed, the text says it was inferred.
 
 from __future__ import annotations
 
-from .faults import CONNECT_TIMEOUT, CONNECTION_RESET, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM, STREAM_CUT
 from .library import Library, Scenario
 from .routes import MAPPING, PROVIDER
 
@@ -73,7 +72,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
 
     fault = scenario.fault.type if scenario.fault else None
     hang = " (with timeout=None, the default, the call would wait forever: the test fails saying so)"
-    if fault == READ_TIMEOUT:
+    if fault == "read-timeout":
         return _per_major(
             (
                 "requests.exceptions.ReadTimeout (not converted)" + hang,
@@ -82,7 +81,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             ),
             "docs/ROUTER-FACTS.md §3.2 (observed with timeout=1)",
         )
-    if fault == CONNECT_TIMEOUT:
+    if fault == "connect-timeout":
         return _per_major(
             (
                 "requests.exceptions.ConnectTimeout" + hang,
@@ -91,7 +90,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             ),
             "inferred from docs/ROUTER-FACTS.md §3.2 (read timeouts observed; the same except clauses)",
         )
-    if fault == CONNECTION_RESET:
+    if fault == "connection-reset":
         return _per_major(
             (
                 "requests.exceptions.ConnectionError (Connection aborted, Connection reset by peer)",
@@ -100,7 +99,7 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             ),
             "inferred from client code (docs/ROUTER-FACTS.md §3.2); the parity suite checks it on a real socket",
         )
-    if fault == STREAM_CUT:
+    if fault == "stream-cut":
         return _per_major(
             (
                 "requests.exceptions.ChunkedEncodingError: Response ended prematurely"
@@ -110,13 +109,13 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             ),
             "docs/ROUTER-FACTS.md §2.11 (observed)",
         )
-    if fault == SLOW_FIRST_TOKEN:
+    if fault == "slow-first-token":
         return same(
             "nothing when the client's read timeout is longer than the delay (a slow success); "
             "otherwise the read-timeout exceptions (see `hfrouter scenarios show read-timeout`)",
             "docs/ROUTER-FACTS.md §3.2",
         )
-    if fault == SLOW_STREAM:
+    if fault == "slow-stream":
         slow = "nothing when the read timeout is longer than the delay; otherwise the first event, then "
         return _per_major(
             (

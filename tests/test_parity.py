@@ -54,7 +54,6 @@ import huggingface_hub
 import pytest
 
 from pytest_hfrouter.cassettes import split_chunks
-from pytest_hfrouter.faults import CONNECT_TIMEOUT, READ_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM
 from pytest_hfrouter.library import Scenario, shipped_library
 from pytest_hfrouter.routes import AUTO, HARNESS, PROVIDER
 
@@ -78,10 +77,10 @@ TIMEOUT = 1.0
 #: the timeout where it takes no part in the outcome (HTTP answers, resets, cuts): a loaded
 #: machine can take more than a second to schedule the double's thread
 RELAXED_TIMEOUT = 10.0
-TIMED_FAULTS = frozenset({READ_TIMEOUT, CONNECT_TIMEOUT, SLOW_FIRST_TOKEN, SLOW_STREAM})
+TIMED_FAULTS = frozenset({"read-timeout", "connect-timeout", "slow-first-token", "slow-stream"})
 #: slow-* scenarios run with these ``delay=`` overrides: (above the timeout, below it).
 #: slow-stream waits its delay before each of its ~20 chunks, hence its smaller slow success.
-DELAYS: dict[str, tuple[float, float]] = {SLOW_FIRST_TOKEN: (2.0, 0.2), SLOW_STREAM: (2.0, 0.01)}
+DELAYS: dict[str, tuple[float, float]] = {"slow-first-token": (2.0, 0.2), "slow-stream": (2.0, 0.01)}
 #: a cell whose double face waits longer than this is a real-time cell (see `BUDGET`)
 REAL_TIME = 0.05
 
@@ -158,7 +157,7 @@ CANNOT_EXPRESS: dict[str, str] = {
 }
 
 DIVERGENCE: dict[str, str] = {
-    CONNECT_TIMEOUT: (
+    "connect-timeout": (
         "known non-parity: the double cannot time out a connect. The kernel accepts the TCP connection "
         "(listen backlog) before the engine decides anything, so the double stalls the open socket instead, "
         "and the client sees a READ timeout where in-process replay raises the library's CONNECT timeout "
@@ -174,12 +173,12 @@ KNOWN_REPLAY_BUGS: dict[str, str] = {}  # none known: a new entry is a strict xf
 #: between chunks (slow-stream above the timeout), and the slow successes. Each slot is a
 #: client kind, or alternatives: the first one this environment can run.
 REAL_TIME_SLOTS: dict[tuple[str, bool], tuple[tuple[str, ...], ...]] = {
-    (READ_TIMEOUT, True): (("hfh-async-novita", "hfh-sync-novita"), ("openai-auto",)),
-    (CONNECT_TIMEOUT, True): (("hfh-sync-novita",),),
-    (SLOW_FIRST_TOKEN, True): (("hfh-sync-novita-stream",),),
-    (SLOW_FIRST_TOKEN, False): (("hfh-sync-novita",), ("openai-auto-stream",)),
-    (SLOW_STREAM, True): (("hfh-sync-novita-stream",), ("hfh-async-novita-stream", "openai-auto-stream")),
-    (SLOW_STREAM, False): (("hfh-sync-novita-stream",), ("openai-auto-stream",)),
+    ("read-timeout", True): (("hfh-async-novita", "hfh-sync-novita"), ("openai-auto",)),
+    ("connect-timeout", True): (("hfh-sync-novita",),),
+    ("slow-first-token", True): (("hfh-sync-novita-stream",),),
+    ("slow-first-token", False): (("hfh-sync-novita",), ("openai-auto-stream",)),
+    ("slow-stream", True): (("hfh-sync-novita-stream",), ("hfh-async-novita-stream", "openai-auto-stream")),
+    ("slow-stream", False): (("hfh-sync-novita-stream",), ("openai-auto-stream",)),
 }
 
 BUDGET: dict[str, str] = {
@@ -273,12 +272,12 @@ def _double_cost(scenario: Scenario, delay: float | None, client: ClientKind) ->
     fault = scenario.fault
     if fault is None:
         return 0.0, False
-    if fault.type in (READ_TIMEOUT, CONNECT_TIMEOUT):
+    if fault.type in ("read-timeout", "connect-timeout"):
         return TIMEOUT, True
     seconds = fault.delay if delay is None else delay
-    if fault.type == SLOW_FIRST_TOKEN:
+    if fault.type == "slow-first-token":
         return min(seconds, TIMEOUT), seconds > TIMEOUT
-    if fault.type == SLOW_STREAM:
+    if fault.type == "slow-stream":
         gaps = max(_chunk_count(scenario, client) - 1, 0)
         return (TIMEOUT, True) if seconds > TIMEOUT else (seconds * gaps, False)
     return 0.0, False
@@ -526,7 +525,7 @@ def test_parity(cell: Cell, hfrouter: HFRouter, hfrouter_server: HFRouterServer)
 
 def check_divergence(cell: Cell, replay: Observation, double: Observation) -> None:
     """connect-timeout: replay raises the connect timeout, the double's stall a read timeout."""
-    assert cell.reason_key == CONNECT_TIMEOUT
+    assert cell.reason_key == "connect-timeout"
     assert "ConnectTimeout" in replay.error, replay
     assert "ReadTimeout" in double.error and "ConnectTimeout" not in double.error, double
     assert replace(replay, error="", message="") == replace(double, error="", message="")
