@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ._names import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL
+from ._names import HUB_URL, LIVE, MODES, RECORD, REPLAY, REWRITE, ROUTER_URL, Mode
 from .errors import did_you_mean
 from .scope import ALL, Scope, ScopeError, decide
 
@@ -50,7 +50,7 @@ class Settings:
     allow_loopback: bool = True
     #: glob patterns of hosts that may be reached (besides loopback; in live modes the router and Hub)
     allow_hosts: tuple[str, ...] = ()
-    mode: str = REPLAY
+    mode: Mode = REPLAY
     live: Live | None = None
     report: Path | None = None
     baseline: Path | None = None

@@ -15,7 +15,7 @@ from . import scrub
 from ._names import HUB_URL, ROUTER_URL, Mode
 from .bodies import Message, is_event_stream
 from .providers import REMOVED_PROVIDERS as _REMOVED
-from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route
+from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route, RouteKind
 
 if TYPE_CHECKING:
     from .cassettes import Recorded
@@ -95,7 +95,7 @@ class LiveCall:
 
     provider: str | None
     model: str | None
-    route: str
+    route: RouteKind
     method: str
     url: str
     status: int | None

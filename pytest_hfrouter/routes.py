@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .providers import CONVERSATIONAL
@@ -38,7 +38,7 @@ HUB_LOOKUPS: tuple[RouteKind, ...] = (MAPPING, MODEL_INFO)
 
 # ``model:policy`` suffixes on the auto route choose a policy, not a provider (hub-docs index.md).
 Policy = Literal["fastest", "cheapest", "preferred"]
-POLICY_SUFFIXES: frozenset[str] = frozenset({"fastest", "cheapest", "preferred"})
+POLICY_SUFFIXES: frozenset[str] = frozenset(get_args(Policy))
 
 
 @dataclass(frozen=True)

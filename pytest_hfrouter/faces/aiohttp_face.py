@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
+from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
 from ._core import HOP_HEADERS, ask, failed, idle, observe, played, recording, seconds
@@ -202,7 +202,7 @@ def patch(connector: Any, replace: Replace) -> None:
             else:
                 self._on_read_timeout()
 
-        def ending(self, outcome: str | None) -> Callable[[], None] | None:
+        def ending(self, outcome: Outcome | None) -> Callable[[], None] | None:
             if outcome == TIMEOUT_READ:
                 return self.stall
             if outcome == RESET:

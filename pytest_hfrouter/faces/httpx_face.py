@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
+from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
 from ._core import HOP_HEADERS, ask, failed, idle, observe, played, recording, seconds
@@ -26,7 +26,7 @@ def patch(module: Any, replace: Replace) -> None:
     # async transports read through anyio, whose TimeoutError and BrokenResourceError carry no
     # text: there the timeouts and the reset are raised with an empty message.
     def error(
-        outcome: str | None, request: Any, asynchronous: bool = False, length: int | None = None, received: int = 0
+        outcome: Outcome | None, request: Any, asynchronous: bool = False, length: int | None = None, received: int = 0
     ) -> Exception:
         if outcome == TIMEOUT_CONNECT:
             return module.ConnectTimeout("" if asynchronous else "timed out", request=request)  # type: ignore[no-any-return]

@@ -11,7 +11,7 @@ import io
 import time
 from typing import Any
 
-from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Plan
+from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
 from ._core import ask, failed, idle, observe, played, recording, seconds
@@ -56,7 +56,7 @@ class _ChunkReader(io.RawIOBase):
 class _Wire(io.RawIOBase):
     """The bytes that reached the socket, then what it does next: EOF (a cut) or a timeout (a stall)."""
 
-    def __init__(self, data: bytes, outcome: str | None) -> None:
+    def __init__(self, data: bytes, outcome: Outcome | None) -> None:
         self._data, self._outcome = data, outcome
 
     def readable(self) -> bool:
@@ -131,7 +131,7 @@ def patch(adapters: Any, replace: Replace) -> None:
             return seconds(value.connect_timeout), seconds(value.read_timeout)
         return seconds(value), seconds(value)
 
-    def error(outcome: str | None, request: Any, pool: Any, read_timeout: float | None) -> Exception:
+    def error(outcome: Outcome | None, request: Any, pool: Any, read_timeout: float | None) -> Exception:
         if outcome == TIMEOUT_CONNECT:
             cause: Exception = ConnectTimeoutError(None, f"Connection to {request.url} timed out.")
             return exceptions.ConnectTimeout(cause, request=request)
