@@ -248,7 +248,7 @@ class Engine:
                 truncates_stream=answer.truncates_stream,
             )
         )
-        return dataclasses.replace(answer, call=position) if fault is not None else answer
+        return answer.for_call(position) if fault is not None else answer
 
     def waited(self, seconds: float, background: bool = False) -> None:
         """A client slept between polls of a replayed job: the test's clock moves on, nothing waits."""

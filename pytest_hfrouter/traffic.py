@@ -79,6 +79,19 @@ class Answer(Message):
         """The body as the network would deliver it: one SSE event per chunk for streams."""
         return list(self._chunks)
 
+    def for_call(self, position: int) -> Answer:
+        """This answer as the answer to call ``position`` of the log (`Engine.spared` finds it).
+
+        A copy that shares what is worked out from the body (its chunks, its headers as sent: every
+        face reads them), none of which depends on ``call``: a tenth of `dataclasses.replace`'s
+        cost, on the path of every faulted request, and the chunks are split once per answer.
+        """
+        self._chunks, self.wire_headers  # noqa: B018 - worked out once, on the answer the engine keeps
+        copied = object.__new__(Answer)
+        copied.__dict__.update(self.__dict__)
+        copied.__dict__["call"] = position
+        return copied
+
 
 PASSTHROUGH = Answer(passthrough=True, source="passthrough")
 

@@ -643,3 +643,20 @@ def test_the_spool_carries_whole_lines_only(tmp_path: Path) -> None:
     assert folder.is_dir()
     controller.remove()
     assert not folder.exists()
+
+
+def test_an_answer_for_a_call_is_the_same_answer_with_its_position() -> None:
+    """`Answer.for_call` (the faulted request's hot path) equals `dataclasses.replace` and keeps
+    the chunks already split, so the face does not split them again."""
+    import dataclasses
+
+    from pytest_hfrouter.faults import Fault
+
+    events = b'data: {"a": 1}\n\ndata: {"a": 2}\n\ndata: [DONE]\n\n'
+    answer = Answer(200, "OK", (("Content-Type", "text/event-stream"),), events, fault=Fault("stream-cut", 1))
+    placed = answer.for_call(7)
+    split = answer.chunks()
+    assert placed == dataclasses.replace(answer, call=7)
+    assert (placed.call, answer.call) == (7, -1)
+    assert placed.chunks() == split and placed._chunks is answer._chunks
+    assert placed.is_stream and placed.wire_headers == answer.wire_headers
