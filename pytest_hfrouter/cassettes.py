@@ -16,7 +16,7 @@ from typing import Any
 
 from .bodies import Message, header, is_event_stream
 from .errors import CassetteError
-from .routes import AUTO, OTHER, PROVIDER, Route, classify
+from .routes import OTHER, Route, classify
 
 # Headers that describe the recorded transfer, not the response: recomputed on replay.
 _TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -60,7 +60,7 @@ def unmatchable(interaction: Interaction) -> str | None:
     while every app request names one.
     """
     route = interaction.route
-    if route.kind in (PROVIDER, AUTO) and interaction.method == "POST" and not route.model:
+    if route.is_inference and interaction.method == "POST" and not route.model:
         held = "no request body" if not interaction.body else 'a request body without "model"'
         return (
             f"a {route.kind}-route POST with {held} can never match: router calls are matched on provider, "

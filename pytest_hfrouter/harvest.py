@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .bodies import is_event_stream
 from .live import Observed, body_shape
 from .routes import Route
 
@@ -291,7 +292,7 @@ def candidate(
                 "status": observed.status,
                 "fault": None,
                 "routes": [route.kind],
-                "stream": True if "event-stream" in shape.content_type else None,
+                "stream": True if is_event_stream(shape.content_type) else None,
                 "provenance": {
                     "observed": "harvested",
                     "source": "a pytest-hfrouter live run (the answer as the router sent it, secrets scrubbed)",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from .providers import nearest
-from .routes import AUTO, MAPPING, PROVIDER, Route, RouteKind
+from .routes import AUTO, INFERENCE_KINDS, MAPPING, PROVIDER, Route, RouteKind
 from .tasks import DOWNLOAD, POLL, SUBMIT, Step
 from .traffic import Call, Rule
 
@@ -48,7 +48,7 @@ def _step(call: Call) -> Step | None:
     """The step of a task's job this call was: its poll or download, else the submit of an inference call."""
     if call.route in FOLLOW_UPS:
         return cast("Step", call.route)
-    return SUBMIT if call.route in (PROVIDER, AUTO) else None
+    return SUBMIT if call.route in INFERENCE_KINDS else None
 
 
 def filters_match(rule: Rule, call: Call) -> bool:
