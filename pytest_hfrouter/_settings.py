@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,13 +27,19 @@ if TYPE_CHECKING:  # imported where used: loading the plugin reads only the name
     from .live import Live
     from .resets import Reset
 
+_Choice = TypeVar("_Choice", bound=str)
+
 #: the scope of Settings built without options (unit tests, the router double alone)
 EVERY_TEST = Scope(ALL, "default")
 
-VERDICT_MODES = ("off", "report", "fail")
-EXPIRY_MODES = ("warn", "fail")
-UNPLAYED_MODES = ("ignore", "warn", "fail")
-UNMATCHED_MODES = ("fail", "warn", "ignore")
+#: what the run does on a finding: the ini policies hfrouter_verdicts, hfrouter_on_expiry,
+#: hfrouter_on_unplayed, hfrouter_on_unmatched (Literal: mypy checks every comparison with them)
+VerdictPolicy = Literal["off", "report", "fail"]
+FindingPolicy = Literal["ignore", "warn", "fail"]
+VERDICT_MODES: tuple[VerdictPolicy, ...] = ("off", "report", "fail")
+EXPIRY_MODES: tuple[FindingPolicy, ...] = ("warn", "fail")
+UNPLAYED_MODES: tuple[FindingPolicy, ...] = ("ignore", "warn", "fail")
+UNMATCHED_MODES: tuple[FindingPolicy, ...] = ("fail", "warn", "ignore")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
@@ -60,16 +66,16 @@ class Settings:
     probe_concurrency: int = 4
     probe_budget: int = 100
     probe_timeout: float = 30.0
-    verdicts: str = "report"
+    verdicts: VerdictPolicy = "report"
     retry_storm: int = 3
     chain: tuple[str, ...] = ()
     max_age: float | None = None
-    on_expiry: str = "warn"
+    on_expiry: FindingPolicy = "warn"
     check_orphans: bool = False
-    on_unplayed: str = "warn"
+    on_unplayed: FindingPolicy = "warn"
     #: live modes: where failures of a shape the scenario library does not know are kept
     harvest_dir: Path | None = None
-    on_unmatched: str = "fail"
+    on_unmatched: FindingPolicy = "fail"
     #: folders of the user's own scenarios (ini hfrouter_scenario_dirs), resolved
     scenario_dirs: tuple[Path, ...] = ()
     html: Path | None = None
@@ -441,15 +447,10 @@ def resolve(
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # every run that calls the router writes its outage coverage there
         output_path("GITHUB_STEP_SUMMARY", step_summary, "summary.md")
-    choices = {
-        name: _choice(name, ini(name), allowed)
-        for name, allowed in (
-            ("hfrouter_verdicts", VERDICT_MODES),
-            ("hfrouter_on_expiry", EXPIRY_MODES),
-            ("hfrouter_on_unplayed", UNPLAYED_MODES),
-            ("hfrouter_on_unmatched", UNMATCHED_MODES),
-        )
-    }
+    verdicts = _choice("hfrouter_verdicts", ini("hfrouter_verdicts"), VERDICT_MODES)
+    on_expiry = _choice("hfrouter_on_expiry", ini("hfrouter_on_expiry"), EXPIRY_MODES)
+    on_unplayed = _choice("hfrouter_on_unplayed", ini("hfrouter_on_unplayed"), UNPLAYED_MODES)
+    on_unmatched = _choice("hfrouter_on_unmatched", ini("hfrouter_on_unmatched"), UNMATCHED_MODES)
     max_age = None
     if ini("hfrouter_max_age"):
         try:
@@ -495,14 +496,14 @@ def resolve(
         probe_concurrency=number("hfrouter_probe_concurrency", int, 1),
         probe_budget=number("hfrouter_probe_budget", int, 0),
         probe_timeout=number("hfrouter_probe_timeout", float, 0.1),
-        verdicts=choices["hfrouter_verdicts"],
+        verdicts=verdicts,
         retry_storm=number("hfrouter_retry_storm", int, 1, ini_only=True),
         chain=_chain(ini("hfrouter_chain")),
         max_age=max_age,
-        on_expiry=choices["hfrouter_on_expiry"],
+        on_expiry=on_expiry,
         check_orphans=bool(option("hfrouter_check_orphans")),
-        on_unplayed=choices["hfrouter_on_unplayed"],
-        on_unmatched=choices["hfrouter_on_unmatched"],
+        on_unplayed=on_unplayed,
+        on_unmatched=on_unmatched,
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
         html=paths["hfrouter_html"],
         **_chaos(option, given),
@@ -566,11 +567,11 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _choice(name: str, given: str, allowed: tuple[str, ...]) -> str:
+def _choice(name: str, given: str, allowed: tuple[_Choice, ...]) -> _Choice:
     if given not in allowed:
         hint = did_you_mean(given, allowed)
         raise pytest.UsageError(f"{name} = {given!r} is not valid.{hint} Valid values: {', '.join(allowed)}")
-    return given
+    return allowed[allowed.index(given)]  # typed as the choice it is
 
 
 def _check_report(path: Path, label: str = "--hfrouter-baseline") -> None:
