@@ -8,7 +8,7 @@ whole answer, or giving up while the chain had providers left all pass a naive f
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,6 @@ RETRY_AFTER_IGNORED = "retry-after-ignored"
 NO_BACKOFF = "no-backoff"
 TRUNCATED_STREAM_ACCEPTED = "truncated-stream-accepted"
 GAVE_UP_EARLY = "gave-up-early"
-NAMES = (RETRY_STORM, RETRIED_NON_RETRYABLE, RETRY_AFTER_IGNORED, NO_BACKOFF, TRUNCATED_STREAM_ACCEPTED, GAVE_UP_EARLY)
 
 #: answers that cannot change on retry (docs/ROUTER-FACTS.md §2.1-2.5)
 NON_RETRYABLE = frozenset({400, 401, 402, 403, 404})
@@ -218,23 +217,61 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
     ]
 
 
-def _could_judge(calls: Sequence[Call], chain: Sequence[str]) -> bool:
-    """Whether any verdict is possible at all: a cheap look before the full judgement.
+@dataclass(frozen=True)
+class _Facts:
+    """What a call log holds, read in one pass: every verdict needs some of it (`NEEDS`)."""
 
-    Every verdict needs a failed call; all but two need a second call to the same provider x
-    model; truncated-stream-accepted needs a truncating scenario, gave-up-early a chain.
-    """
+    #: some call failed (any route)
+    failed: bool
+    #: some inference call failed
+    inference_failed: bool
+    #: a provider x model was called more than once
+    repeated: bool
+    #: a call met a scenario that declares a truncated stream
+    truncated: bool
+    #: the test names its fallback chain
+    chain: bool
+    #: a mapping answered without a provider the app then called
+    removed: bool
+
+
+def _facts(calls: Sequence[Call], chain: Sequence[str], removed: bool) -> _Facts:
     seen: set[tuple[str | None, str | None]] = set()
-    failed = False
+    failed = inference_failed = repeated = truncated = False
     for call in calls:
+        failed = failed or call.failed
         if call.route not in INFERENCE_KINDS:
             continue
-        failed = failed or call.failed
+        inference_failed = inference_failed or call.failed
+        truncated = truncated or call.truncates_stream
         pair = _pair(call)
-        if pair in seen or call.truncates_stream:
-            return failed or any(c.failed for c in calls)
+        repeated = repeated or pair in seen
         seen.add(pair)
-    return failed and bool(chain)
+    return _Facts(failed, inference_failed, repeated, truncated, bool(chain), removed)
+
+
+def _retried(facts: _Facts) -> bool:
+    return facts.failed and facts.repeated
+
+
+#: Every verdict, with what a call log must hold before it can be judged: a cheap look that spares
+#: the full judgement for the tests that cannot have one. A verdict is a name here or it is none
+#: (`NAMES` is these keys), so none can be added that the look never lets through.
+NEEDS: dict[str, Callable[[_Facts], bool]] = {
+    RETRY_STORM: _retried,
+    RETRIED_NON_RETRYABLE: lambda facts: _retried(facts) or facts.removed,
+    RETRY_AFTER_IGNORED: _retried,
+    NO_BACKOFF: _retried,
+    TRUNCATED_STREAM_ACCEPTED: lambda facts: facts.truncated,
+    GAVE_UP_EARLY: lambda facts: facts.inference_failed and facts.chain,
+}
+NAMES = tuple(NEEDS)
+
+
+def _could_judge(calls: Sequence[Call], chain: Sequence[str], removed: bool = False) -> bool:
+    """Whether any verdict is possible at all (`NEEDS`)."""
+    facts = _facts(calls, chain, removed)
+    return any(need(facts) for need in NEEDS.values())
 
 
 def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:
@@ -253,7 +290,7 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
         calls = [exchange.calls[n] for n in inside]
         # the same moment, counted in the calls judged
         caught_after = sum(1 for n in inside if n < exchange.caught_after) if exchange.caught_after >= 0 else -1
-    if not exchange.removed and not _could_judge(calls, chain):
+    if not _could_judge(calls, chain, bool(exchange.removed)):
         return []
     return judge(
         calls,

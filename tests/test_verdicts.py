@@ -17,6 +17,8 @@ from conftest import FRESH_LOOKUPS
 
 from pytest_hfrouter.errors import ScenarioError
 from pytest_hfrouter.library import library_dir, load_user_scenarios, shipped_library
+from pytest_hfrouter.traffic import Call
+from pytest_hfrouter.verdicts import NAMES, _could_judge, judge
 
 #: Apps with one flaw each, and their good twins (the real client, no mocks).
 RESILAPP = '''
@@ -1188,3 +1190,62 @@ def test_one_flawed_app_per_verdict_in_one_summary(resilapp: pytest.Pytester) ->
     ]
     assert reported(result) == [(f"test_{name.replace('-', '_')}", name) for name in names]
     assert [v["name"] for v in read_report(resilapp.path / "report.json")["verdicts"]] == names
+
+
+# -- the pre-check: every verdict is judged when its call log can have it -------------------------
+def _logged(
+    status: int | None,
+    at: float,
+    *,
+    provider: str = "novita",
+    scenario: str | None = None,
+    truncates: bool = False,
+    retry_after: float | None = None,
+) -> Call:
+    return Call(
+        provider,
+        "Qwen/Qwen2.5-72B-Instruct",
+        "provider",
+        "POST",
+        f"https://router.huggingface.co/{provider}/v3/openai/chat/completions",
+        status,
+        None,
+        f"scenario:{scenario}" if scenario else "healthy",
+        truncates,
+        at,
+        retry_after=retry_after,
+        scenarios=(scenario,) if scenario else (),
+        truncates_stream=truncates,
+    )
+
+
+#: a call log that has each verdict, and what judge() is told besides
+LOGS_WITH: dict[str, tuple[list[Call], dict[str, Any]]] = {
+    "retry-storm": ([_logged(500, n * 2.0**n, scenario="provider-500") for n in range(4)], {}),
+    "retried-non-retryable": ([_logged(402, 0, scenario="credits-exhausted-402"), _logged(200, 1)], {}),
+    "retry-after-ignored": ([_logged(429, 0, scenario="rate-limited-429", retry_after=10), _logged(200, 1)], {}),
+    "no-backoff": ([*(_logged(500, n, scenario="provider-500") for n in range(3)), _logged(200, 3)], {}),
+    "truncated-stream-accepted": ([_logged(200, 0, scenario="stream-no-done", truncates=True)], {}),
+    "gave-up-early": ([_logged(500, 0, scenario="provider-500")], {"chain": ("novita", "together")}),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_pre_check_lets_every_verdict_through(name: str) -> None:
+    """`_could_judge` spares the judgement for tests that cannot have a verdict; for a call log that
+    has one it must say yes, for every verdict there is (a new one without a log here fails)."""
+    assert name in LOGS_WITH, f"no call log with {name!r} in LOGS_WITH: add one"
+    calls, options = LOGS_WITH[name]
+    chain = options.get("chain", ())
+    found = [v.name for v in judge(calls, passed=True, chain=chain)]
+    assert name in found
+    assert _could_judge(calls, chain)
+
+
+def test_the_pre_check_spares_a_healthy_log_and_sees_a_removed_provider() -> None:
+    healthy = [_logged(200, 0), _logged(200, 1, provider="together")]
+    assert judge(healthy, passed=True) == []
+    assert not _could_judge(healthy, ())
+    removed = frozenset({("novita", "qwen/qwen2.5-72b-instruct")})
+    assert [v.name for v in judge(healthy, passed=True, removed=removed)] == ["retried-non-retryable"]
+    assert _could_judge(healthy, (), removed=True)
