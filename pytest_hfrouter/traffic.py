@@ -197,7 +197,7 @@ CallFault = FaultType | Literal["unanswered", "error"]
 class Call:
     """One request the app made, as the call log shows it (``from pytest_hfrouter import Call``).
 
-    Frozen. You may rely on the fields below, ``failed`` and ``line()``; the plugin makes them.
+    Frozen. You may rely on the fields below, ``scenario``, ``failed`` and ``line()``; the plugin makes them.
     """
 
     provider: str | None

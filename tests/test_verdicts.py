@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from conftest import FRESH_LOOKUPS
 
-from pytest_hfrouter.errors import ScenarioError
+from pytest_hfrouter import Call, ScenarioError
 from pytest_hfrouter.library import library_dir, load_user_scenarios, shipped_library
-from pytest_hfrouter.traffic import Call
 from pytest_hfrouter.verdicts import NAMES, _could_judge, judge
 
 #: Apps with one flaw each, and their good twins (the real client, no mocks).
