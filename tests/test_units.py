@@ -660,3 +660,27 @@ def test_an_answer_for_a_call_is_the_same_answer_with_its_position() -> None:
     assert (placed.call, answer.call) == (7, -1)
     assert placed.chunks() == split and placed._chunks is answer._chunks
     assert placed.is_stream and placed.wire_headers == answer.wire_headers
+
+
+def test_a_call_is_made_with_exactly_its_fields() -> None:
+    """`Call.__init__` is written by hand (a dict update: it runs once per request); its
+    parameters are the dataclass fields, in order, with the same types and defaults."""
+    import dataclasses
+    import inspect
+
+    from pytest_hfrouter import Call
+
+    parameters = list(inspect.signature(Call.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(Call)
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    assert [p.annotation for p in parameters] == [f.type for f in fields]
+    assert [p.default for p in parameters] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
+    ]
+    call = Call(
+        "novita", "m", "provider", "POST", "https://router.huggingface.co/novita", 500, None, "healthy", False, 1.5
+    )
+    assert (call.status, call.at, call.scenarios, call.spared) == (500, 1.5, (), False)
+    assert dataclasses.replace(call, spared=True) == Call(*dataclasses.astuple(call)[:-1], spared=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        call.status = 200  # type: ignore[misc]
