@@ -19,7 +19,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,19 +223,17 @@ class Harvester:
             scenario = same_route[0] if same_route else scenario
         if scenario is not None or shape.fault is not None:
             return Finding(provider, model, shape, scenario=scenario or shape.fault)
-        path, new = self._keep(request, route, provider, model, observed, shape, client or {})
+        path, new = self._keep(
+            provider,
+            shape,
+            lambda name: candidate(name, request, route, provider, model, observed, shape, client or {}, self.secrets),
+        )
         return Finding(provider, model, shape, path=str(path), new=new)
 
     def _keep(
-        self,
-        request: Request,
-        route: Route,
-        provider: str | None,
-        model: str | None,
-        observed: Observed,
-        shape: FailureShape,
-        client: dict[str, str],
+        self, provider: str | None, shape: FailureShape, make: Callable[[str], dict[str, Any]]
     ) -> tuple[Path, bool]:
+        """A sighting of ``shape``: counted in its candidate file, or a new file ``make`` writes."""
         from .recorder import _locked
 
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -254,7 +252,7 @@ class Harvester:
             while path.exists():
                 path = self.folder / f"{_stem(provider, shape, today)}-{number}.yaml"
                 number += 1
-            _write(path, candidate(path.stem, request, route, provider, model, observed, shape, client, self.secrets))
+            _write(path, make(path.stem))
             return path, True
 
 

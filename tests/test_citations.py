@@ -41,3 +41,18 @@ def test_no_citation_points_outside_the_repository() -> None:
         if re.search(r"shared/reference|\.\./shared", path.read_text(encoding="utf-8"))
     ]
     assert not outside, f"these cite files that are not in the repository: {outside}"
+
+
+def test_the_architecture_page_names_every_module_of_the_package() -> None:
+    """docs/ARCHITECTURE.md is where a contributor looks for where a change goes: a module it does
+    not name is one nobody will find."""
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    package = ROOT / "pytest_hfrouter"
+    modules = sorted(p for p in package.rglob("*.py") if p.name != "__init__.py")
+    assert len(modules) > 40, modules
+    unnamed = [
+        p.relative_to(package).as_posix()
+        for p in modules
+        if f"`{p.name}`" not in page and f"`{p.stem}`" not in page and f"`{p.stem}." not in page
+    ]
+    assert not unnamed, f"modules docs/ARCHITECTURE.md does not name: {unnamed}"
