@@ -246,20 +246,32 @@ class Scrubber:
     def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(name, self.header(name, value)) for name, value in pairs]
 
-    def payload(self, value: Any, _done: dict[str, str] | None = None) -> Any:
+    def payload(self, value: Any) -> Any:
         """Every string in a JSON-like structure (the report), keys included; a string that
         recurs (keys, test ids, URLs) is scrubbed once."""
-        done = {} if _done is None else _done
-        if isinstance(value, str):
-            scrubbed = done.get(value)
-            if scrubbed is None:
-                scrubbed = done[value] = self.text(value)
-            return scrubbed
-        if isinstance(value, dict):
-            return {self.payload(k, done): self.payload(v, done) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.payload(item, done) for item in value]
-        return value
+        done: dict[str, str] = {}
+        text = self.text
+
+        def walk(value: Any) -> Any:
+            kind = type(value)
+            if kind is str:
+                scrubbed = done.get(value)
+                if scrubbed is None:
+                    scrubbed = done[value] = text(value)
+                return scrubbed
+            if kind is dict:
+                return {walk(k): walk(v) for k, v in value.items()}
+            if kind is list or kind is tuple:
+                return [walk(item) for item in value]
+            if isinstance(value, str):  # a str subclass (an enum's value, a path's text)
+                return text(value)
+            if isinstance(value, dict):
+                return {walk(k): walk(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [walk(item) for item in value]
+            return value
+
+        return walk(value)
 
     def body(self, body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
         """A body scrubbed inside its Content-Encoding; the very bytes when it held no secret."""
