@@ -9,8 +9,8 @@ session level and it never fails the test running now.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -55,7 +55,11 @@ def is_background() -> bool:
 
 
 def install() -> None:
-    """Stamp threads and pool work with their test (once per process; nested runs share it)."""
+    """Stamp threads and pool work with their test (once per process; nested runs share it).
+
+    ``ThreadPoolExecutor.submit`` is patched when ``concurrent.futures`` is loaded: now if it is,
+    else when the first thread starts after it is (a pool starts its first worker from its first
+    ``submit``, and that worker is stamped with the submitting test, so nothing is missed)."""
     global _installs
     _installs += 1
     if _installs > 1:
@@ -64,19 +68,31 @@ def install() -> None:
 
     def stamped_start(self: threading.Thread) -> None:
         self._hfrouter_owner = owner()  # type: ignore[attr-defined]
+        if not _pool_patched and "concurrent.futures.thread" in sys.modules:
+            _patch_pool()
         start(self)
 
-    submit = concurrent.futures.ThreadPoolExecutor.submit
+    _originals.append((threading.Thread, "start", start))
+    threading.Thread.start = stamped_start  # type: ignore[method-assign]
+    if "concurrent.futures.thread" in sys.modules:
+        _patch_pool()
+
+
+_pool_patched = False
+
+
+def _patch_pool() -> None:
+    global _pool_patched
+    _pool_patched = True
+    from concurrent.futures import ThreadPoolExecutor
+
+    submit = ThreadPoolExecutor.submit
 
     def stamped_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return submit(self, _carrying(owner(), fn), *args, **kwargs)
 
-    for cls, name, wrapper in (
-        (threading.Thread, "start", stamped_start),
-        (concurrent.futures.ThreadPoolExecutor, "submit", stamped_submit),
-    ):
-        _originals.append((cls, name, getattr(cls, name)))
-        setattr(cls, name, wrapper)
+    _originals.append((ThreadPoolExecutor, "submit", submit))
+    ThreadPoolExecutor.submit = stamped_submit  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -84,9 +100,11 @@ def uninstall() -> None:
     _installs = max(0, _installs - 1)
     if _installs:
         return
+    global _pool_patched
     for cls, name, original in reversed(_originals):
         setattr(cls, name, original)
     _originals.clear()
+    _pool_patched = False
 
 
 def _carrying(test: str | None, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -275,7 +275,18 @@ def test_a_thread_from_an_earlier_test_is_not_charged_to_the_next(hfapp: pytest.
     result.assert_outcomes(passed=2)
 
 
-def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester) -> None:
+@pytest.mark.parametrize("process", ["in-process", "subprocess"])
+def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester, process: str) -> None:
+    # In a fresh process concurrent.futures is not loaded when the plugin is: its pool is patched
+    # when the first thread starts after it is (the conftest says which case ran).
+    hfapp.makeconftest(
+        """
+        import sys
+
+        def pytest_configure(config):
+            print("pool module loaded at configure:", "concurrent.futures.thread" in sys.modules)
+        """
+    )
     hfapp.makepyfile(
         test_pool="""
         import concurrent.futures
@@ -294,8 +305,11 @@ def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester) -
             assert [c.answered_by for c in hfrouter.calls if c.route == "provider"] == ["scenario:provider-500"]
         """
     )
-    result = hfapp.runpytest("-p", "hfrouter")
+    run = hfapp.runpytest if process == "in-process" else hfapp.runpytest_subprocess
+    result = run("-p", "hfrouter", "-s")
     result.assert_outcomes(passed=1)
+    if process == "subprocess":
+        result.stdout.fnmatch_lines(["pool module loaded at configure: False"])
 
 
 def test_live_modes_reach_the_router_and_hub_or_their_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
