@@ -49,7 +49,7 @@ TOKEN_HELP = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: one per run (and generated faster)
 class Settings:
     cassette_dir: Path | None = None
     strict: bool = False
