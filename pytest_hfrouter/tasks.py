@@ -47,6 +47,8 @@ _SUFFIXES = (
 _TASK_ARGUMENT = frozenset({"get_provider_helper", "_check_supported_task"})
 _HELPER_METHODS = frozenset({"_prepare_mapping_info", "prepare_request", "get_response"})
 _MAX_DEPTH = 80
+#: every function name `_read` looks into
+_READABLE = _TASK_ARGUMENT | _HELPER_METHODS | {"_inner_post"}
 
 
 def task_of_route(provider: str, rest: list[str], chat_body: bool) -> str | None:
@@ -88,7 +90,9 @@ def _str(value: Any) -> str | None:
 def _walk(frame: FrameType | None, model: str | None) -> tuple[str | None, str | None]:
     depth = 0
     while frame is not None and depth < _MAX_DEPTH:
-        if frame.f_code.co_filename.find("huggingface_hub") >= 0:
+        code = frame.f_code
+        # the function's name first (a set look-up), its file only for the few that may hold a task
+        if code.co_name in _READABLE and "huggingface_hub" in code.co_filename:
             task, provider, held = _read(frame)
             if task is not None and (model is None or held is None or held.lower() == model.lower()):
                 return task, provider
