@@ -25,6 +25,7 @@ from ._keys import (
     POLICY,
     RUN,
     SETTINGS,
+    SHOWS_PASSED,
 )
 from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
 
@@ -440,16 +441,26 @@ def _record_hint(item: pytest.Item) -> str:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """What the terminal shows of a test that did not pass — its traceback, captured output and
-    logs (an app's or httpx's log line with the URL) — goes through the scrubber too."""
+    """What the terminal shows of a test — its traceback, captured output and logs (an app's or
+    httpx's log line with the URL) — goes through the scrubber too: a failing test's always, a
+    passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
     report: pytest.TestReport = yield
-    if report.passed:
-        return report  # nothing of it is shown unless asked for (-rP): no cost on the way of a passing test
+    if report.passed and not _shows_passed(item.config):
+        return report  # nothing of it is shown: no cost on the way of a passing test
     from .scrub import deep
 
     report.longrepr = deep(report.longrepr)  # in place: the terminal's layout and summary line stay
     report.sections = deep(report.sections)
     return report
+
+
+def _shows_passed(config: pytest.Config) -> bool:
+    shows = config.stash.get(SHOWS_PASSED, None)
+    if shows is None:
+        chars = str(getattr(config.option, "reportchars", "") or "")
+        junit = getattr(config.option, "xmlpath", None)
+        shows = config.stash[SHOWS_PASSED] = "P" in chars or "A" in chars or bool(junit)
+    return shows
 
 
 @pytest.hookimpl(trylast=True)

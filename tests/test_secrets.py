@@ -401,3 +401,30 @@ def test_no_planted_secret_survives_in_any_output(
     ]
     assert leaks == []
     assert lint_main([str(pytester.path / "cassettes")]) == 0  # and lint, which decodes everything, agrees
+
+
+PASSING_PRINTS = """
+import logging
+import os
+
+
+def test_passes_and_prints():
+    print("the app printed", os.environ["HF_TOKEN"], "and", "hf_" + "Q" * 34)
+    logging.getLogger("app").warning("GET https://router.huggingface.co/v1/models?api_key=%s", "x" * 24)
+"""
+
+
+@pytest.mark.parametrize("shown", [("-rP",), ("-rA",), ("--junitxml=out.xml",)], ids=["rP", "rA", "junitxml"])
+def test_a_passing_tests_output_is_scrubbed_where_it_is_shown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, shown: tuple[str, ...]
+) -> None:
+    token = "hf_" + "T" * 34
+    monkeypatch.setenv("HF_TOKEN", token)
+    pytester.makepyfile(test_prints=PASSING_PRINTS)
+    result = pytester.runpytest("-p", "hfrouter", "-o", "junit_logging=all", *shown)
+    result.assert_outcomes(passed=1)
+    xml = pytester.path / "out.xml"
+    shown_text = result.stdout.str() + (xml.read_text() if xml.exists() else "")
+    assert "the app printed" in shown_text  # the passing test's output is shown (or written) ...
+    for secret in (token, "hf_" + "Q" * 34, "x" * 24):
+        assert secret not in shown_text  # ... scrubbed
