@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -178,17 +179,23 @@ _VALIDATED = frozenset({OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT})
 def _engine(config: pytest.Config) -> Engine:
     engine = config.stash.get(ENGINE, None)
     if engine is None:
-        from .engine import Engine
+        with _BUILDING:  # the first need may come from two threads at once (a refused connection, a client)
+            engine = config.stash.get(ENGINE, None)
+            if engine is None:
+                from .engine import Engine
 
-        settings = config.stash[SETTINGS]
-        engine = config.stash[ENGINE] = Engine(
-            functools.partial(_library, config),
-            settings.live,
-            every_test=settings.scope.every_test,
-            allow_hosts=settings.allow_hosts,
-            doubles=config.stash[POLICY].doubles,
-        )
+                settings = config.stash[SETTINGS]
+                engine = config.stash[ENGINE] = Engine(
+                    functools.partial(_library, config),
+                    settings.live,
+                    every_test=settings.scope.every_test,
+                    allow_hosts=settings.allow_hosts,
+                    doubles=config.stash[POLICY].doubles,
+                )
     return engine
+
+
+_BUILDING = threading.RLock()
 
 
 def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
