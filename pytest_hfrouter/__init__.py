@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import CassetteError, HFRouterError, HFRouterWarning, ScenarioError, UnansweredRequest
     from .handle import HFRouter, HFRouterServer
+    from .plugin import acts_on
+    from .resets import reset_client_caches
     from .traffic import Call
     from .verdicts import Verdict
 
@@ -40,6 +42,8 @@ _HOMES = {
     "ScenarioError": "errors",
     "UnansweredRequest": "errors",
     "HFRouterWarning": "errors",
+    "acts_on": "plugin",
+    "reset_client_caches": "resets",
 }
 
 __all__ = [
@@ -52,6 +56,8 @@ __all__ = [
     "ScenarioError",
     "UnansweredRequest",
     "Verdict",
+    "acts_on",
+    "reset_client_caches",
 ]
 
 

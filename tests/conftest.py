@@ -49,7 +49,7 @@ def status_of(call):
 #: each test's own mapping look-up, so their tests clear it first, as some apps do.
 FRESH_LOOKUPS = """
 import pytest
-from pytest_hfrouter.resets import reset_client_caches
+from pytest_hfrouter import reset_client_caches
 
 @pytest.fixture(autouse=True)
 def _fresh_hub_lookups():
@@ -59,7 +59,7 @@ def _fresh_hub_lookups():
 
 @pytest.fixture(autouse=True)
 def _fresh_hub_lookups() -> None:
-    from pytest_hfrouter.resets import reset_client_caches
+    from pytest_hfrouter import reset_client_caches
 
     reset_client_caches()
 
