@@ -78,6 +78,11 @@ class RunSession:
 
         return Report(mode=self.settings.mode, started=self._started)
 
+    @property
+    def _reported(self) -> bool:
+        """Whether anything was reported yet (the report made)."""
+        return "report" in self.__dict__
+
     def __init__(self, config: pytest.Config, settings: Settings, engine: Callable[[], Engine | None]) -> None:
         self.config = config
         self.settings = settings
@@ -289,7 +294,7 @@ class RunSession:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         settings = self.settings
         outputs = (settings.baseline, settings.report, settings.summary, step_summary, settings.html, settings.live)
-        if "report" not in self.__dict__ and not any(outputs):
+        if not self._reported and not any(outputs):
             return  # nothing was reported and nothing is written: the report module is never loaded
         self.report.finished = time.time()
         self.report.interrupted = interrupted
@@ -316,7 +321,7 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
-        if "report" not in self.__dict__ and not self.settings.chaos:
+        if not self._reported and not self.settings.chaos:
             return  # nothing was reported
         r = self.report
         shown = (r.calls, r.probes, r.drift, r.harvest, r.verdicts, r.expired, r.outside_tests, self.comparison)

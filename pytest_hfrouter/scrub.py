@@ -253,18 +253,11 @@ class Scrubber:
         text = self.text
 
         def walk(value: Any) -> Any:
-            kind = type(value)
-            if kind is str:
+            if isinstance(value, str):
                 scrubbed = done.get(value)
                 if scrubbed is None:
                     scrubbed = done[value] = text(value)
                 return scrubbed
-            if kind is dict:
-                return {walk(k): walk(v) for k, v in value.items()}
-            if kind is list or kind is tuple:
-                return [walk(item) for item in value]
-            if isinstance(value, str):  # a str subclass (an enum's value, a path's text)
-                return text(value)
             if isinstance(value, dict):
                 return {walk(k): walk(v) for k, v in value.items()}
             if isinstance(value, (list, tuple)):
