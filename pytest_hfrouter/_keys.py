@@ -30,8 +30,6 @@ POLICY: pytest.StashKey[Policy] = pytest.StashKey()
 MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
 #: an ``hfrouter_outage`` marker's rule, parsed once per distinct marker
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
-#: the same, found by the marker object itself (``id`` -> the marker, held so the id is not reused)
-MARK_RULES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
 #: the notes already said once in this run (pytest-hfrouter's one-line notes)
 NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 #: whether a passing test's output is shown or written anywhere (``-rP``/``-rA``, JUnit XML)

@@ -183,7 +183,7 @@ class RunSession:
             report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, chaos)))
         if report.when == "teardown":
             self._chaos.pop(item.nodeid, None)
-            self._add("tests", [self._pending.pop(item.nodeid)])
+            self._add("tests", [_settled(self._pending.pop(item.nodeid))])
         return report
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
@@ -346,3 +346,17 @@ def _chaos_section(seed: int | None, chaos: Any) -> str:
     lines.append("reproduce it without chaos (add above the test):")
     lines += [f"  {line}" for line in chaos.reproduction()]
     return "\n".join(lines)
+
+
+def _settled(record: dict[str, Any]) -> dict[str, Any]:
+    """A finished test's record as the run keeps it: its lists as tuples (written the same as JSON).
+
+    A run keeps every test's record until the report is written. Lists stay in the cyclic garbage
+    collector's books; tuples of strings, numbers and flat dicts leave them at its next pass. So
+    the run keeps one tracked object per test instead of seven, and 1,000 tests no longer cost a
+    full collection of the whole process more than they would without the report.
+    """
+    return {
+        key: tuple(tuple(v) if isinstance(v, list) else v for v in value) if isinstance(value, list) else value
+        for key, value in record.items()
+    }

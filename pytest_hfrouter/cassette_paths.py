@@ -88,11 +88,14 @@ def item_cassettes(
 ) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
     """`find_cassettes` for a pytest item (its path, class, name and ``hfrouter_cassette`` marks;
     ``marks`` when the caller already has them, closest first)."""
+    given = list(item.iter_markers(CASSETTE) if marks is None else marks)
+    module_path = str(item.path)
+    if not given and not cassette_listing(module_cassette_dir(module_path, cassette_dir)):
+        return [], []  # no marker, no cassette beside the module: the common case, no name to build
     cls = getattr(item, "cls", None)
     names = dict.fromkeys((item.name, getattr(item, "originalname", item.name)))
-    given = item.iter_markers(CASSETTE) if marks is None else marks
     return find_cassettes(
-        str(item.path), cls.__name__ if cls else None, names, ((m.args, m.kwargs) for m in given), cassette_dir
+        module_path, cls.__name__ if cls else None, names, ((m.args, m.kwargs) for m in given), cassette_dir
     )
 
 

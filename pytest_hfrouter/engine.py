@@ -534,8 +534,11 @@ class Engine:
             return None
         if route.kind == MAPPING:
             lower = (model or "").lower()
+            # one answer per model, task and asked provider (the library's coverage never changes)
             cache_key = ("mapping", model, exchange.tasks.get(lower), exchange.asked.get(lower))
-            return self._answers_json(cache_key, self._synthesised_mapping(exchange, model or ""))
+            return self._answers.get(cache_key) or self._answers_json(
+                cache_key, self._synthesised_mapping(exchange, model or "")
+            )
         if route.kind == MODEL_INFO:
             task = exchange.tasks.get((model or "").lower())
             return self._answers_json(("model-info", model, task), synthesised_model_info(model or "", task))

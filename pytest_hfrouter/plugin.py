@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import os
 import threading
@@ -20,7 +19,6 @@ from ._keys import (
     EXCHANGE,
     LIBRARY,
     MAKE_ENGINE,
-    MARK_RULES,
     MARKS,
     PARSED_OUTAGES,
     POLICY,
@@ -96,19 +94,17 @@ def acts_on(item: pytest.Item) -> bool:
     """Whether the plugin acts in this test (answers, blocks, clears client caches): every test in
     scope "all"; in scope "marked" only the tests that use one of its markers or fixtures.
     The interception and the network guard both ask this; the answer is computed once per test."""
+    settings = item.config.stash.get(SETTINGS, None)
+    if settings is None:
+        return False
+    if settings.scope.every_test:
+        return True
     acts = item.stash.get(ACTS, None)
     if acts is None:
-        settings = item.config.stash.get(SETTINGS, None)
-        if settings is None:
-            acts = False
-        elif settings.scope.every_test:
-            acts = True
-        else:
-            from .scope import opted_in
+        from .scope import opted_in
 
-            names = (m.name for m in item.iter_markers())
-            acts = opted_in(names, getattr(item, "fixturenames", ()), SIGNATURES)
-        item.stash[ACTS] = acts
+        names = (m.name for m in item.iter_markers())
+        acts = item.stash[ACTS] = opted_in(names, getattr(item, "fixturenames", ()), SIGNATURES)
     return acts
 
 
@@ -236,10 +232,6 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
 def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
     """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
     distinct marker in the run: at collection, where a wrong argument is a collection error."""
-    seen = config.stash.setdefault(MARK_RULES, {})
-    known = seen.get(id(mark))
-    if known is not None and known[0] is mark:  # the very marker object (held, so its id is not reused)
-        return known[1]
     try:
         key = (mark.args, tuple(sorted(mark.kwargs.items())))
         hash(key)
@@ -255,13 +247,12 @@ def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -
         note(config, outage_note(mark.kwargs))
         if key is not None:
             parsed[key] = template
-    seen[id(mark)] = (mark, template)
     return template
 
 
 def _outage_rule(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
     """A fresh rule for this test from an ``hfrouter_outage`` marker (its own ``used`` count)."""
-    return dataclasses.replace(_parsed_outage(config, mark, library), used=0)
+    return _parsed_outage(config, mark, library).fresh()
 
 
 def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:

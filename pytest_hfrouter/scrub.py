@@ -248,8 +248,10 @@ class Scrubber:
 
     def payload(self, value: Any) -> Any:
         """Every string in a JSON-like structure (the report), keys included; a string that
-        recurs (keys, test ids, URLs) is scrubbed once."""
+        recurs (keys, test ids, URLs) is scrubbed once, and so is a dict or list that recurs
+        (the report shares one record among the tests that made the same call)."""
         done: dict[str, str] = {}
+        shared: dict[int, Any] = {}  # id → scrubbed copy; ``value`` keeps every id alive meanwhile
         text = self.text
 
         def walk(value: Any) -> Any:
@@ -259,7 +261,10 @@ class Scrubber:
                     scrubbed = done[value] = text(value)
                 return scrubbed
             if isinstance(value, dict):
-                return {walk(k): walk(v) for k, v in value.items()}
+                copy = shared.get(id(value))
+                if copy is None:
+                    copy = shared[id(value)] = {walk(k): walk(v) for k, v in value.items()}
+                return copy
             if isinstance(value, (list, tuple)):
                 return [walk(item) for item in value]
             return value

@@ -71,7 +71,7 @@ def ask(request: Request, connect_timeout: float | None, read_timeout: float | N
         raise UnansweredRequest(
             f"pytest-hfrouter: no answer for {request.method} {request.url}: {answer.unanswered} (the test will fail)"
         )
-    if answer.passthrough:
+    if answer.passthrough or answer.fault is None:
         return answer, NO_FAULT
     outcome = plan(answer.fault, len(answer.chunks()), connect_timeout, read_timeout)
     if outcome.outcome == HANG and answer.fault is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, ask, failed, idle, observe, played, recording, seconds
+from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, played, recording, seconds
 from ._patching import Replace
 
 
@@ -165,6 +165,8 @@ def patch(module: Any, replace: Replace) -> None:
             return observed_response(sent, response, started, TeeStream)
         if answer.passthrough:
             return sync_original(self, request)
+        if outcome is NO_FAULT and not answer.is_stream:  # a whole body, as httpx holds one it has read
+            return respond(request, answer, module.ByteStream(answer.body))
         return respond(request, answer, ReplayStream(request, answer, outcome))
 
     async def handle_async_request(self: Any, request: Any) -> Any:
@@ -182,6 +184,8 @@ def patch(module: Any, replace: Replace) -> None:
             return observed_response(sent, response, started, AsyncTeeStream)
         if answer.passthrough:
             return await async_original(self, request)
+        if outcome is NO_FAULT and not answer.is_stream:
+            return respond(request, answer, module.ByteStream(answer.body))
         return respond(request, answer, AsyncReplayStream(request, answer, outcome))
 
     sync_original = replace(module.HTTPTransport, "handle_request", handle_request)
