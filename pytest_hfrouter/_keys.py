@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from ._running import Running
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
     from .guard import Policy
     from .library import Library
-    from .traffic import Exchange, Rule
+    from .traffic import Rule
 
 # -- on the config: one per run ----------------------------------------------------------
 SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
@@ -36,7 +37,6 @@ NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 SHOWS_PASSED: pytest.StashKey[bool] = pytest.StashKey()
 
 # -- on an item: one per test ------------------------------------------------------------
-EXCHANGE: pytest.StashKey[Exchange] = pytest.StashKey()
-EACH_RULE: pytest.StashKey[Rule] = pytest.StashKey()
-MARKS: pytest.StashKey[dict[str, list[pytest.Mark]]] = pytest.StashKey()
+#: the running test (its exchange, markers, ...), from its setup to its teardown
+RUNNING: pytest.StashKey[Running] = pytest.StashKey()
 ACTS: pytest.StashKey[bool] = pytest.StashKey()

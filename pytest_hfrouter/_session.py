@@ -191,16 +191,17 @@ class RunSession:
         self._add("expired", entries)
 
     def collect(self, nodeid: str, exchange: Exchange) -> None:
-        self._add("calls", [{"test": nodeid, **call.to_dict()} for call in exchange.live])
-        self._add("drift", [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift])
+        if exchange.live:
+            self._add("calls", [{"test": nodeid, **call.to_dict()} for call in exchange.live])
+        if exchange.drift:
+            self._add("drift", [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift])
         if exchange.failures and self.settings.live is not None and self.settings.harvest_dir is not None:
             self._harvest(nodeid, exchange)
         if self.keeps_tests:
-            from .coverage import test_record
+            from .coverage import traffic_record
 
             record = self._record(nodeid)
-            fresh = test_record(nodeid, exchange)
-            record.update({k: v for k, v in fresh.items() if k not in ("outcome", "verdicts")})
+            record.update(traffic_record(exchange))
             if exchange.chaos is not None:
                 record["chaos"] = [injection.to_dict() for injection in exchange.chaos.injected]
                 record["reproduce"] = exchange.chaos.reproduction()

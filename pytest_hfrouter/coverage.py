@@ -55,8 +55,10 @@ _RECORDS: dict[tuple[Any, ...], dict[str, Any]] = {}
 _MAX_RECORDS = 4096
 
 
-def test_record(nodeid: str, exchange: Exchange) -> dict[str, Any]:
-    """A test's traffic for the report (its outcome and verdicts are added when they are known)."""
+def traffic_record(exchange: Exchange) -> dict[str, Any]:
+    """A test's traffic for the report: the scenarios it met, the (provider, scenario) pairs, its
+    calls (its outcome and verdicts are added when they are known). Tuples: the run keeps them
+    to the end, and the garbage collector stops tracking a tuple of strings (`_session._settled`)."""
     met: dict[tuple[str, str], None] = {}
     for call in exchange.calls:
         for name in call.scenarios:
@@ -68,12 +70,9 @@ def test_record(nodeid: str, exchange: Exchange) -> dict[str, Any]:
             for provider in named or [ANY]:
                 met[(provider, name)] = None
     return {
-        "test": nodeid,
-        "outcome": None,
-        "scenarios": sorted({name for _, name in met}),
-        "met": [list(pair) for pair in met],
-        "calls": [call_record(call) for call in exchange.calls],
-        "verdicts": [],
+        "scenarios": tuple(sorted({name for _, name in met})),
+        "met": tuple(met),
+        "calls": tuple(call_record(call) for call in exchange.calls),
     }
 
 

@@ -235,7 +235,9 @@ _FORMAT_MODULES = ("library.py", "cassettes.py", "faults.py", "routes.py", "task
 
 
 def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
-    """`load_library`, through a pickle keyed by the content of the data and of its format."""
+    """`load_library`, through a pickle keyed by the files of the data and of its format: each
+    one's path, size and modification time (an edit changes them; reading and hashing every file
+    instead cost more than the unpickling itself)."""
     import hashlib
     import os
     import pickle
@@ -244,7 +246,8 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
     for path in [*(here / name for name in _FORMAT_MODULES), *sorted(root.rglob("*.yaml"))]:
-        digest.update(str(path.relative_to(path.parent.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+        stat = path.stat()
+        digest.update(f"{path.relative_to(path.parent.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     folder = cache_dir or _cache_home() / "pytest-hfrouter"
     target = folder / f"library-{digest.hexdigest()[:20]}.pickle"
     try:

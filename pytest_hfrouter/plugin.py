@@ -14,21 +14,20 @@ import pytest
 
 from ._keys import (
     ACTS,
-    EACH_RULE,
     ENGINE,
-    EXCHANGE,
     LIBRARY,
     MAKE_ENGINE,
-    MARKS,
     PARSED_OUTAGES,
     POLICY,
     RUN,
+    RUNNING,
     SETTINGS,
     SHOWS_PASSED,
 )
 from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
 
 if TYPE_CHECKING:
+    from ._running import Running
     from ._session import RunSession
     from ._settings import Settings
     from .cassettes import Cassette
@@ -194,10 +193,10 @@ def _engine(config: pytest.Config) -> Engine:
 _BUILDING = threading.RLock()
 
 
-def _cassettes(item: pytest.Item, settings: Settings) -> list[Path]:
+def _cassettes(item: pytest.Item, settings: Settings, marks: dict[str, list[pytest.Mark]]) -> list[Path]:
     from .cassette_paths import item_cassettes
 
-    found, missing = item_cassettes(item, settings.cassette_dir, _marks(item).get(CASSETTE, []))
+    found, missing = item_cassettes(item, settings.cassette_dir, marks.get(CASSETTE, []))
     for given, tried in missing:
         pytest.fail(
             f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
@@ -219,13 +218,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
-    """The test's hfrouter markers (and ``vcr``) by name, closest first (read once per test)."""
-    marks = item.stash.get(MARKS, None)
-    if marks is None:
-        marks = item.stash[MARKS] = {}
-        for mark in item.iter_markers():
-            if mark.name.startswith("hfrouter_") or mark.name == "vcr":
-                marks.setdefault(mark.name, []).append(mark)
+    """The test's hfrouter markers (and ``vcr``) by name, closest first (read once per test: a
+    running test's are in its `Running`)."""
+    running = item.stash.get(RUNNING, None)
+    if running is not None:
+        return running.marks
+    marks: dict[str, list[pytest.Mark]] = {}
+    for mark in item.iter_markers():
+        if mark.name.startswith("hfrouter_") or mark.name == "vcr":
+            marks.setdefault(mark.name, []).append(mark)
     return marks
 
 
@@ -250,47 +251,40 @@ def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -
     return template
 
 
-def _outage_rule(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
-    """A fresh rule for this test from an ``hfrouter_outage`` marker (its own ``used`` count)."""
-    return _parsed_outage(config, mark, library).fresh()
-
-
-def _closest(item: pytest.Item, name: str) -> pytest.Mark | None:
-    found = _marks(item).get(name)
-    return found[0] if found else None
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _closest(item, LIVE_MARKER) is not None and item.config.stash[SETTINGS].live is None:
+    config = item.config
+    settings = config.stash[SETTINGS]
+    marks = _marks(item)
+    if LIVE_MARKER in marks and settings.live is None:
         return  # skipped by its marker (pytest_collection_modifyitems)
     if not hasattr(item, "obj"):
         return  # not a test function (a generated probe)
-    if not acts_on(item):
+    if not settings.scope.every_test and not acts_on(item):
         return  # scope "marked" and the test did not ask: its requests go out as without the plugin
+    from ._running import Running
     from .resets import reset_client_caches
     from .traffic import Exchange
 
-    settings = item.config.stash[SETTINGS]
-    engine = _engine(item.config)
-    if _closest(item, "vcr") is not None:
-        _yield_to_vcr(item)
-        engine.begin(item.stash.setdefault(EXCHANGE, Exchange(vcr=True)), item.nodeid)
+    engine = _engine(config)
+    run = config.stash.get(RUN, None)
+    if "vcr" in marks:
+        _yield_to_vcr(item, marks)
+        item.stash[RUNNING] = Running(engine.begin(Exchange(vcr=True), item.nodeid), marks, settings, engine, run)
         return
     library = engine.library
-    rules = [_outage_rule(item.config, m, library) for m in _marks(item).get(OUTAGE, ())]
+    rules = [_parsed_outage(config, m, library).fresh() for m in marks.get(OUTAGE, ())]
     case = _each_case(item)
-    each = _closest(item, EACH_OUTAGE)
-    if case is not None and each is not None:
+    each = marks.get(EACH_OUTAGE)
+    each_rule = None
+    if case is not None and each:
         from .markers import parse_each_outage
 
-        each_rule = parse_each_outage(each.args, each.kwargs, library).rule(library, case)
+        each_rule = parse_each_outage(each[0].args, each[0].kwargs, library).rule(library, case)
         rules.insert(0, each_rule)
-        item.stash[EACH_RULE] = each_rule
-    run = item.config.stash.get(RUN, None)
-    cassettes = _loaded_cassettes(item, settings, run)
+    cassettes = _loaded_cassettes(item, settings, run, marks)
     chaos = None
-    if settings.chaos and not rules and run is not None and _closest(item, NO_CHAOS) is None:
+    if settings.chaos and not rules and run is not None and NO_CHAOS not in marks:
         chaos = run.chaos_for(item.nodeid, library)
     exchange = Exchange(
         rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
@@ -299,12 +293,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
         reset_client_caches(settings.resets)
         engine.hub_answers_changed = False
-    item.stash[EXCHANGE] = engine.begin(exchange, item.nodeid)
-    item.config.stash[POLICY].active = True
+    item.stash[RUNNING] = Running(engine.begin(exchange, item.nodeid), marks, settings, engine, run, each_rule)
+    config.stash[POLICY].active = True
 
 
-def _loaded_cassettes(item: pytest.Item, settings: Settings, run: RunSession | None) -> list[Cassette]:
-    paths = _cassettes(item, settings)
+def _loaded_cassettes(
+    item: pytest.Item, settings: Settings, run: RunSession | None, marks: dict[str, list[pytest.Mark]]
+) -> list[Cassette]:
+    paths = _cassettes(item, settings, marks)
     if not paths:
         return []
     from ._checks import check_expiry
@@ -325,9 +321,9 @@ def _loaded_cassettes(item: pytest.Item, settings: Settings, run: RunSession | N
     return cassettes
 
 
-def _yield_to_vcr(item: pytest.Item) -> None:
+def _yield_to_vcr(item: pytest.Item, marks: dict[str, list[pytest.Mark]]) -> None:
     """A ``@pytest.mark.vcr`` test: said once per run; with hfrouter markers or fixtures, refused."""
-    ours = [f"@pytest.mark.{name}" for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT) if _marks(item).get(name)]
+    ours = [f"@pytest.mark.{name}" for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT) if marks.get(name)]
     fixtures = getattr(item, "fixturenames", ())
     ours += [f"the {name!r} fixture" for name in ("hfrouter", "hfrouter_server") if name in fixtures]
     from ._notes import VCR_NOTE, note, vcr_conflict
@@ -349,9 +345,12 @@ def _scenario_param(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    exchange = item.stash.get(EXCHANGE, None)
+    running = item.stash.get(RUNNING, None)
+    if running is None:
+        return (yield)
     watch: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    if exchange is not None and item.config.stash[SETTINGS].judges(_closest(item, RESILIENT) is not None):
+    exchange = running.exchange
+    if exchange.rules and running.settings.judges(RESILIENT in running.marks):
         from ._checks import exceptions_reaching, meets_truncation
 
         if meets_truncation(exchange.rules):
@@ -360,23 +359,21 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         with watch:
             result = yield
     except (pytest.skip.Exception, pytest.xfail.Exception):
-        _after_call(item, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
+        _after_call(item, running, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
         raise
     except KeyboardInterrupt:
         raise
     except BaseException:
-        _after_call(item, passed=False)
+        _after_call(item, running, passed=False)
         raise
-    _after_call(item, passed=True)
+    _after_call(item, running, passed=True)
     return result
 
 
-def _after_call(item: pytest.Item, passed: bool, judge: bool = True) -> None:
-    exchange = item.stash.get(EXCHANGE, None)
-    if exchange is None:
-        return
+def _after_call(item: pytest.Item, running: Running, passed: bool, judge: bool = True) -> None:
     from ._checks import after_call, pytest_fail
 
+    exchange = running.exchange
     if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
         hint = _record_hint(item)
         raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
@@ -385,17 +382,16 @@ def _after_call(item: pytest.Item, passed: bool, judge: bool = True) -> None:
     path, line, _ = item.location
     findings = after_call(
         exchange,
-        item.config.stash[SETTINGS],
+        running.settings,
         passed=passed,
-        resilience=_resilience(item),
-        each_rule=item.stash.get(EACH_RULE, None),
+        resilience=_resilience(running.marks),
+        each_rule=running.each_rule,
         location=(path, (line or 0) + 1),
     )
     if findings.skip is not None:
         raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
-    run = item.config.stash.get(RUN, None)
-    if run is not None and findings.verdicts:
-        run.add_verdicts(item.nodeid, findings.verdicts)
+    if running.run is not None and findings.verdicts:
+        running.run.add_verdicts(item.nodeid, findings.verdicts)
     for note in findings.notes:  # the test failed on its own; what never happened may be why
         item.add_report_section("call", "hfrouter", note + "\ncall log:\n" + _call_log(exchange))
     if findings.failures and passed:
@@ -404,14 +400,14 @@ def _after_call(item: pytest.Item, passed: bool, judge: bool = True) -> None:
         raise pytest.skip.Exception(f"pytest-hfrouter: {findings.skip}", _use_item_location=True)
 
 
-def _resilience(item: pytest.Item) -> Resilience | None:
+def _resilience(marks: dict[str, list[pytest.Mark]]) -> Resilience | None:
     """The merged ``hfrouter_resilient`` markers (closest wins per argument), or None without one."""
-    marks = _marks(item).get(RESILIENT)
-    if not marks:
+    resilient = marks.get(RESILIENT)
+    if not resilient:
         return None
     from .markers import merge_resilient
 
-    return merge_resilient([(m.args, m.kwargs) for m in marks])
+    return merge_resilient([(m.args, m.kwargs) for m in resilient])
 
 
 def _call_log(exchange: Exchange) -> str:
@@ -463,15 +459,15 @@ def _shows_passed(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    engine = item.config.stash.get(ENGINE, None)
-    exchange = item.stash.get(EXCHANGE, None)
-    if engine is None or exchange is None:
+    running = item.stash.get(RUNNING, None)
+    if running is None:
         return
+    # Items live as long as the session: a finished test's traffic must not.
+    del item.stash[RUNNING]
+    engine, exchange, settings = running.engine, running.exchange, running.settings
     engine.end()
-    run = item.config.stash.get(RUN, None)
-    if run is not None:
-        run.collect(item.nodeid, exchange)
-    settings = item.config.stash[SETTINGS]
+    if running.run is not None:
+        running.run.collect(item.nodeid, exchange)
     if not settings.scope.every_test:
         from .resets import reset_client_caches
 
@@ -480,12 +476,6 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
     if settings.records and exchange.recorded:
         _write_recording(item, settings, exchange)
-    # Items live as long as the session: a finished test's traffic must not.
-    del item.stash[EXCHANGE]
-    if EACH_RULE in item.stash:
-        del item.stash[EACH_RULE]
-    if MARKS in item.stash:
-        del item.stash[MARKS]
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:
@@ -513,18 +503,19 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     item = request.node
     _require_plugin(item.config, "hfrouter")
     settings = item.config.stash[SETTINGS]
-    if EXCHANGE not in item.stash:
+    running = item.stash.get(RUNNING, None)
+    if running is None:
         pytest.fail(
             f"pytest-hfrouter: {item.nodeid} asked for the hfrouter fixture at run time (getfixturevalue), "
             f"but the plugin does not act in it ({settings.scope.describe()}). Name the fixture in the test's "
             "arguments or in @pytest.mark.usefixtures('hfrouter'), or set ini hfrouter_scope = all.",
             pytrace=False,
         )
-    resilience = _resilience(item)
+    resilience = _resilience(running.marks)
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     judged = settings.judges(resilience is not None)
     return HFRouter(
-        item.stash[EXCHANGE],
+        running.exchange,
         _engine(item.config).library,
         _scenario_param(item),
         chain=chain,

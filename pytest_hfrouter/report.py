@@ -69,7 +69,7 @@ class Report:
     outside_tests: list[dict[str, Any]] = field(default_factory=list)
     #: live failures: known scenarios seen in the wild, and new shapes kept as candidates
     harvest: list[dict[str, Any]] = field(default_factory=list)
-    #: every test: outcome, scenarios met, structured calls, verdicts (coverage.test_record)
+    #: every test: outcome, scenarios met, structured calls, verdicts (coverage.traffic_record)
     tests: list[dict[str, Any]] = field(default_factory=list)
     #: the scenario catalog the coverage gaps are judged against (coverage.catalog)
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
