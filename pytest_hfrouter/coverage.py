@@ -38,7 +38,7 @@ def call_record(call: Call) -> dict[str, Any]:
     Read-only: the same call in many tests is one record (a suite repeats its calls), so the
     report's scrubbing and memory pay for each distinct call once."""
     key = (call.provider, call.model, call.route, call.method, call.url, call.stream, call.status, call.fault,
-           call.answered_by, getattr(call, "task", None))  # fmt: skip
+           call.answered_by)  # fmt: skip
     record = _RECORDS.get(key)
     if record is None:
         if len(_RECORDS) >= _MAX_RECORDS:  # calls with ids in their URLs (job polls): keep it bounded
@@ -100,8 +100,13 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     """
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     kinds: dict[str, set[tuple[str, bool]]] = {}
+    read: set[int] = set()  # a run shares one record among the tests that made the same call
+    listed: set[tuple[str, str, str]] = set()  # (provider, scenario, test): a cell lists a test once
     for test in tests:
         for call in test.get("calls") or []:
+            if id(call) in read:
+                continue
+            read.add(id(call))
             provider = call.get("provider")
             if provider and call.get("route") in INFERENCE_KINDS:
                 kinds.setdefault(provider, set()).add((call["route"], bool(call.get("stream"))))
@@ -109,7 +114,8 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
                     kinds[provider].add(("mapping", False))
         for provider, scenario in test.get("met") or []:
             cell = cells.setdefault(provider, {}).setdefault(scenario, {"tests": [], **dict.fromkeys(OUTCOMES, 0)})
-            if test["test"] not in cell["tests"]:
+            if (provider, scenario, test["test"]) not in listed:
+                listed.add((provider, scenario, test["test"]))
                 cell["tests"].append(test["test"])
                 outcome = test.get("outcome") or "passed"
                 cell[outcome] = cell.get(outcome, 0) + 1

@@ -146,18 +146,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.setdefault(mark.name, []).append(mark)
     if not marks:
         return
-    from ._notes import note
-    from .markers import MarkerError, outage_note, parse_cassette_paths, parse_each_outage, parse_resilient
+    from .markers import MarkerError
 
     config = metafunc.config
     try:
         for marker in marks.get(OUTAGE, ()):
             _parsed_outage(config, marker, _library(config))
         for marker in marks.get(CASSETTE, ()):
+            from .markers import parse_cassette_paths
+
             parse_cassette_paths(marker.args, marker.kwargs)
         for marker in marks.get(RESILIENT, ()):
+            from .markers import parse_resilient
+
             parse_resilient(marker.args, marker.kwargs)
         if EACH_OUTAGE in marks:
+            from ._notes import note
+            from .markers import outage_note, parse_each_outage
+
             each = marks[EACH_OUTAGE][0]
             plan = parse_each_outage(each.args, each.kwargs, _library(config))
             note(config, outage_note(each.kwargs))

@@ -27,6 +27,10 @@ CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", 
 _MODULES = {"vcrpy": "vcr", "pytest-hfrouter": "pytest_hfrouter"}
 
 
+#: what a worker's (or a test's) part of the report may hold
+_PARTS = ("calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests")
+
+
 def versions() -> dict[str, str]:
     """Python's and the HTTP clients' versions (for reports and recorded cassettes): a loaded
     module's own ``__version__``, else the installed distribution's (importlib.metadata reads
@@ -107,8 +111,10 @@ class Report:
 
     def merge_payload(self, payload: dict[str, Any]) -> None:
         """Fold a worker's part into this (the controller's) report."""
-        for key in ("calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests"):
-            getattr(self, key).extend(payload.get(key) or [])
+        for key in _PARTS:
+            entries = payload.get(key)
+            if entries:
+                getattr(self, key).extend(entries)
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 
     def write(self, path: Path, payload: dict[str, Any] | None = None) -> None:
@@ -124,7 +130,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     # One line: json's C encoder (indentation takes its pure-Python one, 7x slower on a large run).
-    temporary.write_text(json.dumps(payload, ensure_ascii=False) + "\n", encoding="utf-8")
+    # No check for cycles (a report holds none; json keeps a set of every container it visits for it).
+    temporary.write_text(json.dumps(payload, ensure_ascii=False, check_circular=False) + "\n", encoding="utf-8")
     os.replace(temporary, path)
 
 
