@@ -286,6 +286,19 @@ def test_matrix_gaps_and_merge() -> None:
     assert "- novita: no test meets stream-cut" in text
 
 
+def test_matrix_lists_a_test_once_per_cell_and_reads_a_shared_call_record_once() -> None:
+    scenarios = {"provider-500": {"routes": ["provider", "auto"], "stream": None}}
+    shared = {"provider": "novita", "route": "provider", "stream": False}
+    twice = record("t::twice", "passed", [["novita", "provider-500"], ["novita", "provider-500"]], [])
+    twice["calls"] = (shared, shared)
+    other = record("t::other", "failed", [["novita", "provider-500"]], [])
+    other["calls"] = (shared,)
+    coverage = matrix([twice, other], scenarios)
+    cell = coverage["cells"]["novita"]["provider-500"]
+    assert cell["tests"] == ["t::twice", "t::other"] and cell["passed"] == 1 and cell["failed"] == 1
+    assert coverage["gaps"] == {"novita": []}  # the shared record still counts: novita makes provider calls
+
+
 # -- the hfrouter command ----------------------------------------------------------------------------
 def hfrouter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(HFROUTER), *args], capture_output=True, text=True, timeout=120, cwd=cwd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,25 @@ def test_a_change_in_the_data_is_a_new_cache_entry(tmp_path: Path) -> None:
     edited = cached_library(data, cache)
     assert len(list(cache.glob("library-*.pickle"))) == 2
     assert edited.get("provider-500").description.startswith("(edited)")
+
+
+def test_an_edit_of_the_same_size_is_a_new_cache_entry(tmp_path: Path) -> None:
+    """The cache is keyed by each file's size and modification time: an edit that keeps the size
+    still changes the time."""
+    data = tmp_path / "cassettes"
+    shutil.copytree(library_dir(), data)
+    cache = tmp_path / "cache"
+    cached_library(data, cache)
+    scenario = data / "scenarios" / "provider-500.yaml"
+    text = scenario.read_text()
+    assert "description: The provider" in text
+    edited = text.replace("description: The provider", "description: XYZ provider", 1)
+    assert len(edited) == len(text)
+    before = scenario.stat().st_mtime_ns
+    scenario.write_text(edited)
+    os.utime(scenario, ns=(before + 1_000_000, before + 1_000_000))  # a later time, however coarse the clock
+    assert cached_library(data, cache).get("provider-500").description.startswith("XYZ provider")
+    assert len(list(cache.glob("library-*.pickle"))) == 2
 
 
 def test_a_broken_cache_file_is_parsed_again_and_replaced(tmp_path: Path) -> None:

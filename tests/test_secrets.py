@@ -58,6 +58,18 @@ def test_key_shapes_are_scrubbed_wherever_they_stand() -> None:
     assert scrub.text(hf.replace("_", "\\u005f")) == "hf_REDACTED"
 
 
+def test_a_record_shared_by_many_tests_is_scrubbed_wherever_it_stands() -> None:
+    rng = random.Random(11)
+    key = "hf_" + tail(rng, 34)
+    call = {"url": f"https://router.huggingface.co/v1/models?api_key={key}", "status": 200}
+    report = {"tests": [{"test": "t::a", "calls": (call, call)}, {"test": "t::b", "calls": (call,)}], "calls": [call]}
+    scrubbed = scrub.payload(report)
+    urls = [c["url"] for t in scrubbed["tests"] for c in t["calls"]] + [scrubbed["calls"][0]["url"]]
+    assert len(urls) == 4 and all(key not in url and "REDACTED" in url for url in urls)
+    assert call["url"].endswith(key)  # the run's own record is left as it was
+    assert json.loads(json.dumps(scrubbed))["tests"][0]["calls"][1]["url"] == urls[0]
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -684,3 +684,41 @@ def test_a_call_is_made_with_exactly_its_fields() -> None:
     assert dataclasses.replace(call, spared=True) == Call(*dataclasses.astuple(call)[:-1], spared=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         call.status = 200  # type: ignore[misc]
+
+
+# -- the report's outputs ---------------------------------------------------------------------------
+def test_versions_name_the_loaded_clients_as_installed() -> None:
+    import importlib.metadata
+
+    import huggingface_hub
+
+    from pytest_hfrouter.report import versions
+
+    found = versions()
+    assert found["huggingface_hub"] == huggingface_hub.__version__ == importlib.metadata.version("huggingface_hub")
+    assert found["pytest-hfrouter"] == importlib.metadata.version("pytest-hfrouter")
+    assert found["python"]
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["gc-on", "gc-off"])
+def test_the_outputs_are_written_with_the_collector_paused_then_left_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    import gc
+
+    from pytest_hfrouter import report
+
+    seen: list[bool] = []
+    write_json = report.write_json
+    monkeypatch.setattr(report, "write_json", lambda *args: seen.append(gc.isenabled()) or write_json(*args))
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        target = tmp_path / "r.json"
+        report.write_outputs(
+            report.Report(), False, baseline=None, json_path=target, summary=None, step_summary=None, html=None, live=False
+        )
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen == [False] and json.loads(target.read_text())["schema"] == report.SCHEMA
