@@ -715,9 +715,8 @@ def test_the_outputs_are_written_with_the_collector_paused_then_left_as_it_was(
     (gc.enable if enabled else gc.disable)()
     try:
         target = tmp_path / "r.json"
-        report.write_outputs(
-            report.Report(), False, baseline=None, json_path=target, summary=None, step_summary=None, html=None, live=False
-        )
+        outputs = {"baseline": None, "json_path": target, "summary": None, "step_summary": None, "html": None}
+        report.write_outputs(report.Report(), False, live=False, **outputs)
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
