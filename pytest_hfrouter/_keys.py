@@ -34,7 +34,6 @@ PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKe
 #: the notes already said once in this run (pytest-hfrouter's one-line notes)
 NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 #: whether a passing test's output is shown or written anywhere (``-rP``/``-rA``, JUnit XML)
-SHOWS_PASSED: pytest.StashKey[bool] = pytest.StashKey()
 
 # -- on an item: one per test ------------------------------------------------------------
 #: the running test (its exchange, markers, ...), from its setup to its teardown

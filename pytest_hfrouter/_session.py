@@ -114,6 +114,11 @@ class RunSession:
             or os.environ.get("GITHUB_STEP_SUMMARY")
         )
         self._pending: dict[str, dict[str, Any]] = {}
+        option = config.option
+        #: whether a passing test's output is shown (``-rP``, ``-rA``) or written (JUnit XML)
+        self.shows_passed = bool(
+            {"P", "A"} & set(str(getattr(option, "reportchars", "") or "")) or getattr(option, "xmlpath", None)
+        )
         #: the run's outage coverage matrix (controller, once the session finished)
         self.coverage: dict[str, Any] | None = None
         self._harvester: Any = None
@@ -171,20 +176,29 @@ class RunSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        report = yield
-        if not self.keeps_tests or isinstance(item, self.generated):
-            return report
-        record = self._record(item.nodeid)
-        outcome = _outcome(report)
+        """A test's outcome for its record; and what the terminal shows of it — its traceback,
+        captured output and logs (an app's or httpx's log line with the URL) — goes through the
+        scrubber: a failing test's always, a passing test's when it is shown (``-rP``, ``-rA``) or
+        written (JUnit XML)."""
+        report: pytest.TestReport = yield
+        if self.keeps_tests and not isinstance(item, self.generated):
+            self._note_outcome(item.nodeid, report)
+        if not report.passed or self.shows_passed:
+            report.longrepr = scrub.deep(report.longrepr)  # in place: the terminal's layout and summary stay
+            report.sections = scrub.deep(report.sections)
+        return report
+
+    def _note_outcome(self, nodeid: str, report: pytest.TestReport) -> None:
+        record = self._record(nodeid)
+        outcome = ("xfailed" if report.skipped else "xpassed") if hasattr(report, "wasxfail") else report.outcome
         if record["outcome"] is None or _WORST[outcome] > _WORST[record["outcome"]]:
             record["outcome"] = outcome
-        chaos = self._chaos.get(item.nodeid)
+        chaos = self._chaos.get(nodeid)
         if report.failed and report.when == "call" and chaos is not None and chaos.injected:
             report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, chaos)))
         if report.when == "teardown":
-            self._chaos.pop(item.nodeid, None)
-            self._add("tests", [_settled(self._pending.pop(item.nodeid))])
-        return report
+            self._chaos.pop(nodeid, None)
+            self._add("tests", [_settled(self._pending.pop(nodeid))])
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
         entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
@@ -331,12 +345,6 @@ class RunSession:
         from ._summary import write_summary
 
         write_summary(terminalreporter, self.report, self.settings, self.comparison, self.coverage, self.chaos_seed)
-
-
-def _outcome(report: pytest.TestReport) -> str:
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    return report.outcome
 
 
 def _chaos_section(seed: int | None, chaos: Any) -> str:

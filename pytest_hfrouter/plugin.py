@@ -22,7 +22,6 @@ from ._keys import (
     RUN,
     RUNNING,
     SETTINGS,
-    SHOWS_PASSED,
 )
 from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
 
@@ -227,8 +226,10 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
     """The test's hfrouter markers (and ``vcr``) by name, closest first (read once per test: a
     running test's are in its `Running`)."""
     running = item.stash.get(RUNNING, None)
-    if running is not None:
-        return running.marks
+    return running.marks if running is not None else _read_marks(item)
+
+
+def _read_marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
     marks: dict[str, list[pytest.Mark]] = {}
     for mark in item.iter_markers():
         if mark.name.startswith("hfrouter_") or mark.name == "vcr":
@@ -261,7 +262,7 @@ def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -
 def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     settings = config.stash[SETTINGS]
-    marks = _marks(item)
+    marks = _read_marks(item)
     if LIVE_MARKER in marks and settings.live is None:
         return  # skipped by its marker (pytest_collection_modifyitems)
     if not hasattr(item, "obj"):
@@ -435,32 +436,6 @@ def _record_hint(item: pytest.Item) -> str:
         f"to answer it, record it into {target}: {record_command(item.nodeid)} "
         f"— or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
     )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """What the terminal shows of a test — its traceback, captured output and logs (an app's or
-    httpx's log line with the URL) — goes through the scrubber too: a failing test's always, a
-    passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
-    report: pytest.TestReport = yield
-    if report.passed and not _shows_passed(item.config):
-        return report  # nothing of it is shown: no cost on the way of a passing test
-    from .scrub import deep
-
-    report.longrepr = deep(report.longrepr)  # in place: the terminal's layout and summary line stay
-    report.sections = deep(report.sections)
-    return report
-
-
-def _shows_passed(config: pytest.Config) -> bool:
-    shows = config.stash.get(SHOWS_PASSED, None)
-    if shows is None:
-        chars = str(getattr(config.option, "reportchars", "") or "")
-        junit = getattr(config.option, "xmlpath", None)
-        shows = config.stash[SHOWS_PASSED] = "P" in chars or "A" in chars or bool(junit)
-    return shows
 
 
 @pytest.hookimpl(trylast=True)
