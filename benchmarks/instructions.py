@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -76,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or any(len(pair) != 2 for pair in pairs):
         run.log(f"pairs are ours/floor of {', '.join(variants)} (xdist variants are not counted); got {args.pairs}")
         return 2
-    work = args.work or Path(tempfile.mkdtemp(prefix="hfrouter-instructions-"))
-    bench = run.Bench(args.envs.resolve(), work.resolve())
-    try:
+    with run.workspace(args.work, "hfrouter-instructions-") as work:
+        bench = run.Bench(args.envs.resolve(), work)
         captured = work / "captured"
         bench.probe("hfrouter", "capture", str(captured))
         jobs = []
@@ -115,9 +113,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{(fixed[ours] - fixed[floor]) / 1e6:+,.0f} M | {at:.3f} |"
             )
         return 0
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,18 @@ def _count(output: str, word: str) -> int:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def workspace(given: Path | None, prefix: str) -> Iterator[Path]:
+    """``given`` (kept afterwards), else a temporary directory removed at the end."""
+    work = given or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work.resolve()
+    finally:
+        if given is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # -- the variants ----------------------------------------------------------------------
@@ -500,10 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         log(f"missing environments {missing} under {args.envs}: run  bash benchmarks/setup_envs.sh {args.envs}")
         return 2
-    work = args.work or Path(tempfile.mkdtemp(prefix="hfrouter-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(args.envs.resolve(), work.resolve())
-    try:
+    with workspace(args.work, "hfrouter-bench-") as work:
+        bench = Bench(args.envs.resolve(), work)
         paths = prepare(bench, args.n, args.per_file)
         log(f"checking every variant on N = {args.n} (also the warm-up run)")
         outcomes, problems = check_variants(bench, paths, args.n)
@@ -537,9 +547,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.smoke:
             log("smoke: every variant passed all its tests")
         return 0
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

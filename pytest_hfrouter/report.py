@@ -255,25 +255,6 @@ def harvest_lines(harvest: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_outputs(
-    report: Report,
-    keeps_tests: bool,
-    *,
-    baseline: Path | None,
-    json_path: Path | None,
-    summary: Path | None,
-    step_summary: Path | None,
-    html: Path | None,
-    live: bool,
-) -> tuple[Comparison | None, dict[str, Any] | None]:
-    """The controller's outputs of a finished run: the JSON report (``--hfrouter-report``), the
-    markdown summary appended to ``summary`` (``--hfrouter-summary``) and ``step_summary`` (CI's
-    ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
-    and the coverage matrix, for the terminal."""
-    with _collector_paused():
-        return _write_outputs(report, keeps_tests, baseline, json_path, summary, step_summary, html, live)
-
-
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off while the outputs are built, then as it was.
@@ -290,9 +271,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _write_outputs(
+@_collector_paused()
+def write_outputs(
     report: Report,
     keeps_tests: bool,
+    *,
     baseline: Path | None,
     json_path: Path | None,
     summary: Path | None,
@@ -300,6 +283,10 @@ def _write_outputs(
     html: Path | None,
     live: bool,
 ) -> tuple[Comparison | None, dict[str, Any] | None]:
+    """The controller's outputs of a finished run: the JSON report (``--hfrouter-report``), the
+    markdown summary appended to ``summary`` (``--hfrouter-summary``) and ``step_summary`` (CI's
+    ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
+    and the coverage matrix, for the terminal. The garbage collector is paused meanwhile."""
     if keeps_tests:
         from .coverage import catalog
         from .library import shipped_library
