@@ -225,7 +225,7 @@ def load_library(root: Path) -> Library:
 
 @functools.lru_cache(maxsize=1)
 def shipped_library() -> Library:
-    """The shipped library, parsed once per content: later processes (xdist workers, the next
+    """The shipped library, parsed once per version of its files: later processes (xdist workers, the next
     run) unpickle it in about a millisecond instead of parsing its YAML again."""
     return cached_library(library_dir())
 

@@ -1,4 +1,4 @@
-"""The shipped library is parsed once per content and unpickled after that."""
+"""The shipped library is parsed once per version of its files (their sizes and times) and unpickled after that."""
 
 from __future__ import annotations
 
