@@ -225,13 +225,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
-    """The test's hfrouter markers (and ``vcr``) by name, closest first (read once per test: a
+    """The test's hfrouter markers (and ``vcr``) by name, closest first (read once, at setup: a
     running test's are in its `Running`)."""
-    running = item.stash.get(RUNNING, None)
-    return running.marks if running is not None else _read_marks(item)
-
-
-def _read_marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
     marks: dict[str, list[pytest.Mark]] = {}
     for mark in item.iter_markers():
         if mark.name.startswith("hfrouter_") or mark.name == "vcr":
@@ -264,7 +259,7 @@ def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -
 def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     settings = config.stash[SETTINGS]
-    marks = _read_marks(item)
+    marks = _marks(item)
     if LIVE_MARKER in marks and settings.live is None:
         return  # skipped by its marker (pytest_collection_modifyitems)
     if not hasattr(item, "obj"):
