@@ -846,13 +846,14 @@ def test_recording_scrubs_every_secret(
     assert body["choices"][0]["message"]["content"] == "you sent Bearer hf_REDACTED"
     assert "my token is hf_REDACTED" in body["echo"]
     assert lower_keys(response["headers"])["set-cookie"] == ["<redacted>"]
-    lint = subprocess.run(
-        [sys.executable, "-m", "pytest_hfrouter", "lint", str(cassette.parent)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    lint = run_lint(str(cassette.parent))
     assert (lint.returncode, lint.stdout) == (0, "1 cassette(s) checked, 0 problem(s)\n")
+
+
+def run_lint(target: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest_hfrouter lint TARGET``, as a user runs it."""
+    command = [sys.executable, "-m", "pytest_hfrouter", "lint", target]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pytester, write_cassette: Any) -> None:
@@ -863,13 +864,7 @@ def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pyte
     secret.write_text(secret.read_text().replace(plain, "      Authorization:\n      - Bearer abc123\n    method"))
     (pytester.path / "cassettes" / "broken.yaml").write_text("interactions: [oops\n")
     (pytester.path / "cassettes" / "notes.txt").write_text(PLANTED)  # not a cassette: not linted
-    lint = subprocess.run(
-        [sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes"],
-        cwd=pytester.path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    lint = run_lint("cassettes", pytester.path)
     assert lint.returncode == 1
     lines = lint.stdout.splitlines()
     assert lines[-1] == "4 cassette(s) checked, 3 problem(s)"
@@ -881,13 +876,7 @@ def test_lint_finds_tokens_secrets_and_malformed_cassettes(pytester: pytest.Pyte
     assert kept in lines
     assert not any("clean.yaml" in line or "notes.txt" in line for line in lines)
     assert PLANTED not in lint.stdout  # the finding does not print the token it found
-    clean = subprocess.run(
-        [sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes/clean.yaml"],
-        cwd=pytester.path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    clean = run_lint("cassettes/clean.yaml", pytester.path)
     assert (clean.returncode, clean.stdout) == (0, "1 cassette(s) checked, 0 problem(s)\n")
 
 
