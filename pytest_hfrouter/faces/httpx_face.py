@@ -10,6 +10,7 @@ alone.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from ..live import Observed
 from ..traffic import Answer, Request
 from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, played, recording, seconds
 from ._patching import Replace
+from ._tls import deferred
 
 
 def patch(module: Any, replace: Replace) -> None:
@@ -190,3 +192,7 @@ def patch(module: Any, replace: Replace) -> None:
 
     sync_original = replace(module.HTTPTransport, "handle_request", handle_request)
     async_original = replace(module.AsyncHTTPTransport, "handle_async_request", handle_async_request)
+    # A transport's SSL context is made at its first handshake, which a replayed request never makes.
+    # (the module that defines it: httpx names its public classes' ``__module__`` after itself)
+    transports = sys.modules[module.HTTPTransport.__init__.__module__]
+    replace(transports, "create_ssl_context", deferred(transports.create_ssl_context))
