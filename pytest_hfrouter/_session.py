@@ -304,7 +304,7 @@ class RunSession:
             self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return
         for part in self._spool.parts():
-            self.report.merge_payload(part)
+            self.report.merge_payload(part, scrubbed=True)
         self._pending.clear()  # an interrupted test's record has no outcome: it is left out
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         settings = self.settings

@@ -79,6 +79,8 @@ class Report:
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: a chaos run's seed, rate and scenario subset; None otherwise
     chaos: dict[str, Any] | None = None
+    #: the entries of the lists above that were scrubbed already (the workers' parts)
+    clean: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -109,12 +111,15 @@ class Report:
         payload["coverage"] = matrix(self.tests, self.scenarios)
         return payload
 
-    def merge_payload(self, payload: dict[str, Any]) -> None:
-        """Fold a worker's part into this (the controller's) report."""
+    def merge_payload(self, payload: dict[str, Any], scrubbed: bool = False) -> None:
+        """Fold a test's part into this report; ``scrubbed``: a worker's, scrubbed before it went
+        to disk (its entries are not walked again when the report is written)."""
         for key in _PARTS:
             entries = payload.get(key)
             if entries:
                 getattr(self, key).extend(entries)
+                if scrubbed:
+                    self.clean.extend(entries)
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
 
     def write(self, path: Path, payload: dict[str, Any] | None = None) -> None:
@@ -122,7 +127,7 @@ class Report:
         self.versions = self.versions or versions()
         if payload is None:
             payload = self.to_file_payload()
-        write_json(path, scrub.payload({**payload, "versions": self.versions}))
+        write_json(path, scrub.payload({**payload, "versions": self.versions}, self.clean))
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -311,5 +316,5 @@ def write_outputs(
     if html is not None:
         from .coverage_html import write_html
 
-        write_html(html, scrub.payload(payload))
+        write_html(html, scrub.payload(payload, report.clean))
     return comparison, payload.get("coverage")

@@ -195,11 +195,18 @@ def environment_secrets(environ: Mapping[str, str]) -> list[str]:
     return [environ[name].strip() for name in names if len(environ[name].strip()) >= MIN_SECRET]
 
 
+#: how many of the payloads' scrubbed strings a scrubber remembers
+_PAYLOAD_TEXTS = 20_000
+
+
 class Scrubber:
     """The compiled patterns for a set of known secret values."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
+        #: the payloads' strings scrubbed so far (an xdist worker scrubs every test's part: the
+        #: same keys, URLs and scenario names each time), forgotten past `_PAYLOAD_TEXTS`
+        self._payload_texts: dict[str, str] = {}
 
     @functools.cached_property
     def _known(self) -> re.Pattern[str] | None:
@@ -246,12 +253,15 @@ class Scrubber:
     def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(name, self.header(name, value)) for name, value in pairs]
 
-    def payload(self, value: Any) -> Any:
+    def payload(self, value: Any, clean: Iterable[Any] = ()) -> Any:
         """Every string in a JSON-like structure (the report), keys included; a string that
-        recurs (keys, test ids, URLs) is scrubbed once, and so is a dict or list that recurs
-        (the report shares one record among the tests that made the same call)."""
-        done: dict[str, str] = {}
-        shared: dict[int, Any] = {}  # id → scrubbed copy; ``value`` keeps every id alive meanwhile
+        recurs (keys, test ids, URLs), in it or in the payloads before it, is scrubbed once, and
+        so is a dict or list that recurs (the report shares one record among the tests that made
+        the same call). ``clean``: dicts inside ``value`` that were scrubbed already (an xdist
+        worker's part), kept as they are."""
+        done = self._payload_texts
+        # id → scrubbed copy; ``value`` keeps every id alive meanwhile
+        shared: dict[int, Any] = {id(known): known for known in clean}
         text = self.text
 
         def walk(value: Any) -> Any:
@@ -269,7 +279,10 @@ class Scrubber:
                 return [walk(item) for item in value]
             return value
 
-        return walk(value)
+        scrubbed = walk(value)
+        if len(done) > _PAYLOAD_TEXTS:
+            done.clear()
+        return scrubbed
 
     def body(self, body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
         """A body scrubbed inside its Content-Encoding; the very bytes when it held no secret."""
@@ -396,5 +409,5 @@ def text(value: str) -> str:
     return _current.text(value)
 
 
-def payload(value: Any) -> Any:
-    return _current.payload(value)
+def payload(value: Any, clean: Iterable[Any] = ()) -> Any:
+    return _current.payload(value, clean)

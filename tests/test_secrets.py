@@ -25,6 +25,7 @@ from pytest_hfrouter.double import RouterDouble
 from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.lint import main as lint_main
+from pytest_hfrouter.report import Report
 from pytest_hfrouter.traffic import Answer, Exchange, Request
 
 ALNUM = string.ascii_letters + string.digits
@@ -68,6 +69,33 @@ def test_a_record_shared_by_many_tests_is_scrubbed_wherever_it_stands() -> None:
     assert len(urls) == 4 and all(key not in url and "REDACTED" in url for url in urls)
     assert call["url"].endswith(key)  # the run's own record is left as it was
     assert json.loads(json.dumps(scrubbed))["tests"][0]["calls"][1]["url"] == urls[0]
+
+
+def test_a_workers_scrubbed_part_is_not_walked_again_and_the_rest_is_scrubbed(tmp_path: Path) -> None:
+    key = "hf_" + tail(random.Random(13), 34)
+    report = Report(mode="replay", started=1.0)
+    part = {"tests": [{"test": "t::a", "outcome": "passed", "calls": [{"url": "https://router.huggingface.co/v1/x"}]}]}
+    report.merge_payload(part, scrubbed=True)  # as the controller reads it from a worker's spool
+    report.merge_payload({"outside_tests": [{"request": f"GET https://huggingface.co/api?token={key}"}]})
+
+    scrubbed = scrub.payload(report.to_payload(), report.clean)
+    assert scrubbed["tests"][0] is part["tests"][0]
+    assert key not in scrubbed["outside_tests"][0]["request"]
+    report.finished = 2.0
+    report.write(tmp_path / "report.json")
+    written = (tmp_path / "report.json").read_text()
+    assert key not in written and "REDACTED" in written and '"t::a"' in written
+
+
+def test_the_strings_a_scrubber_remembers_across_payloads_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scrub, "_PAYLOAD_TEXTS", 3)
+    key = "hf_" + tail(random.Random(17), 34)
+    scrubber = scrub.Scrubber([key])
+    assert scrubber.payload([key, "b"]) == ["hf_REDACTED", "b"]
+    assert scrubber.payload({"k": key}) == {"k": "hf_REDACTED"}  # remembered, scrubbed the same
+    assert len(scrubber._payload_texts) == 3
+    scrubber.payload([str(n) for n in range(5)])
+    assert scrubber._payload_texts == {}
 
 
 @pytest.mark.parametrize(
