@@ -124,8 +124,6 @@ class RunSession:
         self._harvester: Any = None
         #: the chaos each test runs under, until its last report
         self._chaos: dict[str, TestChaos] = {}
-        #: the node id of the test running now (a Ctrl-C or SIGTERM skips its teardown)
-        self._running: str | None = None
         #: the running test's part of the report, folded in (or spooled) when it ends
         self._part: dict[str, list[dict[str, Any]]] = {}
         #: xdist: the workers' parts on their way to the controller
@@ -176,13 +174,15 @@ class RunSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        """A test's outcome for its record; and what the terminal shows of it — its traceback,
-        captured output and logs (an app's or httpx's log line with the URL) — goes through the
-        scrubber: a failing test's always, a passing test's when it is shown (``-rP``, ``-rA``) or
-        written (JUnit XML)."""
+        """A test's outcome for its record, and its part of the report ended with its teardown
+        report (`_end_part`); what the terminal shows of it — its traceback, captured output and
+        logs (an app's or httpx's log line with the URL) — goes through the scrubber: a failing
+        test's always, a passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
         report: pytest.TestReport = yield
         if self.keeps_tests and not isinstance(item, self.generated):
             self._note_outcome(item.nodeid, report)
+        if report.when == "teardown":
+            self._end_part()
         if not report.passed or self.shows_passed:
             report.longrepr = scrub.deep(report.longrepr)  # in place: the terminal's layout and summary stay
             report.sections = scrub.deep(report.sections)
@@ -237,13 +237,6 @@ class RunSession:
                 self._add("harvest", [{"test": nodeid, "line": finding.line(), **finding.to_dict()}])
         exchange.failures.clear()
 
-    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        self._running = nodeid
-
-    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
-        self._end_part()
-        self._running = None
-
     def _end_part(self) -> None:
         """The test is over: its part joins the report (a worker: the spool, before its next test)."""
         part, self._part = self._part, {}
@@ -257,8 +250,8 @@ class RunSession:
     def _collect_interrupted(self) -> None:
         """A Ctrl-C or SIGTERM skips the running test's teardown: keep the live calls it completed."""
         engine = self._engine()
-        if engine is not None and engine.exchange is not None and self._running is not None:
-            self.collect(self._running, engine.exchange)
+        if engine is not None and engine.exchange is not None and engine.test is not None:
+            self.collect(engine.test, engine.exchange)
             engine.end()
         self._end_part()
 

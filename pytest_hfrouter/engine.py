@@ -66,6 +66,8 @@ class Engine:
         #: None in replay; the real router's address, token and mode otherwise
         self.live = live
         self.exchange: Exchange | None = None
+        #: the node id of the test whose exchange that is (None outside a test, or not told)
+        self.test: str | None = None
         #: traffic outside any test: at import or collection time, between tests, or from a
         #: thread the running test did not start (answered like a test with no markers)
         self.session = Exchange()
@@ -96,7 +98,7 @@ class Engine:
     # -- the test's life ---------------------------------------------------------------
     def begin(self, exchange: Exchange, test: str | None = None) -> Exchange:
         """``test`` (a pytest node id) runs now: threads it starts work for it (`threads`)."""
-        self.exchange = exchange
+        self.exchange, self.test = exchange, test
         if test is not None:
             self._threads_before = threads.begin(test)
             self._owns_threads = True
@@ -107,7 +109,7 @@ class Engine:
             self.hub_answers_changed = self.live is not None or any(
                 call.route in HUB_LOOKUPS and call.answered_by != "healthy" for call in self.exchange.calls
             )
-        self.exchange = None
+        self.exchange = self.test = None
         if self._owns_threads:
             threads.end(self._threads_before)
             self._owns_threads = False
