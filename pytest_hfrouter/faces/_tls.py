@@ -2,9 +2,9 @@
 
 A real ``httpx(2).HTTPTransport`` makes its SSL context as it is created, and loading the
 certificate authorities' bundle into it is the single most expensive thing a test run under
-the plugin did before its first test (a quarter of a billion CPU instructions: 60 ms on the
-benchmark's machine, in every process and xdist worker). A replayed request never opens a
-connection, so in replay the bundle is never needed.
+the plugin did before its first test (a quarter of a billion CPU instructions: ``create_ssl_context()``
+takes about 20 ms on the benchmark's machine, in every process and xdist worker). A replayed request
+never opens a connection, so in replay the bundle is never needed.
 
 `deferred` wraps a library's ``create_ssl_context``. For the default arguments (``verify=True``,
 no client certificate; an ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` that is there) it returns a
