@@ -44,6 +44,42 @@ def status_of(call):
 '''
 
 
+#: A web server on 127.0.0.1 for inner runs: written beside their tests as ``loopback.py``
+#: (``pytester.makepyfile(loopback=LOOPBACK)``), used as ``with serving() as url``.
+LOOPBACK = """
+import contextlib
+import http.server
+import threading
+
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello from loopback"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler=Hello, tls=None, server=http.server.HTTPServer):
+    \"\"\"``http://127.0.0.1:PORT/`` (``https://`` with ``tls``, a server-side SSL context) until the block ends.\"\"\"
+    httpd = server(("127.0.0.1", 0), handler)
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls is not None else 'http'}://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+"""
+
+
 #: The plugin keeps huggingface_hub's cache of Hub answers across tests that agree on them, as
 #: the client does without the plugin (tests/test_client_cache.py). The suites here assert on
 #: each test's own mapping look-up, so their tests clear it first, as some apps do.

@@ -18,13 +18,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import LOOPBACK
 
 SERVER = """
 import http.server
 import json
-import threading
 
 import pytest
+from loopback import serving
 
 CHAT = {
     "id": "local-1", "object": "chat.completion", "created": 1, "model": "local-model",
@@ -55,12 +56,8 @@ class Local(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Local)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Local, server=http.server.ThreadingHTTPServer) as url:
+        yield url.rstrip("/")
 """
 
 #: Tests that use the plugin, run before and after the unmarked ones (only where it is loaded).
@@ -186,6 +183,7 @@ def outcomes(result: pytest.RunResult, prefix: str) -> dict[str, str]:
 
 def test_unmarked_non_router_traffic_is_the_same_with_and_without_the_plugin(hfapp: pytest.Pytester) -> None:
     hfapp.makeconftest(SERVER)
+    hfapp.makepyfile(loopback=LOOPBACK)
     hfapp.makepyfile(
         test_a_marked=MARKED.format(when="before"),
         test_b_unmarked=UNMARKED,

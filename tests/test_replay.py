@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CassetteWriter
+from conftest import LOOPBACK, CassetteWriter
 
 PRECEDENCE = """
 import pytest
@@ -193,32 +193,15 @@ def test_network_is_blocked_per_test(pytester: pytest.Pytester, write_cassette: 
     result.stdout.fnmatch_lines(["FAILED test_network.py::test_swallows_the_error - *"])
 
 
-LOOPBACK = """
-import http.server
-import threading
-
+LOOPBACK_TEST = """
 import httpx
 import pytest
-
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello from loopback"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+from loopback import serving
 
 @pytest.fixture
 def server():
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Hello)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving() as url:
+        yield url
 
 def test_loopback(server):
     with httpx.Client(trust_env=False) as client:
@@ -227,7 +210,7 @@ def test_loopback(server):
 
 
 def test_loopback_is_allowed_by_default(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_loopback=LOOPBACK)
+    pytester.makepyfile(test_loopback=LOOPBACK_TEST, loopback=LOOPBACK)
 
     result = pytester.runpytest("-p", "hfrouter")
 
@@ -236,7 +219,7 @@ def test_loopback_is_allowed_by_default(pytester: pytest.Pytester) -> None:
 
 def test_loopback_is_blocked_when_the_ini_says_so(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
-    pytester.makepyfile(test_loopback=LOOPBACK)
+    pytester.makepyfile(test_loopback=LOOPBACK_TEST, loopback=LOOPBACK)
 
     result = pytester.runpytest("-p", "hfrouter")
 

@@ -9,6 +9,7 @@ same suite under ``-p hfrouter`` (scope all) is the control that shows the compa
 from __future__ import annotations
 
 import pytest
+from conftest import LOOPBACK
 
 from pytest_hfrouter.scope import ALL, MARKED, ScopeError, decide, loaded_on_purpose, opted_in
 
@@ -115,30 +116,13 @@ def test_a_bad_scope_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 # -- what acting means: answering, blocking, clearing caches -----------------------------------------
 SERVER = """
-import http.server
-import threading
-
 import pytest
-
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello from loopback"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+from loopback import serving
 
 @pytest.fixture(scope="session")
 def server():
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Hello)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving() as url:
+        yield url
 """
 
 ACTING = """
@@ -180,6 +164,7 @@ def test_unmarked_last(server):
 def test_only_tests_that_ask_are_acted_in(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
     pytester.makeconftest(SERVER)
+    pytester.makepyfile(loopback=LOOPBACK)
     pytester.makepyfile(test_acting=ACTING)
 
     result = pytester.runpytest("-p", "no:randomly", "-rA")
@@ -335,6 +320,7 @@ def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester) -> None
         "[pytest]\nhfrouter_allow_loopback = false\nhfrouter_allow_hosts =\n    127.0.0.*\n    *.invalid\n"
     )
     pytester.makeconftest(SERVER)
+    pytester.makepyfile(loopback=LOOPBACK)
     pytester.makepyfile(
         test_allowed="""
         import httpx
@@ -367,6 +353,7 @@ def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester) -> None
 def test_workers_follow_the_controllers_scope(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
     pytester.makeconftest(SERVER)
+    pytester.makepyfile(loopback=LOOPBACK)
     pytester.makepyfile(test_acting=ACTING)
 
     autoloaded = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")

@@ -7,29 +7,17 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from conftest import LOOPBACK
 
 INNER = """
 import asyncio
-import http.server
 import ssl
-import threading
 
 import pytest
 import trustme
+from loopback import serving
 
 import {client} as client_library
-
-
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello over tls"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +27,10 @@ def ca():
 
 @pytest.fixture
 def server(ca):
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Hello)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={{"poll_interval": 0.01}}, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{{httpd.server_address[1]}}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(tls=context) as url:
+        yield url
 
 
 @pytest.fixture
@@ -82,8 +65,8 @@ def default_bundle(monkeypatch):
 def test_the_bundle_loads_at_the_first_handshake_and_verifies(server, trusted, loads):
     with client_library.Client() as client:
         assert loads == []
-        assert client.get(server).text == "hello over tls"
-        assert client.get(server).text == "hello over tls"
+        assert client.get(server).text == "hello from loopback"
+        assert client.get(server).text == "hello from loopback"
     assert [args[0] if args else kwargs for args, kwargs in loads] == [trusted]
 
 
@@ -101,7 +84,7 @@ def test_the_async_transport_too(server, trusted, loads):
             assert loads == []
             return (await client.get(server)).text
 
-    assert asyncio.run(main()) == "hello over tls"
+    assert asyncio.run(main()) == "hello from loopback"
     assert len(loads) == 1
 
 
@@ -115,7 +98,7 @@ def test_the_apps_own_context_is_used_as_it_is(server, ca):
     context = ssl.create_default_context()
     ca.configure_trust(context)
     with client_library.Client(verify=context) as client:
-        assert client.get(server).text == "hello over tls"
+        assert client.get(server).text == "hello from loopback"
     untrusting = ssl.create_default_context()
     with client_library.Client(verify=untrusting) as client:
         with pytest.raises(client_library.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
@@ -127,7 +110,7 @@ def test_the_apps_own_context_is_used_as_it_is(server, ca):
 def test_tls_through_the_plugin(pytester: pytest.Pytester, client: str) -> None:
     if importlib.util.find_spec(client) is None:
         pytest.skip(f"{client} is not installed here")
-    pytester.makepyfile(test_tls_inner=INNER.format(client=client))
+    pytester.makepyfile(test_tls_inner=INNER.format(client=client), loopback=LOOPBACK)
 
     result = pytester.runpytest_subprocess("-p", "hfrouter")
 
