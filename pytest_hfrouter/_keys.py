@@ -31,6 +31,9 @@ POLICY: pytest.StashKey[Policy] = pytest.StashKey()
 MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
 #: an ``hfrouter_outage`` marker's rule, parsed once per distinct marker
 PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKey()
+#: the same rules by marker object (its id, and the marker kept alive so the id stays its own):
+#: a test's setup finds the rule its collection parsed without building the key again
+MARKED_OUTAGES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
 #: the notes already said once in this run (pytest-hfrouter's one-line notes)
 NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 #: whether a passing test's output is shown or written anywhere (``-rP``/``-rA``, JUnit XML)

@@ -113,6 +113,9 @@ class RunSession:
             or settings.chaos
             or os.environ.get("GITHUB_STEP_SUMMARY")
         )
+        #: the running tests' worst outcome so far, and what they did (`collect`, `add_verdicts`),
+        #: until their last report makes them a record
+        self._outcomes: dict[str, str] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         option = config.option
         #: whether a passing test's output is shown (``-rP``, ``-rA``) or written (JUnit XML)
@@ -141,7 +144,8 @@ class RunSession:
         entries = [{"test": nodeid, **verdict.to_dict()} for verdict in verdicts]
         self._add("verdicts", entries)
         if self.keeps_tests:
-            self._record(nodeid)["verdicts"] += [{k: v for k, v in e.items() if k != "test"} for e in entries]
+            pending = self._pending.setdefault(nodeid, {})
+            pending["verdicts"] = (*pending.get("verdicts", ()), *(verdict.to_dict() for verdict in verdicts))
 
     def add_probes(self, results: list[dict[str, Any]]) -> None:
         self._add("probes", results)
@@ -158,19 +162,6 @@ class RunSession:
             )
         chaos = self._chaos[nodeid] = self._chaos_plan.for_test(nodeid)
         return chaos
-
-    def _record(self, nodeid: str) -> dict[str, Any]:
-        record = self._pending.get(nodeid)
-        if record is None:
-            record = self._pending[nodeid] = {
-                "test": nodeid,
-                "outcome": None,
-                "scenarios": [],
-                "met": [],
-                "calls": [],
-                "verdicts": [],
-            }
-        return record
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -189,16 +180,19 @@ class RunSession:
         return report
 
     def _note_outcome(self, nodeid: str, report: pytest.TestReport) -> None:
-        record = self._record(nodeid)
         outcome = ("xfailed" if report.skipped else "xpassed") if hasattr(report, "wasxfail") else report.outcome
-        if record["outcome"] is None or _WORST[outcome] > _WORST[record["outcome"]]:
-            record["outcome"] = outcome
-        chaos = self._chaos.get(nodeid)
-        if report.failed and report.when == "call" and chaos is not None and chaos.injected:
-            report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, chaos)))
+        worst = self._outcomes.get(nodeid)
+        if worst is None or _WORST[outcome] > _WORST[worst]:
+            self._outcomes[nodeid] = worst = outcome
+        if self._chaos:
+            chaos = self._chaos.get(nodeid)
+            if report.failed and report.when == "call" and chaos is not None and chaos.injected:
+                report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, chaos)))
+            if report.when == "teardown":
+                self._chaos.pop(nodeid, None)
         if report.when == "teardown":
-            self._chaos.pop(nodeid, None)
-            self._add("tests", [_settled(self._pending.pop(nodeid))])
+            del self._outcomes[nodeid]
+            self._add("tests", [_record(nodeid, worst, self._pending.pop(nodeid, None))])
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
         entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
@@ -214,11 +208,11 @@ class RunSession:
         if self.keeps_tests:
             from .coverage import traffic_record
 
-            record = self._record(nodeid)
-            record.update(traffic_record(exchange))
+            pending = self._pending.setdefault(nodeid, {})
+            pending.update(traffic_record(exchange))
             if exchange.chaos is not None:
-                record["chaos"] = [injection.to_dict() for injection in exchange.chaos.injected]
-                record["reproduce"] = exchange.chaos.reproduction()
+                pending["chaos"] = tuple(injection.to_dict() for injection in exchange.chaos.injected)
+                pending["reproduce"] = tuple(exchange.chaos.reproduction())
 
     def _harvest(self, nodeid: str, exchange: Exchange) -> None:
         """Live failures: known ones count as seen in the wild, unknown shapes become candidates."""
@@ -299,6 +293,7 @@ class RunSession:
         for part in self._spool.parts():
             self.report.merge_payload(part, scrubbed=True)
         self._pending.clear()  # an interrupted test's record has no outcome: it is left out
+        self._outcomes.clear()
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         settings = self.settings
         outputs = (settings.baseline, settings.report, settings.summary, step_summary, settings.html, settings.live)
@@ -350,15 +345,27 @@ def _chaos_section(seed: int | None, chaos: Any) -> str:
     return "\n".join(lines)
 
 
-def _settled(record: dict[str, Any]) -> dict[str, Any]:
-    """A finished test's record as the run keeps it: its lists as tuples (written the same as JSON).
+_NOTHING: dict[str, Any] = {}
 
-    A run keeps every test's record until the report is written. Lists stay in the cyclic garbage
-    collector's books; tuples of strings, numbers and flat dicts leave them at its next pass. So
-    the run keeps one tracked object per test instead of seven, and 1,000 tests no longer cost a
-    full collection of the whole process more than they would without the report.
+
+def _record(nodeid: str, outcome: str, pending: dict[str, Any] | None) -> dict[str, Any]:
+    """A finished test's record for the coverage report, made once, at its last report.
+
+    Its sequences are tuples (written the same as JSON lists). A run keeps every test's record until
+    the report is written. Lists stay in the cyclic garbage collector's books; tuples of strings,
+    numbers and flat dicts leave them at its next pass. So the run keeps one tracked object per test
+    instead of seven, and 1,000 tests no longer cost a full collection of the whole process more
+    than they would without the report.
     """
-    return {
-        key: tuple(tuple(v) if isinstance(v, list) else v for v in value) if isinstance(value, list) else value
-        for key, value in record.items()
+    done = pending or _NOTHING
+    record = {
+        "test": nodeid,
+        "outcome": outcome,
+        "scenarios": done.get("scenarios", ()),
+        "met": done.get("met", ()),
+        "calls": done.get("calls", ()),
+        "verdicts": done.get("verdicts", ()),
     }
+    if "chaos" in done:
+        record["chaos"], record["reproduce"] = done["chaos"], done["reproduce"]
+    return record

@@ -58,7 +58,7 @@ _MAX_RECORDS = 4096
 def traffic_record(exchange: Exchange) -> dict[str, Any]:
     """A test's traffic for the report: the scenarios it met, the (provider, scenario) pairs, its
     calls (its outcome and verdicts are added when they are known). Tuples: the run keeps them
-    to the end, and the garbage collector stops tracking a tuple of strings (`_session._settled`)."""
+    to the end, and the garbage collector stops tracking a tuple of strings (`_session._record`)."""
     met: dict[tuple[str, str], None] = {}
     for call in exchange.calls:
         for name in call.scenarios:

@@ -14,7 +14,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import threads
@@ -24,7 +24,6 @@ from .cassettes import Recorded, match_key
 from .fitting import fit_of, fitted_body, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
-from .live import Drift, Live, LiveCall, Observed, shape_differences
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed
 from .routes import (
     AUTO,
@@ -40,9 +39,12 @@ from .routes import (
     classify,
 )
 from .schema_instance import SchemaUnsupported
-from .task_library import FollowUp
 from .tasks import SUBMIT, Step, task_from_stack
 from .traffic import PASSTHROUGH, Answer, Call, Exchange, Miss, Request, Rule, retry_after
+
+if TYPE_CHECKING:  # live runs and non-chat tasks load these when they first need them
+    from .live import Live, Observed
+    from .task_library import FollowUp
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (docs/ROUTER-FACTS.md
@@ -291,6 +293,8 @@ class Engine:
                     retry_after=retry_after(observed.headers),
                 )
             )
+            from .live import Drift, LiveCall, shape_differences
+
             exchange.live.append(LiveCall.of(request.method, request.url, route, provider, hf_model, observed))
             from .harvest import is_failure
 

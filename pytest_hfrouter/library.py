@@ -11,14 +11,16 @@ import importlib.resources
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError, did_you_mean
 from .faults import Fault, FaultError, parse_fault
 from .providers import CHAT_ORDER
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route
-from .task_library import TaskLibrary, load_task_library
+
+if TYPE_CHECKING:  # the non-chat tasks' library loads with the first such request
+    from .task_library import TaskLibrary
 
 # Providers the synthesised healthy mapping lists for a chat model, in this order (a 0.x
 # client's client-side "auto" takes the first): see providers.py.
@@ -200,6 +202,8 @@ class Library:
     @functools.cached_property
     def tasks(self) -> TaskLibrary:
         """The non-chat healthy exchanges (``cassettes/tasks/``), read on first use."""
+        from .task_library import TaskLibrary, load_task_library
+
         return load_task_library(self.tasks_root) if self.tasks_root is not None else TaskLibrary()
 
 

@@ -17,6 +17,7 @@ from ._keys import (
     ENGINE,
     LIBRARY,
     MAKE_ENGINE,
+    MARKED_OUTAGES,
     PARSED_OUTAGES,
     POLICY,
     RUN,
@@ -237,6 +238,10 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
 def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
     """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
     distinct marker in the run: at collection, where a wrong argument is a collection error."""
+    marked = config.stash.setdefault(MARKED_OUTAGES, {})
+    known = marked.get(id(mark))
+    if known is not None and known[0] is mark:
+        return known[1]
     try:
         key = (mark.args, tuple(sorted(mark.kwargs.items())))
         hash(key)
@@ -252,6 +257,7 @@ def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -
         note(config, outage_note(mark.kwargs))
         if key is not None:
             parsed[key] = template
+    marked[id(mark)] = (mark, template)
     return template
 
 

@@ -19,13 +19,13 @@ from .bodies import Message
 from .cassettes import Cassette, split_chunks
 from .faults import Fault, FaultType, body_chunks
 from .library import Scenario
-from .live import Drift, LiveCall, Observed
 from .overrides import Overrides
 from .routes import AUTO, Route, RouteKind
 from .tasks import Step
 
 if TYPE_CHECKING:
     from .chaos import TestChaos
+    from .live import Drift, LiveCall, Observed
 
 _GLOB_CHARS = frozenset("*?[")
 

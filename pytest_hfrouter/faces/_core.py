@@ -98,10 +98,22 @@ def observe(request: Request, observed: Observed) -> None:
         _engines[-1].observe(request, observed, threads.is_background())
 
 
-def failed(exc: BaseException, started: float) -> Observed:
+def observed(
+    status: int | None,
+    reason: str,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    seconds: float,
+    error: str | None = None,
+) -> Observed:
+    """What the real router answered a forwarded request (made here: a replay run never loads `live`)."""
     from ..live import Observed
 
-    return Observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
+    return Observed(status, reason, headers, body, seconds, error)
+
+
+def failed(exc: BaseException, started: float) -> Observed:
+    return observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
 
 
 def seconds(value: Any) -> float | None:

@@ -31,9 +31,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
-from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, ask, failed, idle, observe, played, recording, seconds
+from ._core import HOP_HEADERS, ask, failed, idle, observe, observed, played, recording, seconds
 from ._patching import Replace
 
 #: set while this face sends a forwarded request itself (live modes): that one really connects
@@ -285,7 +284,7 @@ def patch(connector: Any, replace: Replace) -> None:
                 failure = exc
             error = None if failure is None else f"{type(failure).__name__}: {failure}"
             headers = tuple((str(k), v) for k, v in response.headers.items())
-            seen = Observed(
+            seen = observed(
                 response.status, response.reason or "", headers, b"".join(parts), time.perf_counter() - started, error
             )
             observe(sent, seen)

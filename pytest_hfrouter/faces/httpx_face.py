@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
-from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, played, recording, seconds
+from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, observed, played, recording, seconds
 from ._patching import Replace
 from ._tls import deferred
 
@@ -89,7 +88,7 @@ def patch(module: Any, replace: Replace) -> None:
 
     def observed_response(sent: Request, response: Any, started: float, stream: Any) -> Any:
         seen = functools.partial(
-            Observed, response.status_code, response.reason_phrase, tuple(response.headers.multi_items())
+            observed, response.status_code, response.reason_phrase, tuple(response.headers.multi_items())
         )
         tee = stream(response.stream, lambda body, err: observe(sent, seen(body, time.perf_counter() - started, err)))
         return module.Response(

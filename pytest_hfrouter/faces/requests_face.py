@@ -12,9 +12,8 @@ import time
 from typing import Any
 
 from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
-from ..live import Observed
 from ..traffic import Answer, Request
-from ._core import ask, failed, idle, observe, played, recording, seconds
+from ._core import ask, failed, idle, observe, observed, played, recording, seconds
 from ._patching import Replace
 
 
@@ -199,7 +198,7 @@ def patch(adapters: Any, replace: Replace) -> None:
             observe(asked, failed(exc, started))
             raise
         headers = tuple(response.headers.items())
-        observe(asked, Observed(response.status_code, response.reason, headers, body, time.perf_counter() - started))
+        observe(asked, observed(response.status_code, response.reason, headers, body, time.perf_counter() - started))
         response.request, response.url = request, request.url
         return response
 
