@@ -118,6 +118,58 @@ def test_a_suite_without_an_http_client_builds_no_engine_and_reads_no_yaml(pytes
     result.stdout.fnmatch_lines(["yaml: False engine: True", "faces: ['pytest_hfrouter.faces.httpx_face']"])
 
 
+SESSION_PROBE = """
+import sys
+
+def pytest_sessionfinish(session):
+    print("loaded:", sorted(m for m in ("live", "task_library") if "pytest_hfrouter." + m in sys.modules))
+"""
+
+CHAT_AND_TASK = """
+import pytest
+from huggingface_hub import InferenceClient
+
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_chat_falls_back():
+    client = InferenceClient(api_key="hf_fake", timeout=10)
+    with pytest.raises(Exception):
+        client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL + ":novita")
+    reply = client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL + ":together")
+    assert reply.choices[0].message.content
+
+
+@pytest.mark.skipif("not config.getoption('--run-task')")
+def test_image():
+    image = InferenceClient(provider="fal-ai", api_key="hf_fake", timeout=10).text_to_image(
+        "a cat", model="black-forest-labs/FLUX.1-dev"
+    )
+    assert image.size
+"""
+
+
+def test_a_chat_replay_loads_no_live_or_task_module(pytester: pytest.Pytester) -> None:
+    """What replay of chat calls never needs stays unloaded (each module is import time in every
+    process and xdist worker); the first non-chat task loads the task library."""
+    pytest.importorskip("huggingface_hub")
+    pytester.makeconftest(
+        SESSION_PROBE + "\n\ndef pytest_addoption(parser):\n    parser.addoption('--run-task', action='store_true')\n"
+    )
+    pytester.makepyfile(test_app=CHAT_AND_TASK)
+
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "-s")
+
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.re_match_lines([r".*loaded: \[\]$"])
+
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "-s", "--run-task")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.re_match_lines([r".*loaded: \['task_library'\]$"])
+
+
 def _build_wheel(pytester: pytest.Pytester, out: Path) -> Path:
     """Build the project's wheel; skip only when no build backend can be had at all."""
     args = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "-w", str(out)]
