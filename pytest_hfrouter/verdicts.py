@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import did_you_mean
 from .routes import INFERENCE_KINDS
@@ -217,9 +217,9 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
     ]
 
 
-@dataclass(frozen=True)
-class _Facts:
-    """What a call log holds, read in one pass: every verdict needs some of it (`NEEDS`)."""
+class _Facts(NamedTuple):
+    """What a call log holds, read in one pass: every verdict needs some of it (`NEEDS`). A named
+    tuple: one is made after every test, and a frozen dataclass costs several times more to make."""
 
     #: some call failed (any route)
     failed: bool
