@@ -273,7 +273,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not settings.scope.every_test and not acts_on(item):
         return  # scope "marked" and the test did not ask: its requests go out as without the plugin
     from ._running import Running
-    from .resets import reset_client_caches
     from .traffic import Exchange
 
     engine = _engine(config)
@@ -301,6 +300,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     )
     # Scope "marked": the tests in between made real requests, so the caches may hold real answers.
     if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
+        from .resets import reset_client_caches
+
         reset_client_caches(settings.resets)
         engine.hub_answers_changed = False
     item.stash[RUNNING] = Running(engine.begin(exchange, item.nodeid), marks, settings, engine, run, each_rule)
