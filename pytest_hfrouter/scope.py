@@ -11,7 +11,7 @@ follow the same `Scope`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ALL = "all"
 MARKED = "marked"
@@ -23,8 +23,7 @@ PLUGIN_NAMES = frozenset({"hfrouter", "pytest_hfrouter", "pytest_hfrouter.plugin
 OPT_IN_FIXTURES = frozenset({"hfrouter", "hfrouter_server", "hfrouter_scenario"})
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):  # a named tuple: made at every start-up, where a dataclass costs more
     name: str
     #: why: what made it this scope, for the report header
     because: str
