@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, NamedTuple, cast
 
 #: every fault type a scenario's ``fault.type`` may name (the keys of `FAULTS`)
 FaultType = Literal[
@@ -131,8 +131,7 @@ def parse_fault(raw: dict[str, Any], chunk_count: int | None) -> Fault:
     return Fault(name, after_chunks=1) if FAULTS[name].on_healthy_body else Fault(name)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """How an answer with a fault plays out for one client."""
 
     #: chunks the app receives before the fault (all of them when ``outcome`` is None)

@@ -28,8 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .schema_instance import SchemaUnsupported, instance
 
@@ -39,8 +38,7 @@ _MARKERS = (b'"response_format"', b'"tools"')
 _PIECE = 12  # characters of content or arguments per streamed delta
 
 
-@dataclass(frozen=True)
-class Fit:
+class Fit(NamedTuple):
     """What the answer must carry: JSON content, or a call to ``tool`` with ``arguments``."""
 
     content: str | None = None

@@ -11,7 +11,7 @@ import importlib.resources
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError, did_you_mean
@@ -158,8 +158,7 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     )
 
 
-@dataclass(frozen=True)
-class Healthy:
+class Healthy(NamedTuple):
     """Real recorded successful chat completions, per provider, plain and streamed."""
 
     plain: dict[str, Recorded]

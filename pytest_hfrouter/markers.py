@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import HFRouterError, ScenarioError
 from .faults import FaultError
@@ -161,8 +160,7 @@ def outage_note(kwargs: Mapping[str, Any]) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class EachCase:
+class EachCase(NamedTuple):
     """One case of an ``hfrouter_each_outage`` matrix: a scenario and the parameters it runs with."""
 
     scenario: str
@@ -174,8 +172,7 @@ class EachCase:
         return self.id or self.scenario
 
 
-@dataclass(frozen=True)
-class EachOutage:
+class EachOutage(NamedTuple):
     cases: tuple[EachCase, ...]
     provider: str
     model: str | None
@@ -239,8 +236,7 @@ def parse_cassette_paths(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tupl
     return tuple(str(p) for p in args)
 
 
-@dataclass(frozen=True)
-class Resilience:
+class Resilience(NamedTuple):
     allow: tuple[str, ...] = ()
     chain: tuple[str, ...] | None = None
 

@@ -15,7 +15,7 @@ the synthesised healthy mapping lists them only when a client asks for them by n
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import closest, did_you_mean
 
@@ -31,8 +31,7 @@ TASKS_SOURCE = (
 )
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(NamedTuple):
     name: str
     status: str = ROUTED
     #: when the router stopped routing it (ISO date), for a removed provider

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import scrub
 from .routes import INFERENCE_KINDS
@@ -147,8 +147,7 @@ def _iso(timestamp: float) -> str | None:
 
 
 # -- health of provider x model pairs, and the comparison with a baseline --------------------
-@dataclass(frozen=True)
-class PairState:
+class PairState(NamedTuple):
     provider: str
     model: str
     healthy: bool
@@ -176,8 +175,7 @@ def pair_states(payload: dict[str, Any]) -> dict[tuple[str, str], PairState]:
     return states
 
 
-@dataclass(frozen=True)
-class Comparison:
+class Comparison(NamedTuple):
     regressions: list[tuple[PairState, PairState]]
     recoveries: list[tuple[PairState, PairState]]
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 INI = "hfrouter_reset"
 
 
-@dataclass(frozen=True)
-class Reset:
+class Reset(NamedTuple):
     """``module:attribute`` (the attribute may be dotted): an ``lru_cache`` to clear, or a callable."""
 
     module: str

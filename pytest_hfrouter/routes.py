@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final, Literal, NamedTuple, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .providers import CONVERSATIONAL
@@ -41,8 +40,7 @@ Policy = Literal["fastest", "cheapest", "preferred"]
 POLICY_SUFFIXES: frozenset[str] = frozenset(get_args(Policy))
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """The router's reading of one request."""
 
     kind: RouteKind

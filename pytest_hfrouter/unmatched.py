@@ -9,8 +9,7 @@ Hub-side scenario on the auto route), or a closer rule answered them first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from .providers import nearest
 from .routes import AUTO, INFERENCE_KINDS, MAPPING, PROVIDER, Route, RouteKind
@@ -25,8 +24,7 @@ NOT_APPLICABLE = "not-applicable"
 SHADOWED = "shadowed"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     rule: Rule
     kind: str
     reason: str
