@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .bodies import Message, header, is_event_stream
 from .errors import CassetteError
@@ -43,8 +43,7 @@ def split_chunks(body: bytes, headers: tuple[tuple[str, str], ...]) -> list[byte
     return chunks
 
 
-@dataclass(frozen=True)
-class Interaction:
+class Interaction(NamedTuple):
     method: str
     uri: str
     body: bytes | None

@@ -5,11 +5,9 @@ A new scenario is one YAML file plus its provenance, no code (see ``cassettes/FO
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.resources
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -35,8 +33,7 @@ def library_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "cassettes"
 
 
-@dataclass(frozen=True)
-class Scenario:
+class Scenario(NamedTuple):
     name: str
     aliases: tuple[str, ...]
     description: str
@@ -291,7 +288,7 @@ def load_user_scenarios(folder: Path) -> list[Scenario]:
     """The scenario files of one user folder (the shipped library's format, ``cassettes/FORMAT.md``)."""
     if not folder.is_dir():
         raise ScenarioError(f"{folder}: no such folder of scenarios")
-    return [dataclasses.replace(scenario_from_cassette(load_cassette(p)), user=True) for p in scenario_files(folder)]
+    return [scenario_from_cassette(load_cassette(p))._replace(user=True) for p in scenario_files(folder)]
 
 
 @functools.lru_cache(maxsize=8)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import http
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: the parameters, in the order test ids show them
 NAMES = ("retry_after", "status", "body", "headers")
@@ -24,8 +23,7 @@ class OverrideError(ValueError):
     """A scenario parameter with a wrong value; the message names it."""
 
 
-@dataclass(frozen=True)
-class Overrides:
+class Overrides(NamedTuple):
     status: int | None = None
     #: whether ``retry_after=`` was given (None then means: drop the header)
     sets_retry_after: bool = False
