@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, cast
 
 #: every fault type a scenario's ``fault.type`` may name (the keys of `FAULTS`)
@@ -38,13 +38,12 @@ RESET: Final = "reset"
 CUT: Final = "cut"
 
 
-@dataclass(frozen=True)
-class FaultKind:
+class FaultKind(NamedTuple):
     """One fault type: the fields its ``fault:`` block takes and how the network plays it."""
 
     play: Play
     #: field → its type (``after_chunks: int``, ``delay: float``)
-    fields: Mapping[str, type] = field(default_factory=dict)
+    fields: Mapping[str, type] = MappingProxyType({})
     #: played on the call's own healthy answer (any task's body), split in two halves: the
     #: first arrives, then the cut (an image or audio download cut mid-body)
     on_healthy_body: bool = False
@@ -78,8 +77,7 @@ class FaultError(ValueError):
     """A malformed ``fault:`` block; the message names the field."""
 
 
-@dataclass(frozen=True)
-class Fault:
+class Fault(NamedTuple):
     type: FaultType
     after_chunks: int = 0
     delay: float = 0.0
