@@ -276,7 +276,7 @@ def candidate(
     """A candidate scenario in the scenario file format (cassettes/FORMAT.md), scrubbed."""
     from .recorder import interaction
 
-    recorded = interaction(dataclasses.replace(request, headers=()), observed, secrets)
+    recorded = interaction(request._replace(headers=()), observed, secrets)
     today = datetime.date.today().isoformat()
     request_id = observed.header("x-request-id")
     return {

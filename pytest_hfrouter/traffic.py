@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from . import scrub
 from .bodies import Message
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 _GLOB_CHARS = frozenset("*?[")
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):  # made for every request: a named tuple is the cheapest record to make
     method: str
     url: str
     headers: tuple[tuple[str, str], ...] = ()
