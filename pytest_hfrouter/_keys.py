@@ -34,8 +34,6 @@ PARSED_OUTAGES: pytest.StashKey[dict[tuple[object, ...], Rule]] = pytest.StashKe
 #: the same rules by marker object (its id, and the marker kept alive so the id stays its own):
 #: a test's setup finds the rule its collection parsed without building the key again
 MARKED_OUTAGES: pytest.StashKey[dict[int, tuple[pytest.Mark, Rule]]] = pytest.StashKey()
-#: the notes already said once in this run (pytest-hfrouter's one-line notes)
-NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 #: whether a passing test's output is shown or written anywhere (``-rP``/``-rA``, JUnit XML)
 
 # -- on an item: one per test ------------------------------------------------------------

@@ -21,6 +21,8 @@ EACH_OUTAGE = "hfrouter_each_outage"
 LIVE_MARKER = "hfrouter_live"
 RESILIENT = "hfrouter_resilient"
 NO_CHAOS = "hfrouter_no_chaos"
+#: the fixture ``hfrouter_each_outage`` parametrizes (indirectly: its param is the case)
+SCENARIO_PARAM = "hfrouter_scenario"
 
 SIGNATURES = {
     OUTAGE: "hfrouter_outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "

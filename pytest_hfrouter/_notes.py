@@ -6,7 +6,6 @@ import warnings
 
 import pytest
 
-from ._keys import NOTED
 from .cassettes import Cassette
 from .errors import HFRouterWarning
 
@@ -16,6 +15,10 @@ VCR_NOTE = (
     "written into the vcrpy cassette). To inject outages on top of a recorded cassette, use "
     "@pytest.mark.hfrouter_cassette(path) with @pytest.mark.hfrouter_outage instead of @pytest.mark.vcr."
 )
+
+#: the notes already said once in this run (kept here, not in `_keys`: the module that says them is
+#: the only one that reads it, and `_running`, which `_keys` names, imports this one)
+NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 
 
 def note(config: pytest.Config, text: str | None) -> None:

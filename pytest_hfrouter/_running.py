@@ -1,18 +1,76 @@
-"""One running test as the plugin's hooks share it: set up by ``pytest_runtest_setup``, read by
-the call and teardown hooks and the fixtures, dropped at teardown (one stash entry per test)."""
+"""One running test: what its setup starts, what its call and teardown check and end.
+
+The plugin's runtest hooks are thin: setup calls `start`, which leaves a `Running` in the item's
+stash; the call hook asks it to `check` what happened; teardown asks it to `end`. Loaded with the
+first test the plugin acts in (never by ``--collect-only``), so what every test needs is imported
+here once, at the top, not inside each hook call.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import pytest
+import pytest
 
+from ._checks import after_call, check_expiry, exceptions_reaching, meets_truncation, pytest_fail
+from ._names import CASSETTE, EACH_OUTAGE, NO_CHAOS, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES
+from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
+from .cassette_paths import cassette_listing, default_cassette, item_cassettes, record_command
+from .cassettes import Cassette, load_cassette
+from .errors import CassetteError
+from .markers import EachCase, Resilience, merge_resilient, parse_each_outage
+from .traffic import Exchange, Rule
+
+if TYPE_CHECKING:
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
-    from .traffic import Exchange, Rule
+    from .guard import Policy
+    from .library import Library
+
+
+def start(
+    item: pytest.Item,
+    settings: Settings,
+    marks: dict[str, list[pytest.Mark]],
+    engine: Engine,
+    run: RunSession | None,
+    policy: Policy,
+    rule_of: Callable[[pytest.Config, pytest.Mark, Library], Rule],
+) -> Running:
+    """Begin the test's exchange with its rules and cassettes (``rule_of``: the rule collection
+    parsed from an ``hfrouter_outage`` marker); the hooks keep what this returns in the item's stash."""
+    if "vcr" in marks:
+        _yield_to_vcr(item, marks)
+        return Running(engine.begin(Exchange(vcr=True), item.nodeid), marks, settings, engine, run, policy)
+    library = engine.library
+    rules = [rule_of(item.config, m, library).fresh() for m in marks.get(OUTAGE, ())]
+    case = each_case(item)
+    each = marks.get(EACH_OUTAGE)
+    each_rule = None
+    if case is not None and each:
+        each_rule = parse_each_outage(each[0].args, each[0].kwargs, library).rule(library, case)
+        rules.insert(0, each_rule)
+    cassettes = _loaded_cassettes(item, settings, run, marks)
+    chaos = None
+    if settings.chaos and not rules and run is not None and NO_CHAOS not in marks:
+        chaos = run.chaos_for(item.nodeid, library)
+    exchange = Exchange(
+        rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
+    )
+    # Scope "marked": the tests in between made real requests, so the caches may hold real answers.
+    if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
+        from .resets import reset_client_caches
+
+        reset_client_caches(settings.resets)
+        engine.hub_answers_changed = False
+    running = Running(engine.begin(exchange, item.nodeid), marks, settings, engine, run, policy, each_rule)
+    policy.active = True
+    return running
 
 
 @dataclass(slots=True)
@@ -25,9 +83,139 @@ class Running:
     settings: Settings
     engine: Engine
     run: RunSession | None
-    #: the rule of its ``hfrouter_each_outage`` case
+    #: the network guard's policy (on while a test of scope "marked" runs)
+    policy: Policy
     each_rule: Rule | None = None
 
     def closest(self, name: str) -> pytest.Mark | None:
         found = self.marks.get(name)
         return found[0] if found else None
+
+    def watch(self, item: pytest.Item) -> contextlib.AbstractContextManager[None]:
+        """What the test body runs under: a watch for the exceptions a truncated stream raises,
+        when a rule truncates one and verdicts are judged."""
+        exchange = self.exchange
+        if exchange.rules and self.settings.judges(RESILIENT in self.marks) and meets_truncation(exchange.rules):
+            return exceptions_reaching(exchange, str(item.path))
+        return contextlib.nullcontext()
+
+    def check(self, item: pytest.Item, passed: bool, judge: bool = True) -> None:
+        """After the body: a miss fails the test; then what never happened, and the verdicts."""
+        exchange = self.exchange
+        if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
+            hint = _record_hint(item, self.settings)
+            raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
+        if not judge:
+            return
+        path, line, _ = item.location
+        findings = after_call(
+            exchange,
+            self.settings,
+            passed=passed,
+            resilience=resilience(self.marks),
+            each_rule=self.each_rule,
+            location=(path, (line or 0) + 1),
+        )
+        if findings.skip is not None:
+            raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
+        if self.run is not None and findings.verdicts:
+            self.run.add_verdicts(item.nodeid, findings.verdicts)
+        for said in findings.notes:  # the test failed on its own; what never happened may be why
+            item.add_report_section("call", "hfrouter", said + "\ncall log:\n" + _call_log(exchange))
+        if findings.failures and passed:
+            raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
+
+    def end(self, item: pytest.Item) -> None:
+        """Teardown: the engine lets go of the test; its traffic joins the report; a recording is written."""
+        engine, exchange, settings = self.engine, self.exchange, self.settings
+        engine.end()
+        if self.run is not None:
+            self.run.collect(item.nodeid, exchange)
+        if not settings.scope.every_test:
+            from .resets import reset_client_caches
+
+            self.policy.active = False
+            reset_client_caches(settings.resets)  # the mappings it served must not reach a test it does not act in
+            engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
+        if settings.records and exchange.recorded:
+            assert self.run is not None  # a recording run has its report
+            _write_recording(item, settings, exchange, self.run.run_id)
+
+
+def each_case(item: pytest.Item) -> EachCase | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get(SCENARIO_PARAM) if callspec is not None else None
+
+
+def resilience(marks: dict[str, list[pytest.Mark]]) -> Resilience | None:
+    """The merged ``hfrouter_resilient`` markers (closest wins per argument), or None without one."""
+    resilient = marks.get(RESILIENT)
+    if not resilient:
+        return None
+    return merge_resilient([(m.args, m.kwargs) for m in resilient])
+
+
+def _loaded_cassettes(
+    item: pytest.Item, settings: Settings, run: RunSession | None, marks: dict[str, list[pytest.Mark]]
+) -> list[Cassette]:
+    found, missing = item_cassettes(item, settings.cassette_dir, marks.get(CASSETTE, []))
+    for given, tried in missing:
+        pytest.fail(
+            f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
+            + "\n".join(f"  - {p}" for p in tried),
+            pytrace=False,
+        )
+    if not found:
+        return []
+    try:
+        cassettes = [load_cassette(path) for path in found]
+    except CassetteError as exc:
+        # ``from None``: the message says it all; no "During handling..." twin of it.
+        raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+    note_unmatchable(item.config, cassettes)
+    old = check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite"))
+    if run is not None and old:
+        run.add_expired(item.nodeid, old)
+    return cassettes
+
+
+def _yield_to_vcr(item: pytest.Item, marks: dict[str, list[pytest.Mark]]) -> None:
+    """A ``@pytest.mark.vcr`` test: said once per run; with hfrouter markers or fixtures, refused."""
+    ours = [f"@pytest.mark.{name}" for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT) if marks.get(name)]
+    fixtures = getattr(item, "fixturenames", ())
+    ours += [f"the {name!r} fixture" for name in ("hfrouter", "hfrouter_server") if name in fixtures]
+    if ours:
+        raise pytest.fail.Exception(vcr_conflict(ours), pytrace=False)
+    note(item.config, VCR_NOTE)
+
+
+def _call_log(exchange: Exchange) -> str:
+    return "\n".join(f"  {n}. {call.line()}" for n, call in enumerate(exchange.calls, 1)) or "  (no calls)"
+
+
+def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
+    cls = getattr(item, "cls", None)
+    return default_cassette(Path(str(item.path)), cls.__name__ if cls else None, item.name, settings.cassette_dir)
+
+
+def _record_hint(item: pytest.Item, settings: Settings) -> str:
+    target = _default_cassette(item, settings)
+    return (
+        f"to answer it, record it into {target}: {record_command(item.nodeid)} "
+        f"— or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
+    )
+
+
+def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run_id: str) -> None:
+    from .recorder import interaction, write_cassette
+
+    assert settings.live is not None
+    secrets = (settings.live.token,)
+    target = exchange.cassettes[0].path if exchange.cassettes else _default_cassette(item, settings)
+    write_cassette(
+        target,
+        [interaction(request, observed, secrets) for request, observed in exchange.recorded],
+        rewrite=settings.mode == "rewrite",
+        run_id=run_id,
+    )
+    cassette_listing.cache_clear()  # the next test may find its new default cassette

@@ -78,6 +78,13 @@ class RunSession:
 
         return Report(mode=self.settings.mode, started=self._started)
 
+    @functools.cached_property
+    def _traffic_record(self) -> Callable[[Exchange], dict[str, Any]]:
+        """`coverage.traffic_record`, imported with the first test's record (not at load)."""
+        from .coverage import traffic_record
+
+        return traffic_record
+
     @property
     def _reported(self) -> bool:
         """Whether anything was reported yet (the report made)."""
@@ -180,19 +187,27 @@ class RunSession:
         return report
 
     def _note_outcome(self, nodeid: str, report: pytest.TestReport) -> None:
-        outcome = ("xfailed" if report.skipped else "xpassed") if hasattr(report, "wasxfail") else report.outcome
-        worst = self._outcomes.get(nodeid)
-        if worst is None or _WORST[outcome] > _WORST[worst]:
-            self._outcomes[nodeid] = worst = outcome
+        when = report.when
         if self._chaos:
             chaos = self._chaos.get(nodeid)
-            if report.failed and report.when == "call" and chaos is not None and chaos.injected:
+            if report.failed and when == "call" and chaos is not None and chaos.injected:
                 report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, chaos)))
-            if report.when == "teardown":
+            if when == "teardown":
                 self._chaos.pop(nodeid, None)
-        if report.when == "teardown":
-            del self._outcomes[nodeid]
+        if hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "xpassed"
+        elif report.passed and when != "teardown":
+            return  # the least an outcome can be: nothing to note until the last report
+        else:
+            outcome = report.outcome
+        worst = self._outcomes.get(nodeid)
+        if worst is None or _WORST[outcome] > _WORST[worst]:
+            worst = outcome
+        if when == "teardown":
+            self._outcomes.pop(nodeid, None)
             self._add("tests", [_record(nodeid, worst, self._pending.pop(nodeid, None))])
+        else:
+            self._outcomes[nodeid] = worst
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
         entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
@@ -206,10 +221,8 @@ class RunSession:
         if exchange.failures and self.settings.live is not None and self.settings.harvest_dir is not None:
             self._harvest(nodeid, exchange)
         if self.keeps_tests:
-            from .coverage import traffic_record
-
             pending = self._pending.setdefault(nodeid, {})
-            pending.update(traffic_record(exchange))
+            pending.update(self._traffic_record(exchange))
             if exchange.chaos is not None:
                 pending["chaos"] = tuple(injection.to_dict() for injection in exchange.chaos.injected)
                 pending["reproduce"] = tuple(exchange.chaos.reproduction())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,20 +22,13 @@ from ._keys import (
     RUNNING,
     SETTINGS,
 )
-from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, NO_CHAOS, OUTAGE, RESILIENT, SIGNATURES
+from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES
 
 if TYPE_CHECKING:
-    from ._running import Running
-    from ._session import RunSession
-    from ._settings import Settings
-    from .cassettes import Cassette
     from .engine import Engine
     from .handle import HFRouter, HFRouterServer
     from .library import Library
-    from .markers import EachCase, Resilience
-    from .traffic import Exchange, Rule
-
-_SCENARIO_PARAM = "hfrouter_scenario"
+    from .traffic import Rule
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -146,8 +137,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.setdefault(mark.name, []).append(mark)
     if not marks:
         return
-    from .markers import MarkerError
-
     config = metafunc.config
     try:
         for marker in marks.get(OUTAGE, ()):
@@ -167,10 +156,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             each = marks[EACH_OUTAGE][0]
             plan = parse_each_outage(each.args, each.kwargs, _library(config))
             note(config, outage_note(each.kwargs))
-            if _SCENARIO_PARAM not in metafunc.fixturenames:
-                metafunc.fixturenames.append(_SCENARIO_PARAM)
-            metafunc.parametrize(_SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
-    except MarkerError as exc:
+            if SCENARIO_PARAM not in metafunc.fixturenames:
+                metafunc.fixturenames.append(SCENARIO_PARAM)
+            metafunc.parametrize(SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
+    except Exception as exc:
+        from .markers import MarkerError
+
+        if not isinstance(exc, MarkerError):
+            raise
         raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
 
 
@@ -197,19 +190,6 @@ def _engine(config: pytest.Config) -> Engine:
 
 
 _BUILDING = threading.RLock()
-
-
-def _cassettes(item: pytest.Item, settings: Settings, marks: dict[str, list[pytest.Mark]]) -> list[Path]:
-    from .cassette_paths import item_cassettes
-
-    found, missing = item_cassettes(item, settings.cassette_dir, marks.get(CASSETTE, []))
-    for given, tried in missing:
-        pytest.fail(
-            f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
-            + "\n".join(f"  - {p}" for p in tried),
-            pytrace=False,
-        )
-    return found
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -272,86 +252,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return  # not a test function (a generated probe)
     if not settings.scope.every_test and not acts_on(item):
         return  # scope "marked" and the test did not ask: its requests go out as without the plugin
-    from ._running import Running
-    from .traffic import Exchange
+    from ._running import start
 
-    engine = _engine(config)
     run = config.stash.get(RUN, None)
-    if "vcr" in marks:
-        _yield_to_vcr(item, marks)
-        item.stash[RUNNING] = Running(engine.begin(Exchange(vcr=True), item.nodeid), marks, settings, engine, run)
-        return
-    library = engine.library
-    rules = [_parsed_outage(config, m, library).fresh() for m in marks.get(OUTAGE, ())]
-    case = _each_case(item)
-    each = marks.get(EACH_OUTAGE)
-    each_rule = None
-    if case is not None and each:
-        from .markers import parse_each_outage
-
-        each_rule = parse_each_outage(each[0].args, each[0].kwargs, library).rule(library, case)
-        rules.insert(0, each_rule)
-    cassettes = _loaded_cassettes(item, settings, run, marks)
-    chaos = None
-    if settings.chaos and not rules and run is not None and NO_CHAOS not in marks:
-        chaos = run.chaos_for(item.nodeid, library)
-    exchange = Exchange(
-        rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
-    )
-    # Scope "marked": the tests in between made real requests, so the caches may hold real answers.
-    if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
-        from .resets import reset_client_caches
-
-        reset_client_caches(settings.resets)
-        engine.hub_answers_changed = False
-    item.stash[RUNNING] = Running(engine.begin(exchange, item.nodeid), marks, settings, engine, run, each_rule)
-    config.stash[POLICY].active = True
-
-
-def _loaded_cassettes(
-    item: pytest.Item, settings: Settings, run: RunSession | None, marks: dict[str, list[pytest.Mark]]
-) -> list[Cassette]:
-    paths = _cassettes(item, settings, marks)
-    if not paths:
-        return []
-    from ._checks import check_expiry
-    from ._notes import note_unmatchable
-    from .cassette_paths import record_command
-    from .cassettes import load_cassette
-    from .errors import CassetteError
-
-    try:
-        cassettes = [load_cassette(path) for path in paths]
-    except CassetteError as exc:
-        # ``from None``: the message says it all; no "During handling..." twin of it.
-        raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
-    note_unmatchable(item.config, cassettes)
-    old = check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite"))
-    if run is not None and old:
-        run.add_expired(item.nodeid, old)
-    return cassettes
-
-
-def _yield_to_vcr(item: pytest.Item, marks: dict[str, list[pytest.Mark]]) -> None:
-    """A ``@pytest.mark.vcr`` test: said once per run; with hfrouter markers or fixtures, refused."""
-    ours = [f"@pytest.mark.{name}" for name in (OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT) if marks.get(name)]
-    fixtures = getattr(item, "fixturenames", ())
-    ours += [f"the {name!r} fixture" for name in ("hfrouter", "hfrouter_server") if name in fixtures]
-    from ._notes import VCR_NOTE, note, vcr_conflict
-
-    if ours:
-        raise pytest.fail.Exception(vcr_conflict(ours), pytrace=False)
-    note(item.config, VCR_NOTE)
-
-
-def _each_case(item: pytest.Item) -> EachCase | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get(_SCENARIO_PARAM) if callspec is not None else None
-
-
-def _scenario_param(item: pytest.Item) -> str | None:
-    case = _each_case(item)
-    return case.scenario if case is not None else None
+    item.stash[RUNNING] = start(item, settings, marks, _engine(config), run, config.stash[POLICY], _parsed_outage)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -359,125 +263,27 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     running = item.stash.get(RUNNING, None)
     if running is None:
         return (yield)
-    watch: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    exchange = running.exchange
-    if exchange.rules and running.settings.judges(RESILIENT in running.marks):
-        from ._checks import exceptions_reaching, meets_truncation
-
-        if meets_truncation(exchange.rules):
-            watch = exceptions_reaching(exchange, str(item.path))
     try:
-        with watch:
+        with running.watch(item):
             result = yield
     except (pytest.skip.Exception, pytest.xfail.Exception):
-        _after_call(item, running, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
+        running.check(item, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
         raise
     except KeyboardInterrupt:
         raise
     except BaseException:
-        _after_call(item, running, passed=False)
+        running.check(item, passed=False)
         raise
-    _after_call(item, running, passed=True)
+    running.check(item, passed=True)
     return result
-
-
-def _after_call(item: pytest.Item, running: Running, passed: bool, judge: bool = True) -> None:
-    from ._checks import after_call, pytest_fail
-
-    exchange = running.exchange
-    if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
-        hint = _record_hint(item)
-        raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
-    if not judge:
-        return
-    path, line, _ = item.location
-    findings = after_call(
-        exchange,
-        running.settings,
-        passed=passed,
-        resilience=_resilience(running.marks),
-        each_rule=running.each_rule,
-        location=(path, (line or 0) + 1),
-    )
-    if findings.skip is not None:
-        raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
-    if running.run is not None and findings.verdicts:
-        running.run.add_verdicts(item.nodeid, findings.verdicts)
-    for note in findings.notes:  # the test failed on its own; what never happened may be why
-        item.add_report_section("call", "hfrouter", note + "\ncall log:\n" + _call_log(exchange))
-    if findings.failures and passed:
-        raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
-    if findings.skip is not None:
-        raise pytest.skip.Exception(f"pytest-hfrouter: {findings.skip}", _use_item_location=True)
-
-
-def _resilience(marks: dict[str, list[pytest.Mark]]) -> Resilience | None:
-    """The merged ``hfrouter_resilient`` markers (closest wins per argument), or None without one."""
-    resilient = marks.get(RESILIENT)
-    if not resilient:
-        return None
-    from .markers import merge_resilient
-
-    return merge_resilient([(m.args, m.kwargs) for m in resilient])
-
-
-def _call_log(exchange: Exchange) -> str:
-    return "\n".join(f"  {n}. {call.line()}" for n, call in enumerate(exchange.calls, 1)) or "  (no calls)"
-
-
-def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
-    from .cassette_paths import default_cassette
-
-    cls = getattr(item, "cls", None)
-    return default_cassette(Path(str(item.path)), cls.__name__ if cls else None, item.name, settings.cassette_dir)
-
-
-def _record_hint(item: pytest.Item) -> str:
-    from .cassette_paths import record_command
-
-    target = _default_cassette(item, item.config.stash[SETTINGS])
-    return (
-        f"to answer it, record it into {target}: {record_command(item.nodeid)} "
-        f"— or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
-    )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     running = item.stash.get(RUNNING, None)
-    if running is None:
-        return
-    # Items live as long as the session: a finished test's traffic must not.
-    del item.stash[RUNNING]
-    engine, exchange, settings = running.engine, running.exchange, running.settings
-    engine.end()
-    if running.run is not None:
-        running.run.collect(item.nodeid, exchange)
-    if not settings.scope.every_test:
-        from .resets import reset_client_caches
-
-        item.config.stash[POLICY].active = False
-        reset_client_caches(settings.resets)  # the mappings it served must not reach a test it does not act in
-        engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
-    if settings.records and exchange.recorded:
-        _write_recording(item, settings, exchange)
-
-
-def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange) -> None:
-    from .cassette_paths import cassette_listing
-    from .recorder import interaction, write_cassette
-
-    assert settings.live is not None
-    secrets = (settings.live.token,)
-    target = exchange.cassettes[0].path if exchange.cassettes else _default_cassette(item, settings)
-    run_id = item.config.stash[RUN].run_id
-    write_cassette(
-        target,
-        [interaction(request, observed, secrets) for request, observed in exchange.recorded],
-        rewrite=settings.mode == "rewrite",
-        run_id=run_id,
-    )
-    cassette_listing.cache_clear()  # the next test may find its new default cassette
+    if running is not None:
+        del item.stash[RUNNING]  # items live as long as the session: a finished test's traffic must not
+        running.end(item)
 
 
 @pytest.fixture
@@ -496,13 +302,16 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
             "arguments or in @pytest.mark.usefixtures('hfrouter'), or set ini hfrouter_scope = all.",
             pytrace=False,
         )
-    resilience = _resilience(running.marks)
-    chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
-    judged = settings.judges(resilience is not None)
+    from ._running import each_case, resilience
+
+    resilient = resilience(running.marks)
+    case = each_case(item)
+    chain = resilient.chain if resilient is not None and resilient.chain is not None else settings.chain
+    judged = settings.judges(resilient is not None)
     return HFRouter(
         running.exchange,
         _engine(item.config).library,
-        _scenario_param(item),
+        case.scenario if case is not None else None,
         chain=chain,
         storm_limit=settings.retry_storm,
         test_file=str(item.path) if judged else None,

@@ -28,7 +28,7 @@ _MODULES = {"vcrpy": "vcr", "pytest-hfrouter": "pytest_hfrouter"}
 
 
 #: what a worker's (or a test's) part of the report may hold
-_PARTS = ("calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests")
+_PARTS = frozenset({"calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests"})
 
 
 def versions() -> dict[str, str]:
@@ -114,9 +114,8 @@ class Report:
     def merge_payload(self, payload: dict[str, Any], scrubbed: bool = False) -> None:
         """Fold a test's part into this report; ``scrubbed``: a worker's, scrubbed before it went
         to disk (its entries are not walked again when the report is written)."""
-        for key in _PARTS:
-            entries = payload.get(key)
-            if entries:
+        for key, entries in payload.items():
+            if entries and key in _PARTS:
                 getattr(self, key).extend(entries)
                 if scrubbed:
                     self.clean.extend(entries)
