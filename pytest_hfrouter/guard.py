@@ -15,7 +15,6 @@ import ipaddress
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import HFRouterError
@@ -49,22 +48,35 @@ class BlockedLookup(HFRouterError, socket.gaierror):
     """A refused name look-up (raised as ``socket.gaierror``, what a resolver failure is)."""
 
 
-@dataclass
 class Policy:
-    """Who may be reached. ``active`` is off where the plugin does not act (its scope)."""
+    """Who may be reached. ``active`` is off where the plugin does not act (its scope).
 
-    allow_loopback: bool = True
-    #: glob patterns of host names (or addresses) that may be reached
-    hosts: tuple[str, ...] = ()
-    #: ``host:port`` of router doubles: always reachable
-    doubles: set[str] = field(default_factory=set)
-    #: called with (host, port, library, message) for each refusal
-    blocked: Callable[[str, int | None, str, str], None] = lambda *_: None
-    active: bool = True
-    #: scope "marked": a thread that does not work for the running test is not in it (`threads`)
-    background_passes: bool = False
-    #: addresses that allowed host names resolved to (a connection to them is allowed)
-    resolved: set[str] = field(default_factory=set)
+    A plain class, not a dataclass: every run makes one at start-up, where defining a dataclass
+    costs more than the rest of this module (docs/ARCHITECTURE.md)."""
+
+    __slots__ = ("active", "allow_loopback", "background_passes", "blocked", "doubles", "hosts", "resolved")
+
+    def __init__(
+        self,
+        allow_loopback: bool = True,
+        hosts: tuple[str, ...] = (),
+        doubles: set[str] | None = None,
+        blocked: Callable[[str, int | None, str, str], None] = lambda *_: None,
+        active: bool = True,
+        background_passes: bool = False,
+    ) -> None:
+        self.allow_loopback = allow_loopback
+        #: glob patterns of host names (or addresses) that may be reached
+        self.hosts = hosts
+        #: ``host:port`` of router doubles: always reachable
+        self.doubles: set[str] = set() if doubles is None else doubles
+        #: called with (host, port, library, message) for each refusal
+        self.blocked = blocked
+        self.active = active
+        #: scope "marked": a thread that does not work for the running test is not in it (`threads`)
+        self.background_passes = background_passes
+        #: addresses that allowed host names resolved to (a connection to them is allowed)
+        self.resolved: set[str] = set()
 
     def allows(self, host: str, port: int | None) -> bool:
         host = host.lower().strip("[]")

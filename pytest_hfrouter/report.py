@@ -12,7 +12,6 @@ import gc
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,35 +51,38 @@ def versions() -> dict[str, str]:
     return found
 
 
-@dataclass
 class Report:
-    mode: str = "replay"
-    started: float = 0.0
-    finished: float = 0.0
-    interrupted: bool = False
-    versions: dict[str, str] = field(default_factory=dict)
-    #: every live call: LiveCall fields plus ``test`` (the node id)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    #: every probe outcome (see probes.ProbeResult)
-    probes: list[dict[str, Any]] = field(default_factory=list)
-    #: drift findings: ``test``, ``recorded_in``, ``request``, ``differences``
-    drift: list[dict[str, Any]] = field(default_factory=list)
-    #: resilience verdicts per test
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-    #: recordings older than hfrouter_max_age, per test
-    expired: list[dict[str, Any]] = field(default_factory=list)
-    #: requests nothing could answer outside any test (import, collection, background threads)
-    outside_tests: list[dict[str, Any]] = field(default_factory=list)
-    #: live failures: known scenarios seen in the wild, and new shapes kept as candidates
-    harvest: list[dict[str, Any]] = field(default_factory=list)
-    #: every test: outcome, scenarios met, structured calls, verdicts (coverage.traffic_record)
-    tests: list[dict[str, Any]] = field(default_factory=list)
-    #: the scenario catalog the coverage gaps are judged against (coverage.catalog)
-    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: a chaos run's seed, rate and scenario subset; None otherwise
-    chaos: dict[str, Any] | None = None
-    #: the entries of the lists above that were scrubbed already (the workers' parts)
-    clean: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    """The run's report as it grows. A plain class, not a dataclass: defining a dataclass of these
+    fields costs more at import than all of this module's other code (docs/ARCHITECTURE.md)."""
+
+    def __init__(self, mode: str = "replay", started: float = 0.0) -> None:
+        self.mode = mode
+        self.started = started
+        self.finished = 0.0
+        self.interrupted = False
+        self.versions: dict[str, str] = {}
+        #: every live call: LiveCall fields plus ``test`` (the node id)
+        self.calls: list[dict[str, Any]] = []
+        #: every probe outcome (see probes.ProbeResult)
+        self.probes: list[dict[str, Any]] = []
+        #: drift findings: ``test``, ``recorded_in``, ``request``, ``differences``
+        self.drift: list[dict[str, Any]] = []
+        #: resilience verdicts per test
+        self.verdicts: list[dict[str, Any]] = []
+        #: recordings older than hfrouter_max_age, per test
+        self.expired: list[dict[str, Any]] = []
+        #: requests nothing could answer outside any test (import, collection, background threads)
+        self.outside_tests: list[dict[str, Any]] = []
+        #: live failures: known scenarios seen in the wild, and new shapes kept as candidates
+        self.harvest: list[dict[str, Any]] = []
+        #: every test: outcome, scenarios met, structured calls, verdicts (coverage.traffic_record)
+        self.tests: list[dict[str, Any]] = []
+        #: the scenario catalog the coverage gaps are judged against (coverage.catalog)
+        self.scenarios: dict[str, dict[str, Any]] = {}
+        #: a chaos run's seed, rate and scenario subset; None otherwise
+        self.chaos: dict[str, Any] | None = None
+        #: the entries of the lists above that were scrubbed already (the workers' parts)
+        self.clean: list[dict[str, Any]] = []
 
     def to_payload(self) -> dict[str, Any]:
         return {
