@@ -279,7 +279,7 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
     test for marker rules and cassettes, the ``hfrouter.outage()`` blocks otherwise), or when answers were
     live."""
     windows = exchange.outage_windows
-    open_blocks = sum(1 for _, end in windows if end is None)  # their rules are in exchange.rules
+    open_blocks = sum(1 for _, end in windows if end is None) if windows else 0  # their rules are in exchange.rules
     # Answers from the test's own cassettes (a recorded 429 with its Retry-After) count as much as
     # injected ones: with cassettes, as with marker rules or live answers, the whole test is judged.
     if exchange.live or exchange.cassettes or len(exchange.rules) > open_blocks:
