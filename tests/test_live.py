@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import huggingface_hub
 import pytest
 import yaml
-from conftest import InnerRun
+from conftest import SERVER_SIDE_AUTO, InnerRun
 
 from pytest_hfrouter.double import RouterDouble
 from pytest_hfrouter.engine import Engine
@@ -386,7 +386,6 @@ def test_aiohttp_streamed():
 #: Where InferenceClient's auto route goes: the router's own auto route from huggingface_hub 1.0; before
 #: it, the client fetches the mapping and calls its first provider (docs/ROUTER-FACTS.md §1.1: 0.36's
 #: ``get_provider_helper`` takes ``next(iter(provider_mapping))``), novita in the mapping the double serves.
-SERVER_SIDE_AUTO = int(huggingface_hub.__version__.split(".")[0]) >= 1
 AUTO_CHAT_PATH = "/v1/chat/completions" if SERVER_SIDE_AUTO else "/novita/v3/openai/chat/completions"
 
 

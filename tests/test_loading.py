@@ -134,10 +134,12 @@ MODEL = "Qwen/Qwen2.5-72B-Instruct"
 
 @pytest.mark.hfrouter_outage("provider-500", provider="novita")
 def test_chat_falls_back():
-    client = InferenceClient(api_key="hf_fake", timeout=10)
     with pytest.raises(Exception):
-        client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL + ":novita")
-    reply = client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL + ":together")
+        InferenceClient(provider="novita", api_key="hf_fake", timeout=10).chat_completion(
+            [{"role": "user", "content": "hi"}], model=MODEL
+        )
+    together = InferenceClient(provider="together", api_key="hf_fake", timeout=10)
+    reply = together.chat_completion([{"role": "user", "content": "hi"}], model=MODEL)
     assert reply.choices[0].message.content
 
 

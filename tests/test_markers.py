@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CassetteWriter
+from conftest import CassetteWriter, needs_server_side_auto
 
 from pytest_hfrouter.library import shipped_library
 
 
+@needs_server_side_auto
 def test_outage_answers_only_matching_provider_and_model(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """
@@ -230,6 +231,7 @@ def test_each_outage_ids_name_the_scenarios(hfapp: pytest.Pytester) -> None:
     ]
 
 
+@needs_server_side_auto
 def test_each_outage_runs_every_case(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(test_each=EACH_OUTAGE_TESTS)
 

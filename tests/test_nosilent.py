@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CassetteWriter
+from conftest import CassetteWriter, needs_server_side_auto
 
 from pytest_hfrouter import Call
 from pytest_hfrouter.library import shipped_library
@@ -100,6 +100,7 @@ def test_a_stream_only_outage_on_a_plain_call_says_it_cannot_apply(hfapp: pytest
     )
 
 
+@needs_server_side_auto
 def test_a_hub_side_outage_on_the_auto_route_says_the_route_makes_no_mapping_look_up(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """

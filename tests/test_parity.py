@@ -41,6 +41,7 @@ counts (visible without ``-n``); ``python tests/test_parity.py`` prints it witho
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import re
 import sys
@@ -499,6 +500,12 @@ def observe(cell: Cell, face: Face, hfrouter: HFRouter) -> tuple[Observation, li
     before = len(hfrouter.calls)
     with face.pointing():
         run = run_client(cell.client, face.openai_base, cell.timeout)
+    # A stream the client abandoned (its error's traceback keeps the generator alive) is finalized by
+    # the cyclic garbage collector: collected inside httpcore's next request on the double, while that
+    # thread holds the pool's lock, its close takes the same lock and the run hangs (httpcore's
+    # non-reentrant pool lock: https://github.com/encode/httpcore/issues/996, seen here on 1.33).
+    # Collected here, between requests, it closes at once.
+    gc.collect()
     calls = _comparable(hfrouter.calls[before:])
     answered = {c[7] for c in calls}
     assert f"scenario:{cell.scenario.name}" in answered, (

@@ -46,7 +46,7 @@ def test_a_task_with_no_healthy_answer_is_a_miss_naming_task_provider_and_how_to
         from huggingface_hub import InferenceClient
 
         def test_embed():
-            client = InferenceClient(provider="together", api_key="hf_fake", timeout=10)
+            client = InferenceClient(provider="scaleway", api_key="hf_fake", timeout=10)
             try:
                 client.feature_extraction("hi", model="acme/embedder")
             except Exception:
@@ -58,8 +58,8 @@ def test_a_task_with_no_healthy_answer_is_a_miss_naming_task_provider_and_how_to
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*no answer for POST https://router.huggingface.co/together/v1/embeddings",
-            "*no healthy answer for task 'feature-extraction' on provider 'together'*(recorded for: hf-inference)*"
+            "*no answer for POST https://router.huggingface.co/scaleway/v1/embeddings",
+            "*no healthy answer for task 'feature-extraction' on provider 'scaleway'*(recorded for: hf-inference)*"
             "a chat answer is never served to a feature-extraction call*",
             "*--hfrouter-mode=record*test_embed*",
         ]

@@ -147,7 +147,9 @@ async def waits_as_asked_async():
             output = await client.chat_completion(messages=MESSAGES, model=MODEL, max_tokens=5)
             return output.choices[0].message.content
         except Exception as exc:
-            await asyncio.sleep(float(exc.response.headers["Retry-After"]))
+            # huggingface_hub 1.x raises HfHubHTTPError (with the response); 0.x's aiohttp a ClientResponseError
+            headers = exc.response.headers if hasattr(exc, "response") else exc.headers
+            await asyncio.sleep(float(headers["Retry-After"]))
     raise AppError("still rate-limited")
 
 
