@@ -142,6 +142,38 @@ def hfapp(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+#: Two inner tests with the cyclic garbage collector off (only the plugin's own collections run):
+#: the first abandons a stream that a real server sent (an error event ends it: huggingface_hub
+#: raises while httpx's line reader is still suspended), the second finds no httpcore stream of the
+#: pool left open. Left to the collector, that stream closes wherever it runs next, and its close
+#: takes the pool's lock (tests/test_double.py).
+ABANDONED_STREAM = {
+    "conftest": "import gc\n\ndef pytest_configure(config):\n    gc.disable()\n",
+    "test_abandon": """
+import gc
+
+import pytest
+from huggingface_hub import InferenceClient
+
+
+def open_pool_streams():
+    return [o for o in gc.get_objects() if type(o).__name__ == "PoolByteStream" and o._closed is False]
+
+
+def abandon(provider):
+    client = InferenceClient(provider=provider, api_key="hf_fake", timeout=10)
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(Exception):  # the error event, raised mid-stream
+        for _ in client.chat_completion(messages, model="Qwen/Qwen2.5-72B-Instruct", stream=True):
+            pass
+""",
+}
+#: huggingface_hub 0.x's synchronous client runs on requests (urllib3's pool: no such lock)
+needs_httpx_client = pytest.mark.skipif(
+    not SERVER_SIDE_AUTO, reason=f"huggingface_hub {huggingface_hub.__version__}'s InferenceClient runs on requests"
+)
+
+
 #: A vcrpy (format 1) cassette with one successful novita chat completion, as vcrpy writes it.
 CASSETTE = """\
 interactions:

@@ -17,6 +17,7 @@ from typing import get_args
 import pytest
 import requests
 import yaml
+from conftest import ABANDONED_STREAM, needs_httpx_client
 
 from pytest_hfrouter import ScenarioError
 from pytest_hfrouter.double import RouterDouble
@@ -342,3 +343,28 @@ def test_every_transport_scenario_loads_with_its_fault() -> None:
         "stream-cut": "stream-cut",
     }
     assert json.loads(json.dumps(library.get("slow-stream").fault.delay)) == 5.0  # type: ignore[union-attr]
+
+
+@needs_httpx_client
+def test_a_stream_abandoned_through_the_double_is_closed_before_the_next_test(pytester: pytest.Pytester) -> None:
+    """An abandoned stream from the double is closed at the fixture's teardown, not by a later
+    collection inside httpcore's pool lock (where its close would hang the run)."""
+    pytester.makeconftest(ABANDONED_STREAM["conftest"])
+    pytester.makepyfile(
+        test_abandon=ABANDONED_STREAM["test_abandon"]
+        + """
+
+@pytest.mark.hfrouter_outage("stream-error-event", provider="together")
+def test_a_abandons_a_stream(hfrouter_server):
+    with hfrouter_server.huggingface_hub():
+        abandon("together")
+
+
+def test_b_no_stream_is_left_open():
+    assert open_pool_streams() == []
+"""
+    )
+
+    result = pytester.runpytest_subprocess("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
