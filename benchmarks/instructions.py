@@ -1,6 +1,6 @@
 """The benchmark's variants counted in instructions (valgrind's callgrind): a measure that does not move.
 
-    python benchmarks/instructions.py                       # (a)/(c) and (a1)/(c1), N = 50 and 250
+    python benchmarks/instructions.py                       # the default pairs below, N = 50 and 250
     python benchmarks/instructions.py --pairs a1/c1 --sizes 100 400
 
 Wall time on a shared machine moves by a few per cent from one run to the next, more than most
@@ -9,6 +9,12 @@ single changes to the request path are worth. The number of instructions a run e
 `run.py` runs at two sizes; the difference is its cost per test, the rest its fixed cost
 (interpreter, imports, the plugin's start-up, the report's writing). Instructions are not seconds
 (memory and cache behaviour differ), so this complements `run.py`, it does not replace it.
+
+Besides `run.py`'s variants it counts two floors of the users' layout that show what any plugin of
+pytest-hfrouter's shape pays before it answers a request: (c1m) the floor's tests each carrying the
+``hfrouter_outage`` marker (registered, read by no plugin), and (c1h) the same with empty hooks of
+the plugin's kinds (``suite/shape_hooks.py``). ``c1h/c1`` is that lower bound; ``a1/c1h`` what
+pytest-hfrouter's own work adds to it.
 
 Every variant first runs once without valgrind (it writes byte-code and pytest's assertion caches,
 which a counted run must not include), then once under ``valgrind --tool=callgrind``, two at a time.
@@ -32,6 +38,14 @@ import run  # noqa: E402  (a sibling module; this file runs as a script)
 import suites  # noqa: E402
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
+#: the floor with the marker, then with empty hooks as well: what a plugin of this shape pays at least
+SHAPE = (
+    run.Variant("c1m", "floor + the marker, users' layout", "hfrouter", "floor-marked-user"),
+    run.Variant(
+        "c1h", "floor + the marker + empty hooks, users' layout", "hfrouter", "floor-marked-user", ("-p", "shape_hooks")
+    ),
+)
+PAIRS = ["a/c", "a1/c1", "c1m/c1", "c1h/c1", "a1/c1h"]
 
 
 def count(bench: run.Bench, variant: run.Variant, suite: Path) -> int:
@@ -60,7 +74,7 @@ def count(bench: run.Bench, variant: run.Variant, suite: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", nargs="+", default=["a/c", "a1/c1"], help="ours/floor pairs (default a/c a1/c1)")
+    parser.add_argument("--pairs", nargs="+", default=PAIRS, help=f"ours/floor pairs (default {' '.join(PAIRS)})")
     parser.add_argument("--sizes", nargs=2, type=int, default=[50, 250], help="the two N (default 50 250)")
     parser.add_argument("--per-file", type=int, default=10, help="tests per generated module (default 10)")
     parser.add_argument("--envs", type=Path, default=run.DEFAULT_ENVS, help="the environments (setup_envs.sh)")
@@ -69,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         run.log("valgrind is not on the PATH (Debian: apt-get install valgrind)")
         return 2
-    variants = {v.key: v for v in run.VARIANTS if "-n" not in v.args}
+    variants = {v.key: v for v in (*run.VARIANTS, *SHAPE) if "-n" not in v.args}
     pairs = [tuple(pair.split("/")) for pair in args.pairs]
     unknown = sorted({key for pair in pairs for key in pair} - set(variants))
     if unknown or any(len(pair) != 2 for pair in pairs):

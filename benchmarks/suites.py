@@ -8,7 +8,10 @@ the workload module ``fallback_app.py`` and ``N`` tests spread over modules of
 - ``recording`` and ``cassetter``: ``@pytest.mark.vcr`` and one cassette per test, at the
   default place both plugins look (``cassettes/<module>/<test>.yaml``);
 - ``floor``: no marker; a conftest installs the ``MockTransport`` client;
-- ``bare``: no HTTP at all, the same assertions on a canned reply.
+- ``bare``: no HTTP at all, the same assertions on a canned reply;
+- ``floor-marked`` (counted by ``instructions.py`` only): the floor with hfrouter's marker on every
+  test, registered in its ``pytest.ini`` and read by no plugin, and ``shape_hooks.py`` beside it
+  for ``-p shape_hooks``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 
 SUITE_FILES = Path(__file__).resolve().parent / "suite"
 SUITES = ("hfrouter", "recording", "cassetter", "floor", "bare")
+#: what any plugin of pytest-hfrouter's shape pays before it answers anything (`instructions.py`)
+SHAPE_SUITES = ("floor-marked",)
 #: the layout many users have: every test in ONE module, and an app that leaves huggingface_hub's
 #: mapping cache alone (so after the first test each call makes two requests, not four)
 USER_LAYOUT = ("hfrouter", "floor")
@@ -30,6 +35,7 @@ _MARKERS = {
     "cassetter": "@pytest.mark.vcr\n",
     "floor": "",
     "bare": "",
+    "floor-marked": '@pytest.mark.hfrouter_outage("novita-500", provider="novita")\n',
 }
 _HTTP_TEST = """
 {marker}def {name}() -> None:
@@ -60,20 +66,24 @@ def write_suite(kind: str, root: Path, n: int, per_file: int, captured: Path, *,
 
     ``user_layout``: all N tests in one module, and the app keeps the client's mapping cache
     (the suite is written to ``root / f"{kind}-user"``)."""
-    if kind not in SUITES:
-        raise ValueError(f"unknown suite {kind!r}; valid: {', '.join(SUITES)}")
+    if kind not in SUITES + SHAPE_SUITES:
+        raise ValueError(f"unknown suite {kind!r}; valid: {', '.join(SUITES + SHAPE_SUITES)}")
     suite = root / (f"{kind}-user" if user_layout else kind)
     if suite.exists():
         shutil.rmtree(suite)
     suite.mkdir(parents=True)
-    (suite / "pytest.ini").write_text("[pytest]\n")
+    if kind == "floor-marked":  # registered: an unknown marker's warning would cost more than the marker
+        (suite / "pytest.ini").write_text("[pytest]\nmarkers =\n    hfrouter_outage: read by no plugin here\n")
+        shutil.copy(SUITE_FILES / "shape_hooks.py", suite / "shape_hooks.py")
+    else:
+        (suite / "pytest.ini").write_text("[pytest]\n")
     app = (SUITE_FILES / "fallback_app.py").read_text()
     if user_layout:
         per_file = n
         app = app.replace("        _fetch_inference_provider_mapping.cache_clear()\n", "")
         assert "cache_clear()" not in app
     (suite / "fallback_app.py").write_text(app)
-    if kind == "floor":
+    if kind in ("floor", "floor-marked"):
         shutil.copy(SUITE_FILES / "floor_conftest.py", suite / "conftest.py")
         shutil.copy(captured / "floor_answers.json", suite / "floor_answers.json")
     cassette = (captured / "cassette.yaml").read_bytes()
