@@ -86,6 +86,8 @@ class Engine:
         self._answers: dict[tuple[Any, ...], Answer] = {}
         self._bearer = f"Bearer {live.token}" if live is not None else None
         self._threads_before: tuple[str | None, int | None] = (None, None)
+        #: how to report each forwarded stream of the running test that has not ended yet (`unfinished`)
+        self._unfinished: list[Callable[[], None]] = []
         self._owns_threads = False
         #: whether the clients' caches of Hub answers may hold something a healthy look-up would
         #: not have answered (an outage rule's or a cassette's mapping): the next test clears them
@@ -107,6 +109,12 @@ class Engine:
         return exchange
 
     def end(self) -> None:
+        # Live streams the app left unread or unclosed report now, to this test: left to the app's
+        # close (or the garbage collector's), their call would land in a later test or nowhere.
+        with self._lock:
+            unfinished, self._unfinished = self._unfinished, []
+        for finish in unfinished:
+            finish()
         if self.exchange is not None and not self.hub_answers_changed:
             self.hub_answers_changed = self.live is not None or any(
                 call.route in HUB_LOOKUPS and call.answered_by != "healthy" for call in self.exchange.calls
@@ -254,6 +262,14 @@ class Engine:
             )
         )
         return answer.for_call(position) if fault is not None else answer
+
+    def unfinished(self, finish: Callable[[], None], background: bool = False) -> None:
+        """A face forwarded a stream it reports when the app reads its end or closes it; ``finish``
+        reports it as far as it was read, at the end of the test that made it (a thread's that does
+        not work for the test reports whenever it ends, at session level)."""
+        if not background and self.exchange is not None:
+            with self._lock:
+                self._unfinished.append(finish)
 
     def waited(self, seconds: float, background: bool = False) -> None:
         """A client slept between polls of a replayed job: the test's clock moves on, nothing waits."""

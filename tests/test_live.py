@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import huggingface_hub
 import pytest
 import yaml
-from conftest import SERVER_SIDE_AUTO, InnerRun
+from conftest import SERVER_SIDE_AUTO, InnerRun, needs_httpx_client
 
 from pytest_hfrouter.double import RouterDouble
 from pytest_hfrouter.engine import Engine
@@ -1599,3 +1599,40 @@ def test_a_probe_never_follows_a_redirect_with_the_token(pytester: pytest.Pytest
         ]
     )
     assert proxy.seen == []
+
+
+KEPT_CLIENT = """
+from huggingface_hub import InferenceClient
+
+from hfapp import MODEL
+
+KEPT = []
+
+
+def test_streamed_and_kept():
+    client = InferenceClient(provider="together", api_key="hf_fake")
+    KEPT.append(client)  # the app keeps its client: huggingface_hub 1.x keeps the stream's response open in it
+    messages = [{"role": "user", "content": "hi"}]
+    assert list(client.chat_completion(messages=messages, model=MODEL, max_tokens=5, stream=True))
+
+
+def test_next():
+    pass
+"""
+
+
+@needs_httpx_client
+def test_a_live_stream_the_app_never_closed_is_reported_as_its_tests_call(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """The app read the stream to [DONE] and kept its client, so the response stays open past the
+    test (huggingface_hub 1.x closes it with the client). Its live call is the test's, reported when
+    the test ends, not when (or if) the garbage collector closes the response."""
+    hfapp.makepyfile(test_kept=KEPT_CLIENT)
+
+    result = hfapp.runpytest(*double.args("--hfrouter-report=report.json"))
+
+    result.assert_outcomes(passed=2)
+    data = report(hfapp.path / "report.json")
+    streamed = [(c["test"].split("::")[1], c["stream"], c["status"]) for c in data["calls"] if c["route"] == "provider"]
+    assert streamed == [("test_streamed_and_kept", True, 200)]

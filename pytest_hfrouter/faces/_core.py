@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import threads
@@ -96,6 +97,13 @@ def recording() -> bool:
 def observe(request: Request, observed: Observed) -> None:
     if _engines:
         _engines[-1].observe(request, observed, threads.is_background())
+
+
+def unfinished(finish: Callable[[], None]) -> None:
+    """A forwarded stream that reports when the app is done with it: ``finish`` reports it at the
+    test's end if the app never read its end nor closed it (`Engine.unfinished`)."""
+    if _engines:
+        _engines[-1].unfinished(finish, threads.is_background())
 
 
 def observed(
