@@ -1,7 +1,7 @@
 """One running test: what its setup starts, what its call and teardown check and end.
 
-The plugin's runtest hooks are thin: setup calls `start`, which leaves a `Running` in the item's
-stash; the call hook asks it to `check` what happened; teardown asks it to `end`. Loaded with the
+The plugin's runtest hooks are thin: setup calls `start` and keeps the `Running` it returns in the
+item's stash; the call hook asks it to `check` what happened; teardown asks it to `end`. Loaded with the
 first test the plugin acts in (never by ``--collect-only``), so what every test needs is imported
 here once, at the top, not inside each hook call.
 """
