@@ -134,8 +134,10 @@ class RunSession:
         self._harvester: Any = None
         #: the chaos each test runs under, until its last report
         self._chaos: dict[str, TestChaos] = {}
-        #: the running test's part of the report, folded in (or spooled) when it ends
+        #: the running test's part of the report, folded in (or spooled) when it ends, and those of
+        #: its entries that were scrubbed as they were made (`_record`)
         self._part: dict[str, list[dict[str, Any]]] = {}
+        self._clean: list[dict[str, Any]] = []
         #: xdist: the workers' parts on their way to the controller
         self._spool = Spool.of(config)
 
@@ -205,7 +207,10 @@ class RunSession:
             worst = outcome
         if when == "teardown":
             self._outcomes.pop(nodeid, None)
-            self._add("tests", [_record(nodeid, worst, self._pending.pop(nodeid, None))])
+            record, clean = _record(nodeid, worst, self._pending.pop(nodeid, None))
+            self._add("tests", [record])
+            if clean:
+                self._clean.append(record)
         else:
             self._outcomes[nodeid] = worst
 
@@ -247,12 +252,14 @@ class RunSession:
     def _end_part(self) -> None:
         """The test is over: its part joins the report (a worker: the spool, before its next test)."""
         part, self._part = self._part, {}
+        clean, self._clean = self._clean, []
         if not part:
             return
         if self._spool.file is None:
             self.report.merge_payload(part)
+            self.report.made_clean(clean, scrub.current())
         else:
-            self._spool.append(scrub.payload(part))  # on disk: scrubbed like the report
+            self._spool.append(scrub.payload(part, clean))  # on disk: scrubbed like the report
 
     def _collect_interrupted(self) -> None:
         """A Ctrl-C or SIGTERM skips the running test's teardown: keep the live calls it completed."""
@@ -361,8 +368,11 @@ def _chaos_section(seed: int | None, chaos: Any) -> str:
 _NOTHING: dict[str, Any] = {}
 
 
-def _record(nodeid: str, outcome: str, pending: dict[str, Any] | None) -> dict[str, Any]:
-    """A finished test's record for the coverage report, made once, at its last report.
+def _record(nodeid: str, outcome: str, pending: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    """A finished test's record for the coverage report, made once, at its last report; and whether
+    it is clean: scrubbed as it was made (its traffic by `coverage.traffic_record`, its test id
+    here), so that writing the report walks none of it again. Verdicts and chaos are not (a
+    failing or chaos test's record is scrubbed when the report is written).
 
     Its sequences are tuples (written the same as JSON lists). A run keeps every test's record until
     the report is written. Lists stay in the cyclic garbage collector's books; tuples of strings,
@@ -371,14 +381,16 @@ def _record(nodeid: str, outcome: str, pending: dict[str, Any] | None) -> dict[s
     than they would without the report.
     """
     done = pending or _NOTHING
+    verdicts = done.get("verdicts", ())
     record = {
-        "test": nodeid,
+        "test": scrub.current().once(nodeid),
         "outcome": outcome,
         "scenarios": done.get("scenarios", ()),
         "met": done.get("met", ()),
         "calls": done.get("calls", ()),
-        "verdicts": done.get("verdicts", ()),
+        "verdicts": verdicts,
     }
     if "chaos" in done:
         record["chaos"], record["reproduce"] = done["chaos"], done["reproduce"]
-    return record
+        return record, False
+    return record, not verdicts

@@ -6,9 +6,10 @@ an xdist controller and ``hfrouter report merge`` of several CI shards' files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import scrub
 from .routes import INFERENCE_KINDS
 
 if TYPE_CHECKING:
@@ -31,36 +32,44 @@ def task_of(call: Call) -> str | None:
     return "chat-completion" if path.endswith("chat/completions") else None
 
 
-def call_record(call: Call) -> dict[str, Any]:
-    """A call for the report (every output scrubs the records once, as they are written: a query
+def call_record(call: Call, clean: Callable[[str], str] = str) -> dict[str, Any]:
+    """A call for the report, its strings passed through ``clean`` (`scrub.Scrubber.once`: a query
     string may carry a key).
 
     Read-only: the same call in many tests is one record (a suite repeats its calls), so the
-    report's scrubbing and memory pay for each distinct call once."""
-    key = (call.provider, call.model, call.route, call.method, call.url, call.stream, call.status, call.fault,
-           call.answered_by)  # fmt: skip
-    record = _RECORDS.get(key)
-    if record is None:
-        if len(_RECORDS) >= _MAX_RECORDS:  # calls with ids in their URLs (job polls): keep it bounded
-            _RECORDS.clear()
-        record = _RECORDS[key] = {
-            "provider": call.provider, "model": call.model, "task": task_of(call), "route": call.route,
-            "method": call.method, "url": call.url, "stream": call.stream, "status": call.status,
-            "fault": call.fault, "answered_by": call.answered_by,
-        }  # fmt: skip
-    return record
+    report's memory and its JSON pay for each distinct call once."""
+    task = task_of(call)
+    return {
+        "provider": _clean(call.provider, clean), "model": _clean(call.model, clean),
+        "task": _clean(task, clean), "route": clean(call.route), "method": clean(call.method),
+        "url": clean(call.url), "stream": call.stream, "status": call.status,
+        "fault": _clean(call.fault, clean), "answered_by": clean(call.answered_by),
+    }  # fmt: skip
 
 
-_RECORDS: dict[tuple[Any, ...], dict[str, Any]] = {}
-_MAX_RECORDS = 4096
+def _clean(value: str | None, clean: Callable[[str], str]) -> str | None:
+    return None if value is None else clean(value)
 
 
 def traffic_record(exchange: Exchange) -> dict[str, Any]:
     """A test's traffic for the report: the scenarios it met, the (provider, scenario) pairs, its
-    calls (its outcome and verdicts are added when they are known). Tuples: the run keeps them
-    to the end, and the garbage collector stops tracking a tuple of strings (`_session._record`)."""
+    calls (its outcome and verdicts are added when they are known).
+
+    Scrubbed as it is made (`scrub.Scrubber.once`), and one record, made once, for every test
+    that made the same calls: a suite repeats its calls, so the report's scrubbing, its memory
+    and its JSON pay for each distinct traffic once (`report.write_json` writes a shared record's
+    JSON once). Tuples: the run keeps them to the end, and the garbage collector stops tracking
+    a tuple of strings (`_session._record`)."""
+    scrubber = scrub.current()
+    calls = exchange.calls
+    key: tuple[Any, ...] = (scrubber, *map(_call_key, calls))
+    if any(call.scenarios and not call.provider for call in calls):  # the rules name the provider
+        key += tuple((rule.scenario.name, rule.literal_provider) for rule in exchange.rules)
+    record = _RECORDS.get(key)
+    if record is not None:
+        return record
     met: dict[tuple[str, str], None] = {}
-    for call in exchange.calls:
+    for call in calls:
         for name in call.scenarios:
             if call.provider:
                 met[(call.provider, name)] = None
@@ -69,11 +78,33 @@ def traffic_record(exchange: Exchange) -> dict[str, Any]:
             named = [r.literal_provider for r in exchange.rules if r.scenario.name == name and r.literal_provider]
             for provider in named or [ANY]:
                 met[(provider, name)] = None
-    return {
-        "scenarios": tuple(sorted({name for _, name in met})),
-        "met": tuple(met),
-        "calls": tuple(call_record(call) for call in exchange.calls),
+    clean = scrubber.once
+    if len(_RECORDS) >= _MAX_RECORDS:  # calls with ids in their URLs (job polls): keep it bounded
+        _RECORDS.clear()
+        _CALLS.clear()
+    shared = []
+    for call_key, call in zip(key[1 : 1 + len(calls)], calls, strict=True):
+        known = _CALLS.get(call_key)
+        if known is None or known[0] is not scrubber:
+            known = _CALLS[call_key] = (scrubber, call_record(call, clean))
+        shared.append(known[1])
+    record = _RECORDS[key] = {
+        "scenarios": tuple(sorted({clean(name) for _, name in met})),
+        "met": tuple((clean(provider), clean(name)) for provider, name in met),
+        "calls": tuple(shared),
     }
+    return record
+
+
+def _call_key(call: Call) -> tuple[Any, ...]:
+    return (call.provider, call.model, call.route, call.method, call.url, call.stream, call.status, call.fault,
+            call.answered_by, call.scenarios)  # fmt: skip
+
+
+#: traffic key → a test's traffic record; call key → (the scrubber that cleaned it, the call's record)
+_RECORDS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_CALLS: dict[tuple[Any, ...], tuple[scrub.Scrubber, dict[str, Any]]] = {}
+_MAX_RECORDS = 4096
 
 
 def catalog(library: Library) -> dict[str, dict[str, Any]]:

@@ -253,6 +253,17 @@ class Scrubber:
     def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(name, self.header(name, value)) for name, value in pairs]
 
+    def once(self, value: str) -> str:
+        """``value`` scrubbed, remembered with the payloads' strings (a report record made clean as
+        it is made looks its strings up here: the test ids, URLs and names recur)."""
+        done = self._payload_texts
+        scrubbed = done.get(value)
+        if scrubbed is None:
+            if len(done) > _PAYLOAD_TEXTS:
+                done.clear()
+            scrubbed = done[value] = self.text(value)
+        return scrubbed
+
     def payload(self, value: Any, clean: Iterable[Any] = ()) -> Any:
         """Every string in a JSON-like structure (the report), keys included; a string that
         recurs (keys, test ids, URLs), in it or in the payloads before it, is scrubbed once, and

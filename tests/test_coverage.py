@@ -308,6 +308,30 @@ def hfrouter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     return subprocess.run([str(HFROUTER), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
+def test_tests_that_made_the_same_calls_share_one_traffic_record_scrubbed_as_it_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_hfrouter import scrub
+    from pytest_hfrouter.coverage import traffic_record
+    from pytest_hfrouter.traffic import Call, Exchange
+
+    monkeypatch.setattr(scrub, "_current", scrub.Scrubber())
+    key = "hf_" + "k3Y" * 11 + "7"
+
+    def exchange(status: int) -> Exchange:
+        url = f"https://router.huggingface.co/novita/v3/openai/chat/completions?api_key={key}"
+        call = Call("novita", "Qwen/Q", "provider", "POST", url, status, None, "scenario:provider-500", False, 1.0,
+                    scenarios=("provider-500",))  # fmt: skip
+        return Exchange(calls=[call])
+
+    first, again, other = traffic_record(exchange(500)), traffic_record(exchange(500)), traffic_record(exchange(502))
+    assert again is first and other is not first
+    assert first["met"] == (("novita", "provider-500"),) and first["scenarios"] == ("provider-500",)
+    assert key not in first["calls"][0]["url"] and "REDACTED" in first["calls"][0]["url"]
+    scrub.register(["k3Y" * 11])  # a new scrubber: a record of its own, never the old one
+    assert traffic_record(exchange(500)) is not first
+
+
 def test_report_merge_and_show_across_shards(hfapp: pytest.Pytester) -> None:
     _, whole = run_suite(hfapp)
     hfapp.runpytest("-p", "hfrouter", "--hfrouter-report=a.json", "-k", "fallback or storm")

@@ -87,6 +87,45 @@ def test_a_workers_scrubbed_part_is_not_walked_again_and_the_rest_is_scrubbed(tm
     assert key not in written and "REDACTED" in written and '"t::a"' in written
 
 
+def test_records_made_clean_are_not_walked_again_unless_a_secret_was_registered_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test's record is scrubbed as it is made (`_session._record`): writing the report trusts it
+    only while the scrubber that made it clean is the one that scrubs now."""
+    monkeypatch.setattr(scrub, "_current", scrub.Scrubber())
+    key = "x" + tail(random.Random(19), 30)  # no key shape: only a registered secret finds it
+    report = Report(mode="replay", started=1.0)
+    report.finished = 2.0
+    record = {"test": f"t::a[{key}]", "outcome": "passed"}
+    report.merge_payload({"tests": [record]})
+    report.made_clean([record], scrub.current())
+    assert report.scrubbed_entries() == [record]  # trusted: written as it is
+    scrub.register([key])  # as the recorder does with a token
+    assert report.scrubbed_entries() == []
+    report.write(tmp_path / "report.json")
+    written = (tmp_path / "report.json").read_text()
+    assert key not in written and "REDACTED" in written
+
+
+def test_the_report_json_is_json_dumps_of_it_with_shared_records_written_once() -> None:
+    from pytest_hfrouter.report import dumps
+
+    shared = (("novita", "provider-500"),)
+    calls = ({"url": "https://router.huggingface.co/novita/v3/openai/chat/completions", "status": 500},)
+    odd = 't::b["quoted" \\ back\nline \x01 ünï 🤖]'
+    tests = [
+        {"test": "t::a", "outcome": "passed", "met": shared, "calls": calls},
+        {"test": odd, "outcome": "passed", "met": shared, "calls": calls},  # the same rest: written once
+        {"test": "t::c", "outcome": "failed", "met": shared, "calls": calls},
+        {"outcome": "passed", "test": "t::d"},  # its test id not first: written as json writes it
+        {"test": "t::e"},
+        {"test": "t::f", "calls": [dict(calls[0])]},  # a copy (a walked record): its own rest
+    ]
+    payload = {"schema": "s", "calls": [{"test": "\x00hfrouter-tests-\x00"}], "tests": tests, "coverage": {"k": 1}}
+    assert dumps(payload) == json.dumps(payload, ensure_ascii=False)
+    assert dumps({"tests": tests[:1]}) == json.dumps({"tests": tests[:1]}, ensure_ascii=False)
+
+
 def test_the_strings_a_scrubber_remembers_across_payloads_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scrub, "_PAYLOAD_TEXTS", 3)
     key = "hf_" + tail(random.Random(17), 34)
