@@ -159,10 +159,13 @@ class Engine:
     def answer(self, request: Request, background: bool = False) -> Answer:
         """``background``: the request comes from a thread that does not work for the test
         running now; it is answered and logged at session level, never charged to the test."""
-        if self.idle(background):
-            return PASSTHROUGH
         with self._lock:
-            return self._answer(request, self._current(background))
+            exchange = self.exchange  # `_current` and `idle`, inlined: every request comes this way
+            if background or exchange is None:
+                if not self.every_test:
+                    return PASSTHROUGH
+                exchange = self.session
+            return self._answer(request, exchange)
 
     def _answer(self, request: Request, exchange: Exchange) -> Answer:
         route = classify(request.method, request.url, request.body)
@@ -220,9 +223,13 @@ class Engine:
                 return Answer(passthrough=True, source="live", target_url=request.url)
         else:
             answer = (
-                self._from_rules(exchange, request, logged, provider, hf_model, step=step)
-                or self._from_chaos(exchange, request, route, provider, hf_model)
-                or self._from_cassettes(exchange, request, route)
+                (self._from_rules(exchange, request, logged, provider, hf_model, step=step) if exchange.rules else None)
+                or (
+                    self._from_chaos(exchange, request, route, provider, hf_model)
+                    if exchange.chaos is not None
+                    else None
+                )
+                or (self._from_cassettes(exchange, request, route) if exchange.cassettes else None)
                 or self._healthy(exchange, request, logged, provider, hf_model, follow_up)
             )
         if isinstance(answer, str):  # no healthy answer for this task: the reason says which
