@@ -179,11 +179,17 @@ class RunSession:
         logs (an app's or httpx's log line with the URL) — goes through the scrubber: a failing
         test's always, a passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
         report: pytest.TestReport = yield
-        if self.keeps_tests and not isinstance(item, self.generated):
+        when, passed = report.when, report.outcome == "passed"
+        # A passing setup or call report notes nothing (`_note_outcome`), unless chaos or an xfail has a say.
+        if (
+            self.keeps_tests
+            and (when == "teardown" or not passed or self._chaos or hasattr(report, "wasxfail"))
+            and not isinstance(item, self.generated)
+        ):
             self._note_outcome(item.nodeid, report)
-        if report.when == "teardown":
+        if when == "teardown":
             self._end_part()
-        if not report.passed or self.shows_passed:
+        if not passed or self.shows_passed:
             report.longrepr = scrub.deep(report.longrepr)  # in place: the terminal's layout and summary stay
             report.sections = scrub.deep(report.sections)
         return report

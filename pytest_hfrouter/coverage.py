@@ -131,10 +131,17 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     """
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     kinds: dict[str, set[tuple[str, bool]]] = {}
-    read: set[int] = set()  # a run shares one record among the tests that made the same call
+    # A run shares one record among the tests that made the same call, and one tuple of them among
+    # the tests that made the same calls (`traffic_record`): each is read once.
+    read: set[int] = set()
     listed: set[tuple[str, str, str]] = set()  # (provider, scenario, test): a cell lists a test once
     for test in tests:
-        for call in test.get("calls") or []:
+        calls = test.get("calls") or ()
+        if id(calls) in read:
+            calls = ()
+        else:
+            read.add(id(calls))
+        for call in calls:
             if id(call) in read:
                 continue
             read.add(id(call))

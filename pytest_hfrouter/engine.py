@@ -30,6 +30,7 @@ from .routes import (
     HARNESS,
     HUB_HOSTS,
     HUB_LOOKUPS,
+    INFERENCE_KINDS,
     MAPPING,
     MODEL_INFO,
     OTHER,
@@ -169,31 +170,35 @@ class Engine:
 
     def _answer(self, request: Request, exchange: Exchange) -> Answer:
         route = classify(request.method, request.url, request.body)
-        if route.kind == OTHER and self.doubles and urlsplit(request.url).netloc in self.doubles:
-            return PASSTHROUGH
-        if route.kind == OTHER and self._allowed is not None and self._allowed(urlsplit(request.url).hostname or ""):
-            return PASSTHROUGH
-        if route.kind == OTHER and route_is_loopback(request.url):
-            return (
-                PASSTHROUGH
-                if exchange.allow_loopback
-                else self._miss(
-                    exchange,
-                    request,
-                    route,
-                    "loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
+        kind = route.kind
+        follow_up = None
+        if kind == OTHER:
+            if self.doubles and urlsplit(request.url).netloc in self.doubles:
+                return PASSTHROUGH
+            if self._allowed is not None and self._allowed(urlsplit(request.url).hostname or ""):
+                return PASSTHROUGH
+            if route_is_loopback(request.url):
+                return (
+                    PASSTHROUGH
+                    if exchange.allow_loopback
+                    else self._miss(
+                        exchange,
+                        request,
+                        route,
+                        "loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
+                    )
                 )
-            )
+            if self.live is None and not exchange.vcr:
+                follow_up = self._follow_up(request.url)
         if exchange.vcr:
             return self._vcr_let_through(exchange, request, route)
-        if route.kind == HARNESS:
+        if kind == HARNESS:
             return Answer(200, "OK", _JSON, _EMPTY_HARNESS_REGISTRY, source="builtin")
         if exchange.cassettes:  # what the test asked for, against what its cassettes hold (`unplayed`)
             key = match_key(request.method, route, request.url)
             exchange.requested[key] = exchange.requested.get(key, 0) + 1
         # The step of a task's exchange: the inference call, or a poll or download after it.
-        step: Step | None = SUBMIT if route.is_inference else None
-        follow_up = self._follow_up(request.url) if route.kind == OTHER and self.live is None else None
+        step: Step | None = SUBMIT if kind in INFERENCE_KINDS else None
         if follow_up is not None:
             step = follow_up.step
             submitted = exchange.submitted.get(follow_up.provider)
