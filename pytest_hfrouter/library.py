@@ -244,10 +244,15 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     import tempfile
 
     digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for path in [*(here / name for name in _FORMAT_MODULES), *sorted(root.rglob("*.yaml"))]:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(path.parent.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    here = os.path.dirname(os.path.realpath(__file__))
+    files = [os.path.join(here, name) for name in _FORMAT_MODULES]
+    for walked, subfolders, names in os.walk(root):  # os's walk and stat: pathlib's cost twice theirs here
+        subfolders.sort()
+        files += sorted(os.path.join(walked, name) for name in names if name.endswith(".yaml"))
+    for file in files:
+        stat = os.stat(file)
+        shown = os.path.join(os.path.basename(os.path.dirname(file)), os.path.basename(file))
+        digest.update(f"{shown}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     folder = cache_dir or _cache_home() / "pytest-hfrouter"
     target = folder / f"library-{digest.hexdigest()[:20]}.pickle"
     try:

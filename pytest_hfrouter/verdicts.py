@@ -266,17 +266,14 @@ NEEDS: dict[str, Callable[[_Facts], bool]] = {
     GAVE_UP_EARLY: lambda facts: facts.inference_failed and facts.chain,
 }
 NAMES = tuple(NEEDS)
-#: each look once (three verdicts share theirs), in a plain loop: it runs after every test
+#: each look once (three verdicts share theirs): they run after every test
 _LOOKS = tuple(dict.fromkeys(NEEDS.values()))
 
 
 def _could_judge(calls: Sequence[Call], chain: Sequence[str], removed: bool = False) -> bool:
     """Whether any verdict is possible at all (`NEEDS`)."""
     facts = _facts(calls, chain, removed)
-    for look in _LOOKS:
-        if look(facts):
-            return True
-    return False
+    return any(look(facts) for look in _LOOKS)
 
 
 def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:
