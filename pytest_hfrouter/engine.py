@@ -205,10 +205,17 @@ class Engine:
             logged = Route(PROVIDER, follow_up.provider, submitted, task=follow_up.task)
         else:
             logged = route
-        if route.kind in (MAPPING, MODEL_INFO) and self.live is None:
+        if kind in HUB_LOOKUPS and self.live is None:
             self._read_hub_task(exchange, route)
-        provider = self._provider(exchange, logged)
-        hf_model = self._hf_model(exchange, logged, provider)
+        # `_provider` and `_hf_model`, their common cases inlined: every request comes this way
+        provider = (
+            logged.provider if logged.kind != AUTO or logged.provider is not None else self._provider(exchange, logged)
+        )
+        hf_model = (
+            exchange.provider_ids.get((provider, logged.model.lower()), logged.model)
+            if logged.kind == PROVIDER and provider and logged.model
+            else logged.model
+        )
         answer: Answer | str | None
         if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
             answer = self._from_rules(exchange, request, route, provider, hf_model, step=step) or self._from_chaos(
@@ -256,7 +263,8 @@ class Engine:
         if step == SUBMIT and provider:
             exchange.submitted[provider] = hf_model
         fault = answer.fault
-        position = exchange.log(
+        calls = exchange.calls  # `Exchange.log`, inlined
+        calls.append(
             Call(
                 provider,
                 hf_model,
@@ -274,7 +282,7 @@ class Engine:
                 truncates_stream=answer.truncates_stream,
             )
         )
-        return answer.for_call(position) if fault is not None else answer
+        return answer.for_call(len(calls) - 1) if fault is not None else answer
 
     def unfinished(self, finish: Callable[[], None], background: bool = False) -> None:
         """A face forwarded a stream it reports when the app reads its end or closes it; ``finish``
@@ -443,7 +451,11 @@ class Engine:
         if route.kind == MAPPING:
             return self._mapping_from_rules(exchange, request, route, hf_model, rules)
         for rule in rules:
-            if rule.exhausted or not rule.scenario.answers_route(route) or not rule.matches_step(step):
+            # `Rule.exhausted` and `Rule.matches_step`, inlined: every request asks every rule
+            times, rule_step = rule.times, rule.step
+            if (times is not None and rule.used >= times) or (rule_step is not None and rule_step != step):
+                continue
+            if not rule.scenario.answers_route(route):
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
                 if rule.scenario.uses_healthy_body:
@@ -580,9 +592,9 @@ class Engine:
         if route.kind == MODEL_INFO:
             task = exchange.tasks.get((model or "").lower())
             return self._answers_json(("model-info", model, task), synthesised_model_info(model or "", task))
-        if not route.is_inference:
+        if route.kind not in INFERENCE_KINDS:
             return None
-        task = self._task(exchange, route, model)
+        task = route.task if route.task is not None else self._task(exchange, route, model)
         if task != CONVERSATIONAL:
             return self._task_answer(provider, task)
         key: tuple[Any, ...] = ()
