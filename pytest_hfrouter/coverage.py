@@ -6,6 +6,7 @@ an xdist controller and ``hfrouter report merge`` of several CI shards' files.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +97,10 @@ def traffic_record(exchange: Exchange) -> dict[str, Any]:
     return record
 
 
-def _call_key(call: Call) -> tuple[Any, ...]:
-    return (call.provider, call.model, call.route, call.method, call.url, call.stream, call.status, call.fault,
-            call.answered_by, call.scenarios)  # fmt: skip
+#: what makes two calls the same call for the report (their scenarios too: they make ``met``)
+_call_key: Callable[[Call], tuple[Any, ...]] = operator.attrgetter(
+    "provider", "model", "route", "method", "url", "stream", "status", "fault", "answered_by", "scenarios"
+)
 
 
 #: traffic key → a test's traffic record; call key → (the scrubber that cleaned it, the call's record)
@@ -151,7 +153,10 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
                 if call["route"] == "provider":
                     kinds[provider].add(("mapping", False))
         for provider, scenario in test.get("met") or []:
-            cell = cells.setdefault(provider, {}).setdefault(scenario, {"tests": [], **dict.fromkeys(OUTCOMES, 0)})
+            row = cells.get(provider)
+            cell = row.get(scenario) if row is not None else None
+            if cell is None:
+                cell = cells.setdefault(provider, {})[scenario] = {"tests": [], **dict.fromkeys(OUTCOMES, 0)}
             if (provider, scenario, test["test"]) not in listed:
                 listed.add((provider, scenario, test["test"]))
                 cell["tests"].append(test["test"])
