@@ -88,17 +88,22 @@ def _str(value: Any) -> str | None:
 
 
 def _walk(frame: FrameType | None, model: str | None) -> tuple[str | None, str | None]:
-    depth = 0
-    while frame is not None and depth < _MAX_DEPTH:
+    # Every Hub look-up walks some thirty frames (the HTTP client's, the app's): the loop is lean.
+    readable = _READABLE
+    for _ in _DEPTHS:
+        if frame is None:
+            break
         code = frame.f_code
         # the function's name first (a set look-up), its file only for the few that may hold a task
-        if code.co_name in _READABLE and "huggingface_hub" in code.co_filename:
+        if code.co_name in readable and "huggingface_hub" in code.co_filename:
             task, provider, held = _read(frame)
             if task is not None and (model is None or held is None or held.lower() == model.lower()):
                 return task, provider
         frame = frame.f_back
-        depth += 1
     return None, None
+
+
+_DEPTHS = range(_MAX_DEPTH)
 
 
 def task_from_stack(model: str | None = None) -> tuple[str | None, str | None]:
