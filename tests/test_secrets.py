@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import yaml
+from conftest import InnerRun
 
 from pytest_hfrouter import scrub
 from pytest_hfrouter.double import RouterDouble
@@ -105,6 +106,29 @@ def test_records_made_clean_are_not_walked_again_unless_a_secret_was_registered_
     report.write(tmp_path / "report.json")
     written = (tmp_path / "report.json").read_text()
     assert key not in written and "REDACTED" in written
+
+
+def test_a_key_in_a_test_id_is_scrubbed_from_the_record_made_clean(
+    pytester: pytest.Pytester, inner_run: InnerRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test's record is scrubbed as it is made and not walked again: its test id too, in one
+    process and from a worker's spool."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    key = "hf_" + tail(random.Random(23), 34)
+    pytester.makepyfile(
+        test_ids=f"""
+import pytest
+
+@pytest.mark.parametrize("n", [1, 2], ids=["{key}", "plain"])
+def test_id(n):
+    assert n
+"""
+    )
+    result = inner_run(pytester, "-p", "hfrouter", "--hfrouter-report=report.json")
+    result.assert_outcomes(passed=2)
+    report = (pytester.path / "report.json").read_text()
+    tests = [record["test"] for record in json.loads(report)["tests"]]
+    assert key not in report and sorted(tests) == ["test_ids.py::test_id[hf_REDACTED]", "test_ids.py::test_id[plain]"]
 
 
 def test_the_report_json_is_json_dumps_of_it_with_shared_records_written_once() -> None:
