@@ -33,7 +33,7 @@ def task_of(call: Call) -> str | None:
     return "chat-completion" if path.endswith("chat/completions") else None
 
 
-def call_record(call: Call, clean: Callable[[str], str] = str) -> dict[str, Any]:
+def call_record(call: Call, clean: Callable[[str], str]) -> dict[str, Any]:
     """A call for the report, its strings passed through ``clean`` (`scrub.Scrubber.once`: a query
     string may carry a key).
 

@@ -1,13 +1,13 @@
 """Where pytest-hfrouter's own work per test goes, in bytecodes: a measurement plugin.
 
-    cd <a generated suite> && PYTHONPATH=<this folder> HFROUTER_BENCH_TESTS=200 \
+    cd <a generated suite> && PYTHONPATH=<this folder> \
         python -m pytest -q -p hfrouter -p bytecodes --hfrouter-report=r.json
 
 From the test loop's start to the session's end (the report written), it counts every bytecode
 executed in a frame of ``pytest_hfrouter`` (per function), and every bytecode of other packages'
 code that such a function called (attributed to the innermost plugin function on the stack: httpx
 building a response, a dataclass's generated ``__init__``, ``re`` compiling a pattern). Printed per
-test (divided by ``HFROUTER_BENCH_TESTS``). A trace function runs on every bytecode, so the run is
+test collected. A trace function runs on every bytecode, so the run is
 many times slower; the counts do not move between runs. Bytecodes are not instructions: a local load
 costs a few, an attribute look-up or a call many (``instructions.py`` counts those).
 """
@@ -67,7 +67,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     sys.settrace(None)
-    tests = int(os.environ.get("HFROUTER_BENCH_TESTS", "1"))
+    tests = session.testscollected or 1
     lines = [
         f"bytecodes per test ({tests} tests): the plugin's own {sum(_OWN.values()) / tests:.0f}, "
         f"other packages' code it called {sum(_CALLED.values()) / tests:.0f}",
