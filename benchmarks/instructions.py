@@ -10,11 +10,11 @@ single changes to the request path are worth. The number of instructions a run e
 (interpreter, imports, the plugin's start-up, the report's writing). Instructions are not seconds
 (memory and cache behaviour differ), so this complements `run.py`, it does not replace it.
 
-Besides `run.py`'s variants it counts two floors of the users' layout that show what any plugin of
-pytest-hfrouter's shape pays before it answers a request: (c1m) the floor's tests each carrying the
-``hfrouter_outage`` marker (registered, read by no plugin), and (c1h) the same with empty hooks of
-the plugin's kinds (``suite/shape_hooks.py``). ``c1h/c1`` is that lower bound; ``a1/c1h`` what
-pytest-hfrouter's own work adds to it.
+Among `run.py`'s variants, two floors of the users' layout show what any plugin of pytest-hfrouter's
+shape pays before it answers a request: (c1m) the floor's tests each carrying the ``hfrouter_outage``
+marker (registered, read by no plugin), and (c1h) the same with empty hooks of the plugin's kinds
+(``suite/shape_hooks.py``). ``c1h/c1`` is that lower bound; ``a1/c1h`` what pytest-hfrouter's own
+work adds to it.
 
 Every variant first runs once without valgrind (it writes byte-code and pytest's assertion caches,
 which a counted run must not include), then once under ``valgrind --tool=callgrind``, two at a time.
@@ -38,13 +38,6 @@ import run  # noqa: E402  (a sibling module; this file runs as a script)
 import suites  # noqa: E402
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
-#: the floor with the marker, then with empty hooks as well: what a plugin of this shape pays at least
-SHAPE = (
-    run.Variant("c1m", "floor + the marker, users' layout", "hfrouter", "floor-marked-user"),
-    run.Variant(
-        "c1h", "floor + the marker + empty hooks, users' layout", "hfrouter", "floor-marked-user", ("-p", "shape_hooks")
-    ),
-)
 PAIRS = ["a/c", "a1/c1", "c1m/c1", "c1h/c1", "a1/c1h"]
 
 
@@ -83,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         run.log("valgrind is not on the PATH (Debian: apt-get install valgrind)")
         return 2
-    variants = {v.key: v for v in (*run.VARIANTS, *SHAPE) if "-n" not in v.args}
+    variants = {v.key: v for v in run.VARIANTS if "-n" not in v.args}
     pairs = [tuple(pair.split("/")) for pair in args.pairs]
     unknown = sorted({key for pair in pairs for key in pair} - set(variants))
     if unknown or any(len(pair) != 2 for pair in pairs):

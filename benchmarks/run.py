@@ -8,8 +8,9 @@ Variants (each its own pytest process, plugin autoload off, only the plugins it 
 (a) hfrouter, (b) pytest-recording + vcrpy, (b2) cassetter, (c) the floor (a MockTransport
 client through ``huggingface_hub.set_client_factory``), (d) bare tests with no HTTP, and (a)
 and (c) again under ``-n 2``, and (a1)/(c1): (a) and (c) in the layout many users have (all
-N tests in one module, an app that leaves huggingface_hub's mapping cache alone). They run
-round-robin, each round in a rotated order, so
+N tests in one module, an app that leaves huggingface_hub's mapping cache alone), and the
+lower bound of that layout: (c1m) the floor with the marker on every test, (c1h) the same with
+empty hooks of the plugin's kinds. They run round-robin, each round in a rotated order, so
 machine drift lands on every variant alike; a variant's time is the median of its rounds.
 Then: (e) the plugin's load cost under ``--collect-only``, (f) engine look-up cost in a
 cassette of 10,000 interactions vs 10, (g) RSS across a 5,000-test session and, with
@@ -84,6 +85,14 @@ VARIANTS = (
     Variant("c -n 2", "floor, xdist -n 2", "hfrouter", "floor", XDIST),
     Variant("a1", "hfrouter, users' layout", "hfrouter", "hfrouter-user", HFROUTER),
     Variant("c1", "floor, users' layout", "hfrouter", "floor-user"),
+    # What any plugin of pytest-hfrouter's shape pays before it answers a request: the floor's tests
+    # each carrying the marker (registered, read by no plugin), then with empty hooks of the plugin's
+    # kinds as well (suite/shape_hooks.py). ``c1h / c1`` is that lower bound; ``a1 / c1h`` is what
+    # pytest-hfrouter's own work adds to it.
+    Variant("c1m", "floor + the marker, users' layout", "hfrouter", "floor-marked-user"),
+    Variant(
+        "c1h", "floor + the marker + empty hooks, users' layout", "hfrouter", "floor-marked-user", ("-p", "shape_hooks")
+    ),
 )
 
 
@@ -194,7 +203,7 @@ def prepare(bench: Bench, n: int, per_file: int) -> dict[str, Path]:
     served = bench.probe("hfrouter", "capture", str(captured))
     log("captured what hfrouter serves the workload:\n  " + "\n  ".join(served["requests"]))
     paths = {kind: suites.write_suite(kind, bench.work / "suites", n, per_file, captured) for kind in suites.SUITES}
-    for kind in suites.USER_LAYOUT:
+    for kind in (*suites.USER_LAYOUT, *suites.SHAPE_SUITES):
         paths[f"{kind}-user"] = suites.write_suite(kind, bench.work / "suites", n, per_file, captured, user_layout=True)
     return paths
 
@@ -381,12 +390,15 @@ def _ratios(timings: dict[str, Timings], n: int) -> list[str]:
     CPU-time ratio is barely moved by other processes on the machine.
     """
     med = {key: t.median for key, t in timings.items()}
-    checks = (
+    checks: tuple[tuple[str, str, str, str, float | None], ...] = (
         ("a / c (hfrouter vs floor)", "a", "c", "≤ 1.05", 1.05),
         ("a / b (vs pytest-recording)", "a", "b", "≤ 0.40", 0.40),
         ("a / b2 (vs cassetter)", "a", "b2", "≤ 0.60", 0.60),
         ("a / c under -n 2", "a -n 2", "c -n 2", "≤ 1.05", 1.05),
         ("a1 / c1 (one module, app keeps the mapping cache)", "a1", "c1", "≤ 1.05", 1.05),
+        ("c1m / c1 (the marker alone, read by no plugin)", "c1m", "c1", "", None),
+        ("c1h / c1 (the marker and empty hooks: the least a plugin of this shape adds)", "c1h", "c1", "", None),
+        ("a1 / c1h (what pytest-hfrouter's own work adds to that)", "a1", "c1h", "", None),
     )
     out = [
         "",
@@ -397,7 +409,8 @@ def _ratios(timings: dict[str, Timings], n: int) -> list[str]:
         value = med[top] / med[bottom]
         paired = statistics.median(x / y for x, y in zip(timings[top].runs, timings[bottom].runs, strict=True))
         cpu = timings[top].cpu_median / timings[bottom].cpu_median
-        out.append(f"| {name} | {value:.3f} | {paired:.3f} | {cpu:.3f} | {target} | {_verdict(value <= limit)} |")
+        verdict = "" if limit is None else _verdict(value <= limit)
+        out.append(f"| {name} | {value:.3f} | {paired:.3f} | {cpu:.3f} | {target or '—'} | {verdict} |")
     out.append(
         f"\nhfrouter's own cost per test over the floor: {(med['a'] - med['c']) / n * 1000:.2f} ms "
         f"(floor over bare: {(med['c'] - med['d']) / n * 1000:.2f} ms, i.e. what 4 mocked requests cost)."

@@ -9,7 +9,7 @@ the workload module ``fallback_app.py`` and ``N`` tests spread over modules of
   default place both plugins look (``cassettes/<module>/<test>.yaml``);
 - ``floor``: no marker; a conftest installs the ``MockTransport`` client;
 - ``bare``: no HTTP at all, the same assertions on a canned reply;
-- ``floor-marked`` (counted by ``instructions.py`` only): the floor with hfrouter's marker on every
+- ``floor-marked`` (users' layout only: ``c1m`` and ``c1h``): the floor with hfrouter's marker on every
   test, registered in its ``pytest.ini`` and read by no plugin, and ``shape_hooks.py`` beside it
   for ``-p shape_hooks``.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 SUITE_FILES = Path(__file__).resolve().parent / "suite"
 SUITES = ("hfrouter", "recording", "cassetter", "floor", "bare")
-#: what any plugin of pytest-hfrouter's shape pays before it answers anything (`instructions.py`)
+#: what any plugin of pytest-hfrouter's shape pays before it answers anything (``c1m``, ``c1h``)
 SHAPE_SUITES = ("floor-marked",)
 #: the layout many users have: every test in ONE module, and an app that leaves huggingface_hub's
 #: mapping cache alone (so after the first test each call makes two requests, not four)
