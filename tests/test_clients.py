@@ -1144,3 +1144,22 @@ def test_real_current_route(hfrouter: HFRouter) -> None:
     check_from_cassette(hfrouter, NEW_NO_STREAM)
     assert [c.answered_by for c in hfrouter.calls] == [f"cassette:{NEW_NO_STREAM.name}"] * 2, hfrouter.call_log()
     assert completion.choices[0].message.content == recorded_text(recorded_body)
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_each_response_has_its_own_headers(hfrouter: HFRouter, library: str) -> None:
+    """The httpx face hands every response the headers it keeps per answer: the app may change one
+    response's headers without the next answer's changing."""
+    if importlib.util.find_spec(library) is None:
+        pytest.skip(f"{library} is not installed")
+    http = importlib.import_module(library)
+    url = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+    body = {"model": "meta-llama/llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "hi"}]}
+    first = http.post(url, json=body)
+    sent = list(first.headers.multi_items())
+    assert dict(sent)["content-length"] == str(len(first.content))
+    first.headers["content-length"] = "0"
+    first.headers["x-changed-by-the-app"] = "yes"
+    second = http.post(url, json=body)
+    assert [c.answered_by for c in hfrouter.calls] == ["healthy", "healthy"], hfrouter.call_log()
+    assert list(second.headers.multi_items()) == sent
