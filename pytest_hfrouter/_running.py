@@ -97,7 +97,7 @@ class Running:
         exchange = self.exchange
         if exchange.rules and self.settings.judges(RESILIENT in self.marks) and meets_truncation(exchange.rules):
             return exceptions_reaching(exchange, str(item.path))
-        return contextlib.nullcontext()
+        return _UNWATCHED
 
     def check(self, item: pytest.Item, passed: bool, judge: bool = True) -> None:
         """After the body: a miss fails the test; then what never happened, and the verdicts."""
@@ -140,6 +140,10 @@ class Running:
         if settings.records and exchange.recorded:
             assert self.run is not None  # a recording run has its report
             _write_recording(item, settings, exchange, self.run.run_id)
+
+
+#: a body with nothing to watch (reusable: it holds no state)
+_UNWATCHED = contextlib.nullcontext()
 
 
 def each_case(item: pytest.Item) -> EachCase | None:

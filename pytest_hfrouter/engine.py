@@ -52,6 +52,7 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # §1.5): an empty one turns detection off, exactly what the client does when the Hub is down.
 _EMPTY_HARNESS_REGISTRY = b'{"standardEnvVars": [], "harnesses": {}}'
 _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "huggingface-moon"))
+_HUB_LOOKUPS = frozenset(HUB_LOOKUPS)
 
 
 class Engine:
@@ -118,9 +119,12 @@ class Engine:
             for finish in unfinished:
                 finish()
         if self.exchange is not None and not self.hub_answers_changed:
-            self.hub_answers_changed = self.live is not None or any(
-                call.route in HUB_LOOKUPS and call.answered_by != "healthy" for call in self.exchange.calls
-            )
+            changed = self.live is not None
+            for call in self.exchange.calls:  # loops, not any() over a generator: after every test
+                if call.route in _HUB_LOOKUPS and call.answered_by != "healthy":
+                    changed = True
+                    break
+            self.hub_answers_changed = changed
         self.exchange = self.test = None
         if self._owns_threads:
             threads.end(self._threads_before)
@@ -135,9 +139,14 @@ class Engine:
         # would shift them, and the same seed would not give the same outages under -n 2 or --lf.
         if self.hub_answers_changed or self.live is not None or exchange.chaos is not None:
             return True
-        return any(kind in rule.scenario.answers for rule in exchange.rules for kind in HUB_LOOKUPS) or any(
-            key[1] in HUB_LOOKUPS for cassette in exchange.cassettes for key in cassette.index
-        )
+        for rule in exchange.rules:
+            if not _HUB_LOOKUPS.isdisjoint(rule.scenario.answers):
+                return True
+        for cassette in exchange.cassettes:
+            for key in cassette.index:
+                if key[1] in _HUB_LOOKUPS:
+                    return True
+        return False
 
     def blocked(self, host: str, port: int | None, library: str, message: str) -> None:
         """The network guard refused a connection: the test that made it fails (or the session)."""

@@ -52,7 +52,7 @@ class Fit(NamedTuple):
 
 def fit_of(body: bytes | None) -> Fit | None:
     """The fit a chat request asks for, or None (a plain answer). Raises `SchemaUnsupported`."""
-    if not body or not any(marker in body for marker in _MARKERS):
+    if not body or (_MARKERS[0] not in body and _MARKERS[1] not in body):  # every chat request asks
         return None
     try:
         data = json.loads(body)

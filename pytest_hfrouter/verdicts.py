@@ -8,9 +8,9 @@ whole answer, or giving up while the chain had providers left all pass a naive f
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from .errors import did_you_mean
 from .routes import INFERENCE_KINDS
@@ -217,63 +217,60 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
     ]
 
 
-class _Facts(NamedTuple):
-    """What a call log holds, read in one pass: every verdict needs some of it (`NEEDS`). A named
-    tuple: one is made after every test, and a frozen dataclass costs several times more to make."""
-
-    #: some call failed (any route)
-    failed: bool
-    #: some inference call failed
-    inference_failed: bool
-    #: a provider x model was called more than once
-    repeated: bool
-    #: a call met a scenario that declares a truncated stream
-    truncated: bool
-    #: the test names its fallback chain
-    chain: bool
-    #: a mapping answered without a provider the app then called
-    removed: bool
+#: The facts a call log can hold that some verdict needs (`NEEDS`), read in one pass (`_facts`):
+#: some call failed (any route); some inference call failed; a provider x model was called more
+#: than once; a call met a scenario that declares a truncated stream; the test names its fallback
+#: chain; a mapping answered without a provider the app then called.
+FAILED, INFERENCE_FAILED, REPEATED, TRUNCATED, CHAIN, REMOVED = (
+    "failed", "inference_failed", "repeated", "truncated", "chain", "removed",
+)  # fmt: skip
+_RETRIED = frozenset({FAILED, REPEATED})
 
 
-def _facts(calls: Sequence[Call], chain: Sequence[str], removed: bool) -> _Facts:
+def _facts(calls: Sequence[Call], chain: Sequence[str], removed: bool) -> set[str]:
+    held: set[str] = set()
     seen: set[tuple[str | None, str | None]] = set()
-    failed = inference_failed = repeated = truncated = False
     for call in calls:
-        failed = failed or call.failed
+        failed = call.failed
+        if failed:
+            held.add(FAILED)
         if call.route not in INFERENCE_KINDS:
             continue
-        inference_failed = inference_failed or call.failed
-        truncated = truncated or call.truncates_stream
+        if failed:
+            held.add(INFERENCE_FAILED)
+        if call.truncates_stream:
+            held.add(TRUNCATED)
         pair = _pair(call)
-        repeated = repeated or pair in seen
+        if pair in seen:
+            held.add(REPEATED)
         seen.add(pair)
-    return _Facts(failed, inference_failed, repeated, truncated, bool(chain), removed)
-
-
-def _retried(facts: _Facts) -> bool:
-    return facts.failed and facts.repeated
+    if chain:
+        held.add(CHAIN)
+    if removed:
+        held.add(REMOVED)
+    return held
 
 
 #: Every verdict, with what a call log must hold before it can be judged: a cheap look that spares
-#: the full judgement for the tests that cannot have one. A verdict is a name here or it is none
-#: (`NAMES` is these keys), so none can be added that the look never lets through.
-NEEDS: dict[str, Callable[[_Facts], bool]] = {
-    RETRY_STORM: _retried,
-    RETRIED_NON_RETRYABLE: lambda facts: _retried(facts) or facts.removed,
-    RETRY_AFTER_IGNORED: _retried,
-    NO_BACKOFF: _retried,
-    TRUNCATED_STREAM_ACCEPTED: lambda facts: facts.truncated,
-    GAVE_UP_EARLY: lambda facts: facts.inference_failed and facts.chain,
+#: the full judgement for the tests that cannot have one. Each way a verdict can arise is a set of
+#: facts that must all hold. A verdict is a name here or it is none (`NAMES` is these keys), so
+#: none can be added that the look never lets through.
+NEEDS: dict[str, tuple[frozenset[str], ...]] = {
+    RETRY_STORM: (_RETRIED,),
+    RETRIED_NON_RETRYABLE: (_RETRIED, frozenset({REMOVED})),
+    RETRY_AFTER_IGNORED: (_RETRIED,),
+    NO_BACKOFF: (_RETRIED,),
+    TRUNCATED_STREAM_ACCEPTED: (frozenset({TRUNCATED}),),
+    GAVE_UP_EARLY: (frozenset({INFERENCE_FAILED, CHAIN}),),
 }
 NAMES = tuple(NEEDS)
-#: each look once (three verdicts share theirs): they run after every test
-_LOOKS = tuple(dict.fromkeys(NEEDS.values()))
+#: each set of facts once (verdicts share them): the look runs after every test
+_NEEDED = tuple(dict.fromkeys(need for needs in NEEDS.values() for need in needs))
 
 
 def _could_judge(calls: Sequence[Call], chain: Sequence[str], removed: bool = False) -> bool:
     """Whether any verdict is possible at all (`NEEDS`)."""
-    facts = _facts(calls, chain, removed)
-    return any(look(facts) for look in _LOOKS)
+    return any(map(_facts(calls, chain, removed).issuperset, _NEEDED))
 
 
 def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm_limit: int) -> list[Verdict]:

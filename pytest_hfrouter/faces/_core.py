@@ -59,8 +59,9 @@ def _virtualise_polling() -> None:
     _patching.polling_virtual = True
 
 
-def ask(request: Request, connect_timeout: float | None, read_timeout: float | None) -> tuple[Answer, Plan]:
-    """The engine's answer and how it plays out for a client with these timeouts."""
+def ask(request: Request, connect_timeout: Any, read_timeout: Any) -> tuple[Answer, Plan]:
+    """The engine's answer and how it plays out for a client with these timeouts (seconds, as
+    the client holds them: a number or None; read only when a fault plays out)."""
     if not _engines:  # uninstalled while a client still held a patched method
         raise UnansweredRequest(f"pytest-hfrouter is not active: {request.method} {request.url}")
     engine = _engines[-1]
@@ -74,7 +75,7 @@ def ask(request: Request, connect_timeout: float | None, read_timeout: float | N
         )
     if answer.passthrough or answer.fault is None:
         return answer, NO_FAULT
-    outcome = plan(answer.fault, len(answer.chunks()), connect_timeout, read_timeout)
+    outcome = plan(answer.fault, len(answer.chunks()), seconds(connect_timeout), seconds(read_timeout))
     if outcome.outcome == HANG and answer.fault is not None:
         message = hang_message(answer.fault)
         engine.would_hang(request, message, background)
@@ -86,7 +87,10 @@ def ask(request: Request, connect_timeout: float | None, read_timeout: float | N
 
 def idle() -> bool:
     """Scope "marked" outside the tests the plugin acts in: hand the request on untouched."""
-    return bool(_engines) and _engines[-1].idle(threads.is_background())
+    if not _engines:
+        return False
+    engine = _engines[-1]
+    return not engine.every_test and engine.idle(threads.is_background())
 
 
 def recording() -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, observed, played, recording, seconds, unfinished
+from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, observed, played, recording, unfinished
 from ._patching import Replace
 from ._tls import deferred
 
@@ -72,7 +72,7 @@ def patch(module: Any, replace: Replace) -> None:
         timeouts = request.extensions.get("timeout") or {}
         headers = tuple(request.headers.multi_items()) if recording() else ()
         sent = Request(request.method, str(request.url), headers, body)
-        answer, outcome = ask(sent, seconds(timeouts.get("connect")), seconds(timeouts.get("read")))
+        answer, outcome = ask(sent, timeouts.get("connect"), timeouts.get("read"))
         if outcome.before_response:
             raise error(outcome.outcome, request, asynchronous)
         return sent, answer, outcome
