@@ -45,7 +45,6 @@ def mapping_json(body: bytes) -> dict[str, Any] | None:
 
 
 @functools.lru_cache(maxsize=256)
-@functools.lru_cache(maxsize=256)
 def provider_ids(body: bytes) -> tuple[tuple[tuple[str, str], str], ...]:
     """(provider, provider's model id) → HF model id, from a mapping answer's body (read once per
     body: a test's every look-up gets the same answer)."""
