@@ -23,7 +23,7 @@ from .unmatched import NOT_APPLICABLE, Finding, diagnose
 from .verdicts import Verdict, verdicts_of
 
 
-@dataclass
+@dataclass(eq=False)
 class Findings:
     """What the checks of one test found: failures end the test, the rest is reported."""
 

@@ -73,7 +73,7 @@ def start(
     return running
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Running:
     """The test's traffic, its markers and the run's objects, each looked up once per test."""
 

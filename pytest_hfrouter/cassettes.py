@@ -81,7 +81,7 @@ def match_key(method: str, route: Route, url: str) -> tuple[str, ...]:
     return (method.upper(), route.kind, route.provider or "", model, "stream" if route.stream else "")
 
 
-@dataclass
+@dataclass(eq=False)
 class Cassette:
     path: Path
     interactions: tuple[Interaction, ...]

@@ -109,7 +109,7 @@ def _matcher(pattern: str) -> Callable[[str], bool]:
     return lambda value: match(value) is not None
 
 
-@dataclass
+@dataclass(eq=False)  # a rule counts its uses: it equals only itself (an outage block removes its own)
 class Rule:
     """One outage: traffic matching provider and model gets the scenario, ``times`` times."""
 
@@ -289,7 +289,7 @@ class Call:
         return scrub.text(f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by})")
 
 
-@dataclass
+@dataclass(eq=False)
 class Miss:
     """A request the test must fail for: nothing may answer it, or it would hang forever."""
 
@@ -317,7 +317,7 @@ class Miss:
         return scrub.text("\n".join(lines))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Exchange:
     """The state of one test: its rules (closest first), cassettes, call log and misses."""
 
