@@ -16,17 +16,17 @@ from ._keys import (
     ENGINE,
     LIBRARY,
     MAKE_ENGINE,
-    MARKED_OUTAGES,
-    PARSED_OUTAGES,
     POLICY,
     RUN,
-    RUNNING,
     SETTINGS,
 )
 from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES
 
 if TYPE_CHECKING:
+    from ._running import Running
+    from ._settings import Settings
     from .engine import Engine
+    from .guard import Policy
     from .handle import HFRouter, HFRouterServer
     from .library import Library
     from .traffic import Rule
@@ -73,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     threads.install()
     faces.install(make_engine)
     guard.install(policy)
+    config.pluginmanager.register(TestHooks(config, settings, policy), "hfrouter-tests")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -129,45 +130,6 @@ def _library(config: pytest.Config) -> Library:
     return library
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
-    node = metafunc.definition
-    marks: dict[str, list[pytest.Mark]] = {}
-    for mark in node.iter_markers():  # one walk up the tree, closest first
-        if mark.name in _VALIDATED:
-            marks.setdefault(mark.name, []).append(mark)
-    if not marks:
-        return
-    config = metafunc.config
-    try:
-        for marker in marks.get(OUTAGE, ()):
-            _parsed_outage(config, marker, _library(config))
-        for marker in marks.get(CASSETTE, ()):
-            from .markers import parse_cassette_paths
-
-            parse_cassette_paths(marker.args, marker.kwargs)
-        for marker in marks.get(RESILIENT, ()):
-            from .markers import parse_resilient
-
-            parse_resilient(marker.args, marker.kwargs)
-        if EACH_OUTAGE in marks:
-            from ._notes import note
-            from .markers import outage_note, parse_each_outage
-
-            each = marks[EACH_OUTAGE][0]
-            plan = parse_each_outage(each.args, each.kwargs, _library(config))
-            note(config, outage_note(each.kwargs))
-            if SCENARIO_PARAM not in metafunc.fixturenames:
-                metafunc.fixturenames.append(SCENARIO_PARAM)
-            metafunc.parametrize(SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
-    except Exception as exc:
-        from .markers import MarkerError
-
-        if not isinstance(exc, MarkerError):
-            raise
-        raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
-
-
 _VALIDATED = frozenset({OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT})
 
 
@@ -216,75 +178,140 @@ def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
     return marks
 
 
-def _parsed_outage(config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
-    """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
-    distinct marker in the run: at collection, where a wrong argument is a collection error."""
-    marked = config.stash.setdefault(MARKED_OUTAGES, {})
-    known = marked.get(id(mark))
-    if known is not None and known[0] is mark:
-        return known[1]
-    try:
-        key = (mark.args, tuple(sorted(mark.kwargs.items())))
-        hash(key)
-    except TypeError:  # an unhashable argument: the parser will say what is wrong with it
-        key = None
-    parsed = config.stash.setdefault(PARSED_OUTAGES, {})
-    template = parsed.get(key) if key is not None else None
-    if template is None:
-        from ._notes import note
-        from .markers import outage_note, parse_outage
+class TestHooks:
+    """Each test's hooks, over the run's objects: registered at start-up (one per run, pytester's
+    inner runs their own), they hold the settings, the guard's policy, the report and the
+    engine as attributes. A look-up in the config's stash costs pytest three calls; a test's
+    hooks made about twenty of them."""
 
-        template = parse_outage(mark.args, mark.kwargs, library)
-        note(config, outage_note(mark.kwargs))
-        if key is not None:
-            parsed[key] = template
-    marked[id(mark)] = (mark, template)
-    return template
+    def __init__(self, config: pytest.Config, settings: Settings, policy: Policy) -> None:
+        self.config, self.settings, self.policy = config, settings, policy
+        self.run = config.stash.get(RUN, None)
+        self._engine: Engine | None = None
+        #: an ``hfrouter_outage`` marker's rule, parsed once per distinct marker in the run
+        self._parsed: dict[tuple[object, ...], Rule] = {}
+        #: the same rules by marker object (its id, and the marker kept alive so the id stays its
+        #: own): a test's setup finds the rule its collection parsed without building the key again
+        self._marked: dict[int, tuple[pytest.Mark, Rule]] = {}
+        #: the test that runs now, from its setup to its teardown (one at a time in a process)
+        self.item: pytest.Item | None = None
+        self.running: Running | None = None
 
+    @functools.cached_property
+    def _start(self) -> Callable[..., Running]:
+        """`_running.start`, imported with the first test the plugin acts in (never by ``--collect-only``)."""
+        from ._running import start
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    config = item.config
-    settings = config.stash[SETTINGS]
-    marks = _marks(item)
-    if LIVE_MARKER in marks and settings.live is None:
-        return  # skipped by its marker (pytest_collection_modifyitems)
-    if not hasattr(item, "obj"):
-        return  # not a test function (a generated probe)
-    if not settings.scope.every_test and not acts_on(item):
-        return  # scope "marked" and the test did not ask: its requests go out as without the plugin
-    from ._running import start
+        return start
 
-    run = config.stash.get(RUN, None)
-    item.stash[RUNNING] = start(item, settings, marks, _engine(config), run, config.stash[POLICY], _parsed_outage)
+    def running_of(self, item: pytest.Item) -> Running | None:
+        return self.running if item is self.item else None
 
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = _engine(self.config)
+        return self._engine
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    running = item.stash.get(RUNNING, None)
-    if running is None:
-        return (yield)
-    try:
-        with running.watch(item):
-            result = yield
-    except (pytest.skip.Exception, pytest.xfail.Exception):
-        running.check(item, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
-        raise
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        running.check(item, passed=False)
-        raise
-    running.check(item, passed=True)
-    return result
+    def rule_of(self, config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
+        """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
+        distinct marker in the run: at collection, where a wrong argument is a collection error."""
+        known = self._marked.get(id(mark))
+        if known is not None and known[0] is mark:
+            return known[1]
+        try:
+            key = (mark.args, tuple(sorted(mark.kwargs.items())))
+            hash(key)
+        except TypeError:  # an unhashable argument: the parser will say what is wrong with it
+            key = None
+        template = self._parsed.get(key) if key is not None else None
+        if template is None:
+            from ._notes import note
+            from .markers import outage_note, parse_outage
 
+            template = parse_outage(mark.args, mark.kwargs, library)
+            note(config, outage_note(mark.kwargs))
+            if key is not None:
+                self._parsed[key] = template
+        self._marked[id(mark)] = (mark, template)
+        return template
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    running = item.stash.get(RUNNING, None)
-    if running is not None:
-        del item.stash[RUNNING]  # items live as long as the session: a finished test's traffic must not
-        running.end(item)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Validate the markers at collection and parametrize ``hfrouter_each_outage``."""
+        node = metafunc.definition
+        marks: dict[str, list[pytest.Mark]] = {}
+        for mark in node.iter_markers():  # one walk up the tree, closest first
+            if mark.name in _VALIDATED:
+                marks.setdefault(mark.name, []).append(mark)
+        if not marks:
+            return
+        config = metafunc.config
+        try:
+            for marker in marks.get(OUTAGE, ()):
+                self.rule_of(config, marker, _library(config))
+            for marker in marks.get(CASSETTE, ()):
+                from .markers import parse_cassette_paths
+
+                parse_cassette_paths(marker.args, marker.kwargs)
+            for marker in marks.get(RESILIENT, ()):
+                from .markers import parse_resilient
+
+                parse_resilient(marker.args, marker.kwargs)
+            if EACH_OUTAGE in marks:
+                from ._notes import note
+                from .markers import outage_note, parse_each_outage
+
+                each = marks[EACH_OUTAGE][0]
+                plan = parse_each_outage(each.args, each.kwargs, _library(config))
+                note(config, outage_note(each.kwargs))
+                if SCENARIO_PARAM not in metafunc.fixturenames:
+                    metafunc.fixturenames.append(SCENARIO_PARAM)
+                metafunc.parametrize(SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
+        except Exception as exc:
+            from .markers import MarkerError
+
+            if not isinstance(exc, MarkerError):
+                raise
+            raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        settings = self.settings
+        marks = _marks(item)
+        if LIVE_MARKER in marks and settings.live is None:
+            return  # skipped by its marker (pytest_collection_modifyitems)
+        if not hasattr(item, "obj"):
+            return  # not a test function (a generated probe)
+        if not settings.scope.every_test and not acts_on(item):
+            return  # scope "marked" and the test did not ask: its requests go out as without the plugin
+        running = self._start(item, settings, marks, self.engine(), self.run, self.policy, self.rule_of)
+        self.item, self.running = item, running
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        running = self.running if item is self.item else None
+        if running is None:
+            return (yield)
+        try:
+            with running.watch(item):
+                result = yield
+        except (pytest.skip.Exception, pytest.xfail.Exception):
+            running.check(item, passed=False, judge=False)  # the body chose its outcome: only a miss overrides it
+            raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            running.check(item, passed=False)
+            raise
+        running.check(item, passed=True)
+        return result
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        running = self.running if item is self.item else None
+        if running is not None:
+            # let go first: a finished test's traffic must not stay reachable from the run
+            self.item = self.running = None
+            running.end(item)
 
 
 @pytest.fixture
@@ -295,7 +322,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     item = request.node
     _require_plugin(item.config, "hfrouter")
     settings = item.config.stash[SETTINGS]
-    running = item.stash.get(RUNNING, None)
+    running = _hooks(item.config).running_of(item)
     if running is None:
         pytest.fail(
             f"pytest-hfrouter: {item.nodeid} asked for the hfrouter fixture at run time (getfixturevalue), "
@@ -346,6 +373,12 @@ def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
     """The scenario of this ``hfrouter_each_outage`` case, or ``None``."""
     case = getattr(request, "param", None)
     return getattr(case, "scenario", case)
+
+
+def _hooks(config: pytest.Config) -> TestHooks:
+    hooks = config.pluginmanager.get_plugin("hfrouter-tests")
+    assert isinstance(hooks, TestHooks)  # registered at start-up (`_require_plugin` checked it)
+    return hooks
 
 
 def _require_plugin(config: pytest.Config, fixture: str) -> None:
