@@ -270,8 +270,30 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
             pickle.dump(library, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, target)  # atomic: xdist workers starting together never read half a file
     except OSError:
-        pass  # a read-only home: parse every time, as before
+        return library  # a read-only home: parse every time, as before
+    _prune(folder, target)
     return library
+
+
+#: how many versions of the library a cache folder keeps (each about 230 KB; every edit of the data or
+#: upgrade is one): writing a new one removes the oldest beyond these
+KEPT_VERSIONS = 8
+
+
+def _prune(folder: Path, kept: Path) -> None:
+    """Remove the pickled libraries beyond the `KEPT_VERSIONS` newest (by modification time). Another
+    process may prune or read at the same time: a file gone meanwhile is skipped, and a reader that
+    loses its file parses the data again."""
+    dated = []
+    for path in folder.glob("library-*.pickle"):
+        try:
+            dated.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    dated.sort(reverse=True)
+    for _, path in dated[KEPT_VERSIONS:]:
+        if path != kept:
+            path.unlink(missing_ok=True)
 
 
 def _cache_home() -> Path:

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pytest_hfrouter.library import cached_library, library_dir
+from pytest_hfrouter.library import KEPT_VERSIONS, cached_library, library_dir
 
 
 def test_parsed_once_then_read_from_the_cache(tmp_path: Path) -> None:
@@ -64,3 +64,26 @@ def test_an_unwritable_cache_still_loads(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should be")
     assert "provider-500" in cached_library(library_dir(), blocker / "cache").scenarios
+
+
+def test_the_cache_keeps_the_newest_versions_only(tmp_path: Path) -> None:
+    """Each edit of the data and each upgrade writes a new version: writing one removes the oldest
+    beyond `KEPT_VERSIONS`, so the folder stays bounded."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = []
+    for n in range(KEPT_VERSIONS + 4):
+        old = cache / f"library-old{n:02d}.pickle"
+        old.write_bytes(b"an older version")
+        os.utime(old, ns=(n * 1_000_000_000, n * 1_000_000_000))  # old01 is newer than old00, and so on
+        stale.append(old)
+    unrelated = cache / "notes.txt"
+    unrelated.write_text("not the plugin's")
+    cached_library(library_dir(), cache)
+    kept = sorted(cache.glob("library-*.pickle"))
+    assert len(kept) == KEPT_VERSIONS
+    (new,) = [p for p in kept if p not in stale]
+    assert sorted(p for p in kept if p != new) == stale[-(KEPT_VERSIONS - 1) :]  # the newest of the old ones
+    assert unrelated.exists()
+    assert "provider-500" in cached_library(library_dir(), cache).scenarios  # read from the one it wrote
+    assert sorted(cache.glob("library-*.pickle")) == kept
