@@ -293,7 +293,10 @@ def _prune(folder: Path, kept: Path) -> None:
     dated.sort(reverse=True)
     for _, path in dated[KEPT_VERSIONS:]:
         if path != kept:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # a shared folder's file this user may not remove: kept, and the run goes on
+                continue
 
 
 def _cache_home() -> Path:

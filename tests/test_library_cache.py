@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from pytest_hfrouter.library import KEPT_VERSIONS, cached_library, library_dir
 
 
@@ -87,3 +89,20 @@ def test_the_cache_keeps_the_newest_versions_only(tmp_path: Path) -> None:
     assert unrelated.exists()
     assert "provider-500" in cached_library(library_dir(), cache).scenarios  # read from the one it wrote
     assert sorted(cache.glob("library-*.pickle")) == kept
+
+
+def test_an_old_version_that_cannot_be_removed_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared cache folder may hold another user's files: pruning skips what it may not remove."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for n in range(KEPT_VERSIONS + 2):
+        old = cache / f"library-old{n:02d}.pickle"
+        old.write_bytes(b"an older version")
+        os.utime(old, ns=(n * 1_000_000_000, n * 1_000_000_000))
+
+    def refused(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    assert "provider-500" in cached_library(library_dir(), cache).scenarios
+    assert len(list(cache.glob("library-*.pickle"))) == KEPT_VERSIONS + 3
