@@ -645,6 +645,59 @@ def test_the_spool_carries_whole_lines_only(tmp_path: Path) -> None:
     assert not folder.exists()
 
 
+def test_the_spool_writes_a_shared_rest_once_and_the_controller_shares_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records that share their rest (the same outcome and traffic objects, as `coverage.traffic_record`
+    makes them) cost one rest line and a test id each; read back, they share one rest again. A worker
+    killed as it wrote loses that line only; xdist's replacement, under the same name, starts a line of its
+    own and names its rests apart. A write that fails writes its rest again with the next record that names it."""
+    from pytest_hfrouter._xdist import SPOOL_KEY, Spool
+
+    controller = Spool()
+    workerinput: dict[str, Any] = {}
+    controller.hand_to(workerinput)
+    calls = ({"provider": "novita", "status": 500}, {"provider": "together", "status": 200})
+    met = (("novita", "provider-500"),)
+    worker = Spool(workerinput[SPOOL_KEY], "gw0")
+    for n in range(3):
+        worker.append({"tests": [{"test": f"t.py::a{n}", "outcome": "passed", "met": met, "calls": calls}]})
+    failed = {"outcome": "failed", "met": (), "calls": ({"provider": "novita", "status": 401},)}
+    worker.append({"tests": [{"test": "t.py::b", **failed}], "drift": [{"x": 1}]})
+    worker.close()
+    assert worker.file is not None
+    lines = worker.file.read_text().splitlines()
+    assert len(lines) == 6 and sum("provider-500" in line for line in lines) == 1  # the shared rest, once
+    with worker.file.open("a") as out:  # killed while it wrote its next test
+        out.write('{"hfrouter_rest":["x.3",{"outcome":"pas')
+    restarted = Spool(workerinput[SPOOL_KEY], "gw0")
+
+    def full_disk(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("os.write", full_disk)
+        restarted.append({"tests": [{"test": "t.py::lost", "outcome": "skipped", "met": (), "calls": calls}]})
+    restarted.append({"tests": [{"test": "t.py::c", "outcome": "skipped", "met": (), "calls": calls}]})
+    restarted.close()
+
+    parts = list(controller.parts())
+    records = [record for part in parts for record in part.get("tests", ())]
+    assert [r["test"] for r in records] == ["t.py::a0", "t.py::a1", "t.py::a2", "t.py::b", "t.py::c"]
+    whole = {"outcome": "passed", "met": [["novita", "provider-500"]], "calls": [dict(call) for call in calls]}
+    assert records[0] == {"test": "t.py::a0", **whole}
+    assert records[1]["calls"] is records[0]["calls"] and records[2]["met"] is records[0]["met"]
+    assert records[3] == {
+        "test": "t.py::b",
+        "outcome": "failed",
+        "met": [],
+        "calls": [{"provider": "novita", "status": 401}],
+    }
+    assert records[4] == {"test": "t.py::c", "outcome": "skipped", "met": [], "calls": whole["calls"]}
+    assert [part["drift"] for part in parts if "drift" in part] == [[{"x": 1}]]
+    controller.remove()
+
+
 def test_an_answer_for_a_call_is_the_same_answer_with_its_position() -> None:
     """`Answer.for_call` (the faulted request's hot path) equals `dataclasses.replace` and keeps
     the chunks already split, so the face does not split them again."""
