@@ -303,6 +303,7 @@ class RunSession:
         payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
         if payload:  # the per-test parts came through the spool; this is the rest
             self.report.interrupted = self.report.interrupted or bool(payload.get("interrupted"))
+            self.report.scenarios = self.report.scenarios or payload.get("scenarios") or {}
 
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -313,7 +314,11 @@ class RunSession:
         self._collect_outside_tests()
         if is_worker(self.config):
             self._spool.close()
-            rest = {"interrupted": interrupted}
+            rest: dict[str, Any] = {"interrupted": interrupted}
+            if self.keeps_tests:
+                from .coverage import loaded_catalog
+
+                rest["scenarios"] = loaded_catalog()  # the controller need not load the library for it
             self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return
         for part in self._spool.parts():

@@ -120,6 +120,17 @@ def catalog(library: Library) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
+def loaded_catalog() -> dict[str, dict[str, Any]] | None:
+    """The shipped library's `catalog` if this process has loaded the library (an xdist worker that ran
+    a test hands it to the controller, which then loads nothing), else None."""
+    import sys
+
+    library = sys.modules.get(f"{__package__}.library")
+    if library is None or not library.shipped_library.cache_info().currsize:
+        return None
+    return catalog(library.shipped_library())
+
+
 def _applies(entry: dict[str, Any], kind: str, stream: bool) -> bool:
     routes = entry.get("routes") or []
     if kind == "mapping":

@@ -346,7 +346,7 @@ def write_outputs(
     markdown summary appended to ``summary`` (``--hfrouter-summary``) and ``step_summary`` (CI's
     ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
     and the coverage matrix, for the terminal. The garbage collector is paused meanwhile."""
-    if keeps_tests:
+    if keeps_tests and not report.scenarios:  # an xdist worker's catalog, else this process's
         from .coverage import catalog
         from .library import shipped_library
 

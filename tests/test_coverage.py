@@ -142,6 +142,7 @@ def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None
             for cell in row.values():
                 cell["tests"].sort()
     assert spread["coverage"] == alone["coverage"]
+    assert spread["scenarios"] == alone["scenarios"]  # a worker's catalog: the controller loads no library
 
 
 def test_summary_is_written_in_replay_and_says_when_nothing_was_met(
