@@ -28,6 +28,8 @@ WORKER_KEY = "hfrouter_report"
 CASSETTES_KEY = "hfrouter_cassettes"
 # in a spool's lines: a record's rest, and the name a record gives it
 _REST = "hfrouter_rest"
+#: a spool line's JSON: compact, and with no check for cycles (a part holds none); one encoder for all
+_line = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 #: how many rests a worker remembers having written (each kept alive): beyond, it writes them again
 _KEPT_RESTS = 4096
 
@@ -96,7 +98,7 @@ class Spool:
         tests = part.get("tests")
         if tests:
             part = {**part, "tests": [self._named_rest(record, lines, defined) for record in tests]}
-        lines.append(json.dumps(part, separators=(",", ":")))
+        lines.append(_line(part))
         line = ("\n".join(lines) + "\n").encode("utf-8")
         # One write to a file opened once for appending: a reader sees whole lines, or a last one cut
         # short (a rest's line always before the line that names it); nothing is buffered in the
@@ -132,7 +134,7 @@ class Spool:
             known = self._rests[key] = (values, f"{self._tag}.{self._count}")
             defined.append(key)
             rest = {name: value for name, value in record.items() if name != "test"}
-            lines.append(json.dumps({_REST: [known[1], rest]}, separators=(",", ":")))
+            lines.append(_line({_REST: [known[1], rest]}))
         return {"test": record["test"], _REST: known[1]}
 
     def close(self) -> None:
