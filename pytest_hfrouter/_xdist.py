@@ -30,8 +30,9 @@ CASSETTES_KEY = "hfrouter_cassettes"
 _REST = "hfrouter_rest"
 #: a spool line's JSON: compact, and with no check for cycles (a part holds none); one encoder for all
 _line = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-#: how many rests a worker remembers having written (each kept alive): beyond, it writes them again
-_KEPT_RESTS = 4096
+#: how many rests a worker remembers having written (each kept alive; a suite's tests make few distinct
+#: traffics): beyond, it writes them again
+_KEPT_RESTS = 1024
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -155,6 +156,8 @@ class Spool:
                     try:
                         part = json.loads(line)
                     except ValueError:
+                        continue
+                    if not isinstance(part, dict):
                         continue
                     defined = part.get(_REST)
                     if defined is not None:
