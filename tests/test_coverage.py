@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FRESH_LOOKUPS
 
 from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
 from pytest_hfrouter.library import shipped_library
@@ -143,6 +144,32 @@ def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None
                 cell["tests"].sort()
     assert spread["coverage"] == alone["coverage"]
     assert spread["scenarios"] == alone["scenarios"]  # a worker's catalog: the controller loads no library
+
+
+#: On the xdist controller only, the shipped library refuses to load.
+CONTROLLER_LOADS_NO_LIBRARY = """
+from pytest_hfrouter import library
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        return
+    def refuse():
+        raise AssertionError("the xdist controller loaded the shipped library")
+    kept = library.shipped_library
+    library.shipped_library = refuse
+    config.add_cleanup(lambda: setattr(library, "shipped_library", kept))
+"""
+
+
+def test_the_xdist_controller_writes_the_report_with_a_workers_catalog(hfapp: pytest.Pytester) -> None:
+    """The workers loaded the library to answer their tests; the controller takes the scenario catalog
+    they hand it and loads nothing itself (the last thing it did before writing, ~25 ms)."""
+    hfapp.makeconftest(FRESH_LOOKUPS + CONTROLLER_LOADS_NO_LIBRARY)
+    result, spread = run_suite(hfapp, "-n", "2")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    assert set(spread["scenarios"]) == set(shipped_library().scenarios)
+    assert spread["coverage"]["gaps"]  # computed from that catalog
 
 
 def test_summary_is_written_in_replay_and_says_when_nothing_was_met(
