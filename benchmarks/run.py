@@ -10,8 +10,9 @@ client through ``huggingface_hub.set_client_factory``), (d) bare tests with no H
 and (c) again under ``-n 2``, and (a1)/(c1): (a) and (c) in the layout many users have (all
 N tests in one module, an app that leaves huggingface_hub's mapping cache alone), and the
 lower bound of that layout: (c1m) the floor with the marker on every test, (c1h) the same with
-empty hooks of the plugin's kinds. They run round-robin, each round in a rotated order, so
-machine drift lands on every variant alike; a variant's time is the median of its rounds.
+empty hooks of the plugin's kinds. They run round-robin, the variants a ratio compares side by
+side (`ROUND_GROUPS`), each round in a rotated order, so machine drift lands on every variant
+alike; a variant's time is the median of its rounds.
 Then: (e) the plugin's load cost under ``--collect-only``, (f) engine look-up cost in a
 cassette of 10,000 interactions vs 10, (g) RSS across a 5,000-test session and, with
 ``--profile``, where (a)'s time goes inside pytest_hfrouter.
@@ -225,11 +226,25 @@ def check_variants(bench: Bench, paths: dict[str, Path], n: int) -> tuple[dict[s
     return outcomes, problems
 
 
+#: The variants a ratio compares, side by side in every round (so a per-round ratio compares runs a few
+#: seconds apart): (a) between pytest-recording and the floor, which cassetter follows; the two -n 2; the
+#: users' layout with its floor and its lower bounds.
+ROUND_GROUPS = (("b", "a", "c", "b2"), ("d",), ("a -n 2", "c -n 2"), ("a1", "c1", "c1h", "c1m"))
+
+
+def round_order(number: int) -> list[Variant]:
+    """Round ``number``'s order: the groups rotated by one a round, each group's order reversed every
+    other round, so no variant always runs first, after the same one, or in the same place."""
+    by_key = {v.key: v for v in VARIANTS}
+    shift = number % len(ROUND_GROUPS)
+    groups = ROUND_GROUPS[shift:] + ROUND_GROUPS[:shift]
+    return [by_key[key] for group in groups for key in (group[::-1] if number % 2 else group)]
+
+
 def time_variants(bench: Bench, paths: dict[str, Path], n: int, rounds: int) -> dict[str, Timings]:
     timings = {v.key: Timings(v) for v in VARIANTS}
     for number in range(rounds):
-        shift = number % len(VARIANTS)
-        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+        for variant in round_order(number):
             outcome = bench.pytest(variant.env, paths[variant.suite], variant.args)
             if outcome.passed != n or outcome.failed:
                 raise SystemExit(f"({variant.key}) failed during the timed rounds:\n{outcome.output[-3000:]}")
