@@ -161,7 +161,8 @@ class Spool:
                         continue
                     defined = part.get(_REST)
                     if defined is not None:
-                        rests[defined[0]] = defined[1]
+                        if isinstance(defined, list) and len(defined) == 2 and isinstance(defined[1], dict):
+                            rests[str(defined[0])] = defined[1]
                         continue
                     tests = part.get("tests")
                     if tests:
@@ -179,5 +180,5 @@ def _with_rest(record: Any, rests: dict[str, dict[str, Any]]) -> Any:
     that names it); None if the rest's line was lost (a worker killed as it wrote)."""
     if not isinstance(record, dict) or _REST not in record:
         return record
-    rest = rests.get(record[_REST])
+    rest = rests.get(str(record[_REST]))
     return None if rest is None else {"test": record["test"], **rest}
