@@ -669,7 +669,7 @@ def test_the_spool_writes_a_shared_rest_once_and_the_controller_shares_it_again(
     lines = worker.file.read_text().splitlines()
     assert len(lines) == 6 and sum("provider-500" in line for line in lines) == 1  # the shared rest, once
     with worker.file.open("a") as out:  # a line no worker writes, then one killed while it wrote its next test
-        out.write('{"hfrouter_rest":"nonsense"}\n[1, 2]\n{"hfrouter_rest":["x.3",{"outcome":"pas')
+        out.write('{"hfrouter_rest":5}\n[1, 2]\n{"hfrouter_rest":["x.3",{"outcome":"pas')
     restarted = Spool(workerinput[SPOOL_KEY], "gw0")
 
     def full_disk(fd: int, data: bytes) -> int:
