@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from ._settings import Settings
     from .engine import Engine
     from .guard import Policy
-    from .library import Library
 
 
 def start(
@@ -40,7 +39,7 @@ def start(
     engine: Engine,
     run: RunSession | None,
     policy: Policy,
-    rule_of: Callable[[pytest.Config, pytest.Mark, Library], Rule],
+    rule_of: Callable[[pytest.Mark], Rule],
 ) -> Running:
     """Begin the test's exchange with its rules and cassettes (``rule_of``: the rule collection
     parsed from an ``hfrouter_outage`` marker); the hooks keep what this returns in the item's stash."""
@@ -48,7 +47,7 @@ def start(
         _yield_to_vcr(item, marks)
         return Running(engine.begin(Exchange(vcr=True), item.nodeid), marks, settings, engine, run, policy)
     library = engine.library
-    rules = [rule_of(item.config, m, library).fresh() for m in marks.get(OUTAGE, ())]
+    rules = [rule_of(m).fresh() for m in marks.get(OUTAGE, ())]
     case = each_case(item)
     each = marks.get(EACH_OUTAGE)
     each_rule = None

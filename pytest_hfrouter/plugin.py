@@ -212,7 +212,7 @@ class TestHooks:
             self._engine = _engine(self.config)
         return self._engine
 
-    def rule_of(self, config: pytest.Config, mark: pytest.Mark, library: Library) -> Rule:
+    def rule_of(self, mark: pytest.Mark) -> Rule:
         """The rule an ``hfrouter_outage`` marker stands for, parsed (and its provider noted) once per
         distinct marker in the run: at collection, where a wrong argument is a collection error."""
         known = self._marked.get(id(mark))
@@ -228,8 +228,8 @@ class TestHooks:
             from ._notes import note
             from .markers import outage_note, parse_outage
 
-            template = parse_outage(mark.args, mark.kwargs, library)
-            note(config, outage_note(mark.kwargs))
+            template = parse_outage(mark.args, mark.kwargs, _library(self.config))
+            note(self.config, outage_note(mark.kwargs))
             if key is not None:
                 self._parsed[key] = template
         self._marked[id(mark)] = (mark, template)
@@ -247,7 +247,7 @@ class TestHooks:
         config = metafunc.config
         try:
             for marker in marks.get(OUTAGE, ()):
-                self.rule_of(config, marker, _library(config))
+                self.rule_of(marker)
             for marker in marks.get(CASSETTE, ()):
                 from .markers import parse_cassette_paths
 
