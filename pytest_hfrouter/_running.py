@@ -1,9 +1,9 @@
 """One running test: what its setup starts, what its call and teardown check and end.
 
-The plugin's runtest hooks are thin: setup calls `start` and keeps the `Running` it returns in the
-item's stash; the call hook asks it to `check` what happened; teardown asks it to `end`. Loaded with the
-first test the plugin acts in (never by ``--collect-only``), so what every test needs is imported
-here once, at the top, not inside each hook call.
+The plugin's runtest hooks are thin: setup calls `start` and keeps the `Running` it returns (on
+`plugin.TestHooks`, until teardown); the call hook asks it to `check` what happened; teardown asks
+it to `end`. Loaded with the first test the plugin acts in (never by ``--collect-only``), so what
+every test needs is imported here once, at the top, not inside each hook call.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def start(
     rule_of: Callable[[pytest.Mark], Rule],
 ) -> Running:
     """Begin the test's exchange with its rules and cassettes (``rule_of``: the rule collection
-    parsed from an ``hfrouter_outage`` marker); the hooks keep what this returns in the item's stash."""
+    parsed from an ``hfrouter_outage`` marker); the hooks keep what this returns until teardown."""
     if "vcr" in marks:
         _yield_to_vcr(item, marks)
         return Running(engine.begin(Exchange(vcr=True), item.nodeid), marks, settings, engine, run, policy)

@@ -52,7 +52,6 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # §1.5): an empty one turns detection off, exactly what the client does when the Hub is down.
 _EMPTY_HARNESS_REGISTRY = b'{"standardEnvVars": [], "harnesses": {}}'
 _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "huggingface-moon"))
-_HUB_LOOKUPS = frozenset(HUB_LOOKUPS)
 
 
 class Engine:
@@ -121,7 +120,7 @@ class Engine:
         if self.exchange is not None and not self.hub_answers_changed:
             changed = self.live is not None
             for call in self.exchange.calls:  # loops, not any() over a generator: after every test
-                if call.route in _HUB_LOOKUPS and call.answered_by != "healthy":
+                if call.route in HUB_LOOKUPS and call.answered_by != "healthy":
                     changed = True
                     break
             self.hub_answers_changed = changed
@@ -140,11 +139,11 @@ class Engine:
         if self.hub_answers_changed or self.live is not None or exchange.chaos is not None:
             return True
         for rule in exchange.rules:
-            if not _HUB_LOOKUPS.isdisjoint(rule.scenario.answers):
+            if not HUB_LOOKUPS.isdisjoint(rule.scenario.answers):
                 return True
         for cassette in exchange.cassettes:
             for key in cassette.index:
-                if key[1] in _HUB_LOOKUPS:
+                if key[1] in HUB_LOOKUPS:
                     return True
         return False
 

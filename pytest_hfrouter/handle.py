@@ -130,7 +130,7 @@ class HFRouter:
         exchange = self._exchange
         # The client may have cached a healthy Hub answer earlier in this test: a rule that
         # answers Hub look-ups must be met by a fresh one (and leave none behind).
-        hub = any(kind in rule.scenario.answers for kind in HUB_LOOKUPS)
+        hub = not HUB_LOOKUPS.isdisjoint(rule.scenario.answers)
         if hub:
             reset_client_caches(self._resets)
         exchange.rules.insert(0, rule)

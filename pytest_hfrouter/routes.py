@@ -33,7 +33,7 @@ OTHER: Final = "other"
 INFERENCE_KINDS: frozenset[str] = frozenset({PROVIDER, AUTO})
 SCENARIO_KINDS: tuple[RouteKind, ...] = (PROVIDER, AUTO, MAPPING, MODEL_INFO)
 #: the Hub look-ups huggingface_hub caches per process (docs/ROUTER-FACTS.md §1.3)
-HUB_LOOKUPS: tuple[RouteKind, ...] = (MAPPING, MODEL_INFO)
+HUB_LOOKUPS: frozenset[RouteKind] = frozenset({MAPPING, MODEL_INFO})
 
 # ``model:policy`` suffixes on the auto route choose a policy, not a provider (hub-docs index.md).
 Policy = Literal["fastest", "cheapest", "preferred"]
