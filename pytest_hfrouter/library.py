@@ -240,8 +240,12 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     instead cost more than the unpickling itself)."""
     import hashlib
     import os
-    import pickle
     import tempfile
+
+    try:  # the C pickler alone: importing pickle.py as well costs more instructions than the load itself
+        import _pickle as pickle
+    except ImportError:  # an interpreter without it
+        import pickle  # type: ignore[no-redef]
 
     digest = hashlib.sha256()
     here = os.path.dirname(os.path.realpath(__file__))
@@ -267,7 +271,7 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
         folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".library-", suffix=".tmp", dir=folder)
         with os.fdopen(handle, "wb") as out:
-            pickle.dump(library, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(library, out, protocol=-1)  # -1: the highest protocol
         os.replace(temporary, target)  # atomic: xdist workers starting together never read half a file
     except OSError:
         return library  # a read-only home: parse every time, as before
