@@ -304,16 +304,20 @@ def memory(bench: Bench, per_file: int, tests: int) -> dict[str, Any]:
 def phases(bench: Bench, paths: dict[str, Path], n: int, runs: int) -> dict[str, dict[str, float]]:
     """Median per-phase time of (a) and (c), alternating: where hfrouter's extra time goes."""
     samples: dict[str, list[dict[str, float]]] = {"a": [], "c": []}
+    variants = [v for v in VARIANTS if v.key in samples]  # as timed: (a) with its report on
     for _ in range(runs):
-        for key, kind, args in (("a", "hfrouter", ("-p", "hfrouter")), ("c", "floor", ())):
-            suites.add_probe(paths[kind], "phase_probe")
-            target = bench.work / f"phases-{key}.json"
+        for variant in variants:
+            suites.add_probe(paths[variant.suite], "phase_probe")
+            target = bench.work / f"phases-{variant.key}.json"
             outcome = bench.pytest(
-                "hfrouter", paths[kind], (*args, "-p", "phase_probe"), {"HFROUTER_BENCH_PHASES": str(target)}
+                variant.env,
+                paths[variant.suite],
+                (*variant.args, "-p", "phase_probe"),
+                {"HFROUTER_BENCH_PHASES": str(target)},
             )
             if outcome.passed != n:
-                raise SystemExit(f"phase run ({key}) failed:\n{outcome.output[-3000:]}")
-            samples[key].append({**json.loads(target.read_text()), "wall": outcome.seconds})
+                raise SystemExit(f"phase run ({variant.key}) failed:\n{outcome.output[-3000:]}")
+            samples[variant.key].append({**json.loads(target.read_text()), "wall": outcome.seconds})
     return {
         key: {name: statistics.median(sample[name] for sample in runs_) for name in runs_[0]}
         for key, runs_ in samples.items()
@@ -323,7 +327,7 @@ def phases(bench: Bench, paths: dict[str, Path], n: int, runs: int) -> dict[str,
 def profile(bench: Bench, paths: dict[str, Path]) -> dict[str, Any]:
     reports: dict[str, Any] = {}
     for key, suite, args, patterns in (
-        ("a", paths["hfrouter"], ("-p", "hfrouter"), ("pytest_hfrouter",)),
+        ("a", paths["hfrouter"], HFROUTER, ("pytest_hfrouter",)),
         ("c", paths["floor"], (), ("conftest.py", "httpx2/_transports/mock.py")),
     ):
         target = bench.work / f"profile-{key}.prof"
