@@ -8,7 +8,8 @@ Variants (each its own pytest process, plugin autoload off, only the plugins it 
 (a) hfrouter, (b) pytest-recording + vcrpy, (b2) cassetter, (c) the floor (a MockTransport
 client through ``huggingface_hub.set_client_factory``), (d) bare tests with no HTTP, and (a)
 and (c) again under ``-n 2``, and (a1)/(c1): (a) and (c) in the layout many users have (all
-N tests in one module, an app that leaves huggingface_hub's mapping cache alone), and the
+N tests in one module, an app that leaves huggingface_hub's mapping cache alone), also under
+``-n 2``, and the
 lower bound of that layout: (c1m) the floor with the marker on every test, (c1h) the same with
 empty hooks of the plugin's kinds. They run round-robin, the variants a ratio compares side by
 side (`ROUND_GROUPS`), each round in a rotated order, so machine drift lands on every variant
@@ -86,6 +87,8 @@ VARIANTS = (
     Variant("c -n 2", "floor, xdist -n 2", "hfrouter", "floor", XDIST),
     Variant("a1", "hfrouter, users' layout", "hfrouter", "hfrouter-user", HFROUTER),
     Variant("c1", "floor, users' layout", "hfrouter", "floor-user"),
+    Variant("a1 -n 2", "hfrouter, users' layout, xdist -n 2", "hfrouter", "hfrouter-user", (*HFROUTER, *XDIST)),
+    Variant("c1 -n 2", "floor, users' layout, xdist -n 2", "hfrouter", "floor-user", XDIST),
     # What any plugin of pytest-hfrouter's shape pays before it answers a request: the floor's tests
     # each carrying the marker (registered, read by no plugin), then with empty hooks of the plugin's
     # kinds as well (suite/shape_hooks.py). ``c1h / c1`` is that lower bound; ``a1 / c1h`` is what
@@ -228,8 +231,14 @@ def check_variants(bench: Bench, paths: dict[str, Path], n: int) -> tuple[dict[s
 
 #: The variants a ratio compares, side by side in every round (so a per-round ratio compares runs a few
 #: seconds apart): (a) between pytest-recording and the floor, which cassetter follows; the two -n 2; the
-#: users' layout with its floor and its lower bounds.
-ROUND_GROUPS = (("b", "a", "c", "b2"), ("d",), ("a -n 2", "c -n 2"), ("a1", "c1", "c1h", "c1m"))
+#: users' layout with its floor and its lower bounds; the users' layout under -n 2.
+ROUND_GROUPS = (
+    ("b", "a", "c", "b2"),
+    ("d",),
+    ("a -n 2", "c -n 2"),
+    ("a1", "c1", "c1h", "c1m"),
+    ("a1 -n 2", "c1 -n 2"),
+)
 
 
 def round_order(number: int) -> list[Variant]:
@@ -416,6 +425,7 @@ def _ratios(timings: dict[str, Timings], n: int) -> list[str]:
         ("a / b2 (vs cassetter)", "a", "b2", "≤ 0.60", 0.60),
         ("a / c under -n 2", "a -n 2", "c -n 2", "≤ 1.05", 1.05),
         ("a1 / c1 (one module, app keeps the mapping cache)", "a1", "c1", "≤ 1.05", 1.05),
+        ("a1 / c1 under -n 2", "a1 -n 2", "c1 -n 2", "≤ 1.05", 1.05),
         ("c1m / c1 (the marker alone, read by no plugin)", "c1m", "c1", "", None),
         ("c1h / c1 (the marker and empty hooks: the least a plugin of this shape adds)", "c1h", "c1", "", None),
         ("a1 / c1h (what pytest-hfrouter's own work adds to that)", "a1", "c1h", "", None),
