@@ -150,6 +150,15 @@ class Bench:
         failed = _count(output, "failed") + _count(output, "error")
         return Outcome(seconds, cpu, _count(output, "passed"), failed, output)
 
+    def probed(self, variant: Variant, suite: Path, probe: str, variable: str) -> tuple[Outcome, Any]:
+        """One run of ``variant`` with the probe plugin ``probe`` (``-p``), which writes JSON to the path
+        in the environment variable ``variable``: the outcome and that JSON. Every test must pass."""
+        target = self.work / f"{probe}-{variant.key.replace(' ', '')}.json"
+        outcome = self.pytest(variant.env, suite, (*variant.args, "-p", probe), {variable: str(target)})
+        if outcome.failed or not outcome.passed:
+            raise SystemExit(f"({variant.key}) with {probe} failed:\n{outcome.output[-3000:]}")
+        return outcome, json.loads(target.read_text())
+
     def probe(self, env: str, *args: str) -> Any:
         done = subprocess.run(
             [self.python(env), str(HERE / "probes.py"), *args],
@@ -317,16 +326,10 @@ def phases(bench: Bench, paths: dict[str, Path], n: int, runs: int) -> dict[str,
     for _ in range(runs):
         for variant in variants:
             suites.add_probe(paths[variant.suite], "phase_probe")
-            target = bench.work / f"phases-{variant.key}.json"
-            outcome = bench.pytest(
-                variant.env,
-                paths[variant.suite],
-                (*variant.args, "-p", "phase_probe"),
-                {"HFROUTER_BENCH_PHASES": str(target)},
-            )
+            outcome, found = bench.probed(variant, paths[variant.suite], "phase_probe", "HFROUTER_BENCH_PHASES")
             if outcome.passed != n:
-                raise SystemExit(f"phase run ({variant.key}) failed:\n{outcome.output[-3000:]}")
-            samples[variant.key].append({**json.loads(target.read_text()), "wall": outcome.seconds})
+                raise SystemExit(f"phase run ({variant.key}): {outcome.passed} of {n} passed")
+            samples[variant.key].append({**found, "wall": outcome.seconds})
     return {
         key: {name: statistics.median(sample[name] for sample in runs_) for name in runs_[0]}
         for key, runs_ in samples.items()

@@ -23,7 +23,6 @@ library that lets the probe switch callgrind's collection; standard library only
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -59,16 +58,7 @@ def native(bench: run.Bench, variants: list[run.Variant], paths: dict[str, Path]
     means: dict[str, list[list[float]]] = {v.key: [] for v in variants}
     for number in range(rounds):
         for variant in variants if number % 2 == 0 else variants[::-1]:
-            target = bench.work / f"segments-{variant.key}.json"
-            outcome = bench.pytest(
-                variant.env,
-                paths[variant.key],
-                (*variant.args, "-p", "segment_probe"),
-                {"HFROUTER_BENCH_SEGMENTS": str(target)},
-            )
-            if outcome.failed or not outcome.passed:
-                raise SystemExit(f"({variant.key}) failed:\n{outcome.output[-3000:]}")
-            rows = json.loads(target.read_text())
+            _, rows = bench.probed(variant, paths[variant.key], "segment_probe", "HFROUTER_BENCH_SEGMENTS")
             means[variant.key].append([statistics.mean(row[i] for row in rows) for i in range(3)])
         run.log(f"  native round {number + 1}/{rounds}")
     return means
