@@ -59,6 +59,11 @@ def native(bench: run.Bench, variants: list[run.Variant], paths: dict[str, Path]
     for number in range(rounds):
         for variant in variants if number % 2 == 0 else variants[::-1]:
             _, rows = bench.probed(variant, paths[variant.key], "segment_probe", "HFROUTER_BENCH_SEGMENTS")
+            if not rows or not any(row[2] for row in rows):
+                raise SystemExit(
+                    f"({variant.key}): no request went through httpx2's HTTPTransport or MockTransport after the "
+                    "first test, so there is nothing to split; segments.py splits the variants of run.py only"
+                )
             means[variant.key].append([statistics.mean(row[i] for row in rows) for i in range(3)])
         run.log(f"  native round {number + 1}/{rounds}")
     return means
@@ -177,6 +182,9 @@ def report(args: argparse.Namespace, variants: list[run.Variant], means: dict, e
         (mo, po), (mf, pf) = table[(segment, ours)], table[(segment, floor)]
         out.append(f"| {segment} | {mo - mf:+,.1f} | {(po['Ir'] - pf['Ir']) / 1e3:+,.1f} k |")
     (mo, po), (mf, pf) = table[("protocol", ours)], table[("protocol", floor)]
+    for key in (ours, floor):
+        if not events[(key, "hooks")]["Ir"]:
+            out.append(f"\n({key}) has no `pytest_runtest_*` hook of pytest-hfrouter or shape_hooks: its hooks are 0.")
     out += [
         "",
         f"Per test, ({ours}) / ({floor}): native {mo / mf:.3f}, instructions {po['Ir'] / pf['Ir']:.3f}.",
