@@ -95,12 +95,15 @@ def counted(bench: run.Bench, variant: run.Variant, suite: Path, segment: str, l
         "HFROUTER_BENCH_TOGGLE_LIB": str(library),
     }
     done = subprocess.run(command, cwd=suite, env=env, capture_output=True, text=True, check=False)
-    summary = [line for line in out.read_text().splitlines() if line.startswith("summary:")] if out.exists() else []
-    if done.returncode or not summary:
+    if done.returncode or not out.exists():
         tail = f"{done.stdout[-1000:]}{done.stderr[-1000:]}"
         raise SystemExit(f"callgrind run of ({variant.key}) {segment} failed:\n{tail}")
+    # callgrind leaves out trailing events that are 0, and the whole summary when it collected nothing
+    # (a variant without hooks of the plugin's kinds)
+    summary = [line.split()[1:] for line in out.read_text().splitlines() if line.startswith("summary:")]
     out.unlink()
-    return dict(zip(EVENTS, map(int, summary[0].split()[1:]), strict=True))
+    values = [int(value) for value in (summary[0] if summary else [])]
+    return dict(zip(EVENTS, values + [0] * (len(EVENTS) - len(values)), strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +177,7 @@ def report(args: argparse.Namespace, variants: list[run.Variant], means: dict, e
             out.append(
                 f"| {segment} | ({key}) | {micro:,.1f} | {per['Ir'] / 1e3:,.1f} k | {per['I1mr'] / 1e3:.2f} k | "
                 f"{data_misses / 1e3:.2f} k | {last_level / 1e3:.3f} k | "
-                f"{(per['Bcm'] + per['Bim']) / 1e3:.2f} k | {micro * 1e3 / per['Ir']:.2f} |"
+                f"{(per['Bcm'] + per['Bim']) / 1e3:.2f} k | {_ratio(micro * 1e3, per['Ir'])} |"
             )
     ours, floor = (v.key for v in variants)
     out += ["", f"| segment | native, ({ours}) minus ({floor}) (µs) | instructions, difference |", "|---|---:|---:|"]
@@ -190,6 +193,10 @@ def report(args: argparse.Namespace, variants: list[run.Variant], means: dict, e
         f"Per test, ({ours}) / ({floor}): native {mo / mf:.3f}, instructions {po['Ir'] / pf['Ir']:.3f}.",
     ]
     return "\n".join(out)
+
+
+def _ratio(top: float, bottom: float) -> str:
+    return f"{top / bottom:.2f}" if bottom else "—"
 
 
 def _native(means: dict, key: str, index: int) -> float:
