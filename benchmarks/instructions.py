@@ -35,7 +35,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import run  # noqa: E402  (a sibling module; this file runs as a script)
-import suites  # noqa: E402
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
 PAIRS = ["a/c", "a1/c1", "c1m/c1", "c1h/c1", "a1/c1h"]
@@ -90,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             for key in dict.fromkeys(key for pair in pairs for key in pair):
                 variant = variants[key]
-                user = variant.suite.endswith("-user")
-                kind = variant.suite.removesuffix("-user")
-                suite = suites.write_suite(kind, work / f"n{n}", n, args.per_file, captured, user_layout=user)
+                suite = run.write_variant_suite(variant, work / f"n{n}", n, args.per_file, captured)
                 jobs.append((key, n, variant, suite))
         run.log(f"counting {len(jobs)} runs under callgrind, two at a time (a few minutes)")
         with ThreadPoolExecutor(2) as pool:

@@ -221,6 +221,12 @@ def prepare(bench: Bench, n: int, per_file: int) -> dict[str, Path]:
     return paths
 
 
+def write_variant_suite(variant: Variant, root: Path, n: int, per_file: int, captured: Path) -> Path:
+    """``variant``'s suite of ``n`` tests under ``root`` (its name says its kind and layout)."""
+    user = variant.suite.endswith("-user")
+    return suites.write_suite(variant.suite.removesuffix("-user"), root, n, per_file, captured, user_layout=user)
+
+
 def check_variants(bench: Bench, paths: dict[str, Path], n: int) -> tuple[dict[str, Outcome], list[str]]:
     """One run of each variant (also the warm-up: byte-code and rewritten-assertion caches)."""
     outcomes: dict[str, Outcome] = {}

@@ -129,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.probe("hfrouter", "capture", str(captured))
         paths = {}
         for variant in variants:
-            kind = variant.suite.removesuffix("-user")
-            suite = suites.write_suite(
-                kind, work / variant.key, args.n, 10, captured, user_layout=variant.suite.endswith("-user")
-            )
+            suite = run.write_variant_suite(variant, work / variant.key, args.n, 10, captured)
             suites.add_probe(suite, "segment_probe")
             paths[variant.key] = suite
         library = build_toggle(work)
