@@ -103,6 +103,12 @@ class _Compiled:
         (name, prefix, p) for name, shapes in KEY_SHAPES.items() for prefix, p in shapes
     )
 
+    @functools.cached_property
+    def prefixes(self) -> re.Pattern[str]:
+        """Any shape's prefix: one scan finds whether a text can hold a key shape at all (about 70
+        times faster than a substring search per prefix over 20 kB, and faster on short texts too)."""
+        return re.compile("|".join(re.escape(prefix) for _, prefix, _ in self.shapes))
+
     @staticmethod
     @functools.cache
     def pattern(source: str) -> re.Pattern[str]:
@@ -242,9 +248,10 @@ class Scrubber:
         known = self.known(text)
         if known is not None:
             text = known.sub(_shape_replacement, text)
-        for _, prefix, source in _re.shapes:
-            if prefix in text:
-                text = _re.pattern(source).sub(_shape_replacement, text)
+        if _re.prefixes.search(text) is not None:
+            for _, prefix, source in _re.shapes:
+                if prefix in text:
+                    text = _re.pattern(source).sub(_shape_replacement, text)
         if "://" in text:
             text = _re.userinfo.sub(lambda m: f"{m['user']}:{REDACTED}@", text)
         return text
