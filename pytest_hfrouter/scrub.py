@@ -72,7 +72,8 @@ KEY_SHAPES: dict[str, list[tuple[str, str]]] = {
     "a Hugging Face org token": [_shape("api_org_", r"[A-Za-z0-9]{16,}")],
     "an OpenAI or Anthropic key": [_shape("sk-", _DIGIT + r"[A-Za-z0-9_-]{20,}")],
     "a provider key": [_shape(prefix, _PROVIDER_REST) for prefix in ("gsk", "xai", "pplx", "csk", "nvapi", "fw", "r8")],
-    "a GitHub token": [_shape("gh", r"(?:[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{22,})")],
+    # classic tokens (ghp_, gho_, ghu_, ghs_, ghr_) and fine-grained ones (github_pat_)
+    "a GitHub token": [_shape("gh", r"[pousr]_[A-Za-z0-9]{30,}"), _shape("github_pat_", r"[A-Za-z0-9_]{22,}")],
     "a Google API key": [_shape("AIza", r"[0-9A-Za-z_-]{35}")],
     "an AWS access key id": [_shape("A", r"(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Z])")],
     "a Slack token": [_shape("xox", r"[abposr]-[A-Za-z0-9-]{10,}")],

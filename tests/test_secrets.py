@@ -35,6 +35,14 @@ REQUEST_ID = "Root=1-688b8386-259e81a24556b80a163e3d17;5ec89b2d-e0da-4255-90b6-f
 COMMIT = "34bb25d9d8bf5b433fe0d87516c36e98e5d548de"
 
 
+#: the provider key prefixes of `scrub.KEY_SHAPES`, each with a separator its keys use
+PROVIDER_PREFIXES = (("xai", "-"), ("pplx", "-"), ("csk", "-"), ("nvapi", "-"), ("fw", "_"), ("r8", "_"))
+
+
+def _prefixes_in(key: str) -> set[str]:
+    return {prefix for _, prefix, _ in scrub._re.shapes if key.startswith(prefix)}
+
+
 def tail(rng: random.Random, size: int) -> str:
     """Random letters and digits, with at least one digit (as every real key has)."""
     return "".join(rng.choice(ALNUM) for _ in range(size - 1)) + rng.choice(string.digits)
@@ -51,7 +59,13 @@ def test_key_shapes_are_scrubbed_wherever_they_stand() -> None:
         "AIza" + tail(rng, 35): "REDACTED",
         "ghp_" + tail(rng, 36): "REDACTED",
         "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16)): "REDACTED",
+        "api_org_" + tail(rng, 30): "REDACTED",
+        "github_pat_" + tail(rng, 40): "REDACTED",
+        "xoxb-" + tail(rng, 24): "REDACTED",
+        **{f"{prefix}{sep}" + tail(rng, 32): "REDACTED" for prefix, sep in PROVIDER_PREFIXES},
     }
+    # every shape's prefix has a key here: a text holding only that prefix must reach its pattern
+    assert {prefix for _, prefix, _ in scrub._re.shapes} <= {p for key in keys for p in _prefixes_in(key)}
     for key, marker in keys.items():
         assert scrub.text(f"error: {key}, retry") == f"error: {marker}, retry", key
         assert scrub.text(f'{{"k":"{key}"}}') == f'{{"k":"{marker}"}}', key
