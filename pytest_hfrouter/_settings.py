@@ -247,7 +247,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "hfrouter_probes",
-        "Live probes: one 'provider:model' (or 'model' for the auto route) a line",
+        "Live probes: 'provider:model' (or 'model' for the auto route), one a line or separated by commas",
         type="linelist",
         default=[],
     )
@@ -267,7 +267,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "hfrouter_chain",
-        "The app's fallback chain, one provider a line (for the gave-up-early verdict)",
+        "The app's fallback chain in order, providers one a line or separated by commas (gave-up-early verdict)",
         type="linelist",
         default=[],
     )
@@ -301,7 +301,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "hfrouter_reset",
         "Caches holding Hub answers to clear before each test, besides the built-in "
-        "ones: one 'module:callable' a line (an lru_cache'd function's cache_clear is called)",
+        "ones: 'module:callable', one a line or separated by commas (an lru_cache'd function's cache_clear is called)",
         type="linelist",
         default=[],
     )
@@ -315,7 +315,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "hfrouter_allow_hosts",
-        "Hosts (globs, one a line) that tests may reach, in replay too; every "
+        "Hosts (globs, one a line or separated by commas) that tests may reach, in replay too; every "
         "other connection is refused (e.g. *.gradio.app)",
         type="linelist",
         default=[],
@@ -466,12 +466,12 @@ def resolve(
             f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
         )
     resets: tuple[Reset, ...] = ()
-    reset_lines = ini("hfrouter_reset")
-    if any(line.strip() for line in reset_lines):
+    reset_items = _items(ini("hfrouter_reset"))
+    if reset_items:
         from .resets import parse
 
         try:
-            resets = parse(reset_lines)
+            resets = parse(reset_items)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     try:
@@ -487,20 +487,20 @@ def resolve(
         cassette_dir=cassette_dir,
         strict=bool(ini_value("hfrouter_strict")),
         allow_loopback=bool(ini_value("hfrouter_allow_loopback")),
-        allow_hosts=tuple(line.strip() for line in ini("hfrouter_allow_hosts") if line.strip()),
+        allow_hosts=_items(ini("hfrouter_allow_hosts")),
         mode=mode,
         live=live,
         report=paths["hfrouter_report"],
         baseline=Path(baseline) if baseline else None,
         summary=paths["hfrouter_summary"],
         fail_on_drift=bool(option("hfrouter_fail_on_drift")),
-        probes=tuple(line.strip() for line in ini("hfrouter_probes") if line.strip() and not line.startswith("#")),
+        probes=_items(ini("hfrouter_probes")),
         probe_concurrency=number("hfrouter_probe_concurrency", int, 1),
         probe_budget=number("hfrouter_probe_budget", int, 0),
         probe_timeout=number("hfrouter_probe_timeout", float, 0.1),
         verdicts=verdicts,
         retry_storm=number("hfrouter_retry_storm", int, 1, ini_only=True),
-        chain=_chain(ini("hfrouter_chain")),
+        chain=_chain(_items(ini("hfrouter_chain"))),
         max_age=max_age,
         on_expiry=on_expiry,
         check_orphans=bool(option("hfrouter_check_orphans")),
@@ -513,8 +513,15 @@ def resolve(
     )
 
 
-def _chain(lines: list[str]) -> tuple[str, ...]:
-    chain = tuple(line.strip() for line in lines if line.strip())
+def _items(lines: list[str]) -> tuple[str, ...]:
+    """An ini list of names (providers, host globs, probes, ``module:callable``) as users write it:
+    one a line, or several on a line between commas or spaces, which no such name holds; a line
+    that starts with ``#`` is a comment. ``hfrouter_chain = novita, together`` names two providers,
+    not one that does not exist (nor a host glob that can never match)."""
+    return tuple(item for line in lines if not line.lstrip().startswith("#") for item in line.replace(",", " ").split())
+
+
+def _chain(chain: tuple[str, ...]) -> tuple[str, ...]:
     if not chain:
         return chain
     from .providers import UnknownProvider, check_provider

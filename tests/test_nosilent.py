@@ -706,10 +706,11 @@ def test_provider_names_in_assertions_and_the_chain_ini_are_checked(hfapp: pytes
     )
     hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=1)
 
-    hfapp.makeini("[pytest]\nhfrouter_chain =\n    novita\n    grok\n")
-    bad = hfapp.runpytest("-p", "hfrouter")
-    assert bad.ret == pytest.ExitCode.USAGE_ERROR
-    bad.stderr.fnmatch_lines(["*hfrouter_chain: unknown provider 'grok'. Did you mean 'groq'?*"])
+    for chain in ("\n    novita\n    grok", " novita, grok"):  # one a line, or between commas: each name checked
+        hfapp.makeini(f"[pytest]\nhfrouter_chain ={chain}\n")
+        bad = hfapp.runpytest("-p", "hfrouter")
+        assert bad.ret == pytest.ExitCode.USAGE_ERROR
+        bad.stderr.fnmatch_lines(["*hfrouter_chain: unknown provider 'grok'. Did you mean 'groq'?*"])
 
 
 # -- pure logic ------------------------------------------------------------------------------------

@@ -312,13 +312,13 @@ def test_a_hub_request_it_does_not_synthesise_says_so(pytester: pytest.Pytester)
     )
 
 
-def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("hosts", ["\n    127.0.0.*\n    *.invalid", " 127.0.0.*, *.invalid"], ids=["lines", "commas"])
+def test_allowed_hosts_pass_through_in_replay(pytester: pytest.Pytester, hosts: str) -> None:
     # Globs let hosts through: the requests really leave. Loopback is blocked by the ini, so the
     # server answering proves the allow-list let it through; a .invalid name (RFC 6761: never
-    # resolves) fails as it would without the plugin, instead of meeting a miss.
-    pytester.makeini(
-        "[pytest]\nhfrouter_allow_loopback = false\nhfrouter_allow_hosts =\n    127.0.0.*\n    *.invalid\n"
-    )
+    # resolves) fails as it would without the plugin, instead of meeting a miss. The globs one a
+    # line or on one line between commas: the same list.
+    pytester.makeini(f"[pytest]\nhfrouter_allow_loopback = false\nhfrouter_allow_hosts ={hosts}\n")
     pytester.makeconftest(SERVER)
     pytester.makepyfile(loopback=LOOPBACK)
     pytester.makepyfile(

@@ -774,3 +774,17 @@ def test_the_outputs_are_written_with_the_collector_paused_then_left_as_it_was(
     finally:
         (gc.enable if was else gc.disable)()
     assert seen == [False] and json.loads(target.read_text())["schema"] == report.SCHEMA
+
+
+def test_an_ini_list_reads_one_a_line_or_between_commas_and_spaces() -> None:
+    from pytest_hfrouter._settings import _items
+
+    lines = _items(["", "novita", "together"])
+    assert lines == ("novita", "together")
+    assert _items(["novita, together"]) == _items(["novita together"]) == _items(["novita,together"]) == lines
+    assert _items(["# the hosts, in order", "*.gradio.app,  huggingface.co", "  127.0.0.*"]) == (
+        "*.gradio.app",
+        "huggingface.co",
+        "127.0.0.*",
+    )
+    assert _items([]) == ()
