@@ -487,20 +487,20 @@ def resolve(
         cassette_dir=cassette_dir,
         strict=bool(ini_value("hfrouter_strict")),
         allow_loopback=bool(ini_value("hfrouter_allow_loopback")),
-        allow_hosts=_items(ini("hfrouter_allow_hosts")),
+        allow_hosts=_hosts(_items(ini("hfrouter_allow_hosts"))),
         mode=mode,
         live=live,
         report=paths["hfrouter_report"],
         baseline=Path(baseline) if baseline else None,
         summary=paths["hfrouter_summary"],
         fail_on_drift=bool(option("hfrouter_fail_on_drift")),
-        probes=_items(ini("hfrouter_probes")),
+        probes=_probes(_items(ini("hfrouter_probes"))),
         probe_concurrency=number("hfrouter_probe_concurrency", int, 1),
         probe_budget=number("hfrouter_probe_budget", int, 0),
         probe_timeout=number("hfrouter_probe_timeout", float, 0.1),
         verdicts=verdicts,
         retry_storm=number("hfrouter_retry_storm", int, 1, ini_only=True),
-        chain=_chain(_items(ini("hfrouter_chain"))),
+        chain=_known_providers("hfrouter_chain", _items(ini("hfrouter_chain"))),
         max_age=max_age,
         on_expiry=on_expiry,
         check_orphans=bool(option("hfrouter_check_orphans")),
@@ -521,17 +521,49 @@ def _items(lines: list[str]) -> tuple[str, ...]:
     return tuple(item for line in lines if not line.lstrip().startswith("#") for item in line.replace(",", " ").split())
 
 
-def _chain(chain: tuple[str, ...]) -> tuple[str, ...]:
-    if not chain:
-        return chain
+def _known_providers(name: str, providers: tuple[str, ...]) -> tuple[str, ...]:
+    """``providers``, each checked: an unknown one is a usage error naming the ini ``name``."""
+    if not providers:
+        return providers
     from .providers import UnknownProvider, check_provider
 
-    for provider in chain:
+    for provider in providers:
         try:
             check_provider(provider)
         except UnknownProvider as exc:
-            raise pytest.UsageError(f"hfrouter_chain: {exc}") from None
-    return chain
+            raise pytest.UsageError(f"{name}: {exc}") from None
+    return providers
+
+
+def _probes(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The probes, their providers checked now: a typo would otherwise probe a provider the router
+    does not have, on every nightly run, and report it as failing."""
+    if lines:
+        from .probes import parse_probes
+
+        _known_providers("hfrouter_probes", tuple(dict.fromkeys(p.provider for p in parse_probes(lines) if p.provider)))
+    return lines
+
+
+def _hosts(globs: tuple[str, ...]) -> tuple[str, ...]:
+    """The allowed-host globs. Each is matched against a request's host name alone, so a URL, a
+    path or a port in one could never match: a usage error that names the host to write instead."""
+    from urllib.parse import urlsplit
+
+    for glob in globs:
+        if "/" in glob:
+            host = urlsplit(glob if "://" in glob else f"//{glob}").hostname or glob.split("/", 1)[0]
+            raise pytest.UsageError(
+                f"hfrouter_allow_hosts: {glob!r} is not a host name (globs match the host alone); "
+                f"write: hfrouter_allow_hosts = {host}"
+            )
+        host, colon, port = glob.rpartition(":")
+        if colon and port.isdigit() and ":" not in host:  # host:port (an IPv6 address has more colons)
+            raise pytest.UsageError(
+                f"hfrouter_allow_hosts: {glob!r}: globs match the host alone, on any port; "
+                f"write: hfrouter_allow_hosts = {host}"
+            )
+    return globs
 
 
 def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]) -> dict[str, Any]:

@@ -787,3 +787,25 @@ def test_a_body_that_skips_or_xfails_is_not_judged(hfapp: pytest.Pytester) -> No
     )
 
     hfapp.runpytest("-p", "hfrouter").assert_outcomes(skipped=1, xfailed=1)
+
+
+def test_an_allowed_host_written_as_a_url_or_with_a_port_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    # The globs match a request's host name alone: a URL or a port in one never matches, and the
+    # guard's refusal would then tell the user to add the host they believe they added.
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    for given in ("https://api.gradio.app/queue", "api.gradio.app/", "api.gradio.app:443"):
+        pytester.makeini(f"[pytest]\nhfrouter_allow_hosts = *.hf.space, {given}\n")
+        result = pytester.runpytest("-p", "hfrouter")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, given
+        result.stderr.fnmatch_lines([f"*hfrouter_allow_hosts: '{given}'*write: hfrouter_allow_hosts = api.gradio.app"])
+    pytester.makeini("[pytest]\nhfrouter_allow_hosts = *.hf.space, api.gradio.app, ::1\n")
+    pytester.runpytest("-p", "hfrouter").assert_outcomes(passed=1)
+
+
+def test_a_probe_of_an_unknown_provider_is_a_usage_error_in_replay_too(pytester: pytest.Pytester) -> None:
+    # Found at the pull request's replay run, not by a nightly that probes a provider the router lacks.
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    pytester.makeini("[pytest]\nhfrouter_probes = Qwen/Qwen2.5-72B-Instruct, novitaa:Qwen/Qwen2.5-72B-Instruct\n")
+    result = pytester.runpytest("-p", "hfrouter")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*hfrouter_probes: unknown provider 'novitaa'. Did you mean 'novita'?*"])
