@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError, did_you_mean
 from .faults import Fault, FaultError, parse_fault
-from .providers import CHAT_ORDER
+from .providers import CHAT_ORDER, UnknownProvider, check_provider
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route
 
 if TYPE_CHECKING:  # the non-chat tasks' library loads with the first such request
@@ -125,6 +125,14 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
         raise bad(f"metadata.hfrouter.truncates_stream must be true or false, got {truncates!r}")
     if truncates and stream is False:
         raise bad("metadata.hfrouter.truncates_stream is true but stream is false: it never answers a stream")
+    providers = meta.get("providers") or []
+    if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
+        raise bad(f"metadata.hfrouter.providers must list provider names, got {providers!r}")
+    for provider in providers:  # a typo would make the scenario apply to no call at all
+        try:
+            check_provider(provider)
+        except UnknownProvider as exc:
+            raise bad(f"metadata.hfrouter.providers: {exc}") from None
     raw_fault = meta.get("fault")
     fault: Fault | None = None
     if raw_fault is not None:
@@ -149,7 +157,7 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
         path=path,
         answers=answers,
         flags_unavailable=meta.get("unavailable") is True,
-        providers=tuple(meta.get("providers") or ()),
+        providers=tuple(providers),
         shadow=shadow,
         truncates_stream=truncates,
     )

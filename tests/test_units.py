@@ -353,6 +353,25 @@ def test_a_broken_scenario_file_is_named(tmp_path: Path) -> None:
         load_library(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("providers", "message"),
+    [
+        ("[replicat]", r"metadata\.hfrouter\.providers: unknown provider 'replicat'\. Did you mean 'replicate'\?"),
+        ("replicate", r"metadata\.hfrouter\.providers must list provider names, got 'replicate'"),
+    ],
+)
+def test_a_scenario_for_a_provider_the_router_lacks_is_refused(tmp_path: Path, providers: str, message: str) -> None:
+    # It would apply to no call at all: every rule on it would be reported as never happening.
+    shutil.copytree(library_dir() / "healthy", tmp_path / "healthy")
+    (tmp_path / "scenarios").mkdir()
+    text = (library_dir() / "scenarios" / "job-failed.yaml").read_text()
+    assert "    providers: [replicate]\n" in text
+    (tmp_path / "scenarios" / "job-failed.yaml").write_text(text.replace("[replicate]", providers, 1))
+
+    with pytest.raises(ScenarioError, match=r"job-failed\.yaml: " + message):
+        load_library(tmp_path)
+
+
 def test_default_cassette_name_follows_pytest_recording() -> None:
     assert default_cassette_name(None, "test_chat") == "test_chat"
     assert default_cassette_name("TestChat", "test_chat[a/b:c]") == "TestChat.test_chat[a-b-c]"
