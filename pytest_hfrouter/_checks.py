@@ -19,7 +19,7 @@ from .errors import HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
 from .traffic import Exchange, Rule
-from .unmatched import NOT_APPLICABLE, Finding, diagnose
+from .unmatched import NOT_APPLICABLE, Finding, called, diagnose
 from .verdicts import Verdict, verdicts_of
 
 
@@ -100,8 +100,11 @@ def after_call(
     _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
     if findings.skip is not None:
         return findings
+    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
     if settings.on_unplayed != "ignore":
         for cassette in exchange.cassettes:
+            if cassette in idle:  # said above: none of it was requested
+                continue
             left = unplayed(cassette, exchange.requested)
             if not left:
                 continue
@@ -156,6 +159,40 @@ def _never_happened(
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )
+    _unmatched(findings, message, settings, passed=passed, location=location)
+
+
+def _idle_cassettes(
+    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
+) -> list[Cassette]:
+    """Replay: the test's cassettes it requested none of. Their answers never reached the app, so
+    the test exercised none of what it replays: judged like a rule that never happened."""
+    if settings.live is not None or settings.on_unmatched == "ignore":
+        return []  # live and record modes answer from the router; rewriting a cassette replaces it
+    requested = exchange.requested
+    idle = [c for c in exchange.cassettes if c.index and not any(requested.get(key) for key in c.index)]
+    if not idle:
+        return idle
+    listed = "\n".join(f"  - {c.path}: it holds {_held(c)}; the test called: {called(exchange.calls)}" for c in idle)
+    message = scrub.text(  # the cassette's own URIs: a hand-written one may hold a key
+        "pytest-hfrouter: a cassette this test replays answered none of its calls, so the test did not exercise "
+        f"it:\n{listed}\n  (recorded for other calls: re-record it, or drop it from the test; for the whole run: "
+        "ini hfrouter_on_unmatched = warn or ignore)"
+    )
+    _unmatched(findings, message, settings, passed=passed, location=location)
+    return idle
+
+
+def _held(cassette: Cassette, shown: int = 3) -> str:
+    held = unplayed(cassette, {})  # each interaction, in order
+    return ", ".join(held[:shown]) + (f" and {len(held) - shown} more" if len(held) > shown else "")
+
+
+def _unmatched(
+    findings: Findings, message: str, settings: Settings, *, passed: bool, location: tuple[str, int]
+) -> None:
+    """What never happened, as ini ``hfrouter_on_unmatched`` says: a failure, or a warning; on a
+    test that failed on its own, a note in its report (it may be why it failed)."""
     if not passed:
         findings.notes.append(message)
     elif settings.on_unmatched == "fail":

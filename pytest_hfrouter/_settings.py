@@ -282,8 +282,8 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "hfrouter_on_unmatched",
-        "An outage rule that answered no call of its test: fail (default), warn "
-        "or ignore; optional=True on a marker opts one rule out",
+        "An outage rule that answered no call of its test, or in replay a cassette that answered none: "
+        "fail (default), warn or ignore; optional=True on a marker opts one rule out",
         default="fail",
     )
     parser.addini(

@@ -133,6 +133,11 @@ def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
         close = nearest(rule.model.split(":")[0], models)
         if close and close.lower() != rule.model.lower():
             hints.append(f"did you mean model={close!r}?")
-    tried = sorted({f"{c.provider or '-'} {c.model or '-'}" for c in inference}) or ["(no inference call)"]
-    reason = f"no call went to {' with '.join(what) or 'a route it answers'}; the test called: {'; '.join(tried)}"
+    reason = f"no call went to {' with '.join(what) or 'a route it answers'}; the test called: {called(calls)}"
     return reason + (f" — {' '.join(hints)}" if hints else "")
+
+
+def called(calls: Sequence[Call]) -> str:
+    """The providers and models a test's inference calls went to, for a finding's message."""
+    inference = [c for c in calls if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
+    return "; ".join(sorted({f"{c.provider or '-'} {c.model or '-'}" for c in inference}) or ["(no inference call)"])

@@ -676,13 +676,15 @@ def test_an_interaction_that_can_never_match_is_flagged_by_lint_and_on_load(hfap
 
     result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unplayed=ignore")
 
-    result.assert_outcomes(passed=1, warnings=1)
+    # said when the cassette loads, and the test fails after its body: the cassette answered nothing
+    result.assert_outcomes(failed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
             "*nobody.yaml: interactions[[]0[]] POST https://router.huggingface.co/novita/v3/openai/chat/completions: "
             "a provider-route POST with no request body can never match*",
         ]
     )
+    result.stdout.fnmatch_lines(["*a cassette this test replays answered none of its calls*"])
     linted = hfapp.run(sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes")
     assert linted.ret == 1
     linted.stdout.fnmatch_lines(["*nobody.yaml: interactions[[]0[]] POST *: a provider-route POST with no request*"])
@@ -809,3 +811,53 @@ def test_a_probe_of_an_unknown_provider_is_a_usage_error_in_replay_too(pytester:
     result = pytester.runpytest("-p", "hfrouter")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*hfrouter_probes: unknown provider 'novitaa'. Did you mean 'novita'?*"])
+
+
+IDLE_CASSETTE = """
+import pytest
+from hfapp import chat
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+def test_calls_another_provider(hfrouter):
+    assert chat("cerebras").choices[0].message.content  # a healthy answer: the cassette never played
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+def test_fails_on_its_own():
+    chat("cerebras")
+    assert False, "the app's own failure"
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")
+def test_plays_it(hfrouter):
+    assert chat("novita").choices[0].message.content == "from the cassette"
+"""
+
+
+@pytest.mark.parametrize("policy", [None, "warn", "ignore"])
+def test_a_cassette_that_answered_none_of_the_calls_never_happened(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter, policy: str | None
+) -> None:
+    # Its answers never reached the app: the test exercised none of what it replays, and used to pass
+    # on healthy answers with only the warning about unplayed interactions.
+    path = write_cassette("cassettes/novita-ok.yaml")
+    hfapp.makepyfile(test_idle=IDLE_CASSETTE)
+    args = ["-p", "hfrouter", "-rA"] + (["-o", f"hfrouter_on_unmatched={policy}"] if policy else [])
+
+    result = hfapp.runpytest(*args)
+
+    idle = [
+        "*pytest-hfrouter: a cassette this test replays answered none of its calls, so the test did not exercise it:",
+        f"  - {path}: it holds interactions[[]0[]] *; the test called: cerebras *",
+    ]
+    if policy is None:  # hfrouter_on_unmatched = fail, the default
+        result.assert_outcomes(passed=1, failed=2)
+        result.stdout.fnmatch_lines(["*_ test_calls_another_provider _*", *idle])
+    elif policy == "warn":
+        result.assert_outcomes(passed=2, failed=1, warnings=1)
+        result.stdout.fnmatch_lines(["*HFRouterWarning: pytest-hfrouter: a cassette this test replays answered none*"])
+    else:  # ignore: only the unplayed interactions are said, as before
+        result.assert_outcomes(passed=2, failed=1, warnings=2)
+        result.stdout.no_fnmatch_line("*a cassette this test replays answered none*")
+    # a test that failed on its own shows it in its report: it may be why it failed
+    result.stdout.fnmatch_lines(["*_ test_fails_on_its_own _*", "*the app's own failure*"])
+    if policy != "ignore":
+        result.stdout.fnmatch_lines(["*- Captured hfrouter call -*", *idle])
