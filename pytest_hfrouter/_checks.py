@@ -100,22 +100,8 @@ def after_call(
     _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
     if findings.skip is not None:
         return findings
-    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
-    if settings.on_unplayed != "ignore":
-        for cassette in exchange.cassettes:
-            if cassette in idle:  # said above: none of it was requested
-                continue
-            left = unplayed(cassette, exchange.requested)
-            if not left:
-                continue
-            message = scrub.text(  # the cassette's own URIs: a hand-written one may hold a key
-                f"{cassette.path}: the test never requested {len(left)} of its interactions:\n"
-                + "\n".join(f"  {line}" for line in left)
-            )
-            if settings.on_unplayed == "fail" and passed:
-                findings.failures.append(f"pytest-hfrouter: {message}")
-            else:  # a failing test's report shows it too: it may be why the test failed
-                warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
+    if exchange.cassettes:
+        _cassettes_used(findings, exchange, settings, passed=passed, location=location)
     if not settings.judges(resilience is not None):
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
@@ -160,6 +146,30 @@ def _never_happened(
         "warn or ignore)"
     )
     _unmatched(findings, message, settings, passed=passed, location=location)
+
+
+def _cassettes_used(
+    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
+) -> None:
+    """How much of its cassettes the test requested: none of one is a finding (`_idle_cassettes`),
+    part of one names the rest (ini ``hfrouter_on_unplayed``)."""
+    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
+    if settings.on_unplayed == "ignore":
+        return
+    for cassette in exchange.cassettes:
+        if cassette in idle:  # said already: none of it was requested
+            continue
+        left = unplayed(cassette, exchange.requested)
+        if not left:
+            continue
+        message = scrub.text(  # the cassette's own URIs: a hand-written one may hold a key
+            f"{cassette.path}: the test never requested {len(left)} of its interactions:\n"
+            + "\n".join(f"  {line}" for line in left)
+        )
+        if settings.on_unplayed == "fail" and passed:
+            findings.failures.append(f"pytest-hfrouter: {message}")
+        else:  # a failing test's report shows it too: it may be why the test failed
+            warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
 
 
 def _idle_cassettes(
