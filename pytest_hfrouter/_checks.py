@@ -175,12 +175,17 @@ def _cassettes_used(
 def _idle_cassettes(
     findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
 ) -> list[Cassette]:
-    """Replay: the test's cassettes it requested none of. Their answers never reached the app, so
-    the test exercised none of what it replays: judged like a rule that never happened."""
+    """Replay: the test's own cassettes it requested none of. Their answers never reached the app,
+    so the test exercised none of what it replays: judged like a rule that never happened. (A
+    cassette a module's or class's marker names is shared: each of its tests requests a part.)"""
     if settings.live is not None or settings.on_unmatched == "ignore":
         return []  # live and record modes answer from the router; rewriting a cassette replaces it
-    requested = exchange.requested
-    idle = [c for c in exchange.cassettes if c.index and not any(requested.get(key) for key in c.index)]
+    requested, shared = exchange.requested, exchange.shared_cassettes
+    idle = [
+        c
+        for c in exchange.cassettes
+        if c.index and c.path not in shared and not any(requested.get(key) for key in c.index)
+    ]
     if not idle:
         return idle
     listed = "\n".join(f"  - {c.path}: it holds {_held(c)}; the test called: {called(exchange.calls)}" for c in idle)

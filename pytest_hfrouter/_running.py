@@ -55,11 +55,17 @@ def start(
         each_rule = parse_each_outage(each[0].args, each[0].kwargs, library).rule(library, case)
         rules.insert(0, each_rule)
     cassettes = _loaded_cassettes(item, settings, run, marks)
+    shared = _shared_cassettes(item, settings) if cassettes and CASSETTE in marks else frozenset()
     chaos = None
     if settings.chaos and not rules and run is not None and NO_CHAOS not in marks:
         chaos = run.chaos_for(item.nodeid, library)
     exchange = Exchange(
-        rules=rules, cassettes=cassettes, strict=settings.strict, allow_loopback=settings.allow_loopback, chaos=chaos
+        rules=rules,
+        cassettes=cassettes,
+        shared_cassettes=shared,
+        strict=settings.strict,
+        allow_loopback=settings.allow_loopback,
+        chaos=chaos,
     )
     # Scope "marked": the tests in between made real requests, so the caches may hold real answers.
     if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
@@ -171,7 +177,7 @@ def _loaded_cassettes(
     if not found:
         return []
     try:
-        cassettes = [load_cassette(path) for path in found]
+        cassettes = [load_cassette(path) for path in dict.fromkeys(found)]  # named twice (module and test): once
     except CassetteError as exc:
         # ``from None``: the message says it all; no "During handling..." twin of it.
         raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
@@ -180,6 +186,19 @@ def _loaded_cassettes(
     if run is not None and old:
         run.add_expired(item.nodeid, old)
     return cassettes
+
+
+def _shared_cassettes(item: pytest.Item, settings: Settings) -> frozenset[Path]:
+    """The cassettes that only markers of the test's module or class name (``pytestmark``)."""
+    own: list[pytest.Mark] = []
+    parents: list[pytest.Mark] = []
+    for node, mark in item.iter_markers_with_node(CASSETTE):
+        (own if node is item else parents).append(mark)
+    if not parents:
+        return frozenset()
+    shared, _ = item_cassettes(item, settings.cassette_dir, parents)
+    mine, _ = item_cassettes(item, settings.cassette_dir, own) if own else ([], [])
+    return frozenset(shared) - frozenset(mine)
 
 
 def _yield_to_vcr(item: pytest.Item, marks: dict[str, list[pytest.Mark]]) -> None:

@@ -24,6 +24,8 @@ from .routes import AUTO, Route, RouteKind
 from .tasks import Step
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .chaos import TestChaos
     from .live import Drift, LiveCall, Observed
 
@@ -323,6 +325,9 @@ class Exchange:
 
     rules: list[Rule] = field(default_factory=list)
     cassettes: list[Cassette] = field(default_factory=list)
+    #: the cassettes only a module's or class's marker names: its tests share them, each requesting
+    #: its part (a test that requests none of one has no finding for it)
+    shared_cassettes: frozenset[Path] = frozenset()
     strict: bool = False
     allow_loopback: bool = True
     calls: list[Call] = field(default_factory=list)

@@ -861,3 +861,34 @@ def test_a_cassette_that_answered_none_of_the_calls_never_happened(
     result.stdout.fnmatch_lines(["*_ test_fails_on_its_own _*", "*the app's own failure*"])
     if policy != "ignore":
         result.stdout.fnmatch_lines(["*- Captured hfrouter call -*", *idle])
+
+
+SHARED_CASSETTE = """
+import pytest
+from hfapp import chat
+
+pytestmark = pytest.mark.hfrouter_cassette("novita-ok.yaml")  # shared: each test requests its part
+
+def test_makes_no_call():
+    pass
+
+def test_calls_another_provider(hfrouter):
+    assert chat("cerebras").choices[0].message.content
+
+@pytest.mark.hfrouter_cassette("novita-ok.yaml")  # named by the test itself too: its own
+def test_names_it_itself(hfrouter):
+    assert chat("cerebras").choices[0].message.content
+"""
+
+
+def test_a_cassette_a_module_shares_is_no_finding_for_a_test_that_uses_none_of_it(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter
+) -> None:
+    write_cassette("cassettes/novita-ok.yaml")
+    hfapp.makepyfile(test_shared=SHARED_CASSETTE)
+
+    result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unplayed=ignore")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*_ test_names_it_itself _*", "pytest-hfrouter: a cassette this test replays*"])
+    assert result.stdout.str().count("novita-ok.yaml: it holds") == 1  # named twice, loaded and said once
