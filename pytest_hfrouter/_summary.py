@@ -61,6 +61,9 @@ def _live(report: Report, settings: Settings, comparison: Comparison | None, sec
         if not state.healthy:
             write(f"  failing: {state.provider} {state.model}: {state.status or 'no response'} {state.error or ''}")
     if comparison is not None:
+        nothing = comparison.nothing_compared(len(states))
+        if nothing:
+            write(nothing)
         for before, now in comparison.regressions:
             write(
                 f"REGRESSION {now.provider} {now.model}: was {before.status}, now {now.status or 'no response'}: "

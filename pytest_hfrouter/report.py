@@ -234,6 +234,21 @@ def pair_states(payload: dict[str, Any]) -> dict[tuple[str, str], PairState]:
 class Comparison(NamedTuple):
     regressions: list[tuple[PairState, PairState]]
     recoveries: list[tuple[PairState, PairState]]
+    #: the pairs both runs hold (only they can regress or recover), and how many the baseline holds
+    compared: int = 0
+    in_baseline: int = 0
+
+    def nothing_compared(self, pairs: int) -> str | None:
+        """What to say when a run of ``pairs`` pairs shares none with its baseline: no regression
+        could be found, and a green nightly would mean nothing."""
+        if self.compared or not pairs:
+            return None
+        held = f"it holds {self.in_baseline} other pair(s)" if self.in_baseline else "it holds none (a replay run's?)"
+        return (
+            f"NOTHING COMPARED: the baseline holds none of this run's {pairs} provider x model pair(s) ({held}): "
+            "no regression or recovery could be found; pass the report of an earlier live run of the same tests "
+            "and probes"
+        )
 
 
 def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
@@ -242,6 +257,8 @@ def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
     return Comparison(
         regressions=[(before[k], now[k]) for k in shared if before[k].healthy and not now[k].healthy],
         recoveries=[(before[k], now[k]) for k in shared if not before[k].healthy and now[k].healthy],
+        compared=len(shared),
+        in_baseline=len(before),
     )
 
 
@@ -269,6 +286,9 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         "| provider | model | now | before | error |",
         "|---|---|---|---|---|",
     ]
+    nothing = comparison.nothing_compared(len(now)) if baseline else None
+    if nothing:
+        lines[3:3] = [f"**{nothing}**", ""]
     for key in sorted(now):
         state = now[key]
         mark = " ⚠️ regression" if (before.get(key) and before[key].healthy and not state.healthy) else ""

@@ -1129,6 +1129,26 @@ def test_report_baseline_regression_and_recovery(
     assert f"| together | {MODEL} | ✅ 200 🎉 recovered | ❌ 500 |  |" in (hfapp.path / "summary3.md").read_text()
 
 
+def test_a_live_run_against_a_baseline_of_other_pairs_says_nothing_was_compared(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    other = {"provider": "cerebras", "model": "org/other", "stream": False, "outcome": "ok", "status": 200}
+    (hfapp.path / "base.json").write_text(json.dumps({"schema": SCHEMA, "probes": [other]}))
+    hfapp.makepyfile(test_app=FALLBACK_APP)
+
+    result = hfapp.runpytest(*double.args("--hfrouter-baseline=base.json", "--hfrouter-summary=summary.md"))
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK  # loud, not failing: a new set of pairs has no baseline yet
+    said = (
+        "NOTHING COMPARED: the baseline holds none of this run's 1 provider x model pair(s) (it holds 1 other "
+        "pair(s)): no regression or recovery could be found; pass the report of an earlier live run of the same "
+        "tests and probes"
+    )
+    result.stdout.fnmatch_lines(["*- hfrouter live summary -*", "1 provider x model pair(s), 1 healthy", said])
+    assert f"**{said}**" in (hfapp.path / "summary.md").read_text().splitlines()
+
+
 def test_baseline_alone_in_replay_compares_nothing_live(hfapp: pytest.Pytester, double: Double) -> None:
     """A baseline without live mode: no pair now, so no regression; the run's own result stands."""
     (hfapp.path / "base.json").write_text(
@@ -1636,3 +1656,23 @@ def test_a_live_stream_the_app_never_closed_is_reported_as_its_tests_call(
     data = report(hfapp.path / "report.json")
     streamed = [(c["test"].split("::")[1], c["stream"], c["status"]) for c in data["calls"] if c["route"] == "provider"]
     assert streamed == [("test_streamed_and_kept", True, 200)]
+
+
+def test_a_baseline_that_shares_no_pair_says_nothing_was_compared() -> None:
+    # Only pairs both runs hold can regress: with none shared, a green nightly would have checked nothing.
+    from pytest_hfrouter.report import compare, markdown
+
+    def run(*calls: tuple[str, int]) -> dict[str, object]:
+        return {"calls": [{"provider": p, "model": MODEL, "route": "provider", "status": s} for p, s in calls]}
+
+    tonight = run(("together", 500))
+    for baseline, held in ((run(("novita", 200)), "it holds 1 other pair(s)"), (run(), "it holds none")):
+        comparison = compare(baseline, tonight)
+        assert (comparison.compared, comparison.regressions) == (0, [])
+        said = comparison.nothing_compared(1)
+        assert said is not None and said.startswith("NOTHING COMPARED: the baseline holds none of this run's 1 ")
+        assert held in said
+        assert f"**{said}**" in markdown(tonight, baseline).splitlines()
+    shared = compare(run(("together", 200), ("novita", 200)), tonight)
+    assert (shared.compared, len(shared.regressions), shared.nothing_compared(1)) == (1, 1, None)
+    assert not any("NOTHING COMPARED" in line for line in markdown(tonight, run(("together", 200))).splitlines())
