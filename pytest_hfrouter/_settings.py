@@ -550,7 +550,17 @@ def _hosts(globs: tuple[str, ...]) -> tuple[str, ...]:
     path or a port in one could never match: a usage error that names the host to write instead."""
     from urllib.parse import urlsplit
 
+    hosts = []
     for glob in globs:
+        if glob.startswith("[") and "]" in glob:  # an IPv6 literal as a URL writes it: [::1], [::1]:8080
+            literal, _, rest = glob[1:].partition("]")
+            if ":" in literal and rest[:1] == ":" and rest[1:].isdigit():
+                raise pytest.UsageError(
+                    f"hfrouter_allow_hosts: {glob!r}: globs match the host alone, on any port; "
+                    f"write: hfrouter_allow_hosts = {literal}"
+                )
+            if ":" in literal and not rest:
+                glob = literal  # the host name a request has is the address, without brackets
         if "/" in glob:
             host = urlsplit(glob if "://" in glob else f"//{glob}").hostname or glob.split("/", 1)[0]
             raise pytest.UsageError(
@@ -563,7 +573,8 @@ def _hosts(globs: tuple[str, ...]) -> tuple[str, ...]:
                 f"hfrouter_allow_hosts: {glob!r}: globs match the host alone, on any port; "
                 f"write: hfrouter_allow_hosts = {host}"
             )
-    return globs
+        hosts.append(glob)
+    return tuple(hosts)
 
 
 def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]) -> dict[str, Any]:

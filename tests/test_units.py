@@ -807,3 +807,17 @@ def test_an_ini_list_reads_one_a_line_or_between_commas_and_spaces() -> None:
         "127.0.0.*",
     )
     assert _items([]) == ()
+
+
+def test_an_allowed_ipv6_host_is_matched_without_its_brackets() -> None:
+    # A request's host name is the bare address: "[::1]" as a glob would be a character class.
+    from pytest_hfrouter._settings import _hosts
+
+    assert _hosts(("[::1]", "::1", "*.gradio.app", "[ab]pi.example.com")) == (
+        "::1",
+        "::1",
+        "*.gradio.app",
+        "[ab]pi.example.com",
+    )
+    with pytest.raises(pytest.UsageError, match=r"'\[::1\]:8080': globs match the host alone.*= ::1$"):
+        _hosts(("[::1]:8080",))
