@@ -229,15 +229,57 @@ def _record_hint(item: pytest.Item, settings: Settings) -> str:
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run_id: str) -> None:
+    """The test's live answers, into its cassette; said aloud: a failure it now replays (the
+    provider was down while recording), and a call a cassette cannot hold (no complete response)."""
+    from .harvest import fault_of, is_failure
     from .recorder import interaction, write_cassette
+    from .routes import classify
 
     assert settings.live is not None
     secrets = (settings.live.token,)
     target = exchange.cassettes[0].path if exchange.cassettes else _default_cassette(item, settings)
-    write_cassette(
-        target,
-        [interaction(request, observed, secrets) for request, observed in exchange.recorded],
-        rewrite=settings.mode == "rewrite",
-        run_id=run_id,
-    )
-    cassette_listing.cache_clear()  # the next test may find its new default cassette
+    kept = [(request, observed) for request, observed in exchange.recorded if observed.error is None]
+    if kept:
+        write_cassette(
+            target,
+            [interaction(request, observed, secrets) for request, observed in kept],
+            rewrite=settings.mode == "rewrite",
+            run_id=run_id,
+        )
+        cassette_listing.cache_clear()  # the next test may find its new default cassette
+    location = (item.location[0], (item.location[1] or 0) + 1)
+    failed = [f"  - {r.method} {r.url}: {o.status} {o.reason}" for r, o in kept if is_failure(o)]
+    if failed:
+        holds = "\n".join(failed)
+        _warn(
+            f"pytest-hfrouter: the router answered {len(failed)} of this test's calls with a failure, and {target} "
+            f"now holds {'it' if len(failed) == 1 else 'them'}:\n{holds}\n  Replay answers these calls with that "
+            "failure, not a healthy answer. If the provider was down, record again when it is healthy: "
+            f"{record_command(item.nodeid, 'rewrite')}; if the failure is what the test is about, keep it.",
+            location,
+        )
+    lost = []
+    for request, observed in exchange.recorded:
+        if observed.error is None:
+            continue
+        fault, provider = fault_of(observed.error), classify(request.method, request.url, request.body).provider
+        offline = f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
+        lost.append(f"  - {request.method} {request.url}: {observed.error}{offline}")
+    if lost:
+        calls, them = "\n".join(lost), "it" if len(lost) == 1 else "them"
+        _warn(
+            f"pytest-hfrouter: {len(lost)} of this test's calls got no complete response, which a cassette cannot "
+            f"hold, so {target} does not record {them}:\n{calls}\n  Replay answers {them} as it answers any call "
+            "the cassette lacks (from the healthy library, where it has one). Record again when the router answers, "
+            "or test the fault with the marker named.",
+            location,
+        )
+
+
+def _warn(message: str, location: tuple[str, int]) -> None:
+    import warnings
+
+    from . import scrub
+    from .errors import HFRouterWarning
+
+    warnings.warn_explicit(scrub.text(message), HFRouterWarning, location[0], location[1])

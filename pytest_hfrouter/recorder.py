@@ -21,6 +21,7 @@ from typing import Any
 
 from . import scrub
 from .bodies import content_encoding
+from .cassettes import cassette_from_data
 from .errors import CassetteError
 from .live import Observed
 from .report import versions
@@ -122,9 +123,13 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
             },
         }
         text = yamlserializer.serialize(document)
+        # Never write a recording that would not replay what was recorded, nor one replay refuses.
         if yaml.load(text, Loader=yamlserializer._CassetteLoader)["interactions"] != document["interactions"]:
-            # Never write a recording that would not replay what was recorded.
             raise CassetteError("the recording does not read back as it was recorded; nothing written", path)
+        try:
+            cassette_from_data(document, path)
+        except CassetteError as exc:
+            raise CassetteError(f"the recording would not replay ({exc.problem}); nothing written", path) from None
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:

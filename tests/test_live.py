@@ -598,6 +598,82 @@ def test_record_replay_append_and_rewrite(
     assert '"content": "novita #1"' in rewritten["interactions"][1]["response"]["body"]["string"]
 
 
+FAILING_APP = """
+import json
+from pathlib import Path
+
+from hfapp import MODEL, status_of
+from huggingface_hub import InferenceClient
+
+STREAM = {stream}
+
+
+def call(provider):
+    client = InferenceClient(provider=provider, api_key="hf_fake")
+    answer = client.chat_completion(messages=[{{"role": "user", "content": "hi"}}], model=MODEL, stream=STREAM)
+    return list(answer) if STREAM else answer
+
+
+def test_chat(hfrouter):
+    statuses = [status_of(lambda: call(provider)) for provider in ("novita", "together")]
+    with Path("seen.jsonl").open("a") as out:
+        out.write(json.dumps({{"statuses": statuses, "answered_by": [c.answered_by for c in hfrouter.calls]}}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    ("scenario", "stream", "said", "recorded_status", "replayed"),
+    [
+        ("novita-500", False, "now holds it:", 500, [500, 200]),
+        ("connection-reset", False, "does not record it:", None, [200, 200]),
+        ("stream-cut", True, "does not record it:", None, [200, 200]),
+    ],
+)
+def test_a_recording_says_what_it_will_not_replay_healthy(
+    hfapp: pytest.Pytester,
+    double: Double,
+    scenario: str,
+    stream: bool,
+    said: str,
+    recorded_status: int | None,
+    replayed: list[int],
+) -> None:
+    """Recorded while a provider was down: a failed answer goes into the cassette, and the run
+    says so with the command that records it again; no complete response (a reset, a cut
+    stream) stays out of the cassette, which still loads, and the run names the marker that
+    tests the fault offline. Either way the cassette replays."""
+    double.outage(scenario, provider="novita")
+    hfapp.makepyfile(test_rec=FAILING_APP.format(stream=stream))
+    cassette = hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml"
+
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1, warnings=1)
+    statuses = [i["response"]["status"]["code"] for i in load_yaml(cassette)["interactions"]]
+    novita = "/novita/v3/openai/chat/completions"
+    assert f"{cassette} {said}" in result.stdout.str()
+    if recorded_status is not None:
+        assert statuses == [200, recorded_status, 200]
+        result.stdout.fnmatch_lines(
+            [
+                f"*- POST https://router.huggingface.co{novita}: 500 Internal Server Error",
+                "*Replay answers these calls with that failure, not a healthy answer. If the provider was down, "
+                "record again when it is healthy: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite "
+                "'test_rec.py::test_chat'*",
+            ]
+        )
+    else:
+        assert statuses == [200, 200]  # the mapping and together: no novita interaction
+        assert novita not in cassette.read_text()
+        offline = f"@pytest.mark.hfrouter_outage('{scenario}', provider='novita')"
+        result.stdout.fnmatch_lines([f"*- POST https://router.huggingface.co{novita}: *(offline: {offline})"])
+
+    double.engine.reset()
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    assert last_seen(hfapp)["statuses"] == replayed
+    assert double.engine.seen == []
+
+
 AIOHTTP_RECORDED = """
 import asyncio
 import json
@@ -786,6 +862,27 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     uris = [i["request"]["uri"] for i in load_yaml(path)["interactions"]]
     assert sorted(uris) == sorted(uri(w, n) for w in range(4) for n in range(10))
     assert [p.name for p in path.parent.iterdir()] == ["shared.yaml"]
+
+
+def test_the_recorder_never_writes_what_replay_would_refuse(tmp_path: Path) -> None:
+    """An interaction replay cannot load (a response with no status: the transport failed) is
+    refused before anything is written; the cassette keeps what it held, and nothing is left beside it."""
+    from pytest_hfrouter.errors import CassetteError
+    from pytest_hfrouter.live import Observed
+    from pytest_hfrouter.recorder import interaction, write_cassette
+
+    path = tmp_path / "cassettes" / "kept.yaml"
+    good = interaction(Request("GET", "https://huggingface.co/api/models/org/x"), Observed(200, "OK", (), b"{}", 0.01))
+    write_cassette(path, [good], rewrite=False, run_id="one-run")
+    before = path.read_bytes()
+    reset = Observed(None, "", (), b"", 0.01, error="ReadError: [Errno 104] Connection reset by peer")
+    broken = interaction(Request("POST", "https://router.huggingface.co/novita/v3/openai/chat/completions"), reset)
+    with pytest.raises(
+        CassetteError, match=r"kept\.yaml: the recording would not replay \(interactions\[1\]: .*\); nothing written"
+    ):
+        write_cassette(path, [broken], rewrite=False, run_id="one-run")
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["kept.yaml"]
 
 
 # -- 5. scrubbing and lint ---------------------------------------------------------------------
