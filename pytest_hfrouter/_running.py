@@ -144,7 +144,7 @@ class Running:
             engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
         if settings.records and exchange.recorded:
             assert self.run is not None  # a recording run has its report
-            _write_recording(item, settings, exchange, self.run.run_id)
+            _write_recording(item, settings, exchange, self.run)
 
 
 #: a body with nothing to watch (reusable: it holds no state)
@@ -228,7 +228,7 @@ def _record_hint(item: pytest.Item, settings: Settings) -> str:
     )
 
 
-def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run_id: str) -> None:
+def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run: RunSession) -> None:
     """The test's live answers, into its cassette; said aloud: a failure it now replays (the
     provider was down while recording), and a call a cassette cannot hold (no complete response)."""
     from .harvest import fault_of, is_failure
@@ -244,7 +244,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             target,
             [interaction(request, observed, secrets) for request, observed in kept],
             rewrite=settings.mode == "rewrite",
-            run_id=run_id,
+            run_id=run.run_id,
         )
         cassette_listing.cache_clear()  # the next test may find its new default cassette
     location = (item.location[0], (item.location[1] or 0) + 1)
@@ -265,6 +265,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
         fault, provider = fault_of(observed.error), classify(request.method, request.url, request.body).provider
         offline = f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
         lost.append(f"  - {request.method} {request.url}: {observed.error}{offline}")
+    run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost))
     if lost:
         calls, them = "\n".join(lost), "it" if len(lost) == 1 else "them"
         _warn(

@@ -220,6 +220,12 @@ class RunSession:
         else:
             self._outcomes[nodeid] = worst
 
+    def add_recorded(self, nodeid: str, cassette: Path, written: int, failed: int, lost: int) -> None:
+        """Record modes: a test wrote ``written`` interactions (``failed`` of them failures) into
+        ``cassette``, and left out ``lost`` calls that had no complete response."""
+        entry = {"test": nodeid, "cassette": str(cassette), "written": written, "failed": failed, "lost": lost}
+        self._add("recorded", [entry])
+
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
         entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
         self._add("expired", entries)
@@ -359,7 +365,7 @@ class RunSession:
             return  # nothing was reported
         r = self.report
         shown = (r.calls, r.probes, r.drift, r.harvest, r.verdicts, r.expired, r.outside_tests, self.comparison)
-        if not any(shown) and not self.settings.chaos:
+        if not any(shown) and not self.settings.chaos and not self.settings.records:
             return  # no section has anything to say (and their module stays unloaded)
         from ._summary import write_summary
 

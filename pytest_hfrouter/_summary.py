@@ -1,5 +1,5 @@
-"""The report's sections of the terminal summary: live, chaos, verdicts, expired recordings and
-requests outside any test. Plain values in (the merged report, the settings), lines out."""
+"""The report's sections of the terminal summary: live, chaos, verdicts, expired recordings, what a
+recording run wrote, and requests outside any test. Plain values in (the merged report, the settings), lines out."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def write_summary(
         for entry in report.expired:
             write(f"{entry['cassette']} ({entry['age_days']:.0f} days old), used by {entry['test']}")
             write(f"  re-record: {record_command(entry['test'], 'rewrite')}")
+    if settings.records:
+        _recordings(report, settings, section, write)
     if report.outside_tests:
         section("hfrouter: requests outside any test (they fail the session)")
         write("made at import or collection time, between tests, or by a thread an earlier test left running:")
@@ -120,3 +122,28 @@ def _chaos(
     for name, path in (("report", settings.report), ("HTML", settings.html)):
         if path is not None:
             write(f"coverage {name}: {path}")
+
+
+def _recordings(report: Report, settings: Settings, section: Section, write: Section) -> None:
+    """What a recording run wrote, per cassette; and, when it wrote nothing, why that can be."""
+    section("hfrouter recordings")
+    cassettes: dict[str, list[int]] = {}
+    for entry in report.recorded:
+        counts = cassettes.setdefault(entry["cassette"], [0, 0, 0])
+        for n, key in enumerate(("written", "failed", "lost")):
+            counts[n] += entry[key]
+    written = sum(counts[0] for counts in cassettes.values())
+    if written:
+        write(f"{written} interaction(s) written into {sum(1 for c in cassettes.values() if c[0])} cassette(s):")
+    else:
+        write(
+            "nothing recorded: no test the plugin acts in sent a call the router answered (a call its cassette "
+            "already holds, or an outage rule answers, is not recorded again)"
+        )
+    for path, (n, failed, lost) in cassettes.items():
+        notes = ([f"{failed} of them failures"] if failed else []) + (
+            [f"{lost} call(s) with no complete response left out"] if lost else []
+        )
+        write(f"  {path}: {n} interaction(s)" + (f" ({'; '.join(notes)})" if notes else ""))
+    if not settings.scope.every_test:
+        write(f"{settings.scope.describe()}: tests without its markers or fixtures were not recorded")

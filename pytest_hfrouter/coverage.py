@@ -262,7 +262,7 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not payloads:
         raise ValueError("nothing to merge")
     merged = dict(payloads[0])
-    for key in ("calls", "probes", "drift", "verdicts", "expired"):
+    for key in ("calls", "probes", "drift", "verdicts", "expired", "recorded"):
         merged[key] = [entry for payload in payloads for entry in payload.get(key) or []]
     tests: dict[str, dict[str, Any]] = {}
     for payload in payloads:

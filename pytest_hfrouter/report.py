@@ -27,7 +27,7 @@ _MODULES = {"vcrpy": "vcr", "pytest-hfrouter": "pytest_hfrouter"}
 
 
 #: what a worker's (or a test's) part of the report may hold
-_PARTS = frozenset({"calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests"})
+_PARTS = frozenset({"calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests", "recorded"})
 
 
 def versions() -> dict[str, str]:
@@ -71,6 +71,8 @@ class Report:
         self.verdicts: list[dict[str, Any]] = []
         #: recordings older than hfrouter_max_age, per test
         self.expired: list[dict[str, Any]] = []
+        #: record modes: what each test wrote into which cassette, and what it could not
+        self.recorded: list[dict[str, Any]] = []
         #: requests nothing could answer outside any test (import, collection, background threads)
         self.outside_tests: list[dict[str, Any]] = []
         #: live failures: known scenarios seen in the wild, and new shapes kept as candidates
@@ -101,6 +103,7 @@ class Report:
             "drift": self.drift,
             "verdicts": self.verdicts,
             "expired": self.expired,
+            "recorded": self.recorded,
             "outside_tests": self.outside_tests,
             "harvest": self.harvest,
             "chaos": self.chaos,

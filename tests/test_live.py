@@ -651,6 +651,8 @@ def test_a_recording_says_what_it_will_not_replay_healthy(
     statuses = [i["response"]["status"]["code"] for i in load_yaml(cassette)["interactions"]]
     novita = "/novita/v3/openai/chat/completions"
     assert f"{cassette} {said}" in result.stdout.str()
+    kept = "1 of them failures" if recorded_status else "1 call(s) with no complete response left out"
+    result.stdout.fnmatch_lines([f"  {cassette}: {2 if recorded_status is None else 3} interaction(s) ({kept})"])
     if recorded_status is not None:
         assert statuses == [200, recorded_status, 200]
         result.stdout.fnmatch_lines(
@@ -862,6 +864,68 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     uris = [i["request"]["uri"] for i in load_yaml(path)["interactions"]]
     assert sorted(uris) == sorted(uri(w, n) for w in range(4) for n in range(10))
     assert [p.name for p in path.parent.iterdir()] == ["shared.yaml"]
+
+
+UNMARKED_RECORDING = """
+import httpx
+import pytest
+from hfapp import chat
+
+
+def call_the_router():
+    # through a proxy that refuses at once: the request leaves as it would without the plugin, and
+    # fails here rather than on the internet
+    with httpx.Client(proxy="http://127.0.0.1:9", timeout=5) as client, pytest.raises(httpx.HTTPError):
+        client.get("https://router.huggingface.co/v1/models")
+
+
+def test_unmarked():
+    call_the_router()
+
+
+def test_unmarked_too():
+    call_the_router()
+
+
+def test_with_the_fixture(hfrouter):
+    assert chat("novita").choices[0].message.content
+"""
+
+
+@pytest.mark.parametrize("mode", ["--hfrouter-mode=record", "--live"])
+def test_a_recording_run_says_what_it_wrote_and_what_it_left_alone(
+    hfapp: pytest.Pytester, double: Double, monkeypatch: pytest.MonkeyPatch, mode: str, inner_run: InnerRun
+) -> None:
+    """Auto-loaded (scope marked), a recording run records only the tests that use the plugin's
+    markers or fixtures, and its summary says what it wrote where, and that unmarked tests were
+    not recorded; recording again writes nothing new and says so. A live run has no such section."""
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    hfapp.makepyfile(test_rec=UNMARKED_RECORDING)
+    auto_loaded = [arg for arg in double.args(mode=mode) if arg not in ("-p", "hfrouter")]
+
+    result = inner_run(hfapp, *auto_loaded)
+
+    result.assert_outcomes(passed=3)
+    cassettes = sorted((hfapp.path / "cassettes").rglob("*.yaml"))
+    if mode == "--live":
+        result.stdout.no_fnmatch_line("*hfrouter recordings*")
+        assert cassettes == []
+        return
+    assert [c.name for c in cassettes] == ["test_with_the_fixture.yaml"]
+    unmarked = "scope=marked (auto-loaded: *): tests without its markers or fixtures were not recorded"
+    result.stdout.fnmatch_lines(
+        [
+            "*- hfrouter recordings -*",
+            "2 interaction(s) written into 1 cassette(s):",
+            f"  {cassettes[0]}: 2 interaction(s)",
+            unmarked,
+        ]
+    )
+    again = inner_run(hfapp, *auto_loaded)
+    again.assert_outcomes(passed=3)
+    again.stdout.fnmatch_lines(
+        ["*- hfrouter recordings -*", "nothing recorded: no test the plugin acts in *", unmarked]
+    )
 
 
 def test_the_recorder_never_writes_what_replay_would_refuse(tmp_path: Path) -> None:
