@@ -265,6 +265,17 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
         fault, provider = fault_of(observed.error), classify(request.method, request.url, request.body).provider
         offline = f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
         lost.append(f"  - {request.method} {request.url}: {observed.error}{offline}")
+    short = [f"  - {r.method} {r.url}: {len(o.body)} bytes" for r, o in kept if o.cut_short]
+    if short:
+        parts = "\n".join(short)
+        _warn(
+            f"pytest-hfrouter: {len(short)} answer(s) were still open, not read to their end, when the test "
+            f"ended, and {target} holds only the part the app read:\n{parts}\n  Replay hands that part over as the "
+            "whole answer. Read the answer to its end, or close the response within the test (an "
+            "AsyncInferenceClient's are closed with the client: async with AsyncInferenceClient(...)), and record "
+            f"again: {record_command(item.nodeid, 'rewrite')}",
+            location,
+        )
     run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost))
     if lost:
         calls, them = "\n".join(lost), "it" if len(lost) == 1 else "them"

@@ -159,6 +159,11 @@ class Engine:
             return self.session
         return self.exchange
 
+    @property
+    def records(self) -> bool:
+        """A recording mode (``record``, ``rewrite``): live answers go into cassettes."""
+        return self.live is not None and self.live.mode in (RECORD, REWRITE)
+
     def idle(self, background: bool = False) -> bool:
         """Scope "marked" and no test it acts in is running (or the request comes from a thread
         that does not work for it): requests go out as without the plugin."""
@@ -345,7 +350,7 @@ class Engine:
 
             if route.kind != OTHER and is_failure(observed):
                 exchange.failures.append((request, route, provider, hf_model, observed))
-            if self.live is not None and self.live.mode in (RECORD, REWRITE):
+            if self.records:
                 exchange.recorded.append((request, observed))
             if route.kind != OTHER and observed.error is None:
                 succeeded = observed.status is not None and observed.status < 400

@@ -928,6 +928,94 @@ def test_a_recording_run_says_what_it_wrote_and_what_it_left_alone(
     )
 
 
+LEFT_EARLY = """
+import asyncio
+
+from hfapp import MODEL
+from huggingface_hub import AsyncInferenceClient, InferenceClient
+
+MESSAGES = [{{"role": "user", "content": "hi"}}]
+
+
+def sync_close():
+    client = InferenceClient(provider="novita", api_key="hf_fake")
+    stream = client.chat_completion(messages=MESSAGES, model=MODEL, stream=True)
+    first = next(iter(stream))
+    stream.close()
+    return first
+
+
+def sync_leave():
+    global CLIENT  # kept: its connection stays open after the test body
+    CLIENT = InferenceClient(provider="novita", api_key="hf_fake")
+    return next(iter(CLIENT.chat_completion(messages=MESSAGES, model=MODEL, stream=True)))
+
+
+async def async_client_closed():
+    async with AsyncInferenceClient(provider="novita", api_key="hf_fake") as client:
+        async for first in await client.chat_completion(messages=MESSAGES, model=MODEL, stream=True):
+            return first
+
+
+async def async_left_open():
+    client = AsyncInferenceClient(provider="novita", api_key="hf_fake")
+    async for first in await client.chat_completion(messages=MESSAGES, model=MODEL, stream=True):
+        return first
+
+
+def test_first_token(hfrouter):
+    first = {way}()
+    first = asyncio.run(first) if asyncio.iscoroutine(first) else first
+    assert first.choices[0].delta.role == "assistant"
+"""
+
+
+@pytest.mark.parametrize(
+    ("way", "whole"),
+    [
+        ("sync_close", True),
+        ("sync_leave", True),
+        ("async_client_closed", True),
+        pytest.param("async_left_open", not SERVER_SIDE_AUTO, id="async_left_open"),  # 0.x: aiohttp reads it whole
+    ],
+)
+def test_a_stream_the_app_leaves_early_is_recorded_whole_and_is_no_drift(
+    hfapp: pytest.Pytester, double: Double, way: str, whole: bool
+) -> None:
+    """An app that takes the first token and leaves the stream: recording reads the rest, so the
+    cassette holds the whole stream, [DONE] and all; an async answer still open when the test
+    ends cannot be read any more, so the cassette holds the part the app read and the run says
+    so. A live run reports no drift for a stream the app left: it was not cut, it was not read."""
+    hfapp.makepyfile(test_rec=LEFT_EARLY.format(way=way))
+    cassette = hfapp.path / "cassettes" / "test_rec" / "test_first_token.yaml"
+
+    # in a process of its own: huggingface_hub's shared HTTP session must not come from an earlier run
+    result = hfapp.runpytest_subprocess(
+        *double.args("-W", "ignore::pytest.PytestUnraisableExceptionWarning", mode="--hfrouter-mode=record")
+    )
+
+    result.assert_outcomes(passed=1, warnings=0 if whole else 1)
+    chat = [i for i in load_yaml(cassette)["interactions"] if i["request"]["uri"].endswith("/chat/completions")]
+    assert len(chat) == 1
+    body = chat[0]["response"]["body"]["string"]
+    assert body.endswith("data: [DONE]\n\n") is whole
+    if not whole:
+        result.stdout.fnmatch_lines(
+            [
+                "*1 answer(s) were still open, not read to their end, when the test ended, and *test_first_token.yaml "
+                "holds only the part the app read:",
+                f"*- POST https://router.huggingface.co/novita/v3/openai/chat/completions: {len(body.encode())} bytes",
+            ]
+        )
+    live = hfapp.runpytest(*double.args("-W", "ignore::pytest.PytestUnraisableExceptionWarning"))
+    live.assert_outcomes(passed=1)
+    live.stdout.no_fnmatch_line("drift in *")
+    double.engine.reset()
+    replayed = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    replayed.assert_outcomes(passed=1)
+    assert double.engine.seen == []
+
+
 def test_the_recorder_never_writes_what_replay_would_refuse(tmp_path: Path) -> None:
     """An interaction replay cannot load (a response with no status: the transport failed) is
     refused before anything is written; the cassette keeps what it held, and nothing is left beside it."""

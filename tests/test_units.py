@@ -821,3 +821,37 @@ def test_an_allowed_ipv6_host_is_matched_without_its_brackets() -> None:
     )
     with pytest.raises(pytest.UsageError, match=r"'\[::1\]:8080': globs match the host alone.*= ::1$"):
         _hosts(("[::1]:8080",))
+
+
+# -- drift of an answer the app stopped reading ------------------------------------------------
+SSE = (("Content-Type", "text/event-stream"),)
+
+
+def _events(*contents: str, done: bool = True) -> bytes:
+    events = [f'data: {{"choices": [{{"delta": {{"content": "{c}"}}}}]}}\n\n' for c in contents]
+    return ("".join(events) + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+def test_drift_compares_what_the_app_read_of_a_stream_it_left_but_not_its_end() -> None:
+    from pytest_hfrouter.cassettes import Recorded
+    from pytest_hfrouter.live import Observed, shape_differences
+
+    recorded = Recorded(200, "OK", SSE, _events("a", "b"))
+    # a stream the router cut: its end is gone, and that is drift
+    cut = Observed(200, "OK", SSE, _events("a", done=False), 0.1)
+    assert shape_differences(recorded, cut) == ("stream no longer ends with [DONE]",)
+    # the app read one event and left: no end to compare; what it read still is compared
+    left = Observed(200, "OK", SSE, _events("a", done=False), 0.1, read_to_end=False)
+    assert left.cut_short
+    assert shape_differences(recorded, left) == ()
+    changed = Observed(200, "OK", SSE, b'data: {"choices": [{"delta": {"text": "a"}}]}\n\n', 0.1, read_to_end=False)
+    assert shape_differences(recorded, changed) != ()
+    # left after [DONE] (huggingface_hub 1.x closes late): whole
+    assert not Observed(200, "OK", SSE, _events("a"), 0.1, read_to_end=False).cut_short
+    # half a JSON body: nothing to compare but the status class
+    json_headers = (("Content-Type", "application/json"),)
+    half = Observed(200, "OK", json_headers, b'{"choices": [', 0.1, read_to_end=False)
+    assert shape_differences(Recorded(200, "OK", json_headers, b'{"choices": []}'), half) == ()
+    assert shape_differences(Recorded(500, "Internal Server Error", json_headers, b"{}"), half) == (
+        "status 500 became 200",
+    )

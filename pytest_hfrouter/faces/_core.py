@@ -98,6 +98,11 @@ def recording() -> bool:
     return bool(_engines) and _engines[-1].live is not None
 
 
+def records() -> bool:
+    """A recording mode: a body the app stops reading is read to its end for the cassette."""
+    return bool(_engines) and _engines[-1].records
+
+
 def observe(request: Request, observed: Observed) -> None:
     if _engines:
         _engines[-1].observe(request, observed, threads.is_background())
@@ -117,11 +122,12 @@ def observed(
     body: bytes,
     seconds: float,
     error: str | None = None,
+    read_to_end: bool = True,
 ) -> Observed:
     """What the real router answered a forwarded request (made here: a replay run never loads `live`)."""
     from ..live import Observed
 
-    return Observed(status, reason, headers, body, seconds, error)
+    return Observed(status, reason, headers, body, seconds, error, read_to_end)
 
 
 def failed(exc: BaseException, started: float) -> Observed:

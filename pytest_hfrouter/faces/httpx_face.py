@@ -9,6 +9,7 @@ alone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
@@ -17,7 +18,19 @@ from typing import Any
 
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, NO_FAULT, ask, failed, idle, observe, observed, played, recording, unfinished
+from ._core import (
+    HOP_HEADERS,
+    NO_FAULT,
+    ask,
+    failed,
+    idle,
+    observe,
+    observed,
+    played,
+    recording,
+    records,
+    unfinished,
+)
 from ._patching import Replace
 from ._tls import deferred
 
@@ -90,57 +103,86 @@ def patch(module: Any, replace: Replace) -> None:
         seen = functools.partial(
             observed, response.status_code, response.reason_phrase, tuple(response.headers.multi_items())
         )
-        tee = stream(response.stream, lambda body, err: observe(sent, seen(body, time.perf_counter() - started, err)))
+        tee = stream(
+            response.stream,
+            lambda body, err, whole: observe(sent, seen(body, time.perf_counter() - started, err, whole)),
+        )
         return module.Response(
             response.status_code, headers=response.headers, stream=tee, extensions=response.extensions
         )
 
     class TeeStream(module.SyncByteStream):  # type: ignore[misc]
-        """The live body as the app reads it, reported to the engine once it ends."""
+        """The live body as the app reads it, reported to the engine once it ends; or once the app is
+        done with it (closed it, or the test ended), then in a recording mode after reading the rest
+        from where the app stopped, so the cassette is whole."""
 
-        def __init__(self, inner: Any, done: Callable[[bytes, str | None], None]) -> None:
-            self.inner, self.done, self.reported = inner, done, False
+        def __init__(self, inner: Any, done: Callable[[bytes, str | None, bool], None], drains: bool = True) -> None:
+            self.inner, self.done, self.reported, self.ended = inner, done, False, False
+            self.drains = drains  # an async body is read on by `AsyncTeeStream.aclose` only
             self.parts: list[bytes] = []
+            self.reading: Any = None  # the iterator over ``inner`` the app reads through
             # huggingface_hub 1.x keeps a stream's response open in the client's exit stack after the
             # app stopped at [DONE]: its close may come after the test, from the garbage collector
-            unfinished(functools.partial(self._report, None))
+            unfinished(self._left)
 
         def _report(self, error: str | None) -> None:
             if not self.reported:
                 self.reported = True
-                self.done(b"".join(self.parts), error)
+                self.done(b"".join(self.parts), error, self.ended)
+
+        def _left(self) -> None:
+            if self.drains and not self.reported and not self.ended and records():
+                # the same iterator, not a second one over the connection; the app saw no error, so
+                # a failure here keeps the part it read (the recording says so)
+                with contextlib.suppress(Exception):
+                    self.parts.extend(self.reading if self.reading is not None else self.inner)
+                    self.ended = True
+            self._report(None)
 
         def __iter__(self) -> Iterator[bytes]:
+            self.reading = iter(self.inner)
             try:
-                for part in self.inner:
+                for part in self.reading:
                     self.parts.append(part)
                     yield part
             except Exception as exc:
+                self.ended = True
                 self._report(f"{type(exc).__name__}: {exc}")
                 raise
+            self.ended = True
             self._report(None)
 
         def close(self) -> None:
-            self._report(None)
+            self._left()
             self.inner.close()
 
     class AsyncTeeStream(module.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, done: Callable[[bytes, str | None], None]) -> None:
-            self.tee = TeeStream(inner, done)
+        def __init__(self, inner: Any, done: Callable[[bytes, str | None, bool], None]) -> None:
+            self.tee = TeeStream(inner, done, drains=False)
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
+            tee = self.tee
+            tee.reading = tee.inner.__aiter__()
             try:
-                async for part in self.tee.inner:
-                    self.tee.parts.append(part)
+                async for part in tee.reading:
+                    tee.parts.append(part)
                     yield part
             except Exception as exc:
-                self.tee._report(f"{type(exc).__name__}: {exc}")
+                tee.ended = True
+                tee._report(f"{type(exc).__name__}: {exc}")
                 raise
-            self.tee._report(None)
+            tee.ended = True
+            tee._report(None)
 
         async def aclose(self) -> None:
-            self.tee._report(None)
-            await self.tee.inner.aclose()
+            tee = self.tee
+            if not tee.reported and not tee.ended and records():
+                with contextlib.suppress(Exception):  # as `TeeStream._left`
+                    async for part in tee.reading if tee.reading is not None else tee.inner:
+                        tee.parts.append(part)
+                    tee.ended = True
+            tee._report(None)
+            await tee.inner.aclose()
 
     #: id of an answer's headers as sent → (them, the same as httpx ``Headers``): a response copies
     #: a ``Headers`` it is given (one list copy) instead of encoding every name and value anew,
