@@ -1,7 +1,7 @@
 """langchain-huggingface (``ChatHuggingFace`` with ``with_fallbacks``): sync, async and streamed.
 
 langchain-huggingface needs huggingface_hub < 2.0: with 1.x its async client is httpx, with 0.x
-aiohttp (not intercepted until the plugin has an aiohttp face).
+aiohttp (both intercepted; CI runs this module on 1.x and on 0.36.2).
 """
 
 from __future__ import annotations
