@@ -97,6 +97,8 @@ def after_call(
     location: tuple[str, int],
 ) -> Findings:
     findings = Findings()
+    if exchange.unentered:
+        _never_entered(findings, exchange.unentered, passed=passed)
     _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
     if findings.skip is not None:
         return findings
@@ -112,6 +114,17 @@ def after_call(
         described = "\n".join(f"  {v.describe()}" for v in blocking)
         findings.failures.append(f"pytest-hfrouter: resilience verdicts:\n{described}")
     return findings
+
+
+def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool) -> None:
+    """``hfrouter.outage(...)`` called as a statement: its outage applies inside its ``with`` block
+    only, so none ever happened. Not a matter of ``hfrouter_on_unmatched``: the test is wrong."""
+    listed = "\n".join(f"  - {rule.describe()}" for rule in rules)
+    message = (
+        "pytest-hfrouter: hfrouter.outage(...) was called, but its block never began, so its outage never "
+        f"happened:\n{listed}\n  It applies only inside a with block: with hfrouter.outage(...): <the calls>"
+    )
+    (findings.failures if passed else findings.notes).append(message)
 
 
 def _never_happened(

@@ -361,6 +361,8 @@ class Exchange:
     caught_after: int = -1
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
     outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
+    #: ``hfrouter.outage()`` rules whose ``with`` block has not begun (called as a statement, it does nothing)
+    unentered: tuple[Rule, ...] = ()
     #: the rules of ``hfrouter.outage()`` blocks that have ended (judged after the body with the rest)
     ended_rules: list[Rule] = field(default_factory=list)
     #: a ``@pytest.mark.vcr`` test: vcrpy answers it; what reaches the plugin is neither answered nor sent

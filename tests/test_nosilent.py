@@ -53,6 +53,59 @@ def test_an_outage_on_a_provider_the_app_never_calls_fails_the_test(hfapp: pytes
     )
 
 
+def test_an_outage_block_written_without_with_fails_the_test(hfapp: pytest.Pytester) -> None:
+    """``hfrouter.outage(...)`` as a statement returns a block nobody enters: its outage applies to
+    nothing, and the test says so even when the calls went on (and with the run's unmatched-rule
+    policy at ignore: the test is wrong, not the outage). A block entered later is fine."""
+    hfapp.makepyfile(
+        """
+        from hfapp import chat
+
+        def test_statement(hfrouter):
+            hfrouter.outage("provider-500", provider="novita")
+            chat("novita")
+
+        def test_entered_later(hfrouter):
+            block = hfrouter.outage("provider-500", provider="novita")
+            with block:
+                assert hfrouter.calls == []
+                try:
+                    chat("novita")
+                except Exception:
+                    pass
+            assert hfrouter.calls[-1].status == 500
+
+        def test_statement_in_a_failing_test(hfrouter):
+            hfrouter.outage("provider-500", provider="novita", times=1)
+            assert chat("novita") is None
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unmatched=ignore", "-rA")
+
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_statement _*",
+            "pytest-hfrouter: hfrouter.outage(...) was called, but its block never began, so its outage never "
+            "happened:",
+            "  - hfrouter.outage('provider-500', provider='novita')",
+            "  It applies only inside a with block: with hfrouter.outage(...): <the calls>",
+            "call log:",
+        ]
+    )
+    # a test that failed on its own gets it as a note in its report
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_statement_in_a_failing_test _*",
+            "*assert * is None*",
+            "*- Captured hfrouter call -*",
+            "pytest-hfrouter: hfrouter.outage(...) was called, but its block never began*",
+            "  - hfrouter.outage('provider-500', provider='novita', times=1 (used 0))",
+        ]
+    )
+
+
 def test_a_model_typo_is_named_with_the_nearest_model(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """
