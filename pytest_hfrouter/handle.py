@@ -117,7 +117,8 @@ class HFRouter:
             rule = parse_outage((scenario,), options, self._library, api=BLOCK_API)
         except MarkerError as exc:  # the message says what is wrong and how to fix it: no parser traceback
             raise exc.with_traceback(None) from None
-        self._exchange.unentered += (rule,)  # until its block begins: see `_checks._never_entered`
+        # until its block begins (`_checks._never_entered`); on the instance: the class holds the default
+        self._exchange.unentered += (rule,)  # type: ignore[misc]
         return self._outage_block(rule)
 
     @contextmanager
@@ -129,7 +130,7 @@ class HFRouter:
             if meets_truncation([rule]):
                 watch = exceptions_reaching(self._exchange, self._test_file)
         exchange = self._exchange
-        exchange.unentered = tuple(r for r in exchange.unentered if r is not rule)
+        exchange.unentered = tuple(r for r in exchange.unentered if r is not rule)  # type: ignore[misc]
         # The client may have cached a healthy Hub answer earlier in this test: a rule that
         # answers Hub look-ups must be met by a fresh one (and leave none behind).
         hub = not HUB_LOOKUPS.isdisjoint(rule.scenario.answers)
