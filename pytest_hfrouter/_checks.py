@@ -182,7 +182,7 @@ def _cassettes_used(
         if settings.on_unplayed == "fail" and passed:
             findings.failures.append(f"pytest-hfrouter: {message}")
         else:  # a failing test's report shows it too: it may be why the test failed
-            warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
+            warn_at(message, location)
 
 
 def _idle_cassettes(
@@ -226,7 +226,12 @@ def _unmatched(
     elif settings.on_unmatched == "fail":
         findings.failures.append(message)
     else:
-        warnings.warn_explicit(message, HFRouterWarning, location[0], location[1])
+        warn_at(message, location)
+
+
+def warn_at(message: str, location: tuple[str, int]) -> None:
+    """An `HFRouterWarning` at the test's own line (``location``: its file and 1-based line)."""
+    warnings.warn_explicit(scrub.text(message), HFRouterWarning, location[0], location[1])
 
 
 def pytest_fail(message: str) -> BaseException:

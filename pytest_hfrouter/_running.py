@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ._checks import after_call, check_expiry, exceptions_reaching, meets_truncation, pytest_fail
+from ._checks import after_call, check_expiry, exceptions_reaching, meets_truncation, pytest_fail, warn_at
 from ._names import CASSETTE, EACH_OUTAGE, NO_CHAOS, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
 from .cassette_paths import cassette_listing, default_cassette, item_cassettes, record_command
@@ -249,26 +249,28 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
         cassette_listing.cache_clear()  # the next test may find its new default cassette
     location = (item.location[0], (item.location[1] or 0) + 1)
     failed = [f"  - {r.method} {r.url}: {o.status} {o.reason}" for r, o in kept if is_failure(o)]
+    short = [f"  - {r.method} {r.url}: {len(o.body)} bytes" for r, o in kept if o.cut_short]
+    lost = []
+    for request, observed in exchange.recorded:
+        if observed.error is not None:
+            fault, provider = fault_of(observed.error), classify(request.method, request.url, request.body).provider
+            marker = (
+                f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
+            )
+            lost.append(f"  - {request.method} {request.url}: {observed.error}{marker}")
+    run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost))
     if failed:
         holds = "\n".join(failed)
-        _warn(
+        warn_at(
             f"pytest-hfrouter: the router answered {len(failed)} of this test's calls with a failure, and {target} "
             f"now holds {'it' if len(failed) == 1 else 'them'}:\n{holds}\n  Replay answers these calls with that "
             "failure, not a healthy answer. If the provider was down, record again when it is healthy: "
             f"{record_command(item.nodeid, 'rewrite')}; if the failure is what the test is about, keep it.",
             location,
         )
-    lost = []
-    for request, observed in exchange.recorded:
-        if observed.error is None:
-            continue
-        fault, provider = fault_of(observed.error), classify(request.method, request.url, request.body).provider
-        offline = f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
-        lost.append(f"  - {request.method} {request.url}: {observed.error}{offline}")
-    short = [f"  - {r.method} {r.url}: {len(o.body)} bytes" for r, o in kept if o.cut_short]
     if short:
         parts = "\n".join(short)
-        _warn(
+        warn_at(
             f"pytest-hfrouter: {len(short)} answer(s) were still open, not read to their end, when the test "
             f"ended, and {target} holds only the part the app read:\n{parts}\n  Replay hands that part over as the "
             "whole answer. Read the answer to its end, or close the response within the test (an "
@@ -276,22 +278,12 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             f"again: {record_command(item.nodeid, 'rewrite')}",
             location,
         )
-    run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost))
     if lost:
         calls, them = "\n".join(lost), "it" if len(lost) == 1 else "them"
-        _warn(
+        warn_at(
             f"pytest-hfrouter: {len(lost)} of this test's calls got no complete response, which a cassette cannot "
             f"hold, so {target} does not record {them}:\n{calls}\n  Replay answers {them} as it answers any call "
             "the cassette lacks (from the healthy library, where it has one). Record again when the router answers, "
             "or test the fault with the marker named.",
             location,
         )
-
-
-def _warn(message: str, location: tuple[str, int]) -> None:
-    import warnings
-
-    from . import scrub
-    from .errors import HFRouterWarning
-
-    warnings.warn_explicit(scrub.text(message), HFRouterWarning, location[0], location[1])
