@@ -5,11 +5,11 @@ Where a test's cassettes are is `cassette_paths`."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import HFRouterError, ScenarioError
+from .errors import HFRouterError, ScenarioError, closest
 from .faults import FaultError
 from .overrides import NAMES as OVERRIDE_NAMES
 from .overrides import VARYING
@@ -97,9 +97,7 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
 
     ``api`` says how the user wrote it (the marker, ``hfrouter.outage()``, ``serve --outage``): errors name it.
     """
-    unknown = sorted(set(kwargs) - _OUTAGE_KEYS)
-    if unknown:
-        raise MarkerError(OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}", api)
+    _no_unknown_keywords(OUTAGE, kwargs, _OUTAGE_KEYS, api)
     given = list(args) + ([kwargs["scenario"]] if "scenario" in kwargs else [])
     if len(given) != 1:
         raise MarkerError(OUTAGE, f"takes exactly one scenario, got {len(given)} ({given!r})", api)
@@ -189,10 +187,16 @@ class EachOutage(NamedTuple):
         )
 
 
-def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> EachOutage:
-    unknown = sorted(set(kwargs) - {"provider", "model", *OVERRIDE_NAMES})
+def _no_unknown_keywords(marker: str, kwargs: Mapping[str, Any], known: Collection[str], api: str = MARKER_API) -> None:
+    """A keyword the marker does not take is an error, each named with the one it looks like a typo of."""
+    unknown = sorted(set(kwargs) - set(known))
     if unknown:
-        raise MarkerError(EACH_OUTAGE, f"unexpected keyword argument(s) {', '.join(unknown)}")
+        named = [f"{name} (did you mean {close!r}?)" if (close := closest(name, known)) else name for name in unknown]
+        raise MarkerError(marker, f"unexpected keyword argument(s) {', '.join(named)}", api)
+
+
+def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library) -> EachOutage:
+    _no_unknown_keywords(EACH_OUTAGE, kwargs, {"provider", "model", *OVERRIDE_NAMES})
     provider, _ = _provider(EACH_OUTAGE, kwargs.get("provider"))
     if provider is None:
         raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")

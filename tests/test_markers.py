@@ -280,7 +280,11 @@ WRONG_ARGS = {
     ),
     "unknown_kwarg": (
         '@pytest.mark.hfrouter_outage("provider-500", providers="novita")',
-        "hfrouter_outage: unexpected keyword argument(s) providers",
+        "hfrouter_outage: unexpected keyword argument(s) providers (did you mean 'provider'?)",
+    ),
+    "unknown_kwargs_each": (
+        '@pytest.mark.hfrouter_each_outage(provider="novita", retry_afer=1, colour="red")',
+        "hfrouter_each_outage: unexpected keyword argument(s) colour, retry_afer (did you mean 'retry_after'?)",
     ),
     "each_without_provider": (
         '@pytest.mark.hfrouter_each_outage("provider-500")',
