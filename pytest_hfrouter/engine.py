@@ -243,7 +243,7 @@ class Engine:
                 target = self.live.target(request.url)
                 if target is not None:
                     return Answer(passthrough=True, source="live", target_url=target, authorization=self._bearer)
-                if self.live.mode not in (RECORD, REWRITE):
+                if not self.records:
                     return PASSTHROUGH
                 return Answer(passthrough=True, source="live", target_url=request.url)
         else:
