@@ -22,7 +22,8 @@ from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
 from .cassette_paths import cassette_listing, default_cassette, item_cassettes, record_command
 from .cassettes import Cassette, load_cassette
 from .errors import CassetteError
-from .markers import EachCase, Resilience, merge_resilient, parse_each_outage
+from .markers import EachCase, MarkerError, Resilience, merge_resilient, parse_each_outage, parse_resilient
+from .routes import HUB_LOOKUPS
 from .traffic import Exchange, Rule
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def start(
     parsed from an ``hfrouter_outage`` marker); the hooks keep what this returns until teardown."""
     if "vcr" in marks:
         _yield_to_vcr(item, marks)
-        return Running(engine.begin(Exchange(vcr=True), item.nodeid), marks, settings, engine, run, policy)
+        exchange = engine.begin(Exchange(vcr=True), item.nodeid)
+        return Running(exchange, marks, settings, engine, run, policy, seen=marker_count(item))
     library = engine.library
     rules = [rule_of(m).fresh() for m in marks.get(OUTAGE, ())]
     case = each_case(item)
@@ -73,9 +75,35 @@ def start(
 
         reset_client_caches(settings.resets)
         engine.hub_answers_changed = False
-    running = Running(engine.begin(exchange, item.nodeid), marks, settings, engine, run, policy, each_rule)
+    exchange = engine.begin(exchange, item.nodeid)
+    running = Running(exchange, marks, settings, engine, run, policy, each_rule, marker_count(item))
     policy.active = True
     return running
+
+
+def marker_count(item: pytest.Item) -> int:
+    """How many markers the test and its parents carry: more at the call than at setup means a
+    fixture added some (``request.applymarker``), after the plugin read them."""
+    return sum(len(node.own_markers) for node in item.listchain())
+
+
+def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, settings: Settings) -> BaseException:
+    """A marker of the plugin's that a fixture added while the test's setup ran, which cannot apply."""
+    marks = ", ".join(f"@pytest.mark.{name}" for name in names)
+    if acting:
+        why = "the plugin reads it when the test's setup begins, before any fixture, so it would apply to nothing"
+    else:
+        why = (
+            f"the plugin does not act in this test ({settings.scope.describe()}): it decided when the test's setup "
+            "began, before any fixture, so the test's requests are not the plugin's to answer"
+        )
+    return pytest_fail(
+        f"pytest-hfrouter: a fixture of {item.nodeid} added {marks} while the test's setup ran "
+        f"(request.applymarker or node.add_marker), and {why}. Put the marker on the test, its class or module "
+        "(pytestmark), or add it in a conftest's pytest_collection_modifyitems"
+        + ("" if acting else "; or name the hfrouter fixture in the test's arguments")
+        + "."
+    )
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -91,10 +119,52 @@ class Running:
     #: the network guard's policy (on while a test of scope "marked" runs)
     policy: Policy
     each_rule: Rule | None = None
+    #: `marker_count` at setup (a fixture that adds a marker changes it)
+    seen: int = 0
 
     def closest(self, name: str) -> pytest.Mark | None:
         found = self.marks.get(name)
         return found[0] if found else None
+
+    @staticmethod
+    def markers_now(item: pytest.Item) -> int:
+        return marker_count(item)
+
+    def adopt(
+        self, item: pytest.Item, marks: dict[str, list[pytest.Mark]], rule_of: Callable[[pytest.Mark], Rule]
+    ) -> None:
+        """Markers a fixture added while the test's setup ran (``request.applymarker``): its outages
+        and ``hfrouter_resilient`` apply from the body on; the others are read before any fixture
+        runs, and fail the test rather than apply to nothing."""
+        self.seen = marker_count(item)
+        old = self.marks
+        late: dict[str, list[pytest.Mark]] = {}
+        for name, found in marks.items():
+            added = [m for m in found if all(m is not o for o in old.get(name, ()))]
+            if added and name.startswith("hfrouter_"):
+                late[name] = added
+        if not late:
+            return
+        refused = [name for name in late if name not in (OUTAGE, RESILIENT)]
+        if refused or self.exchange.vcr:
+            raise late_marker_refused(item, refused or list(late), True, self.settings)
+        try:
+            fresh = {id(m): rule_of(m).fresh() for m in late.get(OUTAGE, ())}
+            for mark in late.get(RESILIENT, ()):
+                parse_resilient(mark.args, mark.kwargs)
+        except MarkerError as exc:
+            raise pytest_fail(f"pytest-hfrouter: {item.nodeid}: {exc}") from None
+        self.marks = marks
+        if fresh:
+            # the markers' rules close the list (outage blocks go first, then the matrix case): the
+            # markers' part again, in their order, the rules already running kept as they are
+            rules, marked = self.exchange.rules, old.get(OUTAGE, [])
+            before = dict(zip(map(id, marked), rules[len(rules) - len(marked) :], strict=True))
+            rules[len(rules) - len(marked) :] = [before.get(id(m)) or fresh[id(m)] for m in marks[OUTAGE]]
+            if any(not HUB_LOOKUPS.isdisjoint(rule.scenario.answers) for rule in fresh.values()):
+                from .resets import reset_client_caches
+
+                reset_client_caches(self.settings.resets)
 
     def watch(self, item: pytest.Item) -> contextlib.AbstractContextManager[None]:
         """What the test body runs under: a watch for the exceptions a truncated stream raises,

@@ -290,7 +290,11 @@ class TestHooks:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         running = self.running if item is self.item else None
         if running is None:
+            if not self.settings.scope.every_test:
+                self._refuse_late_markers(item)
             return (yield)
+        if running.seen != running.markers_now(item):
+            running.adopt(item, _marks(item), self.rule_of)
         try:
             with running.watch(item):
                 result = yield
@@ -304,6 +308,15 @@ class TestHooks:
             raise
         running.check(item, passed=True)
         return result
+
+    def _refuse_late_markers(self, item: pytest.Item) -> None:
+        """Scope "marked", a test the plugin does not act in: a marker of the plugin's on it now was
+        added by a fixture, after the plugin decided (at setup, with its markers then)."""
+        late = [mark.name for mark in item.own_markers if mark.name.startswith("hfrouter_")]
+        if late and hasattr(item, "obj") and LIVE_MARKER not in late:
+            from ._running import late_marker_refused
+
+            raise late_marker_refused(item, list(dict.fromkeys(late)), False, self.settings)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:

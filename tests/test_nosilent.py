@@ -106,6 +106,101 @@ def test_an_outage_block_written_without_with_fails_the_test(hfapp: pytest.Pytes
     )
 
 
+def test_a_marker_a_fixture_adds_applies_or_fails_the_test(hfapp: pytest.Pytester) -> None:
+    """A fixture that adds an outage marker (``request.applymarker``) runs after the plugin read the
+    test's markers: the outage applies from the body on, as the user meant; a marker that is read
+    before any fixture (a cassette) fails the test instead of applying to nothing; and so does any
+    of the plugin's markers on a test the plugin does not act in (scope "marked")."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.fixture
+        def novita_down(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+
+        @pytest.fixture
+        def groq_down(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-500", provider="groq"))
+
+        @pytest.fixture
+        def recorded(request):
+            request.applymarker(pytest.mark.hfrouter_cassette("recorded.yaml"))
+
+        @pytest.fixture
+        def typo(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-5000", provider="novita"))
+
+        @pytest.mark.hfrouter_outage("rate-limited-429", provider="together")
+        def test_applies(novita_down, hfrouter):
+            with pytest.raises(Exception):
+                chat("novita")
+            with pytest.raises(Exception):
+                chat("together")
+            assert [c.answered_by for c in hfrouter.calls if c.provider] == [
+                "scenario:provider-500", "scenario:rate-limited-429"
+            ]
+
+        def test_never_happened(groq_down, hfrouter):
+            chat("novita")
+
+        def test_cassette(recorded, hfrouter):
+            chat("novita")
+
+        def test_typo(typo, hfrouter):
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_never_happened _*",
+            "pytest-hfrouter: an outage this test asks for never happened, so the test did not exercise it:",
+            "  - @pytest.mark.hfrouter_outage('provider-500', provider='groq') answered no call of this test*",
+            "*_ test_cassette _*",
+            "pytest-hfrouter: a fixture of test_a_marker_a_fixture_adds_applies_or_fails_the_test.py::test_cassette "
+            "added @pytest.mark.hfrouter_cassette while the test's setup ran (request.applymarker or "
+            "node.add_marker), and the plugin reads it when the test's setup begins, before any fixture, so it "
+            "would apply to nothing. Put the marker on the test, its class or module (pytestmark), or add it in a "
+            "conftest's pytest_collection_modifyitems.",
+            "*_ test_typo _*",
+            "pytest-hfrouter: *::test_typo: @pytest.mark.hfrouter_outage: unknown scenario 'provider-5000'. "
+            "Did you mean 'provider-500'?*",
+        ]
+    )
+
+    # scope "marked" (auto-loaded): the plugin leaves a test without its markers or fixtures alone,
+    # so an outage its fixture adds cannot apply: said, not passed on the network's answers
+    hfapp.makepyfile(
+        test_unmarked="""
+        import pytest
+
+        @pytest.fixture
+        def novita_down(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+
+        def test_unmarked(novita_down):
+            pass
+        """
+    )
+    unmarked = hfapp.runpytest("test_unmarked.py")
+
+    unmarked.assert_outcomes(failed=1)
+    unmarked.stdout.fnmatch_lines(
+        [
+            "pytest-hfrouter: a fixture of test_unmarked.py::test_unmarked added @pytest.mark.hfrouter_outage while "
+            "the test's setup ran (request.applymarker or node.add_marker), and the plugin does not act in this test "
+            "(scope=marked *): it decided when the test's setup began, before any fixture, so the test's requests "
+            "are not the plugin's to answer. Put the marker on the test, its class or module (pytestmark), or add it "
+            "in a conftest's pytest_collection_modifyitems; or name the hfrouter fixture in the test's arguments.",
+        ]
+    )
+
+
 def test_a_model_typo_is_named_with_the_nearest_model(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """
