@@ -179,7 +179,8 @@ class Running:
         exchange = self.exchange
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
             hint = _record_hint(item, self.settings)
-            raise pytest_fail("\n\n".join(m.message(hint) for m in exchange.misses))
+            marker = "" if OUTAGE in self.marks else f" — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
+            raise pytest_fail("\n\n".join(m.message(hint, marker) for m in exchange.misses))
         if not judge:
             return
         path, line, _ = item.location
@@ -291,11 +292,7 @@ def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
 
 
 def _record_hint(item: pytest.Item, settings: Settings) -> str:
-    target = _default_cassette(item, settings)
-    return (
-        f"to answer it, record it into {target}: {record_command(item.nodeid)} "
-        f"— or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
-    )
+    return f"to answer it, record it into {_default_cassette(item, settings)}: {record_command(item.nodeid)}"
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run: RunSession) -> None:

@@ -258,14 +258,21 @@ class Engine:
                 or self._healthy(exchange, request, logged, provider, hf_model, follow_up)
             )
         if isinstance(answer, str):  # no healthy answer for this task: the reason says which
-            return self._miss(exchange, request, logged, answer)
+            return self._miss(exchange, request, logged, answer, markable=not route.stream)
         if answer is None:
             host = (urlsplit(request.url).hostname or "").lower()
             if route.kind == OTHER and host not in ROUTER_HOSTS and follow_up is None:
                 return self._miss(exchange, request, route, *_foreign_host(host))
+            if route.kind == OTHER and follow_up is None:  # on the router's host
+                reason = (
+                    "pytest-hfrouter does not read this route (it reads the chat completion routes, the provider "
+                    "routes and the Hub's model look-ups: README, How the router is read), so no outage scenario "
+                    "and no healthy answer applies to it; only a cassette can answer it (nothing leaves the process)"
+                )
+                return self._miss(exchange, request, route, reason, markable=False)
             reason = (
                 "hfrouter_strict is on: router calls need an outage rule or a cassette"
-                if exchange.strict and route.kind != OTHER
+                if exchange.strict
                 else "no outage rule, cassette or healthy answer covers it (nothing leaves the process)"
             )
             return self._miss(exchange, request, route, reason)
@@ -470,6 +477,8 @@ class Engine:
                 continue
             if not rule.scenario.answers_route(route):
                 continue
+            if route.stream and not self._stream_fits(exchange, rule, route, hf_model):
+                continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
                 if rule.scenario.uses_healthy_body:
                     healthy = self._healthy(exchange, request, route, provider, hf_model, self._follow_up(request.url))
@@ -488,6 +497,15 @@ class Engine:
                 rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
         return None
+
+    def _stream_fits(self, exchange: Exchange, rule: Rule, route: Route, hf_model: str | None) -> bool:
+        """A streamed call of a task other than chat (text-generation's tokens) cannot be answered
+        with a scenario's chat-completion events: the app would fail on the events' shape, not on
+        the outage. An error status before any event fits every stream."""
+        streamed = rule.scenario.response(route.kind, True)
+        if not streamed.is_stream or route.task == CONVERSATIONAL:
+            return True
+        return self._task(exchange, route, hf_model) == CONVERSATIONAL
 
     def _mapping_from_rules(
         self, exchange: Exchange, request: Request, route: Route, model: str | None, candidates: list[Rule]
@@ -609,6 +627,13 @@ class Engine:
             return None
         task = route.task if route.task is not None else self._task(exchange, route, model)
         if task != CONVERSATIONAL:
+            if route.stream and task is not None:
+                return (
+                    f'no healthy answer: this {task} call asks for a stream ("stream": true), and pytest-hfrouter '
+                    f"holds no recorded {task} stream: the shipped answers of tasks other than chat are single JSON "
+                    "bodies (which would end the app's stream empty), and its stream scenarios play chat-completion "
+                    "events"
+                )
             return self._task_answer(provider, task)
         key: tuple[Any, ...] = ()
         try:
@@ -701,11 +726,13 @@ class Engine:
         reason: str,
         hint: str | None = None,
         headline: str = "no answer for",
+        markable: bool = True,
     ) -> Answer:
         searched = tuple(str(c.path) for c in exchange.cassettes)
         recorded = [f"{i.method} {i.uri}" for c in exchange.cassettes for i in c.interactions]
         closest = tuple(difflib.get_close_matches(f"{request.method} {request.url}", recorded, n=3, cutoff=0.3))
-        exchange.misses.append(Miss(request, reason, searched, closest, headline=headline, hint=hint))
+        miss = Miss(request, reason, searched, closest, headline=headline, hint=hint, markable=markable)
+        exchange.misses.append(miss)
         exchange.log(
             Call(
                 route.provider,

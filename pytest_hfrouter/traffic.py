@@ -302,8 +302,10 @@ class Miss:
     headline: str = "no answer for"
     #: the fix, when the engine knows better than the generic record hint (a non-router host)
     hint: str | None = None
+    #: an outage marker could answer it (not a route no scenario reads, nor a stream no scenario fits)
+    markable: bool = True
 
-    def message(self, record_hint: str) -> str:
+    def message(self, record_hint: str, marker_hint: str = "") -> str:
         lines = [
             f"pytest-hfrouter: {self.headline} {self.request.method} {self.request.url}",
             f"  {self.reason}",
@@ -315,7 +317,7 @@ class Miss:
             lines.append("  closest recorded requests:")
             lines += [f"    - {candidate}" for candidate in self.closest]
         if self.headline == "no answer for":
-            lines.append(f"  {self.hint or record_hint}")
+            lines.append(f"  {self.hint or record_hint + (marker_hint if self.markable else '')}")
         return scrub.text("\n".join(lines))
 
 

@@ -201,6 +201,99 @@ def test_a_marker_a_fixture_adds_applies_or_fails_the_test(hfapp: pytest.Pyteste
     )
 
 
+def test_a_streamed_call_of_another_task_is_a_miss_not_an_empty_stream(hfapp: pytest.Pytester) -> None:
+    """``text_generation(..., stream=True)``: no token stream of that task was ever recorded. The
+    task's JSON answer would end the app's stream empty (a green test on nothing), and a stream
+    scenario's chat-completion events would fail it on their shape, not on the outage: both are a
+    miss that says so. An error status before any event still applies to the stream."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from huggingface_hub import InferenceClient
+        from huggingface_hub.errors import HfHubHTTPError
+
+        def tokens():
+            client = InferenceClient(provider="hf-inference", api_key="hf_fake", timeout=10)
+            return "".join(client.text_generation("Once upon", model="openai-community/gpt2", stream=True))
+
+        def test_healthy(hfrouter):
+            tokens()
+
+        @pytest.mark.hfrouter_outage("stream-cut", provider="hf-inference")
+        def test_cut(hfrouter):
+            with pytest.raises(Exception):
+                tokens()
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="hf-inference")
+        def test_500(hfrouter):
+            with pytest.raises(HfHubHTTPError):
+                tokens()
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=2)
+    reason = (
+        '  no healthy answer: this text-generation call asks for a stream ("stream": true), and pytest-hfrouter '
+        "holds no recorded text-generation stream: the shipped answers of tasks other than chat are single JSON "
+        "bodies (which would end the app's stream empty), and its stream scenarios play chat-completion events"
+    )
+    for test in ("test_healthy", "test_cut"):
+        result.stdout.fnmatch_lines(
+            [
+                f"*_ {test} _*",
+                "pytest-hfrouter: no answer for POST https://router.huggingface.co/hf-inference/models/"
+                "openai-community/gpt2",
+                reason,
+                f"  to answer it, record it into *{test}.yaml: HF_TOKEN=hf_... pytest -p hfrouter "
+                f"--hfrouter-mode=record '*::{test}'",
+            ]
+        )
+    assert "or mark the test" not in result.stdout.str()
+
+
+def test_a_route_no_scenario_reads_is_a_miss_that_names_the_one_fix(hfapp: pytest.Pytester) -> None:
+    """A router route the plugin does not read (``/v1/models``): no outage marker can answer it,
+    so the miss does not suggest one; nor, on any miss, a marker the test already has."""
+    hfapp.makepyfile(
+        """
+        import httpx
+        import pytest
+        from hfapp import chat
+
+        def test_models(hfrouter):
+            httpx.get("https://router.huggingface.co/v1/models")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", optional=True)
+        def test_marked(hfrouter):
+            httpx.post("https://router.huggingface.co/hf-inference/models/openai-community/gpt2", json={})
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_models _*",
+            "pytest-hfrouter: no answer for GET https://router.huggingface.co/v1/models",
+            "  pytest-hfrouter does not read this route (it reads the chat completion routes, the provider routes "
+            "and the Hub's model look-ups: README, How the router is read), so no outage scenario and no healthy "
+            "answer applies to it; only a cassette can answer it (nothing leaves the process)",
+            "  to answer it, record it into *test_models.yaml: HF_TOKEN=hf_... pytest -p hfrouter "
+            "--hfrouter-mode=record '*::test_models'",
+            "*_ test_marked _*",
+            "pytest-hfrouter: no answer for POST https://router.huggingface.co/hf-inference/models/"
+            "openai-community/gpt2",
+            "  no healthy answer: pytest-hfrouter cannot tell which task*",
+            "  to answer it, record it into *test_marked.yaml: HF_TOKEN=hf_... pytest -p hfrouter "
+            "--hfrouter-mode=record '*::test_marked'",
+        ]
+    )
+    assert "or mark the test" not in result.stdout.str()
+
+
 def test_a_model_typo_is_named_with_the_nearest_model(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """
