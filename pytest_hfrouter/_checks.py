@@ -155,10 +155,25 @@ def _never_happened(
     listed = "\n".join(f"  - {finding.message()}" for finding in unmatched)
     message = (
         f"pytest-hfrouter: an outage this test asks for never happened, so the test did not exercise it:\n{listed}\n"
+        f"{_beside(exchange)}"
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )
     _unmatched(findings, message, settings, passed=passed, location=location)
+
+
+def _beside(exchange: Exchange) -> str:
+    """The calls other tests' threads made while this one ran: answered at session level, they
+    never meet its outages, and may be the calls the test meant."""
+    if not exchange.beside:
+        return ""
+    owners = ", ".join(dict.fromkeys(owner or "no test (started before any test)" for owner in exchange.beside))
+    return (
+        f"  Meanwhile {len(exchange.beside)} call(s) came from threads this test did not start, started by: "
+        f"{owners}. They were answered at session level, not as this test's (a thread works for the test that "
+        "started it, in its body or a function-scoped fixture): to have a thread serve every test that uses it, "
+        "start it in a fixture of wider scope (scope='module' or 'session').\n"
+    )
 
 
 def _cassettes_used(

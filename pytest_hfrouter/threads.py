@@ -5,6 +5,10 @@ thread it started); work handed to a thread pool carries the test that submitted
 request from a thread stamped with another test — a logging thread an earlier test left
 behind — or with none (started before any test) is *background*: the engine answers it at
 session level and it never fails the test running now.
+
+A thread that a fixture of wider scope than a test starts (a module-scoped Starlette/FastAPI
+``TestClient``'s portal, a session's worker) is *shared*: like the fixture, it serves every test
+that uses it, so its requests are the test's running at the time, outages included.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 #: the node id of the test running now (None between tests), and the thread that runs it
@@ -37,14 +42,43 @@ def end(before: tuple[str | None, int | None] = (None, None)) -> None:
     _current, _test_thread = before
 
 
+#: the stamp of a thread (or pool work) that a fixture of wider scope than a test set going
+SHARED = "<shared by the tests>"
+
+
 def owner() -> str | None:
     """The test the calling thread works for (None: no test)."""
     if threading.get_ident() == _test_thread:
         return _current
-    submitted = getattr(_local, "owner", _UNSET)
-    if submitted is not _UNSET:
-        return submitted  # type: ignore[return-value]
-    return getattr(threading.current_thread(), "_hfrouter_owner", None)
+    stamp = getattr(_local, "owner", _UNSET)
+    if stamp is _UNSET:
+        stamp = getattr(threading.current_thread(), "_hfrouter_owner", None)
+    return _current if stamp is SHARED else stamp  # type: ignore[return-value]
+
+
+def _stamp() -> str | None:
+    """What a thread or pool work set going now is stamped with: `owner`, or `SHARED` from a
+    fixture of wider scope than a test (read from the stack: threads start seldom)."""
+    if threading.get_ident() != _test_thread:
+        stamp = getattr(_local, "owner", _UNSET)
+        if stamp is _UNSET:
+            stamp = getattr(threading.current_thread(), "_hfrouter_owner", None)
+        return stamp  # type: ignore[return-value]
+    if _current is not None and _fixture_scope() not in (None, "function"):
+        return SHARED
+    return _current
+
+
+def _fixture_scope() -> str | None:
+    """The scope of the fixture being set up in this thread's innermost ``pytest_fixture_setup``."""
+    fixtures = sys.modules.get("_pytest.fixtures")
+    setup = getattr(getattr(fixtures, "pytest_fixture_setup", None), "__code__", None)
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is setup:
+            return getattr(frame.f_locals.get("fixturedef"), "scope", None)
+        frame = frame.f_back
+    return None
 
 
 def is_background() -> bool:
@@ -67,7 +101,7 @@ def install() -> None:
     start = threading.Thread.start
 
     def stamped_start(self: threading.Thread) -> None:
-        self._hfrouter_owner = owner()  # type: ignore[attr-defined]
+        self._hfrouter_owner = _stamp()  # type: ignore[attr-defined]
         if not _pool_patched and "concurrent.futures.thread" in sys.modules:
             _patch_pool()
         start(self)
@@ -89,7 +123,7 @@ def _patch_pool() -> None:
     submit = ThreadPoolExecutor.submit
 
     def stamped_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        return submit(self, _carrying(owner(), fn), *args, **kwargs)
+        return submit(self, _carrying(_stamp(), fn), *args, **kwargs)
 
     _originals.append((ThreadPoolExecutor, "submit", submit))
     ThreadPoolExecutor.submit = stamped_submit  # type: ignore[method-assign]

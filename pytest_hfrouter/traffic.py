@@ -367,6 +367,9 @@ class Exchange:
     #: nothing). A class default the handle sets on the instance, not a field: a field costs every
     #: test's exchange (3 k instructions, measured), and most tests never call ``outage()``
     unentered: ClassVar[tuple[Rule, ...]] = ()
+    #: the tests whose threads made calls while this test ran (answered at session level, `threads`),
+    #: one entry a call: a class default the engine sets on the instance, as ``unentered``
+    beside: ClassVar[tuple[str | None, ...]] = ()
     #: the rules of ``hfrouter.outage()`` blocks that have ended (judged after the body with the rest)
     ended_rules: list[Rule] = field(default_factory=list)
     #: a ``@pytest.mark.vcr`` test: vcrpy answers it; what reaches the plugin is neither answered nor sent

@@ -275,6 +275,85 @@ def test_a_thread_from_an_earlier_test_is_not_charged_to_the_next(hfapp: pytest.
     result.assert_outcomes(passed=2)
 
 
+SHARED_WORKER = """
+import queue
+import threading
+
+import pytest
+
+import hfapp
+
+
+class Worker:
+    \"\"\"An app's request thread, as a module-scoped TestClient's portal is one.\"\"\"
+
+    def __init__(self):
+        self.inbox = queue.Queue()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            outbox = self.inbox.get()
+            outbox.put(hfapp.status_of(hfapp.chat))
+
+    def status(self):
+        outbox = queue.Queue()
+        self.inbox.put(outbox)
+        return outbox.get(timeout=10)
+
+
+@pytest.fixture(scope="{scope}")
+def worker():
+    return Worker()
+
+
+def test_healthy(hfrouter, worker):
+    assert worker.status() == 200
+    assert [c.answered_by for c in hfrouter.calls if c.route == "provider"] == ["healthy"]
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_outage(hfrouter, worker):
+    assert worker.status() == 500
+    assert [c.answered_by for c in hfrouter.calls if c.route == "provider"] == ["scenario:provider-500"]
+"""
+
+
+@pytest.mark.parametrize("scope", ["module", "session", "function"])
+def test_a_thread_a_shared_fixture_starts_serves_every_test_that_uses_it(hfapp: pytest.Pytester, scope: str) -> None:
+    """A thread a fixture of wider scope starts (a module-scoped TestClient's portal, a worker)
+    serves every test that uses the fixture, as the fixture does: its requests meet the running
+    test's outages and are in its calls. Charged to the first test only, the second test's
+    outage would never reach the app."""
+    hfapp.makepyfile(test_worker=SHARED_WORKER.replace("{scope}", scope))
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+
+
+def test_an_outage_a_thread_of_another_test_kept_from_the_app_says_so(hfapp: pytest.Pytester) -> None:
+    """A thread the first test's own fixture started (kept in a global) serves the second test: its
+    calls are not the second test's, so its outage never happens, and the finding names the thread's
+    test and the fix instead of "made no call at all"."""
+    hfapp.makepyfile(
+        test_worker=SHARED_WORKER.replace("{scope}", "function").replace(
+            "def worker():\n    return Worker()",
+            "def worker():\n    global KEPT\n    KEPT = globals().get('KEPT') or Worker()\n    return KEPT",
+        )
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  - @pytest.mark.hfrouter_outage('provider-500', provider='novita') answered no call of this test: the "
+            "test made no router or Hub call at all*",
+            "  Meanwhile 2 call(s) came from threads this test did not start, started by: "
+            "test_worker.py::test_healthy. They were answered at session level, not as this test's (a thread works "
+            "for the test that started it, in its body or a function-scoped fixture): to have a thread serve every "
+            "test that uses it, start it in a fixture of wider scope (scope='module' or 'session').",
+        ]
+    )
+
+
 @pytest.mark.parametrize("process", ["in-process", "subprocess"])
 def test_work_a_test_hands_to_a_thread_pool_is_its_own(hfapp: pytest.Pytester, process: str) -> None:
     # In a fresh process concurrent.futures is not loaded when the plugin is: its pool is patched
