@@ -275,8 +275,12 @@ class HFRouterServer:
         return self._router.calls
 
     def env(self) -> dict[str, str]:
-        """Environment for an app in another process: ``HF_ENDPOINT`` and ``HFROUTER_URL``."""
-        return {"HF_ENDPOINT": self.base_url, "HFROUTER_URL": self.base_url}
+        """Environment for an app in another process: ``HF_ENDPOINT`` (huggingface_hub's Hub
+        look-ups), ``OPENAI_BASE_URL`` (the openai SDK's router calls) and ``HFROUTER_URL`` (for an
+        app that reads its router base from the environment). huggingface_hub's ``InferenceClient``
+        reads no variable for the router (``constants.INFERENCE_PROXY_TEMPLATE``): its provider calls
+        reach the double only through ``base_url``."""
+        return {"HF_ENDPOINT": self.base_url, "HFROUTER_URL": self.base_url, "OPENAI_BASE_URL": self.openai_base_url}
 
     def huggingface_hub(self) -> AbstractContextManager[None]:
         """Point this process's huggingface_hub at the double for a ``with`` block."""

@@ -368,3 +368,46 @@ def test_b_no_stream_is_left_open():
     result = pytester.runpytest_subprocess("-p", "hfrouter")
 
     result.assert_outcomes(passed=2)
+
+
+def test_env_points_an_app_in_another_process_at_the_double(pytester: pytest.Pytester) -> None:
+    """``hfrouter_server.env()`` for a subprocess: the openai SDK (``OPENAI_BASE_URL``) and
+    huggingface_hub's Hub look-ups (``HF_ENDPOINT``) reach the double, and meet the test's outage."""
+    pytester.makepyfile(
+        app="""
+        import json
+        import openai
+        from huggingface_hub import HfApi
+
+        mapping = HfApi().model_info("Qwen/Qwen2.5-72B-Instruct", expand=["inferenceProviderMapping"])
+        client = openai.OpenAI(api_key="hf_fake", max_retries=0)
+        try:
+            client.chat.completions.create(
+                model="Qwen/Qwen2.5-72B-Instruct:novita", messages=[{"role": "user", "content": "hi"}]
+            )
+            status = 200
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+        print(json.dumps({"mapped": bool(mapping.inference_provider_mapping), "status": status}))
+        """,
+        test_subprocess="""
+        import json
+        import os
+        import subprocess
+        import sys
+
+        import pytest
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_app(hfrouter_server):
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "HF_"))}
+            done = subprocess.run(
+                [sys.executable, "app.py"], env={**env, **hfrouter_server.env()}, capture_output=True, text=True,
+                timeout=60,
+            )
+            assert json.loads(done.stdout) == {"mapped": True, "status": 500}, done.stderr
+            assert [c.route for c in hfrouter_server.calls] == ["mapping", "auto"]
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
