@@ -20,8 +20,9 @@ from typing import Any, NoReturn
 from .errors import HFRouterError
 
 OUTAGE_HELP = (
-    "SCENARIO[:key=value[,key=value]] with keys provider, model, times, delay, retry_after (seconds, or none to "
-    "drop the header), status (e.g. novita-500:provider=novita,times=2); repeat for several outages, the first wins"
+    "SCENARIO[:key=value[,key=value]] with keys provider, model, times, delay, step (submit, poll, download), "
+    "retry_after (seconds, or none to drop the header), status (e.g. novita-500:provider=novita,times=2); repeat for "
+    "several outages, the first wins"
 )
 
 SCENARIO_DIR_HELP = "A folder of your own scenario files (as ini hfrouter_scenario_dirs); repeatable"
@@ -77,25 +78,18 @@ def serve(args: argparse.Namespace) -> int:
         specs = [parse_outage_spec(spec) for spec in args.outage]
         rules = [parse_outage((name,), kwargs, library, api=SERVE_API) for name, kwargs in specs]
     except (MarkerError, HFRouterError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     problem = address_problem(args.host, args.port)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return _fail(problem)
     engine = Engine(library)
     engine.begin(Exchange(rules=rules, strict=args.strict))
     try:
         double = RouterDouble(engine, args.host, args.port, log=lambda line: print(scrub.text(line), flush=True))
     except PortInUse as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except OSError as exc:  # an address of another machine, say
-        print(
-            f"error: --host {args.host} --port {args.port}: cannot listen there ({exc.strerror or exc})",
-            file=sys.stderr,
-        )
-        return 2
+        return _fail(f"--host {args.host} --port {args.port}: cannot listen there ({exc.strerror or exc})")
     stop = threading.Event()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, also where SIGINT was ignored
         signal.signal(stop_signal, lambda *_: stop.set())

@@ -35,7 +35,7 @@ _OUTAGE_APIS = {
     ),
     SERVE_API: (
         "serve --outage",
-        "--outage SCENARIO[:key=value,...] with keys provider, model, times, delay, retry_after, status "
+        "--outage SCENARIO[:key=value,...] with keys provider, model, times, delay, step, retry_after, status "
         "(e.g. --outage rate-limited-429:provider=novita,retry_after=1)",
     ),
 }
@@ -90,6 +90,8 @@ def _overrides(marker: str, kwargs: Mapping[str, Any], scenario: Scenario, api: 
 
 
 _OUTAGE_KEYS = {"scenario", "provider", "model", "times", "delay", "step", "optional", *OVERRIDE_NAMES}
+#: what ``serve --outage`` takes: values a command line can spell (no body or headers; no optional)
+_SERVE_KEYS = {"provider", "model", "times", "delay", "step", "retry_after", "status"}
 
 
 def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Library, api: str = MARKER_API) -> Rule:
@@ -97,13 +99,14 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
 
     ``api`` says how the user wrote it (the marker, ``hfrouter.outage()``, ``serve --outage``): errors name it.
     """
-    _no_unknown_keywords(OUTAGE, kwargs, _OUTAGE_KEYS, api)
+    _no_unknown_keywords(OUTAGE, kwargs, _SERVE_KEYS if api == SERVE_API else _OUTAGE_KEYS, api)
     given = list(args) + ([kwargs["scenario"]] if "scenario" in kwargs else [])
     if len(given) != 1:
         raise MarkerError(OUTAGE, f"takes exactly one scenario, got {len(given)} ({given!r})", api)
     times = kwargs.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise MarkerError(OUTAGE, f"times must be a positive int or None, got {times!r}", api)
+        allowed = "a whole number from 1 (leave it out: every call)" if api == SERVE_API else "a positive int or None"
+        raise MarkerError(OUTAGE, f"times must be {allowed}, got {times!r}", api)
     optional = kwargs.get("optional", False)
     if not isinstance(optional, bool):
         raise MarkerError(OUTAGE, f"optional must be True or False, got {optional!r}", api)

@@ -804,9 +804,38 @@ def test_serve_errors_name_the_command_line(pytester: pytest.Pytester) -> None:
 
     assert done.returncode == 2
     assert done.stderr.startswith(
-        "error: serve --outage: provider='grok': unknown provider 'grok'. Did you mean 'groq'?"
+        "hfrouter: error: serve --outage: provider='grok': unknown provider 'grok'. Did you mean 'groq'?"
     )
     assert "signature: --outage SCENARIO[:key=value,...]" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("stream-cut:provider=novita,body=xyz", "unexpected keyword argument(s) body"),
+        ("stream-cut:provider=novita,optional=1", "unexpected keyword argument(s) optional"),
+        ("novita-500:provider=novita,times=0", "times must be a whole number from 1 (leave it out: every call), got 0"),
+    ],
+)
+def test_serve_takes_only_the_keys_a_command_line_can_spell(spec: str, problem: str) -> None:
+    """``serve --outage`` names its keys; one it does not take (a body, ``optional``) is an error
+    naming it, not an outage that runs with less than it says."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "serve", "--port", "0", "--outage", spec],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == f"hfrouter: error: serve --outage: {problem}"
+    assert done.stderr.splitlines()[1] == (
+        "  signature: --outage SCENARIO[:key=value,...] with keys provider, model, times, delay, step, retry_after, "
+        "status (e.g. --outage rate-limited-429:provider=novita,retry_after=1)"
+    )
 
 
 # -- §3: the user's own scenarios -------------------------------------------------------------------

@@ -289,15 +289,15 @@ def test_a_cassette_status_out_of_range_is_a_malformed_cassette(pytester: pytest
 
 # -- serve --host / --port: one line, exit 2 ---------------------------------------------------------
 SERVE = {
-    "port-too-big": (["--port", "99999"], "error: --port 99999: a port is 0-65535 (0: any free port)"),
-    "port-negative": (["--port", "-1"], "error: --port -1: a port is 0-65535 (0: any free port)"),
+    "port-too-big": (["--port", "99999"], "hfrouter: error: --port 99999: a port is 0-65535 (0: any free port)"),
+    "port-negative": (["--port", "-1"], "hfrouter: error: --port -1: a port is 0-65535 (0: any free port)"),
     "host-not-an-address": (
         ["--host", "256.1.1.1", "--port", "0"],
-        "error: --host 256.1.1.1: not an address to listen on (*); use 127.0.0.1 (the default) *",
+        "hfrouter: error: --host 256.1.1.1: not an address to listen on (*); use 127.0.0.1 (the default) *",
     ),
     "host-of-another-machine": (
         ["--host", "192.0.2.1", "--port", "0"],
-        "error: --host 192.0.2.1 --port 0: cannot listen there (*)",
+        "hfrouter: error: --host 192.0.2.1 --port 0: cannot listen there (*)",
     ),
 }
 
