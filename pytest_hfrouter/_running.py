@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -84,7 +84,11 @@ def start(
 def marker_count(item: pytest.Item) -> int:
     """How many markers the test and its parents carry: more at the call than at setup means a
     fixture added some (``request.applymarker``), after the plugin read them."""
-    return sum(len(node.own_markers) for node in item.listchain())
+    count, node = 0, cast("pytest.Item | None", item)  # then its parents (pytest exports no name for a Node)
+    while node is not None:
+        count += len(node.own_markers)
+        node = node.parent  # type: ignore[assignment]
+    return count
 
 
 def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, settings: Settings) -> BaseException:
