@@ -212,14 +212,15 @@ def add_options(parser: pytest.Parser) -> None:
     )
     option(
         "--hfrouter-chaos-rate",
-        "Share of router calls chaos hits, 0 to 1 (default 0.3)",
+        "Share of router calls chaos hits, 0 to 1 (default 0.3; implies --hfrouter-chaos)",
         ini="0.3",
         default=None,
         metavar="RATE",
     )
     option(
         "--hfrouter-chaos-scenarios",
-        "Comma-separated scenarios chaos may inject (default: every scenario that can apply to the call)",
+        "Comma-separated scenarios chaos may inject (default: every scenario that can apply to the call; implies "
+        "--hfrouter-chaos)",
         ini="",
         default=None,
         metavar="NAMES",
@@ -478,7 +479,10 @@ def resolve(
         scope = decide(str(ini("hfrouter_scope") or ""), option("plugins") or (), environ.get("PYTEST_PLUGINS", ""))
     except ScopeError as exc:
         raise pytest.UsageError(str(exc)) from None
-    chaos_asked = bool(option("hfrouter_chaos")) or option("hfrouter_chaos_seed") is not None
+    chaos_asked = any(
+        option(name) not in (None, "", False)
+        for name in ("hfrouter_chaos", "hfrouter_chaos_seed", "hfrouter_chaos_rate", "hfrouter_chaos_scenarios")
+    )
     if chaos_asked and not scope.every_test and not str(ini("hfrouter_scope") or "").strip():
         scope = Scope(ALL, "a chaos run (--hfrouter-chaos) is explicit")
     return Settings(
@@ -603,8 +607,10 @@ def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]
                 library.get(name)
             except ScenarioError as exc:
                 raise pytest.UsageError(f"{names_label}: {exc}") from None
+    # A chaos option on the command line asks for a chaos run (in an ini file it is a default for one)
+    chaos = bool(option("hfrouter_chaos")) or seed is not None or rate_label.startswith("--")
     return {
-        "chaos": bool(option("hfrouter_chaos")) or seed is not None,
+        "chaos": chaos or names_label.startswith("--"),
         "chaos_seed": seed,
         "chaos_rate": rate,
         "chaos_scenarios": names,

@@ -270,6 +270,20 @@ def test_the_example_app_survives_chaos(examples: pytest.Pytester, chaos: str) -
     assert sum(len(t["chaos"]) for t in under) > 0, "no outage injected: this run proved nothing"
 
 
+@pytest.mark.parametrize(
+    "option", ["--hfrouter-chaos-rate=1", "--hfrouter-chaos-scenarios=provider-500,rate-limited-429"]
+)
+def test_a_chaos_option_alone_asks_for_chaos(examples: pytest.Pytester, option: str) -> None:
+    """The README's command, as written: ``--hfrouter-chaos-rate=1`` without ``--hfrouter-chaos``.
+    Ignored, it ran no chaos and the fragile app passed; a rate in an ini file stays a default."""
+    result = examples.runpytest("-p", "hfrouter", "fragile", option)
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay * chaos: seed=* rate=* scenarios=*", "*- hfrouter chaos -*"])
+    if "rate=1" in option:  # every call is hit: the fragile app fails, as the README shows
+        result.assert_outcomes(failed=1)
+    examples.makeini("[pytest]\nhfrouter_chaos_rate = 1\n")
+    examples.runpytest("-p", "hfrouter", "fragile").assert_outcomes(passed=1)
+
+
 def test_the_fragile_example_is_caught_and_its_reproduction_fails_it(examples: pytest.Pytester) -> None:
     result = examples.runpytest("-p", "hfrouter", "fragile")
     result.assert_outcomes(passed=1)  # a plain run is green
