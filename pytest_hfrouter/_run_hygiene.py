@@ -79,7 +79,9 @@ class RunHygiene:
             return
         from .hygiene import orphans
 
-        self.orphans = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used])
+        settings = self.settings
+        others = [*settings.scenario_dirs, *([settings.harvest_dir] if settings.harvest_dir is not None else [])]
+        self.orphans = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used], others)
         if self.orphans and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -45,13 +45,18 @@ def expired(cassette: Cassette, max_age: float, now: datetime.datetime) -> float
     return age / 86400 if age > max_age else None
 
 
-def orphans(roots: Iterable[Path], used: Iterable[Path]) -> list[Path]:
-    """Cassettes under ``roots`` that no test uses."""
+def orphans(roots: Iterable[Path], used: Iterable[Path], not_cassettes: Iterable[Path] = ()) -> list[Path]:
+    """Cassettes under ``roots`` that no test uses (``not_cassettes``: folders of other files, such as
+    the harvest's candidates and the user's scenarios, which no test names)."""
     used_set = {path.resolve() for path in used}
+    skipped = [folder.resolve() for folder in not_cassettes]
     found = []
     for root in sorted(set(roots)):
         if root.is_dir():
-            found += [p for p in sorted(root.rglob("*.y*ml")) if p.is_file() and p.resolve() not in used_set]
+            for path in sorted(root.rglob("*.y*ml")):
+                resolved = path.resolve()
+                if path.is_file() and resolved not in used_set and not any(resolved.is_relative_to(s) for s in skipped):
+                    found.append(path)
     return found
 
 
