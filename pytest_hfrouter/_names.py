@@ -3,7 +3,10 @@ the plugin needs before anything else (markers, modes, the router's and the Hub'
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    import pytest
 
 #: ``--hfrouter-mode``: replay answers in process; the others send traffic to the real router
 Mode = Literal["replay", "live", "record", "rewrite"]
@@ -55,3 +58,13 @@ MARKER_HELP = {
     NO_CHAOS: "A --hfrouter-chaos run leaves this test alone (a test about the healthy router); tests with "
     "outage markers are always left alone.",
 }
+
+
+def marks_of(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
+    """The test's hfrouter markers (and ``vcr``) by name, closest first (read at setup: a running
+    test's are in its `Running`; read again when a fixture or the body added some)."""
+    marks: dict[str, list[pytest.Mark]] = {}
+    for mark in item.iter_markers():
+        if mark.name.startswith("hfrouter_") or mark.name == "vcr":
+            marks.setdefault(mark.name, []).append(mark)
+    return marks

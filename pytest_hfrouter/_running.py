@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 
 from ._checks import after_call, check_expiry, exceptions_reaching, meets_truncation, pytest_fail, warn_at
-from ._names import CASSETTE, EACH_OUTAGE, NO_CHAOS, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES
+from ._names import CASSETTE, EACH_OUTAGE, NO_CHAOS, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES, marks_of
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
 from .cassette_paths import cassette_listing, default_cassette, item_cassettes, record_command
 from .cassettes import Cassette, load_cassette
@@ -170,6 +170,27 @@ class Running:
 
                 reset_client_caches(self.settings.resets)
 
+    def _added_in_body(self, item: pytest.Item, passed: bool) -> None:
+        """A marker of the plugin's the test body added (``request.applymarker``): read at setup,
+        it applied to none of the calls; said, as a failure, or a note on a test that failed anyway."""
+        old = self.marks
+        late = [
+            name
+            for name, found in marks_of(item).items()
+            if name.startswith("hfrouter_") and any(all(m is not o for o in old.get(name, ())) for m in found)
+        ]
+        if not late:
+            return
+        message = (
+            f"pytest-hfrouter: the body of {item.nodeid} added {', '.join(f'@pytest.mark.{n}' for n in late)} "
+            "(request.applymarker or node.add_marker). The plugin reads its markers when the test's setup begins, "
+            "so this one applied to none of the test's calls. Put the marker on the test, its class or module; for "
+            "an outage over part of the body: with hfrouter.outage(...): <the calls>."
+        )
+        if passed:
+            raise pytest_fail(message)
+        item.add_report_section("call", "hfrouter", message)
+
     def watch(self, item: pytest.Item) -> contextlib.AbstractContextManager[None]:
         """What the test body runs under: a watch for the exceptions a truncated stream raises,
         when a rule truncates one and verdicts are judged."""
@@ -180,6 +201,8 @@ class Running:
 
     def check(self, item: pytest.Item, passed: bool, judge: bool = True) -> None:
         """After the body: a miss fails the test; then what never happened, and the verdicts."""
+        if self.seen != marker_count(item):
+            self._added_in_body(item, passed)
         exchange = self.exchange
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
             hint = _record_hint(item, self.settings)

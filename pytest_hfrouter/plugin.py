@@ -20,7 +20,17 @@ from ._keys import (
     RUN,
     SETTINGS,
 )
-from ._names import CASSETTE, EACH_OUTAGE, LIVE_MARKER, MARKER_HELP, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES
+from ._names import (
+    CASSETTE,
+    EACH_OUTAGE,
+    LIVE_MARKER,
+    MARKER_HELP,
+    OUTAGE,
+    RESILIENT,
+    SCENARIO_PARAM,
+    SIGNATURES,
+    marks_of,
+)
 
 if TYPE_CHECKING:
     from ._running import Running
@@ -168,16 +178,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _marks(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
-    """The test's hfrouter markers (and ``vcr``) by name, closest first (read once, at setup: a
-    running test's are in its `Running`)."""
-    marks: dict[str, list[pytest.Mark]] = {}
-    for mark in item.iter_markers():
-        if mark.name.startswith("hfrouter_") or mark.name == "vcr":
-            marks.setdefault(mark.name, []).append(mark)
-    return marks
-
-
 class TestHooks:
     """Each test's hooks, over the run's objects: registered at start-up (one per run, pytester's
     inner runs their own), they hold the settings, the guard's policy, the report and the
@@ -276,7 +276,7 @@ class TestHooks:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         settings = self.settings
-        marks = _marks(item)
+        marks = marks_of(item)
         if LIVE_MARKER in marks and settings.live is None:
             return  # skipped by its marker (pytest_collection_modifyitems)
         if not hasattr(item, "obj"):
@@ -294,7 +294,7 @@ class TestHooks:
                 self._refuse_late_markers(item)
             return (yield)
         if running.seen != running.markers_now(item):
-            running.adopt(item, _marks(item), self.rule_of)
+            running.adopt(item, marks_of(item), self.rule_of)
         try:
             with running.watch(item):
                 result = yield

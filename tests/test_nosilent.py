@@ -201,6 +201,50 @@ def test_a_marker_a_fixture_adds_applies_or_fails_the_test(hfapp: pytest.Pyteste
     )
 
 
+def test_a_marker_the_body_adds_fails_the_test(hfapp: pytest.Pytester) -> None:
+    """The body is too late for a marker: its calls ran without it. A passing test fails naming it;
+    a failing one keeps its own failure, with the finding in its report."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        def test_cassette_in_the_body(request, hfrouter):
+            request.applymarker(pytest.mark.hfrouter_cassette("recorded.yaml"))
+            chat("novita")
+
+        def test_outage_in_a_failing_body(request, hfrouter):
+            request.node.add_marker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+            chat("novita")
+            assert False, "the app's own failure"
+
+        def test_other_markers_are_not_ours(request, hfrouter):
+            request.applymarker(pytest.mark.slow)
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-W", "ignore::pytest.PytestUnknownMarkWarning")
+
+    result.assert_outcomes(passed=1, failed=2)
+    said = (
+        "pytest-hfrouter: the body of *::{test} added @pytest.mark.{marker} (request.applymarker or "
+        "node.add_marker). The plugin reads its markers when the test's setup begins, so this one applied to none "
+        "of the test's calls. Put the marker on the test, its class or module; for an outage over part of the "
+        "body: with hfrouter.outage(...): <the calls>."
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_cassette_in_the_body _*",
+            said.format(test="test_cassette_in_the_body", marker="hfrouter_cassette"),
+            "*_ test_outage_in_a_failing_body _*",
+            "E       AssertionError: the app's own failure",
+            "*- Captured hfrouter call -*",
+            said.format(test="test_outage_in_a_failing_body", marker="hfrouter_outage"),
+        ]
+    )
+
+
 def test_a_streamed_call_of_another_task_is_a_miss_not_an_empty_stream(hfapp: pytest.Pytester) -> None:
     """``text_generation(..., stream=True)``: no token stream of that task was ever recorded. The
     task's JSON answer would end the app's stream empty (a green test on nothing), and a stream
