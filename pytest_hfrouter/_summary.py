@@ -112,7 +112,7 @@ def _chaos(
     if coverage is not None:
         from .coverage import cell_state
 
-        met = sum(cell_state(c) != "none" for row in coverage["cells"].values() for c in row.values())
+        met = sum(cell_state(c) in ("met", "failed") for row in coverage["cells"].values() for c in row.values())
         gaps = sum(len(names) for names in coverage["gaps"].values())
         write(
             f"outage coverage: {met} provider x scenario pair(s) met, {gaps} gap(s) "

@@ -179,7 +179,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     gaps = {
         provider: [
             name for name, entry in scenarios.items()
-            if name not in cells.get(provider, {}) and name not in cells.get(ANY, {})
+            if not _ran(cells.get(provider, {}).get(name)) and not _ran(cells.get(ANY, {}).get(name))
             and any(_applies(entry, k, s) for k, s in kinds.get(provider, ()))
         ]
         for provider in providers if provider != ANY
@@ -189,11 +189,19 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     return {"providers": providers, "scenarios": names, "cells": cells, "gaps": {p: g for p, g in gaps.items() if g}}
 
 
+def _ran(cell: dict[str, Any] | None) -> bool:
+    """A test that met the scenario ran to an outcome (not skipped): the pair is covered."""
+    return cell is not None and len(cell["tests"]) > cell.get("skipped", 0)
+
+
 def cell_state(cell: dict[str, Any] | None) -> str:
-    """``met`` (every test that met it ended well), ``failed`` (one did not) or ``none``."""
-    if not cell or not (cell.get("passed") or cell.get("failed") or cell.get("xfailed") or cell.get("xpassed")):
+    """``met`` (every test that met it passed, or xpassed), ``failed`` (one failed, or xfailed: the
+    app did not come through), ``skipped`` (the tests that met it were all skipped after) or ``none``."""
+    if cell is None or not cell["tests"]:
         return "none"
-    return "failed" if cell.get("failed") else "met"
+    if not _ran(cell):
+        return "skipped"
+    return "failed" if cell.get("failed") or cell.get("xfailed") else "met"
 
 
 _SYMBOL = {"met": "✅", "failed": "❌", "none": "—"}
@@ -204,8 +212,13 @@ def cell_text(cell: dict[str, Any] | None) -> str:
     if state == "none":
         return "—"
     assert cell is not None
+    if state == "skipped":
+        return f"skipped {cell['skipped']}"
     ran = len(cell["tests"]) - cell.get("skipped", 0)
-    return f"{_SYMBOL[state]} {cell['failed']}/{ran} failed" if state == "failed" else f"✅ {ran}"
+    if state == "met":
+        return f"✅ {ran}"
+    failed, xfailed = cell.get("failed", 0), cell.get("xfailed", 0)
+    return f"❌ {failed + xfailed}/{ran} failed" + (f" ({xfailed} xfail)" if xfailed else "")
 
 
 def outcome_counts(tests: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -216,20 +229,24 @@ def outcome_counts(tests: Iterable[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def describe_counts(counts: dict[str, int]) -> str:
+    """``"6 passed, 1 failed, 2 skipped, 1 xfailed, 1 xpassed"``: every outcome, so the parts add up."""
+    said = f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    return said + "".join(f", {counts[o]} {o}" for o in ("xfailed", "xpassed") if counts.get(o))
+
+
 def markdown(payload: dict[str, Any]) -> str:
     """The provider x scenario matrix and its gaps (for ``$GITHUB_STEP_SUMMARY``)."""
     coverage = payload.get("coverage") or matrix(payload.get("tests") or [], payload.get("scenarios") or {})
     tests = payload.get("tests") or []
-    met_pairs = sum(cell_state(cell) != "none" for row in coverage["cells"].values() for cell in row.values())
+    met_pairs = sum(_ran(cell) for row in coverage["cells"].values() for cell in row.values())
     counts = outcome_counts(tests)
     lines = ["## pytest-hfrouter: outage coverage", ""]
     chaos = payload.get("chaos")
     if chaos:
         lines += [f"Chaos run: seed {chaos['seed']}, rate {chaos['rate']:g}.", ""]
     lines += [
-        f"{len(tests)} test(s): {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
-        + (f", {counts['xfailed']} xfailed" if counts["xfailed"] else "")
-        + f"; {met_pairs} provider x scenario pair(s) met"
+        f"{len(tests)} test(s): {describe_counts(counts)}; {met_pairs} provider x scenario pair(s) met"
         + (" — **interrupted run**" if payload.get("interrupted") else ""),
         "",
     ]
@@ -240,7 +257,12 @@ def markdown(payload: dict[str, Any]) -> str:
         for name in coverage["scenarios"]:
             cells = [cell_text(coverage["cells"].get(p, {}).get(name)) for p in providers]
             lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-        lines += ["", "✅ every test that met it passed · ❌ failed/ran · — no test met it", ""]
+        lines += [
+            "",
+            "✅ every test that met it passed · ❌ failed/ran (an xfail counts as failed: the app did not come "
+            "through) · skipped: every test that met it was skipped after · — no test met it",
+            "",
+        ]
     else:
         lines += ["No test met an outage scenario.", ""]
     if coverage["gaps"]:

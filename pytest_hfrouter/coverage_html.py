@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .coverage import cell_state, cell_text, matrix, outcome_counts
+from .coverage import cell_state, cell_text, describe_counts, matrix, outcome_counts
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
@@ -46,12 +46,12 @@ def _text(cell: dict[str, Any] | None) -> str:
 def _colour(cell: dict[str, Any] | None) -> str:
     """Green for pairs met without a failure, deeper red the larger the share that failed."""
     state = cell_state(cell)
-    if state == "none" or cell is None:
+    if state in ("none", "skipped") or cell is None:
         return ""
     ran = max(1, len(cell["tests"]) - cell.get("skipped", 0))
     if state == "met":
         return "background:#a7e3b5"
-    share = cell["failed"] / ran
+    share = (cell["failed"] + cell.get("xfailed", 0)) / ran
     light = round(85 - 35 * share)
     return f"background:hsl(0,75%,{light}%)"
 
@@ -72,7 +72,7 @@ def render(payload: dict[str, Any]) -> str:
         "<h1>pytest-hfrouter: outage coverage</h1>",
     ]
     chaos = payload.get("chaos")
-    meta = f"{len(tests)} test(s): {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    meta = f"{len(tests)} test(s): {describe_counts(counts)}"
     meta += f" · mode {payload.get('mode', '?')}"
     if chaos:
         meta += f" · chaos seed {chaos['seed']}, rate {chaos['rate']:g}"
@@ -82,8 +82,8 @@ def render(payload: dict[str, Any]) -> str:
     out.append(f'<p class="meta">{esc(meta)}{stop}</p>')
     out.append(
         '<p class="legend"><span style="background:#a7e3b5">every test passed</span>'
-        '<span style="background:hsl(0,75%,60%)">some failed (deeper: more)</span>'
-        '<span class="none" style="background:#eef0f2">no test met it</span></p>'
+        '<span style="background:hsl(0,75%,60%)">some failed or xfailed (deeper: more)</span>'
+        '<span class="none" style="background:#eef0f2">no test met it, or all that did were skipped</span></p>'
     )
     out.append("<h2>Provider x scenario</h2>")
     if coverage["scenarios"]:

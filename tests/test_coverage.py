@@ -314,6 +314,32 @@ def test_matrix_gaps_and_merge() -> None:
     assert "- novita: no test meets stream-cut" in text
 
 
+def test_the_matrix_says_what_each_outcome_means_for_the_app() -> None:
+    """An xfail under an outage is the app not coming through (❌, not ✅); an xpass passed; tests
+    that met a scenario but were skipped after it leave it uncovered (a gap, not "no test met it");
+    the headline names every outcome, so its parts add up."""
+    scenarios = {
+        name: {"routes": ["provider", "auto"], "stream": None} for name in ("a-500", "b-502", "c-503", "d-504")
+    }
+    calls = [("novita", "provider", False)]
+    tests = [
+        record("t::passed", "passed", [["novita", "a-500"]], calls),
+        record("t::xfailed", "xfailed", [["novita", "b-502"]], calls),
+        record("t::passed_too", "passed", [["novita", "b-502"]], calls),
+        record("t::xpassed", "xpassed", [["novita", "c-503"]], calls),
+        record("t::skipped", "skipped", [["novita", "d-504"]], calls),
+    ]
+    coverage = matrix(tests, scenarios)
+    assert coverage["gaps"] == {"novita": ["d-504"]}
+    text = markdown({"tests": tests, "scenarios": scenarios, "coverage": coverage})
+    assert "5 test(s): 2 passed, 0 failed, 1 skipped, 1 xfailed, 1 xpassed; 3 provider x scenario pair(s) met" in text
+    assert "| `a-500` | ✅ 1 |" in text
+    assert "| `b-502` | ❌ 1/2 failed (1 xfail) |" in text
+    assert "| `c-503` | ✅ 1 |" in text
+    assert "| `d-504` | skipped 1 |" in text
+    assert "- novita: no test meets d-504" in text
+
+
 def test_matrix_lists_a_test_once_per_cell_and_reads_a_shared_call_record_once() -> None:
     scenarios = {
         "provider-500": {"routes": ["provider", "auto"], "stream": None},
