@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
+
+import pytest
 
 from . import scrub
 from ._settings import Settings
@@ -47,14 +50,37 @@ def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -
     return old
 
 
+def test_code(item: Any) -> frozenset[CodeType]:
+    """The code of the test function itself (and of what it wraps, for a decorated one): what
+    "the test's own code" is to `exceptions_reaching`. Not its file: an app written in the test's
+    file is the app, and an exception it swallows never reached the test."""
+    function = getattr(item, "obj", None)
+    function = getattr(function, "__func__", function)  # a test method
+    codes = set()
+    while function is not None:
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            codes.add(code)
+        function = getattr(function, "__wrapped__", None)
+    return frozenset(codes)
+
+
+@functools.cache
+def _raises_exit() -> CodeType:
+    """The code of ``pytest.raises(...).__exit__`` (its class moved between pytest versions)."""
+    return type(pytest.raises(Exception)).__exit__.__code__
+
+
 @contextlib.contextmanager
-def exceptions_reaching(exchange: Exchange, test_file: str) -> Iterator[None]:
-    """Note when an exception reaches the test's own code (its file's frames).
+def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterator[None]:
+    """Note when an exception from the app reaches the test: its function's frame (``test``: its
+    code), or a ``pytest.raises`` block anywhere (a helper of the test's may hold it).
 
     Only tests that meet a truncating scenario pay for this (a trace function): it tells an app
     that raised after a cut stream — the test caught it — from one that showed half an answer.
     """
     previous = sys.gettrace()
+    raises_exit = _raises_exit()
 
     def local(frame: FrameType, event: str, arg: Any) -> Any:
         if event == "exception":
@@ -63,18 +89,23 @@ def exceptions_reaching(exchange: Exchange, test_file: str) -> Iterator[None]:
                 return local
             while origin.tb_next is not None:
                 origin = origin.tb_next
-            if origin.tb_frame.f_code.co_filename != test_file:  # raised by the app, not by the test
+            if origin.tb_frame.f_code not in test:  # raised by the app, not by the test itself
                 exchange.caught_after = len(exchange.calls)
         return local
 
     def tracer(frame: FrameType, event: str, arg: object) -> Any:
-        return local if frame.f_code.co_filename == test_file else None
+        code = frame.f_code
+        if code is raises_exit:
+            if frame.f_locals.get("exc_type") is not None:  # the block ended with the exception it expects, or not
+                exchange.caught_after = len(exchange.calls)
+            return None
+        return local if code in test else None
 
     sys.settrace(tracer)
-    # Started inside the test (``hfrouter.outage()``): its frames already run, trace them too.
+    # Started inside the test (``hfrouter.outage()``): its frame already runs, trace it too.
     running: FrameType | None = sys._getframe()
     while running is not None:
-        if running.f_code.co_filename == test_file and running.f_trace is None:
+        if running.f_code in test and running.f_trace is None:
             running.f_trace = local
         running = running.f_back
     try:
@@ -250,8 +281,6 @@ def warn_at(message: str, location: tuple[str, int]) -> None:
 
 
 def pytest_fail(message: str) -> BaseException:
-    import pytest
-
     failure = pytest.fail.Exception(scrub.text(message), pytrace=False)
     failure.__suppress_context__ = True
     return failure

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from ._checks import after_call, check_expiry, exceptions_reaching, meets_truncation, pytest_fail, warn_at
+from ._checks import (
+    after_call,
+    check_expiry,
+    exceptions_reaching,
+    meets_truncation,
+    pytest_fail,
+    test_code,
+    warn_at,
+)
 from ._names import CASSETTE, EACH_OUTAGE, NO_CHAOS, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES, marks_of
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
 from .cassette_paths import cassette_listing, default_cassette, item_cassettes, record_command
@@ -196,7 +204,7 @@ class Running:
         when a rule truncates one and verdicts are judged."""
         exchange = self.exchange
         if exchange.rules and self.settings.judges(RESILIENT in self.marks) and meets_truncation(exchange.rules):
-            return exceptions_reaching(exchange, str(item.path))
+            return exceptions_reaching(exchange, test_code(item))
         return _UNWATCHED
 
     def check(self, item: pytest.Item, passed: bool, judge: bool = True) -> None:

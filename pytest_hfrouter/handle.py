@@ -17,6 +17,8 @@ from .routes import HUB_LOOKUPS, INFERENCE_KINDS
 from .traffic import Call, Exchange, Rule
 
 if TYPE_CHECKING:
+    from types import CodeType
+
     from .double import RouterDouble
     from .verdicts import Verdict
 
@@ -71,7 +73,7 @@ class HFRouter:
         *,
         chain: tuple[str, ...] = (),
         storm_limit: int = 3,
-        test_file: str | None = None,
+        test_code: frozenset[CodeType] | None = None,
         resets: tuple[Reset, ...] = (),
     ) -> None:
         self._exchange = exchange
@@ -80,8 +82,8 @@ class HFRouter:
         self._library = library
         self._chain = chain
         self._storm_limit = storm_limit
-        #: the test's file, when verdicts are judged: a truncating outage() watches its frames
-        self._test_file = test_file
+        #: the test function's code, when verdicts are judged: a truncating outage() watches its frame
+        self._test_code = test_code
         #: The scenario of this ``hfrouter_each_outage`` case (``None`` elsewhere).
         self.scenario = scenario
 
@@ -124,11 +126,11 @@ class HFRouter:
     @contextmanager
     def _outage_block(self, rule: Rule) -> Iterator[None]:
         watch: AbstractContextManager[None] = nullcontext()
-        if self._test_file is not None:
+        if self._test_code is not None:
             from ._checks import exceptions_reaching, meets_truncation
 
             if meets_truncation([rule]):
-                watch = exceptions_reaching(self._exchange, self._test_file)
+                watch = exceptions_reaching(self._exchange, self._test_code)
         exchange = self._exchange
         exchange.unentered = tuple(r for r in exchange.unentered if r is not rule)  # type: ignore[misc]
         # The client may have cached a healthy Hub answer earlier in this test: a rule that

@@ -343,6 +343,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
             "arguments or in @pytest.mark.usefixtures('hfrouter'), or set ini hfrouter_scope = all.",
             pytrace=False,
         )
+    from ._checks import test_code
     from ._running import each_case, resilience
 
     resilient = resilience(running.marks)
@@ -355,7 +356,7 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
         case.scenario if case is not None else None,
         chain=chain,
         storm_limit=settings.retry_storm,
-        test_file=str(item.path) if judged else None,
+        test_code=test_code(item) if judged else None,
         resets=settings.resets,
     )
 

@@ -556,6 +556,59 @@ def test_truncated_stream_accepted_is_a_warning_for_the_app_that_shows_half(
     )
 
 
+def test_an_app_in_the_test_file_that_shows_half_is_still_seen(resilapp: pytest.Pytester) -> None:
+    """The app written in the test's own file (as the README's first example is): an exception it
+    swallows never reached the test, so the verdict holds. The test's own code is its function,
+    and a ``pytest.raises`` of its helpers; a helper that raises on through the test is seen too."""
+    resilapp.makepyfile(
+        test_vd_inline="""
+        import pytest
+        from huggingface_hub import InferenceClient
+
+        pytestmark = pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+
+        def shows_half():
+            pieces = []
+            try:
+                client = InferenceClient(provider="novita", api_key="hf_fake")
+                messages = [{"role": "user", "content": "hi"}]
+                for chunk in client.chat_completion(messages, model="Qwen/Qwen2.5-72B-Instruct", stream=True):
+                    pieces.append(chunk.choices[0].delta.content or "")
+            except Exception:
+                pass
+            return "".join(pieces)
+
+        def refuses():
+            if shows_half() is not None:
+                raise RuntimeError("half an answer")
+
+        def expect_refusal():
+            with pytest.raises(RuntimeError):
+                refuses()
+
+        def test_flawed_inline(hfrouter):
+            shows_half()
+            assert [v.name for v in hfrouter.verdicts] == ["truncated-stream-accepted"]
+
+        def test_caught_in_a_helper(hfrouter):
+            expect_refusal()
+            assert hfrouter.verdicts == []
+
+        def test_caught_in_the_test(hfrouter):
+            try:
+                refuses()
+            except RuntimeError:
+                pass
+            assert hfrouter.verdicts == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+    assert reported(result) == [("test_flawed_inline", "truncated-stream-accepted")]
+
+
 def test_truncated_stream_that_fails_the_test_is_no_verdict(resilapp: pytest.Pytester) -> None:
     resilapp.makepyfile(
         test_vd_truncated_failing="""
