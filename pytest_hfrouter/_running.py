@@ -25,12 +25,37 @@ from ._checks import (
     test_code,
     warn_at,
 )
-from ._names import CASSETTE, EACH_OUTAGE, NO_CHAOS, OUTAGE, RESILIENT, SCENARIO_PARAM, SIGNATURES, marks_of
+from ._names import (
+    CASSETTE,
+    EACH_OUTAGE,
+    NO_CHAOS,
+    OUTAGE,
+    RESILIENT,
+    REWRITE,
+    SCENARIO_PARAM,
+    SIGNATURES,
+    marks_of,
+)
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
-from .cassette_paths import cassette_listing, default_cassette, item_cassettes, record_command
+from .cassette_paths import (
+    cassette_listing,
+    default_cassette,
+    item_cassettes,
+    module_cassette_dir,
+    record_command,
+    resolve_cassette,
+)
 from .cassettes import Cassette, load_cassette
 from .errors import CassetteError
-from .markers import EachCase, MarkerError, Resilience, merge_resilient, parse_each_outage, parse_resilient
+from .markers import (
+    EachCase,
+    MarkerError,
+    Resilience,
+    merge_resilient,
+    parse_cassette_paths,
+    parse_each_outage,
+    parse_resilient,
+)
 from .routes import HUB_LOOKUPS
 from .traffic import Exchange, Rule
 
@@ -275,23 +300,47 @@ def _loaded_cassettes(
 ) -> list[Cassette]:
     found, missing = item_cassettes(item, settings.cassette_dir, marks.get(CASSETTE, []))
     for given, tried in missing:
+        if settings.records:  # recording makes it, at the first place replay looks
+            continue
         pytest.fail(
             f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
             + "\n".join(f"  - {p}" for p in tried),
             pytrace=False,
         )
-    if not found:
+    if not found and not missing:
         return []
-    try:
-        cassettes = [load_cassette(path) for path in dict.fromkeys(found)]  # named twice (module and test): once
-    except CassetteError as exc:
-        # ``from None``: the message says it all; no "During handling..." twin of it.
-        raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+    cassettes = [_recording_into(tried[0]) for _, tried in missing]
+    for path in dict.fromkeys(found):  # named twice (module and test): once
+        try:
+            cassettes.append(load_cassette(path))
+        except CassetteError as exc:
+            if settings.mode != REWRITE:
+                # ``from None``: the message says it all; no "During handling..." twin of it.
+                raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+            cassettes.append(_recording_into(path))  # rewrite replaces it: nothing of it is read
+    if len(cassettes) > 1:  # the first named is the one a recording writes (and the first replay reads)
+        named = _named_paths(item, settings, marks)
+        cassettes.sort(key=lambda c: named.index(c.path) if c.path in named else len(named))
     note_unmatchable(item.config, cassettes)
     old = check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite"))
     if run is not None and old:
         run.add_expired(item.nodeid, old)
     return cassettes
+
+
+def _recording_into(path: Path) -> Cassette:
+    """A cassette a recording run makes (or, in ``rewrite``, replaces): nothing to replay yet."""
+    return Cassette(path, (), {})
+
+
+def _named_paths(item: pytest.Item, settings: Settings, marks: dict[str, list[pytest.Mark]]) -> list[Path]:
+    """The test's ``hfrouter_cassette`` paths, closest marker first, each where replay finds it."""
+    module_dir = module_cassette_dir(str(item.path), settings.cassette_dir)
+    return [
+        resolve_cassette(given, Path(str(item.path)).parent, module_dir)[0]
+        for mark in marks.get(CASSETTE, ())
+        for given in parse_cassette_paths(mark.args, mark.kwargs)
+    ]
 
 
 def _shared_cassettes(item: pytest.Item, settings: Settings) -> frozenset[Path]:

@@ -107,7 +107,16 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
     with _locked(path.parent):
         existing: list[Any] = []
         if path.exists():
-            data = yaml.load(path.read_bytes(), Loader=yamlserializer._CassetteLoader)
+            try:
+                data = yaml.load(path.read_bytes(), Loader=yamlserializer._CassetteLoader)
+            except yaml.YAMLError as exc:
+                if not rewrite:  # appending to it would need what it holds
+                    raise CassetteError(f"it is not YAML any more ({exc}); nothing written", path) from None
+                data = None  # replaced: a rewrite reads nothing of what it replaces
+            if data is not None and not isinstance(data, dict):
+                if not rewrite:
+                    raise CassetteError("it is not a cassette (a YAML mapping); nothing written", path)
+                data = None
             same_run = ((data or {}).get("metadata") or {}).get("hfrouter", {}).get("run_id") == run_id
             if not rewrite or same_run:
                 existing = list((data or {}).get("interactions") or [])

@@ -1018,6 +1018,50 @@ def test_a_stream_the_app_leaves_early_is_recorded_whole_and_is_no_drift(
     assert double.engine.seen == []
 
 
+def test_recording_makes_the_cassette_a_marker_names_and_rewrite_replaces_a_malformed_one(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """``@pytest.mark.hfrouter_cassette("shared.yaml")`` before the file exists: replay fails on it,
+    and a recording run is how it comes to exist (the first place replay looks). ``rewrite``
+    records afresh over a cassette that no longer parses; ``record``, which would append to it,
+    still refuses it."""
+    hfapp.makepyfile(
+        test_named="""
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_cassette("shared.yaml")
+        def test_chat(hfrouter):
+            chat("novita")
+            assert [c.answered_by for c in hfrouter.calls] in (["live", "live"], ["cassette:shared.yaml"] * 2)
+        """
+    )
+    shared = hfapp.path / "cassettes" / "test_named" / "shared.yaml"
+    replayed = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    replayed.assert_outcomes(errors=1)
+    replayed.stdout.fnmatch_lines(["*@pytest.mark.hfrouter_cassette('shared.yaml'): no such cassette; looked at:"])
+
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"  {shared}: 2 interaction(s)"])
+
+    double.engine.reset()
+    replayed = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
+    replayed.assert_outcomes(passed=1)
+    assert double.engine.seen == []
+
+    shared.write_text("interactions: [not, a, mapping\n")
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*pytest-hfrouter: malformed cassette: *shared.yaml*"])
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite"))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"  {shared}: 2 interaction(s)"])
+    double.engine.reset()
+    hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist").assert_outcomes(passed=1)
+    assert double.engine.seen == []
+
+
 def test_the_recorder_never_writes_what_replay_would_refuse(tmp_path: Path) -> None:
     """An interaction replay cannot load (a response with no status: the transport failed) is
     refused before anything is written; the cassette keeps what it held, and nothing is left beside it."""
