@@ -275,7 +275,7 @@ class Running:
             engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
         if settings.records and exchange.recorded:
             assert self.run is not None  # a recording run has its report
-            _write_recording(item, settings, exchange, self.run)
+            _write_recording(item, settings, exchange, self.run, named=CASSETTE in self.marks)
 
 
 #: a body with nothing to watch (reusable: it holds no state)
@@ -379,7 +379,7 @@ def _record_hint(item: pytest.Item, settings: Settings) -> str:
     return f"to answer it, record it into {_default_cassette(item, settings)}: {record_command(item.nodeid)}"
 
 
-def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run: RunSession) -> None:
+def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run: RunSession, named: bool) -> None:
     """The test's live answers, into its cassette; said aloud: a failure it now replays (the
     provider was down while recording), and a call a cassette cannot hold (no complete response)."""
     from .harvest import fault_of, is_failure
@@ -409,7 +409,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
                 f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
             )
             lost.append(f"  - {request.method} {request.url}: {observed.error}{marker}")
-    run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost))
+    run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost), named=named)
     if failed:
         holds = "\n".join(failed)
         warn_at(

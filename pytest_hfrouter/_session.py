@@ -220,10 +220,12 @@ class RunSession:
         else:
             self._outcomes[nodeid] = worst
 
-    def add_recorded(self, nodeid: str, cassette: Path, written: int, failed: int, lost: int) -> None:
+    def add_recorded(self, nodeid: str, cassette: Path, written: int, failed: int, lost: int, named: bool) -> None:
         """Record modes: a test wrote ``written`` interactions (``failed`` of them failures) into
-        ``cassette``, and left out ``lost`` calls that had no complete response."""
+        ``cassette`` (``named``: by its marker, else its default), and left out ``lost`` calls that
+        had no complete response."""
         entry = {"test": nodeid, "cassette": str(cassette), "written": written, "failed": failed, "lost": lost}
+        entry["named"] = named
         self._add("recorded", [entry])
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:

@@ -1062,6 +1062,40 @@ def test_recording_makes_the_cassette_a_marker_names_and_rewrite_replaces_a_malf
     assert double.engine.seen == []
 
 
+def test_tests_whose_names_share_a_default_cassette_are_named(hfapp: pytest.Pytester, double: Double) -> None:
+    """Ids ``team/a`` and ``team-a`` make one default file name (pytest-recording's naming): both
+    tests record into it and each would replay the other's answers. The recordings section says so;
+    tests that share a cassette by its marker do so on purpose, and are not named."""
+    hfapp.makepyfile(
+        test_ids="""
+        import pytest
+        from hfapp import chat
+
+        IDS = [pytest.param("novita", id="team/a"), pytest.param("together", id="team-a")]
+
+        @pytest.mark.parametrize("provider", IDS)
+        def test_p(hfrouter, provider):
+            chat(provider)
+
+        @pytest.mark.hfrouter_cassette("both.yaml")
+        @pytest.mark.parametrize("provider", ["novita", "together"])
+        def test_shared(hfrouter, provider):
+            chat(provider)
+        """
+    )
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=4)
+    default = hfapp.path / "cassettes" / "test_ids" / "test_p[team-a].yaml"
+    lines = result.stdout.lines
+    at = next(n for n, line in enumerate(lines) if line.startswith(f"  {default}: "))
+    assert lines[at + 1] == (
+        "    the default cassette of 2 tests, whose names differ only in characters a file name cannot hold: "
+        "test_ids.py::test_p[team/a], test_ids.py::test_p[team-a]; each replays the others' answers too. Give "
+        'each its own: @pytest.mark.hfrouter_cassette("<file>.yaml"), or ids that differ in letters'
+    )
+    assert result.stdout.str().count("the default cassette of") == 1
+
+
 def test_the_recorder_never_writes_what_replay_would_refuse(tmp_path: Path) -> None:
     """An interaction replay cannot load (a response with no status: the transport failed) is
     refused before anything is written; the cassette keeps what it held, and nothing is left beside it."""
