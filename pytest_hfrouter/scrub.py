@@ -420,10 +420,17 @@ def findings(text: str) -> list[tuple[int, str]]:
 _current = Scrubber()
 
 
+#: a token's kind, before its secret part: a server may echo the part alone
+_TOKEN_PREFIXES = ("hf_", "api_org_")
+
+
 def register(secrets: Iterable[str]) -> None:
-    """Add secret values (``HF_TOKEN``'s) to what every output scrubs."""
+    """Add secret values (``HF_TOKEN``'s) to what every output scrubs, and a token's part after
+    its kind (``hf_``), which a server may echo alone."""
     global _current
-    new = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
+    given = list(secrets)
+    given += [s[len(p) :] for s in given for p in _TOKEN_PREFIXES if s.startswith(p)]
+    new = frozenset(s for s in given if len(s) >= MIN_SECRET)
     if not new <= _current.secrets:
         _current = Scrubber(_current.secrets | new)
 

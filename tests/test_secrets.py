@@ -244,6 +244,15 @@ def test_a_known_secret_in_every_encoding() -> None:
     assert scrub.Scrubber(["short"]).text("short") == "short"  # too short to scrub by value: it would eat words
 
 
+def test_a_registered_token_is_scrubbed_without_its_kind_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that echoes the token's secret part alone (``hf_`` dropped) leaks it all the same."""
+    monkeypatch.setattr(scrub, "_current", scrub.Scrubber(()))
+    token = "hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBa987654"
+    scrub.register([token])
+    echoed = scrub.current().text(f"your key is {token[3:]}, or {token}")
+    assert token[3:] not in echoed and echoed.count("REDACTED") == 2, echoed
+
+
 def test_bodies_keep_their_bytes_unless_a_secret_is_in_them() -> None:
     key = "hf_" + tail(random.Random(3), 34)
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
