@@ -366,8 +366,8 @@ def write_outputs(
     live: bool,
 ) -> tuple[Comparison | None, dict[str, Any] | None]:
     """The controller's outputs of a finished run: the JSON report (``--hfrouter-report``), the
-    markdown summary appended to ``summary`` (``--hfrouter-summary``) and ``step_summary`` (CI's
-    ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
+    markdown summary written to ``summary`` (``--hfrouter-summary``) and appended to ``step_summary``
+    (CI's ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
     and the coverage matrix, for the terminal. The garbage collector is paused meanwhile."""
     if keeps_tests and not report.scenarios:  # an xdist worker's catalog, else this process's
         from .coverage import catalog
@@ -388,7 +388,8 @@ def write_outputs(
     if text:
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
-            with target.open("a", encoding="utf-8") as out:
+            # the run's own file is written, as the report is; CI's step summary gathers every step's
+            with target.open("a" if target is step_summary else "w", encoding="utf-8") as out:
                 out.write(text)
     if html is not None:
         from .coverage_html import write_html

@@ -186,6 +186,11 @@ def test_summary_is_written_in_replay_and_says_when_nothing_was_met(
     hfapp.makepyfile(test_suite=SUITE)
     hfapp.runpytest("-p", "hfrouter", "test_suite.py")
     assert step.read_text().startswith("# before\n## pytest-hfrouter: outage coverage\n")
+    # the run's own file holds this run's summary (as the report does); the step summary gathers runs
+    hfapp.runpytest("-p", "hfrouter", "test_suite.py", "--hfrouter-summary=s.md")
+    summary = (pytester.path / "s.md").read_text()
+    assert summary.count("## pytest-hfrouter: outage coverage") == 1 and "No test met" not in summary
+    assert step.read_text().count("## pytest-hfrouter: outage coverage") == 2
 
 
 # -- HTML ---------------------------------------------------------------------------------------
