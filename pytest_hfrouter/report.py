@@ -379,17 +379,22 @@ def write_outputs(
     comparison = compare(before, payload) if before is not None else None
     if json_path is not None:
         report.write(json_path, payload if keeps_tests else None)
-    targets = [t for t in (step_summary, summary) if t]
-    text = markdown(payload, before) if targets and (live or before is not None) else ""
-    if targets and keeps_tests and (summary or any(t["calls"] for t in report.tests)):
+    # CI's step summary is left alone by a run that made no router call; the run's own file always
+    # gets the section, and is written as the report is (CI's step summary gathers every step's)
+    called = keeps_tests and any(t["calls"] for t in report.tests)
+    health = live or before is not None
+    targets = [
+        (t, mode) for t, mode in ((step_summary, "a"), (summary, "w")) if t and (t is summary or called or health)
+    ]
+    text = markdown(payload, before) if targets and health else ""
+    if targets and keeps_tests and (summary or called):
         from .coverage import markdown as coverage_markdown
 
         text += ("\n" if text else "") + scrub.text(coverage_markdown(payload))
     if text:
-        for target in targets:
+        for target, mode in targets:
             target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
-            # the run's own file is written, as the report is; CI's step summary gathers every step's
-            with target.open("a" if target is step_summary else "w", encoding="utf-8") as out:
+            with target.open(mode, encoding="utf-8") as out:
                 out.write(text)
     if html is not None:
         from .coverage_html import write_html

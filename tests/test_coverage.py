@@ -183,6 +183,7 @@ def test_summary_is_written_in_replay_and_says_when_nothing_was_met(
     assert step.read_text() == "# before\n"  # no router call at all: the step summary is left alone
     pytester.runpytest("-p", "hfrouter", "test_plain.py", "--hfrouter-summary=s.md").assert_outcomes(passed=1)
     assert "No test met an outage scenario." in (pytester.path / "s.md").read_text()
+    assert step.read_text() == "# before\n"  # still no router call: the run's own file only
     hfapp.makepyfile(test_suite=SUITE)
     hfapp.runpytest("-p", "hfrouter", "test_suite.py")
     assert step.read_text().startswith("# before\n## pytest-hfrouter: outage coverage\n")
