@@ -335,8 +335,9 @@ def test_the_matrix_says_what_each_outcome_means_for_the_app() -> None:
         record("t::xpassed", "xpassed", [["novita", "c-503"]], calls),
         record("t::skipped", "skipped", [["novita", "d-504"]], calls),
     ]
+    scenarios["job-failed"] = {"routes": ["provider"], "stream": None, "providers": ["replicate"]}
     coverage = matrix(tests, scenarios)
-    assert coverage["gaps"] == {"novita": ["d-504"]}
+    assert coverage["gaps"] == {"novita": ["d-504"]}  # job-failed is replicate's answer: no gap of novita
     text = markdown({"tests": tests, "scenarios": scenarios, "coverage": coverage})
     assert "5 test(s): 2 passed, 0 failed, 1 skipped, 1 xfailed, 1 xpassed; 3 provider x scenario pair(s) met" in text
     assert "| `a-500` | ✅ 1 |" in text
