@@ -94,6 +94,7 @@ class HFRouter:
 
     @property
     def inference_calls(self) -> list[Call]:
+        """The inference calls of ``calls`` (provider and auto routes): no Hub look-ups."""
         return [c for c in self._exchange.calls if c.route in INFERENCE_KINDS]
 
     @property
