@@ -100,3 +100,13 @@ def test_no_module_re_exports_another_module_s_names() -> None:
             if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
                 re_exported = set(ast.literal_eval(node.value)) & imported
                 assert not re_exported, f"{path.relative_to(PACKAGE)} re-exports {sorted(re_exported)}"
+
+
+def test_every_public_member_of_the_hfrouter_fixture_is_in_the_readme_fixtures_table() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Fixtures\n(.*?)^## ", text, re.M | re.S)
+    assert match, "README.md has no '## Fixtures' section"
+    first_column = re.findall(r"^\| (.*?) \|", match.group(1), re.M)
+    listed = {name for cell in first_column for name in re.findall(r"`([A-Za-z_]\w*)", cell)}
+    members = {name for name in dir(pytest_hfrouter.HFRouter) if not name.startswith("_")}
+    assert sorted(members - listed) == []
