@@ -42,7 +42,7 @@ _BINARY_TYPES = ("image/", "audio/", "video/", "application/octet-stream", "appl
 def cassette_files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
         else:
             yield path
 
@@ -212,7 +212,8 @@ def _lint_file(path: Path) -> list[str]:
     try:
         node = loader.get_single_node()
         if node is None:
-            return [f"{path}: malformed cassette: the file is empty"]
+            what = "holds no YAML document (comments at most)" if raw.strip() else "the file is empty"
+            return [f"{path}: malformed cassette: {what}"]
         source = raw.decode("utf-8", "replace")  # libyaml's marks count characters
         problems = [problem for where, scalar in _scalars(node) for problem in _secrets_in(path, source, where, scalar)]
         try:
@@ -234,7 +235,9 @@ def _lint_file(path: Path) -> list[str]:
     interactions = data.get("interactions") if isinstance(data, Mapping) else None
     for number, interaction in enumerate(interactions if isinstance(interactions, list) else []):
         problems += _interaction_problems(path, number, interaction)
-    return problems
+    # what makes it malformed is said once (the interaction check may find the same)
+    said = {problem.replace("malformed cassette: ", "", 1) for problem in problems if "malformed cassette: " in problem}
+    return [p for p in problems if "malformed cassette: " in p or p not in said]
 
 
 def _scenario_problems(cassette: Cassette) -> list[str]:

@@ -169,6 +169,10 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
     write(tmp_path, "f-planted", PLANTED_CASES["response body"]())
     (tmp_path / "g-not-utf8.yaml").write_bytes(b"interactions: []\nx: '\xff\xfe'\n")
     write(tmp_path, "h-clean", dumped(cassette()))
+    write(tmp_path, "i-comments-only", "# recorded by hand, see README\n")
+    upper = cassette()
+    upper["interactions"][0]["response"]["headers"] = [["Content-Type", "application/json"]]
+    (tmp_path / "j-upper-case.YAML").write_text(dumped(upper))  # a folder's walk finds it too
     run = subprocess.run(
         [sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path)], capture_output=True, text=True, timeout=120
     )
@@ -186,8 +190,10 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
             "f-planted",
             "g-not-utf8",
             "h-clean",
+            "i-comments-only",
         )
     }
+    by_file["j-upper-case"] = [line for line in lines if "/j-upper-case.YAML" in line]
     assert by_file["a-headers-as-list"] == [
         f"{tmp_path}/a-headers-as-list.yaml: interactions[0].request.headers must be a mapping of name to list of "
         "values"
@@ -201,7 +207,14 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
     assert len(by_file["f-planted"]) == 1 and "a Hugging Face token" in by_file["f-planted"][0]
     assert len(by_file["g-not-utf8"]) == 1 and "malformed cassette" in by_file["g-not-utf8"][0]
     assert by_file["h-clean"] == []
-    assert lines[-1] == f"8 cassette(s) checked, {len(lines) - 1} problem(s)"
+    assert by_file["i-comments-only"] == [
+        f"{tmp_path}/i-comments-only.yaml: malformed cassette: holds no YAML document (comments at most)"
+    ]
+    assert by_file["j-upper-case"] == [  # said once, as what makes it malformed
+        f"{tmp_path}/j-upper-case.YAML: malformed cassette: interactions[0].response.headers must be a mapping of "
+        "name to list of values"
+    ]
+    assert lines[-1] == f"10 cassette(s) checked, {len(lines) - 1} problem(s)"
 
 
 def test_bodies_that_cannot_round_trip_are_flagged(tmp_path: Path) -> None:
