@@ -431,11 +431,19 @@ def resolve(
     cassette_dir = (
         Path(cassette_option).resolve() if cassette_option else (rootpath / cassette_ini if cassette_ini else None)
     )
-    if cassette_dir is not None and cassette_dir.exists() and not cassette_dir.is_dir():
+    if cassette_dir is not None and not cassette_dir.is_dir():
         label, raw = (
             ("--hfrouter-cassette-dir", cassette_option) if cassette_option else ("hfrouter_cassette_dir", cassette_ini)
         )
-        raise pytest.UsageError(f"{label}={raw}: is a file, not a folder; name the folder that holds the cassettes")
+        if cassette_dir.exists():
+            raise pytest.UsageError(f"{label}={raw}: is a file, not a folder; name the folder that holds the cassettes")
+        typo = _nearest_folder(cassette_dir)
+        if typo is not None and mode not in (RECORD, REWRITE):  # a recording run makes the folder
+            raise pytest.UsageError(
+                f"{label}={raw}: no such folder, so no test would find its cassettes; did you mean "
+                f"{Path(raw).parent / typo.name}? "
+                "(a recording run, --hfrouter-mode=record, makes the folder it names)"
+            )
     baseline, baseline_label = given("hfrouter_baseline")
     if baseline:
         _check_report(Path(baseline), baseline_label)
@@ -579,6 +587,18 @@ def _hosts(globs: tuple[str, ...]) -> tuple[str, ...]:
             )
         hosts.append(glob)
     return tuple(hosts)
+
+
+def _nearest_folder(missing: Path) -> Path | None:
+    """A folder beside ``missing`` whose name looks like a typo of its name (``casettes``)."""
+    import difflib
+
+    try:
+        beside = [entry.name for entry in missing.parent.iterdir() if entry.is_dir()]
+    except OSError:
+        return None
+    found = difflib.get_close_matches(missing.name, beside, n=1, cutoff=0.75)
+    return missing.parent / found[0] if found else None
 
 
 def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]) -> dict[str, Any]:

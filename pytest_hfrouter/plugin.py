@@ -63,6 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = start(config, settings, functools.partial(config.stash.get, ENGINE, None))
     if settings.scenario_dirs:  # a bad scenario file is a usage error at start-up, not at collection
         _library(config)
+    if settings.cassette_dir is not None and not settings.records and not settings.cassette_dir.is_dir():
+        from ._notes import note
+
+        note(
+            config,
+            f"the cassette dir {settings.cassette_dir} does not exist, so no test finds a default cassette there "
+            "(a recording run makes it: --hfrouter-mode=record)",
+        )
     # From here on nothing leaves the process: requests made at import or collection time are
     # answered (or refused) like any other, at session level. The engine itself is built when
     # first needed (a client library imported, a test run, a connection refused).

@@ -3,6 +3,7 @@ key exactly as the user wrote it, with the fix. One table row per input."""
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -104,6 +105,14 @@ USAGE = {
             "ERROR: hfrouter_cassette_dir=c.yaml: is a file, not a folder; name the folder that holds the cassettes"
         ),
     ),
+    "cassette-dir-in-ini-is-a-typo": Case(
+        ini="hfrouter_cassette_dir = tests/casettes",
+        folders=("tests/cassettes",),
+        expected=(
+            "ERROR: hfrouter_cassette_dir=tests/casettes: no such folder, so no test would find its cassettes; did you "
+            "mean tests/cassettes? (a recording run, --hfrouter-mode=record, makes the folder it names)"
+        ),
+    ),
     "harvest-dir-in-ini-is-a-file": Case(
         ini="hfrouter_harvest_dir = c.yaml",
         files=("c.yaml",),
@@ -192,7 +201,7 @@ def test_bad_input_is_refused_before_any_test_runs(
     for name, value in case.env.items():
         monkeypatch.setenv(name, value)
     for folder in case.folders:
-        pytester.mkdir(folder)
+        (pytester.path / folder).mkdir(parents=True)
     for name in case.files:
         (pytester.path / name).write_text("not a folder\n")
     if case.ini:
@@ -314,3 +323,23 @@ def test_serve_refuses_a_bad_host_or_port_in_one_line(args: list[str], expected:
 
     assert fnmatch(lines[0], expected), lines[0]
     assert process.stdout == ""
+
+
+def test_a_cassette_dir_that_does_not_exist_is_said(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a typo of a folder beside it (that is an error): a project may name its cassette dir before
+    it records anything. Replay says it finds nothing there; a recording run makes it, silently."""
+    pytester.makeini("[pytest]\nhfrouter_cassette_dir = recordings\n")
+    pytester.makepyfile(test_x="def test_x(): pass")
+    said = (
+        f"*HFRouterWarning: pytest-hfrouter: the cassette dir {pytester.path / 'recordings'} does not exist, so no "
+        "test finds a default cassette there (a recording run makes it: --hfrouter-mode=record)"
+    )
+    result = pytester.runpytest_subprocess("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
+    assert fnmatch.filter(result.outlines + result.errlines, said), result.errlines
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    result = pytester.runpytest_subprocess(
+        "-p", "hfrouter", "--hfrouter-mode=record", "--hfrouter-router-url=http://127.0.0.1:9"
+    )
+    result.assert_outcomes(passed=1)  # a recording run makes the folder: nothing to say
+    assert not fnmatch.filter(result.outlines + result.errlines, said)
