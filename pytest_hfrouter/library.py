@@ -91,6 +91,19 @@ class Scenario(NamedTuple):
         return self.fault is not None and self.fault.kind.on_healthy_body
 
 
+#: the fields of a scenario's ``metadata.hfrouter`` (cassettes/FORMAT.md); ``harvest``: a harvested candidate's
+_META_KEYS = frozenset(
+    {
+        "name", "aliases", "description", "status", "fault", "routes", "stream", "shadow", "truncates_stream",
+        "providers", "provenance", "unavailable", "harvest",
+    }
+)  # fmt: skip
+#: the faults that play on an event stream's chunks: their scenario answers streamed calls only
+_STREAM_FAULTS = frozenset({"stream-cut", "slow-stream"})
+#: how a scenario's answer is known (``provenance.observed``)
+_OBSERVED = ("real", "partly-real", "inferred", "harvested")
+
+
 def scenario_from_cassette(cassette: Cassette) -> Scenario:
     meta = cassette.hfrouter
     path = cassette.path
@@ -98,6 +111,13 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     def bad(problem: str) -> ScenarioError:
         return ScenarioError(f"{path}: {problem}")
 
+    unknown_keys = [key for key in meta if key not in _META_KEYS]
+    if unknown_keys:  # a typo (truncate_stream) would quietly drop what the field says
+        key = unknown_keys[0]
+        raise bad(
+            f"metadata.hfrouter.{key} is not a scenario field.{did_you_mean(key, _META_KEYS)} "
+            f"The fields: {', '.join(sorted(_META_KEYS))} (cassettes/FORMAT.md)"
+        )
     name = meta.get("name")
     if not isinstance(name, str) or name != path.stem:
         raise bad(f"metadata.hfrouter.name must equal the file name {path.stem!r}, got {name!r}")
@@ -133,6 +153,16 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
             check_provider(provider)
         except UnknownProvider as exc:
             raise bad(f"metadata.hfrouter.providers: {exc}") from None
+    status = meta.get("status")
+    answered = sorted({i.response.status for found in answers.values() for i in found})
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int) or status not in answered):
+        raise bad(
+            f"metadata.hfrouter.status must be the HTTP status the app sees, one of its answers' {answered}, or null "
+            f"for a transport fault, got {status!r}"
+        )
+    observed = (meta.get("provenance") or {}).get("observed") if isinstance(meta.get("provenance"), dict) else None
+    if observed is not None and observed not in _OBSERVED:
+        raise bad(f"metadata.hfrouter.provenance.observed must be one of {', '.join(_OBSERVED)}, got {observed!r}")
     raw_fault = meta.get("fault")
     fault: Fault | None = None
     if raw_fault is not None:
@@ -145,11 +175,16 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
             fault = parse_fault(raw_fault, longest)
         except FaultError as exc:
             raise bad(f"metadata.hfrouter.{exc}") from None
+        if fault.type in _STREAM_FAULTS and stream is not True:  # a plain call would get an event stream, cut
+            raise bad(
+                f"metadata.hfrouter.fault {fault.type} plays on an event stream, so stream must be true, got {stream!r}"
+                " (body-cut cuts a plain body)"
+            )
     return Scenario(
         name=name,
         aliases=tuple(meta.get("aliases") or ()),
         description=str(meta.get("description") or ""),
-        status=meta.get("status"),
+        status=status,
         fault=fault,
         routes=routes,
         stream=stream,

@@ -311,6 +311,47 @@ def test_bad_fault_names_the_file_and_the_field(tmp_path: Path, fault: dict[str,
     assert problem in message
 
 
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            {"truncate_stream": True},
+            "metadata.hfrouter.truncate_stream is not a scenario field. Did you mean 'truncates_stream'?",
+        ),
+        ({"stauts": 500}, "metadata.hfrouter.stauts is not a scenario field. Did you mean 'status'?"),
+        (
+            {"status": 503},
+            "metadata.hfrouter.status must be the HTTP status the app sees, one of its answers' [200], or null "
+            "for a transport fault, got 503",
+        ),
+        ({"status": "teapot"}, "metadata.hfrouter.status must be the HTTP status the app sees"),
+        (
+            {"stream": None},
+            "metadata.hfrouter.fault stream-cut plays on an event stream, so stream must be true, got None",
+        ),
+        (
+            {"provenance": {"observed": "guessed"}},
+            "metadata.hfrouter.provenance.observed must be one of real, partly-real, inferred, harvested, got "
+            "'guessed'",
+        ),
+    ],
+)
+def test_a_scenario_field_written_wrong_names_the_file_and_the_field(
+    tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    """A misspelt field is not ignored (a missing ``s`` in ``truncates_stream`` turned a verdict off),
+    and the status a scenario declares is one the app can see (the scenario table shows it)."""
+    root = _library_with(tmp_path, "broken-meta", {"type": "stream-cut", "after_chunks": 2})
+    path = root / "scenarios" / "broken-meta.yaml"
+    source = yaml.safe_load(path.read_text())
+    source["metadata"]["hfrouter"].update(change)
+    path.write_text(yaml.safe_dump(source))
+    with pytest.raises(ScenarioError) as excinfo:
+        load_library(root)
+    assert str(path) in str(excinfo.value)
+    assert problem in str(excinfo.value)
+
+
 def test_the_fault_table_names_every_fault_type_and_plans_each() -> None:
     """The `FaultType` literal and the table agree, and every entry's play gives a plan whose
     outcome is one the faces turn into an exception (`Outcome`), for any client timeouts."""
