@@ -201,6 +201,8 @@ class Engine:
                         request,
                         route,
                         "loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
+                        "let it through: ini hfrouter_allow_loopback = true (the default), or answer it from a "
+                        'cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")',
                     )
                 )
             if self.live is None and not exchange.vcr:

@@ -229,8 +229,11 @@ def test_loopback_is_blocked_when_the_ini_says_so(pytester: pytest.Pytester) -> 
         [
             "pytest-hfrouter: no answer for GET http://127.0.0.1:*/",
             "  loopback traffic is blocked (ini hfrouter_allow_loopback = false)",
+            "  let it through: ini hfrouter_allow_loopback = true (the default), or answer it from a cassette: "
+            '@pytest.mark.hfrouter_cassette("<file>.yaml")',
         ]
     )
+    assert "HF_TOKEN" not in result.stdout.str() and "hfrouter_outage" not in result.stdout.str()  # no fix of theirs
 
 
 def test_live_tests_are_skipped_in_replay(pytester: pytest.Pytester) -> None:
