@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
+from ._keys import LIBRARY
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
@@ -326,7 +327,8 @@ class RunSession:
             if self.keeps_tests:
                 from .coverage import loaded_catalog
 
-                rest["scenarios"] = loaded_catalog()  # the controller need not load the library for it
+                # the controller need not load the library for it
+                rest["scenarios"] = loaded_catalog(self.config.stash.get(LIBRARY, None))
             self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return
         for part in self._spool.parts():
@@ -351,6 +353,7 @@ class RunSession:
             step_summary=Path(step_summary) if step_summary else None,
             html=self.settings.html,
             live=self.settings.live is not None,
+            library=self.config.stash.get(LIBRARY, None),
         )
         failed = (
             bool(self.comparison and self.comparison.regressions)

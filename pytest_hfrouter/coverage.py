@@ -121,11 +121,14 @@ def catalog(library: Library) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def loaded_catalog() -> dict[str, dict[str, Any]] | None:
-    """The shipped library's `catalog` if this process has loaded the library (an xdist worker that ran
-    a test hands it to the controller, which then loads nothing), else None."""
+def loaded_catalog(run_library: Library | None = None) -> dict[str, dict[str, Any]] | None:
+    """The `catalog` of the run's library (the user's scenarios with the shipped ones), else of the
+    shipped library if this process has loaded it (an xdist worker that ran a test hands it to the
+    controller, which then loads nothing), else None."""
     import sys
 
+    if run_library is not None:
+        return catalog(run_library)
     library = sys.modules.get(f"{__package__}.library")
     if library is None or not library.shipped_library.cache_info().currsize:
         return None

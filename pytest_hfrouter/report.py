@@ -13,10 +13,13 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import scrub
 from .routes import INFERENCE_KINDS
+
+if TYPE_CHECKING:
+    from .library import Library
 
 SCHEMA = "pytest-hfrouter/report/2"
 #: earlier schemas a baseline may still have (version 1 had no tests, scenarios, coverage or chaos)
@@ -364,16 +367,17 @@ def write_outputs(
     step_summary: Path | None,
     html: Path | None,
     live: bool,
+    library: Library | None = None,
 ) -> tuple[Comparison | None, dict[str, Any] | None]:
     """The controller's outputs of a finished run: the JSON report (``--hfrouter-report``), the
     markdown summary written to ``summary`` (``--hfrouter-summary``) and appended to ``step_summary``
     (CI's ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
     and the coverage matrix, for the terminal. The garbage collector is paused meanwhile."""
-    if keeps_tests and not report.scenarios:  # an xdist worker's catalog, else this process's
+    if keeps_tests and not report.scenarios:  # an xdist worker's catalog, else this run's library's
         from .coverage import catalog
         from .library import shipped_library
 
-        report.scenarios = catalog(shipped_library())
+        report.scenarios = catalog(library if library is not None else shipped_library())
     payload = report.to_file_payload() if keeps_tests else report.to_payload()
     before = json.loads(baseline.read_text()) if baseline else None
     comparison = compare(before, payload) if before is not None else None

@@ -922,6 +922,17 @@ def test_user_scenarios_work_in_markers_the_matrix_lint_and_the_listing(hfapp: p
     )
 
     hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=3)
+    # the run's own scenarios are in the report's catalog, so one no test met is a gap (serial and -n 2)
+    _user_scenario(hfapp.path / "outages", "unmet-429")
+    for xdist in ([], ["-n", "2"]):
+        result = hfapp.runpytest_subprocess(
+            "-p", "hfrouter", *xdist, "--hfrouter-report=r.json", "--hfrouter-summary=s.md"
+        )
+        result.assert_outcomes(passed=3)
+        report = json.loads((hfapp.path / "r.json").read_text())
+        assert {"quick-429", "unmet-429"} <= set(report["scenarios"]), xdist
+        assert "unmet-429" in report["coverage"]["gaps"]["novita"], xdist
+        assert "unmet-429" in (hfapp.path / "s.md").read_text(), xdist
     listing = hfapp.run(sys.executable, "-m", "pytest_hfrouter", "scenarios", "--scenario-dir", "outages")
     listing.stdout.fnmatch_lines(["quick-429 *http *429 *provider,auto *yours: *quick-429.yaml"])
     assert hfapp.run(sys.executable, "-m", "pytest_hfrouter", "lint", "outages").ret == 0
