@@ -1041,25 +1041,20 @@ def test_recording_makes_the_cassette_a_marker_names_and_rewrite_replaces_a_malf
     replayed.assert_outcomes(errors=1)
     replayed.stdout.fnmatch_lines(["*@pytest.mark.hfrouter_cassette('shared.yaml'): no such cassette; looked at:"])
 
-    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"  {shared}: 2 interaction(s)"])
+    def recorded_then_replayed(mode: str) -> None:
+        result = hfapp.runpytest(*double.args(mode=f"--hfrouter-mode={mode}"))
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"  {shared}: 2 interaction(s)"])
+        double.engine.reset()
+        hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist").assert_outcomes(passed=1)
+        assert double.engine.seen == []  # the cassette answered every call
 
-    double.engine.reset()
-    replayed = hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist")
-    replayed.assert_outcomes(passed=1)
-    assert double.engine.seen == []
-
+    recorded_then_replayed("record")
     shared.write_text("interactions: [not, a, mapping\n")
     result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*pytest-hfrouter: malformed cassette: *shared.yaml*"])
-    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite"))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"  {shared}: 2 interaction(s)"])
-    double.engine.reset()
-    hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist").assert_outcomes(passed=1)
-    assert double.engine.seen == []
+    recorded_then_replayed("rewrite")
 
 
 def test_tests_whose_names_share_a_default_cassette_are_named(hfapp: pytest.Pytester, double: Double) -> None:
