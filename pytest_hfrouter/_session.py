@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
-from ._keys import LIBRARY
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
@@ -314,6 +313,11 @@ class RunSession:
             self.report.interrupted = self.report.interrupted or bool(payload.get("interrupted"))
             self.report.scenarios = self.report.scenarios or payload.get("scenarios") or {}
 
+    def _library(self) -> Library | None:
+        """The run's scenario library (the user's with the shipped), if a test of this process ran."""
+        engine = self._engine()
+        return engine.library if engine is not None else None
+
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -328,7 +332,7 @@ class RunSession:
                 from .coverage import loaded_catalog
 
                 # the controller need not load the library for it
-                rest["scenarios"] = loaded_catalog(self.config.stash.get(LIBRARY, None))
+                rest["scenarios"] = loaded_catalog(self._library())
             self.config.workeroutput[WORKER_KEY] = rest  # type: ignore[attr-defined]
             return
         for part in self._spool.parts():
@@ -353,7 +357,7 @@ class RunSession:
             step_summary=Path(step_summary) if step_summary else None,
             html=self.settings.html,
             live=self.settings.live is not None,
-            library=self.config.stash.get(LIBRARY, None),
+            library=self._library(),
         )
         failed = (
             bool(self.comparison and self.comparison.regressions)

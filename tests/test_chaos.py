@@ -278,8 +278,8 @@ def test_a_chaos_option_alone_asks_for_chaos(examples: pytest.Pytester, option: 
     Ignored, it ran no chaos and the fragile app passed; a rate in an ini file stays a default."""
     result = examples.runpytest("-p", "hfrouter", "fragile", option)
     result.stdout.fnmatch_lines(["hfrouter: mode=replay * chaos: seed=* rate=* scenarios=*", "*- hfrouter chaos -*"])
-    if "rate=1" in option:  # every call is hit: the fragile app fails, as the README shows
-        result.assert_outcomes(failed=1)
+    if "rate=1" in option:  # every call is hit (which outage, the drawn seed decides: the app may survive it)
+        result.stdout.fnmatch_lines(["seed *, rate 1: 1 test(s) ran under chaos, * outage(s) injected into 1 test(s)"])
     examples.makeini("[pytest]\nhfrouter_chaos_rate = 1\n")
     examples.runpytest("-p", "hfrouter", "fragile").assert_outcomes(passed=1)
 
