@@ -1091,6 +1091,43 @@ def test_tests_whose_names_share_a_default_cassette_are_named(hfapp: pytest.Pyte
     assert result.stdout.str().count("the default cassette of") == 1
 
 
+LOOP_ENDS_FIRST = """
+import asyncio
+
+import aiohttp
+
+URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+async def first_chunk():
+    async with aiohttp.ClientSession() as session:
+        async with session.post(URL, json=BODY, headers={"Authorization": "Bearer hf_fake"}) as response:
+            async for chunk in response.content.iter_any():
+                return chunk
+
+
+def test_first_chunk(hfrouter):
+    assert asyncio.run(first_chunk())
+"""
+
+
+def test_an_aiohttp_answer_still_arriving_when_the_loop_ends_is_recorded_whole(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """The app takes the first chunk of a slow stream and its event loop ends (``asyncio.run``
+    cancels what is left): the recording reads the answer on to its end instead of losing the call."""
+    double.outage("slow-stream", provider="novita", delay=0.05)
+    hfapp.makepyfile(test_loop=LOOP_ENDS_FIRST)
+    cassette = hfapp.path / "cassettes" / "test_loop" / "test_first_chunk.yaml"
+
+    result = hfapp.runpytest_subprocess(*double.args(mode="--hfrouter-mode=record"))
+
+    result.assert_outcomes(passed=1)
+    [chat] = [i for i in load_yaml(cassette)["interactions"] if i["request"]["uri"].endswith("/chat/completions")]
+    assert "[DONE]" in chat["response"]["body"]["string"]
+
+
 def test_the_recorder_never_writes_what_replay_would_refuse(tmp_path: Path) -> None:
     """An interaction replay cannot load (a response with no status: the transport failed) is
     refused before anything is written; the cassette keeps what it held, and nothing is left beside it."""
