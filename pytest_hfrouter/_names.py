@@ -3,7 +3,7 @@ the plugin needs before anything else (markers, modes, the router's and the Hub'
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 if TYPE_CHECKING:
     import pytest
@@ -68,3 +68,13 @@ def marks_of(item: pytest.Item) -> dict[str, list[pytest.Mark]]:
         if mark.name.startswith("hfrouter_") or mark.name == "vcr":
             marks.setdefault(mark.name, []).append(mark)
     return marks
+
+
+def marker_count(item: pytest.Item) -> int:
+    """How many markers the test and its parents carry: more at the call than at setup means a
+    fixture added some (``request.applymarker``), after the plugin read them."""
+    count, node = 0, cast("pytest.Item | None", item)  # then its parents (pytest exports no name for a Node)
+    while node is not None:
+        count += len(node.own_markers)
+        node = node.parent  # type: ignore[assignment]
+    return count

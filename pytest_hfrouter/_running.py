@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -34,6 +34,7 @@ from ._names import (
     REWRITE,
     SCENARIO_PARAM,
     SIGNATURES,
+    marker_count,
     marks_of,
 )
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
@@ -114,16 +115,6 @@ def start(
     return running
 
 
-def marker_count(item: pytest.Item) -> int:
-    """How many markers the test and its parents carry: more at the call than at setup means a
-    fixture added some (``request.applymarker``), after the plugin read them."""
-    count, node = 0, cast("pytest.Item | None", item)  # then its parents (pytest exports no name for a Node)
-    while node is not None:
-        count += len(node.own_markers)
-        node = node.parent  # type: ignore[assignment]
-    return count
-
-
 def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, settings: Settings) -> BaseException:
     """A marker of the plugin's that a fixture added while the test's setup ran, which cannot apply."""
     marks = ", ".join(f"@pytest.mark.{name}" for name in names)
@@ -162,10 +153,6 @@ class Running:
     def closest(self, name: str) -> pytest.Mark | None:
         found = self.marks.get(name)
         return found[0] if found else None
-
-    @staticmethod
-    def markers_now(item: pytest.Item) -> int:
-        return marker_count(item)
 
     def adopt(
         self, item: pytest.Item, marks: dict[str, list[pytest.Mark]], rule_of: Callable[[pytest.Mark], Rule]

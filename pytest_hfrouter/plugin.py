@@ -29,6 +29,7 @@ from ._names import (
     RESILIENT,
     SCENARIO_PARAM,
     SIGNATURES,
+    marker_count,
     marks_of,
 )
 
@@ -301,7 +302,7 @@ class TestHooks:
             if not self.settings.scope.every_test:
                 self._refuse_late_markers(item)
             return (yield)
-        if running.seen != running.markers_now(item):
+        if running.seen != marker_count(item):
             running.adopt(item, marks_of(item), self.rule_of)
         try:
             with running.watch(item):

@@ -50,20 +50,23 @@ def owner() -> str | None:
     """The test the calling thread works for (None: no test)."""
     if threading.get_ident() == _test_thread:
         return _current
+    stamp = _stamped()
+    return _current if stamp is SHARED else stamp
+
+
+def _stamped() -> str | None:
+    """The stamp of the calling thread (or of the pool work it runs now)."""
     stamp = getattr(_local, "owner", _UNSET)
     if stamp is _UNSET:
         stamp = getattr(threading.current_thread(), "_hfrouter_owner", None)
-    return _current if stamp is SHARED else stamp  # type: ignore[return-value]
+    return stamp  # type: ignore[return-value]
 
 
 def _stamp() -> str | None:
     """What a thread or pool work set going now is stamped with: `owner`, or `SHARED` from a
     fixture of wider scope than a test (read from the stack: threads start seldom)."""
     if threading.get_ident() != _test_thread:
-        stamp = getattr(_local, "owner", _UNSET)
-        if stamp is _UNSET:
-            stamp = getattr(threading.current_thread(), "_hfrouter_owner", None)
-        return stamp  # type: ignore[return-value]
+        return _stamped()
     if _current is not None and _fixture_scope() not in (None, "function"):
         return SHARED
     return _current
