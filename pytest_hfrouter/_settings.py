@@ -399,7 +399,9 @@ def resolve(
         try:
             return ini(name)
         except (ValueError, pytest.UsageError) as exc:  # pytest's parse of a typed key (bool) names no key
-            raise pytest.UsageError(f"{name} (ini): {exc}; expected true or false") from None
+            raise pytest.UsageError(
+                f"{name} (ini): {exc}; expected true or false (pytest also reads yes/no, on/off, 1/0)"
+            ) from None
 
     def number(name: str, kind: Callable[[str], Any], minimum: float, ini_only: bool = False) -> Any:
         value, label = (ini_value(name), name) if ini_only else given(name)
