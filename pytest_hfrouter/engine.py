@@ -484,7 +484,7 @@ class Engine:
             if route.stream and not self._stream_fits(exchange, rule, route, hf_model):
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
-                if rule.scenario.uses_healthy_body:
+                if rule.scenario.uses_healthy_body or self._slow_off_chat(exchange, rule, route, hf_model):
                     healthy = self._healthy(exchange, request, route, provider, hf_model, self._follow_up(request.url))
                     if not isinstance(healthy, Answer):
                         continue  # nothing to cut: the call gets its miss
@@ -501,6 +501,15 @@ class Engine:
                 rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
         return None
+
+    def _slow_off_chat(self, exchange: Exchange, rule: Rule, route: Route, hf_model: str | None) -> bool:
+        """A slow answer (slow-first-token) is a success whose recorded body is a chat completion: on
+        a call of another task (an image, audio, embeddings) it is played on the call's own healthy
+        answer instead, so the app gets its task's output, late, and not a chat body."""
+        fault = rule.scenario.fault
+        if fault is None or not fault.kind.slow or route.task == CONVERSATIONAL:
+            return False
+        return self._task(exchange, route, hf_model) != CONVERSATIONAL
 
     def _stream_fits(self, exchange: Exchange, rule: Rule, route: Route, hf_model: str | None) -> bool:
         """A streamed call of a task other than chat (text-generation's tokens) cannot be answered
