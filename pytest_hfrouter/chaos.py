@@ -46,7 +46,9 @@ class ChaosPlan:
     rate: float
     #: the candidate scenarios, in the library's order (a subset when the user named some)
     scenarios: tuple[Scenario, ...]
-    _choices: dict[tuple[str, bool], tuple[Scenario, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _choices: dict[tuple[str, bool, str | None], tuple[Scenario, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, library: Library, seed: int, rate: float, names: Sequence[str] = ()) -> ChaosPlan:
@@ -56,12 +58,17 @@ class ChaosPlan:
     def for_test(self, nodeid: str) -> TestChaos:
         return TestChaos(self, nodeid)
 
-    def choices(self, route: Route) -> tuple[Scenario, ...]:
-        """The scenarios that can hit a call on this route (worked out once per route kind and mode)."""
-        key = (route.kind, route.stream)
+    def choices(self, route: Route, provider: str | None = None) -> tuple[Scenario, ...]:
+        """The scenarios that can hit a call on this route, of this provider (a scenario of one
+        provider's answers, as replicate's job-failed, hits no other's); worked out once per route
+        kind, mode and provider."""
+        target = None if route.kind == MAPPING else provider
+        key = (route.kind, route.stream, target)
         found = self._choices.get(key)
         if found is None:
-            found = self._choices[key] = tuple(s for s in self.scenarios if applies(s, route))
+            found = self._choices[key] = tuple(
+                s for s in self.scenarios if applies(s, route) and (route.kind == MAPPING or s.applies_to(target))
+            )
         return found
 
 
@@ -103,14 +110,14 @@ class TestChaos:
     #: (scenario, provider or model) of calls it left alone, to tell whether a marker reproduces exactly
     _spared: list[tuple[RouteKind, bool, str | None, str | None]] = field(default_factory=list)
 
-    def pick(self, route: Route) -> Scenario | None:
-        """The scenario to inject into this call, or None (counts the call either way)."""
+    def pick(self, route: Route, provider: str | None = None) -> Scenario | None:
+        """The scenario to inject into this call of ``provider``, or None (counts the call either way)."""
         ordinal = self.ordinal
         self.ordinal += 1
         share, pick = draw(self.plan.seed, self.nodeid, ordinal)
         if share >= self.plan.rate:
             return None
-        choices = self.plan.choices(route)
+        choices = self.plan.choices(route, provider)
         return choices[pick % len(choices)] if choices else None
 
     def record(

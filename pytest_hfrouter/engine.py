@@ -452,9 +452,7 @@ class Engine:
 
         if route.kind not in CHAOS_KINDS:
             return None
-        scenario = chaos.pick(route)
-        if scenario is not None and route.kind != MAPPING and not scenario.applies_to(provider):
-            scenario = None  # a scenario of other providers' answers (job-failed is replicate's) cannot hit this call
+        scenario = chaos.pick(route, provider)
         chaos.record(scenario, route, provider, hf_model, len(exchange.calls))
         if scenario is None:
             return None

@@ -358,3 +358,25 @@ def test_every_chaos_test_starts_with_cold_client_caches(library: Library) -> No
     engine.hub_answers_changed = False  # the test before left the clients' Hub caches as a healthy run would
     assert not engine.must_reset_client_caches(Exchange())
     assert engine.must_reset_client_caches(Exchange(chaos=ChaosPlan.build(library, 1, 0.3).for_test("t")))
+
+
+def test_at_rate_1_every_call_is_hit_by_a_scenario_of_its_provider(pytester: pytest.Pytester) -> None:
+    """job-failed is replicate's answer: drawn for a novita call it was dropped, and the call went
+    untouched at rate 1. The draw is among the scenarios that can hit the call's provider."""
+    pytester.makepyfile(
+        test_calls="""
+        import pytest
+        from huggingface_hub import InferenceClient
+        from huggingface_hub.errors import HfHubHTTPError
+
+        @pytest.mark.parametrize("n", range(20))
+        def test_ask(n):
+            client = InferenceClient(provider="novita", api_key="hf_fake", timeout=5)
+            with pytest.raises(HfHubHTTPError):
+                client.chat_completion(messages=[{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-72B-Instruct")
+        """
+    )
+    chaos = ("--hfrouter-chaos-seed=1", "--hfrouter-chaos-rate=1", "--hfrouter-chaos-scenarios=job-failed,provider-500")
+    result = pytester.runpytest("-p", "hfrouter", *chaos)
+    result.stdout.fnmatch_lines(["seed 1, rate 1: 20 test(s) ran under chaos, 20 outage(s) injected into 20 test(s)"])
+    result.assert_outcomes(passed=20)

@@ -173,13 +173,15 @@ USAGE = {
     "strict-maybe": Case(
         ini="hfrouter_strict = maybe",
         expected=(
-            "ERROR: hfrouter_strict (ini): invalid truth value 'maybe'; expected true or false (pytest also reads yes/no, on/off, 1/0)"
+            "ERROR: hfrouter_strict (ini): invalid truth value 'maybe'; "
+            "expected true or false (pytest also reads yes/no, on/off, 1/0)"
         ),
     ),
     "allow-loopback-perhaps": Case(
         ini="hfrouter_allow_loopback = perhaps",
         expected=(
-            "ERROR: hfrouter_allow_loopback (ini): invalid truth value 'perhaps'; expected true or false (pytest also reads yes/no, on/off, 1/0)"
+            "ERROR: hfrouter_allow_loopback (ini): invalid truth value 'perhaps'; "
+            "expected true or false (pytest also reads yes/no, on/off, 1/0)"
         ),
     ),
     # -- the token ---------------------------------------------------------------------------------
