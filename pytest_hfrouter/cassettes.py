@@ -72,13 +72,16 @@ def unmatchable(interaction: Interaction) -> str | None:
 def match_key(method: str, route: Route, url: str) -> tuple[str, ...]:
     """What two requests must share to be "the same request" to the router.
 
-    Router and Hub calls match on meaning (kind, provider, model, streamed or not), so route
-    drift between client versions does not matter; anything else matches on the exact URL.
+    Router and Hub calls match on meaning (kind, provider, model, streamed or not, and the task
+    where the route names one: hf-inference's ``/pipeline/feature-extraction`` and
+    ``/pipeline/sentence-similarity`` on one model are two requests), so route drift between
+    client versions does not matter; anything else matches on the exact URL.
     """
     if route.kind == OTHER:
         return (method.upper(), OTHER, url)
     model = (route.requested or route.model or "").lower()
-    return (method.upper(), route.kind, route.provider or "", model, "stream" if route.stream else "")
+    stream = "stream" if route.stream else ""
+    return (method.upper(), route.kind, route.provider or "", model, stream, route.task or "")
 
 
 @dataclass(eq=False)

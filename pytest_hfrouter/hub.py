@@ -54,11 +54,14 @@ def provider_ids(body: bytes) -> tuple[tuple[tuple[str, str], str], ...]:
     entries = mapping.get("inferenceProviderMapping") or {}
     if not isinstance(entries, dict):
         return ()
-    return tuple(
-        ((provider, entry["providerId"].lower()), mapping["id"])
+    ids = [
+        (provider, entry["providerId"].lower())
         for provider, entry in entries.items()
         if isinstance(entry, dict) and isinstance(entry.get("providerId"), str)
-    )
+    ]
+    # a versioned id ("owner/name:version", replicate) is called by its version alone
+    ids += [(provider, known.rpartition(":")[2]) for provider, known in ids if ":" in known]
+    return tuple((key, mapping["id"]) for key in ids)
 
 
 def synthesised_mapping(

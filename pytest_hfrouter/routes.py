@@ -130,8 +130,20 @@ def _classify_router(segments: list[str], body: bytes | None) -> Route:
     if provider == "hf-inference":
         model = _models_path(segments) or _pipeline_path(segments) or model
     elif model is None:
-        model = _path_model(provider, segments[1:])
+        model = _path_model(provider, segments[1:]) or _replicate_version(provider, segments[1:], body)
     return Route(PROVIDER, provider, model, stream=stream, task=task)
+
+
+def _replicate_version(provider: str, rest: list[str], body: bytes | None) -> str | None:
+    """Replicate's versioned ``/v1/predictions`` names its model by the version in the body (the part
+    of the mapping's ``providerId`` after ``:``, huggingface_hub's ``ReplicateTask``)."""
+    if provider != "replicate" or rest != ["v1", "predictions"] or not body:
+        return None
+    try:
+        version = json.loads(body).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) and version else None
 
 
 def _path_model(provider: str, rest: list[str]) -> str | None:

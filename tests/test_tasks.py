@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import huggingface_hub
@@ -480,3 +481,66 @@ def test_per_request_errors_still_reach_the_app(hfrouter: HFRouter) -> None:
 
     assert raised.value.response.status_code == 500
     assert hfrouter.tried == ["together"]
+
+
+#: The Hub's mapping of ByteDance/SDXL-Lightning for replicate, as recorded by huggingface_hub's
+#: TestInferenceClient.test_text_to_image_default[replicate,text-to-image] (2025-02-13): a versioned
+#: providerId, which the client calls as /v1/predictions with {"version": ...} in the body.
+_VERSIONED = "bytedance/sdxl-lightning-4step:5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637"
+_SDXL_MAPPING = {
+    "_id": "65d505951e2597ff935d1be2",
+    "id": "ByteDance/SDXL-Lightning",
+    "inferenceProviderMapping": {"replicate": {"status": "live", "providerId": _VERSIONED, "task": "text-to-image"}},
+}
+
+
+def test_replicates_versioned_predictions_are_read_by_their_model(pytester: pytest.Pytester) -> None:
+    """Replicate's /v1/predictions names no model in its path: the version in the body is the model's.
+    Read as no model, a cassette of one model answered any other's versioned call, lint called the
+    recording unmatchable while it matched, and a model= outage could never hit the call."""
+    import yaml
+
+    shipped = Path(__file__).resolve().parent.parent / "cassettes" / "tasks" / "replicate" / "text-to-image.yaml"
+    recorded = yaml.safe_load(shipped.read_text())["interactions"]  # the POST and the image download
+    mapping = {
+        "request": {
+            "method": "GET",
+            "uri": "https://huggingface.co/api/models/ByteDance/SDXL-Lightning?expand=inferenceProviderMapping",
+            "body": None,
+            "headers": {},
+        },
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"Content-Type": ["application/json; charset=utf-8"]},
+            "body": {"string": json.dumps(_SDXL_MAPPING)},
+        },
+    }
+    (pytester.path / "sdxl.yaml").write_text(yaml.safe_dump({"version": 1, "interactions": [mapping, *recorded]}))
+    pytester.makepyfile(
+        test_images="""
+        import pytest
+        from huggingface_hub import InferenceClient
+        from huggingface_hub.errors import HfHubHTTPError
+
+        def draw(model="ByteDance/SDXL-Lightning"):
+            client = InferenceClient(provider="replicate", api_key="hf_fake", timeout=10)
+            return client.text_to_image("An astronaut riding a horse on the moon.", model=model)
+
+        @pytest.mark.hfrouter_cassette("sdxl.yaml")
+        def test_the_recorded_image(hfrouter):
+            assert draw().size == (64, 64)  # the shipped recording's image (made smaller)
+            assert [(c.model, c.answered_by) for c in hfrouter.inference_calls] == [
+                ("ByteDance/SDXL-Lightning", "cassette:sdxl.yaml")
+            ]
+
+        @pytest.mark.hfrouter_cassette("sdxl.yaml")
+        @pytest.mark.hfrouter_outage("provider-500", provider="replicate", model="ByteDance/SDXL-Lightning")
+        def test_an_outage_of_the_model():
+            with pytest.raises(HfHubHTTPError) as raised:
+                draw()
+            assert raised.value.response.status_code == 500
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+    assert "can never match" not in result.stdout.str()
