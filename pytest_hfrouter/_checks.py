@@ -243,7 +243,7 @@ def _idle_cassettes(
     idle = [
         c
         for c in exchange.cassettes
-        if c.index and c.path not in shared and not any(requested.get(key) for key in c.index)
+        if c.path not in shared and not any(requested.get(key) for key in c.index)  # an empty one too
     ]
     if not idle:
         return idle
@@ -259,6 +259,8 @@ def _idle_cassettes(
 
 def _held(cassette: Cassette, shown: int = 3) -> str:
     held = unplayed(cassette, {})  # each interaction, in order
+    if not held:
+        return "no interactions at all"
     return ", ".join(held[:shown]) + (f" and {len(held) - shown} more" if len(held) > shown else "")
 
 

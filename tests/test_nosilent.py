@@ -1188,6 +1188,31 @@ def test_a_cassette_that_answered_none_of_the_calls_never_happened(
         result.stdout.fnmatch_lines(["*- Captured hfrouter call -*", *idle])
 
 
+def test_an_empty_cassette_answered_nothing_and_fails_the_test(hfapp: pytest.Pytester) -> None:
+    """A cassette with no interactions (``interactions: []``) answered none of the calls: the test
+    ran on healthy answers, green and silent, even with the cassette named by a marker."""
+    (hfapp.path / "cassettes").mkdir()
+    (hfapp.path / "cassettes" / "empty.yaml").write_text("interactions: []\nversion: 1\n")
+    hfapp.makepyfile(
+        test_empty="""
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_cassette("empty.yaml")
+        def test_plays_it():
+            chat("novita")
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*a cassette this test replays answered none of its calls, so the test did not exercise it:",
+            "  - *empty.yaml: it holds no interactions at all; the test called: novita *",
+        ]
+    )
+
+
 SHARED_CASSETTE = """
 import pytest
 from hfapp import chat

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_hfrouter import CassetteError, ScenarioError
 from pytest_hfrouter.cassette_paths import default_cassette_name
-from pytest_hfrouter.cassettes import Cassette, load_cassette, parse_cassette
+from pytest_hfrouter.cassettes import Cassette, load_cassette, match_key, parse_cassette
 from pytest_hfrouter.engine import Engine
 from pytest_hfrouter.library import Library, library_dir, load_library, shipped_library
 from pytest_hfrouter.routes import AUTO, HARNESS, MAPPING, MODEL_INFO, OTHER, PROVIDER, classify, split_suffix
@@ -854,4 +854,22 @@ def test_drift_compares_what_the_app_read_of_a_stream_it_left_but_not_its_end() 
     assert shape_differences(Recorded(200, "OK", json_headers, b'{"choices": []}'), half) == ()
     assert shape_differences(Recorded(500, "Internal Server Error", json_headers, b"{}"), half) == (
         "status 500 became 200",
+    )
+
+
+def test_two_tasks_of_one_model_are_two_requests_to_a_cassette() -> None:
+    """hf-inference names the task in its path: a recording of sentence-similarity must not answer
+    feature-extraction on the same model (it served the similarity scores as an embedding)."""
+    base = "https://router.huggingface.co/hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/"
+    tasks = ("feature-extraction", "sentence-similarity")
+    keys = {task: match_key("POST", classify("POST", base + task, b'{"inputs": "x"}'), base + task) for task in tasks}
+    assert keys["feature-extraction"] != keys["sentence-similarity"]
+    # a route that names no task still matches on provider, model and stream alone, as before
+    plain = "https://router.huggingface.co/hf-inference/models/acme/m"
+    assert match_key("POST", classify("POST", plain, b'{"inputs": "x"}'), plain)[:5] == (
+        "POST",
+        "provider",
+        "hf-inference",
+        "acme/m",
+        "",
     )
