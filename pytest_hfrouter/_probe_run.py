@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
-from ._xdist import is_worker, worker_count
+from ._xdist import Spool, is_worker
 
 if TYPE_CHECKING:  # probes.py loads with the first probe
     from ._settings import Settings
@@ -67,8 +67,9 @@ class ProbeRun:
         self._items: list[ProbeItem] = []
         self._scheduled: frozenset[pytest.Item] = frozenset()
         self._results: dict[Probe, ProbeResult] = {}
-        # The request budget is the run's: under xdist each worker gets its share.
-        self._budget_left = settings.probe_budget // worker_count(config)
+        # The request budget is the run's: under xdist the workers claim it from the spool's folder.
+        self._budget_left = settings.probe_budget
+        self._budget_folder = Spool.of(config).folder
         self._budget: Budget | None = None
 
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to probes too
@@ -97,7 +98,7 @@ class ProbeRun:
                 batch = [i.probe for i in self._items if i in self._scheduled and i.probe not in self._results]
             from .probes import Budget, run_all
 
-            self._budget = self._budget or Budget(self._budget_left)
+            self._budget = self._budget or Budget(self._budget_left, self._budget_folder)
             results = run_all(batch, live, self.settings.probe_concurrency, self._budget, self.settings.probe_timeout)
             self._results.update(results)
             self._report([result.to_dict() for result in results.values()])

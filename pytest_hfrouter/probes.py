@@ -7,6 +7,7 @@ them; bounded in concurrency, in total requests and in time; ``Retry-After`` is 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -65,18 +66,33 @@ class ProbeResult:
 
 
 class Budget:
-    """A total number of requests, shared by the threads of one process."""
+    """A total number of requests, shared by the threads of one process; and, given a ``folder``
+    (xdist's spool), by the workers of the run: a request claims one of ``total`` numbered files there
+    (created exclusively, so two workers never claim the same one), and the run spends ``total`` at
+    most, wherever its probes happen to run."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, folder: str | None = None) -> None:
         self.left = total
         self._lock = threading.Lock()
+        self._folder = folder
+        self._next = 0  # claims below it are taken (files are never removed while the run lasts)
 
     def take(self) -> bool:
         with self._lock:
-            if self.left <= 0:
-                return False
-            self.left -= 1
-            return True
+            if self._folder is None:
+                if self.left <= 0:
+                    return False
+                self.left -= 1
+                return True
+            while self._next < self.left:
+                claim = os.path.join(self._folder, f"probe-budget-{self._next}")
+                self._next += 1
+                try:
+                    os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                except FileExistsError:
+                    continue  # another worker's
+                return True
+            return False
 
 
 def contract_problem(body: bytes, stream: bool) -> str | None:

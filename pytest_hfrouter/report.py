@@ -247,8 +247,14 @@ class Comparison(NamedTuple):
     def nothing_compared(self, pairs: int) -> str | None:
         """What to say when a run of ``pairs`` pairs shares none with its baseline: no regression
         could be found, and a green nightly would mean nothing."""
-        if self.compared or not pairs:
+        if self.compared:
             return None
+        if not pairs:
+            return (
+                "NOTHING COMPARED: this run holds no provider x model pair (no probe ran: over the budget, "
+                "deselected or removed; and no test's call reached the router): no regression or recovery could be "
+                "found; raise --hfrouter-probe-budget or select the probes"
+            )
         held = f"it holds {self.in_baseline} other pair(s)" if self.in_baseline else "it holds none (a replay run's?)"
         return (
             f"NOTHING COMPARED: the baseline holds none of this run's {pairs} provider x model pair(s) ({held}): "

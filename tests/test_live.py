@@ -1346,6 +1346,32 @@ def test_probe_honours_retry_after(pytester: pytest.Pytester, double: Double) ->
     assert (plain["outcome"], plain["status"]) == ("ok", 200)
 
 
+@pytest.mark.parametrize("budget", [1, 3])
+def test_under_xdist_the_probe_budget_is_the_runs(pytester: pytest.Pytester, double: Double, budget: int) -> None:
+    """Each worker got ``budget // workers``: a budget of 1 under -n 2 probed nothing (and 3 probed 2).
+    The workers claim the run's budget, wherever xdist sends the probes."""
+    probes_ini(pytester, f"novita:{MODEL}", f"together:{MODEL}")
+    result = pytester.runpytest(
+        *double.args(f"--hfrouter-probe-budget={budget}", "-n", "2", "--hfrouter-report=r.json")
+    )
+    result.assert_outcomes(passed=budget, skipped=4 - budget)
+    assert len(probe_models(double)) == budget
+    outcomes = sorted(p["outcome"] for p in report(pytester.path / "r.json")["probes"])
+    assert outcomes == ["ok"] * budget + ["over-budget"] * (4 - budget)
+
+
+def test_a_live_run_that_probed_nothing_says_nothing_was_compared(pytester: pytest.Pytester, double: Double) -> None:
+    """A budget of 0 (or every probe deselected) left no pair: the run said "0 regression(s)", green."""
+    probes_ini(pytester, f"novita:{MODEL}")
+    pytester.runpytest(*double.args("--hfrouter-report=base.json")).assert_outcomes(passed=2)
+    result = pytester.runpytest(
+        *double.args("--hfrouter-probe-budget=0", "--hfrouter-baseline=base.json", "--hfrouter-summary=s.md")
+    )
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["NOTHING COMPARED: this run holds no provider x model pair *"])
+    assert "**NOTHING COMPARED: this run holds no provider x model pair" in (pytester.path / "s.md").read_text()
+
+
 def test_probe_reports_a_429_whose_retry_after_is_too_long(pytester: pytest.Pytester, double: Double) -> None:
     double.outage("rate-limited-429", provider="novita")  # Retry-After: 55, over the 30 s cap
     probes_ini(pytester, f"novita:{MODEL}")
