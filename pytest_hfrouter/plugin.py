@@ -25,6 +25,7 @@ from ._names import (
     EACH_OUTAGE,
     LIVE_MARKER,
     MARKER_HELP,
+    NO_CHAOS,
     OUTAGE,
     RESILIENT,
     SCENARIO_PARAM,
@@ -149,9 +150,6 @@ def _library(config: pytest.Config) -> Library:
     return library
 
 
-_VALIDATED = frozenset({OUTAGE, EACH_OUTAGE, CASSETTE, RESILIENT})
-
-
 def _engine(config: pytest.Config) -> Engine:
     engine = config.stash.get(ENGINE, None)
     if engine is None:
@@ -249,12 +247,20 @@ class TestHooks:
         node = metafunc.definition
         marks: dict[str, list[pytest.Mark]] = {}
         for mark in node.iter_markers():  # one walk up the tree, closest first
-            if mark.name in _VALIDATED:
+            if mark.name.startswith("hfrouter_"):
                 marks.setdefault(mark.name, []).append(mark)
         if not marks:
             return
         config = metafunc.config
+        unknown = _unknown_marker(marks)
+        if unknown is not None:
+            raise pytest.Collector.CollectError(f"{node.nodeid}: {unknown}")
         try:
+            for name in (LIVE_MARKER, NO_CHAOS):  # they take nothing: an argument is a misunderstanding
+                if any(mark.args or mark.kwargs for mark in marks.get(name, ())):
+                    from .markers import MarkerError
+
+                    raise MarkerError(name, "takes no arguments")
             for marker in marks.get(OUTAGE, ()):
                 self.rule_of(marker)
             for marker in marks.get(CASSETTE, ()):
@@ -396,6 +402,22 @@ def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
     """The scenario of this ``hfrouter_each_outage`` case, or ``None``."""
     case = getattr(request, "param", None)
     return getattr(case, "scenario", case)
+
+
+def _unknown_marker(marks: dict[str, list[pytest.Mark]]) -> str | None:
+    """A marker of the plugin's prefix that it does not know (a typo: ``hfrouter_outages``) would
+    leave the test without its outage, green: what to say of it, or None."""
+    for name in marks:
+        if name not in SIGNATURES:
+            import difflib
+
+            close = difflib.get_close_matches(name, SIGNATURES, n=1)
+            hint = f"Did you mean @pytest.mark.{close[0]}? " if close else ""
+            return (
+                f"@pytest.mark.{name} is no marker of pytest-hfrouter: as written the test would run without it. "
+                f"{hint}Its markers: {', '.join(SIGNATURES)}"
+            )
+    return None
 
 
 def _hooks(config: pytest.Config) -> TestHooks:

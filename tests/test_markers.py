@@ -315,6 +315,37 @@ def test_wrong_marker_arguments_are_collection_errors(pytester: pytest.Pytester)
         )
 
 
+def test_a_marker_of_the_plugins_prefix_it_does_not_know_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    """``hfrouter_outages`` (a typo) left the test without its outage: green, with only pytest's
+    generic unknown-mark warning. ``hfrouter_live`` and ``hfrouter_no_chaos`` take no arguments."""
+    wrong = {
+        "plural": '@pytest.mark.hfrouter_outages("provider-500", provider="novita")',
+        "live": '@pytest.mark.hfrouter_live("needs the router")',
+        "no_chaos": "@pytest.mark.hfrouter_no_chaos(1)",
+    }
+    for name, marker in wrong.items():
+        pytester.makepyfile(**{f"test_{name}": f"import pytest\n\n{marker}\ndef test_it():\n    pass\n"})
+    pytester.makepyfile(
+        test_fine="""
+        import pytest
+
+        @pytest.mark.hfroutr_outage("provider-500")  # not the plugin's prefix: pytest's own warning only
+        def test_other_prefix():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter", "--continue-on-collection-errors")
+    result.assert_outcomes(errors=3, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_plural.py::test_it: @pytest.mark.hfrouter_outages is no marker of pytest-hfrouter: as written "
+            "the test would run without it. Did you mean @pytest.mark.hfrouter_outage? Its markers: hfrouter_outage, *"
+        ]
+    )
+    result.stdout.fnmatch_lines(["test_live.py::test_it: @pytest.mark.hfrouter_live: takes no arguments"])
+    result.stdout.fnmatch_lines(["test_no_chaos.py::test_it: @pytest.mark.hfrouter_no_chaos: takes no arguments"])
+
+
 def test_cassette_marker_with_a_missing_file_names_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_missing="""
