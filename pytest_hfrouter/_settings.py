@@ -495,6 +495,12 @@ def resolve(
     )
     if chaos_asked and not scope.every_test and not str(ini("hfrouter_scope") or "").strip():
         scope = Scope(ALL, "a chaos run (--hfrouter-chaos) is explicit")
+    chaos = _chaos(option, given)
+    if chaos["chaos"] and mode in (RECORD, REWRITE):
+        raise pytest.UsageError(
+            f"a chaos run and --hfrouter-mode={mode} contradict each other: the cassettes would hold the path the "
+            "app took around the injected outages, not its healthy one. Record without chaos, then replay with it."
+        )
     return Settings(
         scope=scope,
         harvest_dir=harvest_dir,
@@ -522,7 +528,7 @@ def resolve(
         on_unmatched=on_unmatched,
         scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
         html=paths["hfrouter_html"],
-        **_chaos(option, given),
+        **chaos,
         resets=resets,
     )
 

@@ -169,6 +169,18 @@ USAGE = {
         ini="hfrouter_retry_storm = nan",
         expected=("ERROR: hfrouter_retry_storm: expected a whole number >= 1, got 'nan'"),
     ),
+    # -- chaos -----------------------------------------------------------------------------------------
+    "chaos-while-recording": Case(
+        args=("--hfrouter-mode=record", "--hfrouter-chaos-seed=1"),
+        expected=(
+            "ERROR: a chaos run and --hfrouter-mode=record contradict each other: the cassettes would hold the path "
+            "the app took around the injected outages, not its healthy one. Record without chaos, then replay with it."
+        ),
+    ),
+    "chaos-while-rewriting": Case(
+        args=("--hfrouter-mode=rewrite", "--hfrouter-chaos"),
+        expected="ERROR: a chaos run and --hfrouter-mode=rewrite contradict each other: *",
+    ),
     # -- booleans in the ini -----------------------------------------------------------------------
     "strict-maybe": Case(
         ini="hfrouter_strict = maybe",
