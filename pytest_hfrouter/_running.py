@@ -383,6 +383,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             [interaction(request, observed, secrets) for request, observed in kept],
             rewrite=settings.mode == "rewrite",
             run_id=run.run_id,
+            shared=target in exchange.shared_cassettes,
         )
         cassette_listing.cache_clear()  # the next test may find its new default cassette
     location = (item.location[0], (item.location[1] or 0) + 1)

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import scrub
 from .bodies import content_encoding
-from .cassettes import cassette_from_data
+from .cassettes import Interaction, cassette_from_data, match_key
 from .errors import CassetteError
 from .live import Observed
 from .report import versions
@@ -94,11 +94,24 @@ def _locked(folder: Path) -> Iterator[None]:
         os.close(handle)
 
 
-def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: bool, run_id: str) -> None:
+def _parsed(interactions: list[Any], path: Path) -> tuple[Interaction, ...]:
+    return cassette_from_data({"version": 1, "interactions": interactions}, path).interactions
+
+
+def _key(one: Interaction) -> tuple[str, ...]:
+    return match_key(one.method, one.route, one.uri)
+
+
+def write_cassette(
+    path: Path, interactions: list[dict[str, Any]], *, rewrite: bool, run_id: str, shared: bool = False
+) -> None:
     """Append to (``record``) or replace (``rewrite``) a cassette, atomically and under a lock.
 
     A rewrite replaces what an earlier run wrote; what this run (``run_id``) already wrote —
-    another test, another xdist worker — is kept and appended to.
+    another test, another xdist worker — is kept and appended to. A ``shared`` cassette (a module's
+    or class's marker names it: each of its tests records a part) is rewritten request by request:
+    an earlier run's interaction stays unless this run recorded the same request, so a rewrite of one
+    test keeps its neighbours' recordings (the count kept leads the file, in its metadata).
     """
     import yaml
     from vcr.serializers import yamlserializer
@@ -106,6 +119,7 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         existing: list[Any] = []
+        earlier: list[Any] = []  # a shared cassette's rewrite: interactions of earlier runs it keeps
         if path.exists():
             try:
                 data = yaml.load(path.read_bytes(), Loader=yamlserializer._CassetteLoader)
@@ -117,20 +131,33 @@ def write_cassette(path: Path, interactions: list[dict[str, Any]], *, rewrite: b
                 if not rewrite:
                     raise CassetteError("it is not a cassette (a YAML mapping); nothing written", path)
                 data = None
-            same_run = ((data or {}).get("metadata") or {}).get("hfrouter", {}).get("run_id") == run_id
+            meta = (data or {}).get("metadata")
+            held = meta.get("hfrouter") if isinstance(meta, dict) else None
+            held = held if isinstance(held, dict) else {}
+            same_run = held.get("run_id") == run_id
             if not rewrite or same_run:
                 existing = list((data or {}).get("interactions") or [])
-        document = {
-            "version": 1,
-            "interactions": existing + interactions,
-            "metadata": {
-                "hfrouter": {
-                    "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                    "recorded_with": versions(),
-                    "run_id": run_id,
-                }
-            },
+            if rewrite and shared and data is not None:
+                before = data.get("interactions")
+                before = before if isinstance(before, list) else []
+                kept = held.get("kept", 0) if same_run else len(before)
+                kept = kept if isinstance(kept, int) else 0
+                earlier, existing = before[:kept], before[kept:]
+        hfrouter: dict[str, Any] = {
+            "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "recorded_with": versions(),
+            "run_id": run_id,
         }
+        if earlier:
+            mine = {_key(one) for one in _parsed(existing + interactions, path)}
+            try:
+                parsed = _parsed(earlier, path)
+            except CassetteError:
+                parsed, earlier = (), []  # a part replay cannot read: replaced, as a rewrite replaces a malformed file
+            earlier = [one for one, read in zip(earlier, parsed, strict=True) if _key(read) not in mine]
+            if earlier:
+                hfrouter["kept"] = len(earlier)  # interactions of earlier runs, first in the file
+        document = {"version": 1, "interactions": earlier + existing + interactions, "metadata": {"hfrouter": hfrouter}}
         text = yamlserializer.serialize(document)
         # Never write a recording that would not replay what was recorded, nor one replay refuses.
         if yaml.load(text, Loader=yamlserializer._CassetteLoader)["interactions"] != document["interactions"]:

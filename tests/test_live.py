@@ -1057,6 +1057,47 @@ def test_recording_makes_the_cassette_a_marker_names_and_rewrite_replaces_a_malf
     recorded_then_replayed("rewrite")
 
 
+def test_rewriting_one_test_of_a_shared_cassette_keeps_the_others_recordings(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """A module's marker names one cassette for its tests. A rewrite of one of them replaced the
+    whole file with that test's two interactions: the others' recordings were gone, and their replay
+    went on, green, on healthy answers. It replaces the requests it records and keeps the rest."""
+    hfapp.makepyfile(
+        test_shared="""
+        import pytest
+        from hfapp import chat
+
+        pytestmark = pytest.mark.hfrouter_cassette("shared.yaml")
+
+        @pytest.mark.parametrize("provider", ["novita", "together", "cerebras"])
+        def test_chat(hfrouter, provider):
+            chat(provider)
+            assert {c.answered_by for c in hfrouter.calls} <= {"live", "cassette:shared.yaml"}
+        """
+    )
+    shared = hfapp.path / "cassettes" / "test_shared" / "shared.yaml"
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=record")).assert_outcomes(passed=3)
+    # the mapping look-up is the same request for the three: recorded once, then answered from the file
+    assert len(yaml.safe_load(shared.read_text())["interactions"]) == 4
+
+    for selected in ("test_shared.py::test_chat[together]", "test_shared.py::test_chat[novita]"):
+        result = hfapp.runpytest(*double.args(selected, mode="--hfrouter-mode=rewrite"))
+        result.assert_outcomes(passed=1)
+        interactions = yaml.safe_load(shared.read_text())["interactions"]
+        uris = sorted(i["request"]["uri"].split("/")[3] for i in interactions if "router" in i["request"]["uri"])
+        assert uris == ["cerebras", "novita", "together"], uris  # each provider's call once: none lost, none twice
+    double.engine.reset()
+    hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist").assert_outcomes(passed=3)
+    assert double.engine.seen == []  # the cassette answered every call of every test
+
+    # a rewrite of the whole module re-records every request: nothing of the earlier runs is kept
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite")).assert_outcomes(passed=3)
+    rewritten = yaml.safe_load(shared.read_text())
+    assert "kept" not in rewritten["metadata"]["hfrouter"]
+    assert len(rewritten["interactions"]) == 6  # in rewrite each test asks the router: its look-up and its call
+
+
 def test_tests_whose_names_share_a_default_cassette_are_named(hfapp: pytest.Pytester, double: Double) -> None:
     """Ids ``team/a`` and ``team-a`` make one default file name (pytest-recording's naming): both
     tests record into it and each would replay the other's answers. The recordings section says so;

@@ -324,7 +324,8 @@ def test_a_marker_of_the_plugins_prefix_it_does_not_know_is_a_collection_error(p
         "no_chaos": "@pytest.mark.hfrouter_no_chaos(1)",
     }
     for name, marker in wrong.items():
-        pytester.makepyfile(**{f"test_{name}": f"import pytest\n\n{marker}\ndef test_it():\n    pass\n"})
+        # (module names of their own: an in-process run imports them beside this suite's test_live)
+        pytester.makepyfile(**{f"test_wrong_{name}": f"import pytest\n\n{marker}\ndef test_it():\n    pass\n"})
     pytester.makepyfile(
         test_fine="""
         import pytest
@@ -338,12 +339,12 @@ def test_a_marker_of_the_plugins_prefix_it_does_not_know_is_a_collection_error(p
     result.assert_outcomes(errors=3, passed=1)
     result.stdout.fnmatch_lines(
         [
-            "test_plural.py::test_it: @pytest.mark.hfrouter_outages is no marker of pytest-hfrouter: as written "
+            "test_wrong_plural.py::test_it: @pytest.mark.hfrouter_outages is no marker of pytest-hfrouter: as written "
             "the test would run without it. Did you mean @pytest.mark.hfrouter_outage? Its markers: hfrouter_outage, *"
         ]
     )
-    result.stdout.fnmatch_lines(["test_live.py::test_it: @pytest.mark.hfrouter_live: takes no arguments"])
-    result.stdout.fnmatch_lines(["test_no_chaos.py::test_it: @pytest.mark.hfrouter_no_chaos: takes no arguments"])
+    result.stdout.fnmatch_lines(["test_wrong_live.py::test_it: @pytest.mark.hfrouter_live: takes no arguments"])
+    result.stdout.fnmatch_lines(["test_wrong_no_chaos.py::test_it: @pytest.mark.hfrouter_no_chaos: takes no arguments"])
 
 
 def test_cassette_marker_with_a_missing_file_names_it(pytester: pytest.Pytester) -> None:
