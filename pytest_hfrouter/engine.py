@@ -554,7 +554,8 @@ class Engine:
                     values = {"model": model or "", "provider": target, "provider_id": model or "", "task": task}
                     entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
             mapping["inferenceProviderMapping"] = entries
-            rule.hits += 1
+            if not rule.scenario.flags_unavailable:  # a flag reaches the app only where the router picks (`_provider`)
+                rule.hits += 1
             if rule.scenario.mapping_only:
                 rule.used += 1
         names = tuple(r.scenario.name for r in overlays)

@@ -65,6 +65,8 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
         return None
     scenario = rule.scenario
     matching = [c for c in calls if filters_match(rule, c)]
+    if scenario.flags_unavailable and matching:
+        return Finding(rule, NOT_APPLICABLE, _flag_unmet(rule, matching))
     answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]
     if answerable:
         by = sorted({c.answered_by for c in answerable})
@@ -81,6 +83,17 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
 
 def _kinds(calls: Sequence[Call]) -> str:
     return ", ".join(sorted({"streamed " + c.route if c.stream else c.route for c in calls}))
+
+
+def _flag_unmet(rule: Rule, matching: Sequence[Call]) -> str:
+    """A provider flagged unavailable in the mapping, that no call of the test failed over from."""
+    return (
+        f"{rule.scenario.name} flags the provider unavailable in the Hub's mapping, and only the router's own pick "
+        "acts on that: a call on the auto route without a :provider suffix (POST /v1/chat/completions) fails over "
+        f"to the next provider. The test's calls ({_kinds(matching)}) named their provider, which the router still "
+        "serves (a healthy answer): nothing changed for the app. Call the auto route without a suffix to meet it; "
+        "for a provider that fails when named, use provider-500 or another outage"
+    )
 
 
 def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:

@@ -1250,3 +1250,33 @@ def test_a_cassette_a_module_shares_is_no_finding_for_a_test_that_uses_none_of_i
         ],
         consecutive=True,
     )
+
+
+def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(hfapp: pytest.Pytester) -> None:
+    """provider-unavailable flags a provider in the mapping; only the router's pick on the auto route
+    acts on it. An app that names its provider is still served: the rule counted as answered (it did
+    answer the mapping look-up), and an app with no fallback passed. Now it changed nothing: judged so."""
+    hfapp.makepyfile(
+        test_flag="""
+        import pytest
+        from hfapp import auto_chat, chat
+
+        @pytest.mark.hfrouter_outage("provider-unavailable", provider="novita")
+        def test_names_its_provider(hfrouter):
+            chat("novita")
+
+        @pytest.mark.hfrouter_outage("provider-unavailable", provider="novita")
+        def test_lets_the_router_pick(hfrouter):
+            auto_chat("Qwen/Qwen2.5-72B-Instruct")
+            assert hfrouter.tried == ["together"]  # the flagged provider was passed over
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*provider-unavailable flags the provider unavailable in the Hub's mapping, and only the router's own "
+            "pick acts on that*",
+            "*FAILED test_flag.py::test_names_its_provider*",
+        ]
+    )

@@ -14,7 +14,6 @@ PROMPT = "An astronaut riding a horse on the moon."
 # What the app must do when fal-ai has a scenario's outage; unlisted: it falls back to together.
 FALLS_BACK = "falls back to together"
 QUOTA = "stops with QuotaExceeded"
-UNAFFECTED = "is answered by fal-ai"
 LAST = "falls back to hf-inference"
 EXPECTED = {
     "credits-exhausted-402": QUOTA,
@@ -22,8 +21,8 @@ EXPECTED = {
     # The mapping look-up fails for fal-ai and together; hf-inference needs only its task check
     # (GET /api/models/{id} without the mapping), which this scenario leaves alone.
     "hub-unavailable": LAST,
-    # Flagged unavailable changes the router's own pick only: this app names fal-ai.
-    "provider-unavailable": UNAFFECTED,
+    # provider-unavailable changes the router's own pick only; this app names fal-ai, so nothing
+    # changes for it and pytest-hfrouter skips that case, saying why.
 }
 TRANSPORT_FAULTS = ("read-timeout", "connect-timeout", "connection-reset", "body-cut")
 
@@ -70,9 +69,8 @@ def check_outcome(hfrouter, painter: FallbackPainter) -> None:
             # Streamed-only and auto-route-only scenarios cannot happen to a text_to_image call
             # on fal-ai: pytest-hfrouter reports those cases skipped, saying why.
             return
-        want = "fal-ai" if expected == UNAFFECTED else "together"
-        assert picture.provider == want, f"{scenario} on fal-ai: the app {expected}? It was {picture.provider}"
-        assert picture.image.format == ("PNG" if want == "fal-ai" else "JPEG")  # together's b64 JPEG
+        assert picture.provider == "together", f"{scenario} on fal-ai: the app {expected}? It was {picture.provider}"
+        assert picture.image.format == "JPEG"  # together's b64 JPEG
         hfrouter.assert_not_tried("hf-inference")
     assert fired(hfrouter, scenario), hfrouter.call_log()
 

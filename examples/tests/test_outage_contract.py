@@ -37,9 +37,8 @@ EXPECTED = {
     # A stream that stops cleanly with neither `data: [DONE]` nor a finish_reason is half an
     # answer (TGI streams lack [DONE] but do end with a finish_reason): the app must say so.
     ("stream-no-done", "stream"): INTERRUPTED,
-    # Flagged unavailable: the router's own pick on the auto route moves on, but this app names
-    # its providers, and a named provider is still called (huggingface_hub logs a warning).
-    "provider-unavailable": UNAFFECTED,
+    # provider-unavailable: the router's own pick on the auto route moves on, but this app names
+    # its providers, and a named provider is still served: pytest-hfrouter skips the case, saying why.
 }
 TRANSPORT_FAULTS = (
     "read-timeout",
