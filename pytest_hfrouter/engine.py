@@ -303,7 +303,7 @@ class Engine:
                 retry_after=answer.retry_after,
                 requested=route.requested,
                 scenarios=answer.scenarios,
-                truncates_stream=answer.truncates_stream,
+                truncates_stream=answer.truncates_stream and route.stream,  # of a streamed call only
             )
         )
         return answer.for_call(len(calls) - 1) if fault is not None else answer

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import FRESH_LOOKUPS
 
-from pytest_hfrouter import Call, ScenarioError
+from pytest_hfrouter import Call, HFRouter, ScenarioError
 from pytest_hfrouter.library import library_dir, load_user_scenarios, shipped_library
 from pytest_hfrouter.verdicts import NAMES, _could_judge, judge
 
@@ -516,10 +516,12 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
     assert reported(result) == [(f"test_flawed[{n}]", "no-backoff") for n in range(5)]
 
 
-@pytest.mark.parametrize("scenario", ["stream-cut", "stream-no-done", "stream-half-json"])
+@pytest.mark.parametrize("scenario", ["stream-cut", "stream-no-done", "stream-half-json", "error-in-200"])
 def test_truncated_stream_accepted_is_a_warning_for_the_app_that_shows_half(
     resilapp: pytest.Pytester, scenario: str
 ) -> None:
+    # error-in-200's JSON body, read as a stream, is no event at all: the app shows nothing, as if whole
+    shown = "" if scenario == "error-in-200" else PARTIAL
     resilapp.makepyfile(
         test_vd_truncated=f"""
         import pytest
@@ -528,7 +530,7 @@ def test_truncated_stream_accepted_is_a_warning_for_the_app_that_shows_half(
         pytestmark = pytest.mark.hfrouter_outage({scenario!r}, provider="novita")
 
         def test_flawed(hfrouter):
-            assert resilapp.shows_half_an_answer() == {PARTIAL!r}
+            assert resilapp.shows_half_an_answer() == {shown!r}
             [verdict] = hfrouter.verdicts
             assert verdict.name == "truncated-stream-accepted"
             assert verdict.level == "warning"
@@ -1303,3 +1305,15 @@ def test_the_pre_check_spares_a_healthy_log_and_sees_a_removed_provider() -> Non
     removed = frozenset({("novita", "qwen/qwen2.5-72b-instruct")})
     assert [v.name for v in judge(healthy, passed=True, removed=removed)] == ["retried-non-retryable"]
     assert _could_judge(healthy, (), removed=True)
+
+
+def test_error_in_200_on_a_plain_call_truncates_no_stream(hfrouter: HFRouter) -> None:
+    """error-in-200 declares truncates_stream for the streams it answers; a plain call is no stream."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    with hfrouter.outage("error-in-200", provider="novita"):
+        out = client.chat_completion([{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-72B-Instruct")
+    assert out.choices is None  # huggingface_hub does not raise on it (docs/ROUTER-FACTS.md §2.10)
+    assert [(c.answered_by, c.truncates_stream) for c in hfrouter.inference_calls] == [("scenario:error-in-200", False)]
+    assert hfrouter.verdicts == []
