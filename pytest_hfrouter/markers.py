@@ -204,6 +204,12 @@ def parse_each_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: L
     if provider is None:
         raise MarkerError(EACH_OUTAGE, "provider is required: the provider whose outages the test must survive")
     names = tuple(_scenario(EACH_OUTAGE, library, name) for name in args)
+    twice = [(given, name) for given, name in zip(args, names, strict=True) if names.count(name) > 1]
+    if twice:
+        spelled = " and ".join(dict.fromkeys(repr(given) for given, _ in twice))
+        raise MarkerError(
+            EACH_OUTAGE, f"{spelled} name the scenario {twice[0][1]!r} twice (an alias is its scenario): name it once"
+        )
     if not names:  # every HTTP scenario that can happen to this provider
         names = tuple(
             s.name for s in library.http_scenarios() if not s.providers or _any_provider(s.providers, provider)

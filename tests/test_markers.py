@@ -289,6 +289,10 @@ WRONG_ARGS = {
         '@pytest.mark.hfrouter_each_outage(provider="novita", retry_afer=1, colour="red")',
         "hfrouter_each_outage: unexpected keyword argument(s) colour, retry_afer (did you mean 'retry_after'?)",
     ),
+    "each_alias_twice": (
+        '@pytest.mark.hfrouter_each_outage("provider-500", "novita-500", provider="novita")',
+        "hfrouter_each_outage: 'provider-500' and 'novita-500' name the scenario 'provider-500' twice*",
+    ),
     "each_without_provider": (
         '@pytest.mark.hfrouter_each_outage("provider-500")',
         "hfrouter_each_outage: provider is required*",
