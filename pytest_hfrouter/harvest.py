@@ -16,9 +16,7 @@ import datetime
 import hashlib
 import http
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,10 +331,9 @@ def _load(path: Path) -> dict[str, Any]:
 def _write(path: Path, document: dict[str, Any]) -> None:
     import yaml
 
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        yaml.safe_dump(document, out, sort_keys=False, allow_unicode=True, width=100)
-    os.replace(temporary, path)
+    from .recorder import write_atomically
+
+    write_atomically(path, yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100))
 
 
 # -- promote and diff ------------------------------------------------------------------------

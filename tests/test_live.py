@@ -1098,6 +1098,22 @@ def test_rewriting_one_test_of_a_shared_cassette_keeps_the_others_recordings(
     assert len(rewritten["interactions"]) == 6  # in rewrite each test asks the router: its look-up and its call
 
 
+def test_a_recorded_cassette_is_readable_as_any_file_the_user_writes(hfapp: pytest.Pytester, double: Double) -> None:
+    """Written through mkstemp, every cassette was 0600 (and a rewrite made a 0644 one 0600): a CI
+    container or another user could not read it. A new one follows the umask; a rewrite keeps the mode."""
+    hfapp.makepyfile(test_modes="from hfapp import chat\n\ndef test_chat(hfrouter):\n    chat('novita')\n")
+    umask = os.umask(0o022)
+    try:
+        hfapp.runpytest(*double.args(mode="--hfrouter-mode=record")).assert_outcomes(passed=1)
+        [cassette] = (hfapp.path / "cassettes").rglob("*.yaml")
+        assert cassette.stat().st_mode & 0o777 == 0o644
+        cassette.chmod(0o640)
+        hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite")).assert_outcomes(passed=1)
+        assert cassette.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
+
+
 def test_tests_whose_names_share_a_default_cassette_are_named(hfapp: pytest.Pytester, double: Double) -> None:
     """Ids ``team/a`` and ``team-a`` make one default file name (pytest-recording's naming): both
     tests record into it and each would replay the other's answers. The recordings section says so;
