@@ -302,8 +302,10 @@ def _loaded_cassettes(
             cassettes.append(load_cassette(path))
         except CassetteError as exc:
             if settings.mode != REWRITE:
+                # a recording run would append to it: rewrite records it afresh
+                fix = f" (record it afresh: {record_command(item.nodeid, 'rewrite')})" if settings.records else ""
                 # ``from None``: the message says it all; no "During handling..." twin of it.
-                raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}", pytrace=False) from None
+                raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}{fix}", pytrace=False) from None
             cassettes.append(_recording_into(path))  # rewrite replaces it: nothing of it is read
     if len(cassettes) > 1:  # the first named is the one a recording writes (and the first replay reads)
         named = _named_paths(item, settings, marks)

@@ -138,7 +138,8 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
     else:
         write(
             "nothing recorded: no test the plugin acts in sent a call the router answered (a call its cassette "
-            "already holds, or an outage rule answers, is not recorded again)"
+            "already holds, or an outage rule answers, is not recorded again; a test that failed before its calls, "
+            "on a malformed cassette say, records nothing)"
         )
     # Tests whose names differ only in characters a file name cannot hold (ids "a/b" and "a-b") share
     # a default cassette: each would replay the other's answers. Said; a shared marker is on purpose.

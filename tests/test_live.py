@@ -1053,7 +1053,9 @@ def test_recording_makes_the_cassette_a_marker_names_and_rewrite_replaces_a_malf
     shared.write_text("interactions: [not, a, mapping\n")
     result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*pytest-hfrouter: malformed cassette: *shared.yaml*"])
+    result.stdout.fnmatch_lines(
+        ["*pytest-hfrouter: malformed cassette: *shared.yaml*", "*(record it afresh: *--hfrouter-mode=rewrite*)"]
+    )
     recorded_then_replayed("rewrite")
 
 
