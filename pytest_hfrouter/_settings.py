@@ -514,7 +514,7 @@ def resolve(
         baseline=Path(baseline) if baseline else None,
         summary=paths["hfrouter_summary"],
         fail_on_drift=bool(option("hfrouter_fail_on_drift")),
-        probes=_probes(_items(ini("hfrouter_probes"))),
+        probes=_probes(ini("hfrouter_probes")),
         probe_concurrency=number("hfrouter_probe_concurrency", int, 1),
         probe_budget=number("hfrouter_probe_budget", int, 0),
         probe_timeout=number("hfrouter_probe_timeout", float, 0.1),
@@ -534,7 +534,7 @@ def resolve(
 
 
 def _items(lines: list[str]) -> tuple[str, ...]:
-    """An ini list of names (providers, host globs, probes, ``module:callable``) as users write it:
+    """An ini list of names (providers, host globs, ``module:callable``) as users write it:
     one a line, or several on a line between commas or spaces, which no such name holds; a line
     that starts with ``#`` is a comment. ``hfrouter_chain = novita, together`` names two providers,
     not one that does not exist (nor a host glob that can never match)."""
@@ -555,14 +555,34 @@ def _known_providers(name: str, providers: tuple[str, ...]) -> tuple[str, ...]:
     return providers
 
 
-def _probes(lines: tuple[str, ...]) -> tuple[str, ...]:
-    """The probes, their providers checked now: a typo would otherwise probe a provider the router
-    does not have, on every nightly run, and report it as failing."""
-    if lines:
-        from .probes import parse_probes
+#: a model id as a probe names it: ``owner/name`` (or a bare legacy name), with a policy or provider
+#: suffix on the auto route (``:fastest``); no spaces, no separators
+_PROBE_MODEL = re.compile(r"^[\w.-]+(/[\w.-]+)?(:[\w.-]+)?$")
 
-        _known_providers("hfrouter_probes", tuple(dict.fromkeys(p.provider for p in parse_probes(lines) if p.provider)))
-    return lines
+
+def _probes(lines: list[str]) -> tuple[str, ...]:
+    """The probes, one a line or between commas, each checked now: a typo in a provider would probe one
+    the router does not have, on every nightly run; ``novita Qwen/X`` (a space for the colon) would
+    probe two auto-route models and never novita; ``novita:`` the auto route with model ``novita:``."""
+    items = tuple(
+        item.strip() for line in lines if not line.lstrip().startswith("#") for item in line.split(",") if item.strip()
+    )
+    if not items:
+        return items
+    from .probes import parse_probes
+
+    for item in items:
+        [probe, _] = parse_probes((item,))
+        if any(ch.isspace() for ch in item) or not _PROBE_MODEL.match(probe.model):
+            raise pytest.UsageError(
+                f"hfrouter_probes: {item!r} is not a probe: write provider:model (novita:Qwen/Qwen2.5-72B-Instruct) "
+                "or a model alone for the auto route, one a line or between commas"
+            )
+    twice = sorted({item for item in items if items.count(item) > 1})
+    if twice:
+        raise pytest.UsageError(f"hfrouter_probes: {', '.join(twice)} named twice: name each probe once")
+    _known_providers("hfrouter_probes", tuple(dict.fromkeys(p.provider for p in parse_probes(items) if p.provider)))
+    return items
 
 
 def _hosts(globs: tuple[str, ...]) -> tuple[str, ...]:

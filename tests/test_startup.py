@@ -169,6 +169,25 @@ USAGE = {
         ini="hfrouter_retry_storm = nan",
         expected=("ERROR: hfrouter_retry_storm: expected a whole number >= 1, got 'nan'"),
     ),
+    # -- probes ----------------------------------------------------------------------------------------
+    "probe-with-a-space-for-the-colon": Case(
+        ini="hfrouter_probes =\n    novita Qwen/Qwen2.5-72B-Instruct",
+        expected=(
+            "ERROR: hfrouter_probes: 'novita Qwen/Qwen2.5-72B-Instruct' is not a probe: write provider:model "
+            "(novita:Qwen/Qwen2.5-72B-Instruct) or a model alone for the auto route, one a line or between commas"
+        ),
+    ),
+    "probe-without-a-model": Case(
+        ini="hfrouter_probes = novita:", expected="ERROR: hfrouter_probes: 'novita:' is not a probe: *"
+    ),
+    "probe-with-a-semicolon": Case(
+        ini="hfrouter_probes = together:a/b;together:x/y",
+        expected="ERROR: hfrouter_probes: 'together:a/b;together:x/y' is not a probe: *",
+    ),
+    "probe-twice": Case(
+        ini="hfrouter_probes =\n    novita:a/b\n    novita:a/b, together:a/b",
+        expected="ERROR: hfrouter_probes: novita:a/b named twice: name each probe once",
+    ),
     # -- chaos -----------------------------------------------------------------------------------------
     "chaos-while-recording": Case(
         args=("--hfrouter-mode=record", "--hfrouter-chaos-seed=1"),
