@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import scrub
-from .routes import INFERENCE_KINDS
+from .routes import INFERENCE_KINDS, OTHER
 
 if TYPE_CHECKING:
     from .library import Library
@@ -391,7 +391,7 @@ def write_outputs(
         report.write(json_path, payload if keeps_tests else None)
     # CI's step summary is left alone by a run that made no router call; the run's own file always
     # gets the section, and is written as the report is (CI's step summary gathers every step's)
-    called = keeps_tests and any(t["calls"] for t in report.tests)
+    called = keeps_tests and any(c["route"] != OTHER for t in report.tests for c in t["calls"])  # not another host
     health = live or before is not None
     targets = [
         (t, mode) for t, mode in ((step_summary, "a"), (summary, "w")) if t and (t is summary or called or health)

@@ -181,6 +181,16 @@ def test_summary_is_written_in_replay_and_says_when_nothing_was_met(
     pytester.makepyfile(test_plain="def test_plain(): pass")
     pytester.runpytest("-p", "hfrouter", "test_plain.py").assert_outcomes(passed=1)
     assert step.read_text() == "# before\n"  # no router call at all: the step summary is left alone
+    pytester.makepyfile(  # a call to another host (refused: it fails the test) is no router call either
+        test_elsewhere="""
+        import httpx
+
+        def test_elsewhere():
+            httpx.get("http://nonexistent.invalid/")
+        """
+    )
+    pytester.runpytest("-p", "hfrouter", "test_elsewhere.py").assert_outcomes(failed=1)
+    assert step.read_text() == "# before\n"
     pytester.runpytest("-p", "hfrouter", "test_plain.py", "--hfrouter-summary=s.md").assert_outcomes(passed=1)
     assert "No test met an outage scenario." in (pytester.path / "s.md").read_text()
     assert step.read_text() == "# before\n"  # still no router call: the run's own file only
