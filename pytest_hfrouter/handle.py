@@ -221,7 +221,14 @@ class HFRouter:
         __tracebackhide__ = True
         _check_providers("assert_tried", providers)
         if self.tried != list(providers):
-            self._fail(f"expected the chain to try {list(providers)}, it tried {self.tried}")
+            tried, hint = self.tried, ""
+            once = list(dict.fromkeys(tried))
+            if once == list(providers):  # the same chain, with retries
+                hint = (
+                    f" (the same providers in order once each, {once}, with retries: list each try, or compare "
+                    "list(dict.fromkeys(hfrouter.tried)) for the chain alone)"
+                )
+            self._fail(f"expected the chain to try {list(providers)}, it tried {tried}{hint}")
 
     def assert_answered_by(self, provider: str) -> None:
         """The last successful inference call came from ``provider``."""

@@ -110,3 +110,23 @@ def test_every_public_member_of_the_hfrouter_fixture_is_in_the_readme_fixtures_t
     listed = {name for cell in first_column for name in re.findall(r"`([A-Za-z_]\w*)", cell)}
     members = {name for name in dir(pytest_hfrouter.HFRouter) if not name.startswith("_")}
     assert sorted(members - listed) == []
+
+
+def test_assert_tried_with_retries_says_so(hfrouter: pytest_hfrouter.HFRouter) -> None:
+    """A library that retries (openai's max_retries, smolagents, litellm) tries a provider more than
+    once: the exact comparison fails, and its message now says it is the same chain with retries."""
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.errors import HfHubHTTPError
+
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    with hfrouter.outage("provider-500", provider="novita", times=1):
+        for _ in range(2):  # a retry
+            try:
+                client.chat_completion([{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-72B-Instruct")
+            except HfHubHTTPError:
+                continue
+    with pytest.raises(AssertionError) as raised:
+        hfrouter.assert_tried("novita")
+    assert "it tried ['novita', 'novita'] (the same providers in order once each, ['novita'], with retries" in str(
+        raised.value
+    )
