@@ -84,7 +84,12 @@ class _Handler(ConnectionHandler):
             double.log(f"{self.command} {self.path} -> 500 ({type(exc).__name__}: {exc})")
             return
         if answer.unanswered or answer.passthrough:
-            reason = answer.unanswered or "the double does not proxy to other hosts"
+            reason = answer.unanswered or (
+                "under --live only the test's outage rules and cassettes answer here: the double does not forward "
+                "to the live router (the test's in-process clients do)"
+                if answer.source == "live"
+                else "the double does not proxy to other hosts"
+            )
             self._send_plain(404, f"pytest-hfrouter double: no answer for {self.command} {self.path}: {reason}")
             double.log(f"{self.command} {self.path} -> 404 (no answer)")
             return

@@ -1116,6 +1116,33 @@ def test_a_recorded_cassette_is_readable_as_any_file_the_user_writes(hfapp: pyte
         os.umask(umask)
 
 
+def test_the_router_double_under_live_says_it_does_not_forward(pytester: pytest.Pytester, double: Double) -> None:
+    """hfrouter_server in a --live run answers the test's outages; any other request got a 404 saying the
+    double "does not proxy to other hosts", for a router path. It says what it does not do, and why."""
+    pytester.makepyfile(
+        test_double_live="""
+        import json, urllib.error, urllib.request
+        import pytest
+
+        def post(url):
+            body = json.dumps({"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]})
+            request = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(request, timeout=10)
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode()
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_it(hfrouter_server):
+            status, text = post(hfrouter_server.base_url + "/novita/v3/openai/chat/completions")
+            assert status == 500
+            status, text = post(hfrouter_server.base_url + "/together/v1/chat/completions")
+            assert status == 404 and "does not forward to the live router" in text, text
+        """
+    )
+    pytester.runpytest(*double.args()).assert_outcomes(passed=1)
+
+
 def test_tests_whose_names_share_a_default_cassette_are_named(hfapp: pytest.Pytester, double: Double) -> None:
     """Ids ``team/a`` and ``team-a`` make one default file name (pytest-recording's naming): both
     tests record into it and each would replay the other's answers. The recordings section says so;
