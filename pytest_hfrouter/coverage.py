@@ -179,6 +179,9 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
                 cell["tests"].append(test["test"])
                 outcome = test.get("outcome") or "passed"
                 cell[outcome] = cell.get(outcome, 0) + 1
+    for row in cells.values():  # by node id: a serial run and one under xdist (completion order) list alike
+        for cell in row.values():
+            cell["tests"].sort()
     providers = sorted(set(kinds) | set(cells), key=lambda p: (p == ANY, p))
     gaps = {
         provider: [

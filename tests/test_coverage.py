@@ -138,11 +138,7 @@ def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None
         }
 
     assert by_test(spread) == by_test(alone)
-    for cells in (alone["coverage"]["cells"], spread["coverage"]["cells"]):
-        for row in cells.values():
-            for cell in row.values():
-                cell["tests"].sort()
-    assert spread["coverage"] == alone["coverage"]
+    assert spread["coverage"] == alone["coverage"]  # each cell's tests in one order (by node id), not completion order
     assert spread["scenarios"] == alone["scenarios"]  # a worker's catalog: the controller loads no library
 
 
