@@ -788,8 +788,8 @@ def _foreign_host(host: str) -> tuple[str, str]:
     what = "a Hub request pytest-hfrouter does not synthesise" if host in HUB_HOSTS else "not the router"
     return (
         f"{host} is {what}; in replay nothing leaves the process unless you let it",
-        f"let it through: ini hfrouter_allow_hosts = {host} (globs, e.g. *.{parent}), "
-        f'or answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")',
+        'answer it from a cassette (offline, the same every run): @pytest.mark.hfrouter_cassette("<file>.yaml"), '
+        f"or let it go to the real network: ini hfrouter_allow_hosts = {host} (globs, e.g. *.{parent})",
     )
 
 

@@ -185,8 +185,9 @@ def test_network_is_blocked_per_test(pytester: pytest.Pytester, write_cassette: 
                 f"    - {cassette}",
                 "  closest recorded requests:",
                 "    - GET https://example.com/api/recorded",
-                "  let it through: ini hfrouter_allow_hosts = example.com (globs, e.g. *.example.com), "
-                'or answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")',
+                "  answer it from a cassette (offline, the same every run): "
+                '@pytest.mark.hfrouter_cassette("<file>.yaml"), '
+                "or let it go to the real network: ini hfrouter_allow_hosts = example.com (globs, e.g. *.example.com)",
             ]
         )
     assert "HF_TOKEN" not in result.stdout.str()  # a token records router calls; it cannot help here

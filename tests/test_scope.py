@@ -284,8 +284,8 @@ def test_a_non_router_host_offers_allow_hosts_not_a_token(pytester: pytest.Pytes
         [
             "pytest-hfrouter: no answer for GET https://api.gradio.app/pkg-version",
             "  api.gradio.app is not the router; in replay nothing leaves the process unless you let it",
-            "  let it through: ini hfrouter_allow_hosts = api.gradio.app (globs, e.g. *.gradio.app), "
-            'or answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")',
+            '  answer it from a cassette (offline, the same every run): @pytest.mark.hfrouter_cassette("<file>.yaml"), '
+            "or let it go to the real network: ini hfrouter_allow_hosts = api.gradio.app (globs, e.g. *.gradio.app)",
         ]
     )
     assert "HF_TOKEN" not in result.stdout.str()
@@ -307,7 +307,8 @@ def test_a_hub_request_it_does_not_synthesise_says_so(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(
         [
             "  huggingface.co is a Hub request pytest-hfrouter does not synthesise; *",
-            "  let it through: ini hfrouter_allow_hosts = huggingface.co *",
+            "  answer it from a cassette *, or let it go to the real network: "
+            "ini hfrouter_allow_hosts = huggingface.co *",
         ]
     )
 
