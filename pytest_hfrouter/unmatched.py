@@ -108,6 +108,13 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
             "side): it cannot apply to this app's route. Call a provider route (InferenceClient(provider=...)) "
             "to meet it, or choose a scenario that answers the auto route"
         )
+    if MAPPING in scenario.routes and MAPPING not in kinds and {c.provider for c in matching} == {"hf-inference"}:
+        return (
+            f"{name} changes the Hub's provider-mapping look-up, and the test made none: huggingface_hub asks the "
+            "Hub nothing but the model's task for provider='hf-inference' (a model-info request, GET /api/models/{id}, "
+            f"which {name} does not answer); the matching calls were: {_kinds(matching)}. It can happen to providers "
+            "whose calls begin with the look-up (fal-ai, together, novita...)"
+        )
     if scenario.routes == (AUTO,) and kinds <= {PROVIDER, MAPPING}:
         return (
             f"{name} happens only on the auto route (POST /v1/chat/completions, no enabled provider serves the "

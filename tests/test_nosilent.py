@@ -1280,3 +1280,27 @@ def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(h
             "*FAILED test_flag.py::test_names_its_provider*",
         ]
     )
+
+
+def test_a_hub_outage_on_hf_inference_says_its_client_makes_no_mapping_look_up(pytester: pytest.Pytester) -> None:
+    """hub-unavailable answers the mapping look-up; a client that names hf-inference asks the Hub only
+    for the model's task. The failure said "the matching calls were: provider", hiding the look-up."""
+    pytester.makepyfile(
+        test_hub="""
+        import pytest
+        from huggingface_hub import InferenceClient
+
+        @pytest.mark.hfrouter_outage("hub-unavailable", model="sentence-transformers/all-MiniLM-L6-v2")
+        def test_embeds(hfrouter):
+            client = InferenceClient(provider="hf-inference", api_key="hf_fake", timeout=10)
+            client.feature_extraction("hi", model="sentence-transformers/all-MiniLM-L6-v2")
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*hub-unavailable changes the Hub's provider-mapping look-up, and the test made none: huggingface_hub "
+            "asks the Hub nothing but the model's task for provider='hf-inference'*"
+        ]
+    )
