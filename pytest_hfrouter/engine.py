@@ -191,6 +191,13 @@ class Engine:
             if self.doubles and urlsplit(request.url).netloc in self.doubles:
                 return PASSTHROUGH
             if self._allowed is not None and self._allowed(urlsplit(request.url).hostname or ""):
+                # logged, as README says: the test sees that it went to the real network (its status is
+                # not read: the answer goes to the app untouched)
+                exchange.calls.append(
+                    Call(
+                        None, None, OTHER, request.method, request.url, None, None, "passthrough", False, exchange.now()
+                    )
+                )
                 return PASSTHROUGH
             if route_is_loopback(request.url):
                 return (
