@@ -1271,8 +1271,15 @@ def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(h
             assert hfrouter.tried == ["together"]  # the flagged provider was passed over
         """
     )
-    result = hfapp.runpytest("-p", "hfrouter")
-    result.assert_outcomes(passed=1, failed=1)
+    import huggingface_hub
+
+    # before 1.0 huggingface_hub has no server-side auto route: "auto" is a client-side pick of a provider route
+    server_side_auto = int(huggingface_hub.__version__.split(".")[0]) >= 1
+    result = hfapp.runpytest("-p", "hfrouter", *(() if server_side_auto else ("-k", "names_its_provider")))
+    if server_side_auto:
+        result.assert_outcomes(passed=1, failed=1)
+    else:
+        result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "*provider-unavailable flags the provider unavailable in the Hub's mapping, and only the router's own "
