@@ -229,6 +229,8 @@ def _lint_file(path: Path) -> list[str]:
     except CassetteError as exc:
         problems.append(f"{path}: malformed cassette: {exc.problem}")
     else:
+        if not cassette.interactions:  # replay: a test that names it fails (it answers none of its calls)
+            problems.append(f"{path}: holds no interactions: it answers nothing (record it, or delete it)")
         problems += [f"{path}: {line}" for line in cassette.unmatchable()]
         if cassette.is_scenario:
             problems += _scenario_problems(cassette)

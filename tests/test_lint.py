@@ -173,6 +173,7 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
     upper = cassette()
     upper["interactions"][0]["response"]["headers"] = [["Content-Type", "application/json"]]
     (tmp_path / "j-upper-case.YAML").write_text(dumped(upper))  # a folder's walk finds it too
+    write(tmp_path, "k-no-interactions", "interactions: []\nversion: 1\n")  # a test that names it fails in replay
     run = subprocess.run(
         [sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path)], capture_output=True, text=True, timeout=120
     )
@@ -191,6 +192,7 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
             "g-not-utf8",
             "h-clean",
             "i-comments-only",
+            "k-no-interactions",
         )
     }
     by_file["j-upper-case"] = [line for line in lines if "/j-upper-case.YAML" in line]
@@ -214,7 +216,10 @@ def test_a_malformed_file_is_a_finding_and_the_others_are_still_checked(tmp_path
         f"{tmp_path}/j-upper-case.YAML: malformed cassette: interactions[0].response.headers must be a mapping of "
         "name to list of values"
     ]
-    assert lines[-1] == f"10 cassette(s) checked, {len(lines) - 1} problem(s)"
+    assert by_file["k-no-interactions"] == [
+        f"{tmp_path}/k-no-interactions.yaml: holds no interactions: it answers nothing (record it, or delete it)"
+    ]
+    assert lines[-1] == f"11 cassette(s) checked, {len(lines) - 1} problem(s)"
 
 
 def test_bodies_that_cannot_round_trip_are_flagged(tmp_path: Path) -> None:
