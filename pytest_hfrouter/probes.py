@@ -72,21 +72,23 @@ class Budget:
     most, wherever its probes happen to run."""
 
     def __init__(self, total: int, folder: str | None = None) -> None:
-        self.left = total
+        self.total = total
         self._lock = threading.Lock()
         self._folder = folder
-        self._next = 0  # claims below it are taken (files are never removed while the run lasts)
+        # alone: the requests taken; with a folder: the next claim to try (those below it are taken,
+        # by this worker or another; the files stay while the run lasts)
+        self._taken = 0
 
     def take(self) -> bool:
         with self._lock:
             if self._folder is None:
-                if self.left <= 0:
+                if self._taken >= self.total:
                     return False
-                self.left -= 1
+                self._taken += 1
                 return True
-            while self._next < self.left:
-                claim = os.path.join(self._folder, f"probe-budget-{self._next}")
-                self._next += 1
+            while self._taken < self.total:
+                claim = os.path.join(self._folder, f"probe-budget-{self._taken}")
+                self._taken += 1
                 try:
                     os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
                 except FileExistsError:
