@@ -87,6 +87,8 @@ def start(
     case = each_case(item)
     each = marks.get(EACH_OUTAGE)
     each_rule = None
+    if each and case is None:
+        raise _unparametrized(item)
     if case is not None and each:
         each_rule = parse_each_outage(each[0].args, each[0].kwargs, library).rule(library, case)
         rules.insert(0, each_rule)
@@ -113,6 +115,27 @@ def start(
     running = Running(exchange, marks, settings, engine, run, policy, each_rule, marker_count(item))
     policy.active = True
     return running
+
+
+def _unparametrized(item: pytest.Item) -> BaseException:
+    """An ``hfrouter_each_outage`` test that pytest never parametrized: it would run once, with no outage."""
+    unittest = type(item).__name__ == "TestCaseFunction"
+    why = (
+        "pytest does not parametrize the methods of a unittest.TestCase"
+        if unittest
+        else "the marker came after pytest parametrized the tests at collection (added by a conftest's "
+        "pytest_collection_modifyitems, or by a fixture)"
+    )
+    fix = (
+        "give each scenario its own test method with @pytest.mark.hfrouter_outage(...), or move the test to a "
+        "plain test function or class"
+        if unittest
+        else "put the marker on the test, its class or module (pytestmark)"
+    )
+    return pytest_fail(
+        f"pytest-hfrouter: {item.nodeid} is marked @pytest.mark.hfrouter_each_outage, but no case of it was made: "
+        f"{why}. As it stands the test would run once without any outage. To run it once per scenario, {fix}."
+    )
 
 
 def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, settings: Settings) -> BaseException:

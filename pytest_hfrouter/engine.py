@@ -561,10 +561,13 @@ class Engine:
                     values = {"model": model or "", "provider": target, "provider_id": model or "", "task": task}
                     entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
             mapping["inferenceProviderMapping"] = entries
-            if not rule.scenario.flags_unavailable:  # a flag reaches the app only where the router picks (`_provider`)
-                rule.hits += 1
+            # The overlay is the outage only for a scenario of the mapping alone; one that answers the provider
+            # too (staging-auth's 401) happens when that answer is served, and a flag reaches the app only where
+            # the router picks (`_provider`).
             if rule.scenario.mapping_only:
                 rule.used += 1
+                if not rule.scenario.flags_unavailable:
+                    rule.hits += 1
         names = tuple(r.scenario.name for r in overlays)
         return Answer(
             200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{'+'.join(names)}", scenarios=names

@@ -245,6 +245,49 @@ def test_each_outage_runs_every_case(hfapp: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*HFRouterWarning*")  # every case was exercised
 
 
+def test_an_each_outage_marker_pytest_never_parametrized_fails_the_test(hfapp: pytest.Pytester) -> None:
+    """pytest makes no cases for a unittest.TestCase method, nor for a marker added after collection:
+    the test ran once, with no outage, green (found by a new user's audit)."""
+    hfapp.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_added_late":
+                    item.add_marker(pytest.mark.hfrouter_each_outage(provider="novita"))
+        """
+    )
+    hfapp.makepyfile(
+        test_late="""
+        import unittest
+
+        import pytest
+        from hfapp import chat, status_of
+
+        class TestChat(unittest.TestCase):
+            @pytest.mark.hfrouter_each_outage(provider="novita")
+            def test_method(self):
+                self.assertEqual(status_of(chat), 200)
+
+        def test_added_late():
+            assert status_of(chat) == 200
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_late.py::TestChat::test_method is marked @pytest.mark.hfrouter_each_outage, but no case of it "
+            "was made: pytest does not parametrize the methods of a unittest.TestCase.*",
+            "*test_late.py::test_added_late is marked @pytest.mark.hfrouter_each_outage, but no case of it was "
+            "made: the marker came after pytest parametrized the tests at collection*",
+        ]
+    )
+
+
 def test_unknown_scenario_is_a_collection_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_unknown="""
