@@ -68,6 +68,8 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
     if scenario.flags_unavailable and matching:
         return Finding(rule, NOT_APPLICABLE, _flag_unmet(rule, matching))
     answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]
+    if answerable and all(c.route == MAPPING and scenario.name in c.scenarios for c in answerable):
+        return Finding(rule, NOT_APPLICABLE, _overlay_only(rule))
     if answerable:
         by = sorted({c.answered_by for c in answerable})
         return Finding(
@@ -79,6 +81,18 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
     if matching:
         return Finding(rule, NOT_APPLICABLE, _cannot_apply(rule, matching))
     return Finding(rule, UNMATCHED, _no_match(rule, calls))
+
+
+def _overlay_only(rule: Rule) -> str:
+    """A scenario of the mapping and the provider (staging-auth) that shaped the look-up only."""
+    scenario = rule.scenario
+    provider = rule.literal_provider or "the provider"
+    return (
+        f"{scenario.name} shaped the Hub's provider-mapping look-up, but no call to {provider} followed that "
+        f"pytest-hfrouter answered, so its outage (HTTP {scenario.status} from the provider) never reached the app. "
+        "Did the app call the provider through a client the plugin intercepts (httpx, requests, aiohttp), or did "
+        "another mock library (respx, pytest-httpx, responses, requests-mock, aioresponses) answer it first?"
+    )
 
 
 def _kinds(calls: Sequence[Call]) -> str:

@@ -1289,6 +1289,40 @@ def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(h
     )
 
 
+def test_a_staging_mapping_with_no_provider_call_after_it_is_no_outage_it_met(hfapp: pytest.Pytester) -> None:
+    """staging-auth is the mapping's "staging" entry and the provider's 401. The mapping answer alone
+    counted as the outage: an app whose provider call another mock library answered (aioresponses,
+    found by a new user's audit) never saw the 401 and passed. Here the app looks the mapping up and
+    calls no provider."""
+    hfapp.makepyfile(
+        test_staging="""
+        import pytest
+        from huggingface_hub import HfApi
+        from hfapp import MODEL, chat, status_of
+
+        @pytest.mark.hfrouter_outage("staging-auth", provider="novita")
+        def test_looks_up_only():
+            info = HfApi().model_info(MODEL, expand=["inferenceProviderMapping"])
+            assert info.id == MODEL
+
+        @pytest.mark.hfrouter_outage("staging-auth", provider="novita")
+        def test_calls_the_provider():
+            assert status_of(chat) == 401
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*staging-auth shaped the Hub's provider-mapping look-up, but no call to novita followed that "
+            "pytest-hfrouter answered, so its outage (HTTP 401 from the provider) never reached the app.*",
+            "*FAILED test_staging.py::test_looks_up_only*",
+        ]
+    )
+
+
 def test_a_hub_outage_on_hf_inference_says_its_client_makes_no_mapping_look_up(pytester: pytest.Pytester) -> None:
     """hub-unavailable answers the mapping look-up; a client that names hf-inference asks the Hub only
     for the model's task. The failure said "the matching calls were: provider", hiding the look-up."""
