@@ -21,6 +21,7 @@ from .cassettes import Cassette
 from .errors import HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
+from .routes import INFERENCE_KINDS
 from .traffic import Exchange, Rule
 from .unmatched import NOT_APPLICABLE, Finding, called, diagnose
 from .verdicts import Verdict, verdicts_of
@@ -135,6 +136,8 @@ def after_call(
         return findings
     if exchange.cassettes:
         _cassettes_used(findings, exchange, settings, passed=passed, location=location)
+    if resilience is not None and not any(call.route in INFERENCE_KINDS for call in exchange.calls):
+        _unmatched(findings, _nothing_judged(exchange), settings, passed=passed, location=location)
     if not settings.judges(resilience is not None):
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
@@ -145,6 +148,18 @@ def after_call(
         described = "\n".join(f"  {v.describe()}" for v in blocking)
         findings.failures.append(f"pytest-hfrouter: resilience verdicts:\n{described}")
     return findings
+
+
+def _nothing_judged(exchange: Exchange) -> str:
+    """``hfrouter_resilient`` on a test whose app made no inference call the plugin saw."""
+    seen = f"only {len(exchange.calls)} other request(s)" if exchange.calls else "no request at all"
+    return (
+        "pytest-hfrouter: @pytest.mark.hfrouter_resilient judges how the app treats the router, and this test made "
+        f"no inference call that pytest-hfrouter saw ({seen}), so nothing was judged. Did the app run through a "
+        "client the plugin intercepts (httpx, requests, aiohttp), or did another mock library (respx, pytest-httpx, "
+        "responses, requests-mock, aioresponses) or a patched client answer its calls first? (A test that makes no "
+        "router call needs no such marker.)"
+    )
 
 
 def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool) -> None:

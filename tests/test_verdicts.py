@@ -881,6 +881,42 @@ def test_assert_resilient_fails_with_the_verdicts_and_the_call_log(resilapp: pyt
     )
 
 
+def test_a_resilient_test_whose_app_made_no_router_call_judged_nothing(resilapp: pytest.Pytester) -> None:
+    """``hfrouter_resilient`` with every call answered by another mock library (pytest-httpx, found by
+    a new user's audit) or a patched client: no call was seen, no verdict could fire, and it passed."""
+    resilapp.makepyfile(
+        test_vd_nothing="""
+        from unittest import mock
+
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_resilient()
+        def test_patched_client(hfrouter):
+            with mock.patch.object(resilapp, "hammers_novita", return_value="patched"):
+                assert resilapp.hammers_novita() == "patched"
+            hfrouter.assert_resilient()
+
+        @pytest.mark.hfrouter_resilient()
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_real_client(hfrouter):
+            with hfrouter.virtual_time():
+                resilapp.tries_twice_then_falls_back()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_patched_client _*",
+            "pytest-hfrouter: @pytest.mark.hfrouter_resilient judges how the app treats the router, and this test "
+            "made no inference call that pytest-hfrouter saw (no request at all), so nothing was judged.*",
+        ]
+    )
+
+
 def test_resilient_marker_checks_after_the_body(resilapp: pytest.Pytester) -> None:
     resilapp.makepyfile(
         test_vd_marker="""
