@@ -141,6 +141,7 @@ def parse_outage(args: Sequence[Any], kwargs: Mapping[str, Any], library: Librar
         overrides=_overrides(OUTAGE, kwargs, scenario, api),
         optional=optional,
         api=api,
+        written=given[0] if given[0] != scenario.name else None,
     )
 
 

@@ -129,6 +129,8 @@ class Rule:
     optional: bool = False
     #: how the user wrote it: "marker", "block" (``hfrouter.outage()``), "each" (a matrix case) or "serve"
     api: str = "marker"
+    #: the scenario's name as the user wrote it, where that was an alias (``novita-500``); else None
+    written: str | None = None
     #: matching calls answered (counts toward ``times``)
     used: int = 0
     #: answers this rule gave or shaped, mapping overlays included (0 after the body: it never happened)
@@ -180,7 +182,7 @@ class Rule:
 
     def describe(self) -> str:
         """The rule as the user wrote it: the marker, the ``hfrouter.outage()`` block, the matrix case."""
-        parts = [repr(self.scenario.name)]
+        parts = [repr(self.written or self.scenario.name)]
         parts += [f"{k}={v!r}" for k, v in (("provider", self.provider), ("model", self.model)) if v]
         if self.times is not None:
             parts.append(f"times={self.times} (used {self.used})")

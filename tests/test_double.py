@@ -232,7 +232,7 @@ def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
     assert process.stdout is not None
     header = [process.stdout.readline() for _ in range(6)]  # the banner, up to "Ctrl-C stops it."
     assert header[0].startswith("pytest-hfrouter router double on http://127.0.0.1:")
-    assert header[3].strip() == "outage: hfrouter_outage('provider-500', provider='novita', times=1 (used 0))"
+    assert header[3].strip() == "outage: hfrouter_outage('novita-500', provider='novita', times=1 (used 0))"
     assert header[4].strip() == "outage: hfrouter_outage('bad-gateway-502', provider='groq')"
     assert header[5].strip() == "Ctrl-C stops it."
     base = header[0].split(" on ", 1)[1].strip()

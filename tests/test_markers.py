@@ -176,12 +176,18 @@ def test_alias_names_the_same_scenario(hfapp: pytest.Pytester) -> None:
         def test_alias(hfrouter):
             assert status_of(chat) == 500
             assert hfrouter.inference_calls[-1].answered_by == "scenario:provider-500"
+
+        @pytest.mark.hfrouter_outage("novita-500", provider="together")
+        def test_alias_never_met():
+            chat("novita")
         """
     )
 
     result = hfapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=1, failed=1)
+    # a finding shows the rule as written (the README's words), the alias included
+    result.stdout.fnmatch_lines(["  - @pytest.mark.hfrouter_outage('novita-500', provider='together') answered no call*"])
 
 
 EACH_OUTAGE_TESTS = """
