@@ -187,7 +187,9 @@ def test_alias_names_the_same_scenario(hfapp: pytest.Pytester) -> None:
 
     result.assert_outcomes(passed=1, failed=1)
     # a finding shows the rule as written (the README's words), the alias included
-    result.stdout.fnmatch_lines(["  - @pytest.mark.hfrouter_outage('novita-500', provider='together') answered no call*"])
+    result.stdout.fnmatch_lines(
+        ["  - @pytest.mark.hfrouter_outage('novita-500', provider='together') answered no call*"]
+    )
 
 
 EACH_OUTAGE_TESTS = """
