@@ -21,6 +21,7 @@ from .cassettes import Cassette
 from .errors import HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
+from .mocks import let_through
 from .routes import INFERENCE_KINDS
 from .traffic import Exchange, Rule
 from .unmatched import NOT_APPLICABLE, Finding, called, diagnose
@@ -159,7 +160,7 @@ def _nothing_judged(exchange: Exchange) -> str:
         "client the plugin intercepts (httpx, requests, aiohttp), or did another mock library (respx, pytest-httpx, "
         "responses, requests-mock, aioresponses) or a patched client answer its calls first? (A test that makes no "
         "router call needs no such marker.)"
-    )
+    ) + (f"\n{let_through(exchange.mocks)}" if exchange.mocks else "")
 
 
 def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool) -> None:
@@ -201,7 +202,7 @@ def _never_happened(
     listed = "\n".join(f"  - {finding.message()}" for finding in unmatched)
     message = (
         f"pytest-hfrouter: an outage this test asks for never happened, so the test did not exercise it:\n{listed}\n"
-        f"{_beside(exchange)}"
+        f"{_beside(exchange)}{let_through(exchange.mocks) if exchange.mocks else ''}"
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )

@@ -16,6 +16,13 @@ VCR_NOTE = (
     "@pytest.mark.hfrouter_cassette(path) with @pytest.mark.hfrouter_outage instead of @pytest.mark.vcr."
 )
 
+MOCKS_NOTE = (
+    "pytest-hfrouter steps aside for tests that mock HTTP with another library (respx, pytest-httpx, responses, "
+    "requests-mock, aioresponses) and use none of its markers or fixtures: their mock answers them, as without "
+    "the plugin. To inject an outage into such a test, add an hfrouter marker and let the router and the Hub "
+    "through the mock (README: Next to other HTTP mock libraries)."
+)
+
 #: the notes already said once in this run (kept here, not in `_keys`: the module that says them is
 #: the only one that reads it, and `_running`, which `_keys` names, imports this one)
 NOTED: pytest.StashKey[set[str]] = pytest.StashKey()

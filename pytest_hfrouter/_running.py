@@ -75,9 +75,11 @@ def start(
     run: RunSession | None,
     policy: Policy,
     rule_of: Callable[[pytest.Mark], Rule],
+    mocks: tuple[str, ...] = (),
 ) -> Running:
     """Begin the test's exchange with its rules and cassettes (``rule_of``: the rule collection
-    parsed from an ``hfrouter_outage`` marker); the hooks keep what this returns until teardown."""
+    parsed from an ``hfrouter_outage`` marker; ``mocks``: the other HTTP mock libraries it uses);
+    the hooks keep what this returns until teardown."""
     if "vcr" in marks:
         _yield_to_vcr(item, marks)
         exchange = engine.begin(Exchange(vcr=True), item.nodeid)
@@ -105,6 +107,8 @@ def start(
         allow_loopback=settings.allow_loopback,
         chaos=chaos,
     )
+    if mocks:
+        exchange.mocks = mocks  # type: ignore[misc]
     # Scope "marked": the tests in between made real requests, so the caches may hold real answers.
     if engine.must_reset_client_caches(exchange) or not settings.scope.every_test:
         from .resets import reset_client_caches

@@ -191,14 +191,8 @@ class Engine:
             if self.doubles and urlsplit(request.url).netloc in self.doubles:
                 return PASSTHROUGH
             if self._allowed is not None and self._allowed(urlsplit(request.url).hostname or ""):
-                # logged, as README says: the test sees that it went to the real network (its status is
-                # not read: the answer goes to the app untouched)
-                exchange.calls.append(
-                    Call(
-                        None, None, OTHER, request.method, request.url, None, None, "passthrough", False, exchange.now()
-                    )
-                )
-                return PASSTHROUGH
+                # logged, as README says: the test sees that it went to the real network
+                return _passed_on(exchange, request)
             if route_is_loopback(request.url):
                 return (
                     PASSTHROUGH
@@ -273,6 +267,8 @@ class Engine:
         if answer is None:
             host = (urlsplit(request.url).hostname or "").lower()
             if route.kind == OTHER and host not in ROUTER_HOSTS and follow_up is None:
+                if exchange.mocks:  # the test's own mock library answers its other hosts (`mocks`)
+                    return _passed_on(exchange, request)
                 return self._miss(exchange, request, route, *_foreign_host(host))
             if route.kind == OTHER and follow_up is None:  # on the router's host
                 reason = (
@@ -770,6 +766,15 @@ class Engine:
             )
         )
         return Answer(source="miss", unanswered=reason)
+
+
+def _passed_on(exchange: Exchange, request: Request) -> Answer:
+    """A request to another host handed on untouched (an allowed host, a test's own mock library), logged:
+    its status is not read, the answer goes to the app as it comes."""
+    exchange.calls.append(
+        Call(None, None, OTHER, request.method, request.url, None, None, "passthrough", False, exchange.now())
+    )
+    return PASSTHROUGH
 
 
 def _from_recorded(recorded: Recorded, source: str) -> Answer:

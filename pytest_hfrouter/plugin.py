@@ -33,6 +33,8 @@ from ._names import (
     marker_count,
     marks_of,
 )
+from .mocks import mock_libraries
+from .scope import OPT_IN_FIXTURES
 
 if TYPE_CHECKING:
     from ._running import Running
@@ -298,8 +300,26 @@ class TestHooks:
             return  # not a test function (a generated probe)
         if not settings.scope.every_test and not acts_on(item):
             return  # scope "marked" and the test did not ask: its requests go out as without the plugin
-        running = self._start(item, settings, marks, self.engine(), self.run, self.policy, self.rule_of)
+        mocks = mock_libraries(item)
+        if mocks and not marks and OPT_IN_FIXTURES.isdisjoint(item.fixturenames):  # type: ignore[attr-defined]
+            self._step_aside(item)  # scope "all": a test of another mock library's that asks nothing of ours
+            return
+        running = self._start(item, settings, marks, self.engine(), self.run, self.policy, self.rule_of, mocks)
         self.item, self.running = item, running
+
+    def _step_aside(self, item: pytest.Item) -> None:
+        """Until its teardown, the plugin does not act, as in a test of scope "marked" that did not ask:
+        the mock answers (or lets out) the test's requests, the guard is off, and no Hub answer cached
+        by the plugin reaches the test, nor one cached by the mock the next test."""
+        from ._notes import MOCKS_NOTE, note
+        from .resets import reset_client_caches
+
+        engine = self.engine()
+        engine.every_test = self.policy.active = False
+        reset_client_caches(self.settings.resets)
+        engine.hub_answers_changed = True
+        self.item = item
+        note(self.config, MOCKS_NOTE)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -335,11 +355,15 @@ class TestHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        running = self.running if item is self.item else None
+        if item is not self.item:
+            return
+        running = self.running
+        # let go first: a finished test's traffic must not stay reachable from the run
+        self.item = self.running = None
         if running is not None:
-            # let go first: a finished test's traffic must not stay reachable from the run
-            self.item = self.running = None
             running.end(item)
+        else:  # stepped aside (`_step_aside`)
+            self.engine().every_test = self.policy.active = True
 
 
 @pytest.fixture

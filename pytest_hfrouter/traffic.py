@@ -372,6 +372,9 @@ class Exchange:
     #: the tests whose threads made calls while this test ran (answered at session level, `threads`),
     #: one entry a call: a class default the engine sets on the instance, as ``unentered``
     beside: ClassVar[tuple[str | None, ...]] = ()
+    #: the other HTTP mock libraries the test uses (`mocks.mock_libraries`): a class default set on the
+    #: instance, as ``unentered``
+    mocks: ClassVar[tuple[str, ...]] = ()
     #: the rules of ``hfrouter.outage()`` blocks that have ended (judged after the body with the rest)
     ended_rules: list[Rule] = field(default_factory=list)
     #: a ``@pytest.mark.vcr`` test: vcrpy answers it; what reaches the plugin is neither answered nor sent

@@ -105,14 +105,17 @@ def test_a_suite_without_an_http_client_builds_no_engine_and_reads_no_yaml(pytes
     pytester.makeconftest(LOADED_PROBE)
     pytester.makepyfile(test_pure="def test_pure():\n    assert 1 + 1 == 2\n")
 
-    result = pytester.runpytest_subprocess("-p", "hfrouter", "--collect-only", "-s")
+    # the HTTP mock plugins this project's tests install (tests/test_mocks.py) import httpx or requests
+    # themselves when pytest loads them: off, as in a suite that does not have them
+    others = ("-p", "no:pytest_httpx", "-p", "no:respx", "-p", "no:requests_mock")
+    result = pytester.runpytest_subprocess("-p", "hfrouter", *others, "--collect-only", "-s")
 
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["yaml: False engine: False", "faces: []"])
 
     # Control: importing a client library patches its face and builds the engine at once.
     pytester.makepyfile(test_client="import httpx2\n\ndef test_client():\n    assert httpx2\n")
-    result = pytester.runpytest_subprocess("-p", "hfrouter", "--collect-only", "-s")
+    result = pytester.runpytest_subprocess("-p", "hfrouter", *others, "--collect-only", "-s")
 
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["yaml: False engine: True", "faces: ['pytest_hfrouter.faces.httpx_face']"])

@@ -1,0 +1,74 @@
+"""Other HTTP mock libraries in a test: which ones, and how to let the router's hosts through them.
+
+A test may mock HTTP with respx, pytest-httpx, responses, requests-mock or aioresponses. Those
+that patch a layer above the plugin's (pytest-httpx's ``HTTPTransport.handle_request``,
+responses' ``HTTPAdapter.send``, aioresponses' ``ClientSession._request``) answer the app before
+the plugin sees a request; respx patches httpcore, below it, so the plugin answers first. Either
+way one of the two never sees the calls the test meant for it. So: in a test that asks nothing
+of the plugin (scope "all"), the plugin steps aside for the mock; in one that does, the plugin's
+findings name the mock and how to let the router and the Hub through it, and the requests to
+other hosts go on to the mock instead of being refused.
+
+Known by their fixtures and by the decorators' wrappers (``@responses.activate``,
+``@respx.mock``, ``@requests_mock.Mocker()``, ``@aioresponses()``); a mock started inside the
+body (``with responses.RequestsMock():``) is not seen here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+#: a library's fixture → its name, as messages say it
+FIXTURES = {
+    "httpx_mock": "pytest-httpx (httpx_mock)",
+    "respx_mock": "respx (respx_mock)",
+    "requests_mock": "requests-mock (requests_mock)",
+    "responses": "responses (its pytest fixture)",
+    "aioresponses": "aioresponses (its pytest fixture)",
+    "mock_aioresponse": "aioresponses (mock_aioresponse)",
+}
+#: the package a decorator's wrapper is written in → its name
+DECORATORS = {
+    f"{os.sep}{package}{os.sep}": name
+    for package, name in (
+        ("responses", "responses (@responses.activate)"),
+        ("respx", "respx (@respx.mock)"),
+        ("requests_mock", "requests-mock (@requests_mock.Mocker())"),
+        ("aioresponses", "aioresponses (@aioresponses())"),
+    )
+}
+_FIXTURE_NAMES = frozenset(FIXTURES)
+
+#: how to let router.huggingface.co and huggingface.co through each library, by its package
+PASS_ROUTER = {
+    "pytest-httpx": "@pytest.mark.httpx_mock(should_mock=lambda request: request.url.host not in "
+    '("router.huggingface.co", "huggingface.co"))',
+    "responses": 'responses.add_passthru("https://router.huggingface.co") and the same for "https://huggingface.co"',
+    "requests-mock": "requests_mock.Mocker(real_http=True) (requests it has no matcher for go on, to the plugin)",
+    "aioresponses": 'aioresponses(passthrough=["https://router.huggingface.co", "https://huggingface.co"])',
+    "respx": "nothing: respx patches below the plugin, which answers the router and the Hub first (mock only "
+    "the other hosts with it)",
+}
+
+
+def mock_libraries(item: pytest.Item) -> tuple[str, ...]:
+    """The mock libraries ``item`` uses, by their fixtures and its decorators (empty: none)."""
+    found = [FIXTURES[name] for name in getattr(item, "fixturenames", ()) if name in _FIXTURE_NAMES]
+    function: Any = getattr(item, "obj", None)
+    while function is not None and hasattr(function, "__wrapped__"):  # a decorated test
+        filename = getattr(getattr(function, "__code__", None), "co_filename", "")
+        found += [name for part, name in DECORATORS.items() if part in filename]
+        function = function.__wrapped__
+    return tuple(dict.fromkeys(found))
+
+
+def let_through(mocks: tuple[str, ...]) -> str:
+    """What to say to a test whose calls another mock library may have answered."""
+    fixes = "; ".join(f"{lib}: {fix}" for lib, fix in PASS_ROUTER.items() if any(m.startswith(lib) for m in mocks))
+    return (
+        f"  This test also mocks HTTP with {', '.join(mocks)}: a mock library that patches the HTTP client answers "
+        f"the app before pytest-hfrouter sees a request. Let the router and the Hub through it ({fixes}).\n"
+    )

@@ -1,0 +1,124 @@
+"""Next to the other HTTP mock libraries: respx, pytest-httpx, responses, requests-mock.
+
+Found by a new user's audit: with ``-p hfrouter`` the plugin answered the router calls a test had
+mocked with respx (below the plugin), green on the plugin's answers; a request to another host
+that respx mocked was refused with advice to let it reach the real network; and where a library
+above the plugin (pytest-httpx) took the calls, the failure said only that the test made no router
+call. Real libraries, real clients (httpx, requests), in-process replay.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("respx")
+pytest.importorskip("pytest_httpx")
+pytest.importorskip("responses")
+
+CHAT = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]}
+
+RESPX_TESTS = f"""
+import httpx
+import pytest
+
+CHAT = {CHAT!r}
+BODY = {BODY!r}
+
+def test_respx_answers_the_router(respx_mock):
+    route = respx_mock.post(CHAT).respond(200, json={{"from": "respx"}})
+    assert httpx.post(CHAT, json=BODY).json() == {{"from": "respx"}}
+    assert route.called
+
+def test_plain_after_it(hfrouter):
+    assert httpx.post(CHAT, json=BODY).json()["choices"][0]["message"]["content"]
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_an_outage_and_respx_for_another_host(respx_mock, hfrouter):
+    weather = respx_mock.get("https://api.weather.example/today").respond(200, json={{"sky": "clear"}})
+    assert httpx.get("https://api.weather.example/today").json() == {{"sky": "clear"}}
+    assert httpx.post(CHAT, json=BODY).status_code == 500
+    assert weather.called
+    assert [c.answered_by for c in hfrouter.calls] == ["passthrough", "scenario:provider-500"]
+"""
+
+
+def test_with_p_hfrouter_a_respx_test_is_left_to_respx(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_respx_mocks=RESPX_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter", "-W", "always::pytest_hfrouter.HFRouterWarning")
+
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*pytest-hfrouter steps aside for tests that mock HTTP with another library*"])
+
+
+HTTPX_MOCK_TESTS = f"""
+import httpx
+import pytest
+
+CHAT = {CHAT!r}
+BODY = {BODY!r}
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_httpx_mock_takes_the_router_call(httpx_mock):
+    httpx_mock.add_response(url=CHAT, json={{"from": "pytest-httpx"}})
+    assert httpx.post(CHAT, json=BODY).json() == {{"from": "pytest-httpx"}}
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+@pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "router.huggingface.co")
+def test_httpx_mock_lets_the_router_through(httpx_mock):
+    assert httpx.post(CHAT, json=BODY).status_code == 500
+"""
+
+
+def test_an_outage_another_library_kept_from_the_plugin_names_it_and_the_fix(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_httpx_mocks=HTTPX_MOCK_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_httpx_mock_takes_the_router_call _*",
+            "pytest-hfrouter: an outage this test asks for never happened*",
+            "  This test also mocks HTTP with pytest-httpx (httpx_mock): *Let the router and the Hub through it "
+            "(pytest-httpx: @pytest.mark.httpx_mock(should_mock=lambda request: request.url.host not in*",
+        ]
+    )
+
+
+RESPONSES_TESTS = f"""
+import pytest
+import requests
+import responses
+
+CHAT = {CHAT!r}
+BODY = {BODY!r}
+
+@responses.activate
+def test_responses_answers_the_router():
+    responses.post(CHAT, json={{"from": "responses"}})
+    assert requests.post(CHAT, json=BODY).json() == {{"from": "responses"}}
+
+@pytest.mark.hfrouter_resilient()
+@responses.activate
+def test_resilient_but_responses_answered():
+    responses.post(CHAT, json={{"from": "responses"}})
+    assert requests.post(CHAT, json=BODY).json() == {{"from": "responses"}}
+"""
+
+
+def test_a_decorators_mock_is_known_by_its_wrapper(pytester: pytest.Pytester) -> None:
+    """``@responses.activate`` patches for the body only: the plugin knows it by the decorator."""
+    pytester.makepyfile(test_responses_mocks=RESPONSES_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_resilient_but_responses_answered _*",
+            "*made no inference call that pytest-hfrouter saw (no request at all), so nothing was judged*",
+            "  This test also mocks HTTP with responses (@responses.activate)*responses.add_passthru(*",
+        ]
+    )
