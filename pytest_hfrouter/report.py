@@ -86,6 +86,8 @@ class Report:
         self.scenarios: dict[str, dict[str, Any]] = {}
         #: a chaos run's seed, rate and scenario subset; None otherwise
         self.chaos: dict[str, Any] | None = None
+        #: the tests with a record, by its ``test``: a test run again (pytest-rerunfailures) replaces it
+        self._recorded_tests: set[str] = set()
         #: the entries of the lists above that were scrubbed already (the workers' parts)
         self.clean: list[dict[str, Any]] = []
         #: the tests' records scrubbed as they were made (`made_clean`), and by which scrubber
@@ -124,13 +126,25 @@ class Report:
 
     def merge_payload(self, payload: dict[str, Any], scrubbed: bool = False) -> None:
         """Fold a test's part into this report; ``scrubbed``: a worker's, scrubbed before it went
-        to disk (its entries are not walked again when the report is written)."""
+        to disk (its entries are not walked again when the report is written). A test's part ends with
+        its record: a test run again (a rerun of pytest-rerunfailures) keeps only its last attempt's
+        record and verdicts, as ``hfrouter report merge`` keeps the last record of a test."""
+        for record in payload.get("tests") or ():
+            if record["test"] in self._recorded_tests:
+                self._supersede(record["test"])
+            self._recorded_tests.add(record["test"])
         for key, entries in payload.items():
             if entries and key in _PARTS:
                 getattr(self, key).extend(entries)
                 if scrubbed:
                     self.clean.extend(entries)
         self.interrupted = self.interrupted or bool(payload.get("interrupted"))
+
+    def _supersede(self, test: str) -> None:
+        """Drop an earlier attempt's record and verdicts (live calls, drift and harvest stay: they
+        are what the router did)."""
+        self.tests = [entry for entry in self.tests if entry["test"] != test]
+        self.verdicts = [entry for entry in self.verdicts if entry["test"] != test]
 
     def made_clean(self, entries: list[dict[str, Any]], scrubber: scrub.Scrubber) -> None:
         """``entries`` (in the lists above) were scrubbed by ``scrubber`` as they were made."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FRESH_LOOKUPS
+from conftest import FRESH_LOOKUPS, InnerRun
 
 from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
 from pytest_hfrouter.library import shipped_library
@@ -140,6 +140,48 @@ def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None
     assert by_test(spread) == by_test(alone)
     assert spread["coverage"] == alone["coverage"]  # each cell's tests in one order (by node id), not completion order
     assert spread["scenarios"] == alone["scenarios"]  # a worker's catalog: the controller loads no library
+
+
+RERUN_SUITE = """
+import pytest
+
+from hfapp import chat
+
+ATTEMPTS = []
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_flaky():
+    ATTEMPTS.append(1)
+    if len(ATTEMPTS) == 1:  # the first attempt hammers novita (a retry storm), then fails
+        for _ in range(5):
+            try:
+                chat("novita")
+            except Exception:
+                pass
+        raise AssertionError("first attempt")
+    with pytest.raises(Exception):
+        chat("novita")
+    assert chat("together").choices[0].message.content
+"""
+
+
+def test_a_rerun_test_is_reported_by_its_last_attempt(hfapp: pytest.Pytester, inner_run: InnerRun) -> None:
+    """pytest-rerunfailures runs a failed test again: each attempt's record and verdicts went into the
+    report, so a test that passed on its rerun counted as failed under the outage (found by an audit)."""
+    pytest.importorskip("pytest_rerunfailures")
+    hfapp.makepyfile(test_rerun=RERUN_SUITE)
+
+    result = inner_run(hfapp, "-p", "hfrouter", "--reruns", "1", "--hfrouter-report=r.json", "--hfrouter-summary=s.md")
+
+    assert {k: v for k, v in result.parseoutcomes().items() if k != "seconds"} == {"passed": 1, "rerun": 1}
+    report = json.loads((hfapp.path / "r.json").read_text())
+    assert [(t["test"], t["outcome"]) for t in report["tests"]] == [("test_rerun.py::test_flaky", "passed")]
+    assert report["verdicts"] == []  # the storm was the first attempt's
+    cell = report["coverage"]["cells"]["novita"]["provider-500"]
+    assert (cell["passed"], cell["failed"], cell["tests"]) == (1, 0, ["test_rerun.py::test_flaky"])
+    summary = (hfapp.path / "s.md").read_text()
+    assert "1 test(s): 1 passed" in summary, summary
 
 
 #: On the xdist controller only, the shipped library refuses to load.
