@@ -122,3 +122,60 @@ def test_a_decorators_mock_is_known_by_its_wrapper(pytester: pytest.Pytester) ->
             "  This test also mocks HTTP with responses (@responses.activate)*responses.add_passthru(*",
         ]
     )
+
+
+def _major() -> int:
+    import huggingface_hub
+
+    return int(huggingface_hub.__version__.split(".")[0])
+
+
+CACHED_MAPPING_TESTS = """
+import json
+
+import pytest
+import responses
+from huggingface_hub import InferenceClient
+
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+MAPPING = f"https://huggingface.co/api/models/{MODEL}?expand=inferenceProviderMapping"
+CHAT = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+REPLY = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "mocked"}}]}
+
+
+def ask():
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    return client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL, max_tokens=5)
+
+
+def test_a_plugin_answers(hfrouter):
+    assert ask().choices[0].message.content
+
+
+@responses.activate
+def test_b_responses_answers():
+    responses.get(MAPPING, json={"_id": "x", "id": MODEL, "inferenceProviderMapping": {
+        "novita": {"status": "live", "providerId": "my-novita-id", "task": "conversational"}}})
+    responses.post(CHAT, json=REPLY)
+    assert ask().choices[0].message.content == "mocked"
+    assert json.loads(responses.calls[-1].request.body)["model"] == "my-novita-id"
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita", model=MODEL)
+def test_c_an_outage_on_the_model():
+    with pytest.raises(Exception, match="500"):
+        ask()
+"""
+
+
+@pytest.mark.skipif(_major() >= 1, reason="huggingface_hub 0.x's InferenceClient is on requests, which responses patches")
+def test_a_test_of_another_mock_library_shares_no_cached_mapping_with_the_plugins(pytester: pytest.Pytester) -> None:
+    """huggingface_hub caches a model's mapping per process. Under -p hfrouter the plugin's healthy
+    mapping, cached by one test, answered the next test's own responses-mocked look-up (its mock never
+    called); and the mock's mapping, cached, sent the next outage test's call to another model id."""
+    pytester.makepyfile(test_cached=CACHED_MAPPING_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=3)
