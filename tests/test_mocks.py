@@ -169,7 +169,7 @@ def test_c_an_outage_on_the_model():
 """
 
 
-@pytest.mark.skipif(_major() >= 1, reason="huggingface_hub 0.x's InferenceClient is on requests, which responses patches")
+@pytest.mark.skipif(_major() >= 1, reason="huggingface_hub 0.x: its InferenceClient is on requests (responses)")
 def test_a_test_of_another_mock_library_shares_no_cached_mapping_with_the_plugins(pytester: pytest.Pytester) -> None:
     """huggingface_hub caches a model's mapping per process. Under -p hfrouter the plugin's healthy
     mapping, cached by one test, answered the next test's own responses-mocked look-up (its mock never
