@@ -76,8 +76,10 @@ def find_cassettes(
         if not present:  # most test modules have no cassette folder: no name to build
             return found, missing
         for name in test_names:
-            file_name = f"{default_cassette_name(class_name, name)}.yaml"
-            if file_name in present:
+            # pytest-recording's serializers: yaml (its default) and json (``vcr_config``'s serializer)
+            stem = default_cassette_name(class_name, name)
+            file_name = next((f for f in (f"{stem}.yaml", f"{stem}.json") if f in present), None)
+            if file_name is not None:
                 found.append(module_dir / file_name)
                 break
     return found, missing

@@ -729,7 +729,7 @@ class Engine:
             return PASSTHROUGH
         reason = (
             "this test is marked @pytest.mark.vcr and vcrpy did not answer the request (a recording mode, or a "
-            "client library vcrpy does not patch, such as httpx2): "
+            "client library the installed vcrpy does not patch): "
             "pytest-hfrouter answers nothing here, or its answer would be written into the vcrpy cassette, and "
             "in replay nothing leaves the process. To record with vcrpy, run with -p no:hfrouter; to record "
             "with pytest-hfrouter, use --hfrouter-mode=record and @pytest.mark.hfrouter_cassette"

@@ -130,8 +130,23 @@ def _classify_router(segments: list[str], body: bytes | None) -> Route:
     if provider == "hf-inference":
         model = _models_path(segments) or _pipeline_path(segments) or model
     elif model is None:
-        model = _path_model(provider, segments[1:]) or _replicate_version(provider, segments[1:], body)
+        model = (
+            _path_model(provider, segments[1:])
+            or _replicate_version(provider, segments[1:], body)
+            or _body_value(body, "model_name")  # hyperbolic's images (huggingface_hub 0.x)
+        )
     return Route(PROVIDER, provider, model, stream=stream, task=task)
+
+
+def _body_value(body: bytes | None, key: str) -> str | None:
+    """A string field of a JSON body (read only where the route names no model otherwise)."""
+    if not body or body[:1] not in (b"{", b" ", b"\n"):
+        return None
+    try:
+        value = json.loads(body).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _replicate_version(provider: str, rest: list[str], body: bytes | None) -> str | None:

@@ -1146,6 +1146,34 @@ def test_real_current_route(hfrouter: HFRouter) -> None:
     assert completion.choices[0].message.content == recorded_text(recorded_body)
 
 
+ASYNC_STREAM = REAL / "huggingface_hub" / "test_async_chat_completion_with_stream.yaml"
+
+
+@pytest.mark.hfrouter_cassette(ASYNC_STREAM)
+def test_real_stream_recorded_without_its_request_body(hfrouter: HFRouter) -> None:
+    """vcrpy's aiohttp stubs recorded the POST with ``body: null``: only the answer's content type says
+    the call was streamed. Read as a plain call, it matched no streamed call, and the healthy library
+    answered the app's stream, green (found by a new user's audit)."""
+    from huggingface_hub import AsyncInferenceClient
+
+    data = yaml.safe_load(ASYNC_STREAM.read_text(encoding="utf-8"))
+    (chat,) = [i for i in data["interactions"] if i["request"]["method"] == "POST"]
+    assert chat["request"]["body"] is None  # the shape this test is about
+    model = "HuggingFaceH4/zephyr-7b-beta"
+
+    async def stream() -> str:
+        client = AsyncInferenceClient(provider="hf-inference", api_key=API_KEY, timeout=TIMEOUT)
+        pieces = []
+        async for chunk in await client.chat_completion(REAL_MESSAGES, model=model, max_tokens=10, stream=True):
+            if chunk.choices:
+                pieces.append(chunk.choices[0].delta.content or "")
+        return "".join(pieces)
+
+    text = asyncio.run(stream())
+    assert hfrouter.calls[-1].answered_by == f"cassette:{ASYNC_STREAM.name}", hfrouter.call_log()
+    assert text == recorded_text(chat["response"]["body"]["string"].encode("utf-8"))
+
+
 @pytest.mark.parametrize("library", ["httpx", "httpx2"])
 def test_each_response_has_its_own_headers(hfrouter: HFRouter, library: str) -> None:
     """The httpx face hands every response the headers it keeps per answer: the app may change one

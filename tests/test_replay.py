@@ -77,6 +77,26 @@ def test_default_cassette_path_is_picked_up(hfapp: pytest.Pytester, write_casset
     result.assert_outcomes(passed=3)
 
 
+def test_a_json_cassette_at_the_default_path_is_picked_up(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter
+) -> None:
+    """pytest-recording with ``vcr_config = {"serializer": "json"}`` writes ``<test>.json``: such a suite
+    ran on healthy answers without a word (found by a new user's audit)."""
+    import json
+
+    import yaml
+
+    for name in ("test_it", "TestGroup.test_in_class"):
+        path = write_cassette(f"cassettes/test_default/{name}.yaml", content="default json")
+        path.with_suffix(".json").write_text(json.dumps(yaml.safe_load(path.read_text())))
+        path.unlink()
+    hfapp.makepyfile(test_default=USES_DEFAULT.format(content="default json").replace("test_it.yaml", "test_it.json"))
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+
+
 def test_cassette_dir_option(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
     write_cassette("recorded/test_dir/test_it.yaml", content="from the option dir")
     write_cassette("recorded/test_dir/TestGroup.test_in_class.yaml", content="from the option dir")

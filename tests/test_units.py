@@ -149,6 +149,15 @@ def test_classify_reads_no_model_from_a_non_json_body() -> None:
     assert classify("POST", f"{ROUTER}/v1/chat/completions", None).provider is None
 
 
+def test_classify_reads_hyperbolics_model_name_where_the_route_names_no_model() -> None:
+    """huggingface_hub 0.x's hyperbolic images send ``model_name``: read as no model, a recording
+    answered any model's call (found by a new user's audit); fal-ai's path still names its model."""
+    hyperbolic = classify("POST", f"{ROUTER}/hyperbolic/v1/images/generations", b'{"prompt": "x", "model_name": "SD2"}')
+    assert (hyperbolic.provider, hyperbolic.model) == ("hyperbolic", "SD2")
+    fal = classify("POST", f"{ROUTER}/fal-ai/fal-ai/flux-lora", b'{"prompt": "x", "model_name": "other"}')
+    assert fal.model == "fal-ai/flux-lora"
+
+
 # -- the cassette reader -----------------------------------------------------------------
 GOOD = """\
 interactions:
