@@ -1191,3 +1191,30 @@ def test_each_response_has_its_own_headers(hfrouter: HFRouter, library: str) -> 
     second = http.post(url, json=body)
     assert [c.answered_by for c in hfrouter.calls] == ["healthy", "healthy"], hfrouter.call_log()
     assert list(second.headers.multi_items()) == sent
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_gathered_async_calls_are_in_flight_together_as_on_the_network(hfrouter: HFRouter, library: str) -> None:
+    """A request on the network lets the event loop run the app's other tasks before its answer
+    comes. Replayed, each async call ran to its end before the next began: an app that stops calling
+    a provider after two failures made two calls in replay and ten in production (found by an audit)."""
+    if importlib.util.find_spec(library) is None:
+        pytest.skip(f"{library} is not installed")
+    http = importlib.import_module(library)
+    url = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+    order: list[str] = []
+
+    async def ask(client: Any, number: int) -> int:
+        order.append(f"start{number}")
+        body = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": f"q{number}"}]}
+        response = await client.post(url, json=body)
+        order.append(f"end{number}")
+        return int(response.status_code)
+
+    async def burst() -> list[int]:
+        async with http.AsyncClient() as client:
+            return list(await asyncio.gather(*(ask(client, n) for n in range(3))))
+
+    with hfrouter.outage("provider-500", provider="novita"):
+        assert asyncio.run(burst()) == [500, 500, 500]
+    assert order == ["start0", "start1", "start2", "end0", "end1", "end2"]

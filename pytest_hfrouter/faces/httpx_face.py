@@ -233,6 +233,10 @@ def patch(module: Any, replace: Replace) -> None:
     async def handle_async_request(self: Any, request: Any) -> Any:
         if idle():
             return await async_original(self, request)
+        # A request on the network lets the event loop run the app's other tasks before its answer comes:
+        # so does a replayed one (without it, ten gathered calls ran one after another, and an app that
+        # stops calling a provider after two failures made two calls in replay and ten in production).
+        await checkpoint()
         body = await request.aread()
         sent, answer, outcome = asked(request, body, asynchronous=True)
         if answer.target_url:
@@ -248,6 +252,14 @@ def patch(module: Any, replace: Replace) -> None:
         if outcome is NO_FAULT and not answer.is_stream:
             return respond(request, answer, module.ByteStream(answer.body))
         return respond(request, answer, AsyncReplayStream(request, answer, outcome))
+
+    try:  # the event loop's own yield, asyncio or trio alike (httpx and httpx2 depend on anyio)
+        from anyio.lowlevel import checkpoint
+    except ImportError:  # pragma: no cover - httpx without anyio (emscripten)
+        import asyncio
+
+        async def checkpoint() -> None:
+            await asyncio.sleep(0)
 
     sync_original = replace(module.HTTPTransport, "handle_request", handle_request)
     async_original = replace(module.AsyncHTTPTransport, "handle_async_request", handle_async_request)
