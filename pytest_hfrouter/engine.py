@@ -307,6 +307,7 @@ class Engine:
                 requested=route.requested,
                 scenarios=answer.scenarios,
                 truncates_stream=answer.truncates_stream and route.stream,  # of a streamed call only
+                body=request.body,
             )
         )
         return answer.for_call(len(calls) - 1) if fault is not None else answer
@@ -355,6 +356,7 @@ class Engine:
                     route.stream,
                     exchange.now(),
                     retry_after=retry_after(observed.headers),
+                    body=request.body,
                 )
             )
             from .live import Drift, LiveCall, shape_differences

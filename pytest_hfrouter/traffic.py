@@ -234,6 +234,9 @@ class Call:
 
     #: a slow-* scenario's answer that came within the client's timeout (a success)
     spared: bool = False
+    #: the request's body as sent: verdicts tell a retry of one question from another request by it
+    #: (`verdicts.question`); in no report
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
     # One is made per request: a frozen dataclass's own __init__ sets each field through
     # object.__setattr__ (about 1.9 us for these fields); one dict update costs a third of that.
@@ -255,6 +258,7 @@ class Call:
         scenarios: tuple[str, ...] = (),
         truncates_stream: bool = False,
         spared: bool = False,
+        body: bytes | None = None,
     ) -> None:
         self.__dict__.update(
             provider=provider,
@@ -272,6 +276,7 @@ class Call:
             scenarios=scenarios,
             truncates_stream=truncates_stream,
             spared=spared,
+            body=body,
         )
 
     @property

@@ -8,6 +8,7 @@ whole answer, or giving up while the chain had providers left all pass a naive f
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,30 @@ def _pair(call: Call) -> tuple[str | None, str | None]:
     return call.provider, (call.model or "").lower() or None
 
 
+#: what a request asks, in the body fields of the router's tasks (chat, text generation and the
+#: other tasks, images, audio, embeddings)
+_QUESTION_FIELDS = ("messages", "inputs", "prompt", "input", "text")
+
+
+def question(call: Call) -> object:
+    """What ``call`` asked, whoever it asked: a retry and a fallback ask the same again, while the
+    app's other requests (concurrent ones: ten prompts gathered) ask something else. None for a call
+    without a body; the body itself where it is no JSON object."""
+    body = call.body
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(data, dict):
+        return body
+    for name in _QUESTION_FIELDS:
+        if name in data:
+            return json.dumps(data[name], sort_keys=True)
+    return json.dumps({k: v for k, v in data.items() if k not in ("model", "stream")}, sort_keys=True)
+
+
 def _who(call: Call) -> str:
     return f"{call.provider or '-'} {call.model or '-'}"
 
@@ -91,9 +116,11 @@ def judge(
     when an exception last reached the test's own code (caught there by ``pytest.raises``, say).
     """
     inference = [c for c in calls if c.route in INFERENCE_KINDS]
-    by_pair: dict[tuple[str | None, str | None], list[Call]] = {}
+    # One request's tries: the calls to one provider x model that ask the same (`question`), so that
+    # the app's other requests to it (concurrent ones) are no retries of it.
+    by_pair: dict[tuple[str | None, str | None, object], list[Call]] = {}
     for call in inference:
-        by_pair.setdefault(_pair(call), []).append(call)
+        by_pair.setdefault((*_pair(call), question(call)), []).append(call)
     verdicts: list[Verdict] = []
     for pair_calls in by_pair.values():
         who = _who(pair_calls[0])
@@ -182,7 +209,9 @@ def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdi
         # the scenario's data says it truncates (``truncates_stream: true``, cassettes/FORMAT.md)
         if not call.truncates_stream or caught_after > position:
             continue  # an exception reached the test after it: the app did not take it for whole
-        later = [c for c in calls[position + 1 :] if c.route in INFERENCE_KINDS]
+        # a fallback asks the same again; the app's other requests (a concurrent one) are no fallback
+        asked = question(call)
+        later = [c for c in calls[position + 1 :] if c.route in INFERENCE_KINDS and question(c) == asked]
         if not any(not c.failed for c in later):
             return [
                 Verdict(

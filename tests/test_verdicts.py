@@ -1294,6 +1294,7 @@ def _logged(
     scenario: str | None = None,
     truncates: bool = False,
     retry_after: float | None = None,
+    asks: str = "hi",
 ) -> Call:
     return Call(
         provider,
@@ -1309,6 +1310,7 @@ def _logged(
         retry_after=retry_after,
         scenarios=(scenario,) if scenario else (),
         truncates_stream=truncates,
+        body=json.dumps({"model": "m", "messages": [{"role": "user", "content": asks}]}).encode(),
     )
 
 
@@ -1342,6 +1344,23 @@ def test_the_pre_check_spares_a_healthy_log_and_sees_a_removed_provider() -> Non
     removed = frozenset({("novita", "qwen/qwen2.5-72b-instruct")})
     assert [v.name for v in judge(healthy, passed=True, removed=removed)] == ["retried-non-retryable"]
     assert _could_judge(healthy, (), removed=True)
+
+
+def test_the_apps_other_requests_are_no_retries_nor_fallbacks() -> None:
+    """A verdict judges one request's tries: the calls that ask the same (a retry, a fallback). Ten
+    prompts gathered at a failing provider were a "retry storm" with "no backoff", and a concurrent call
+    of another prompt to another provider counted as the fallback of a cut stream, which then passed
+    (found by an audit of concurrent apps)."""
+    five_prompts = [_logged(500, 0.0, scenario="provider-500", asks=f"q{n}") for n in range(5)]
+    assert judge(five_prompts, passed=True) == []
+    one_prompt = [_logged(500, 0.0, scenario="provider-500") for _ in range(5)]
+    assert [v.name for v in judge(one_prompt, passed=True)] == ["retry-storm", "no-backoff"]
+
+    cut = _logged(200, 0.0, scenario="stream-no-done", truncates=True)
+    other = _logged(200, 0.1, provider="together", asks="summarise the day")
+    assert [v.name for v in judge([cut, other], passed=True)] == ["truncated-stream-accepted"]
+    fallback = _logged(200, 0.1, provider="together")
+    assert judge([cut, fallback], passed=True) == []
 
 
 def test_error_in_200_on_a_plain_call_truncates_no_stream(hfrouter: HFRouter) -> None:
