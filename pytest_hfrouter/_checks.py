@@ -227,12 +227,14 @@ def _cassettes_used(
     findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
 ) -> None:
     """How much of its cassettes the test requested: none of one is a finding (`_idle_cassettes`),
-    part of one names the rest (ini ``hfrouter_on_unplayed``)."""
+    part of one names the rest (ini ``hfrouter_on_unplayed``); a module's or class's cassette is
+    shared, each of its tests requesting its part, so what one test left is no finding of its."""
     idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
     if settings.on_unplayed == "ignore":
         return
+    shared = exchange.shared_cassettes
     for cassette in exchange.cassettes:
-        if cassette in idle:  # said already: none of it was requested
+        if cassette in idle or cassette.path in shared:  # said already; a shared one is the module's or class's
             continue
         left = unplayed(cassette, exchange.requested)
         if not left:

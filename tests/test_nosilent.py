@@ -1251,6 +1251,13 @@ def test_a_cassette_a_module_shares_is_no_finding_for_a_test_that_uses_none_of_i
         consecutive=True,
     )
 
+    # What a test left of a shared cassette is its neighbours' part, no unplayed interactions of its
+    # own: under hfrouter_on_unplayed = fail each test of the module failed for it (found by an audit).
+    result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_on_unplayed=fail")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.no_fnmatch_line("*test_makes_no_call*never requested*")
+
 
 def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(hfapp: pytest.Pytester) -> None:
     """provider-unavailable flags a provider in the mapping; only the router's pick on the auto route
