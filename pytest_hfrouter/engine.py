@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from . import threads
 from ._names import RECORD, REWRITE
-from .bodies import content
+from .bodies import content, header
 from .cassettes import Recorded, match_key
 from .fitting import fit_of, fitted_body, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
@@ -227,7 +227,9 @@ class Engine:
             self._read_hub_task(exchange, route)
         # `_provider` and `_hf_model`, their common cases inlined: every request comes this way
         provider = (
-            logged.provider if logged.kind != AUTO or logged.provider is not None else self._provider(exchange, logged)
+            logged.provider
+            if logged.kind != AUTO or logged.provider is not None
+            else self._provider(exchange, logged, request)
         )
         hf_model = (
             exchange.provider_ids.get((provider, logged.model.lower()), logged.model)
@@ -400,8 +402,13 @@ class Engine:
         """A face found that the real client would wait forever: the test fails saying so."""
         self._current(background).misses.append(Miss(request, reason, headline="would hang forever:"))
 
-    def _provider(self, exchange: Exchange, route: Route) -> str | None:
+    def _provider(self, exchange: Exchange, route: Route, request: Request) -> str | None:
         if route.kind == AUTO and route.provider is None:
+            # A cassette that answers the call recorded the router's pick (its x-inference-provider)
+            recorded = self._from_cassettes(exchange, request, route, record=False) if exchange.cassettes else None
+            picked = header(recorded.headers, "x-inference-provider") if recorded is not None else None
+            if picked and picked.lower() in PROVIDERS:
+                return picked.lower()
             # The router's own pick (documented in the README): the first provider of the mapping
             # that no `provider-unavailable`-like rule flags — the router's automatic failover.
             for provider in MAPPING_PROVIDERS:

@@ -97,6 +97,58 @@ def test_a_json_cassette_at_the_default_path_is_picked_up(
     result.assert_outcomes(passed=3)
 
 
+AUTO_PICKED_TOGETHER = """\
+interactions:
+- request:
+    body: '{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]}'
+    headers: {}
+    method: POST
+    uri: https://router.huggingface.co/v1/chat/completions
+  response:
+    body:
+      string: '{"id": "rec-1", "object": "chat.completion", "created": 1, "model": "Qwen/Qwen2.5-72B-Instruct",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "from together"},
+        "finish_reason": "stop"}]}'
+    headers:
+      Content-Type: [application/json]
+      x-inference-provider: [together]
+    status: {code: 200, message: OK}
+version: 1
+"""
+
+AUTO_TESTS = """
+import httpx
+import pytest
+
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]}
+URL = "https://router.huggingface.co/v1/chat/completions"
+
+pytestmark = pytest.mark.hfrouter_cassette("auto.yaml")
+
+def test_the_recorded_pick(hfrouter):
+    answer = httpx.post(URL, json=BODY)
+    assert answer.headers["x-inference-provider"] == "together"
+    assert hfrouter.tried == ["together"] and hfrouter.answered == "together"
+
+@pytest.mark.hfrouter_outage("provider-500", provider="together")
+def test_an_outage_on_the_recorded_pick(hfrouter):
+    assert httpx.post(URL, json=BODY).status_code == 500
+"""
+
+
+def test_an_auto_route_cassette_is_the_routers_recorded_pick(pytester: pytest.Pytester) -> None:
+    """A recording of the auto route says which provider the router picked (``x-inference-provider``):
+    the plugin took novita (its healthy mapping's first), so an outage on the provider that answered
+    could not be injected and ``tried`` named another (found by a new user's audit)."""
+    (pytester.path / "cassettes").mkdir()
+    (pytester.path / "cassettes" / "auto.yaml").write_text(AUTO_PICKED_TOGETHER)
+    pytester.makepyfile(test_auto=AUTO_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+
+
 def test_cassette_dir_option(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
     write_cassette("recorded/test_dir/test_it.yaml", content="from the option dir")
     write_cassette("recorded/test_dir/TestGroup.test_in_class.yaml", content="from the option dir")
