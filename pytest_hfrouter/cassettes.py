@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .bodies import Message, header, is_event_stream
+from .bodies import Message, content_encoding, decode, header, is_event_stream
 from .errors import CassetteError
 from .routes import OTHER, Route, classify
 
@@ -140,6 +140,13 @@ def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def stored_decoded(body: bytes, headers: tuple[tuple[str, str], ...]) -> bool:
+    """A body under a gzip or deflate Content-Encoding that it is not: stored decoded, when it is text
+    (compressed bytes stored as text hold U+FFFD replacement characters: they are lost, not decoded)."""
+    encoding = content_encoding(headers)
+    return encoding in ("gzip", "x-gzip", "deflate") and decode(body, encoding) is None
+
+
 def _interaction(raw: Any, number: int) -> Interaction:
     where = f"interactions[{number}]"
     if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
@@ -151,7 +158,8 @@ def _interaction(raw: Any, number: int) -> Interaction:
         code = int(status["code"])
         reason = str(status.get("message") or "")
         body = response.get("body") or {}
-        content = _as_bytes(body.get("string") if isinstance(body, Mapping) else body) or b""
+        stored = body.get("string") if isinstance(body, Mapping) else body
+        content = _as_bytes(stored) or b""
         request_body = _as_bytes(request.get("body"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
@@ -160,6 +168,10 @@ def _interaction(raw: Any, number: int) -> Interaction:
     headers = tuple(
         (k, v) for k, v in _headers(response.get("headers"), f"{where}.response") if k.lower() not in _TRANSFER_HEADERS
     )
+    if isinstance(stored, str) and "\ufffd" not in stored and stored_decoded(content, headers):
+        # vcrpy through requests keeps ``Content-Encoding: gzip`` over the text it stored decoded, and
+        # replays it decoded: so does this (a client would fail to decompress it)
+        headers = tuple((k, v) for k, v in headers if k.lower() != "content-encoding")
     route = classify(method, uri, request_body)
     if request_body is None and route.is_inference and not route.stream:
         # recorded without its body (vcrpy's aiohttp stubs): the answer says whether it was streamed

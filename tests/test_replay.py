@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import LOOPBACK, CassetteWriter
 
@@ -147,6 +150,55 @@ def test_an_auto_route_cassette_is_the_routers_recorded_pick(pytester: pytest.Py
     result = pytester.runpytest("-p", "hfrouter")
 
     result.assert_outcomes(passed=2)
+
+
+DECODED_UNDER_GZIP = """
+import httpx
+import requests
+
+from hfapp import chat
+
+URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+
+def test_through_huggingface_hub(hfrouter):
+    assert chat().choices[0].message.content == "stored decoded"
+
+def test_through_requests(hfrouter):
+    assert requests.post(URL, json=BODY).json()["choices"][0]["message"]["content"] == "stored decoded"
+
+def test_through_httpx(hfrouter):
+    assert httpx.post(URL, json=BODY).json()["choices"][0]["message"]["content"] == "stored decoded"
+"""
+
+
+def test_a_body_stored_decoded_under_its_gzip_header_is_replayed_decoded(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter
+) -> None:
+    """vcrpy through requests stores a gzip answer's text decoded and keeps ``Content-Encoding: gzip``,
+    and replays it decoded: the plugin handed the client the header over plain text, and the client
+    failed to decompress it, naming no cassette (found by a new user's audit)."""
+    path = write_cassette("cassettes/test_decoded/gzip.yaml", content="stored decoded")
+    response_headers = "      Content-Type:\n      - application/json\n    status:"
+    text = path.read_text()
+    assert text.count(response_headers) == 1
+    path.write_text(
+        text.replace(
+            response_headers,
+            response_headers.replace("    status:", "      Content-Encoding:\n      - gzip\n    status:"),
+        )
+    )
+    hfapp.makepyfile(
+        test_decoded="import pytest\n\npytestmark = pytest.mark.hfrouter_cassette('gzip.yaml')\n" + DECODED_UNDER_GZIP
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3)
+    linted = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(path)], capture_output=True, text=True, check=False
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
 def test_cassette_dir_option(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
