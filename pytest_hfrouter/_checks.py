@@ -128,7 +128,10 @@ def after_call(
     resilience: Resilience | None,
     each_rule: Rule | None,
     location: tuple[str, int],
+    judged_alone: bool = False,
 ) -> Findings:
+    """What the test's traffic shows after its body (``judged_alone``: its own ``hfrouter_resilient``
+    marker asks for verdicts, so a test whose app made no inference call judged nothing)."""
     findings = Findings()
     if exchange.unentered:
         _never_entered(findings, exchange.unentered, passed=passed)
@@ -137,7 +140,7 @@ def after_call(
         return findings
     if exchange.cassettes:
         _cassettes_used(findings, exchange, settings, passed=passed, location=location)
-    if resilience is not None and not any(call.route in INFERENCE_KINDS for call in exchange.calls):
+    if judged_alone and not any(call.route in INFERENCE_KINDS for call in exchange.calls):
         _unmatched(findings, _nothing_judged(exchange), settings, passed=passed, location=location)
     if not settings.judges(resilience is not None):
         return findings

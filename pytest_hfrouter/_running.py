@@ -265,6 +265,9 @@ class Running:
             resilience=resilience(self.marks),
             each_rule=self.each_rule,
             location=(path, (line or 0) + 1),
+            # the test's own marker asks that its calls be judged; a module's or class's is a policy
+            # for the tests that call the router
+            judged_alone=RESILIENT in self.marks and any(m.name == RESILIENT for m in item.own_markers),
         )
         if findings.skip is not None:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None

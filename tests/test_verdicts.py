@@ -902,12 +902,21 @@ def test_a_resilient_test_whose_app_made_no_router_call_judged_nothing(resilapp:
         def test_real_client(hfrouter):
             with hfrouter.virtual_time():
                 resilapp.tries_twice_then_falls_back()
-        """
+        """,
+        # a module's marker is a policy for its tests that call the router: one that calls none is fine
+        test_vd_policy="""
+        import pytest
+
+        pytestmark = pytest.mark.hfrouter_resilient()
+
+        def test_reads_the_configuration():
+            assert True
+        """,
     )
 
     result = resilapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*_ test_patched_client _*",
