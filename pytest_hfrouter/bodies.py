@@ -7,8 +7,21 @@ provider ids, lint) reads it through `content`.
 from __future__ import annotations
 
 import functools
+import json
 import zlib
 from collections.abc import Iterable
+from typing import Any
+
+
+def json_object(body: bytes | None) -> dict[str, Any] | None:
+    """A request or answer body that is a JSON object, parsed; None for any other body."""
+    if not body or body[:1] not in (b"{", b" ", b"\n", b"\r", b"\t"):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:

@@ -30,6 +30,7 @@ import json
 import re
 from typing import Any, NamedTuple
 
+from .bodies import json_object
 from .schema_instance import SchemaUnsupported, instance
 
 __all__ = ["Fit", "fit_of", "fitted_body", "with_model"]
@@ -54,11 +55,8 @@ def fit_of(body: bytes | None) -> Fit | None:
     """The fit a chat request asks for, or None (a plain answer). Raises `SchemaUnsupported`."""
     if not body or (_MARKERS[0] not in body and _MARKERS[1] not in body):  # every chat request asks
         return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return None
     tool = _tool_fit(data.get("tools"), data.get("tool_choice"))
     if tool is not None:

@@ -13,6 +13,7 @@ import json
 from typing import Final, Literal, NamedTuple, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .bodies import json_object
 from .providers import CONVERSATIONAL
 from .tasks import task_of_route
 
@@ -68,13 +69,8 @@ def body_fields(body: bytes | None) -> tuple[str | None, bool]:
 
 def _body_fields(body: bytes | None) -> tuple[str | None, bool, bool]:
     """``(model, stream, chat)``: ``chat`` when the body has chat ``messages``."""
-    if not body or body[:1] not in (b"{", b" ", b"\n"):
-        return None, False, False
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, False, False
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return None, False, False
     model = data.get("model")
     return (model if isinstance(model, str) else None), data.get("stream") is True, "messages" in data
@@ -140,12 +136,7 @@ def _classify_router(segments: list[str], body: bytes | None) -> Route:
 
 def _body_value(body: bytes | None, key: str) -> str | None:
     """A string field of a JSON body (read only where the route names no model otherwise)."""
-    if not body or body[:1] not in (b"{", b" ", b"\n"):
-        return None
-    try:
-        value = json.loads(body).get(key)
-    except (ValueError, AttributeError):
-        return None
+    value = (json_object(body) or {}).get(key)
     return value if isinstance(value, str) else None
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bodies import json_object
 from .errors import did_you_mean
 from .routes import INFERENCE_KINDS
 from .traffic import Call, Exchange
@@ -85,11 +86,8 @@ def question(call: Call) -> object:
     body = call.body
     if not body:
         return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return body
     for name in _QUESTION_FIELDS:
         if name in data:
