@@ -353,17 +353,21 @@ class TestHooks:
 
             raise late_marker_refused(item, list(dict.fromkeys(late)), False, self.settings)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        if item is not self.item:
-            return
-        running = self.running
-        # let go first: a finished test's traffic must not stay reachable from the run
-        self.item = self.running = None
-        if running is not None:
-            running.end(item)
-        else:  # stepped aside (`_step_aside`)
-            self.engine().every_test = self.policy.active = True
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        # After the fixtures' teardown, and whether or not it raised: a fixture that fails its
+        # teardown must not lose the test's calls (its record, the report, a recording)
+        try:
+            return (yield)
+        finally:
+            if item is self.item:
+                running = self.running
+                # let go first: a finished test's traffic must not stay reachable from the run
+                self.item = self.running = None
+                if running is not None:
+                    running.end(item)
+                else:  # stepped aside (`_step_aside`)
+                    self.engine().every_test = self.policy.active = True
 
 
 @pytest.fixture

@@ -184,6 +184,40 @@ def test_a_rerun_test_is_reported_by_its_last_attempt(hfapp: pytest.Pytester, in
     assert "1 test(s): 1 passed" in summary, summary
 
 
+TEARDOWN_ERROR_SUITE = """
+import pytest
+
+from hfapp import chat
+
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_falls_back_then_its_teardown_fails(broken_teardown):
+    with pytest.raises(Exception):
+        chat("novita")
+    assert chat("together").choices[0].message.content
+"""
+
+
+def test_a_test_whose_teardown_fails_keeps_its_calls(hfapp: pytest.Pytester, inner_run: InnerRun) -> None:
+    """A fixture's teardown that raises stopped the plugin's own teardown: the test's calls and the
+    outage it met were lost from every output (found by an audit of the outputs)."""
+    hfapp.makepyfile(test_teardown=TEARDOWN_ERROR_SUITE)
+
+    result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-report=r.json")
+
+    result.assert_outcomes(passed=1, errors=1)
+    (record,) = json.loads((hfapp.path / "r.json").read_text())["tests"]
+    assert record["outcome"] == "failed", record  # its teardown failed: not a test that came through
+    assert [tuple(pair) for pair in record["met"]] == [("novita", "provider-500")]
+    assert [call["status"] for call in record["calls"] if call["route"] == "provider"] == [500, 200]
+
+
 #: On the xdist controller only, the shipped library refuses to load.
 CONTROLLER_LOADS_NO_LIBRARY = """
 from pytest_hfrouter import library
