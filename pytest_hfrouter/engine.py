@@ -31,6 +31,7 @@ from .routes import (
     HUB_HOSTS,
     HUB_LOOKUPS,
     INFERENCE_KINDS,
+    LEGACY_INFERENCE_HOSTS,
     MAPPING,
     MODEL_INFO,
     OTHER,
@@ -268,7 +269,8 @@ class Engine:
             return self._miss(exchange, request, logged, answer, markable=not route.stream)
         if answer is None:
             host = (urlsplit(request.url).hostname or "").lower()
-            if route.kind == OTHER and host not in ROUTER_HOSTS and follow_up is None:
+            router = host in ROUTER_HOSTS or host in LEGACY_INFERENCE_HOSTS
+            if route.kind == OTHER and not router and follow_up is None:
                 if exchange.mocks:  # the test's own mock library answers its other hosts (`mocks`)
                     return _passed_on(exchange, request)
                 return self._miss(exchange, request, route, *_foreign_host(host))

@@ -95,6 +95,10 @@ def _models_path(segments: list[str]) -> str | None:
     return "/".join(rest) or None
 
 
+#: what a text-generation server serves beside inference, under ``/models/{id}/`` (GET)
+_ENDPOINT_PAGES = frozenset({"info", "health", "metrics"})
+
+
 @functools.lru_cache(maxsize=2048)  # a pure function of its arguments; suites repeat requests
 def classify(method: str, url: str, body: bytes | None = None) -> Route:
     """Read a request the way the router and the Hub do."""
@@ -103,6 +107,8 @@ def classify(method: str, url: str, body: bytes | None = None) -> Route:
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if host in HUB_HOSTS:
         return _classify_hub(method, segments, parts.query, body)
+    if segments and segments[-1] in _ENDPOINT_PAGES and method.upper() == "GET" and "models" in segments:
+        return Route(OTHER)  # a text-generation server's own page (`InferenceClient.get_endpoint_info`), no call
     if host in ROUTER_HOSTS:
         return _classify_router(segments, body)
     if host in LEGACY_INFERENCE_HOSTS and segments[:1] == ["models"]:

@@ -158,6 +158,15 @@ def test_classify_reads_hyperbolics_model_name_where_the_route_names_no_model() 
     assert fal.model == "fal-ai/flux-lora"
 
 
+def test_classify_reads_a_text_generation_servers_info_page_as_no_inference_call() -> None:
+    """llama-index asks ``InferenceClient.get_endpoint_info()`` (GET ``.../models/gpt2/info``) and
+    swallows its error: read as an inference call of model ``gpt2/info``, it took an outage meant for
+    the app's text generation, which then passed (found by an audit)."""
+    for host in (ROUTER + "/hf-inference", "https://api-inference.huggingface.co"):
+        assert classify("GET", f"{host}/models/gpt2/info").kind == OTHER
+        assert classify("POST", f"{host}/models/gpt2", b'{"inputs": "hi"}').model == "gpt2"
+
+
 # -- the cassette reader -----------------------------------------------------------------
 GOOD = """\
 interactions:
