@@ -189,7 +189,7 @@ def _harvested(args: argparse.Namespace, library: Any) -> int:
 def _read_report(path: str) -> dict[str, Any]:
     import json
 
-    from .report import READABLE_SCHEMAS
+    from .report import report_problem
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -197,9 +197,10 @@ def _read_report(path: str) -> dict[str, Any]:
         raise HFRouterError(f"{path}: no such file (a report written by --hfrouter-report)") from None
     except (OSError, ValueError) as exc:
         raise HFRouterError(f"{path}: not a JSON report ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
-        raise HFRouterError(f'{path}: not a pytest-hfrouter report (expected "schema": "{READABLE_SCHEMAS[0]}")')
-    return data
+    problem = report_problem(data)
+    if problem is not None:
+        raise HFRouterError(f"{path}: {problem}")
+    return data  # type: ignore[no-any-return]
 
 
 def report(args: argparse.Namespace) -> int:
@@ -215,21 +216,24 @@ def report(args: argparse.Namespace) -> int:
     # Reports are scrubbed when written; an older or hand-edited one is scrubbed again on the way out.
     scrub.register(scrub.environment_secrets(os.environ))
     payloads = [scrub.payload(p) for p in payloads]
-    if args.report_command == "merge":
-        payload = merge(payloads)
-        payload["schema"] = SCHEMA
-        write_json(Path(args.output), payload)
-        tests = len(payload["tests"])
-        print(f"merged {len(payloads)} report(s), {tests} test(s), into {args.output}")
-    else:
-        payload = payloads[0]
-        payload["coverage"] = matrix(payload.get("tests") or [], payload.get("scenarios") or {})
-    if args.html:
-        write_html(Path(args.html), payload)
-        print(f"HTML: {args.html}")
-    if args.markdown:
-        Path(args.markdown).write_text(scrub.text(markdown(payload)), encoding="utf-8")
-        print(f"Markdown: {args.markdown}")
+    try:
+        if args.report_command == "merge":
+            payload = merge(payloads)
+            payload["schema"] = SCHEMA
+            write_json(Path(args.output), payload)
+            tests = len(payload["tests"])
+            print(f"merged {len(payloads)} report(s), {tests} test(s), into {args.output}")
+        else:
+            payload = payloads[0]
+            payload["coverage"] = matrix(payload.get("tests") or [], payload.get("scenarios") or {})
+        if args.html:
+            write_html(Path(args.html), payload)
+            print(f"HTML: {args.html}")
+        if args.markdown:
+            Path(args.markdown).write_text(scrub.text(markdown(payload)), encoding="utf-8")
+            print(f"Markdown: {args.markdown}")
+    except OSError as exc:  # a folder, a path under a file, a place one may not write
+        return _fail(f"cannot write {exc.filename}: {exc.strerror}; name a file in a folder you can write to")
     if args.report_command == "show" and not args.html and not args.markdown:
         print(scrub.text(markdown(payload)), end="")
     return 0

@@ -693,7 +693,8 @@ def _check_report(path: Path, label: str = "--hfrouter-baseline") -> None:
         ) from None
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"{label} {path}: not a JSON report ({exc})") from None
-    from .report import READABLE_SCHEMAS, SCHEMA
+    from .report import report_problem
 
-    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
-        raise pytest.UsageError(f'{label} {path}: not a pytest-hfrouter report (expected "schema": "{SCHEMA}")')
+    problem = report_problem(data)
+    if problem is not None:
+        raise pytest.UsageError(f"{label} {path}: {problem}")

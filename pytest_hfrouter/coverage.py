@@ -243,6 +243,15 @@ def describe_counts(counts: dict[str, int]) -> str:
     return said + "".join(f", {counts[o]} {o}" for o in ("xfailed", "xpassed") if counts.get(o))
 
 
+def describe_chaos(chaos: dict[str, Any]) -> str:
+    """``seed 7, rate 0.5``; for merged reports of several chaos runs, each of them."""
+    runs = chaos.get("runs")
+    if runs:
+        each = [describe_chaos(run) if run else "no chaos" for run in runs]
+        return f"{len(runs)} reports: " + "; ".join(each)
+    return f"seed {chaos['seed']}, rate {chaos['rate']:g}"
+
+
 def markdown(payload: dict[str, Any]) -> str:
     """The provider x scenario matrix and its gaps (for ``$GITHUB_STEP_SUMMARY``)."""
     coverage = payload.get("coverage") or matrix(payload.get("tests") or [], payload.get("scenarios") or {})
@@ -252,7 +261,7 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = ["## pytest-hfrouter: outage coverage", ""]
     chaos = payload.get("chaos")
     if chaos:
-        lines += [f"Chaos run: seed {chaos['seed']}, rate {chaos['rate']:g}.", ""]
+        lines += [f"Chaos run: {describe_chaos(chaos)}.", ""]
     lines += [
         f"{len(tests)} test(s): {describe_counts(counts)}; {met_pairs} provider x scenario pair(s) met"
         + (" — **interrupted run**" if payload.get("interrupted") else ""),
@@ -309,11 +318,13 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
     merged["started"], merged["finished"] = (min(starts) if starts else None), (max(ends) if ends else None)
     merged["duration_s"] = round(sum(p.get("duration_s") or 0 for p in payloads), 3)
     merged["merged_from"] = len(payloads)
-    seeds = {(p["chaos"]["seed"], p["chaos"]["rate"]) for p in payloads if p.get("chaos")}
+    chaos = [p.get("chaos") for p in payloads]
+    seeds = {(c["seed"], c["rate"]) for c in chaos if c}
+    # one chaos run in every report: that run; else each report's (a report without chaos: None)
     merged["chaos"] = (
-        next((p["chaos"] for p in payloads if p.get("chaos")), None)
-        if len(seeds) <= 1
-        else {"seed": "several", "rate": 0.0, "runs": [p.get("chaos") for p in payloads]}
+        next((c for c in chaos if c), None)
+        if len(seeds) <= 1 and (all(chaos) or not any(chaos))
+        else {"seed": "several", "rate": 0.0, "runs": chaos}
     )
     merged["coverage"] = matrix(merged["tests"], scenarios)
     return merged

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .coverage import cell_state, cell_text, describe_counts, matrix, outcome_counts
+from .coverage import cell_state, cell_text, describe_chaos, describe_counts, matrix, outcome_counts
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
@@ -75,7 +75,7 @@ def render(payload: dict[str, Any]) -> str:
     meta = f"{len(tests)} test(s): {describe_counts(counts)}"
     meta += f" · mode {payload.get('mode', '?')}"
     if chaos:
-        meta += f" · chaos seed {chaos['seed']}, rate {chaos['rate']:g}"
+        meta += f" · chaos {describe_chaos(chaos)}"
     if payload.get("merged_from"):
         meta += f" · merged from {payload['merged_from']} reports"
     stop = " · <strong>interrupted run</strong>" if payload.get("interrupted") else ""
@@ -176,4 +176,8 @@ def write_html(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(render(payload), encoding="utf-8")
-    temporary.replace(path)
+    try:
+        temporary.replace(path)
+    except OSError:  # a folder where the file should go: nothing left behind
+        temporary.unlink(missing_ok=True)
+        raise

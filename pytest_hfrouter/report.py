@@ -29,6 +29,42 @@ CLIENTS = ("huggingface_hub", "httpx", "httpx2", "requests", "openai", "vcrpy", 
 _MODULES = {"vcrpy": "vcr", "pytest-hfrouter": "pytest_hfrouter"}
 
 
+#: a test record's outcomes (`coverage.OUTCOMES`)
+_OUTCOMES = frozenset({"passed", "failed", "skipped", "xfailed", "xpassed"})
+
+
+def report_problem(data: object) -> str | None:
+    """What makes ``data`` no report the plugin can read (a hand-edited or damaged file), or None.
+
+    Checks the parts that summaries, merges and baselines read, so a damaged file is named with
+    its field instead of a traceback, and never read as numbers it does not hold."""
+    if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
+        return f'not a pytest-hfrouter report (expected "schema": "{SCHEMA}")'
+    for part in ("calls", "probes", "tests", "verdicts"):
+        entries = data.get(part, [])
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            return f'"{part}" must be a list of objects'
+    for number, test in enumerate(data.get("tests") or []):
+        where = f"tests[{number}]"
+        if not isinstance(test.get("test"), str):
+            return f'{where} has no "test" (the node id)'
+        if test.get("outcome") not in _OUTCOMES:
+            return f"{where}.outcome must be one of {', '.join(sorted(_OUTCOMES))}, got {test.get('outcome')!r}"
+        met = test.get("met", [])
+        if not isinstance(met, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair) for pair in met
+        ):
+            return f"{where}.met must be a list of [provider, scenario] pairs"
+        if not isinstance(test.get("calls", []), list):
+            return f"{where}.calls must be a list"
+    if not isinstance(data.get("scenarios", {}), dict):
+        return '"scenarios" must be an object (the scenario catalog)'
+    chaos = data.get("chaos")
+    if chaos is not None and not (isinstance(chaos, dict) and ("runs" in chaos or {"seed", "rate"} <= chaos.keys())):
+        return '"chaos" must be null or an object with "seed" and "rate"'
+    return None
+
+
 #: what a worker's (or a test's) part of the report may hold
 _PARTS = frozenset({"calls", "probes", "drift", "verdicts", "expired", "outside_tests", "harvest", "tests", "recorded"})
 
@@ -173,7 +209,11 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(dumps(payload) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        os.replace(temporary, path)
+    except OSError:  # a folder where the file should go: nothing left behind
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def dumps(payload: dict[str, Any]) -> str:

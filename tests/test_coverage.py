@@ -502,6 +502,52 @@ def test_report_merge_and_show_across_shards(hfapp: pytest.Pytester) -> None:
         assert failed.stderr.startswith(expected), failed.stderr
 
 
+def test_a_damaged_report_or_an_unwritable_output_is_one_error_line(hfapp: pytest.Pytester) -> None:
+    """A report with the right schema and a damaged field gave a traceback, or numbers it did not hold
+    (a record without an outage counted as passed); an output path that is a folder left a temporary
+    file behind, with a traceback (found by an audit of the outputs)."""
+    _, report = run_suite(hfapp)
+    damaged = {
+        "no-test": ({"outcome": "passed"}, 'tests[0] has no "test" (the node id)'),
+        "no-outcome": ({"test": "t.py::t"}, "tests[0].outcome must be one of failed, passed, skipped, xfailed"),
+        "bad-met": ({"test": "t.py::t", "outcome": "passed", "met": ["novita"]}, "tests[0].met must be a list of"),
+    }
+    for name, (record, problem) in damaged.items():
+        (hfapp.path / f"{name}.json").write_text(json.dumps({**report, "tests": [record]}))
+        for args in (("report", "show", f"{name}.json"), ("report", "merge", "r.json", f"{name}.json", "-o", "m.json")):
+            failed = hfrouter(*args, cwd=hfapp.path)
+            assert failed.returncode == 2 and len(failed.stderr.splitlines()) == 1, failed.stderr
+            assert failed.stderr.startswith(f"hfrouter: error: {name}.json: {problem}"), failed.stderr
+    (hfapp.path / "bad-chaos.json").write_text(json.dumps({**report, "chaos": {"seed": 7}}))
+    failed = hfrouter("report", "show", "bad-chaos.json", cwd=hfapp.path)
+    assert failed.stderr.startswith('hfrouter: error: bad-chaos.json: "chaos" must be null or an object'), failed.stderr
+    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-baseline=no-test.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    said = result.stdout.lines + result.stderr.lines
+    assert any('--hfrouter-baseline no-test.json: tests[0] has no "test"' in line for line in said), said
+
+    (hfapp.path / "out").mkdir()
+    for args in (("report", "merge", "r.json", "-o", "out"), ("report", "show", "r.json", "--html", "out")):
+        failed = hfrouter(*args, cwd=hfapp.path)
+        assert failed.returncode == 2 and len(failed.stderr.splitlines()) == 1, failed.stderr
+        assert failed.stderr.startswith("hfrouter: error: cannot write "), failed.stderr
+    assert sorted(p.name for p in hfapp.path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_merged_chaos_runs_say_each_seed_and_rate() -> None:
+    """Two shards of different chaos runs merged said "seed several, rate 0"; a chaos shard with a
+    plain one said the whole run was chaos (found by an audit of the outputs)."""
+    base = {"schema": "pytest-hfrouter/report/2", "tests": [], "scenarios": {}}
+    seven, eight = {"seed": 7, "rate": 1.0}, {"seed": 8, "rate": 0.5}
+    assert "Chaos run: 2 reports: seed 7, rate 1; seed 8, rate 0.5." in markdown(
+        merge([{**base, "chaos": seven}, {**base, "chaos": eight}])
+    )
+    assert "Chaos run: 2 reports: seed 7, rate 1; no chaos." in markdown(
+        merge([{**base, "chaos": seven}, {**base, "chaos": None}])
+    )
+    assert "Chaos run: seed 7, rate 1." in markdown(merge([{**base, "chaos": seven}, {**base, "chaos": seven}]))
+
+
 def test_scenarios_table_and_show() -> None:
     library = shipped_library()
     table = hfrouter("scenarios")
