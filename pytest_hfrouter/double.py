@@ -131,9 +131,12 @@ class _Handler(ConnectionHandler):
         # the chunks before a cut (a stream's events, a halved body's first half), then the connection dies
         cut_at = fault.after_chunks if play == "cut" and fault is not None else None
         chunks = answer.chunks()
-        self.send_response(answer.status, answer.reason or None)
+        # the answer's own headers, Server included, and the Date of now in place of the recorded one
+        self.log_request(answer.status)
+        self.send_response_only(answer.status, answer.reason or None)
+        self.send_header("Date", self.date_time_string())
         for name, value in answer.headers:
-            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+            if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
                 self.send_header(name, value)
         if not answer.is_stream:
             self.send_header("Content-Length", str(len(answer.body)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import signal
@@ -63,6 +64,19 @@ def test_double_serves_outages_healthy_answers_and_the_hub(double: RouterDouble)
         "POST /together/v1/chat/completions -> 200 (healthy)",
         "GET /api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping -> 200 (healthy)",
     ]
+
+
+def test_an_answer_has_one_date_the_date_of_now(double: RouterDouble) -> None:
+    """The server's own Date and the recording's (2025) went out side by side (found by an audit)."""
+    conn = http.client.HTTPConnection(double.host, double.port, timeout=5)
+    try:
+        conn.request("POST", "/together/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    (date,) = response.msg.get_all("Date")
+    assert email.utils.parsedate_to_datetime(date).year >= 2026
 
 
 def test_double_streams_one_event_per_chunk(double: RouterDouble) -> None:
