@@ -285,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "lint":
         from .lint import main as lint_main
 
+        missing = [path for path in args.paths if not Path(path).exists()]
+        if missing:  # a typo, not a finding about a cassette
+            return _fail(f"{missing[0]}: no such file or folder (lint takes cassette files or folders of them)")
         return lint_main(args.paths)
     if args.command == "scenarios":
         return scenarios(args)

@@ -252,3 +252,19 @@ def test_bodies_that_cannot_round_trip_are_flagged(tmp_path: Path) -> None:
         dumped(cassette(body=bytes(range(256)), response_headers={"Content-Type": ["audio/flac"]})),
     )
     assert lint_file(sound) == []  # stored as !!binary: it round-trips
+
+
+def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    """A typo'd path was "1 cassette(s) checked, 1 problem(s)": a finding about a cassette that is not
+    there (found by an audit of the command line)."""
+    write(tmp_path, "clean", dumped(cassette()))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path), str(tmp_path / "casettes")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (run.returncode, run.stdout) == (2, "")
+    missing = tmp_path / "casettes"
+    expected = f"hfrouter: error: {missing}: no such file or folder (lint takes cassette files or folders of them)"
+    assert run.stderr == expected + "\n"
