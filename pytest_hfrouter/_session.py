@@ -374,7 +374,8 @@ class RunSession:
             return  # nothing was reported
         r = self.report
         shown = (r.calls, r.probes, r.drift, r.harvest, r.verdicts, r.expired, r.outside_tests, self.comparison)
-        if not any(shown) and not self.settings.chaos and not self.settings.records:
+        replay_baseline = self.settings.baseline is not None and self.settings.live is None  # said: not compared
+        if not any(shown) and not self.settings.chaos and not self.settings.records and not replay_baseline:
             return  # no section has anything to say (and their module stays unloaded)
         from ._summary import write_summary
 

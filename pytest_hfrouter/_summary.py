@@ -54,6 +54,13 @@ def write_summary(
 
 
 def _live(report: Report, settings: Settings, comparison: Comparison | None, section: Section, write: Section) -> None:
+    if settings.baseline is not None and settings.live is None:
+        section("hfrouter live summary")
+        write(
+            f"--hfrouter-baseline {settings.baseline}: not compared; a baseline compares the real router's health "
+            "between live runs (--live), and a replay run holds none of it"
+        )
+        return
     states = pair_states(report.to_payload())
     if not states and not report.drift and comparison is None and not report.harvest:
         return

@@ -439,7 +439,8 @@ def write_outputs(
 
         report.scenarios = catalog(library if library is not None else shipped_library())
     payload = report.to_file_payload() if keeps_tests else report.to_payload()
-    before = json.loads(baseline.read_text()) if baseline else None
+    # a baseline compares the real router's health between live runs: a replay run holds none of it
+    before = json.loads(baseline.read_text()) if baseline and live else None
     comparison = compare(before, payload) if before is not None else None
     if json_path is not None:
         report.write(json_path, payload if keeps_tests else None)

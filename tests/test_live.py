@@ -1633,10 +1633,20 @@ def test_baseline_alone_in_replay_compares_nothing_live(hfapp: pytest.Pytester, 
         )
     )
     hfapp.makepyfile(test_app=FALLBACK_APP)
-    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-baseline=base.json", "--hfrouter-report=r.json")
+    result = hfapp.runpytest(
+        "-p", "hfrouter", "--hfrouter-baseline=base.json", "--hfrouter-report=r.json", "--hfrouter-summary=s.md"
+    )
     assert result.ret == pytest.ExitCode.OK
     assert report(hfapp.path / "r.json")["mode"] == "replay"
     assert double.engine.seen == []
+    # said as what it is, not as live probes to raise the budget of; no empty health table (an audit)
+    result.stdout.fnmatch_lines(
+        [
+            "--hfrouter-baseline base.json: not compared; a baseline compares the real router's health between "
+            "live runs (--live), and a replay run holds none of it"
+        ]
+    )
+    assert "router health" not in (hfapp.path / "s.md").read_text()
 
 
 # -- 8. drift ----------------------------------------------------------------------------------
