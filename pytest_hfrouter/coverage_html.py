@@ -47,7 +47,7 @@ def _colour(cell: dict[str, Any] | None) -> str:
     """Green for pairs met without a failure, deeper red the larger the share that failed."""
     state = cell_state(cell)
     if state in ("none", "skipped") or cell is None:
-        return ""
+        return "background:#eef0f2"  # grey, as the legend says: not met, or all that met it were skipped
     ran = max(1, len(cell["tests"]) - cell.get("skipped", 0))
     if state == "met":
         return "background:#a7e3b5"

@@ -427,6 +427,12 @@ def test_the_matrix_says_what_each_outcome_means_for_the_app() -> None:
     assert "| `c-503` | ✅ 1 |" in text
     assert "| `d-504` | skipped 1 |" in text
     assert "- novita: no test meets d-504" in text
+    # the page: a cell of tests all skipped after it is grey, as its legend says (it was white: an audit)
+    from pytest_hfrouter.coverage_html import render
+
+    page = render({"tests": tests, "scenarios": scenarios, "coverage": coverage})
+    (skipped_cell,) = [line for line in page.split("<td") if "skipped 1" in line]
+    assert 'style="background:#eef0f2"' in skipped_cell, skipped_cell
 
 
 def test_matrix_lists_a_test_once_per_cell_and_reads_a_shared_call_record_once() -> None:
