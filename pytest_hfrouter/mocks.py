@@ -21,14 +21,15 @@ from typing import Any
 
 import pytest
 
-#: a library's fixture → its name, as messages say it
+#: a library's fixture → its name, as messages say it, and the packages that define it (a fixture of
+#: the user's own that happens to be called ``responses`` is no mock library's)
 FIXTURES = {
-    "httpx_mock": "pytest-httpx (httpx_mock)",
-    "respx_mock": "respx (respx_mock)",
-    "requests_mock": "requests-mock (requests_mock)",
-    "responses": "responses (its pytest fixture)",
-    "aioresponses": "aioresponses (its pytest fixture)",
-    "mock_aioresponse": "aioresponses (mock_aioresponse)",
+    "httpx_mock": ("pytest-httpx (httpx_mock)", ("pytest_httpx",)),
+    "respx_mock": ("respx (respx_mock)", ("respx",)),
+    "requests_mock": ("requests-mock (requests_mock)", ("requests_mock",)),
+    "responses": ("responses (its pytest fixture)", ("pytest_responses", "responses")),
+    "aioresponses": ("aioresponses (its pytest fixture)", ("pytest_aioresponses", "aioresponses")),
+    "mock_aioresponse": ("aioresponses (mock_aioresponse)", ("pytest_aioresponses", "aioresponses")),
 }
 #: the package a decorator's wrapper is written in → its name
 DECORATORS = {
@@ -56,13 +57,27 @@ PASS_ROUTER = {
 
 def mock_libraries(item: pytest.Item) -> tuple[str, ...]:
     """The mock libraries ``item`` uses, by their fixtures and its decorators (empty: none)."""
-    found = [FIXTURES[name] for name in getattr(item, "fixturenames", ()) if name in _FIXTURE_NAMES]
+    found = [
+        FIXTURES[name][0]
+        for name in getattr(item, "fixturenames", ())
+        if name in _FIXTURE_NAMES and _defined_by(item, name, FIXTURES[name][1])
+    ]
     function: Any = getattr(item, "obj", None)
     while function is not None and hasattr(function, "__wrapped__"):  # a decorated test
         filename = getattr(getattr(function, "__code__", None), "co_filename", "")
         found += [name for part, name in DECORATORS.items() if part in filename]
         function = function.__wrapped__
     return tuple(dict.fromkeys(found))
+
+
+def _defined_by(item: pytest.Item, name: str, packages: tuple[str, ...]) -> bool:
+    """Whether the fixture ``name`` that ``item`` uses comes from one of ``packages`` (where pytest
+    does not say, it is taken to)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get(name)
+    if not definitions:
+        return True
+    module = getattr(definitions[-1].func, "__module__", "") or ""
+    return module.split(".", 1)[0] in packages
 
 
 def let_through(mocks: tuple[str, ...]) -> str:

@@ -52,6 +52,32 @@ def test_with_p_hfrouter_a_respx_test_is_left_to_respx(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["*pytest-hfrouter steps aside for tests that mock HTTP with another library*"])
 
 
+OWN_FIXTURE_TESTS = f"""
+import httpx
+import pytest
+
+CHAT = {CHAT!r}
+BODY = {BODY!r}
+
+@pytest.fixture
+def responses():
+    return ["canned", "answers"]  # the user's own fixture: no mock library's
+
+def test_the_plugin_still_answers(responses):
+    assert httpx.post(CHAT, json=BODY).json()["choices"][0]["message"]["content"]
+"""
+
+
+def test_a_fixture_of_the_users_own_with_a_libraries_name_is_no_mock(pytester: pytest.Pytester) -> None:
+    """A fixture named like a mock library's (``responses``) but the user's own: the plugin acts as in
+    any test (it would have stepped aside, and the test's router calls gone out unanswered)."""
+    pytester.makepyfile(test_own_fixture=OWN_FIXTURE_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+
+    result.assert_outcomes(passed=1)
+
+
 HTTPX_MOCK_TESTS = f"""
 import httpx
 import pytest
