@@ -366,8 +366,8 @@ class TestHooks:
                 self.item = self.running = None
                 if running is not None:
                     running.end(item)
-                else:  # stepped aside (`_step_aside`)
-                    self.engine().every_test = self.policy.active = True
+                else:  # stepped aside (`_step_aside`, scope "all"): acting again
+                    self.engine().every_test = self.policy.active = self.settings.scope.every_test
 
 
 @pytest.fixture
