@@ -23,6 +23,34 @@ _UNSAFE = re.compile(r"[<>?%*:|\"'/\\]")
 MarkArgs = tuple[Sequence[Any], Mapping[str, Any]]
 
 
+#: cassette files by name: vcrpy's yaml serializer; its json one is read only where the file holds a cassette
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def cassettes_under(root: Path) -> list[Path]:
+    """The cassette files under ``root``, sorted: every ``.yaml``/``.yml`` file, and every ``.json`` file
+    that holds a cassette (vcrpy's json serializer; pytest-recording's ``serializer: json``), not other JSON."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if (path.suffix.lower() in _YAML_SUFFIXES or (path.suffix.lower() == ".json" and _json_cassette(path)))
+        and path.is_file()
+    )
+
+
+def _json_cassette(path: Path) -> bool:
+    """Whether a ``.json`` file holds a vcrpy cassette: an object with ``interactions``. A file that cannot
+    be read as JSON is no cassette of this walk (a ``.json`` named as a cassette is still read, and checked)."""
+    import json
+
+    try:
+        with open(path, "rb") as file:
+            data = json.load(file)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "interactions" in data
+
+
 def default_cassette_name(class_name: str | None, test_name: str) -> str:
     """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced."""
     name = f"{class_name}.{test_name}" if class_name else test_name

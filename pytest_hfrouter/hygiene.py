@@ -7,6 +7,7 @@ import email.utils
 from collections.abc import Iterable
 from pathlib import Path
 
+from .cassette_paths import cassettes_under
 from .cassettes import Cassette
 
 
@@ -53,7 +54,7 @@ def orphans(roots: Iterable[Path], used: Iterable[Path], not_cassettes: Iterable
     found = []
     for root in sorted(set(roots)):
         if root.is_dir():
-            for path in sorted(root.rglob("*.y*ml")):
+            for path in cassettes_under(root):
                 resolved = path.resolve()
                 if path.is_file() and resolved not in used_set and not any(resolved.is_relative_to(s) for s in skipped):
                     found.append(path)

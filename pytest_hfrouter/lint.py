@@ -26,6 +26,7 @@ import yaml
 
 from . import scrub
 from .bodies import content_encoding, decode
+from .cassette_paths import cassettes_under
 from .cassettes import Cassette, cassette_from_data
 from .errors import CassetteError, ScenarioError
 
@@ -42,7 +43,7 @@ _BINARY_TYPES = ("image/", "audio/", "video/", "application/octet-stream", "appl
 def cassette_files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
+            yield from cassettes_under(path)
         else:
             yield path
 

@@ -286,6 +286,9 @@ def test_param(hfrouter, n):
 
 def test_without_cassette(hfrouter):
     chat()
+
+def test_json(hfrouter):
+    assert chat().choices[0].message.content == "json"
 """
 
 
@@ -295,9 +298,17 @@ def orphan_project(root: pytest.Pytester, orphans: bool) -> list[Path]:
     write(root.path, "cassettes/shared.yaml", novita_interaction("shared"))
     write(root.path, "cassettes/test_hy_orphans/test_param[1].yaml")
     write(root.path, "cassettes/test_hy_orphans/test_param[2].yaml")
+    # pytest-recording's json serializer: a used one, a stale one, and JSON that is no cassette
+    used_json = root.path / "cassettes/test_hy_orphans/test_json.json"
+    used_json.write_text(json.dumps({"interactions": [novita_interaction("json")], "version": 1}, indent=4))
     if not orphans:
         return []
+    (root.path / "cassettes/old").mkdir(parents=True, exist_ok=True)
+    (root.path / "cassettes/old/fixture-data.json").write_text('{"prompts": ["hi"]}')
+    stale_json = root.path / "cassettes/old/stale.json"
+    stale_json.write_text(json.dumps({"interactions": [novita_interaction("stale")], "version": 1}))
     return [
+        stale_json,
         write(root.path, "cassettes/old/stale.yml"),
         write(root.path, "cassettes/test_hy_orphans/test_removed.yaml"),
     ]
@@ -309,10 +320,10 @@ def test_orphan_cassettes_fail_the_run(hfapp: pytest.Pytester, inner_run: InnerR
 
     result = inner_run(hfapp, *args)
 
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert section(result, "hfrouter orphan cassettes") == [
-        "2 cassette(s) no collected test uses:",
+        f"{len(orphans)} cassette(s) no collected test uses:",
         *[f"  {path}" for path in orphans],
     ]
 
@@ -325,7 +336,7 @@ def test_no_orphans_no_failure(hfapp: pytest.Pytester, inner_run: InnerRun) -> N
 
     result = inner_run(hfapp, *args)
 
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.OK
     assert section(result, "hfrouter orphan cassettes") == ["0 cassette(s) no collected test uses"]
 
@@ -335,7 +346,7 @@ def test_orphans_are_only_checked_with_the_flag(hfapp: pytest.Pytester) -> None:
 
     result = hfapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.OK
     assert section(result, "hfrouter orphan cassettes") == []
 
@@ -361,9 +372,9 @@ def test_a_deselected_test_s_cassette_is_no_orphan(hfapp: pytest.Pytester, inner
     result = inner_run(hfapp, *args)
 
     # xdist's workers deselect: the controller sees none
-    result.assert_outcomes(passed=1, deselected=0 if inner_run.xdist else 4)
+    result.assert_outcomes(passed=1, deselected=0 if inner_run.xdist else 5)
     assert section(result, "hfrouter orphan cassettes") == [
-        "2 cassette(s) no collected test uses:",
+        f"{len(orphans)} cassette(s) no collected test uses:",
         *[f"  {path}" for path in orphans],
     ]
 

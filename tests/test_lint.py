@@ -268,3 +268,25 @@ def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     missing = tmp_path / "casettes"
     expected = f"hfrouter: error: {missing}: no such file or folder (lint takes cassette files or folders of them)"
     assert run.stderr == expected + "\n"
+
+
+def test_a_folders_json_cassettes_are_checked_and_other_json_is_not(tmp_path: Path) -> None:
+    """pytest-recording's ``serializer: json`` writes ``<test>.json`` and replay reads it; a folder's walk
+    skipped it: "0 cassette(s) checked, 0 problem(s)" over a cassette holding a token (an audit's finding)."""
+    (tmp_path / "test_app").mkdir()
+    leaked = cassette(request_headers={"Authorization": [f"Bearer {PLANTED}"]})
+    (tmp_path / "test_app" / "test_chat.json").write_text(json.dumps(leaked, indent=4))  # as vcrpy's json serializer
+    (tmp_path / "package.json").write_text(json.dumps({"name": "not-a-cassette", "token": "x"}))
+    (tmp_path / "notes.json").write_text("{not json")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1, run.stdout
+    lines = run.stdout.splitlines()
+    checked = tmp_path / "test_app" / "test_chat.json"
+    assert lines == [
+        f"{checked}:8: a Hugging Face token (hf_Lint…) in interactions[0].request.headers.Authorization[0]",
+        f"{checked}: interactions[0].request header Authorization keeps a secret value",
+        "1 cassette(s) checked, 2 problem(s)",
+    ]
+    assert PLANTED not in run.stdout
