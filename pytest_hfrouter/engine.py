@@ -21,7 +21,7 @@ from . import threads
 from ._names import RECORD, REWRITE
 from .bodies import content, header
 from .cassettes import Recorded, match_key
-from .fitting import fit_of, fitted_body, with_model
+from .fitting import fit_of, fitted_body, fitted_task_body, task_fit, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed
@@ -654,6 +654,8 @@ class Engine:
             return self._answers_json(("model-info", model, task), synthesised_model_info(model or "", task))
         if route.kind not in INFERENCE_KINDS:
             return None
+        if provider is not None and provider not in PROVIDERS and provider.lower() not in PROVIDERS:
+            return _unknown_provider(provider)
         task = route.task if route.task is not None else self._task(exchange, route, model)
         if task != CONVERSATIONAL:
             if route.stream and task is not None:
@@ -663,7 +665,9 @@ class Engine:
                     "bodies (which would end the app's stream empty), and its stream scenarios play chat-completion "
                     "events"
                 )
-            return self._task_answer(provider, task)
+            answer = self._task_answer(provider, task)
+            fit = task_fit(task, request.body) if isinstance(answer, Answer) else None
+            return answer if fit is None else self._task_fitted(answer, provider, task, fit)
         key: tuple[Any, ...] = ()
         try:
             fit = fit_of(request.body)
@@ -712,6 +716,18 @@ class Engine:
         cached = self._answers[key] = Answer(
             recorded.status, recorded.reason, recorded.headers + extra, recorded.body, source="healthy"
         )
+        return cached
+
+    def _task_fitted(self, answer: Answer, provider: str | None, task: str, fit: tuple[Any, ...]) -> Answer | str:
+        """A task's healthy answer in the size the request asked for (`fitting.task_fit`), built once per fit."""
+        key = ("task", provider, task, fit)
+        cached = self._answers.get(key)
+        if cached is None:
+            try:
+                body = fitted_task_body(answer.body, fit)
+            except ValueError as exc:
+                return f"cannot size the recorded {task} answer to this request: {exc}"
+            cached = self._answers[key] = dataclasses.replace(answer, body=body)
         return cached
 
     def _answers_json(self, key: tuple[Any, ...], data: dict[str, Any]) -> Answer:
@@ -777,6 +793,19 @@ class Engine:
             )
         )
         return Answer(source="miss", unanswered=reason)
+
+
+def _unknown_provider(provider: str) -> str:
+    """Why a call to a provider the router does not route gets no healthy answer (a typo in a URL or in a
+    ``model:provider`` suffix would otherwise be answered 200 here, and fail in production)."""
+    from .errors import did_you_mean
+
+    return (
+        f"the router routes no provider {provider!r}.{did_you_mean(provider.lower(), PROVIDERS)} Its answer to "
+        "a provider it does not route is an error that was never recorded, so pytest-hfrouter serves no healthy "
+        "answer for it (the providers it knows: huggingface_hub's table, pytest_hfrouter/providers.py). A "
+        "provider the router added since: answer the call from a cassette"
+    )
 
 
 def _passed_on(exchange: Exchange, request: Request) -> Answer:

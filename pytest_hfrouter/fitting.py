@@ -1,4 +1,5 @@
-"""Healthy answers that fit the request: the model it named, the JSON or the tool call it asked for.
+"""Healthy answers that fit the request: the model it named, the JSON or the tool call it asked for;
+for tasks other than chat, the number of results it asked for.
 
 The healthy library holds real recorded answers (2025 prose). A request that asks for
 structured output gets the same recording with its content replaced:
@@ -33,7 +34,7 @@ from typing import Any, NamedTuple
 from .bodies import json_object
 from .schema_instance import SchemaUnsupported, instance
 
-__all__ = ["Fit", "fit_of", "fitted_body", "with_model"]
+__all__ = ["Fit", "fit_of", "fitted_body", "fitted_task_body", "task_fit", "with_model"]
 
 _MARKERS = (b'"response_format"', b'"tools"')
 _PIECE = 12  # characters of content or arguments per streamed delta
@@ -210,3 +211,66 @@ def _delta(template: dict[str, Any], delta: dict[str, Any], text: str | None = N
         if key in choice:
             choice[key] = None
     return chunk
+
+
+# -- tasks other than chat: the recording's values, in the size the request asks for ----------------
+#: the tasks whose healthy answer is sized by the request: what to read, and how to build the answer
+_SIZED_TASKS = frozenset(
+    {"feature-extraction", "sentence-similarity", "zero-shot-classification", "zero-shot-image-classification"}
+)
+
+
+def task_fit(task: str | None, body: bytes | None) -> tuple[Any, ...] | None:
+    """What a call of a task other than chat asks the answer's size to be, or None (the recording as it is):
+
+    - ``feature-extraction`` of a list of N texts: N embeddings (the recording's one, N times);
+    - ``sentence-similarity`` of N sentences: N scores (the recording's, in turn);
+    - ``zero-shot-classification`` / ``zero-shot-image-classification``: the candidate labels asked
+      (the recording's scores, best first, to the labels in the order given).
+    """
+    if task not in _SIZED_TASKS:
+        return None
+    data = json_object(body)
+    if data is None:
+        return None
+    inputs = data.get("inputs")
+    if task == "feature-extraction":
+        return ("batch", len(inputs)) if isinstance(inputs, list) else None
+    if task == "sentence-similarity":
+        sentences = data.get("sentences")  # huggingface_hub 1.x and 2.x, at the top level
+        if sentences is None and isinstance(inputs, dict):  # 0.x, inside ``inputs``
+            sentences = inputs.get("sentences")
+        return ("scores", len(sentences)) if isinstance(sentences, list) else None
+    parameters = data.get("parameters")
+    labels = parameters.get("candidate_labels") if isinstance(parameters, dict) else None
+    if isinstance(labels, str):  # a comma-separated string, as the pipeline also takes
+        labels = [label.strip() for label in labels.split(",") if label.strip()]
+    if not isinstance(labels, list) or not labels:
+        return None
+    return ("labels", *(str(label) for label in labels))
+
+
+def fitted_task_body(body: bytes, fit: tuple[Any, ...]) -> bytes:
+    """The recorded answer of a task other than chat, in the size ``fit`` (`task_fit`) asks for.
+    Raises ``ValueError`` where the recording has no item to size it from."""
+    data = json.loads(body)
+    kind = fit[0]
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"the recorded answer is not a list of results to size ({kind})")
+    if kind == "batch":  # the recording embedded one text: its batch holds one embedding
+        sized: list[Any] = [data[0]] * fit[1]
+    elif kind == "scores":
+        sized = [data[n % len(data)] for n in range(fit[1])]
+    else:  # labels: the recording's items (their key order kept), the asked labels, scores best first
+        labels = fit[1:]
+        items = sorted((i for i in data if isinstance(i, dict) and "score" in i), key=lambda i: -float(i["score"]))
+        if not items:
+            raise ValueError("the recorded answer holds no scored labels")
+        sized = []
+        for n, label in enumerate(labels):
+            item = dict(items[min(n, len(items) - 1)])
+            if n >= len(items):  # more labels than the recording scored: each one after it scores less
+                item["score"] = float(items[-1]["score"]) / 2 ** (n - len(items) + 1)
+            item["label"] = label
+            sized.append(item)
+    return json.dumps(sized, separators=(",", ":")).encode()

@@ -574,6 +574,44 @@ def test_a_removed_provider_is_allowed_with_a_note(hfapp: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["*provider 'hyperbolic' was removed from the router on 2026-07-01*"])
 
 
+def test_a_call_to_a_provider_the_router_does_not_route_is_a_miss(hfapp: pytest.Pytester) -> None:
+    """A typo in the app's own URL or ``model:provider`` suffix was answered 200 with novita's healthy
+    answer: green, where the real router answers with an error."""
+    hfapp.makepyfile(
+        """
+        import httpx
+        import pytest
+        from openai import OpenAI
+
+        BODY = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]}
+
+        def test_path(hfrouter):
+            httpx.post("https://router.huggingface.co/novitaa/v3/openai/chat/completions", json=BODY)
+
+        def test_suffix(hfrouter):
+            client = OpenAI(base_url="https://router.huggingface.co/v1", api_key="hf_x", max_retries=0)
+            client.chat.completions.create(model="Qwen/Qwen2.5-72B-Instruct:togther", messages=BODY["messages"])
+
+        def test_known_provider_without_recording(hfrouter):  # groq is routed: the default answer stands
+            reply = httpx.post("https://router.huggingface.co/groq/openai/v1/chat/completions", json=BODY)
+            assert reply.status_code == 200
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*no answer for POST https://router.huggingface.co/novitaa/v3/openai/chat/completions",
+            "*the router routes no provider 'novitaa'. Did you mean 'novita'? Its answer to a provider it does not "
+            "route is an error that was never recorded*",
+            "*no answer for POST https://router.huggingface.co/v1/chat/completions",
+            "*the router routes no provider 'togther'. Did you mean 'together'?*",
+        ]
+    )
+
+
 # -- §2: the matrix runs only what can happen --------------------------------------------------------
 def test_each_outage_skips_the_cases_that_cannot_apply_with_their_reason(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(

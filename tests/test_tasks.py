@@ -544,3 +544,44 @@ def test_replicates_versioned_predictions_are_read_by_their_model(pytester: pyte
     result = pytester.runpytest("-p", "hfrouter")
     result.assert_outcomes(passed=2)
     assert "can never match" not in result.stdout.str()
+
+
+# -- a healthy answer of another task is as large as the request asks ---------------------------------
+def test_a_batch_gets_an_embedding_per_text(hfrouter: HFRouter) -> None:
+    """Three texts got the one recorded embedding (langchain's ``embed_documents`` sends a list):
+    an app that pairs texts with vectors met a shape no router gives it (an audit's finding)."""
+    client = InferenceClient(provider="hf-inference", api_key=API_KEY, timeout=TIMEOUT)
+    recorded = np.array(_recorded_json(TASKS.exchanges[("hf-inference", "feature-extraction")]))
+
+    one = client.feature_extraction("one text", model=MODEL)
+    three = client.feature_extraction(["a", "b", "c"], model=MODEL)  # type: ignore[arg-type]
+
+    assert one.shape == recorded.shape == (1, 8, 768)
+    assert three.shape == (3, 8, 768)
+    assert all((row == recorded[0]).all() for row in three)  # the recording's values, once per text
+
+
+def test_a_similarity_gets_a_score_per_sentence(hfrouter: HFRouter) -> None:
+    client = InferenceClient(provider="hf-inference", api_key=API_KEY, timeout=TIMEOUT)
+    recorded = _recorded_json(TASKS.exchanges[("hf-inference", "sentence-similarity")])
+
+    scores = client.sentence_similarity("x", other_sentences=["a", "b", "c", "d", "e"], model=MODEL)
+    assert scores == [*recorded, *recorded[:2]]  # the recording's three, in turn
+    assert client.sentence_similarity("x", other_sentences=["a"], model=MODEL) == recorded[:1]
+
+
+@pytest.mark.skipif(HFH_VERSION < (1, 0), reason="0.x reads the router's old zero-shot shape (see test_healthy)")
+@pytest.mark.parametrize("count", [2, 7])
+def test_a_zero_shot_classification_scores_the_labels_asked(hfrouter: HFRouter, count: int) -> None:
+    client = InferenceClient(provider="hf-inference", api_key=API_KEY, timeout=TIMEOUT)
+    recorded = _recorded_json(TASKS.exchanges[("hf-inference", "zero-shot-classification")])
+    labels = [f"label {n}" for n in range(count)]
+
+    text = client.zero_shot_classification("some text", candidate_labels=labels, model=MODEL)
+    image = client.zero_shot_image_classification(IMAGE, candidate_labels=labels, model=MODEL)
+
+    for out in (text, image):
+        assert [o.label for o in out] == labels
+        scores = [o.score for o in out]
+        assert scores == sorted(scores, reverse=True) and len(set(scores)) == count
+    assert [o.score for o in text][: min(count, 5)] == [i["score"] for i in recorded][: min(count, 5)]
