@@ -74,10 +74,11 @@ def traffic_record(exchange: Exchange) -> dict[str, Any]:
     met: dict[tuple[str, str], None] = {}
     for call in calls:
         for name in call.scenarios:
-            if call.provider:
-                met[(call.provider, name)] = None
+            provider = call.provider or call.looked_up_for  # a Hub look-up: the provider the client was calling
+            if provider:
+                met[(provider, name)] = None
                 continue
-            # A Hub look-up names no provider: the rules that injected the scenario may.
+            # A Hub look-up whose client call was not read: the rules that injected the scenario may name one.
             named = [r.literal_provider for r in exchange.rules if r.scenario.name == name and r.literal_provider]
             for provider in named or [ANY]:
                 met[(provider, name)] = None
@@ -101,7 +102,8 @@ def traffic_record(exchange: Exchange) -> dict[str, Any]:
 
 #: what makes two calls the same call for the report (their scenarios too: they make ``met``)
 _call_key: Callable[[Call], tuple[Any, ...]] = operator.attrgetter(
-    "provider", "model", "route", "method", "url", "stream", "status", "fault", "answered_by", "scenarios"
+    "provider", "model", "route", "method", "url", "stream", "status", "fault", "answered_by", "scenarios",
+    "looked_up_for",
 )
 
 

@@ -224,8 +224,9 @@ class Engine:
             logged = Route(PROVIDER, follow_up.provider, submitted, task=follow_up.task)
         else:
             logged = route
+        looked_up_for = None
         if kind in HUB_LOOKUPS and self.live is None:
-            self._read_hub_task(exchange, route)
+            looked_up_for = self._read_hub_task(exchange, route)
         # `_provider` and `_hf_model`, their common cases inlined: every request comes this way
         provider = (
             logged.provider
@@ -311,6 +312,7 @@ class Engine:
                 requested=route.requested,
                 scenarios=answer.scenarios,
                 truncates_stream=answer.truncates_stream and route.stream,  # of a streamed call only
+                looked_up_for=looked_up_for,
                 body=request.body,
             )
         )
@@ -427,13 +429,14 @@ class Engine:
         follow_ups = self.library.tasks.follow_ups
         return follow_ups.get(url) if follow_ups else None
 
-    def _read_hub_task(self, exchange: Exchange, route: Route) -> None:
-        """The task of the client call behind a Hub look-up (see tasks.py), kept for this test."""
+    def _read_hub_task(self, exchange: Exchange, route: Route) -> str | None:
+        """The task of the client call behind a Hub look-up (see tasks.py), kept for this test; the
+        provider that call names, if the router routes it."""
         model = (route.model or "").lower()
         task, asked = task_from_stack(route.model)
         if task is None:  # read outside a client call: what this test's calls were told stands
             exchange.tasks.setdefault(model, None)
-            return
+            return None
         exchange.tasks[model] = task
         if task != CONVERSATIONAL:
             # A mapping for another task than chat: the client caches it per model, not per task,
@@ -441,6 +444,8 @@ class Engine:
             self.hub_answers_changed = True
         if asked and asked in PROVIDERS:
             exchange.asked[model] = asked
+            return asked
+        return None
 
     def _task(self, exchange: Exchange, route: Route, hf_model: str | None) -> str | None:
         """The task an inference call performs: its route's, else the client's call's, else its mapping's."""

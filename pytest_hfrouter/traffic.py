@@ -231,6 +231,9 @@ class Call:
     scenarios: tuple[str, ...] = ()
     #: its scenario declares a truncated stream (``truncates_stream: true`` in the scenario's data)
     truncates_stream: bool = False
+    #: a Hub look-up's: the provider whose call the client was making when it looked up (read from
+    #: its call on the stack, as its task is), for the outage coverage; None where it is not known
+    looked_up_for: str | None = None
 
     #: a slow-* scenario's answer that came within the client's timeout (a success)
     spared: bool = False
@@ -257,6 +260,7 @@ class Call:
         requested: str | None = None,
         scenarios: tuple[str, ...] = (),
         truncates_stream: bool = False,
+        looked_up_for: str | None = None,
         spared: bool = False,
         body: bytes | None = None,
     ) -> None:
@@ -275,6 +279,7 @@ class Call:
             requested=requested,
             scenarios=scenarios,
             truncates_stream=truncates_stream,
+            looked_up_for=looked_up_for,
             spared=spared,
             body=body,
         )

@@ -126,6 +126,43 @@ def test_replay_report_holds_outcomes_structured_calls_and_the_matrix(hfapp: pyt
     assert "- `test_suite.py::test_no_fallback`: rate-limited-429" in summary
 
 
+def test_a_hub_outage_counts_for_the_provider_each_look_up_was_for(hfapp: pytest.Pytester) -> None:
+    """A Hub outage the app met while calling novita, then together, counted for novita only (the rule's
+    provider) or for ``(any)``, and together's gaps still listed it (an audit of the report)."""
+    hfapp.makepyfile(
+        test_hub="""
+        import pytest
+        from hfapp import chat
+
+        def each_provider():
+            failed = []
+            for provider in ("novita", "together"):
+                try:
+                    chat(provider)
+                except Exception:
+                    failed.append(provider)
+            return failed
+
+        @pytest.mark.hfrouter_outage("hub-unavailable", provider="novita")
+        def test_named(hfrouter):
+            assert each_provider() == ["novita", "together"]  # the Hub is down for every look-up
+
+        @pytest.mark.hfrouter_outage("hub-unavailable")
+        def test_unnamed(hfrouter):
+            assert each_provider() == ["novita", "together"]
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-report=r.json")
+    result.assert_outcomes(passed=2)
+    data = json.loads((hfapp.path / "r.json").read_text())
+    met = {t["test"].split("::")[1]: t["met"] for t in data["tests"]}
+    both = [["novita", "hub-unavailable"], ["together", "hub-unavailable"]]
+    assert met == {"test_named": both, "test_unnamed": both}
+    coverage = data["coverage"]
+    assert coverage["providers"] == ["novita", "together"]
+    assert all("hub-unavailable" not in gaps for gaps in coverage["gaps"].values())
+
+
 def test_xdist_report_is_the_same_as_one_process(hfapp: pytest.Pytester) -> None:
     _, alone = run_suite(hfapp)
     result, spread = run_suite(hfapp, "-n", "2")
