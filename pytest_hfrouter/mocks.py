@@ -17,6 +17,7 @@ body (``with responses.RequestsMock():``) is not seen here.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import pytest
@@ -33,13 +34,10 @@ FIXTURES = {
 }
 #: the package a decorator's wrapper is written in → its name
 DECORATORS = {
-    f"{os.sep}{package}{os.sep}": name
-    for package, name in (
-        ("responses", "responses (@responses.activate)"),
-        ("respx", "respx (@respx.mock)"),
-        ("requests_mock", "requests-mock (@requests_mock.Mocker())"),
-        ("aioresponses", "aioresponses (@aioresponses())"),
-    )
+    "responses": "responses (@responses.activate)",
+    "respx": "respx (@respx.mock)",
+    "requests_mock": "requests-mock (@requests_mock.Mocker())",
+    "aioresponses": "aioresponses (@aioresponses())",
 }
 _FIXTURE_NAMES = frozenset(FIXTURES)
 
@@ -65,9 +63,24 @@ def mock_libraries(item: pytest.Item) -> tuple[str, ...]:
     function: Any = getattr(item, "obj", None)
     while function is not None and hasattr(function, "__wrapped__"):  # a decorated test
         filename = getattr(getattr(function, "__code__", None), "co_filename", "")
-        found += [name for part, name in DECORATORS.items() if part in filename]
+        found += [name for folder, name in _decorator_folders().items() if filename.startswith(folder)]
         function = function.__wrapped__
     return tuple(dict.fromkeys(found))
+
+
+def _decorator_folders() -> dict[str, str]:
+    """The folders of the mock libraries imported now → their decorators' names. By the package's own
+    folder, not a folder name: a decorator of the user's in ``myapp/responses/`` is no mock library's
+    (the plugin would step aside, and the test's router calls go out unanswered)."""
+    folders = {}
+    for package, name in DECORATORS.items():
+        module = sys.modules.get(package)
+        if module is None:  # not imported: none of its decorators wraps a test
+            continue
+        for folder in getattr(module, "__path__", None) or [os.path.dirname(getattr(module, "__file__", "") or "")]:
+            if folder:
+                folders[os.path.join(folder, "")] = name
+    return folders
 
 
 def _defined_by(item: pytest.Item, name: str, packages: tuple[str, ...]) -> bool:

@@ -150,6 +150,42 @@ def test_a_decorators_mock_is_known_by_its_wrapper(pytester: pytest.Pytester) ->
     )
 
 
+def test_a_users_decorator_in_a_folder_named_like_a_library_is_no_mock(pytester: pytest.Pytester) -> None:
+    """A decorator of the user's, written in ``helpers/responses/``, was taken for responses' own: the plugin
+    stepped aside and the test's router call went out unanswered (refused here by nothing of the plugin's)."""
+    pytester.mkpydir("helpers")
+    folder = pytester.path / "helpers" / "responses"
+    folder.mkdir()
+    (folder / "__init__.py").write_text(
+        "import functools\n\n"
+        "def traced(test):\n"
+        "    @functools.wraps(test)\n"
+        "    def wrapper(*args, **kwargs):\n"
+        "        return test(*args, **kwargs)\n"
+        "    return wrapper\n"
+    )
+    pytester.makepyfile(
+        test_traced="""
+        import httpx
+        import responses  # the library is imported too: its own folder is not the user's
+        from helpers.responses import traced
+
+        @traced
+        def test_answered_by_the_plugin():
+            reply = httpx.post(
+                "https://router.huggingface.co/novita/v3/openai/chat/completions",
+                json={"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert reply.status_code == 200 and reply.headers["x-inference-provider"] == "novita"
+        """
+    )
+
+    result = pytester.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*also mocks HTTP*")
+
+
 def _major() -> int:
     import huggingface_hub
 
