@@ -21,7 +21,7 @@ from . import threads
 from ._names import RECORD, REWRITE
 from .bodies import content, header
 from .cassettes import Recorded, match_key
-from .fitting import fit_of, fitted_body, fitted_task_body, task_fit, with_model
+from .fitting import cut_point, fit_of, fitted_body, fitted_task_body, task_fit, with_defect, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed
@@ -501,16 +501,23 @@ class Engine:
             if route.stream and not self._stream_fits(exchange, rule, route, hf_model):
                 continue
             if rule.matches_provider(provider) and rule.matches_model(route, hf_model):
-                if rule.scenario.uses_healthy_body or self._slow_off_chat(exchange, rule, route, hf_model):
+                fitted = self._on_fitted(rule, route, request)
+                if rule.scenario.uses_healthy_body or fitted or self._slow_off_chat(exchange, rule, route, hf_model):
                     healthy = self._healthy(exchange, request, route, provider, hf_model, self._follow_up(request.url))
                     if not isinstance(healthy, Answer):
                         continue  # nothing to cut: the call gets its miss
                     rule.used += 1
                     rule.hits += 1
+                    if fitted and rule.fault is None:  # a broken stream: its defect, on the fitted stream
+                        broken = self._scenario_answer(rule, route, hf_model, provider, route.model)
+                        return dataclasses.replace(broken, body=with_defect(healthy.body, broken.body))
+                    fault = rule.fault
+                    if fitted and fault is not None and fault.kind.play == "cut":  # the cut comes mid-answer
+                        fault = fault._replace(after_chunks=min(fault.after_chunks, cut_point(healthy.body)))
                     return dataclasses.replace(
                         healthy,
                         source=f"scenario:{rule.scenario.name}",
-                        fault=rule.fault,
+                        fault=fault,
                         scenarios=(rule.scenario.name,),
                         truncates_stream=rule.scenario.truncates_stream,
                     )
@@ -518,6 +525,24 @@ class Engine:
                 rule.hits += 1
                 return self._scenario_answer(rule, route, hf_model, provider, route.model)
         return None
+
+    @staticmethod
+    def _on_fitted(rule: Rule, route: Route, request: Request) -> bool:
+        """A success the scenario breaks (slow, cut, a stream without its end, half JSON, an error
+        event), on a chat call that asks for a tool call or JSON: played on the call's fitted healthy
+        answer, not on the scenario's recorded prose (an app's tool path would never run)."""
+        body = request.body
+        if route.task != CONVERSATIONAL or not body or (b'"tools"' not in body and b'"response_format"' not in body):
+            return False
+        fault = rule.scenario.fault
+        if fault is not None and fault.kind.before_response:
+            return False
+        if fault is None and (not route.stream or rule.scenario.response(route.kind, True).status != 200):
+            return False  # an error status, or an error in a 200 body: no answer the app could use
+        try:
+            return fit_of(body) is not None
+        except SchemaUnsupported:
+            return True  # the healthy answer says why it cannot be built
 
     def _slow_off_chat(self, exchange: Exchange, rule: Rule, route: Route, hf_model: str | None) -> bool:
         """A slow answer (slow-first-token) is a success whose recorded body is a chat completion: on

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from .bodies import json_object
 from .schema_instance import SchemaUnsupported, instance
 
-__all__ = ["Fit", "fit_of", "fitted_body", "fitted_task_body", "task_fit", "with_model"]
+__all__ = ["Fit", "cut_point", "fit_of", "fitted_body", "fitted_task_body", "task_fit", "with_defect", "with_model"]
 
 _MARKERS = (b'"response_format"', b'"tools"')
 _PIECE = 12  # characters of content or arguments per streamed delta
@@ -197,6 +197,42 @@ def _fitted_stream(body: bytes, fit: Fit) -> bytes:
     if done:
         lines.append(prefix + b"[DONE]\n\n")
     return b"".join(lines)
+
+
+def cut_point(fitted: bytes) -> int:
+    """Where a fitted stream breaks: how many of its events arrive, half of its deltas rounded up (a
+    tool call's name and the first pieces of its arguments; half the JSON), never its finishing chunk."""
+    return max(1, (len(_opening(fitted)) + 1) // 2)
+
+
+def _opening(fitted: bytes) -> list[bytes]:
+    """A fitted stream's events before its finishing chunk, each with its blank line."""
+    kept = [e + b"\n\n" for e in fitted.split(b"\n\n") if e.strip()]
+    finishing = next((n for n, e in enumerate(kept) if b'"finish_reason":"' in e or b"[DONE]" in e), len(kept))
+    return kept[:finishing]
+
+
+def with_defect(fitted: bytes, broken: bytes) -> bytes:
+    """A scenario's broken stream played on a fitted one: the fitted stream up to its `cut_point`,
+    then what breaks the scenario's stream after its good chunks (a half-JSON line, an error event;
+    nothing for a stream that just stops), and its ``[DONE]`` if it has one. The good chunks: JSON
+    with ``choices`` and no ``finish_reason``."""
+    tail = [e + b"\n\n" for e in broken.split(b"\n\n") if e.strip()]
+    while tail and _good_chunk(tail[0]):
+        tail.pop(0)
+    return b"".join([*_opening(fitted)[: cut_point(fitted)], *tail])
+
+
+def _good_chunk(event: bytes) -> bool:
+    line = event.strip()
+    if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
+        return False
+    try:
+        data = json.loads(line[5:])
+    except ValueError:
+        return False
+    choices = data.get("choices") if isinstance(data, dict) else None
+    return bool(choices) and not choices[0].get("finish_reason")
 
 
 def _delta(template: dict[str, Any], delta: dict[str, Any], text: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from pytest_hfrouter.fitting import Fit, fit_of, fitted_body, with_model
 from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.schema_instance import SchemaUnsupported, instance
+
+if TYPE_CHECKING:
+    from pytest_hfrouter import HFRouter
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "types": {
@@ -283,3 +287,75 @@ def test_with_model_replaces_every_model_value_and_nothing_else() -> None:
     original = sse_payloads(recorded)
     assert [{**p, "model": None} for p in sse_payloads(replaced)] == [{**p, "model": None} for p in original]
     assert with_model(recorded, None) is recorded
+
+
+# -- an outage that breaks a success breaks the fitted answer, not the recorded prose -------------------
+#: (scenario, its parameters, whether the app gets the whole tool call, the error the stream ends in)
+BREAKING = [
+    ("slow-first-token", {"delay": 0.01}, True, None),
+    ("slow-stream", {"delay": 0.01}, True, None),
+    ("stream-cut", {}, False, "RemoteProtocolError|ChunkedEncodingError"),
+    ("stream-no-done", {}, False, None),
+    ("stream-half-json", {}, False, "JSONDecodeError"),
+    ("stream-error-event", {}, False, "OverloadedError|HfHubHTTPError|TextGenerationError"),
+]
+
+
+def _streamed_tool_call() -> tuple[str | None, str, str | None]:
+    """(the tool's name, its arguments as far as they came, the error the stream ended in)."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    name, arguments, error = None, "", None
+    try:
+        stream = client.chat_completion(
+            [{"role": "user", "content": "weather?"}],
+            model="Qwen/Qwen2.5-72B-Instruct",
+            tools=[WEATHER],
+            tool_choice="required",
+            stream=True,
+        )
+        for chunk in stream:
+            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                name = call.function.name or name
+                arguments += call.function.arguments or ""
+    except Exception as exc:  # the stream's own end, whatever the client raises
+        error = type(exc).__name__
+    return name, arguments, error
+
+
+@pytest.mark.parametrize(("scenario", "parameters", "whole", "error"), BREAKING, ids=[b[0] for b in BREAKING])
+def test_an_outage_of_a_streamed_tool_call_breaks_the_tool_call(
+    hfrouter: HFRouter, scenario: str, parameters: dict[str, Any], whole: bool, error: str | None
+) -> None:
+    """The scenarios' recorded prose deltas reached an app that forced a tool call: its tool path never
+    met the outage, and an app that took "no tool call" for an answer passed (an audit's finding)."""
+    healthy = _streamed_tool_call()
+    assert healthy[0] == "get_weather" and healthy[2] is None
+    full = healthy[1]
+    assert json.loads(full)  # whole JSON
+
+    with hfrouter.outage(scenario, provider="novita", **parameters):
+        name, arguments, raised = _streamed_tool_call()
+
+    assert name == "get_weather"
+    if whole:
+        assert (arguments, raised) == (full, None)
+    else:
+        assert arguments and arguments != full and full.startswith(arguments)  # cut in its arguments
+        assert (raised is None) if error is None else re.fullmatch(error, raised or ""), raised
+    assert hfrouter.calls[-1].scenarios == (scenario,)
+
+
+def test_a_slow_answer_to_a_json_request_is_the_json_late(hfrouter: HFRouter) -> None:
+    from huggingface_hub import InferenceClient
+
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    with hfrouter.outage("slow-first-token", provider="novita", delay=0.01):
+        reply = client.chat_completion(
+            [{"role": "user", "content": "x"}],
+            model="Qwen/Qwen2.5-72B-Instruct",
+            response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+        )
+    jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
