@@ -166,9 +166,10 @@ class Engine:
         return self.live is not None and self.live.mode in (RECORD, REWRITE)
 
     def idle(self, background: bool = False) -> bool:
-        """Scope "marked" and no test it acts in is running (or the request comes from a thread
-        that does not work for it): requests go out as without the plugin."""
-        return not self.every_test and (background or self.exchange is None)
+        """Scope "marked" and no test it acts in is running: requests go out as without the plugin.
+        While one runs, a request from a thread that does not work for it is still looked at: a router
+        or Hub call is answered at session level, any other goes out (`answer`)."""
+        return not self.every_test and self.exchange is None
 
     # -- answering ---------------------------------------------------------------------
     def answer(self, request: Request, background: bool = False) -> Answer:
@@ -177,12 +178,20 @@ class Engine:
         with self._lock:
             exchange = self.exchange  # `_current` and `idle`, inlined: every request comes this way
             if background or exchange is None:
-                if not self.every_test:
+                # scope "marked": nothing is answered outside the tests that asked; in one, a router or
+                # Hub call from a thread no test started (a server started at import) is answered at
+                # session level, as in scope "all", and never leaves the process
+                if not self.every_test and (exchange is None or not self._reads(request)):
                     return PASSTHROUGH
                 if exchange is not None:  # said if the test's outages never happened: they may be why
                     exchange.beside = (*exchange.beside, threads.owner())  # type: ignore[misc]
                 exchange = self.session
             return self._answer(request, exchange)
+
+    @staticmethod
+    def _reads(request: Request) -> bool:
+        """A call the plugin reads (the router's, the Hub's look-ups), not another host's or path's."""
+        return classify(request.method, request.url, request.body).kind != OTHER
 
     def _answer(self, request: Request, exchange: Exchange) -> Answer:
         route = classify(request.method, request.url, request.body)

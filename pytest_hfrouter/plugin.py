@@ -205,6 +205,8 @@ class TestHooks:
         #: the test that runs now, from its setup to its teardown (one at a time in a process)
         self.item: pytest.Item | None = None
         self.running: Running | None = None
+        #: a test the plugin does not act in (scope "marked"), and what `threads.begin` handed back
+        self._plain: tuple[pytest.Item, tuple[str | None, int | None]] | None = None
 
     @functools.cached_property
     def _start(self) -> Callable[..., Running]:
@@ -299,7 +301,13 @@ class TestHooks:
         if not hasattr(item, "obj"):
             return  # not a test function (a generated probe)
         if not settings.scope.every_test and not acts_on(item):
-            return  # scope "marked" and the test did not ask: its requests go out as without the plugin
+            # scope "marked" and the test did not ask: its requests go out as without the plugin. The threads
+            # it starts are still its own, and those its wider-scope fixtures start are shared: a module's
+            # server first set up here serves the next test that asks, whose outages it meets.
+            from . import threads
+
+            self._plain = (item, threads.begin(item.nodeid))
+            return
         mocks = mock_libraries(item)
         if mocks and not marks and OPT_IN_FIXTURES.isdisjoint(item.fixturenames):  # type: ignore[attr-defined]
             self._step_aside(item)  # scope "all": a test of another mock library's that asks nothing of ours
@@ -360,6 +368,11 @@ class TestHooks:
         try:
             return (yield)
         finally:
+            if self._plain is not None and self._plain[0] is item:
+                from . import threads
+
+                threads.end(self._plain[1])
+                self._plain = None
             if item is self.item:
                 running = self.running
                 # let go first: a finished test's traffic must not stay reachable from the run

@@ -2,7 +2,7 @@
 
 Covers what apps put in ``response_format`` and tool ``parameters``: ``type`` (one or a
 list), ``properties`` and ``required``, ``enum``, ``const``, arrays (``items``,
-``prefixItems``, ``minItems``, ``uniqueItems``), ``anyOf`` / ``oneOf`` / ``allOf``, ``$ref``
+``prefixItems``, ``minItems``, ``uniqueItems``, ``contains``), ``minProperties``, ``anyOf`` / ``oneOf`` / ``allOf``, ``$ref``
 into ``$defs`` / ``definitions``, string lengths and common ``format`` values, number
 bounds and ``multipleOf``. Every declared property is filled in (optional ones too: apps
 read them), each with the smallest value its schema accepts. What it cannot satisfy
@@ -26,6 +26,15 @@ _FORMATS = {
     "hostname": "example.com",
     "ipv4": "192.0.2.1",
     "ipv6": "2001:db8::1",
+    "duration": "PT1S",  # ISO 8601 (pydantic's timedelta)
+    "idn-email": "user@example.com",
+    "iri": "https://example.com/",
+    "uri-reference": "https://example.com/",
+    "iri-reference": "https://example.com/",
+    "idn-hostname": "example.com",
+    "json-pointer": "/a",
+    "relative-json-pointer": "0",
+    "regex": "a",
 }
 _MAX_DEPTH = 32
 
@@ -122,7 +131,9 @@ class _Generator:
         properties = schema.get("properties") or {}
         required = schema.get("required") or []
         result = {
-            name: self.value(sub, f"{where}/properties/{name}", depth + 1, variant) for name, sub in properties.items()
+            name: self.value(sub, f"{where}/properties/{name}", depth + 1, variant)
+            for name, sub in properties.items()
+            if sub is not False or name in required  # a property the schema forbids is left out
         }
         extra = schema.get("additionalProperties", True)
         for name in required:
@@ -130,6 +141,17 @@ class _Generator:
                 if extra is False:
                     raise SchemaUnsupported(f"{where}: {name!r} is required but not allowed (additionalProperties)")
                 result[name] = self.value(extra if isinstance(extra, dict) else True, where, depth + 1, variant)
+        wanted = int(schema.get("minProperties", 0))
+        if len(result) < wanted:  # a mapping that must hold entries (pydantic's dict[str, X] with min_length)
+            if extra is False:
+                raise SchemaUnsupported(f"{where}: {wanted} properties are required but no more are allowed")
+            for number in range(wanted):
+                if len(result) >= wanted:
+                    break
+                key = f"key{number}"
+                if key not in result:
+                    sub = extra if isinstance(extra, dict) else True
+                    result[key] = self.value(sub, f"{where}/additionalProperties", depth + 1, variant)
         return result
 
     def _array(self, schema: dict[str, Any], where: str, depth: int, variant: int) -> Any:
@@ -137,11 +159,15 @@ class _Generator:
         items = schema.get("items", True)
         if isinstance(items, list):  # draft 4-7 tuple form
             prefix, items = items, schema.get("additionalItems", True)
-        count = max(int(schema.get("minItems", 0)), len(prefix) if schema.get("minItems") else 0)
+        contains = schema.get("contains")
+        holding = int(schema.get("minContains", 1)) if contains is not None else 0
+        count = max(int(schema.get("minItems", 0)), len(prefix) if schema.get("minItems") else 0, holding)
         unique = bool(schema.get("uniqueItems"))
         result = []
         for index in range(count):
             sub = prefix[index] if index < len(prefix) else items
+            if index < holding:  # the first items are those ``contains`` asks for
+                sub = _merge([sub, contains]) if isinstance(sub, dict) and isinstance(contains, dict) else contains
             result.append(self.value(sub, f"{where}/items/{index}", depth + 1, index if unique else variant))
         if unique and len({repr(v) for v in result}) != len(result):
             raise SchemaUnsupported(f"{where}: cannot make {count} distinct items")
@@ -190,7 +216,7 @@ class _Generator:
         value += variant
         multiple = schema.get("multipleOf")
         if multiple:
-            value = math.ceil(value / multiple) * multiple
+            value = _multiple(value, multiple, where)
         fits = (low is None or value >= low) and (high is None or value <= high)
         fits = fits and (above is None or value > above) and (below is None or value < below)
         if not fits:
@@ -208,17 +234,51 @@ class _Generator:
         return None
 
 
+def _multiple(value: float, multiple: float, where: str) -> float:
+    """The smallest multiple of ``multiple`` at or above ``value`` that reads as one: ``0.1 * 3`` is
+    0.30000000000000004, and a validator dividing it back by 0.1 gets no whole number."""
+    from decimal import Decimal
+
+    step = Decimal(str(multiple))
+    start = math.ceil(Decimal(str(value)) / step)
+    for k in range(start, start + 100):
+        candidate = float(Decimal(k) * step)
+        quotient = candidate / multiple
+        if quotient == int(quotient):
+            return int(candidate) if candidate == int(candidate) and isinstance(multiple, int) else candidate
+    raise SchemaUnsupported(f"{where}: no number near {value} is a multiple of {multiple} in floating point")
+
+
+#: bounds two ``allOf`` parts both set: the tighter one holds
+_LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")
+_UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains")
+
+
 def _merge(parts: list[Any]) -> dict[str, Any]:
-    """``allOf`` (and a ``$ref`` with siblings) as one schema: properties and required united."""
+    """``allOf`` (and a ``$ref`` with siblings) as one schema: properties and required united, a property
+    both parts constrain merged the same way, the tighter of two bounds."""
     merged: dict[str, Any] = {}
     for part in parts:
         if not isinstance(part, dict):
             continue
         for key, value in part.items():
-            if key == "properties" and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **value}
-            elif key == "required" and isinstance(merged.get(key), list):
-                merged[key] = [*merged[key], *[v for v in value if v not in merged[key]]]
+            before = merged.get(key)
+            if key == "properties" and isinstance(before, dict) and isinstance(value, dict):
+                both = {**before}
+                for name, sub in value.items():
+                    old = both.get(name)
+                    both[name] = _merge([old, sub]) if isinstance(old, dict) and isinstance(sub, dict) else sub
+                merged[key] = both
+            elif key == "required" and isinstance(before, list):
+                merged[key] = [*before, *[v for v in value if v not in before]]
+            elif key in _LOWER and _number(before) and _number(value):
+                merged[key] = max(before, value)
+            elif key in _UPPER and _number(before) and _number(value):
+                merged[key] = min(before, value)
             else:
                 merged[key] = value
     return merged
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -186,6 +186,79 @@ def test_only_tests_that_ask_are_acted_in(pytester: pytest.Pytester) -> None:
     forced.assert_outcomes(passed=3, failed=2)
 
 
+SERVED = """
+import http.server
+import threading
+import urllib.request
+
+import pytest
+from hfapp import chat
+
+
+class App(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"up"
+        if self.path == "/chat":
+            try:
+                chat("novita")
+                body = b"answered"
+            except Exception as exc:
+                body = f"failed: {type(exc).__name__}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), App)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+AT_IMPORT = start()  # a server some suites start in a conftest
+
+
+@pytest.fixture(scope="module")
+def app():
+    return start()
+
+
+def get(url):
+    return urllib.request.urlopen(url, timeout=30).read().decode()
+
+
+def test_plain_first(app):  # sets the module's server up, and asks nothing of the plugin
+    assert get(app + "/") == "up"
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_the_outage_reaches_the_shared_server(app):
+    assert get(app + "/chat") == "failed: HfHubHTTPError"
+
+
+def test_a_server_started_at_import_is_answered_at_session_level(hfrouter):
+    assert get(AT_IMPORT + "/chat") == "answered"
+    assert hfrouter.calls == []  # not this test's calls
+"""
+
+
+def test_auto_loaded_a_server_a_plain_test_set_up_serves_the_tests_that_ask(hfapp: pytest.Pytester) -> None:
+    """Auto-loaded (scope "marked"), a module's server first set up by a test that asked nothing was "no
+    test's" thread: in the next test, which asked for an outage, its router calls went to the real network
+    and the outage never happened; a server started at import went out too (an audit of web apps)."""
+    hfapp.makepyfile(test_served=SERVED)
+
+    # a process of its own: an in-process run would see the outer run's test as the one running
+    result = hfapp.runpytest_subprocess("-p", "no:randomly", "-rA")
+
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay scope=marked*"])
+    result.assert_outcomes(passed=3)
+
+
 CLEARS = """
 import pytest
 
