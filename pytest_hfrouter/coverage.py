@@ -102,7 +102,16 @@ def traffic_record(exchange: Exchange) -> dict[str, Any]:
 
 #: what makes two calls the same call for the report (their scenarios too: they make ``met``)
 _call_key: Callable[[Call], tuple[Any, ...]] = operator.attrgetter(
-    "provider", "model", "route", "method", "url", "stream", "status", "fault", "answered_by", "scenarios",
+    "provider",
+    "model",
+    "route",
+    "method",
+    "url",
+    "stream",
+    "status",
+    "fault",
+    "answered_by",
+    "scenarios",
     "looked_up_for",
 )
 

@@ -705,8 +705,10 @@ class Engine:
                     "events"
                 )
             answer = self._task_answer(provider, task)
-            fit = task_fit(task, request.body) if isinstance(answer, Answer) else None
-            return answer if fit is None else self._task_fitted(answer, provider, task, fit)
+            fit = task_fit(task, request.body) if isinstance(answer, Answer) and task is not None else None
+            if fit is None or not isinstance(answer, Answer) or task is None:
+                return answer
+            return self._task_fitted(answer, provider, task, fit)
         key: tuple[Any, ...] = ()
         try:
             fit = fit_of(request.body)
@@ -725,7 +727,9 @@ class Engine:
                 )
         except (SchemaUnsupported, ValueError, LookupError, TypeError) as exc:
             reason = f"cannot build a healthy answer that fits this request: {exc}"
-            hint = 'answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")'
+            hint = (
+                getattr(exc, "hint", None) or 'answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")'
+            )
             return self._miss(exchange, request, route, reason, hint)
         return cached
 

@@ -69,8 +69,9 @@ def _format_fit(spec: Any) -> Fit | None:
     if not isinstance(spec, dict):
         return None
     kind = spec.get("type")
-    if kind == "json_object":
-        return Fit(content="{}")
+    if kind == "json_object":  # with a "schema" beside it (langchain-huggingface's json_schema method): its instance
+        schema = spec.get("schema")
+        return Fit(content=_dumps(instance(schema)) if isinstance(schema, dict) else "{}")
     if kind == "json_schema":
         inner = spec.get("json_schema") or {}
         schema = inner.get("schema") if isinstance(inner, dict) else None
@@ -92,9 +93,7 @@ def _tool_fit(tools: Any, choice: Any) -> Fit | None:
         wanted = (choice.get("function") or {}).get("name")
         named = [f for f in offered if f.get("name") == wanted]
         if not named:
-            raise SchemaUnsupported(
-                f"tool_choice names {wanted!r}, which is not among the offered tools {[f.get('name') for f in offered]}"
-            )
+            raise NotOffered(wanted, [str(f.get("name")) for f in offered])
         function = named[0]
     elif choice == "required":
         function = offered[0]
@@ -102,6 +101,18 @@ def _tool_fit(tools: Any, choice: Any) -> Fit | None:
         return None
     parameters = function.get("parameters") or {"type": "object", "properties": {}}
     return Fit(tool=str(function.get("name")), arguments=_dumps(instance(parameters)))
+
+
+class NotOffered(SchemaUnsupported):
+    """A ``tool_choice`` that names a tool the request does not offer: the app's mistake, not a shape
+    the plugin cannot build (the real router's answer to it, an error, was never recorded)."""
+
+    def __init__(self, wanted: object, offered: list[str]) -> None:
+        from .errors import did_you_mean
+
+        super().__init__(f"tool_choice names {wanted!r}, which is not among the offered tools {offered}")
+        close = did_you_mean(wanted, offered)
+        self.hint = f"fix the app's tool_choice: it must name one of the tools the request offers.{close}"
 
 
 def _dumps(value: Any) -> str:
@@ -232,7 +243,9 @@ def _good_chunk(event: bytes) -> bool:
     except ValueError:
         return False
     choices = data.get("choices") if isinstance(data, dict) else None
-    return bool(choices) and not choices[0].get("finish_reason")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return False
+    return not choices[0].get("finish_reason")
 
 
 def _delta(template: dict[str, Any], delta: dict[str, Any], text: str | None = None) -> dict[str, Any]:

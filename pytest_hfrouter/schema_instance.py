@@ -2,10 +2,10 @@
 
 Covers what apps put in ``response_format`` and tool ``parameters``: ``type`` (one or a
 list), ``properties`` and ``required``, ``enum``, ``const``, arrays (``items``,
-``prefixItems``, ``minItems``, ``uniqueItems``, ``contains``), ``minProperties``, ``anyOf`` / ``oneOf`` / ``allOf``, ``$ref``
-into ``$defs`` / ``definitions``, string lengths and common ``format`` values, number
-bounds and ``multipleOf``. Every declared property is filled in (optional ones too: apps
-read them), each with the smallest value its schema accepts. What it cannot satisfy
+``prefixItems``, ``minItems``, ``uniqueItems``, ``contains``), ``minProperties``,
+``anyOf`` / ``oneOf`` / ``allOf``, ``$ref`` into ``$defs`` / ``definitions``, string lengths and
+common ``format`` values, number bounds and ``multipleOf``. Every declared property is filled in
+(optional ones too: apps read them), each with the smallest value its schema accepts. What it cannot satisfy
 (``pattern``, ``not``, a ``$ref`` outside the document) raises `SchemaUnsupported`, so a
 test never receives an answer that breaks the schema it asked for.
 """

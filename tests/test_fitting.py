@@ -106,6 +106,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "required": ["when", "mail", "short", "long"],
     },
+    # what an audit of pydantic models and JSON Schema keywords found answered outside the schema
+    "pydantic_timedelta_and_mapping": {  # timedelta; dict[str, int] = Field(min_length=1)
+        "type": "object",
+        "properties": {
+            "wait": {"type": "string", "format": "duration"},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 2},
+        },
+        "required": ["wait", "counts"],
+    },
+    "all_of_one_property": {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+            {"properties": {"a": {"minimum": 3, "maximum": 9}}},
+        ]
+    },
+    "contains": {"type": "array", "items": {"type": "integer"}, "contains": {"minimum": 5}, "minContains": 2},
+    "float_multiple": {"type": "number", "minimum": 0.25, "multipleOf": 0.1},
+    "forbidden_optional": {"type": "object", "properties": {"x": False, "y": {"type": "integer"}}},
 }
 
 
@@ -183,6 +201,15 @@ def test_json_object_asks_for_an_empty_object() -> None:
     assert fit_of(body(response_format={"type": "json_object"})) == Fit(content="{}")
 
 
+def test_json_object_with_a_schema_asks_for_an_instance_of_it() -> None:
+    """langchain-huggingface's ``with_structured_output(method="json_schema")`` sends the schema beside
+    ``json_object``: it got ``{}``, and the app's parse failed on a missing field (an audit's finding)."""
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    fit = fit_of(body(response_format={"type": "json_object", "schema": schema}))
+    assert fit is not None and fit.content is not None
+    jsonschema.validate(json.loads(fit.content), schema)
+
+
 def test_json_schema_asks_for_an_instance_of_it() -> None:
     schema = SCHEMAS["refs_to_defs"]
     fit = fit_of(body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}))
@@ -222,6 +249,26 @@ def test_a_named_tool_choice_calls_that_tool() -> None:
 def test_a_named_tool_that_was_not_offered_is_an_error() -> None:
     with pytest.raises(SchemaUnsupported, match=r"tool_choice names 'nope'.*\['get_weather'\]"):
         fit_of(body(tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}}))
+
+
+def test_a_misspelt_tool_choice_is_the_apps_to_fix(hfrouter: HFRouter) -> None:
+    """The miss said "answer it from a cassette", for a request whose mistake is the app's."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    with pytest.raises(Exception, match="no answer"):
+        client.chat_completion(
+            [{"role": "user", "content": "weather?"}],
+            model="Qwen/Qwen2.5-72B-Instruct",
+            tools=[WEATHER],
+            tool_choice={"type": "function", "function": {"name": "get_wheather"}},
+        )
+    (miss,) = hfrouter._exchange.misses
+    assert (
+        miss.hint
+        == "fix the app's tool_choice: it must name one of the tools the request offers. Did you mean 'get_weather'?"
+    )
+    hfrouter._exchange.misses.clear()  # the miss was the point
 
 
 # -- the answers, built on every recorded healthy answer -------------------------------------------
