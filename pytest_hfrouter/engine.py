@@ -39,6 +39,7 @@ from .routes import (
     ROUTER_HOSTS,
     Route,
     classify,
+    phone_home,
 )
 from .schema_instance import SchemaUnsupported
 from .tasks import SUBMIT, Step, task_from_stack
@@ -283,7 +284,7 @@ class Engine:
             if route.kind == OTHER and not router and follow_up is None:
                 if exchange.mocks:  # the test's own mock library answers its other hosts (`mocks`)
                     return _passed_on(exchange, request)
-                return self._miss(exchange, request, route, *_foreign_host(host))
+                return self._miss(exchange, request, route, *_foreign_host(host, urlsplit(request.url).path))
             if route.kind == OTHER and follow_up is None:  # on the router's host
                 reason = (
                     "pytest-hfrouter does not read this route (it reads the chat completion routes, the provider "
@@ -880,14 +881,17 @@ def _host_matcher(globs: tuple[str, ...]) -> Callable[[str], bool] | None:
     return lambda host: pattern.match(host.lower()) is not None
 
 
-def _foreign_host(host: str) -> tuple[str, str]:
+def _foreign_host(host: str, path: str) -> tuple[str, str]:
     """The miss reason and the fix for a request to a host that is not the router."""
     parent = host.split(".", 1)[1] if host.count(".") >= 2 else host
     what = "a Hub request pytest-hfrouter does not synthesise" if host in HUB_HOSTS else "not the router"
-    return (
-        f"{host} is {what}; in replay nothing leaves the process unless you let it",
+    fix = (
         'answer it from a cassette (offline, the same every run): @pytest.mark.hfrouter_cassette("<file>.yaml"), '
-        f"or let it go to the real network: ini hfrouter_allow_hosts = {host} (globs, e.g. *.{parent})",
+        f"or let it go to the real network: ini hfrouter_allow_hosts = {host} (globs, e.g. *.{parent})"
+    )
+    switch = phone_home(host, path)
+    return f"{host} is {what}; in replay nothing leaves the process unless you let it", (
+        f"{switch}; else {fix}" if switch else fix
     )
 
 

@@ -182,10 +182,13 @@ def blocked_message(host: str, port: int | None, library: str) -> str:
             f"(it answers {', '.join(FACE_LIBRARIES)}): call the router through one of those, or start the "
             "router double (fixture hfrouter_server) and point the client at its URL"
         )
+    from .routes import phone_home
+
+    switch = phone_home(host)
     return (
-        f"{head}. {host} is not the router: if the test means to reach it, allow it with the ini key "
-        f"hfrouter_allow_hosts (e.g. hfrouter_allow_hosts = {host}), or answer it from a cassette "
-        "(@pytest.mark.hfrouter_cassette)"
+        f"{head}. {host} is not the router: {switch + '; else ' if switch else ''}if the test means to reach it, "
+        f"allow it with the ini key hfrouter_allow_hosts (e.g. hfrouter_allow_hosts = {host}), or answer it from a "
+        "cassette (@pytest.mark.hfrouter_cassette)"
     )
 
 

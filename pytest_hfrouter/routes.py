@@ -22,6 +22,27 @@ HUB_HOSTS = frozenset({"huggingface.co"})
 # Pre-router serverless API, still present in older recordings (docs/ROUTER-FACTS.md §1.1).
 LEGACY_INFERENCE_HOSTS = frozenset({"api-inference.huggingface.co"})
 
+#: Requests apps make that are no part of what they test (telemetry, a version check), each with the switch that
+#: turns it off: the fix a blocked one's message gives before a cassette or an allowed host. (host, path prefix,
+#: what it is, the switch); read by huggingface_hub and gradio at import, so set before the app is imported.
+PHONE_HOME = (
+    ("huggingface.co", "/api/telemetry/", "huggingface_hub's telemetry (gradio and gradio_client send theirs "
+     "through it)", "HF_HUB_DISABLE_TELEMETRY=1"),
+    ("api.gradio.app", "", "gradio's analytics and version check", "GRADIO_ANALYTICS_ENABLED=False"),
+)  # fmt: skip
+
+
+def phone_home(host: str, path: str = "") -> str | None:
+    """What a request to ``host`` (at ``path``) is and how to turn it off, if it is a known phone-home."""
+    for known, prefix, what, switch in PHONE_HOME:
+        if host == known and path.startswith(prefix):
+            return (
+                f"this is {what}, not the app's work: turn it off with the environment variable {switch} (in the "
+                "CI job, or in os.environ at the top of conftest.py, before the app is imported)"
+            )
+    return None
+
+
 # Route kinds. ``provider`` and ``auto`` are inference calls; the rest are Hub look-ups.
 RouteKind = Literal["provider", "auto", "mapping", "model-info", "harness", "other"]
 PROVIDER: Final = "provider"

@@ -12,10 +12,15 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from pytest_hfrouter import guard
+
+if TYPE_CHECKING:
+    from pytest_hfrouter import HFRouter
 
 # -- units -------------------------------------------------------------------------------
 
@@ -50,6 +55,34 @@ def test_blocked_message_tells_router_calls_from_other_hosts() -> None:
     other = guard.blocked_message("api.gradio.app", 443, "requests")
     assert "cannot intercept" in router and "hfrouter_server" in router
     assert "hfrouter_allow_hosts = api.gradio.app" in other and "HF_TOKEN" not in other
+    # a phone-home is named with the switch that turns it off, before the cassette and the allowed host
+    assert "gradio's analytics and version check, not the app's work: turn it off with the environment " in other
+    assert "variable GRADIO_ANALYTICS_ENABLED=False" in other
+    assert "not the app's work" not in guard.blocked_message("api.example.org", 443, "requests")
+
+
+@pytest.mark.parametrize(
+    ("url", "switch"),
+    [
+        ("https://api.gradio.app/pkg-version", "GRADIO_ANALYTICS_ENABLED=False"),
+        ("https://huggingface.co/api/telemetry/py_client/initiated", "HF_HUB_DISABLE_TELEMETRY=1"),
+        ("https://example.org/api/telemetry/x", None),
+    ],
+)
+def test_a_refused_phone_home_names_the_switch_that_turns_it_off(
+    hfrouter: HFRouter, url: str, switch: str | None
+) -> None:
+    """Gradio's and gradio_client's telemetry were offered only a cassette or the real network (an audit)."""
+    with pytest.raises(Exception, match="no answer"):
+        httpx.head(url)
+    (miss,) = hfrouter._exchange.misses
+    hfrouter._exchange.misses.clear()  # the miss was the point
+    if switch is None:
+        assert miss.hint is not None and "environment variable" not in miss.hint
+    else:
+        assert (
+            miss.hint is not None and f"turn it off with the environment variable {switch} (in the CI job" in miss.hint
+        )
 
 
 # -- the escape matrix -------------------------------------------------------------------

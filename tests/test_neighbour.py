@@ -493,7 +493,14 @@ def test_a_real_gradio_app_passes_the_same_with_and_without_the_plugin(pytester:
     # The control: acting in every test, the plugin refuses Gradio's analytics (the report)
     assert outcomes(active, "test_ui.py") != expected
     active.stdout.fnmatch_lines(["*api.gradio.app is not the router*"])
-    # ... and what its miss offers fixes it: the analytics hosts let through, every test acted in
+    # ... and what its miss offers fixes it: first the switches that turn the phone-homes off ...
+    active.stdout.fnmatch_lines(["*turn it off with the environment variable GRADIO_ANALYTICS_ENABLED=False*"])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        env.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        switched = pytester.runpytest_subprocess("-p", "hfrouter", "-rA", "-W", "ignore")
+    assert outcomes(switched, "test_ui.py") == expected, switched.stdout.str()
+    # ... else the analytics hosts let through, every test acted in
     pytester.makeini("[pytest]\nhfrouter_allow_hosts =\n    api.gradio.app\n    huggingface.co\n")
     allowed = pytester.runpytest_subprocess("-p", "hfrouter", "-rA", "-W", "ignore")
     assert outcomes(allowed, "test_ui.py") == expected, allowed.stdout.str()
