@@ -150,7 +150,11 @@ def after_call(
     blocking = [v for v in findings.verdicts if v.name not in allowed]
     if blocking and (resilience is not None or settings.verdicts == "fail"):
         described = "\n".join(f"  {v.describe()}" for v in blocking)
-        findings.failures.append(f"pytest-hfrouter: resilience verdicts:\n{described}")
+        names = ", ".join(repr(name) for name in dict.fromkeys(v.name for v in blocking))
+        findings.failures.append(
+            f"pytest-hfrouter: resilience verdicts:\n{described}\n  (a verdict that is wrong for this app: "
+            f"@pytest.mark.hfrouter_resilient(allow=({names},)))"
+        )
     return findings
 
 

@@ -216,7 +216,8 @@ def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdi
                     TRUNCATED_STREAM_ACCEPTED,
                     f"{_who(call)} sent a truncated stream ({call.scenario}) and no "
                     "exception reached the test nor did another provider answer afterwards: the app may "
-                    "have shown half an answer as if it were whole",
+                    "have shown half an answer as if it were whole (an app that tells its user the answer broke "
+                    "off, such as a web handler that catches the error and says so, does right: allow it)",
                     (call,),
                     level="warning",
                 )
