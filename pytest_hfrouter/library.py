@@ -283,6 +283,7 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     instead cost more than the unpickling itself)."""
     import hashlib
     import os
+    import sys
     import tempfile
 
     try:  # the C pickler alone: importing pickle.py as well costs more instructions than the load itself
@@ -290,7 +291,9 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     except ImportError:  # an interpreter without it
         import pickle  # type: ignore[no-redef]
 
-    digest = hashlib.sha256()
+    # the interpreter too: a pickle names classes where its Python keeps them (3.13's pathlib._local),
+    # so several Pythons sharing one checkout would each throw the others' cache away
+    digest = hashlib.sha256(f"{sys.version_info[0]}.{sys.version_info[1]}\0".encode())
     here = os.path.dirname(os.path.realpath(__file__))
     files = [os.path.join(here, name) for name in _FORMAT_MODULES]
     for walked, subfolders, names in os.walk(root):  # os's walk and stat: pathlib's cost twice theirs here

@@ -106,3 +106,15 @@ def test_an_old_version_that_cannot_be_removed_is_kept(tmp_path: Path, monkeypat
     monkeypatch.setattr(Path, "unlink", refused)
     assert "provider-500" in cached_library(library_dir(), cache).scenarios
     assert len(list(cache.glob("library-*.pickle"))) == KEPT_VERSIONS + 3
+
+
+def test_each_python_keeps_its_own_cache_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pickle written by 3.13 names classes 3.11 lacks (pathlib._local): two Pythons sharing a checkout
+    threw each other's cache away at every run (an audit of Python versions)."""
+    import sys
+
+    cache = tmp_path / "cache"
+    cached_library(library_dir(), cache)
+    monkeypatch.setattr(sys, "version_info", (sys.version_info[0], sys.version_info[1] + 1, 0, "final", 0))
+    cached_library(library_dir(), cache)
+    assert len(list(cache.glob("library-*.pickle"))) == 2

@@ -978,7 +978,9 @@ def test_first_token(hfrouter):
         ("sync_close", True),
         ("sync_leave", True),
         ("async_client_closed", True),
-        pytest.param("async_left_open", not SERVER_SIDE_AUTO, id="async_left_open"),  # 0.x: aiohttp reads it whole
+        # 0.x: aiohttp reads it whole; so does Python 3.13 (seen on 3.13.0: the stream the app left open is
+        # closed while asyncio.run() still runs its loop, and recording reads on to its end)
+        pytest.param("async_left_open", not SERVER_SIDE_AUTO or sys.version_info >= (3, 13), id="async_left_open"),
     ],
 )
 def test_a_stream_the_app_leaves_early_is_recorded_whole_and_is_no_drift(

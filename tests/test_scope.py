@@ -357,7 +357,10 @@ def test_a_non_router_host_offers_allow_hosts_not_a_token(pytester: pytest.Pytes
         [
             "pytest-hfrouter: no answer for GET https://api.gradio.app/pkg-version",
             "  api.gradio.app is not the router; in replay nothing leaves the process unless you let it",
-            '  answer it from a cassette (offline, the same every run): @pytest.mark.hfrouter_cassette("<file>.yaml"), '
+            "  this is gradio's analytics and version check, not the app's work: turn it off with the environment "
+            "variable GRADIO_ANALYTICS_ENABLED=False (in the CI job, or in os.environ at the top of conftest.py, "
+            "before the app is imported); else answer it from a cassette (offline, the same every run): "
+            '@pytest.mark.hfrouter_cassette("<file>.yaml"), '
             "or let it go to the real network: ini hfrouter_allow_hosts = api.gradio.app (globs, e.g. *.gradio.app)",
         ]
     )
@@ -380,7 +383,8 @@ def test_a_hub_request_it_does_not_synthesise_says_so(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(
         [
             "  huggingface.co is a Hub request pytest-hfrouter does not synthesise; *",
-            "  answer it from a cassette *, or let it go to the real network: "
+            "  this is huggingface_hub's telemetry * turn it off with the environment variable "
+            "HF_HUB_DISABLE_TELEMETRY=1 *; else answer it from a cassette *, or let it go to the real network: "
             "ini hfrouter_allow_hosts = huggingface.co *",
         ]
     )

@@ -514,7 +514,14 @@ def test_an_engine_for_marked_tests_passes_everything_between_them(library: Libr
     assert ask(engine, "POST", ROUTER + PROVIDER_ROUTES["novita"], body()).passthrough
     engine.begin(Exchange())
     assert not engine.idle()
-    assert engine.idle(background=True)  # a thread that does not work for the test
+    # a thread that does not work for the test: its router calls are answered at session level, never sent
+    # out; its requests to other hosts go out as without the plugin
+    assert not engine.idle(background=True)
+    assert engine.answer(Request("POST", ROUTER + PROVIDER_ROUTES["novita"], body()), background=True).source == (
+        "healthy"
+    )
+    assert engine.answer(Request("GET", "https://example.com/"), background=True).passthrough
+    assert engine.exchange is not None and engine.exchange.calls == []  # not the test's
     assert chat(engine).source == "healthy"
     engine.end()
     assert engine.idle() and ask(engine, "GET", "https://example.com/").passthrough
