@@ -161,13 +161,14 @@ def after_call(
 def _nothing_judged(exchange: Exchange) -> str:
     """``hfrouter_resilient`` on a test whose app made no inference call the plugin saw."""
     seen = f"only {len(exchange.calls)} other request(s)" if exchange.calls else "no request at all"
+    elsewhere = _answered_elsewhere(exchange)
     return (
         "pytest-hfrouter: @pytest.mark.hfrouter_resilient judges how the app treats the router, and this test made "
         f"no inference call that pytest-hfrouter saw ({seen}), so nothing was judged. Did the app run through a "
         "client the plugin intercepts (httpx, requests, aiohttp), or did another mock library (respx, pytest-httpx, "
         "responses, requests-mock, aioresponses) or a patched client answer its calls first? (A test that makes no "
         "router call needs no such marker.)"
-    ) + (f"\n{let_through(exchange.mocks)}" if exchange.mocks else "")
+    ) + (f"\n{elsewhere}" if elsewhere else "")
 
 
 def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool) -> None:
@@ -209,11 +210,17 @@ def _never_happened(
     listed = "\n".join(f"  - {finding.message()}" for finding in unmatched)
     message = (
         f"pytest-hfrouter: an outage this test asks for never happened, so the test did not exercise it:\n{listed}\n"
-        f"{_beside(exchange)}{let_through(exchange.mocks) if exchange.mocks else ''}"
+        f"{_answered_elsewhere(exchange)}"
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )
     _unmatched(findings, message, settings, passed=passed, location=location)
+
+
+def _answered_elsewhere(exchange: Exchange) -> str:
+    """Where the test's calls may have gone instead: other threads' calls answered at session level,
+    another mock library that answered first. Closes every finding of calls the plugin did not see."""
+    return _beside(exchange) + (let_through(exchange.mocks) if exchange.mocks else "")
 
 
 def _beside(exchange: Exchange) -> str:

@@ -178,24 +178,25 @@ class Engine:
         running now; it is answered and logged at session level, never charged to the test."""
         with self._lock:
             exchange = self.exchange  # `_current` and `idle`, inlined: every request comes this way
+            route = None
             if background or exchange is None:
                 # scope "marked": nothing is answered outside the tests that asked; in one, a router or
                 # Hub call from a thread no test started (a server started at import) is answered at
                 # session level, as in scope "all", and never leaves the process
-                if not self.every_test and (exchange is None or not self._reads(request)):
-                    return PASSTHROUGH
+                if not self.every_test:
+                    if exchange is None:
+                        return PASSTHROUGH
+                    route = classify(request.method, request.url, request.body)
+                    if route.kind == OTHER:  # another host's or path's call: not the plugin's to read
+                        return PASSTHROUGH
                 if exchange is not None:  # said if the test's outages never happened: they may be why
                     exchange.beside = (*exchange.beside, threads.owner())  # type: ignore[misc]
                 exchange = self.session
-            return self._answer(request, exchange)
+            if route is None:
+                route = classify(request.method, request.url, request.body)
+            return self._answer(request, exchange, route)
 
-    @staticmethod
-    def _reads(request: Request) -> bool:
-        """A call the plugin reads (the router's, the Hub's look-ups), not another host's or path's."""
-        return classify(request.method, request.url, request.body).kind != OTHER
-
-    def _answer(self, request: Request, exchange: Exchange) -> Answer:
-        route = classify(request.method, request.url, request.body)
+    def _answer(self, request: Request, exchange: Exchange, route: Route) -> Answer:
         kind = route.kind
         follow_up = None
         if kind == OTHER:
@@ -279,12 +280,13 @@ class Engine:
         if isinstance(answer, str):  # no healthy answer for this task: the reason says which
             return self._miss(exchange, request, logged, answer, markable=not route.stream)
         if answer is None:
-            host = (urlsplit(request.url).hostname or "").lower()
+            parts = urlsplit(request.url)
+            host = (parts.hostname or "").lower()
             router = host in ROUTER_HOSTS or host in LEGACY_INFERENCE_HOSTS
             if route.kind == OTHER and not router and follow_up is None:
                 if exchange.mocks:  # the test's own mock library answers its other hosts (`mocks`)
                     return _passed_on(exchange, request)
-                return self._miss(exchange, request, route, *_foreign_host(host, urlsplit(request.url).path))
+                return self._miss(exchange, request, route, *_foreign_host(host, parts.path))
             if route.kind == OTHER and follow_up is None:  # on the router's host
                 reason = (
                     "pytest-hfrouter does not read this route (it reads the chat completion routes, the provider "
@@ -706,10 +708,10 @@ class Engine:
                     "events"
                 )
             answer = self._task_answer(provider, task)
-            fit = task_fit(task, request.body) if isinstance(answer, Answer) and task is not None else None
-            if fit is None or not isinstance(answer, Answer) or task is None:
+            if not isinstance(answer, Answer) or task is None:
                 return answer
-            return self._task_fitted(answer, provider, task, fit)
+            fit = task_fit(task, request.body)
+            return answer if fit is None else self._task_fitted(answer, provider, task, fit)
         key: tuple[Any, ...] = ()
         try:
             fit = fit_of(request.body)
