@@ -20,6 +20,7 @@ and only when the run needs it: the live probes (`_probe_run`) and orphans and S
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 import signal
@@ -35,6 +36,7 @@ from . import scrub
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
+from .scope import acts_on
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
     from .chaos import ChaosPlan, TestChaos
@@ -125,9 +127,10 @@ class RunSession:
         self._outcomes: dict[str, str] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         option = config.option
-        #: whether a passing test's output is shown (``-rP``, ``-rA``) or written (JUnit XML)
+        #: whether a passing test's output is shown (``-rP``, ``-rA``) or written (JUnit XML that keeps it)
         self.shows_passed = bool(
-            {"P", "A"} & set(str(getattr(option, "reportchars", "") or "")) or getattr(option, "xmlpath", None)
+            {"P", "A"} & set(str(getattr(option, "reportchars", "") or ""))
+            or (getattr(option, "xmlpath", None) and _junit_logs(config))
         )
         #: the run's outage coverage matrix (controller, once the session finished)
         self.coverage: dict[str, Any] | None = None
@@ -137,6 +140,8 @@ class RunSession:
         #: the running test's part of the report, folded in (or spooled) when it ends, and those of
         #: its entries that were scrubbed as they were made (`_record`)
         self._part: dict[str, list[dict[str, Any]]] = {}
+        #: whether any test's part was made (a worker that made none sends the controller no catalog)
+        self._parts = False
         self._clean: list[dict[str, Any]] = []
         #: xdist: the workers' parts on their way to the controller
         self._spool = Spool.of(config)
@@ -180,19 +185,60 @@ class RunSession:
         test's always, a passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
         report: pytest.TestReport = yield
         when, passed = report.when, report.outcome == "passed"
+        acts = acts_on(item)  # in scope "marked", a test that did not ask is no record's, and keeps its output
         # A passing setup or call report notes nothing (`_note_outcome`), unless chaos or an xfail has a say.
         if (
             self.keeps_tests
+            and acts
             and (when == "teardown" or not passed or self._chaos or hasattr(report, "wasxfail"))
             and not isinstance(item, self.generated)
         ):
             self._note_outcome(item.nodeid, report)
         if when == "teardown":
             self._end_part()
-        if not passed or self.shows_passed:
+        if (not passed or self.shows_passed) and acts:
             report.longrepr = scrub.deep(report.longrepr)  # in place: the terminal's layout and summary stay
             report.sections = scrub.deep(report.sections)
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
+        """A collection error (an app that fails at import) shows its exception: scrubbed too, where
+        the plugin acts in every test (in scope "marked", what is no test's stays as it was)."""
+        report: pytest.CollectReport = yield
+        if report.failed and self.settings.scope.every_test:
+            report.longrepr = scrub.deep(report.longrepr)
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_warning_recorded(self, warning_message: Any) -> None:
+        """A warning's text, before the terminal's summary or JUnit XML take it (scope "all")."""
+        if not self.settings.scope.every_test:
+            return
+        warning = warning_message.message
+        if isinstance(warning, Warning) and warning.args and isinstance(warning.args[0], str):
+            clean = scrub.text(warning.args[0])
+            if clean != warning.args[0]:
+                warning.args = (clean, *warning.args[1:])
+        if warning_message.line is None and warning_message.filename:  # the source line it shows
+            import linecache
+
+            line = linecache.getline(warning_message.filename, warning_message.lineno)
+            clean = scrub.text(line)
+            if clean != line:
+                warning_message.line = clean
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Live logs (``log_cli``) and ``--log-file`` go to the terminal and to files as they are
+        written, not through a report: their handlers' formatters scrub each line (scope "all")."""
+        if not self.settings.scope.every_test:
+            return
+        logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
+        for name in ("log_cli_handler", "log_file_handler"):
+            handler = getattr(logging_plugin, name, None)
+            if isinstance(handler, logging.Handler) and handler.formatter is not None:
+                handler.setFormatter(_Scrubbing(handler.formatter))
 
     def _note_outcome(self, nodeid: str, report: pytest.TestReport) -> None:
         when = report.when
@@ -269,6 +315,7 @@ class RunSession:
         clean, self._clean = self._clean, []
         if not part:
             return
+        self._parts = True
         if self._spool.file is None:
             self.report.merge_payload(part)
             self.report.made_clean(clean, scrub.current())
@@ -309,7 +356,9 @@ class RunSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
-        if payload:  # the per-test parts came through the spool; this is the rest
+        # the per-test parts came through the spool; this is the rest (a worker the plugin did nothing
+        # in sends only that it was not interrupted: the report is not made for it)
+        if payload and (payload.get("interrupted") or payload.get("scenarios")):
             self.report.interrupted = self.report.interrupted or bool(payload.get("interrupted"))
             self.report.scenarios = self.report.scenarios or payload.get("scenarios") or {}
 
@@ -328,7 +377,7 @@ class RunSession:
         if is_worker(self.config):
             self._spool.close()
             rest: dict[str, Any] = {"interrupted": interrupted}
-            if self.keeps_tests:
+            if self.keeps_tests and self._parts:
                 from .coverage import loaded_catalog
 
                 # the controller need not load the library for it
@@ -341,9 +390,11 @@ class RunSession:
         self._outcomes.clear()
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         settings = self.settings
-        outputs = (settings.baseline, settings.report, settings.summary, step_summary, settings.html, settings.live)
+        outputs = (settings.baseline, settings.report, settings.summary, settings.html, settings.live)
         if not self._reported and not any(outputs):
-            return  # nothing was reported and nothing is written: the report module is never loaded
+            # nothing was reported and nothing is asked for (GitHub's step summary is there in every job:
+            # it gets a section only from a run the plugin did something in): the report module is never loaded
+            return
         self.report.finished = time.time()
         self.report.interrupted = interrupted
         from .report import write_outputs
@@ -380,6 +431,25 @@ class RunSession:
         from ._summary import write_summary
 
         write_summary(terminalreporter, self.report, self.settings, self.comparison, self.coverage, self.chaos_seed)
+
+
+def _junit_logs(config: pytest.Config) -> bool:
+    """Whether JUnit XML keeps a passing test's captured output (ini ``junit_logging``)."""
+    try:
+        return str(config.getini("junit_logging")) not in ("no", "")
+    except ValueError:  # the junitxml plugin is off
+        return False
+
+
+class _Scrubbing(logging.Formatter):
+    """A log handler's formatter whose lines go through the scrubber."""
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.formatter = formatter
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub.text(self.formatter.format(record))
 
 
 def _chaos_section(seed: int | None, chaos: Any) -> str:

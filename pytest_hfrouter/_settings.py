@@ -133,6 +133,27 @@ class Settings(NamedTuple):
         return f"mode={self.mode} router={self.live.router_url} hub={self.live.hub_url} {self.scope.describe()}{chaos}"
 
 
+#: what ``--live`` sets (not ``live``: a project's own ``--live`` may set that)
+LIVE_DEST = "hfrouter_live"
+
+
+def add_live_option(parser: pytest.Parser) -> bool:
+    """``--live``, once the project's conftests have added their options: a conftest that has its
+    own ``--live`` (a common name) keeps it, and ``--hfrouter-mode=live`` is the plugin's. (Added
+    with the other options, it would stop pytest at start-up: pytest refuses an option twice.)"""
+    if any("--live" in option.names() for group in parser._groups for option in group.options):
+        return False
+    parser.getgroup("hfrouter").addoption(
+        "--live",
+        dest=LIVE_DEST,
+        action="store_true",
+        default=False,
+        help="Run against the live router (the same as --hfrouter-mode=live); needs HF_TOKEN. Where the "
+        "project's conftest defines its own --live, that one stays: use --hfrouter-mode=live",
+    )
+    return True
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("hfrouter", "pytest-hfrouter: upstream-outage tests for the Hugging Face router")
 
@@ -148,12 +169,6 @@ def add_options(parser: pytest.Parser) -> None:
         ini="",
         metavar="DIR",
         default=None,
-    )
-    option(
-        "--live",
-        "Run against the live router (the same as --hfrouter-mode=live); needs HF_TOKEN",
-        action="store_true",
-        default=False,
     )
     option(
         "--hfrouter-mode",
@@ -408,7 +423,7 @@ def resolve(
         return _number(label, str(value).strip(), kind, minimum)
 
     mode = option("hfrouter_mode")
-    if option("live"):
+    if option(LIVE_DEST):
         if mode not in (None, LIVE):
             raise pytest.UsageError(
                 f"--live and --hfrouter-mode={mode} contradict each other: --live means --hfrouter-mode=live. "

@@ -64,44 +64,100 @@ def content_encoding(headers: Iterable[tuple[str, str]]) -> str:
     return ""
 
 
-def decode(body: bytes, encoding: str) -> bytes | None:
-    """The body without its Content-Encoding (gzip, deflate, br when brotli is installed); None if it is not."""
+def _codings(encoding: str) -> list[str]:
+    """``"gzip, br"`` → ``["gzip", "br"]``: the codings in the order the server applied them."""
+    return [part.strip() for part in encoding.split(",") if part.strip() and part.strip() != "identity"]
+
+
+def _zstd() -> Any:
+    """A module with zstd's ``compress`` and ``decompress`` (Python 3.14's, else the zstandard package's), or None."""
     try:
-        if encoding in ("gzip", "x-gzip"):
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+
+        return zstd
+    except ImportError:
+        pass
+    try:
+        import zstandard  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return zstandard
+
+
+def decode(body: bytes, encoding: str, *, partial: bool = False) -> bytes | None:
+    """The body without its Content-Encoding (gzip, deflate, br when brotli is installed, zstd when
+    Python or the zstandard package reads it, and several of them in a row); None if it is not.
+    ``partial``: a gzip or deflate body cut short (a stream the app closed early) gives what it holds."""
+    for coding in reversed(_codings(encoding)):
+        decoded = _decode_one(body, coding, partial)
+        if decoded is None:
+            return None
+        body = decoded
+    return body
+
+
+def _decode_one(body: bytes, coding: str, partial: bool) -> bytes | None:
+    try:
+        if coding in ("gzip", "x-gzip"):
             decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out = decompressor.decompress(body)
             while decompressor.unused_data:  # several gzip members, as a server may send
                 rest = decompressor.unused_data
                 decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 out += decompressor.decompress(rest)
-            return out if decompressor.eof else None
-        if encoding == "deflate":
+            return out if decompressor.eof or (partial and out) else None
+        if coding == "deflate":
             try:
                 return zlib.decompress(body)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send it
-        if encoding == "br":
+                try:
+                    return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send it
+                except zlib.error:
+                    if not partial:
+                        raise
+                    return zlib.decompressobj().decompress(body) or None
+        if coding == "br":
             import brotli  # type: ignore[import-not-found,unused-ignore]
 
             return brotli.decompress(body)  # type: ignore[no-any-return,unused-ignore]
-    except Exception:  # zlib.error, brotli.error (not importable without brotli), ImportError
+        if coding == "zstd":
+            zstd = _zstd()
+            if zstd is None:
+                return None
+            if zstd.__name__ == "zstandard":  # a frame may not say its size: read it as a stream
+                return zstd.ZstdDecompressor().decompressobj().decompress(body)  # type: ignore[no-any-return]
+            return zstd.decompress(body)  # type: ignore[no-any-return]
+    except Exception:  # zlib.error, brotli.error, zstd's errors, ImportError
         return None
     return None
 
 
 def encode(body: bytes, encoding: str) -> bytes | None:
-    if encoding in ("gzip", "x-gzip"):
+    """``body`` under ``encoding`` (each coding in turn); None where a coding cannot be written here."""
+    for coding in _codings(encoding):
+        encoded = _encode_one(body, coding)
+        if encoded is None:
+            return None
+        body = encoded
+    return body
+
+
+def _encode_one(body: bytes, coding: str) -> bytes | None:
+    if coding in ("gzip", "x-gzip"):
         import gzip
 
         return gzip.compress(body, mtime=0)
-    if encoding == "deflate":
+    if coding == "deflate":
         return zlib.compress(body)
-    if encoding == "br":
+    if coding == "br":
         try:
             import brotli
         except ImportError:
             return None
         return brotli.compress(body)  # type: ignore[no-any-return,unused-ignore]
+    if coding == "zstd":
+        zstd = _zstd()
+        return None if zstd is None else zstd.compress(body)
     return None
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import scrub
 from ._names import CASSETTE
 from .markers import parse_cassette_paths
 
@@ -52,9 +53,10 @@ def _json_cassette(path: Path) -> bool:
 
 
 def default_cassette_name(class_name: str | None, test_name: str) -> str:
-    """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced."""
+    """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced, and a
+    secret in a parameter's id scrubbed (a file name is committed with the cassette)."""
     name = f"{class_name}.{test_name}" if class_name else test_name
-    return _UNSAFE.sub("-", name)
+    return _UNSAFE.sub("-", scrub.text(name))
 
 
 def cassette_root(module_path: Path, cassette_dir: Path | None) -> Path:

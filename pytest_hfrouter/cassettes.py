@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from . import scrub
 from .bodies import Message, content_encoding, decode, header, is_event_stream
 from .errors import CassetteError
 from .routes import OTHER, Route, classify
@@ -112,7 +113,7 @@ class Cassette:
         if self.is_scenario or self.hfrouter.get("healthy"):
             return []
         return [
-            f"interactions[{n}] {i.method} {i.uri}: {why}"
+            scrub.text(f"interactions[{n}] {i.method} {i.uri}: {why}")
             for n, i in enumerate(self.interactions)
             if (why := unmatchable(i)) is not None
         ]

@@ -7,12 +7,11 @@ import gc
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ._keys import (
-    ACTS,
     ENGINE,
     LIBRARY,
     MAKE_ENGINE,
@@ -34,7 +33,7 @@ from ._names import (
     marks_of,
 )
 from .mocks import mock_libraries
-from .scope import OPT_IN_FIXTURES
+from .scope import OPT_IN_FIXTURES, acts_on
 
 if TYPE_CHECKING:
     from ._running import Running
@@ -52,12 +51,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> Any:
+    """``--live``, after the conftests' own options (`add_live_option`)."""
+    from ._settings import add_live_option
+
+    result = yield
+    add_live_option(parser)
+    return result
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from ._settings import resolve
 
     for name, signature in SIGNATURES.items():
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
-    settings = config.stash[SETTINGS] = resolve(config.getoption, config.getini, config.rootpath)
+    settings = config.stash[SETTINGS] = resolve(
+        lambda name: config.getoption(name, None), config.getini, config.rootpath
+    )
     from . import scrub
 
     # Every output (cassettes, report, summary, terminal, messages) scrubs these values.
@@ -102,24 +113,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     from .scrub import text
 
     return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}")
-
-
-def acts_on(item: pytest.Item) -> bool:
-    """Whether the plugin acts in this test (answers, blocks, clears client caches): every test in
-    scope "all"; in scope "marked" only the tests that use one of its markers or fixtures.
-    The interception and the network guard both ask this; the answer is computed once per test."""
-    settings = item.config.stash.get(SETTINGS, None)
-    if settings is None:
-        return False
-    if settings.scope.every_test:
-        return True
-    acts = item.stash.get(ACTS, None)
-    if acts is None:
-        from .scope import opted_in
-
-        names = (m.name for m in item.iter_markers())
-        acts = item.stash[ACTS] = opted_in(names, getattr(item, "fixturenames", ()), SIGNATURES)
-    return acts
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

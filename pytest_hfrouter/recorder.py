@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import scrub
-from .bodies import content_encoding
+from .bodies import content_encoding, decode
 from .cassettes import Interaction, cassette_from_data, match_key
 from .errors import CassetteError
 from .live import Observed
@@ -58,21 +58,49 @@ def _body(body: bytes | None, headers: tuple[tuple[str, str], ...], scrubber: Sc
     return stored_body(scrubber.body(body, headers), headers)
 
 
+#: the codings a client undoes (httpx, requests, aiohttp): any other is read, and scrubbed, as it is
+_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
+
+
+def _readable(
+    body: bytes | None, headers: tuple[tuple[str, str], ...], side: str, url: str
+) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
+    """A body the scrubber can read: as sent, or, under a Content-Encoding that does not decode whole
+    (a gzip stream the app closed early), what it holds, decoded, without that header. A body it
+    cannot read at all is refused: its secrets could not be looked for."""
+    encoding = content_encoding(headers)
+    if not body or not _COMPRESSED.intersection(encoding.replace(" ", "").split(",")):
+        return body, headers  # a coding no client decodes (``chunked``, say) is read as it is, and scrubbed so
+    if decode(body, encoding) is not None:
+        return body, headers
+    decoded = decode(body, encoding, partial=True)
+    if decoded is None:
+        raise CassetteError(
+            f"pytest-hfrouter: not recorded: the {side} body of {scrub.text(url)} came under Content-Encoding "
+            f"{encoding!r}, which pytest-hfrouter cannot decode here, so it could not be scrubbed of secrets. "
+            "Install the decoder (br: pip install brotli; zstd: pip install zstandard) and record again."
+        )
+    return decoded, tuple((name, value) for name, value in headers if name.lower() != "content-encoding")
+
+
 def interaction(request: Request, observed: Observed, secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """One vcrpy interaction, with every secret scrubbed (`scrub`) and every body byte-exact."""
+    """One vcrpy interaction, with every secret scrubbed (`scrub`) and every body byte-exact (or,
+    when its Content-Encoding cannot be undone whole, decoded: `_readable`)."""
     scrub.register(secrets)
     scrubber = scrub.current()
+    request_body, request_headers = _readable(request.body, request.headers, "request", request.url)
+    response_body, response_headers = _readable(observed.body, observed.headers, "response", request.url)
     return {
         "request": {
-            "body": _body(request.body, request.headers, scrubber),
-            "headers": _headers(request.headers, scrubber),
+            "body": _body(request_body, request_headers, scrubber),
+            "headers": _headers(request_headers, scrubber),
             "method": request.method,
             "uri": scrubber.text(request.url),
         },
         "response": {
             "status": {"code": observed.status, "message": scrubber.text(observed.reason)},
-            "headers": _headers(observed.headers, scrubber),
-            "body": {"string": _body(observed.body, observed.headers, scrubber) or ""},
+            "headers": _headers(response_headers, scrubber),
+            "body": {"string": _body(response_body, response_headers, scrubber) or ""},
         },
     }
 

@@ -554,3 +554,112 @@ def test_a_passing_tests_output_is_scrubbed_where_it_is_shown(
     assert "the app printed" in shown_text  # the passing test's output is shown (or written) ...
     for secret in (token, "hf_" + "Q" * 34, "x" * 24):
         assert secret not in shown_text  # ... scrubbed
+
+
+# -- leaks a new user found (audit S, stop 36) ------------------------------------------------------
+LEAK = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+
+
+def test_lint_scrubs_the_uri_of_an_interaction_that_can_never_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cassette = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": f"https://router.huggingface.co/v1/chat/completions?api_key={LEAK}",
+                    "body": None,
+                    "headers": {},
+                },
+                "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+            }
+        ],
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cassette))
+    lint_main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "can never match" in out or "no request body" in out  # the finding is there ...
+    assert LEAK[3:] not in out  # ... without the token (before: the raw URI, whole token in it)
+
+
+def test_a_cassette_name_made_of_a_test_id_holds_no_token() -> None:
+    from pytest_hfrouter.cassette_paths import default_cassette_name
+
+    name = default_cassette_name(None, f"test_chat[{LEAK}]")
+    assert LEAK[3:] not in name and name.startswith("test_chat[")
+
+
+COLLECTION_LEAK = f"""
+import httpx
+
+httpx.get("https://config.example.org/boot?api_key={LEAK}")
+
+
+def test_never():
+    pass
+"""
+
+
+def test_the_miss_raised_into_an_app_at_import_holds_no_token(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_boot=COLLECTION_LEAK)
+    result = pytester.runpytest("-p", "hfrouter", "--junitxml=out.xml")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error
+    shown = result.stdout.str() + (pytester.path / "out.xml").read_text()
+    assert "no answer for GET https://config.example.org/boot" in shown
+    assert LEAK[3:] not in shown
+
+
+SCOPE_ALL_LEAKS = f"""
+import logging
+import warnings
+
+
+def test_warns_and_logs():
+    warnings.warn("deprecated token {LEAK}")
+    logging.getLogger("app").warning("calling with %s", "{LEAK}")
+"""
+
+
+def test_live_logs_and_the_warnings_summary_hold_no_token_where_the_plugin_acts_in_every_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_leaks=SCOPE_ALL_LEAKS)
+    result = pytester.runpytest("-p", "hfrouter", "-o", "log_cli=true", "--log-file=app.log")
+    result.assert_outcomes(passed=1)
+    shown = result.stdout.str() + (pytester.path / "app.log").read_text()
+    assert "calling with" in shown and "deprecated token" in shown
+    assert LEAK[3:] not in shown
+
+
+def _observed(body: bytes, encoding: str) -> Any:
+    from pytest_hfrouter.live import Observed
+
+    return Observed(200, "OK", (("content-type", "application/json"), ("content-encoding", encoding)), body, 0.1)
+
+
+def test_a_recorded_body_is_scrubbed_under_stacked_and_cut_short_encodings() -> None:
+    from pytest_hfrouter.bodies import content
+    from pytest_hfrouter.recorder import interaction
+
+    request = Request("POST", "https://router.huggingface.co/v1/chat/completions", (), b"{}")
+    text = json.dumps({"error": f"Invalid token {LEAK}", "pad": "x" * 2000}).encode()
+    twice = interaction(request, _observed(gzip.compress(gzip.compress(text)), "gzip, gzip"))
+    stored = twice["response"]["body"]["string"]
+    assert LEAK[3:].encode() not in content(stored, (("content-encoding", "gzip, gzip"),))
+    assert b"Invalid token" in content(stored, (("content-encoding", "gzip, gzip"),))
+    cut = interaction(request, _observed(gzip.compress(text)[:-40], "gzip"))  # a stream the app closed early
+    assert "content-encoding" not in {name.lower() for name in cut["response"]["headers"]}  # stored decoded
+    assert LEAK[3:] not in cut["response"]["body"]["string"] and "Invalid token" in cut["response"]["body"]["string"]
+
+
+def test_a_body_whose_coding_cannot_be_read_here_is_refused_not_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_hfrouter import bodies
+    from pytest_hfrouter.errors import CassetteError
+    from pytest_hfrouter.recorder import interaction
+
+    monkeypatch.setattr(bodies, "_zstd", lambda: None)  # neither Python 3.14 nor the zstandard package
+    request = Request("POST", "https://router.huggingface.co/v1/chat/completions", (), b"{}")
+    with pytest.raises(CassetteError, match=r"Content-Encoding 'zstd'.*pip install zstandard"):
+        interaction(request, _observed(b"(\xb5/\xfd opaque frame", "zstd"))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import threads
+from .. import scrub, threads
 from ..errors import UnansweredRequest
 from ..faults import HANG, Plan, hang_message, plan
 from . import _patching
@@ -63,15 +63,18 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any) -> tuple[Answ
     """The engine's answer and how it plays out for a client with these timeouts (seconds, as
     the client holds them: a number or None; read only when a fault plays out)."""
     if not _engines:  # uninstalled while a client still held a patched method
-        raise UnansweredRequest(f"pytest-hfrouter is not active: {request.method} {request.url}")
+        raise UnansweredRequest(scrub.text(f"pytest-hfrouter is not active: {request.method} {request.url}"))
     engine = _engines[-1]
     if not _patching.polling_virtual:
         _virtualise_polling()
     background = threads.is_background()
     answer = engine.answer(request, background)
     if answer.unanswered:
-        raise UnansweredRequest(
-            f"pytest-hfrouter: no answer for {request.method} {request.url}: {answer.unanswered} (the test will fail)"
+        raise UnansweredRequest(  # the app may log it, or it may stop collection: scrubbed as every output is
+            scrub.text(
+                f"pytest-hfrouter: no answer for {request.method} {request.url}: {answer.unanswered} "
+                "(the test will fail)"
+            )
         )
     if answer.passthrough or answer.fault is None:
         return answer, NO_FAULT
@@ -79,7 +82,7 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any) -> tuple[Answ
     if outcome.outcome == HANG and answer.fault is not None:
         message = hang_message(answer.fault)
         engine.would_hang(request, message, background)
-        raise UnansweredRequest(f"pytest-hfrouter: {request.method} {request.url}: {message}")
+        raise UnansweredRequest(scrub.text(f"pytest-hfrouter: {request.method} {request.url}: {message}"))
     if answer.fault is not None and outcome.outcome is None:
         engine.spared(answer, background)  # slow, but within the client's timeout: a success after all
     return answer, outcome

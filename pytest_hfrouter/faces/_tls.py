@@ -17,7 +17,9 @@ trust any server (it fails closed). Any other argument (a context of the app's o
 ``verify=False``, a bundle named but missing) goes to the library at once, as it would without
 the plugin, and fails where it would. Two things move to the first handshake: the reading of a
 named bundle that is there but cannot be parsed, and of the environment variables themselves
-(a test that changes them after building its client gets the new ones).
+(a test that changes them after building its client gets the new ones). Only while the plugin
+acts, though: in scope "marked", a client built at import or in a test that did not ask gets its
+context at once, as without the plugin.
 """
 
 from __future__ import annotations
@@ -78,12 +80,14 @@ class DeferredContext(ssl.SSLContext):
 _OWN = frozenset({"__class__", "__dict__", "made", "_hfrouter_context", "__repr__"})
 
 
-def deferred(create: Callable[..., ssl.SSLContext]) -> Callable[..., ssl.SSLContext]:
-    """``create_ssl_context`` of httpx or httpx2, deferred for its default arguments."""
+def deferred(create: Callable[..., ssl.SSLContext], acting: Callable[[], bool]) -> Callable[..., ssl.SSLContext]:
+    """``create_ssl_context`` of httpx or httpx2, deferred for its default arguments while the plugin
+    acts (``acting``: scope "all", or a test that asked in scope "marked"); elsewhere made at once,
+    as without the plugin."""
 
     @functools.wraps(create)
     def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
-        if verify is True and not cert and _bundle_exists(trust_env):
+        if verify is True and not cert and _bundle_exists(trust_env) and acting():
             return DeferredContext(functools.partial(create, verify=True, cert=None, trust_env=trust_env))
         return create(verify=verify, cert=cert, trust_env=trust_env)
 

@@ -266,4 +266,4 @@ def patch(module: Any, replace: Replace) -> None:
     # A transport's SSL context is made at its first handshake, which a replayed request never makes.
     # (the module that defines it: httpx names its public classes' ``__module__`` after itself)
     transports = sys.modules[module.HTTPTransport.__init__.__module__]
-    replace(transports, "create_ssl_context", deferred(transports.create_ssl_context))
+    replace(transports, "create_ssl_context", deferred(transports.create_ssl_context, lambda: not idle()))
