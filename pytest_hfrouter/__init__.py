@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import CassetteError, HFRouterError, HFRouterWarning, ScenarioError, UnansweredRequest
     from .handle import HFRouter, HFRouterServer
+    from .plugin import acts_on
     from .resets import reset_client_caches
-    from .scope import acts_on
     from .traffic import Call
     from .verdicts import Verdict
 
@@ -42,7 +42,7 @@ _HOMES = {
     "ScenarioError": "errors",
     "UnansweredRequest": "errors",
     "HFRouterWarning": "errors",
-    "acts_on": "scope",
+    "acts_on": "plugin",
     "reset_client_caches": "resets",
 }
 

@@ -36,7 +36,6 @@ from . import scrub
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
-from .scope import acts_on
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
     from .chaos import ChaosPlan, TestChaos
@@ -49,10 +48,16 @@ if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test th
 _WORST = {"failed": 3, "xpassed": 2, "passed": 0, "skipped": 1, "xfailed": 1}
 
 
-def start(config: pytest.Config, settings: Settings, engine: Callable[[], Engine | None]) -> RunSession:
+def start(
+    config: pytest.Config,
+    settings: Settings,
+    engine: Callable[[], Engine | None],
+    acts_on: Callable[[pytest.Item], bool],
+) -> RunSession:
     """The run's report, registered with the concerns this run has; ``engine`` gives the engine
-    once it exists (a Ctrl-C or the session's end collects what it still holds)."""
-    run = RunSession(config, settings, engine)
+    once it exists (a Ctrl-C or the session's end collects what it still holds); ``acts_on``
+    tells the tests the plugin acts in (`plugin.acts_on`)."""
+    run = RunSession(config, settings, engine, acts_on)
     config.pluginmanager.register(run, "hfrouter-run")
     if settings.mode == LIVE and settings.probes:
         from ._probe_run import ProbeItem, ProbeRun
@@ -92,10 +97,18 @@ class RunSession:
         """Whether anything was reported yet (the report made)."""
         return "report" in self.__dict__
 
-    def __init__(self, config: pytest.Config, settings: Settings, engine: Callable[[], Engine | None]) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        engine: Callable[[], Engine | None],
+        acts_on: Callable[[pytest.Item], bool],
+    ) -> None:
         self.config = config
         self.settings = settings
         self._engine = engine
+        #: whether the plugin acts in a test: in scope "marked", one that did not ask keeps its output
+        self._acts_on = acts_on
         #: the item types the plugin generates (probes): no test records of their own
         self.generated: tuple[type, ...] = ()
         self._started = time.time()
@@ -185,7 +198,7 @@ class RunSession:
         test's always, a passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
         report: pytest.TestReport = yield
         when, passed = report.when, report.outcome == "passed"
-        acts = acts_on(item)  # in scope "marked", a test that did not ask is no record's, and keeps its output
+        acts = self._acts_on(item)  # in scope "marked", a test that did not ask is no record's, and keeps its output
         # A passing setup or call report notes nothing (`_note_outcome`), unless chaos or an xfail has a say.
         if (
             self.keeps_tests

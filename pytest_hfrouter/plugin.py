@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._keys import (
+    ACTS,
     ENGINE,
     LIBRARY,
     MAKE_ENGINE,
@@ -33,7 +34,7 @@ from ._names import (
     marks_of,
 )
 from .mocks import mock_libraries
-from .scope import OPT_IN_FIXTURES, acts_on
+from .scope import OPT_IN_FIXTURES, opted_in
 
 if TYPE_CHECKING:
     from ._running import Running
@@ -75,7 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     scrub.register(scrub.environment_secrets(os.environ))
     from ._session import start
 
-    config.stash[RUN] = start(config, settings, functools.partial(config.stash.get, ENGINE, None))
+    config.stash[RUN] = start(config, settings, functools.partial(config.stash.get, ENGINE, None), acts_on)
     if settings.scenario_dirs:  # a bad scenario file is a usage error at start-up, not at collection
         _library(config)
     if settings.cassette_dir is not None and not settings.records and not settings.cassette_dir.is_dir():
@@ -113,6 +114,22 @@ def pytest_report_header(config: pytest.Config) -> str:
     from .scrub import text
 
     return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}")
+
+
+def acts_on(item: pytest.Item) -> bool:
+    """Whether the plugin acts in this test (answers, blocks, clears client caches): every test in
+    scope "all"; in scope "marked" only the tests that use one of its markers or fixtures.
+    The interception and the network guard both ask this; the answer is computed once per test."""
+    settings = item.config.stash.get(SETTINGS, None)
+    if settings is None:
+        return False
+    if settings.scope.every_test:
+        return True
+    acts = item.stash.get(ACTS, None)
+    if acts is None:
+        names = (m.name for m in item.iter_markers())
+        acts = item.stash[ACTS] = opted_in(names, getattr(item, "fixturenames", ()), SIGNATURES)
+    return acts
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

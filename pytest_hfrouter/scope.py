@@ -13,11 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import pytest
-
-from ._keys import ACTS, SETTINGS
-from ._names import SIGNATURES
-
 ALL = "all"
 MARKED = "marked"
 SCOPES = (ALL, MARKED)
@@ -84,19 +79,3 @@ def opted_in(marker_names: Iterable[str], fixture_names: Iterable[str], plugin_m
     """A test asked for the plugin: one of its markers, or one of its fixtures (directly or not)."""
     markers = frozenset(plugin_markers)
     return any(name in markers for name in marker_names) or any(name in OPT_IN_FIXTURES for name in fixture_names)
-
-
-def acts_on(item: pytest.Item) -> bool:
-    """Whether the plugin acts in this test (answers, blocks, clears client caches): every test in
-    scope "all"; in scope "marked" only the tests that use one of its markers or fixtures.
-    The interception and the network guard both ask this; the answer is computed once per test."""
-    settings = item.config.stash.get(SETTINGS, None)
-    if settings is None:
-        return False
-    if settings.scope.every_test:
-        return True
-    acts = item.stash.get(ACTS, None)
-    if acts is None:
-        names = (m.name for m in item.iter_markers())
-        acts = item.stash[ACTS] = opted_in(names, getattr(item, "fixturenames", ()), SIGNATURES)
-    return acts

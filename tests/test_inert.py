@@ -94,7 +94,7 @@ def test_asks():
 
 
 def test_a_client_built_where_the_plugin_does_not_act_gets_its_tls_context_at_once(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_tls=TLS)
+    pytester.makepyfile(test_client_tls=TLS)
     pytester.runpytest().assert_outcomes(passed=2)
 
 
