@@ -169,8 +169,11 @@ REMOVED_PROVIDERS = frozenset(name for name, p in PROVIDERS.items() if p.status 
 _GLOB_CHARS = frozenset("*?[")
 
 # The order the synthesised mapping lists providers in for chat (a 0.x client's client-side
-# "auto" takes the first): novita first, as in the seed incident; the 2026 partner list.
-CHAT_ORDER = (
+# "auto" takes the first): novita first, as in the seed incident; the 2026 partner list; then every
+# other routed provider that serves chat. All of them: a client caches a model's mapping for the
+# process, so a provider the mapping left out would be refused by the client in every later test
+# that names it (and a fallback to it blocked), depending on which test looked the model up first.
+_CHAT_FIRST = (
     "novita",
     "together",
     "fireworks-ai",
@@ -183,6 +186,9 @@ CHAT_ORDER = (
     "deepinfra",
     "scaleway",
     "ovhcloud",
+)
+CHAT_ORDER = _CHAT_FIRST + tuple(
+    name for name, p in PROVIDERS.items() if CONVERSATIONAL in p.tasks and not p.removed and name not in _CHAT_FIRST
 )
 # For the other tasks: providers with a recorded healthy answer first, fal-ai first as the
 # router's own docs show for text-to-image, hf-inference last (it serves most tasks).

@@ -66,3 +66,33 @@ def test_a_mapping_changing_scenario_takes_effect_after_a_cached_healthy_mapping
 ) -> None:
     app.makepyfile(test_orders=ORDERS)
     app.runpytest("-p", "hfrouter", "-p", "no:randomly").assert_outcomes(passed=4)
+
+
+EVERY_CHAT_PROVIDER = """
+import pytest
+import hfapp
+
+# every routed provider that serves chat (docs/ROUTER-FACTS.md §1.2), alphabetical: the first test
+# caches the model's mapping, and the others are asked after it
+PROVIDERS = [
+    "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai", "groq", "hf-inference",
+    "novita", "nscale", "ovhcloud", "publicai", "scaleway", "together", "zai-org",
+]
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_provider_after_the_first(hfrouter, provider):
+    assert hfapp.status_of(lambda: hfapp.chat(provider)) == 200
+    assert [c.provider for c in hfrouter.calls if c.route == "provider"] == [provider]
+
+@pytest.mark.hfrouter_outage("provider-500", provider="groq")
+def test_a_fallback_to_a_provider_the_first_look_up_did_not_name(hfrouter):
+    assert hfapp.status_of(lambda: hfapp.chat("groq")) == 500
+    assert hfapp.status_of(lambda: hfapp.chat("publicai")) == 200
+"""
+
+
+def test_the_cached_healthy_mapping_names_every_provider_that_serves_chat(app: pytest.Pytester) -> None:
+    # audit H (stop 36): the mapping listed 12 providers and added the one a call named; cached by the
+    # first test, it made the client refuse baseten, publicai and zai-org in every later test
+    app.makepyfile(test_every=EVERY_CHAT_PROVIDER)
+    app.runpytest("-p", "hfrouter", "-p", "no:randomly").assert_outcomes(passed=16)
