@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -68,7 +69,8 @@ def _shape(prefix: str, rest: str, bounded: bool = True) -> tuple[str, str]:
 
 _PROVIDER_REST = r"[-_]" + _DIGIT + r"[A-Za-z0-9_-]{20,}"
 KEY_SHAPES: dict[str, list[tuple[str, str]]] = {
-    "a Hugging Face token": [_shape("hf", r"(?:_|%5[Ff]|\\u005[Ff])[A-Za-z0-9]{16,}", bounded=False)],
+    # hf_ tokens, and the OAuth tokens of "Sign in with Hugging Face" (hf_oauth_...)
+    "a Hugging Face token": [_shape("hf", r"(?:_|%5[Ff]|\\u005[Ff])(?:oauth_)?[A-Za-z0-9]{16,}", bounded=False)],
     "a Hugging Face org token": [_shape("api_org_", r"[A-Za-z0-9]{16,}")],
     "an OpenAI or Anthropic key": [_shape("sk-", _DIGIT + r"[A-Za-z0-9_-]{20,}")],
     "a provider key": [_shape(prefix, _PROVIDER_REST) for prefix in ("gsk", "xai", "pplx", "csk", "nvapi", "fw", "r8")],
@@ -205,9 +207,29 @@ def _secret_variable(name: str) -> bool:
 
 
 def environment_secrets(environ: Mapping[str, str]) -> list[str]:
-    """``HF_TOKEN`` and the values of other secret-named variables (``*_API_KEY``, ``*_TOKEN``, ...)."""
+    """``HF_TOKEN`` and the values of other secret-named variables (``*_API_KEY``, ``*_TOKEN``, ...),
+    and the token ``hf auth login`` stored, which huggingface_hub sends when ``HF_TOKEN`` is not set."""
     names = [name for name in environ if name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") or _secret_variable(name)]
-    return [environ[name].strip() for name in names if len(environ[name].strip()) >= MIN_SECRET]
+    found = [environ[name].strip() for name in names if len(environ[name].strip()) >= MIN_SECRET]
+    stored = _stored_token(environ)
+    return [*found, stored] if stored and len(stored) >= MIN_SECRET else found
+
+
+def _stored_token(environ: Mapping[str, str]) -> str | None:
+    """The token file huggingface_hub reads: ``HF_TOKEN_PATH``, else ``$HF_HOME/token``, else
+    ``~/.cache/huggingface/token`` (under ``XDG_CACHE_HOME`` when that is set)."""
+    path = environ.get("HF_TOKEN_PATH")
+    if not path:
+        home = environ.get("HF_HOME") or os.path.join(
+            environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache"),
+            "huggingface",
+        )
+        path = os.path.join(home, "token")
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as file:
+            return file.read(4096).strip() or None
+    except (OSError, ValueError):
+        return None
 
 
 #: how many of the payloads' scrubbed strings a scrubber remembers

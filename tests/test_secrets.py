@@ -272,8 +272,19 @@ def test_environment_secrets() -> None:
         "TOKENIZERS_PARALLELISM": "false",
         "MY_SECRET": "short",
         "GITHUB_TOKEN": "gh-token-value",
+        "HF_TOKEN_PATH": "/nonexistent/token",
     }
     assert sorted(scrub.environment_secrets(environ)) == ["gh-token-value", "sk-something-long", "value-of-the-token"]
+
+
+def test_the_token_hf_auth_login_stored_is_a_known_secret_too(tmp_path: Path) -> None:
+    # audit S (stop 36): huggingface_hub sends the stored token when HF_TOKEN is unset; its part after hf_,
+    # echoed alone by a server, was not scrubbed
+    (tmp_path / "token").write_text(LEAK + "\n")
+    assert scrub.environment_secrets({"HF_HOME": str(tmp_path)}) == [LEAK]
+    assert scrub.environment_secrets({"HOME": str(tmp_path / "nobody")}) == []
+    oauth = "hf_oauth_" + "Zx9" * 12
+    assert oauth[9:] not in scrub.text(f"Authorization failed for {oauth}")  # "Sign in with HF" tokens
 
 
 # -- the property test --------------------------------------------------------------------------
