@@ -250,6 +250,8 @@ class RunSession:
         logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
         for name in ("log_cli_handler", "log_file_handler"):
             handler = getattr(logging_plugin, name, None)
+            if getattr(handler, "baseFilename", None) == os.devnull:
+                continue  # no --log-file: pytest formats its lines for nothing, and nothing is scrubbed
             if isinstance(handler, logging.Handler) and handler.formatter is not None:
                 handler.setFormatter(_Scrubbing(handler.formatter))
 
