@@ -28,6 +28,8 @@ LIBRARY: pytest.StashKey[Library] = pytest.StashKey()
 POLICY: pytest.StashKey[Policy] = pytest.StashKey()
 #: builds the engine on first use (a client library patched, a test run, a connection refused)
 MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
+#: the project's conftest has its own ``--live`` (`_settings.add_live_option`): the plugin's is its mode option
+OWN_LIVE: pytest.StashKey[bool] = pytest.StashKey()
 
 # -- on an item: one per test ------------------------------------------------------------
 ACTS: pytest.StashKey[bool] = pytest.StashKey()

@@ -16,6 +16,7 @@ from ._keys import (
     ENGINE,
     LIBRARY,
     MAKE_ENGINE,
+    OWN_LIVE,
     POLICY,
     RUN,
     SETTINGS,
@@ -58,7 +59,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     from ._settings import add_live_option
 
     result = yield
-    add_live_option(parser)
+    early_config.stash[OWN_LIVE] = not add_live_option(parser)
     return result
 
 
@@ -113,7 +114,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     from .scrub import text
 
-    return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}")
+    own_live = (
+        " (--live is this project's own option: the plugin's live mode is --hfrouter-mode=live)"
+        if config.stash.get(OWN_LIVE, False)
+        else ""
+    )
+    return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}{own_live}")
 
 
 def acts_on(item: pytest.Item) -> bool:

@@ -30,6 +30,7 @@ def test_a_conftests_own_live_option_keeps_working(pytester: pytest.Pytester) ->
     pytester.makepyfile(test_own="def test_own(live):\n    assert live is True\n")
     result = pytester.runpytest("--live")
     result.assert_outcomes(passed=1)  # before: "option dest 'live' already used", and no test ran
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay * (--live is this project's own option: *mode=live)"])
     helped = pytester.runpytest("--help")
     text = " ".join(helped.stdout.str().split())
     assert "--live the project's own" in text and "--hfrouter-mode=" in text  # the plugin's: by its mode option
