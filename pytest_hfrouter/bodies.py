@@ -69,6 +69,15 @@ def _codings(encoding: str) -> list[str]:
     return [part.strip() for part in encoding.split(",") if part.strip() and part.strip() != "identity"]
 
 
+#: the codings a client undoes (httpx, requests, aiohttp): a body under any other is read as it is
+_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
+
+
+def compressed(encoding: str) -> bool:
+    """Whether a body under this Content-Encoding is compressed the way clients undo (not ``chunked``, say)."""
+    return not _COMPRESSED.isdisjoint(_codings(encoding))
+
+
 def _zstd() -> Any:
     """A module with zstd's ``compress`` and ``decompress`` (Python 3.14's, else the zstandard package's), or None."""
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import scrub
-from .bodies import content_encoding, decode
+from .bodies import compressed, content_encoding, decode
 from .cassettes import Interaction, cassette_from_data, match_key
 from .errors import CassetteError
 from .live import Observed
@@ -58,10 +58,6 @@ def _body(body: bytes | None, headers: tuple[tuple[str, str], ...], scrubber: Sc
     return stored_body(scrubber.body(body, headers), headers)
 
 
-#: the codings a client undoes (httpx, requests, aiohttp): any other is read, and scrubbed, as it is
-_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
-
-
 def _readable(
     body: bytes | None, headers: tuple[tuple[str, str], ...], side: str, url: str
 ) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
@@ -69,7 +65,7 @@ def _readable(
     (a gzip stream the app closed early), what it holds, decoded, without that header. A body it
     cannot read at all is refused: its secrets could not be looked for."""
     encoding = content_encoding(headers)
-    if not body or not _COMPRESSED.intersection(encoding.replace(" ", "").split(",")):
+    if not body or not compressed(encoding):
         return body, headers  # a coding no client decodes (``chunked``, say) is read as it is, and scrubbed so
     if decode(body, encoding) is not None:
         return body, headers
