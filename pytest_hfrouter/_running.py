@@ -240,9 +240,12 @@ class Running:
 
     def watch(self, item: pytest.Item) -> contextlib.AbstractContextManager[None]:
         """What the test body runs under: a watch for the exceptions a truncated stream raises,
-        when a rule truncates one and verdicts are judged."""
+        when a rule (or the run's chaos) may truncate one and verdicts are judged."""
         exchange = self.exchange
-        if exchange.rules and self.settings.judges(RESILIENT in self.marks) and meets_truncation(exchange.rules):
+        truncates = (exchange.rules and meets_truncation(exchange.rules)) or (
+            exchange.chaos is not None and exchange.chaos.plan.truncates
+        )
+        if truncates and self.settings.judges(RESILIENT in self.marks):
             return exceptions_reaching(exchange, test_code(item))
         return _UNWATCHED
 

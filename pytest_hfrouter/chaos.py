@@ -32,11 +32,12 @@ def applies(scenario: Scenario, route: Route) -> bool:
     """Can chaos inject this scenario into a call on this route on its own?
 
     On a mapping look-up only the Hub-side scenarios that need no routed call (the mapping
-    without the provider, the Hub down); elsewhere whatever answers the route and the request
-    mode (stream-only scenarios on streamed calls only).
+    without the provider, the Hub down), not a provider flagged unavailable (only the router's own
+    pick on the auto route acts on that, and that route makes no look-up); elsewhere whatever
+    answers the route and the request mode (stream-only scenarios on streamed calls only).
     """
     if route.kind == MAPPING:
-        return scenario.mapping_only
+        return scenario.mapping_only and not scenario.flags_unavailable
     return scenario.answers_route(route) and route.kind != MODEL_INFO
 
 
@@ -54,6 +55,11 @@ class ChaosPlan:
     def build(cls, library: Library, seed: int, rate: float, names: Sequence[str] = ()) -> ChaosPlan:
         chosen = [library.get(name) for name in names] if names else list(library.scenarios.values())
         return cls(seed, rate, tuple({s.name: s for s in chosen}.values()))
+
+    @property
+    def truncates(self) -> bool:
+        """Whether a scenario it may inject truncates a stream (the test body is then watched: verdicts)."""
+        return any(s.truncates_stream for s in self.scenarios)
 
     def for_test(self, nodeid: str) -> TestChaos:
         return TestChaos(self, nodeid)
@@ -126,7 +132,8 @@ class TestChaos:
         if scenario is None:
             self._spared.append((route.kind, route.stream, provider, model))
             return
-        target = (provider, None) if route.kind != MAPPING else (None, model)
+        # a look-up: its model, and the provider whose call made it where that is known
+        target = (provider, None) if route.kind != MAPPING else (provider, model)
         earlier = any(
             _would_hit(scenario, kind, stream, target, spared_provider, spared_model)
             for kind, stream, spared_provider, spared_model in self._spared

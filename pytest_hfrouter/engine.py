@@ -25,6 +25,7 @@ from .fitting import cut_point, fit_of, fitted_body, fitted_task_body, task_fit,
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed
+from .resets import MAPPING_CACHE
 from .routes import (
     AUTO,
     HARNESS,
@@ -251,9 +252,9 @@ class Engine:
         )
         answer: Answer | str | None
         if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
-            answer = self._from_rules(exchange, request, route, provider, hf_model, step=step) or self._from_chaos(
-                exchange, request, route, provider, hf_model
-            )
+            answer = self._from_rules(
+                exchange, request, route, provider, hf_model, step=step, asking=looked_up_for
+            ) or self._from_chaos(exchange, request, route, provider, hf_model, looked_up_for)
             if answer is None and self.live.mode == RECORD:
                 answer = self._from_cassettes(exchange, request, route)
             if answer is None:
@@ -268,9 +269,13 @@ class Engine:
                 return Answer(passthrough=True, source="live", target_url=request.url)
         else:
             answer = (
-                (self._from_rules(exchange, request, logged, provider, hf_model, step=step) if exchange.rules else None)
+                (
+                    self._from_rules(exchange, request, logged, provider, hf_model, step=step, asking=looked_up_for)
+                    if exchange.rules
+                    else None
+                )
                 or (
-                    self._from_chaos(exchange, request, route, provider, hf_model)
+                    self._from_chaos(exchange, request, route, provider, hf_model, looked_up_for)
                     if exchange.chaos is not None
                     else None
                 )
@@ -306,6 +311,10 @@ class Engine:
             self._learn_provider_ids(exchange, content(answer.body, answer.headers))
         if step == SUBMIT and provider:
             exchange.submitted[provider] = hf_model
+            if exchange.rules and _looks_up_per_provider(exchange.rules):
+                # The client caches the mapping per model, so the next provider's call would read it from
+                # this one's look-up: it looks up again, for itself, and meets the overlay made for it.
+                MAPPING_CACHE.clear_cache()
         fault = answer.fault
         calls = exchange.calls  # `Exchange.log`, inlined
         calls.append(
@@ -472,7 +481,13 @@ class Engine:
         return route.model
 
     def _from_chaos(
-        self, exchange: Exchange, request: Request, route: Route, provider: str | None, hf_model: str | None
+        self,
+        exchange: Exchange,
+        request: Request,
+        route: Route,
+        provider: str | None,
+        hf_model: str | None,
+        asking: str | None = None,
     ) -> Answer | None:
         """A chaos run's seeded outage for this call, played like a marker's ``times=1`` rule."""
         chaos = exchange.chaos
@@ -483,12 +498,14 @@ class Engine:
 
         if route.kind not in CHAOS_KINDS:
             return None
+        # A look-up is hit for the provider whose call made it, when huggingface_hub's call says so
+        target = asking if route.kind == MAPPING else provider
         scenario = chaos.pick(route, provider)
-        chaos.record(scenario, route, provider, hf_model, len(exchange.calls))
+        chaos.record(scenario, route, target, hf_model, len(exchange.calls))
         if scenario is None:
             return None
-        rule = Rule(scenario, provider=None if route.kind == MAPPING else provider, times=1)
-        return self._from_rules(exchange, request, route, provider, hf_model, [rule])
+        rule = Rule(scenario, provider=target, times=1)
+        return self._from_rules(exchange, request, route, provider, hf_model, [rule], asking=asking)
 
     def _from_rules(
         self,
@@ -499,10 +516,11 @@ class Engine:
         hf_model: str | None,
         rules: list[Rule] | None = None,
         step: Step | None = None,
+        asking: str | None = None,
     ) -> Answer | None:
         rules = exchange.rules if rules is None else rules
         if route.kind == MAPPING:
-            return self._mapping_from_rules(exchange, request, route, hf_model, rules)
+            return self._mapping_from_rules(exchange, request, route, hf_model, rules, asking)
         for rule in rules:
             # `Rule.exhausted` and `Rule.matches_step`, inlined: every request asks every rule
             times, rule_step = rule.times, rule.step
@@ -575,8 +593,19 @@ class Engine:
         return self._task(exchange, route, hf_model) == CONVERSATIONAL
 
     def _mapping_from_rules(
-        self, exchange: Exchange, request: Request, route: Route, model: str | None, candidates: list[Rule]
+        self,
+        exchange: Exchange,
+        request: Request,
+        route: Route,
+        model: str | None,
+        candidates: list[Rule],
+        asking: str | None,
     ) -> Answer | None:
+        """A mapping look-up names a model, not a provider: a failing one (the Hub down) fails it for every
+        provider. An overlay changes the entries of the providers its rule names; ``asking`` is the provider
+        whose call made the look-up (huggingface_hub's call on the stack), None when that is not known
+        (another client, the auto pick). The overlay is in every look-up's mapping, so the mapping is one, but
+        it counts (toward ``times``, as happened, as the scenario the call met) only where it was asked for."""
         rules = [
             r
             for r in candidates
@@ -613,14 +642,13 @@ class Engine:
             # The overlay is the outage only for a scenario of the mapping alone; one that answers the provider
             # too (staging-auth's 401) happens when that answer is served, and a flag reaches the app only where
             # the router picks (`_provider`).
-            if rule.scenario.mapping_only:
+            if rule.scenario.mapping_only and _asked_by(rule, asking):
                 rule.used += 1
                 if not rule.scenario.flags_unavailable:
                     rule.hits += 1
-        names = tuple(r.scenario.name for r in overlays)
-        return Answer(
-            200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{'+'.join(names)}", scenarios=names
-        )
+        applied = "+".join(r.scenario.name for r in overlays)
+        met = tuple(r.scenario.name for r in overlays if _asked_by(r, asking))
+        return Answer(200, "OK", _JSON, json.dumps(mapping).encode(), source=f"scenario:{applied}", scenarios=met)
 
     def _scenario_answer(
         self, rule: Rule, route: Route, model: str | None, provider: str | None, provider_id: str | None
@@ -852,6 +880,16 @@ def _unknown_provider(provider: str) -> str:
         "answer for it (the providers it knows: huggingface_hub's table, pytest_hfrouter/providers.py). A "
         "provider the router added since: answer the call from a cassette"
     )
+
+
+def _asked_by(rule: Rule, asking: str | None) -> bool:
+    """Whether a look-up made for ``asking``'s call (None: not known) is one ``rule`` is for."""
+    return asking is None or rule.provider is None or rule.matches_provider(asking)
+
+
+def _looks_up_per_provider(rules: list[Rule]) -> bool:
+    """A rule that reshapes the Hub's mapping for one provider (an overlay: `_mapping_from_rules`)."""
+    return any(rule.provider is not None and rule.scenario.overlay and not rule.exhausted for rule in rules)
 
 
 def _passed_on(exchange: Exchange, request: Request) -> Answer:

@@ -77,6 +77,11 @@ class Scenario(NamedTuple):
         return self.routes == (MAPPING,)
 
     @property
+    def overlay(self) -> bool:
+        """It changes the entries of the Hub's mapping (a 200), not the look-up's outcome (the Hub down)."""
+        return MAPPING in self.answers and self.response(MAPPING).status == 200
+
+    @property
     def sends_status(self) -> bool:
         """Whether the app ever gets a status line (not for faults that strike before it)."""
         return self.fault is None or not self.fault.kind.before_response

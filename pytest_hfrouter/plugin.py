@@ -293,9 +293,16 @@ class TestHooks:
                 parse_resilient(marker.args, marker.kwargs)
             if EACH_OUTAGE in marks:
                 from ._notes import note
-                from .markers import outage_note, parse_each_outage
+                from .markers import MarkerError, outage_note, parse_each_outage
 
-                each = marks[EACH_OUTAGE][0]
+                each, *more = marks[EACH_OUTAGE]
+                if more:  # one matrix per test: the others' cases would never run
+                    raise MarkerError(
+                        EACH_OUTAGE,
+                        f"{len(more) + 1} of these markers apply to this test (on it, its class or its module), "
+                        "and a test runs one matrix: the cases of all but the closest would never run. Put every "
+                        "scenario in one marker, or give each provider's matrix a test of its own",
+                    )
                 plan = parse_each_outage(each.args, each.kwargs, _library(config))
                 note(config, outage_note(each.kwargs))
                 if SCENARIO_PARAM not in metafunc.fixturenames:

@@ -56,9 +56,12 @@ class Reset(NamedTuple):
 #: The caches of the libraries the project tests (tests/thirdparty/), by the names they have in
 #: the versions tested. A name a later version drops, or that is no longer an ``lru_cache``, is
 #: skipped, not an error.
+#: huggingface_hub 0.x-2.x's mapping look-up: also cleared alone, inside a test whose rules fail or
+#: reshape the mapping for one provider, after each inference call (`Engine._answer`)
+MAPPING_CACHE = Reset("huggingface_hub.inference._providers._common", "_fetch_inference_provider_mapping")
 BUILTIN: tuple[Reset, ...] = (
     # huggingface_hub 0.x-2.x: the mapping look-up and hf-inference's task check
-    Reset("huggingface_hub.inference._providers._common", "_fetch_inference_provider_mapping"),
+    MAPPING_CACHE,
     Reset("huggingface_hub.inference._providers.hf_inference", "_check_supported_task"),
     Reset("huggingface_hub.inference._providers.hf_inference", "_fetch_recommended_models"),
     # litellm: its own mapping look-up (a `mapping-missing-provider` leaked into the next test),

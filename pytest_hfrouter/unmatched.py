@@ -52,8 +52,13 @@ def _step(call: Call) -> Step | None:
 def filters_match(rule: Rule, call: Call) -> bool:
     """Whether ``call`` is one the rule's provider and model name (whatever its route)."""
     route = _route(call)
-    if call.route == MAPPING:  # a mapping look-up names a model; the provider is an entry in it
-        return MAPPING in rule.scenario.routes and rule.matches_model(route, call.model)
+    if call.route == MAPPING:  # a mapping look-up names a model; it was made for a provider's call
+        asking = call.looked_up_for  # None: not known, any provider's
+        return (
+            MAPPING in rule.scenario.routes
+            and rule.matches_model(route, call.model)
+            and (asking is None or rule.provider is None or rule.matches_provider(asking) or not rule.scenario.overlay)
+        )
     if call.route not in (PROVIDER, AUTO, *FOLLOW_UPS):
         return False
     return rule.matches_provider(call.provider) and rule.matches_model(route, call.model)

@@ -187,12 +187,15 @@ def _no_backoff(pair_calls: list[Call]) -> list[Verdict]:
         retries = run + ([call] if call is not None and run else [])
         if len(retries) >= 3:
             gaps = [b.at - a.at for a, b in itertools.pairwise(retries)]
-            if any(not _grows(earlier, later) for earlier, later in itertools.pairwise(gaps)):
+            # Backoff with jitter (tenacity's wait_random_exponential, "full jitter") may draw a shorter
+            # wait after a longer one: a backoff is one whose waits outgrow the first, not each the last.
+            if not _grows(gaps[0], max(gaps[1:])):
                 shown = ", ".join(f"{gap:.2f} s" for gap in gaps)
                 return [
                     Verdict(
                         NO_BACKOFF,
-                        f"{_who(retries[0])} was retried after 5xx answers with gaps {shown}: they do not grow",
+                        f"{_who(retries[0])} was retried after 5xx answers with gaps {shown}: they do not grow "
+                        "(none is longer than the first)",
                         tuple(retries),
                     )
                 ]
@@ -309,7 +312,8 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
     open_blocks = sum(1 for _, end in windows if end is None) if windows else 0  # their rules are in exchange.rules
     # Answers from the test's own cassettes (a recorded 429 with its Retry-After) count as much as
     # injected ones: with cassettes, as with marker rules or live answers, the whole test is judged.
-    if exchange.live or exchange.cassettes or len(exchange.rules) > open_blocks:
+    # So do a chaos run's injections (`Engine._from_chaos`): chaos is how unmarked tests meet outages.
+    if exchange.live or exchange.cassettes or len(exchange.rules) > open_blocks or exchange.chaos is not None:
         calls, caught_after = list(exchange.calls), exchange.caught_after
     else:
         total = len(exchange.calls)

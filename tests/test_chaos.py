@@ -56,7 +56,8 @@ def test_picks_replay_and_respect_rate_and_routes(library: Library) -> None:
     auto = picks(ChaosPlan.build(library, 42, 1.0), "t", [Route(AUTO, None, "m")] * 80)
     assert "model-not-supported-400" in auto
     mapping = set(picks(ChaosPlan.build(library, 42, 1.0), "t", [Route(MAPPING, model="m")] * 40))
-    assert mapping == {"hub-unavailable", "mapping-missing-provider", "provider-unavailable"}  # the Hub-only ones
+    # the Hub-only ones, but no provider flagged unavailable: only the auto route acts on that, and it looks nothing up
+    assert mapping == {"hub-unavailable", "mapping-missing-provider"}
     subset = ChaosPlan.build(library, 42, 1.0, ["bad-gateway-502", "novita-500"])
     assert set(picks(subset, "t", calls)) == {"bad-gateway-502", "provider-500"}
     assert picks(subset, "t", [stream] * 3) != [None] * 3
@@ -380,3 +381,48 @@ def test_at_rate_1_every_call_is_hit_by_a_scenario_of_its_provider(pytester: pyt
     result = pytester.runpytest("-p", "hfrouter", *chaos)
     result.stdout.fnmatch_lines(["seed 1, rate 1: 20 test(s) ran under chaos, 20 outage(s) injected into 20 test(s)"])
     result.assert_outcomes(passed=20)
+
+
+def test_chaos_outages_are_judged_like_markers(hfapp: pytest.Pytester) -> None:
+    """A chaos run's injections get the resilience verdicts a marker's would (an audit: an app that
+    retried a 402, or showed a cut stream as whole, passed hfrouter_resilient under chaos)."""
+    hfapp.makepyfile(
+        flawed="""
+        from hfapp import chat
+
+        def retries_a_402():
+            for _ in range(3):
+                try:
+                    return chat("novita")
+                except Exception:
+                    pass
+
+        def shows_half_a_stream():
+            pieces = []
+            try:
+                for chunk in chat("novita", stream=True):
+                    pieces.append(chunk.choices[0].delta.content or "")
+            except Exception:
+                pass
+            return "".join(pieces)
+        """,
+        test_judged="""
+        import pytest
+        import flawed
+
+        @pytest.mark.hfrouter_resilient()
+        def test_retries_a_402(hfrouter):
+            flawed.retries_a_402()
+
+        @pytest.mark.hfrouter_resilient()
+        def test_shows_half_a_stream(hfrouter):
+            flawed.shows_half_a_stream()
+        """,
+    )
+    args = ("-p", "hfrouter", "--hfrouter-chaos-seed=1", "--hfrouter-chaos-rate=1")
+    result = hfapp.runpytest(*args, "--hfrouter-chaos-scenarios=credits-exhausted-402", "-k", "402")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*retried-non-retryable: novita * was called again after a 402*"])
+    result = hfapp.runpytest(*args, "--hfrouter-chaos-scenarios=stream-cut", "-k", "stream")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*truncated-stream-accepted: novita * sent a truncated stream (stream-cut)*"])

@@ -253,6 +253,31 @@ def test_each_outage_runs_every_case(hfapp: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*HFRouterWarning*")  # every case was exercised
 
 
+def test_stacked_each_outage_markers_are_a_collection_error(hfapp: pytest.Pytester) -> None:
+    """A test runs one matrix: a second marker (on the test, or its module's) would have had its cases
+    silently never run (an audit)."""
+    hfapp.makepyfile(
+        test_stacked="""
+        import pytest
+
+        pytestmark = pytest.mark.hfrouter_each_outage("bad-gateway-502", provider="novita")
+
+        @pytest.mark.hfrouter_each_outage("rate-limited-429", provider="novita")
+        def test_chat(hfrouter):
+            pass
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", "--collect-only")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_stacked.py::test_chat: @pytest.mark.hfrouter_each_outage: 2 of these markers apply to this test "
+            "(on it, its class or its module), and a test runs one matrix*",
+            "*signature: @pytest.mark.hfrouter_each_outage(*",
+        ]
+    )
+
+
 def test_an_each_outage_marker_pytest_never_parametrized_fails_the_test(hfapp: pytest.Pytester) -> None:
     """pytest makes no cases for a unittest.TestCase method, nor for a marker added after collection:
     the test ran once, with no outage, green (found by a new user's audit)."""

@@ -497,7 +497,7 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
             assert [c.status for c in verdict.calls] == [500, 500, 500, 200]
             assert re.fullmatch(  # one second of virtual sleep plus the call's own few milliseconds
                 r"novita Qwen/Qwen2.5-72B-Instruct was retried after 5xx answers with gaps "
-                r"1\.\d\d s, 1\.\d\d s, 1\.\d\d s: they do not grow",
+                r"1\.\d\d s, 1\.\d\d s, 1\.\d\d s: they do not grow \(none is longer than the first\)",
                 verdict.explanation,
             )
 
@@ -507,12 +507,21 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
                 assert resilapp.backs_off_exponentially()
             assert [c.status for c in hfrouter.inference_calls] == [500, 500, 500, 200]
             assert hfrouter.verdicts == []
+
+        # Backoff with jitter (tenacity's wait_random_exponential) may draw a shorter wait after a
+        # longer one; its waits still outgrow the first (an audit: each drop was a no-backoff).
+        @pytest.mark.parametrize("waits", [[1.9, 1.7, 7.5], [1, 3, 2.5]])
+        def test_jittered(hfrouter, waits):
+            with hfrouter.virtual_time():
+                assert resilapp.with_retries("novita", waits)
+            assert [c.status for c in hfrouter.inference_calls] == [500, 500, 500, 200]
+            assert hfrouter.verdicts == []
         """
     )
 
     result = resilapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=12)
     assert reported(result) == [(f"test_flawed[{n}]", "no-backoff") for n in range(5)]
 
 

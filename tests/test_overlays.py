@@ -1,0 +1,109 @@
+"""Hub-side outages of one provider (the mapping overlays: staging-auth, mapping-missing-provider,
+mapping-status-error): a mapping look-up names a model, so the plugin reads which provider's call made
+it, and an overlay counts (as happened, in the coverage) only where it was asked for.
+
+An audit found an overlay on a provider the app never called passing as "happened" (it had reshaped
+novita's look-up), the coverage crediting it to novita, and an each_outage case of it skipped where
+the same case of provider-500 failed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+#: novita → together → groq, the way apps write it; it leaves huggingface_hub's mapping cache alone
+CHAIN_APP = """
+from huggingface_hub import InferenceClient
+
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+
+def ask(chain=("novita", "together", "groq")):
+    tried = []
+    for provider in chain:
+        tried.append(provider)
+        try:
+            InferenceClient(provider=provider, api_key="hf_fake").chat_completion(
+                messages=[{"role": "user", "content": "hi"}], model=MODEL, max_tokens=5
+            )
+        except Exception:
+            continue
+        return provider, tried
+    raise RuntimeError("every provider failed")
+"""
+
+SUITE = """
+import pytest
+from chainapp import ask
+
+
+@pytest.mark.hfrouter_outage("mapping-missing-provider", provider="together")
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_missing_on_together(hfrouter):
+    assert ask() == ("groq", ["novita", "together", "groq"])  # the client skips together: not in the mapping
+    assert [c.provider for c in hfrouter.inference_calls] == ["novita", "groq"]
+
+
+@pytest.mark.hfrouter_outage("staging-auth", provider="together")
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+def test_staging_on_together(hfrouter):
+    assert ask() == ("groq", ["novita", "together", "groq"])
+    assert [(c.provider, c.status) for c in hfrouter.inference_calls] == [
+        ("novita", 500), ("together", 401), ("groq", 200)
+    ]
+
+
+@pytest.mark.hfrouter_outage("mapping-missing-provider", provider="together")
+def test_missing_on_a_provider_never_called(hfrouter):
+    assert ask() == ("novita", ["novita"])
+
+
+@pytest.mark.hfrouter_each_outage("provider-500", "staging-auth", "mapping-status-error", provider="groq")
+def test_each_on_a_provider_never_called(hfrouter):
+    assert ask()[0] == "novita"
+"""
+
+
+@pytest.mark.parametrize("order", ["as written", "reversed"])
+def test_an_overlay_happens_to_the_provider_it_names_and_counts_for_it(pytester: pytest.Pytester, order: str) -> None:
+    pytester.makepyfile(chainapp=CHAIN_APP, test_one_provider=SUITE)
+    args = ["-p", "hfrouter", "-p", "no:randomly", "--hfrouter-report=r.json", "-rA"]
+    if order == "reversed":  # a test after one that cached the healthy mapping, and the reverse
+        pytester.makeconftest("def pytest_collection_modifyitems(items):\n    items.reverse()\n")
+    result = pytester.runpytest(*args)
+
+    result.assert_outcomes(passed=2, failed=4)
+    outcomes = {
+        t["test"].split("::")[1]: t["outcome"] for t in json.loads((pytester.path / "r.json").read_text())["tests"]
+    }
+    assert outcomes == {
+        "test_missing_on_together": "passed",
+        "test_staging_on_together": "passed",
+        "test_missing_on_a_provider_never_called": "failed",
+        "test_each_on_a_provider_never_called[provider-500]": "failed",
+        "test_each_on_a_provider_never_called[staging-auth]": "failed",  # was skipped: "cannot apply"
+        "test_each_on_a_provider_never_called[mapping-status-error]": "failed",
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "*'mapping-missing-provider', provider='together') answered no call of this test: no call went to "
+            "provider 'together'; the test called: novita Qwen/Qwen2.5-72B-Instruct*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*hfrouter_each_outage case('staging-auth', provider='groq') answered no call of this test: no call went*"]
+    )
+    data = json.loads((pytester.path / "r.json").read_text())
+    met = {t["test"].split("::")[1]: sorted(map(tuple, t["met"])) for t in data["tests"]}
+    assert met["test_missing_on_together"] == [("novita", "provider-500"), ("together", "mapping-missing-provider")]
+    assert met["test_staging_on_together"] == [("novita", "provider-500"), ("together", "staging-auth")]
+    assert met["test_missing_on_a_provider_never_called"] == []
+    cells = data["coverage"]["cells"]
+    assert {(provider, scenario) for provider, row in cells.items() for scenario in row} == {
+        ("novita", "provider-500"),
+        ("together", "mapping-missing-provider"),
+        ("together", "staging-auth"),
+    }
+    assert "mapping-missing-provider" not in data["coverage"]["gaps"]["together"]
