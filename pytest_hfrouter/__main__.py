@@ -218,7 +218,10 @@ def report(args: argparse.Namespace) -> int:
     payloads = [scrub.payload(p) for p in payloads]
     try:
         if args.report_command == "merge":
-            payload = merge(payloads)
+            conflicts: list[str] = []
+            payload = merge(payloads, conflicts)
+            for conflict in conflicts:
+                print(f"hfrouter report merge: {conflict}", file=sys.stderr)
             payload["schema"] = SCHEMA
             write_json(Path(args.output), payload)
             tests = len(payload["tests"])

@@ -25,7 +25,7 @@ from .mocks import let_through
 from .routes import INFERENCE_KINDS
 from .traffic import Exchange, Rule
 from .unmatched import NOT_APPLICABLE, Finding, called, diagnose
-from .verdicts import Verdict, verdicts_of
+from .verdicts import ACCOUNT_WIDE, Verdict, verdicts_of
 
 
 @dataclass(eq=False)
@@ -146,6 +146,8 @@ def after_call(
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     findings.verdicts = verdicts_of(exchange, passed=passed, chain=chain, storm_limit=settings.retry_storm)
+    if resilience is not None and passed and not chain:
+        _unjudged_chain(exchange, location)
     allowed = resilience.allow if resilience is not None else ()
     blocking = [v for v in findings.verdicts if v.name not in allowed]
     if blocking and (resilience is not None or settings.verdicts == "fail"):
@@ -156,6 +158,24 @@ def after_call(
             f"@pytest.mark.hfrouter_resilient(allow=({names},)))"
         )
     return findings
+
+
+def _unjudged_chain(exchange: Exchange, location: tuple[str, int]) -> None:
+    """``hfrouter_resilient`` with no chain, on a test whose app ended on a failed call: the one verdict
+    that could tell an app that gave up from one that had no provider left was not judged (an audit: an
+    app that returned "" after its first provider failed passed, and nothing said why)."""
+    inference = [call for call in exchange.calls if call.route in INFERENCE_KINDS]
+    if not inference or not inference[-1].failed:
+        return
+    last = inference[-1]
+    if last.fault is None and last.status in ACCOUNT_WIDE:
+        return  # stopping there is right whatever the chain
+    warn_at(
+        f"pytest-hfrouter: the app's last router call failed ({last.fault or last.status} from {last.provider}) and "
+        "the test passed, but no fallback chain is set, so gave-up-early (did the app stop while providers were "
+        "left?) was not judged. Name the chain: @pytest.mark.hfrouter_resilient(chain=[...]) or ini hfrouter_chain",
+        location,
+    )
 
 
 def _nothing_judged(exchange: Exchange) -> str:

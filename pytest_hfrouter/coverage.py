@@ -307,16 +307,24 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One report from several (CI shards): lists concatenated, tests de-duplicated (the last wins)."""
+def merge(payloads: Sequence[dict[str, Any]], conflicts: list[str] | None = None) -> dict[str, Any]:
+    """One report from several (CI shards): lists concatenated, tests de-duplicated, the record of the
+    report that finished last winning whatever order the reports came in (a shell glob's); ``conflicts``
+    gets a line for each test two reports gave different outcomes."""
     if not payloads:
         raise ValueError("nothing to merge")
     merged = dict(payloads[0])
     for key in ("calls", "probes", "drift", "verdicts", "expired", "recorded"):
         merged[key] = [entry for payload in payloads for entry in payload.get(key) or []]
     tests: dict[str, dict[str, Any]] = {}
-    for payload in payloads:
+    for payload in sorted(payloads, key=lambda p: str(p.get("finished") or "")):  # stable: equal times keep order
         for test in payload.get("tests") or []:
+            earlier = tests.get(test["test"])
+            if conflicts is not None and earlier is not None and earlier.get("outcome") != test.get("outcome"):
+                conflicts.append(
+                    f"{test['test']}: {earlier.get('outcome')} in one report, {test.get('outcome')} in one that "
+                    f"finished later ({payload.get('finished') or 'unknown'}): kept the later"
+                )
             tests[test["test"]] = test
     merged["tests"] = list(tests.values())
     scenarios: dict[str, Any] = {}

@@ -648,3 +648,25 @@ def test_report_calls_hold_no_token(pytester: pytest.Pytester) -> None:
     pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-html=r.html").assert_outcomes(passed=1)
     written = (pytester.path / "r.json").read_text() + (pytester.path / "r.html").read_text()
     assert token not in written and written.count("chat/completions?api_key=") == 2  # the call is there, its key not
+
+
+def test_merge_keeps_the_later_report_of_a_test_whatever_the_order() -> None:
+    """A test in two shards' reports: the one that finished later wins, in either argument order, and
+    the disagreement is said (an audit: the last file named won, so a glob's order could hide a failure)."""
+
+    def report(finished: str, outcome: str) -> dict[str, Any]:
+        test = {"test": "t.py::test_chain", "outcome": outcome, "met": [["novita", "provider-500"]], "calls": []}
+        return {"finished": finished, "started": finished, "tests": [test], "scenarios": {}}
+
+    older, newer = report("2026-12-01T10:00:00+00:00", "passed"), report("2026-12-02T10:00:00+00:00", "failed")
+    for order in ([older, newer], [newer, older]):
+        conflicts: list[str] = []
+        merged = merge(order, conflicts)
+        assert [t["outcome"] for t in merged["tests"]] == ["failed"]
+        assert conflicts == [
+            "t.py::test_chain: passed in one report, failed in one that finished later (2026-12-02T10:00:00+00:00): "
+            "kept the later"
+        ]
+    same: list[str] = []
+    merge([older, report("2026-12-02T10:00:00+00:00", "passed")], same)
+    assert same == []  # the same outcome twice: nothing to say

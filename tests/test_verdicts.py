@@ -1394,3 +1394,37 @@ def test_error_in_200_on_a_plain_call_truncates_no_stream(hfrouter: HFRouter) ->
     assert out.choices is None  # huggingface_hub does not raise on it (docs/ROUTER-FACTS.md §2.10)
     assert [(c.answered_by, c.truncates_stream) for c in hfrouter.inference_calls] == [("scenario:error-in-200", False)]
     assert hfrouter.verdicts == []
+
+
+def test_resilient_without_a_chain_says_gave_up_early_was_not_judged(resilapp: pytest.Pytester) -> None:
+    """An app that stopped after its first provider failed, under hfrouter_resilient with no chain:
+    green, and a warning says why gave-up-early was not judged (an audit: nothing said so)."""
+    resilapp.makepyfile(
+        test_vd_nochain="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        @pytest.mark.hfrouter_resilient()
+        def test_gives_up(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.novita_only()
+
+        @pytest.mark.hfrouter_outage("credits-exhausted-402", provider="novita")
+        @pytest.mark.hfrouter_resilient()
+        def test_stops_on_a_402(hfrouter):  # right whatever the chain: no warning
+            with pytest.raises(Exception):
+                resilapp.novita_only()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_vd_nochain.py:*: HFRouterWarning: pytest-hfrouter: the app's last router call failed (500 from "
+            "novita) and the test passed, but no fallback chain is set, so gave-up-early*",
+        ]
+    )
+    assert result.stdout.str().count("no fallback chain is set") == 1
