@@ -96,6 +96,8 @@ class Engine:
         #: whether the clients' caches of Hub answers may hold something a healthy look-up would
         #: not have answered (an outage rule's or a cassette's mapping): the next test clears them
         self.hub_answers_changed = True
+        #: a test ran with the plugin acting in it (after a replay run, the router stays refused: `guard`)
+        self.acted = False
 
     @property
     def library(self) -> Library:
@@ -107,6 +109,7 @@ class Engine:
     def begin(self, exchange: Exchange, test: str | None = None) -> Exchange:
         """``test`` (a pytest node id) runs now: threads it starts work for it (`threads`)."""
         self.exchange, self.test = exchange, test
+        self.acted = True
         if test is not None:
             self._threads_before = threads.begin(test)
             self._owns_threads = True

@@ -136,6 +136,37 @@ def uninstall(policy: Policy) -> None:
     _originals.clear()
 
 
+#: after a replay session that acted in tests, the router's and the Hub's names stay refused for the rest
+#: of the process while no session runs: a thread the app left running, or its ``atexit`` handler, must
+#: not reach them with whatever token it holds (README, Network safety)
+_after_session: dict[str, Any] = {"closed": frozenset()}
+
+
+def close_after_session(hosts: frozenset[str]) -> None:
+    """Refuse ``hosts`` (names, lower case) while no session is configured; an empty set lifts it."""
+    _after_session["closed"] = hosts
+    if "getaddrinfo" in _after_session or not hosts:
+        return
+    getaddrinfo = _after_session["getaddrinfo"] = socket.getaddrinfo
+
+    def after_session_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        closed = _after_session["closed"]
+        if closed and not _policies and host is not None:
+            name = (host.decode() if isinstance(host, bytes) else str(host)).lower().rstrip(".")
+            if name in closed:
+                message = (
+                    f"pytest-hfrouter: a request to {name} after the test session ended (from a thread the app left "
+                    "running, or an atexit handler) was refused: in replay no request leaves the process. No test "
+                    "fails for it now: end the app's threads in the test (join them, or shut the executor down) or "
+                    "in a fixture's teardown, so that its requests are answered and judged"
+                )
+                sys.stderr.write(message + "\n")
+                raise BlockedLookup(socket.EAI_NONAME, message)
+        return getaddrinfo(host, port, *args, **kwargs)
+
+    socket.getaddrinfo = after_session_getaddrinfo
+
+
 def _active() -> Policy | None:
     policy = _policies[-1] if _policies else None
     if policy is None or not policy.active:

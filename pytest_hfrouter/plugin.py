@@ -146,6 +146,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         faces.uninstall(make_engine)
         guard.uninstall(config.stash[POLICY])
         threads.uninstall()
+        settings, engine = config.stash[SETTINGS], config.stash.get(ENGINE, None)
+        acted = settings.scope.every_test or (engine is not None and engine.acted)
+        if settings.live is None and acted:
+            from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+
+            guard.close_after_session(ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS)
+        else:
+            guard.close_after_session(frozenset())
         del config.stash[MAKE_ENGINE]
         if ENGINE in config.stash:
             del config.stash[ENGINE]

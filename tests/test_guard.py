@@ -440,3 +440,55 @@ def test_live_modes_reach_the_router_and_hub_or_their_overrides(monkeypatch: pyt
     for host in ("router.huggingface.co", "huggingface.co", "api-inference.huggingface.co"):
         assert default.allows(host, 443), host
     assert Settings(allow_hosts=("*.gradio.app",)).reachable_hosts() == ("*.gradio.app",)  # replay: only those
+
+
+AFTER_SESSION_APP = """
+import atexit, sys, threading, time
+
+import requests
+
+def _hook(event, args):  # every name look-up that reaches the resolver
+    if event == "socket.getaddrinfo" and args[0] == "router.huggingface.co":
+        sys.stderr.write("NETWORK: router.huggingface.co\\n")
+
+sys.addaudithook(_hook)
+
+def late_call(tag):
+    try:
+        requests.post("https://router.huggingface.co/v1/chat/completions", json={}, timeout=3)
+    except Exception as exc:
+        print(tag, type(exc).__name__, flush=True)
+
+def ask_later():
+    def run():
+        time.sleep(0.3)  # after the session has ended
+        late_call("thread:")
+    threading.Thread(target=run).start()
+
+atexit.register(late_call, "atexit:")
+"""
+
+
+@pytest.mark.parametrize("scope", ["-p hfrouter", "auto-loaded, asked"])
+def test_no_request_leaves_after_the_session(pytester: pytest.Pytester, scope: str) -> None:
+    """A thread the app left running, or its atexit handler, calls the router after the session ended:
+    refused, and said (an audit: both went to the real network, exit status 0)."""
+    pytester.makepyfile(
+        lateapp=AFTER_SESSION_APP,
+        test_late="""
+        import pytest
+        import lateapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", optional=True)
+        def test_leaves_a_thread():
+            lateapp.ask_later()
+        """,
+    )
+    args = ["-p", "hfrouter"] if scope == "-p hfrouter" else []
+    result = pytester.runpytest_subprocess(*args, "-s")
+    result.assert_outcomes(passed=1)
+    assert "NETWORK" not in result.stderr.str()
+    result.stdout.fnmatch_lines(["thread: ConnectionError", "atexit: ConnectionError"])
+    result.stderr.fnmatch_lines(
+        ["pytest-hfrouter: a request to router.huggingface.co after the test session ended (from a thread*"]
+    )
