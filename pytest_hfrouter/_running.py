@@ -404,7 +404,8 @@ def _record_hint(item: pytest.Item, settings: Settings) -> str:
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run: RunSession, named: bool) -> None:
     """The test's live answers, into its cassette; said aloud: a failure it now replays (the
     provider was down while recording), and a call a cassette cannot hold (no complete response)."""
-    from .harvest import fault_of, is_failure
+    from .harvest import fault_of
+    from .live import is_failure
     from .recorder import interaction, write_cassette
     from .routes import classify
 

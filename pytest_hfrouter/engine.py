@@ -392,7 +392,7 @@ class Engine:
             from .live import Drift, LiveCall, shape_differences
 
             exchange.live.append(LiveCall.of(request.method, request.url, route, provider, hf_model, observed))
-            from .harvest import is_failure
+            from .live import is_failure
 
             if route.kind != OTHER and is_failure(observed):
                 exchange.failures.append((request, route, provider, hf_model, observed))

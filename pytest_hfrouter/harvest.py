@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bodies import is_event_stream
-from .live import Observed, body_shape
+from .live import Observed, body_shape, is_failure
 from .routes import Route
 
 if TYPE_CHECKING:
@@ -111,18 +111,6 @@ def fault_of(error: str) -> str | None:
     """The fault scenario a client's transport error is (``"ReadTimeout: ..."`` → read-timeout)."""
     name = error.split(":", 1)[0].strip().rsplit(".", 1)[-1]
     return next((fault for fault, names in _FAULTS if name in names), None)
-
-
-def is_failure(observed: Observed) -> bool:
-    if observed.error is not None or observed.status is None or observed.status >= 400:
-        return True
-    kind, structure = body_shape(observed.content, _base_type(observed.headers))
-    if kind == "json":
-        return isinstance(structure, dict) and "error" in structure and "choices" not in structure
-    if kind == "sse":
-        events, _ = structure
-        return isinstance(events, dict) and "error" in events
-    return False
 
 
 def failure_shape(observed: Observed) -> FailureShape | None:

@@ -90,11 +90,39 @@ def error_text(body: bytes, limit: int = 300) -> str | None:
         data = json.loads(body)
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
+        if text.startswith(("data:", "event:", ":")):  # a stream: its error event says it
+            return _event_error(text, limit)
         return None if text.lower().startswith("<") else scrub.text(text)[:limit]
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         error = error.get("message", error)
     return None if error is None else scrub.text(str(error))[:limit]
+
+
+def _event_error(text: str, limit: int) -> str | None:
+    """The message of a stream's ``error`` event (``data: {"error": ...}``), if it has one."""
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            found = error_text(line[5:].strip().encode(), limit)
+            if found is not None and not found.startswith(("{", "[")):
+                return found
+    return None
+
+
+def is_failure(observed: Observed) -> bool:
+    """A failed answer: a status of 400 or more, a transport error, or an error inside a 200 (a JSON
+    ``error`` without ``choices``, an ``error`` event in a stream)."""
+    if observed.error is not None or observed.status is None or observed.status >= 400:
+        return True
+    kind, structure = body_shape(
+        observed.content, (observed.header("content-type") or "").split(";")[0].strip().lower()
+    )
+    if kind == "json":
+        return isinstance(structure, dict) and "error" in structure and "choices" not in structure
+    if kind == "sse":
+        events, _ = structure
+        return isinstance(events, dict) and "error" in events
+    return False
 
 
 @dataclass(frozen=True)
@@ -117,7 +145,8 @@ class LiveCall:
     def of(
         cls, method: str, url: str, route: Route, provider: str | None, model: str | None, seen: Observed
     ) -> LiveCall:
-        failed = seen.error or (seen.status is not None and seen.status >= 400)
+        # an error inside a 200 fails the pair as a 5xx does (an audit: a night of them stayed "healthy")
+        failed = is_failure(seen)
         return cls(
             provider=provider,
             model=model,
@@ -128,7 +157,7 @@ class LiveCall:
             latency_ms=round(seen.elapsed * 1000, 1),
             request_id=seen.header("x-request-id"),
             inference_provider=seen.header("x-inference-provider"),
-            error=seen.error or (error_text(seen.content) if failed else None),
+            error=seen.error or ((error_text(seen.content) or f"HTTP {seen.status}") if failed else None),
             stream=route.stream,
         )
 

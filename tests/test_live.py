@@ -1604,6 +1604,42 @@ def test_report_baseline_regression_and_recovery(
     assert f"| together | {MODEL} | ✅ 200 🎉 recovered | ❌ 500 |  |" in (hfapp.path / "summary3.md").read_text()
 
 
+@pytest.mark.parametrize(
+    ("scenario", "stream", "error"),
+    [("error-in-200", False, "Model is overloaded"), ("stream-error-event", True, "Model is overloaded")],
+)
+def test_an_error_inside_a_200_is_a_regression(
+    hfapp: pytest.Pytester, double: Double, scenario: str, stream: bool, error: str
+) -> None:
+    """A live call answered 200 with an error in its body, or an error event in its stream: the pair
+    fails, as on a 5xx (an audit: a night of them read "2 healthy; 0 regression(s)", exit 0)."""
+    hfapp.makepyfile(
+        test_app=f"""
+        from huggingface_hub import InferenceClient
+
+        def test_friendly():
+            client = InferenceClient(provider="together", api_key="hf_fake")
+            try:
+                answer = client.chat_completion(
+                    messages=[{{"role": "user", "content": "hi"}}], model="{MODEL}", max_tokens=5, stream={stream}
+                )
+                if {stream}:
+                    list(answer)
+            except Exception:
+                pass  # the app shows a friendly message
+        """
+    )
+    result = hfapp.runpytest(*double.args("--hfrouter-report=night1.json"))
+    result.assert_outcomes(passed=1)
+    double.outage(scenario, provider="together")
+    result = hfapp.runpytest(*double.args("--hfrouter-report=night2.json", "--hfrouter-baseline=night1.json"))
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"REGRESSION together {MODEL}: was 200, now 200: {error}"])
+    calls = [c for c in report(hfapp.path / "night2.json")["calls"] if c["provider"] == "together"]
+    assert [(c["status"], c["error"]) for c in calls] == [(200, error)]
+
+
 def test_a_live_run_against_a_baseline_of_other_pairs_says_nothing_was_compared(
     hfapp: pytest.Pytester, double: Double
 ) -> None:
