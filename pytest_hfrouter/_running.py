@@ -413,7 +413,12 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
     secrets = (settings.live.token,)
     target = exchange.cassettes[0].path if exchange.cassettes else _default_cassette(item, settings)
     kept = [(request, observed) for request, observed in exchange.recorded if observed.error is None]
-    if kept:
+    # A rewrite in which calls got no response (the router unreachable, a proxy down) would replace what the
+    # cassette holds with less: the cassette stays as it was (an audit: a recorded outage was lost, and replay
+    # went green on the healthy library).
+    lost_calls = any(observed.error is not None for _, observed in exchange.recorded)
+    kept_old = settings.mode == REWRITE and lost_calls and target.is_file()
+    if kept and not kept_old:
         write_cassette(
             target,
             [interaction(request, observed, secrets) for request, observed in kept],
@@ -433,7 +438,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
                 f" (offline: @pytest.mark.{OUTAGE}({fault!r}, provider={provider!r}))" if fault and provider else ""
             )
             lost.append(f"  - {request.method} {request.url}: {observed.error}{marker}")
-    run.add_recorded(item.nodeid, target, len(kept), len(failed), len(lost), named=named)
+    run.add_recorded(item.nodeid, target, 0 if kept_old else len(kept), len(failed), len(lost), named=named)
     if failed:
         holds = "\n".join(failed)
         warn_at(
@@ -453,7 +458,15 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             f"again: {record_command(item.nodeid, 'rewrite')}",
             location,
         )
-    if lost:
+    if lost and kept_old:
+        calls = "\n".join(lost)
+        warn_at(
+            f"pytest-hfrouter: {len(lost)} of this test's calls got no complete response, so this rewrite left "
+            f"{target} as it was (writing it would have replaced what it holds with less):\n{calls}\n  Rewrite "
+            f"again when the router answers: {record_command(item.nodeid, 'rewrite')}",
+            location,
+        )
+    elif lost:
         calls, them = "\n".join(lost), "it" if len(lost) == 1 else "them"
         warn_at(
             f"pytest-hfrouter: {len(lost)} of this test's calls got no complete response, which a cassette cannot "

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -499,6 +500,7 @@ def test_chaos_in_live_mode_injects_like_an_outage_rule(hfapp: pytest.Pytester, 
 # -- 4. record → replay ------------------------------------------------------------------------
 RECORDED_APP = """
 import json
+import socket
 from pathlib import Path
 
 from hfapp import chat
@@ -598,8 +600,36 @@ def test_record_replay_append_and_rewrite(
     assert '"content": "novita #1"' in rewritten["interactions"][1]["response"]["body"]["string"]
 
 
+def test_a_rewrite_whose_calls_got_no_response_keeps_the_cassette(hfapp: pytest.Pytester, double: Double) -> None:
+    """A rewrite with the router unreachable (a proxy down, a wrong port) leaves the recording as it was
+    (an audit: a recorded outage was replaced by the mapping alone, and replay went green on the healthy
+    library), and says nothing of the old cassette's interactions the rewrite did not request."""
+    double.engine.script = Numbered()
+    hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita", "together"]'))
+    cassette = hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml"
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    before = cassette.read_bytes()
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        unreachable = f"--hfrouter-router-url=http://127.0.0.1:{closed.getsockname()[1]}"
+    result = hfapp.runpytest(
+        "-p", "hfrouter", "--hfrouter-mode=rewrite", unreachable, f"--hfrouter-hub-url={double.url}"
+    )
+    assert cassette.read_bytes() == before
+    result.stdout.fnmatch_lines(
+        [
+            "*HFRouterWarning: pytest-hfrouter: 1 of this test's calls got no complete response, so this rewrite left "
+            f"{cassette} as it was*"
+        ]
+    )
+    assert "never requested" not in result.stdout.str()
+
+
 FAILING_APP = """
 import json
+import socket
 from pathlib import Path
 
 from hfapp import MODEL, status_of
@@ -679,6 +709,7 @@ def test_a_recording_says_what_it_will_not_replay_healthy(
 AIOHTTP_RECORDED = """
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -736,6 +767,7 @@ def test_aiohttp_records_and_replays(hfapp: pytest.Pytester, double: Double, mon
 AIOHTTP_LIVE_FAULTS = """
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import aiohttp
