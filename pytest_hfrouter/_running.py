@@ -418,8 +418,9 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
     # went green on the healthy library).
     lost_calls = any(observed.error is not None for _, observed in exchange.recorded)
     kept_old = settings.mode == REWRITE and lost_calls and target.is_file()
+    clashes: list[str] = []
     if kept and not kept_old:
-        write_cassette(
+        clashes = write_cassette(
             target,
             [interaction(request, observed, secrets) for request, observed in kept],
             rewrite=settings.mode == "rewrite",
@@ -456,6 +457,16 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             "whole answer. Read the answer to its end, or close the response within the test (an "
             "AsyncInferenceClient's are closed with the client: async with AsyncInferenceClient(...)), and record "
             f"again: {record_command(item.nodeid, 'rewrite')}",
+            location,
+        )
+    if clashes:
+        requests = "\n".join(f"  - {clash}" for clash in clashes)  # warn_at scrubs
+        warn_at(
+            f"pytest-hfrouter: {target} is shared by several tests, and another test's recording in it made the "
+            f"same request as this one (by meaning: method, route, provider, model, stream):\n{requests}\n  A "
+            "cassette matches requests by meaning, not by their messages, so replay answers each of these tests "
+            "with the first such answer it holds, and a rewrite of one test replaces the other's. Give each test a "
+            "cassette of its own (its default one, or @pytest.mark.hfrouter_cassette on the test).",
             location,
         )
     if lost and kept_old:

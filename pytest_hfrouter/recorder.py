@@ -25,6 +25,7 @@ from .cassettes import Interaction, cassette_from_data, match_key
 from .errors import CassetteError
 from .live import Observed
 from .report import versions
+from .routes import HUB_LOOKUPS
 from .scrub import Scrubber
 from .traffic import Request
 
@@ -128,7 +129,7 @@ def _key(one: Interaction) -> tuple[str, ...]:
 
 def write_cassette(
     path: Path, interactions: list[dict[str, Any]], *, rewrite: bool, run_id: str, shared: bool = False
-) -> None:
+) -> list[str]:
     """Append to (``record``) or replace (``rewrite``) a cassette, atomically and under a lock.
 
     A rewrite replaces what an earlier run wrote; what this run (``run_id``) already wrote —
@@ -136,6 +137,10 @@ def write_cassette(
     or class's marker names it: each of its tests records a part) is rewritten request by request:
     an earlier run's interaction stays unless this run recorded the same request, so a rewrite of one
     test keeps its neighbours' recordings (the count kept leads the file, in its metadata).
+
+    Returns, for a shared cassette, the requests (by meaning: `match_key`) of ``interactions`` that
+    another test's recording in it also made, this run's (both now in it) or an earlier run's (replaced):
+    a cassette matches requests by meaning, not by body, so replay cannot tell those tests' answers apart.
     """
     import yaml
     from vcr.serializers import yamlserializer
@@ -172,6 +177,19 @@ def write_cassette(
             "recorded_with": versions(),
             "run_id": run_id,
         }
+        clashes: list[str] = []
+        if shared and (earlier or existing):
+            new = {_key(one): one for one in _parsed(interactions, path)}
+            others: set[tuple[str, ...]] = set()
+            for part in (existing, earlier):
+                with contextlib.suppress(CassetteError):  # a part replay cannot read holds no request
+                    others |= {_key(one) for one in _parsed(part, path)}
+            # the Hub's look-ups answer the same for every test: only calls whose answers may differ clash
+            clashes = [
+                f"{one.method} {one.uri}"
+                for key, one in new.items()
+                if key in others and one.route.kind not in HUB_LOOKUPS
+            ]
         if earlier:
             mine = {_key(one) for one in _parsed(existing + interactions, path)}
             try:
@@ -191,6 +209,7 @@ def write_cassette(
         except CassetteError as exc:
             raise CassetteError(f"the recording would not replay ({exc.problem}); nothing written", path) from None
         write_atomically(path, text)
+        return clashes
 
 
 def write_atomically(path: Path, text: str) -> None:

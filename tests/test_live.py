@@ -627,6 +627,98 @@ def test_a_rewrite_whose_calls_got_no_response_keeps_the_cassette(hfapp: pytest.
     assert "never requested" not in result.stdout.str()
 
 
+def test_tests_that_make_the_same_request_into_a_shared_cassette_are_warned(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """Two tests of one shared cassette ask novita the same model with different prompts: a cassette
+    matches by meaning, so replay cannot tell their answers apart, and a rewrite of one replaces the
+    other's. The recording says so (an audit: it read as "rewriting one test leaves its neighbours'
+    recordings in place" and lost one)."""
+    double.engine.script = Numbered()
+    hfapp.makepyfile(
+        test_shared="""
+        import pytest
+        from hfapp import chat
+
+        pytestmark = pytest.mark.hfrouter_cassette("shared.yaml")
+
+        def test_apple():
+            chat("novita")
+
+        def test_banana():
+            chat("novita")
+
+        def test_together():
+            chat("together")
+        """
+    )
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite"))
+    result.assert_outcomes(passed=3)
+    text = result.stdout.str()
+    assert text.count("is shared by several tests, and another test's recording in it made the same request") == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*test_shared.py:*: HFRouterWarning: pytest-hfrouter: *shared.yaml is shared by several tests*",
+            "*- POST https://router.huggingface.co/novita/v3/openai/chat/completions",
+            "*Give each test a cassette of its own*",
+        ]
+    )
+
+
+def _outward_address() -> str | None:
+    """This machine's IPv4 address on its network (not loopback), or None where it has none."""
+    try:
+        found = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
+    except OSError:
+        return None
+    return next((a for a in found if a.count(".") == 3 and not a.startswith("127.")), None)
+
+
+def test_a_recording_records_an_allowed_other_host(hfapp: pytest.Pytester, double: Double) -> None:
+    """A request to another host that ini hfrouter_allow_hosts lets through is recorded, so replay answers
+    it offline (an audit: it went through unrecorded, and the fresh recording failed offline)."""
+    address = _outward_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback")
+    server = http.server.ThreadingHTTPServer((address, 0), _OtherApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://{address}:{server.server_address[1]}/moderate"
+        hfapp.makepyfile(
+            test_other=f"""
+            import httpx
+            from hfapp import chat
+
+            def test_answer_then_moderate():
+                assert chat("together").choices[0].message.content
+                assert httpx.post("{url}", json={{"text": "hi"}}).json() == {{"flagged": False}}
+            """
+        )
+        result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"), "-o", f"hfrouter_allow_hosts={address}")
+        result.assert_outcomes(passed=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    cassette = load_yaml(hfapp.path / "cassettes" / "test_other" / "test_answer_then_moderate.yaml")
+    assert [i["request"]["uri"] for i in cassette["interactions"]][-1] == url
+    result = hfapp.runpytest("-p", "hfrouter")  # offline: the server is gone, the cassette answers
+    result.assert_outcomes(passed=1)
+
+
+class _OtherApi(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = b'{"flagged": false}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 FAILING_APP = """
 import json
 import socket
