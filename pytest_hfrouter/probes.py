@@ -134,6 +134,9 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
     body = json.dumps({"model": model, "messages": PROMPT, "max_tokens": 8, "stream": probe.stream}).encode()
     for _attempt in range(2):
         if not budget.take():
+            if _attempt:  # the 429 it got is its answer: a failure, not a probe that never ran
+                result.error = f"{result.error} (not retried after its Retry-After: the probe request budget is spent)"
+                return result
             result.outcome, result.error = "over-budget", "the probe request budget is spent"
             return result
         request = urllib.request.Request(
@@ -145,8 +148,8 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         started = time.perf_counter()
         try:
             with _OPENER.open(request, timeout=timeout) as response:
-                answer = response.read()
                 status, headers = response.status, response.headers
+                answer = _read_within(response, started + timeout)
         except urllib.error.HTTPError as exc:
             answer, status, headers = exc.read(), exc.code, exc.headers
         except (OSError, ValueError) as exc:  # timeouts, resets, refused connections
@@ -159,6 +162,7 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         result.inference_provider = headers.get("x-inference-provider")
         retry_after = _seconds(headers.get("retry-after"))
         if status == 429 and retry_after is not None and retry_after <= MAX_RETRY_AFTER and _attempt == 0:
+            result.error = error_text(answer) or f"HTTP {status}"  # stands if the retry is not sent
             time.sleep(retry_after)
             continue
         if 300 <= status < 400:
@@ -171,6 +175,18 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         result.outcome, result.error = ("failed", problem) if problem else ("ok", None)
         return result
     return result
+
+
+def _read_within(response: Any, deadline: float) -> bytes:
+    """The whole answer, or ``TimeoutError`` past ``deadline``: the socket's timeout bounds each read,
+    and a stream that trickles an event at a time would never trip it (an audit: 2.5 s under a 1 s
+    --hfrouter-probe-timeout, reported "ok")."""
+    parts = []
+    while chunk := response.read1(65536) if hasattr(response, "read1") else response.read(65536):
+        parts.append(chunk)
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the answer took longer than --hfrouter-probe-timeout in all")
+    return b"".join(parts)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

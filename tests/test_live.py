@@ -1596,6 +1596,38 @@ def test_probe_reports_a_429_whose_retry_after_is_too_long(pytester: pytest.Pyte
     assert {(p["outcome"], p["status"]) for p in report(pytester.path / "r.json")["probes"]} == {("failed", 429)}
 
 
+def test_a_429_probe_whose_retry_the_budget_refuses_fails_with_its_429(
+    pytester: pytest.Pytester, double: Double
+) -> None:
+    """The budget allows each probe one request, each gets a 429 with a short Retry-After: the probes
+    failed with that answer, they did not "never run" (an audit: all four were skipped as over budget,
+    the run said "NOTHING COMPARED" and exited 0)."""
+    double.outage("rate-limited-429", provider="novita", retry_after=0)
+    probes_ini(pytester, f"novita:{MODEL}")
+    result = pytester.runpytest(*double.args("--hfrouter-report=r.json", "--hfrouter-probe-budget=2"))
+    result.assert_outcomes(failed=2)
+    assert len(probe_models(double)) == 2
+    probes = report(pytester.path / "r.json")["probes"]
+    assert {(p["outcome"], p["status"]) for p in probes} == {("failed", 429)}
+    assert all(
+        p["error"].endswith("(not retried after its Retry-After: the probe request budget is spent)") for p in probes
+    )
+
+
+def test_the_probe_timeout_bounds_a_trickling_stream(pytester: pytest.Pytester, double: Double) -> None:
+    """An answer that sends an event every 0.2 s never trips a per-read timeout: the probe timeout
+    bounds the whole answer (an audit: 2.5 s under a 1 s timeout, reported "ok")."""
+    double.outage("slow-stream", provider="novita", delay=0.2)
+    probes_ini(pytester, f"novita:{MODEL}")
+    started = time.monotonic()
+    result = pytester.runpytest(*double.args("--hfrouter-report=r.json", "--hfrouter-probe-timeout=1", "-k", "stream"))
+    assert time.monotonic() - started < 3.5  # not the 4 s the whole stream takes
+    result.assert_outcomes(failed=1)
+    [probe] = report(pytester.path / "r.json")["probes"]
+    assert probe["outcome"] == "failed"
+    assert probe["error"] == "TimeoutError: the answer took longer than --hfrouter-probe-timeout in all"
+
+
 def test_probe_budget_concurrency_and_timeout(pytester: pytest.Pytester, double: Double) -> None:
     probes_ini(pytester, f"novita:{MODEL}", f"together:{MODEL}")
     result = pytester.runpytest(
