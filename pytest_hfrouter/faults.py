@@ -140,28 +140,38 @@ class Plan(NamedTuple):
     before_response: bool
 
 
-def plan(fault: Fault | None, chunk_count: int, connect_timeout: float | None, read_timeout: float | None) -> Plan:
-    """What really happens to a client with these timeouts (``None``: waits forever)."""
+def plan(
+    fault: Fault | None,
+    chunk_count: int,
+    connect_timeout: float | None,
+    read_timeout: float | None,
+    deadline: float | None = None,
+) -> Plan:
+    """What really happens to a client with these timeouts (``None``: waits forever): ``read_timeout``
+    bounds each read, ``deadline`` the whole answer from its start (aiohttp's ``ClientTimeout.total``)."""
     if fault is None:
         return Plan(chunk_count, None, False)
     play = FAULTS[fault.type].play
     if play == "stall-connect":
         return Plan(0, HANG if connect_timeout is None else TIMEOUT_CONNECT, True)
     if play == "stall-read":
-        return Plan(0, HANG if read_timeout is None else TIMEOUT_READ, True)
+        return Plan(0, HANG if read_timeout is None and deadline is None else TIMEOUT_READ, True)
     if play == "reset":
         return Plan(0, RESET, True)
     if play == "cut":  # a healthy body's cut: its first half arrives (see `body_chunks`)
         return Plan(min(fault.after_chunks, chunk_count), CUT, False)
     too_slow = read_timeout is not None and read_timeout < fault.delay
     if play == "slow-head":
-        return Plan(0, TIMEOUT_READ, True) if too_slow else Plan(chunk_count, None, False)
+        late = too_slow or (deadline is not None and deadline < fault.delay)
+        return Plan(0, TIMEOUT_READ, True) if late else Plan(chunk_count, None, False)
     if play == "slow-chunks":  # the first chunk comes at once, every later one after ``delay``
-        return (
-            Plan(min(1, chunk_count), TIMEOUT_READ, False)
-            if too_slow and chunk_count > 1
-            else Plan(chunk_count, None, False)
-        )
+        if too_slow and chunk_count > 1:
+            return Plan(min(1, chunk_count), TIMEOUT_READ, False)
+        if deadline is not None and fault.delay > 0:
+            arrived = max(1, math.ceil(deadline / fault.delay))  # chunk n arrives n x delay after the first
+            if arrived < chunk_count:
+                return Plan(arrived, TIMEOUT_READ, False)
+        return Plan(chunk_count, None, False)
     raise ValueError(f"fault {fault.type}: no plan for its play {play!r}")  # a new Play needs one here
 
 

@@ -445,3 +445,44 @@ def test_read_timeout_is_what_the_doubles_stall_gives(hfrouter: HFRouter, hfrout
         replayed = asyncio.run(_outcome(URL, fields))
     assert real[0] in ("SocketTimeoutError", "TimeoutError"), real
     assert replayed == real
+
+
+AIOHTTP_DEADLINE = """
+import asyncio, time
+
+import aiohttp
+import pytest
+
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct:novita", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+async def consume(url):
+    events = 0
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+            async with session.post(url, json=BODY, headers={"Authorization": "Bearer hf_fake"}) as response:
+                async for line in response.content:
+                    events += line.startswith(b"data:")
+        return f"ok after {events} events"
+    except Exception as exc:
+        return f"{type(exc).__name__} after {events} events"
+
+
+@pytest.mark.hfrouter_outage("slow-stream", provider="novita", delay=0.4)
+def test_replayed(hfrouter):
+    assert asyncio.run(consume("https://router.huggingface.co/v1/chat/completions")) == "TimeoutError after 3 events"
+
+
+@pytest.mark.hfrouter_outage("slow-stream", provider="novita", delay=0.4)
+def test_served(hfrouter_server):
+    assert asyncio.run(consume(hfrouter_server.base_url + "/v1/chat/completions")) == "TimeoutError after 3 events"
+"""
+
+
+def test_aiohttp_total_bounds_the_whole_stream_as_on_a_real_socket(pytester: pytest.Pytester) -> None:
+    """``ClientTimeout(total=1)`` is a deadline for the whole answer: a stream with an event every 0.4 s
+    times out after its third event, replayed in-process as served by the router double over a socket
+    (an audit: replay compared total with each gap and delivered all of it, green)."""
+    pytester.makepyfile(test_deadline=AIOHTTP_DEADLINE)
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2)

@@ -59,9 +59,10 @@ def _virtualise_polling() -> None:
     _patching.polling_virtual = True
 
 
-def ask(request: Request, connect_timeout: Any, read_timeout: Any) -> tuple[Answer, Plan]:
+def ask(request: Request, connect_timeout: Any, read_timeout: Any, deadline: Any = None) -> tuple[Answer, Plan]:
     """The engine's answer and how it plays out for a client with these timeouts (seconds, as
-    the client holds them: a number or None; read only when a fault plays out)."""
+    the client holds them: a number or None; read only when a fault plays out); ``deadline``
+    bounds the whole answer (aiohttp's ``total``), ``read_timeout`` each read."""
     if not _engines:  # uninstalled while a client still held a patched method
         raise UnansweredRequest(scrub.text(f"pytest-hfrouter is not active: {request.method} {request.url}"))
     engine = _engines[-1]
@@ -78,7 +79,9 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any) -> tuple[Answ
         )
     if answer.passthrough or answer.fault is None:
         return answer, NO_FAULT
-    outcome = plan(answer.fault, len(answer.chunks()), seconds(connect_timeout), seconds(read_timeout))
+    outcome = plan(
+        answer.fault, len(answer.chunks()), seconds(connect_timeout), seconds(read_timeout), seconds(deadline)
+    )
     if outcome.outcome == HANG and answer.fault is not None:
         message = hang_message(answer.fault)
         engine.would_hang(request, message, background)

@@ -210,8 +210,13 @@ def patch(connector: Any, replace: Replace) -> None:
                 return lambda: self.lose(None)
             return None
 
-    def timeouts(timeout: Any) -> tuple[float | None, float | None]:
-        return _least(timeout.total, timeout.connect, timeout.sock_connect), _least(timeout.total, timeout.sock_read)
+    def timeouts(timeout: Any) -> tuple[float | None, float | None, float | None]:
+        """connect, each read, and the whole request: ``total`` is a deadline for the answer, body included."""
+        return (
+            _least(timeout.total, timeout.connect, timeout.sock_connect),
+            seconds(timeout.sock_read),
+            seconds(timeout.total),
+        )
 
     async def connect(self: Any, request: Any, traces: Any, timeout: Any) -> Any:
         if _forwarding.get() or idle():
