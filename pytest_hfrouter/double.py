@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .engine import Engine
+from .faults import hang_message
 from .serving import IDLE_TIMEOUT, WORKERS, BodyTooLarge, ConnectionHandler, Listener, Serving
 from .traffic import Answer, Request
 
@@ -100,7 +101,7 @@ class _Handler(ConnectionHandler):
             double.log(
                 f"{self.command} {self.path} -> {answer.status} ({answer.source}{', ' + fault if fault else ''})"
             )
-        self._play(answer)
+        self._play(answer, request)
 
     def _send_plain(self, status: int, text: str) -> None:
         data = text.encode("utf-8")
@@ -113,13 +114,17 @@ class _Handler(ConnectionHandler):
         self.wfile.write(data)
 
     # -- playing an answer, faults included ----------------------------------------------
-    def _play(self, answer: Answer) -> None:
+    def _play(self, answer: Answer, request: Request) -> None:
         """The answer on the socket, its fault's `Play` (faults.py) done for real."""
         fault = answer.fault
         play = fault.kind.play if fault is not None else None
         if play in ("stall-read", "stall-connect"):
             # Over an open socket a connect timeout cannot happen any more: both stall.
-            self._stall(MAX_STALL)
+            gave_up = self._stall(MAX_STALL)
+            if not gave_up and fault is not None:  # a real provider would still be stalling: the test fails
+                self.server.double.engine.would_hang(
+                    request, f"{hang_message(fault)} (the router double closed it after {MAX_STALL:g} s)"
+                )
             self._abort(reset=False)
             return
         if play == "reset":

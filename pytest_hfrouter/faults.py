@@ -187,6 +187,7 @@ def hang_message(fault: Fault) -> str:
     which = "connect" if FAULTS[fault.type].play == "stall-connect" else "read"
     return (
         f"{fault.type}: the client sets no {which} timeout, so against a provider that stalls this call "
-        f"would wait forever (huggingface_hub's default is timeout=None). Give the client a timeout, "
-        f"e.g. InferenceClient(..., timeout=30)"
+        "would wait forever (the default of huggingface_hub, requests and aiohttp's sock_read is none). Give the "
+        "client a timeout: InferenceClient(..., timeout=30), requests.post(..., timeout=30), "
+        "OpenAI(timeout=30), aiohttp.ClientTimeout(sock_read=30)"
     )

@@ -466,3 +466,47 @@ def test_env_points_an_app_in_another_process_at_the_double(pytester: pytest.Pyt
     )
     result = pytester.runpytest_subprocess("-p", "hfrouter")
     result.assert_outcomes(passed=1)
+
+
+STALLED_WITHOUT_TIMEOUT = """
+import pytest
+import requests
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+def ask(base):
+    for provider in ("novita", "together"):
+        try:
+            response = requests.post(  # requests' default: no timeout
+                f"{base}/v1/chat/completions",
+                json={"model": f"Qwen/Qwen2.5-72B-Instruct:{provider}", "messages": MESSAGES},
+            )
+            response.raise_for_status()
+            return provider
+        except requests.RequestException:
+            continue
+
+@pytest.mark.hfrouter_outage("read-timeout", provider="novita")
+def test_falls_back(hfrouter_server):
+    assert ask(hfrouter_server.base_url) == "together"
+"""
+
+
+def test_a_stall_the_client_waits_out_fails_the_test_as_a_hang(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client with no timeout against the double's read-timeout: the double closes the connection after
+    its cap, and the test fails as in-process replay fails it (an audit: the app fell back after 60 s and
+    the test passed, though against a real provider it would wait forever)."""
+    import pytest_hfrouter.double
+
+    monkeypatch.setattr(pytest_hfrouter.double, "MAX_STALL", 0.5)
+    pytester.makepyfile(test_stalled=STALLED_WITHOUT_TIMEOUT)
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*would hang forever: POST */v1/chat/completions*",
+            "*read-timeout: the client sets no read timeout*(the router double closed it after 0.5 s)",
+        ]
+    )
