@@ -82,6 +82,8 @@ def _live(report: Report, settings: Settings, comparison: Comparison | None, sec
             write(f"recovered {now.provider} {now.model}: {now.status}")
     for drift in report.drift:
         write(f"drift in {drift['recorded_in']} ({drift['request']}): {'; '.join(drift['differences'])}")
+    if report.drift and settings.fail_on_drift:  # the exit status says it; so must the terminal
+        write(f"the session fails: {len(report.drift)} drifted answer(s) and --hfrouter-fail-on-drift")
     for line in harvest_lines(report.harvest):
         write(line)
     if settings.report is not None:

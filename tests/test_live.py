@@ -1919,6 +1919,8 @@ def test_drift_against_the_recording(hfapp: pytest.Pytester, double: Double, lib
     result = hfapp.runpytest(*double.args("--hfrouter-fail-on-drift"))
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # and says why (an audit: "2 passed", exit status 1, no line saying what failed the session)
+    result.stdout.fnmatch_lines(["the session fails: 2 drifted answer(s) and --hfrouter-fail-on-drift"])
 
     # a status class change against the recording is drift too
     double.engine.script = lambda r: (
