@@ -36,6 +36,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -352,7 +353,8 @@ def expected_outcome(scenario: Scenario | None, client: ClientKind, delay: float
         warning,
         scenario.fault.type if scenario.fault else None,
     )
-    transport = _transport(scenario, answer, delay)
+    # huggingface_hub 0.x's async client gives aiohttp ClientTimeout(total=timeout): a deadline for the whole answer
+    transport = _transport(scenario, answer, delay, deadline=client.family == "hfh" and client.library == "aiohttp")
     if transport is not None:
         return dataclasses.replace(
             answer, outcome=TRANSPORT, transport=transport[0], delivered=transport[1], before_response=transport[2]
@@ -377,10 +379,13 @@ def expected_outcome(scenario: Scenario | None, client: ClientKind, delay: float
     )
 
 
-def _transport(scenario: Scenario, answer: Expected, delay: float | None) -> tuple[str, int, bool] | None:
+def _transport(
+    scenario: Scenario, answer: Expected, delay: float | None, deadline: bool = False
+) -> tuple[str, int, bool] | None:
     """``(what fails, chunks delivered first, before the status line)`` for a fault, as a network does it.
 
-    A stalled provider trips a client's read timeout only when the stall is longer than it.
+    A stalled provider trips a client's read timeout only when the stall is longer than it; a client whose
+    timeout is a ``deadline`` for the whole answer (aiohttp's ``total``) stops a slow stream when it runs out.
     """
     fault = scenario.fault
     if fault is None:
@@ -400,7 +405,10 @@ def _transport(scenario: Scenario, answer: Expected, delay: float | None) -> tup
     if fault.type == "slow-first-token":  # nothing arrives for ``stall`` seconds
         return (READ_TIMEOUT, 0, True) if stall > TIMEOUT else None
     if fault.type == "slow-stream":  # the first chunk at once, every later one ``stall`` apart
-        return (READ_TIMEOUT, 1, False) if stall > TIMEOUT and chunks > 1 else None
+        if stall > TIMEOUT and chunks > 1:
+            return READ_TIMEOUT, 1, False
+        arrived = max(1, math.ceil(TIMEOUT / stall))  # chunk n arrives n x stall after the first
+        return (READ_TIMEOUT, arrived, False) if deadline and chunks > arrived else None
     pytest.fail(
         f"scenario {scenario.name!r}: fault type {fault.type!r} has no client expectation; extend _transport()",
         pytrace=False,
@@ -1218,3 +1226,113 @@ def test_gathered_async_calls_are_in_flight_together_as_on_the_network(hfrouter:
     with hfrouter.outage("provider-500", provider="novita"):
         assert asyncio.run(burst()) == [500, 500, 500]
     assert order == ["start0", "start1", "start2", "end0", "end1", "end2"]
+
+
+URLLIB3_RETRY = """
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+URL = "https://router.huggingface.co/v1/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct:novita", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def session():
+    retry = Retry(total=3, backoff_factor=0, status_forcelist=[500, 502, 503, 504], allowed_methods=["POST"])
+    with_retries = requests.Session()
+    with_retries.mount("https://", HTTPAdapter(max_retries=retry))
+    return with_retries
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)
+def test_one_500_is_retried(hfrouter):
+    response = session().post(URL, json=BODY, timeout=10)
+    assert response.status_code == 200
+    assert hfrouter.tried == ["novita", "novita"]
+
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita")
+@pytest.mark.hfrouter_resilient(allow=["retry-storm", "no-backoff"])
+def test_a_lasting_500_is_a_retry_error(hfrouter):
+    with pytest.raises(requests.exceptions.RetryError, match="too many 500 error responses"):
+        session().post(URL, json=BODY, timeout=10)
+    assert hfrouter.tried == ["novita"] * 4
+
+
+@pytest.mark.hfrouter_outage("connect-timeout", provider="novita", times=1)
+def test_a_connect_timeout_is_retried(hfrouter):
+    assert session().post(URL, json=BODY, timeout=10).status_code == 200
+    assert [c.status for c in hfrouter.inference_calls] == [None, 200]
+
+
+@pytest.mark.hfrouter_outage("connect-timeout", provider="novita")
+def test_requests_default_retries_nothing_and_says_max_retries(hfrouter):
+    with pytest.raises(requests.ConnectTimeout) as raised:
+        requests.post(URL, json=BODY, timeout=(1, 10))
+    assert "Max retries exceeded with url: /v1/chat/completions (Caused by ConnectTimeoutError(" in str(raised.value)
+    assert "timed out. (connect timeout=1)" in str(raised.value)
+    assert type(raised.value.args[0]).__name__ == "MaxRetryError"
+    assert len(hfrouter.inference_calls) == 1
+"""
+
+
+def test_a_requests_adapters_urllib3_retry_runs(pytester: pytest.Pytester) -> None:
+    """``HTTPAdapter(max_retries=Retry(...))`` retries as urllib3's pool does: a status in its forcelist,
+    a connect timeout, then ``RetryError``; requests' default retries nothing, and its connect timeout reads
+    as a real one (an audit: the plugin answered above urllib3, so no Retry ever ran, and a replayed
+    ConnectTimeout had no MaxRetryError in it)."""
+    pytester.makepyfile(test_retry=URLLIB3_RETRY)
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=4)
+
+
+TRANSPORT_RETRIES = """
+import asyncio
+import importlib
+
+import pytest
+
+URL = "https://router.huggingface.co/v1/chat/completions"
+BODY = {"model": "Qwen/Qwen2.5-72B-Instruct:novita", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.hfrouter_outage("connect-timeout", provider="novita", times=1)
+def test_one_connect_timeout_is_retried(library, hfrouter):
+    http = importlib.import_module(library)
+    with http.Client(transport=http.HTTPTransport(retries=1), timeout=5) as client:
+        assert client.post(URL, json=BODY).status_code == 200
+    assert [c.status for c in hfrouter.inference_calls] == [None, 200]
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.hfrouter_outage("connect-timeout", provider="novita")
+def test_retries_run_out(library, hfrouter):
+    http = importlib.import_module(library)
+
+    async def post():
+        async with http.AsyncClient(transport=http.AsyncHTTPTransport(retries=1), timeout=5) as client:
+            await client.post(URL, json=BODY)
+
+    with hfrouter.virtual_time(), pytest.raises(http.ConnectTimeout):
+        asyncio.run(post())
+    assert len(hfrouter.inference_calls) == 2
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.hfrouter_outage("connect-timeout", provider="novita")
+def test_no_retries_by_default(library, hfrouter):
+    http = importlib.import_module(library)
+    with pytest.raises(http.ConnectTimeout):
+        http.post(URL, json=BODY, timeout=5)
+    assert len(hfrouter.inference_calls) == 1
+"""
+
+
+def test_an_httpx_transports_retries_run(pytester: pytest.Pytester) -> None:
+    """``HTTPTransport(retries=N)`` retries a connect error as httpcore's pool does (an audit: replay
+    raised ConnectTimeout at once, where the real transport's second connect would have answered)."""
+    pytester.makepyfile(test_transport=TRANSPORT_RETRIES)
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=6)

@@ -211,11 +211,27 @@ def patch(module: Any, replace: Replace) -> None:
             },
         )
 
+    def retries(transport: Any) -> Iterator[float]:
+        """The waits before each retry the transport's ``retries=`` allows after a connect error, as
+        httpcore's pool makes them (0, then 0.5 s doubling): its connection retries, played in replay."""
+        left = getattr(getattr(transport, "_pool", None), "_retries", 0) or 0
+        for number in range(left):
+            yield 0.0 if number == 0 else 0.5 * 2 ** (number - 1)
+
     def handle_request(self: Any, request: Any) -> Any:
         if idle():
             return sync_original(self, request)
         body = request.read()
-        sent, answer, outcome = asked(request, body)
+        waits = retries(self)
+        while True:
+            try:
+                sent, answer, outcome = asked(request, body)
+                break
+            except module.ConnectTimeout:
+                wait = next(waits, None)
+                if wait is None:
+                    raise
+                time.sleep(wait)
         if answer.target_url:
             started = time.perf_counter()
             try:
@@ -238,7 +254,16 @@ def patch(module: Any, replace: Replace) -> None:
         # stops calling a provider after two failures made two calls in replay and ten in production).
         await checkpoint()
         body = await request.aread()
-        sent, answer, outcome = asked(request, body, asynchronous=True)
+        waits = retries(self)
+        while True:
+            try:
+                sent, answer, outcome = asked(request, body, asynchronous=True)
+                break
+            except module.ConnectTimeout:
+                wait = next(waits, None)
+                if wait is None:
+                    raise
+                await asleep(wait)
         if answer.target_url:
             started = time.perf_counter()
             try:
@@ -254,12 +279,15 @@ def patch(module: Any, replace: Replace) -> None:
         return respond(request, answer, AsyncReplayStream(request, answer, outcome))
 
     try:  # the event loop's own yield, asyncio or trio alike (httpx and httpx2 depend on anyio)
+        from anyio import sleep as asleep
         from anyio.lowlevel import checkpoint
     except ImportError:  # pragma: no cover - httpx without anyio (emscripten)
         import asyncio
 
         async def checkpoint() -> None:
             await asyncio.sleep(0)
+
+        asleep = asyncio.sleep
 
     sync_original = replace(module.HTTPTransport, "handle_request", handle_request)
     async_original = replace(module.AsyncHTTPTransport, "handle_async_request", handle_async_request)

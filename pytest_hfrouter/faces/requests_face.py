@@ -120,7 +120,14 @@ def patch(adapters: Any, replace: Replace) -> None:
     from requests import exceptions
     from urllib3 import HTTPResponse
     from urllib3._collections import HTTPHeaderDict
-    from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        MaxRetryError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+        ResponseError,
+    )
     from urllib3.util.timeout import Timeout
 
     def timeouts(value: Any) -> tuple[float | None, float | None]:
@@ -130,15 +137,27 @@ def patch(adapters: Any, replace: Replace) -> None:
             return seconds(value.connect_timeout), seconds(value.read_timeout)
         return seconds(value), seconds(value)
 
-    def error(outcome: Outcome | None, request: Any, pool: Any, read_timeout: float | None) -> Exception:
-        if outcome == TIMEOUT_CONNECT:
-            cause: Exception = ConnectTimeoutError(None, f"Connection to {request.url} timed out.")
-            return exceptions.ConnectTimeout(cause, request=request)
+    def cause(outcome: Outcome | None, request: Any, pool: Any, timeout: Any) -> Exception:
+        """urllib3's own exception for a fault before the response, as its pool raises it."""
+        read_timeout = timeouts(timeout)[1]
+        if outcome == TIMEOUT_CONNECT:  # the value as the app gave it
+            given = timeout[0] if isinstance(timeout, tuple) else timeout
+            return ConnectTimeoutError(pool, f"Connection to {pool.host} timed out. (connect timeout={given})")
         if outcome == TIMEOUT_READ:  # urllib3's words: the pool, then the timeout it gave up after
-            cause = ReadTimeoutError(pool, request.url, f"Read timed out. (read timeout={read_timeout})")
-            return exceptions.ReadTimeout(cause, request=request)
-        reset = ConnectionResetError(104, "Connection reset by peer")
-        return exceptions.ConnectionError(ProtocolError("Connection aborted.", reset), request=request)
+            return ReadTimeoutError(pool, request.url, f"Read timed out. (read timeout={read_timeout})")
+        return ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+
+    def translated(exc: Exception, request: Any) -> Exception:
+        """What ``HTTPAdapter.send`` makes of urllib3's exception (requests 2.x's own mapping)."""
+        if isinstance(exc, MaxRetryError):
+            if isinstance(exc.reason, ConnectTimeoutError) and not isinstance(exc.reason, NewConnectionError):
+                return exceptions.ConnectTimeout(exc, request=request)
+            if isinstance(exc.reason, ResponseError):
+                return exceptions.RetryError(exc, request=request)
+            return exceptions.ConnectionError(exc, request=request)
+        if isinstance(exc, ReadTimeoutError):
+            return exceptions.ReadTimeout(exc, request=request)
+        return exceptions.ConnectionError(exc, request=request)
 
     def send(
         self: Any,
@@ -155,23 +174,49 @@ def patch(adapters: Any, replace: Replace) -> None:
         if body is not None and not isinstance(body, bytes):  # a file-like or generator body
             body = b"".join(body) if not hasattr(body, "read") else body.read()
         asked = Request(request.method, request.url, tuple(request.headers.items()) if recording() else (), body)
-        answer, outcome = ask(asked, *timeouts(timeout))
+        # The adapter's urllib3 Retry runs as in urllib3's pool: a status it retries, a fault it retries,
+        # each try a call (requests' default, Retry(0, read=False), retries nothing).
+        retries = self.max_retries
+        # As the real send does before its pool's first try: the adapter adds its headers (huggingface_hub
+        # 0.x its request id, which it appends to the message of a request that fails).
+        self.add_headers(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        while True:
+            answer, outcome = ask(asked, *timeouts(timeout))
+            if answer.target_url or answer.passthrough:
+                break
+            pool = self.poolmanager.connection_from_url(request.url)  # urllib3 names it in its messages
+            if outcome.before_response:
+                error = cause(outcome.outcome, request, pool, timeout)
+                try:  # urllib3 re-raises the error itself where the Retry does not cover it
+                    retries = retries.increment(request.method, request.path_url, error=error, _pool=pool)
+                except (MaxRetryError, ConnectTimeoutError, ReadTimeoutError, ProtocolError) as exc:
+                    raise translated(exc, request) from None
+                retries.sleep()
+                continue
+            retry_after = any(name.lower() == "retry-after" for name, _ in answer.headers)
+            if not retries.is_retry(request.method, answer.status, retry_after):
+                break
+            raw = _response(answer, outcome, pool, request)
+            try:
+                retries = retries.increment(request.method, request.path_url, response=raw, _pool=pool)
+            except MaxRetryError as exc:
+                if retries.raise_on_status:
+                    raise translated(exc, request) from None
+                break
+            retries.sleep(raw)
         if answer.target_url:
             return forward(
                 self, request, asked, answer, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
             )
         if answer.passthrough:
             return original(self, request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
-        # As the real send does: the adapter adds its headers (huggingface_hub 0.x its request id,
-        # which it appends to the message of a request that fails).
-        self.add_headers(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
-        pool = self.poolmanager.connection_from_url(request.url)  # urllib3 names it in timeout messages
-        if outcome.before_response:
-            raise error(outcome.outcome, request, pool, timeouts(timeout)[1])
+        return self.build_response(request, _response(answer, outcome, pool, request))
+
+    def _response(answer: Answer, outcome: Any, pool: Any, request: Any) -> Any:
         # A stream goes chunked, as the router sends it: each event reaches the app as it arrives.
         raw_body: Any = _ChunkedBody(answer, outcome) if answer.is_stream else _ChunkReader(answer, outcome)
         headers = [*answer.wire_headers, *([("Transfer-Encoding", "chunked")] if answer.is_stream else [])]
-        raw = HTTPResponse(
+        return HTTPResponse(
             pool=pool,
             body=raw_body,
             headers=HTTPHeaderDict(headers),
@@ -182,7 +227,6 @@ def patch(adapters: Any, replace: Replace) -> None:
             request_method=request.method,
             request_url=request.url,
         )
-        return self.build_response(request, raw)
 
     def forward(self: Any, request: Any, asked: Request, answer: Answer, **options: Any) -> Any:
         # The body is read here, whole (a stream's timing is lost; its exceptions are the same).
