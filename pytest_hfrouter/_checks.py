@@ -331,8 +331,13 @@ def _unmatched(
 
 
 def warn_at(message: str, location: tuple[str, int]) -> None:
-    """An `HFRouterWarning` at the test's own line (``location``: its file and 1-based line)."""
-    warnings.warn_explicit(scrub.text(message), HFRouterWarning, location[0], location[1])
+    """An `HFRouterWarning` at the test's own line (``location``: its file and 1-based line). Under
+    ``-W error::pytest_hfrouter.HFRouterWarning`` the test fails with the message alone (an audit: a
+    traceback through the plugin's own code read as a crash of the plugin)."""
+    try:
+        warnings.warn_explicit(scrub.text(message), HFRouterWarning, location[0], location[1])
+    except HFRouterWarning as error:
+        raise pytest_fail(f"{error} (an HFRouterWarning, made an error by -W or filterwarnings)") from None
 
 
 def pytest_fail(message: str) -> BaseException:

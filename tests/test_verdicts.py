@@ -1428,3 +1428,28 @@ def test_resilient_without_a_chain_says_gave_up_early_was_not_judged(resilapp: p
         ]
     )
     assert result.stdout.str().count("no fallback chain is set") == 1
+
+
+def test_an_hfrouter_warning_made_an_error_fails_with_its_message(resilapp: pytest.Pytester) -> None:
+    """``-W error::pytest_hfrouter.HFRouterWarning``: the test fails with the warning's message, not
+    a traceback through the plugin's code (an audit read one as a crash of the plugin)."""
+    resilapp.makepyfile(
+        test_vd_werror="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        @pytest.mark.hfrouter_resilient()
+        def test_gives_up(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.novita_only()
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*pytest-hfrouter: the app's last router call failed (500 from novita)*made an error by -W or filterwarnings)"]
+    )
+    assert "pytest_hfrouter/_checks.py" not in result.stdout.str()
