@@ -172,6 +172,14 @@ def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
         close = nearest(rule.model.split(":")[0], models)
         if close and close.lower() != rule.model.lower():
             hints.append(f"did you mean model={close!r}?")
+    failed_lookups = sorted(
+        {c.scenario or str(c.status) for c in calls if c.route == MAPPING and (c.status or 0) >= 400}
+    )
+    if failed_lookups and not inference:  # the client stops at a failed look-up: no call to any provider follows
+        hints.append(
+            f"the test's Hub look-ups failed ({', '.join(failed_lookups)}), and huggingface_hub makes no inference "
+            "call after a failed look-up (hub-unavailable fails every provider's look-up of the model)"
+        )
     reason = f"no call went to {' with '.join(what) or 'a route it answers'}; the test called: {called(calls)}"
     return reason + (f" — {' '.join(hints)}" if hints else "")
 

@@ -107,3 +107,30 @@ def test_an_overlay_happens_to_the_provider_it_names_and_counts_for_it(pytester:
         ("together", "staging-auth"),
     }
     assert "mapping-missing-provider" not in data["coverage"]["gaps"]["together"]
+
+
+def test_a_rule_unmet_because_the_hub_was_down_says_so(pytester: pytest.Pytester) -> None:
+    """hub-unavailable fails every provider's look-up, so an outage of novita in the same test never
+    meets a call: its finding says why (an audit: "no call went to provider 'novita'" alone misled)."""
+    pytester.makepyfile(
+        chainapp=CHAIN_APP,
+        test_hub_down="""
+        import pytest
+        from chainapp import ask
+
+        @pytest.mark.hfrouter_outage("hub-unavailable", provider="together")
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_fallback(hfrouter):
+            with pytest.raises(RuntimeError):
+                ask(("novita", "together"))
+        """,
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*'provider-500', provider='novita') answered no call of this test: no call went to provider 'novita'; "
+            "the test called: (no inference call) — the test's Hub look-ups failed (hub-unavailable), and "
+            "huggingface_hub makes no inference call after a failed look-up*",
+        ]
+    )
