@@ -77,6 +77,9 @@ class Engine:
         #: traffic outside any test: at import or collection time, between tests, or from a
         #: thread the running test did not start (answered like a test with no markers)
         self.session = Exchange()
+        #: the cassettes the run's tests used (latest first): a request made after its test ended (a
+        #: library's logging thread) that nothing else answers at session level is answered from them
+        self._late = Exchange()
         #: False (scope "marked"): outside the tests it acts in, the engine lets everything through
         self.every_test = every_test
         #: hosts let through in replay too (ini ``hfrouter_allow_hosts``, globs)
@@ -130,6 +133,12 @@ class Engine:
                     changed = True
                     break
             self.hub_answers_changed = changed
+        if self.exchange is not None and self.exchange.cassettes:
+            known = self._late.cassettes
+            for cassette in reversed(self.exchange.cassettes):
+                if cassette not in known:
+                    known.insert(0, cassette)
+            del known[_LATE_CASSETTES:]
         self.exchange = self.test = None
         if self._owns_threads:
             threads.end(self._threads_before)
@@ -286,6 +295,8 @@ class Engine:
                 or (self._from_cassettes(exchange, request, route) if exchange.cassettes else None)
                 or self._healthy(exchange, request, logged, provider, hf_model, follow_up)
             )
+        if (answer is None or isinstance(answer, str)) and exchange is self.session and self._late.cassettes:
+            answer = self._from_cassettes(self._late, request, route) or answer  # a late request of a test's
         if isinstance(answer, str):  # no healthy answer for this task: the reason says which
             return self._miss(exchange, request, logged, answer, markable=not route.stream)
         if answer is None:
@@ -884,6 +895,10 @@ def _unknown_provider(provider: str) -> str:
         "answer for it (the providers it knows: huggingface_hub's table, pytest_hfrouter/providers.py). A "
         "provider the router added since: answer the call from a cassette"
     )
+
+
+#: how many of the run's cassettes answer late requests (`Engine._late`)
+_LATE_CASSETTES = 32
 
 
 def _asked_by(rule: Rule, asking: str | None) -> bool:

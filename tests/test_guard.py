@@ -492,3 +492,58 @@ def test_no_request_leaves_after_the_session(pytester: pytest.Pytester, scope: s
     result.stderr.fnmatch_lines(
         ["pytest-hfrouter: a request to router.huggingface.co after the test session ended (from a thread*"]
     )
+
+
+LATE_CASSETTE = """interactions:
+- request:
+    body: null
+    headers: {}
+    method: GET
+    uri: https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/raw/main/config.json
+  response:
+    body:
+      string: '{"max_position_embeddings": 32768}'
+    headers:
+      Content-Type:
+      - application/json
+    status:
+      code: 200
+      message: OK
+version: 1
+"""
+
+
+def test_a_late_request_is_answered_from_the_runs_cassettes(pytester: pytest.Pytester) -> None:
+    """A library's logging thread (litellm's) fetches a model's config.json after the test that made
+    the call ended: the request is the session's, and the test's cassette that holds it answers it
+    (an audit: a suite set up as the README says failed its session, intermittently, with every test
+    green)."""
+    (pytester.path / "cassettes").mkdir()
+    (pytester.path / "cassettes" / "hub-config.yaml").write_text(LATE_CASSETTE)
+    pytester.makepyfile(
+        test_late="""
+        import threading, time
+
+        import httpx
+        import pytest
+
+        SEEN = []
+
+        def fetch_later():
+            time.sleep(0.2)  # after the test has ended
+            SEEN.append(httpx.get("https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/raw/main/config.json").json())
+
+        @pytest.mark.hfrouter_cassette("hub-config.yaml")
+        def test_logs_in_the_background():
+            assert httpx.get("https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/raw/main/config.json").is_success
+            threading.Thread(target=fetch_later).start()
+
+        def test_later():
+            time.sleep(0.5)
+            assert SEEN == [{"max_position_embeddings": 32768}]
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*requests outside any test*")

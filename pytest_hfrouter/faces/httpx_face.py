@@ -218,20 +218,24 @@ def patch(module: Any, replace: Replace) -> None:
         for number in range(left):
             yield 0.0 if number == 0 else 0.5 * 2 ** (number - 1)
 
+    def retried(transport: Any, request: Any, body: bytes, error: Exception) -> tuple[Request, Answer, Plan]:
+        """A connect error the transport's ``retries=`` covers: asked again after each wait."""
+        for wait in retries(transport):
+            time.sleep(wait)
+            try:
+                return asked(request, body)
+            except module.ConnectTimeout as again:
+                error = again
+        raise error from None
+
     def handle_request(self: Any, request: Any) -> Any:
         if idle():
             return sync_original(self, request)
         body = request.read()
-        waits = retries(self)
-        while True:
-            try:
-                sent, answer, outcome = asked(request, body)
-                break
-            except module.ConnectTimeout:
-                wait = next(waits, None)
-                if wait is None:
-                    raise
-                time.sleep(wait)
+        try:
+            sent, answer, outcome = asked(request, body)
+        except module.ConnectTimeout as error:
+            sent, answer, outcome = retried(self, request, body, error)
         if answer.target_url:
             started = time.perf_counter()
             try:
@@ -254,16 +258,18 @@ def patch(module: Any, replace: Replace) -> None:
         # stops calling a provider after two failures made two calls in replay and ten in production).
         await checkpoint()
         body = await request.aread()
-        waits = retries(self)
-        while True:
-            try:
-                sent, answer, outcome = asked(request, body, asynchronous=True)
-                break
-            except module.ConnectTimeout:
-                wait = next(waits, None)
-                if wait is None:
-                    raise
+        try:
+            sent, answer, outcome = asked(request, body, asynchronous=True)
+        except module.ConnectTimeout as error:
+            for wait in retries(self):  # a connect error the transport's retries= covers
                 await asleep(wait)
+                try:
+                    sent, answer, outcome = asked(request, body, asynchronous=True)
+                    break
+                except module.ConnectTimeout:
+                    continue
+            else:
+                raise error from None
         if answer.target_url:
             started = time.perf_counter()
             try:
