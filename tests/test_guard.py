@@ -461,7 +461,7 @@ def late_call(tag):
 
 def ask_later():
     def run():
-        time.sleep(0.3)  # after the session has ended
+        time.sleep(1.5)  # after the session has ended (its end takes well under that)
         late_call("thread:")
     threading.Thread(target=run).start()
 
@@ -539,7 +539,9 @@ def test_a_late_request_is_answered_from_the_runs_cassettes(pytester: pytest.Pyt
             threading.Thread(target=fetch_later).start()
 
         def test_later():
-            time.sleep(0.5)
+            deadline = time.monotonic() + 10
+            while not SEEN and time.monotonic() < deadline:  # the thread's fetch, made after its test ended
+                time.sleep(0.05)
             assert SEEN == [{"max_position_embeddings": 32768}]
         """
     )
