@@ -104,5 +104,7 @@ def test_a_logging_thread_from_an_earlier_test_charges_nothing_to_the_next(litel
         "-p", "hfrouter", "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "hfrouter_on_unmatched=warn"
     )
     result.assert_outcomes(passed=2)
-    # the first test's late config.json fetches are reported for the session, not for a test
-    result.stdout.fnmatch_lines(["*requests outside any test*", "*GET https://huggingface.co/*/raw/main/config.json*"])
+    # the first test's late config.json fetches are the session's, not the second test's, and the cassette
+    # the first test named answers them there: nothing is left for the session to fail on
+    result.stdout.no_fnmatch_line("*requests outside any test*")
+    assert result.ret == pytest.ExitCode.OK
