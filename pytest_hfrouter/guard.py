@@ -206,7 +206,9 @@ def blocked_message(host: str, port: int | None, library: str) -> str:
     from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
 
     where = f"{host}:{port}" if port is not None else host
-    head = f"pytest-hfrouter blocked a connection to {where} (from {library}): nothing leaves the process"
+    head = (
+        f"pytest-hfrouter blocked a connection to {where} (from {library}): nothing leaves the process unless allowed"
+    )
     if host in ROUTER_HOSTS or host in HUB_HOSTS or host in LEGACY_INFERENCE_HOSTS:
         return (
             f"{head}. This router/Hub call went through {library}, which pytest-hfrouter cannot intercept "
