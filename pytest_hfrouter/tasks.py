@@ -21,6 +21,7 @@ a client in another process cannot be read, and the answer says so.
 from __future__ import annotations
 
 import sys
+import threading
 from types import FrameType
 from typing import Any, Final, Literal
 
@@ -115,14 +116,21 @@ def task_from_stack(model: str | None = None) -> tuple[str | None, str | None]:
     found = _walk(sys._getframe(1), None)
     if found[0] is not None or model is None:
         return found
-    me = sys._getframe(0)
-    for frame in sys._current_frames().values():
-        if frame is me:
-            continue
-        found = _walk(frame, model)
-        if found[0] is not None:
-            return found
-    return None, None
+    # No frame of this function's may be held in its locals: the threads' frames include this very
+    # frame, and a frame that refers to itself outlives its return until the cyclic GC runs, and
+    # with it every frame of the other threads' stacks, an app's clients in their locals (an audit:
+    # a huggingface_hub client kept alive that way never closed the stream of a call it made, which
+    # the real client does, and the test of an app that lost its client was green)
+    frames = sys._current_frames()
+    try:
+        frames.pop(threading.get_ident(), None)
+        for frame in frames.values():
+            found = _walk(frame, model)
+            if found[0] is not None:
+                return found
+        return None, None
+    finally:
+        frames.clear()
 
 
 def pipeline_tag(task: str) -> str:

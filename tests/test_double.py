@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -510,3 +511,54 @@ def test_a_stall_the_client_waits_out_fails_the_test_as_a_hang(
             "*read-timeout: the client sets no read timeout*(the router double closed it after 0.5 s)",
         ]
     )
+
+
+LOST_CLIENT = """
+import gc
+import weakref
+
+from huggingface_hub import InferenceClient
+
+gc.disable()  # what is freed, is freed by its last reference going: not whenever a collection happens to run
+clients = []
+
+
+def streamed_on_a_client_nobody_keeps():
+    client = InferenceClient(provider="novita", api_key="hf_test", timeout=10)
+    clients.append(weakref.ref(client))
+    return client.chat_completion([{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-7B-Instruct", stream=True)
+
+
+def read(chunks):
+    try:
+        return f"{sum(1 for _ in chunks)} chunks"
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def test_in_process(hfrouter):
+    chunks = streamed_on_a_client_nobody_keeps()
+    alive = clients[-1]() is not None
+    print(f"IN-PROCESS alive={alive} {read(chunks)}")
+
+
+def test_through_the_double(hfrouter_server):
+    with hfrouter_server.huggingface_hub():
+        chunks = streamed_on_a_client_nobody_keeps()
+        alive = clients[-1]() is not None
+        print(f"DOUBLE alive={alive} {read(chunks)}")
+"""
+
+
+def test_the_double_keeps_no_client_alive_that_the_app_let_go(pytester: pytest.Pytester) -> None:
+    """A client the app let go of is freed when its last reference goes, through the double as in
+    process: the double reads the task from the asking thread's stack, and once held those frames
+    (and the client in them) in a cycle until the garbage collector ran. huggingface_hub 1.x and 2.x
+    close a freed client's streams (StreamClosed), so the test of such an app was green through the
+    double while the real client fails (an audit)."""
+    pytester.makepyfile(test_lost=LOST_CLIENT)
+    result = pytester.runpytest_subprocess("-p", "hfrouter", "-s")
+    result.assert_outcomes(passed=2)
+    seen = dict(re.findall(r"(IN-PROCESS|DOUBLE) (alive=\w+ \w+)", result.stdout.str()))
+    assert seen["DOUBLE"] == seen["IN-PROCESS"]
+    assert seen["DOUBLE"].startswith("alive=False")
