@@ -7,7 +7,7 @@ import datetime
 import functools
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType
@@ -19,7 +19,7 @@ from . import scrub
 from ._names import REWRITE
 from ._settings import Settings
 from .cassettes import Cassette
-from .errors import HFRouterWarning
+from .errors import NOT_EXERCISED, HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
 from .mocks import let_through
@@ -34,6 +34,8 @@ class Findings:
     """What the checks of one test found: failures end the test, the rest is reported."""
 
     failures: list[str] = field(default_factory=list)
+    #: failures that say the test exercised nothing it asked for (an xfail does not absorb them)
+    unexercised: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     #: an ``hfrouter_each_outage`` case that could not apply to the test's calls: skip it, saying why
     skip: str | None = None
@@ -130,19 +132,36 @@ def after_call(
     each_rule: Rule | None,
     location: tuple[str, int],
     judged_alone: bool = False,
+    expects_failure: Callable[[], bool] = bool,
 ) -> Findings:
     """What the test's traffic shows after its body (``judged_alone``: its own ``hfrouter_resilient``
-    marker asks for verdicts, so a test whose app made no inference call judged nothing)."""
+    marker asks for verdicts, so a test whose app made no inference call judged nothing;
+    ``expects_failure``: whether the test is marked xfail, asked only when an outage never happened)."""
     findings = Findings()
     if exchange.unentered:
-        _never_entered(findings, exchange.unentered, passed=passed)
-    _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
+        _never_entered(findings, exchange.unentered, passed=passed, expects_failure=expects_failure)
+    _never_happened(
+        findings,
+        exchange,
+        settings,
+        passed=passed,
+        each_rule=each_rule,
+        location=location,
+        expects_failure=expects_failure,
+    )
     if findings.skip is not None:
         return findings
     if exchange.cassettes and settings.mode != REWRITE:  # a rewrite replaces the cassette: what it held is no finding
-        _cassettes_used(findings, exchange, settings, passed=passed, location=location)
+        _cassettes_used(findings, exchange, settings, passed=passed, location=location, expects=expects_failure)
     if judged_alone and not any(call.route in INFERENCE_KINDS for call in exchange.calls):
-        _unmatched(findings, _nothing_judged(exchange), settings, passed=passed, location=location)
+        _unmatched(
+            findings,
+            _nothing_judged(exchange),
+            settings,
+            passed=passed,
+            location=location,
+            expects_failure=expects_failure,
+        )
     if not settings.judges(resilience is not None):
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
@@ -192,7 +211,9 @@ def _nothing_judged(exchange: Exchange) -> str:
     ) + (f"\n{elsewhere}" if elsewhere else "")
 
 
-def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool) -> None:
+def _never_entered(
+    findings: Findings, rules: tuple[Rule, ...], *, passed: bool, expects_failure: Callable[[], bool]
+) -> None:
     """``hfrouter.outage(...)`` called as a statement: its outage applies inside its ``with`` block
     only, so none ever happened. Not a matter of ``hfrouter_on_unmatched``: the test is wrong."""
     listed = "\n".join(f"  - {rule.describe()}" for rule in rules)
@@ -200,7 +221,7 @@ def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool)
         "pytest-hfrouter: hfrouter.outage(...) was called, but its block never began, so its outage never "
         f"happened:\n{listed}\n  It applies only inside a with block: with hfrouter.outage(...): <the calls>"
     )
-    (findings.failures if passed else findings.notes).append(message)
+    (findings.unexercised if passed or expects_failure() else findings.notes).append(message)
 
 
 def _never_happened(
@@ -211,6 +232,7 @@ def _never_happened(
     passed: bool,
     each_rule: Rule | None,
     location: tuple[str, int],
+    expects_failure: Callable[[], bool],
 ) -> None:
     """Rules that answered no call: a matrix case that could not apply is skipped; the rest are findings."""
     unmatched: list[Finding] = []
@@ -235,7 +257,7 @@ def _never_happened(
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )
-    _unmatched(findings, message, settings, passed=passed, location=location)
+    _unmatched(findings, message, settings, passed=passed, location=location, expects_failure=expects_failure)
 
 
 def _answered_elsewhere(exchange: Exchange) -> str:
@@ -259,12 +281,18 @@ def _beside(exchange: Exchange) -> str:
 
 
 def _cassettes_used(
-    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
+    findings: Findings,
+    exchange: Exchange,
+    settings: Settings,
+    *,
+    passed: bool,
+    location: tuple[str, int],
+    expects: Callable[[], bool],
 ) -> None:
     """How much of its cassettes the test requested: none of one is a finding (`_idle_cassettes`),
     part of one names the rest (ini ``hfrouter_on_unplayed``); a module's or class's cassette is
     shared, each of its tests requesting its part, so what one test left is no finding of its."""
-    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
+    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location, expects=expects)
     if settings.on_unplayed == "ignore":
         return
     shared = exchange.shared_cassettes
@@ -285,7 +313,13 @@ def _cassettes_used(
 
 
 def _idle_cassettes(
-    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
+    findings: Findings,
+    exchange: Exchange,
+    settings: Settings,
+    *,
+    passed: bool,
+    location: tuple[str, int],
+    expects: Callable[[], bool],
 ) -> list[Cassette]:
     """Replay: the test's own cassettes it requested none of. Their answers never reached the app,
     so the test exercised none of what it replays: judged like a rule that never happened. (A
@@ -306,7 +340,7 @@ def _idle_cassettes(
         f"it:\n{listed}\n  (recorded for other calls: re-record it, or drop it from the test; for the whole run: "
         "ini hfrouter_on_unmatched = warn or ignore)"
     )
-    _unmatched(findings, message, settings, passed=passed, location=location)
+    _unmatched(findings, message, settings, passed=passed, location=location, expects_failure=expects)
     return idle
 
 
@@ -318,14 +352,24 @@ def _held(cassette: Cassette, shown: int = 3) -> str:
 
 
 def _unmatched(
-    findings: Findings, message: str, settings: Settings, *, passed: bool, location: tuple[str, int]
+    findings: Findings,
+    message: str,
+    settings: Settings,
+    *,
+    passed: bool,
+    location: tuple[str, int],
+    expects_failure: Callable[[], bool],
 ) -> None:
     """What never happened, as ini ``hfrouter_on_unmatched`` says: a failure, or a warning; on a
-    test that failed on its own, a note in its report (it may be why it failed)."""
-    if not passed:
+    test that failed on its own, a note in its report (it may be why it failed) — unless the test
+    expects to fail (xfail): then its failure may be any but the one it pins, and this one fails it."""
+    fails = settings.on_unmatched == "fail"
+    if fails and expects_failure():
+        findings.unexercised.append(message)
+    elif not passed:
         findings.notes.append(message)
-    elif settings.on_unmatched == "fail":
-        findings.failures.append(message)
+    elif fails:
+        findings.unexercised.append(message)
     else:
         warn_at(message, location)
 
@@ -343,4 +387,17 @@ def warn_at(message: str, location: tuple[str, int]) -> None:
 def pytest_fail(message: str) -> BaseException:
     failure = pytest.fail.Exception(scrub.text(message), pytrace=False)
     failure.__suppress_context__ = True
+    return failure
+
+
+def not_exercised(message: str, passed: bool) -> BaseException:
+    """The failure of a test that exercised nothing it asked for (`errors.NOT_EXERCISED`: an xfail does
+    not absorb it); raised in place of the body's own exception, whose first line it keeps."""
+    if not passed:
+        error = sys.exc_info()[1]
+        if error is not None:
+            said = str(error).strip().splitlines()
+            message += f"\n(the test body failed too: {type(error).__name__}{': ' + said[0] if said else ''})"
+    failure = pytest_fail(message)
+    setattr(failure, NOT_EXERCISED, True)
     return failure

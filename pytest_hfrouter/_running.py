@@ -21,6 +21,7 @@ from ._checks import (
     check_expiry,
     exceptions_reaching,
     meets_truncation,
+    not_exercised,
     pytest_fail,
     test_code,
     warn_at,
@@ -257,7 +258,7 @@ class Running:
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
             hint = _record_hint(item, self.settings)
             marker = "" if OUTAGE in self.marks else f" — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
-            raise pytest_fail("\n\n".join(m.message(hint, marker) for m in exchange.misses))
+            raise not_exercised("\n\n".join(m.message(hint, marker) for m in exchange.misses), passed)
         if not judge:
             return
         path, line, _ = item.location
@@ -271,6 +272,7 @@ class Running:
             # the test's own marker asks that its calls be judged; a module's or class's is a policy
             # for the tests that call the router
             judged_alone=RESILIENT in self.marks and any(m.name == RESILIENT for m in item.own_markers),
+            expects_failure=lambda: item.get_closest_marker("xfail") is not None,
         )
         if findings.skip is not None:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
@@ -278,8 +280,10 @@ class Running:
             self.run.add_verdicts(item.nodeid, findings.verdicts)
         for said in findings.notes:  # the test failed on its own; what never happened may be why
             item.add_report_section("call", "hfrouter", said + "\ncall log:\n" + _call_log(exchange))
-        if findings.failures and passed:
-            raise pytest_fail("\n\n".join(findings.failures) + "\ncall log:\n" + _call_log(exchange))
+        failures = findings.unexercised + (findings.failures if passed else [])
+        if failures:
+            message = "\n\n".join(failures) + "\ncall log:\n" + _call_log(exchange)
+            raise not_exercised(message, passed) if findings.unexercised else pytest_fail(message)
 
     def end(self, item: pytest.Item) -> None:
         """Teardown: the engine lets go of the test; its traffic joins the report; a recording is written."""

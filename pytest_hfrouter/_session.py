@@ -36,6 +36,7 @@ from . import scrub
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
+from .errors import NOT_EXERCISED
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
     from .chaos import ChaosPlan, TestChaos
@@ -197,6 +198,9 @@ class RunSession:
         logs (an app's or httpx's log line with the URL) — goes through the scrubber: a failing
         test's always, a passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
         report: pytest.TestReport = yield
+        if hasattr(report, "wasxfail") and call.excinfo is not None and hasattr(call.excinfo.value, NOT_EXERCISED):
+            report.outcome = "failed"  # an xfail pins the app's failure, not one that says nothing was tested
+            del report.wasxfail
         when, passed = report.when, report.outcome == "passed"
         acts = self._acts_on(item)  # in scope "marked", a test that did not ask is no record's, and keeps its output
         # A passing setup or call report notes nothing (`_note_outcome`), unless chaos or an xfail has a say.
