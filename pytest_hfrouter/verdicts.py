@@ -312,8 +312,16 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
     open_blocks = sum(1 for _, end in windows if end is None) if windows else 0  # their rules are in exchange.rules
     # Answers from the test's own cassettes (a recorded 429 with its Retry-After) count as much as
     # injected ones: with cassettes, as with marker rules or live answers, the whole test is judged.
-    # So do a chaos run's injections (`Engine._from_chaos`): chaos is how unmarked tests meet outages.
-    if exchange.live or exchange.cassettes or len(exchange.rules) > open_blocks or exchange.chaos is not None:
+    # So do a chaos run's injections (`Engine._from_chaos`): chaos is how unmarked tests meet outages —
+    # where it injected one (an audit: a block test that chaos leaves alone was judged whole in every
+    # chaos run, rate 0 included, and failed on a call made after its block).
+    chaos = exchange.chaos
+    if (
+        exchange.live
+        or exchange.cassettes
+        or len(exchange.rules) > open_blocks
+        or (chaos is not None and chaos.injected)
+    ):
         calls, caught_after = list(exchange.calls), exchange.caught_after
     else:
         total = len(exchange.calls)

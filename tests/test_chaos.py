@@ -426,3 +426,22 @@ def test_chaos_outages_are_judged_like_markers(hfapp: pytest.Pytester) -> None:
     result = hfapp.runpytest(*args, "--hfrouter-chaos-scenarios=stream-cut", "-k", "stream")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*truncated-stream-accepted: novita * sent a truncated stream (stream-cut)*"])
+
+
+def test_a_block_test_chaos_left_alone_is_judged_on_its_blocks(hfapp: pytest.Pytester) -> None:
+    """A test whose outages are blocks is judged on the calls inside them; a chaos run that injects nothing
+    into it judges it the same (an audit: every chaos run, rate 0 included, judged it whole, and the call
+    after its 429 block read retry-after-ignored)."""
+    hfapp.makepyfile(
+        """
+        from hfapp import chat, status_of
+
+        def test_block_then_call(hfrouter):
+            with hfrouter.outage("rate-limited-429", provider="novita"):
+                assert status_of(lambda: chat("novita")) == 429
+            chat("novita")
+        """
+    )
+    for chaos in ((), ("--hfrouter-chaos", "--hfrouter-chaos-rate=0")):
+        result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_verdicts=fail", *chaos)
+        result.assert_outcomes(passed=1)
