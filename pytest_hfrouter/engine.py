@@ -629,8 +629,9 @@ class Engine:
         if not rules:
             return None
         closest = rules[0]
-        if closest.scenario.response(MAPPING).status != 200:
-            closest.hits += 1
+        if closest.scenario.response(MAPPING).status != 200:  # the Hub down for every provider's look-up
+            if _asked_by(closest, asking):  # but it happened only where it met the provider it names
+                closest.hits += 1
             if closest.scenario.mapping_only:
                 closest.used += 1
             return self._scenario_answer(closest, route, model, closest.provider, model)

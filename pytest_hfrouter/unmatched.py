@@ -57,7 +57,7 @@ def filters_match(rule: Rule, call: Call) -> bool:
         return (
             MAPPING in rule.scenario.routes
             and rule.matches_model(route, call.model)
-            and (asking is None or rule.provider is None or rule.matches_provider(asking) or not rule.scenario.overlay)
+            and (asking is None or rule.provider is None or rule.matches_provider(asking))
         )
     if call.route not in (PROVIDER, AUTO, *FOLLOW_UPS):
         return False

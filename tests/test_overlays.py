@@ -1,5 +1,5 @@
 """Hub-side outages of one provider (the mapping overlays: staging-auth, mapping-missing-provider,
-mapping-status-error): a mapping look-up names a model, so the plugin reads which provider's call made
+mapping-status-error; and hub-unavailable, which fails every provider's look-up): a mapping look-up names a model, so the plugin reads which provider's call made
 it, and an overlay counts (as happened, in the coverage) only where it was asked for.
 
 An audit found an overlay on a provider the app never called passing as "happened" (it had reshaped
@@ -63,6 +63,12 @@ def test_missing_on_a_provider_never_called(hfrouter):
 @pytest.mark.hfrouter_each_outage("provider-500", "staging-auth", "mapping-status-error", provider="groq")
 def test_each_on_a_provider_never_called(hfrouter):
     assert ask()[0] == "novita"
+
+
+@pytest.mark.hfrouter_outage("hub-unavailable", provider="together")
+def test_hub_down_for_a_provider_never_called(hfrouter):
+    with pytest.raises(RuntimeError):  # the Hub is down for novita's look-up too: the mapping names a model
+        ask(("novita",))
 """
 
 
@@ -74,7 +80,7 @@ def test_an_overlay_happens_to_the_provider_it_names_and_counts_for_it(pytester:
         pytester.makeconftest("def pytest_collection_modifyitems(items):\n    items.reverse()\n")
     result = pytester.runpytest(*args)
 
-    result.assert_outcomes(passed=2, failed=4)
+    result.assert_outcomes(passed=2, failed=5)
     outcomes = {
         t["test"].split("::")[1]: t["outcome"] for t in json.loads((pytester.path / "r.json").read_text())["tests"]
     }
@@ -85,6 +91,7 @@ def test_an_overlay_happens_to_the_provider_it_names_and_counts_for_it(pytester:
         "test_each_on_a_provider_never_called[provider-500]": "failed",
         "test_each_on_a_provider_never_called[staging-auth]": "failed",  # was skipped: "cannot apply"
         "test_each_on_a_provider_never_called[mapping-status-error]": "failed",
+        "test_hub_down_for_a_provider_never_called": "failed",  # was passed: any look-up it failed counted
     }
     result.stdout.fnmatch_lines(
         [
@@ -95,6 +102,12 @@ def test_an_overlay_happens_to_the_provider_it_names_and_counts_for_it(pytester:
     result.stdout.fnmatch_lines(
         ["*hfrouter_each_outage case('staging-auth', provider='groq') answered no call of this test: no call went*"]
     )
+    result.stdout.fnmatch_lines(
+        [
+            "*'hub-unavailable', provider='together') answered no call of this test: no call went to provider "
+            "'together'; the test called: (no inference call) — the test's Hub look-ups failed (hub-unavailable)*",
+        ]
+    )
     data = json.loads((pytester.path / "r.json").read_text())
     met = {t["test"].split("::")[1]: sorted(map(tuple, t["met"])) for t in data["tests"]}
     assert met["test_missing_on_together"] == [("novita", "provider-500"), ("together", "mapping-missing-provider")]
@@ -103,6 +116,7 @@ def test_an_overlay_happens_to_the_provider_it_names_and_counts_for_it(pytester:
     cells = data["coverage"]["cells"]
     assert {(provider, scenario) for provider, row in cells.items() for scenario in row} == {
         ("novita", "provider-500"),
+        ("novita", "hub-unavailable"),  # novita's look-up met the Hub down: that happened to its calls
         ("together", "mapping-missing-provider"),
         ("together", "staging-auth"),
     }
