@@ -1,10 +1,11 @@
 """Hub-side outages of one provider (the mapping overlays: staging-auth, mapping-missing-provider,
-mapping-status-error; and hub-unavailable, which fails every provider's look-up): a mapping look-up names a model, so the plugin reads which provider's call made
-it, and an overlay counts (as happened, in the coverage) only where it was asked for.
+mapping-status-error; and hub-unavailable, which fails every provider's look-up): a mapping look-up
+names a model, so the plugin reads which provider's call made it, and an outage of one provider counts
+(as happened) only where it was asked for.
 
 An audit found an overlay on a provider the app never called passing as "happened" (it had reshaped
 novita's look-up), the coverage crediting it to novita, and an each_outage case of it skipped where
-the same case of provider-500 failed.
+the same case of provider-500 failed; another, hub-unavailable on a provider the app never called passing.
 """
 
 from __future__ import annotations
