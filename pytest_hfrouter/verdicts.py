@@ -234,6 +234,11 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
     last = inference[-1]
     if last.status in ACCOUNT_WIDE and last.fault is None:
         return []  # stopping on a 401/402/403 is right: every link would get it
+    if last.stream and last.status == 200:
+        # a stream that broke after it began: words the app showed cannot be taken back, so saying the
+        # answer broke off is as right as starting it again elsewhere (an audit: the example app's
+        # StreamInterrupted was judged gave-up-early, and accepting the half answer truncated-stream-accepted)
+        return []
     tried = {c.provider for c in inference}
     untried = [p for p in chain if p not in tried]
     if not untried:

@@ -1384,6 +1384,18 @@ def test_the_apps_other_requests_are_no_retries_nor_fallbacks() -> None:
     assert judge([cut, fallback], passed=True) == []
 
 
+def test_stopping_after_a_stream_that_broke_once_begun_is_not_giving_up_early() -> None:
+    """Words a broken stream showed cannot be taken back: an app that says the answer broke off does right
+    (an audit: the example app's StreamInterrupted was judged gave-up-early, and accepting the half answer
+    truncated-stream-accepted, so only starting the answer again elsewhere escaped both)."""
+    chain = ("novita", "together")
+    for scenario in ("stream-cut", "stream-error-event"):
+        broke = _logged(200, 0, scenario=scenario, truncates=True)
+        assert judge([broke], passed=False, chain=chain) == []
+    refused = _logged(500, 0, scenario="provider-500", truncates=True)  # a stream refused before it began
+    assert [v.name for v in judge([refused], passed=False, chain=chain)] == ["gave-up-early"]
+
+
 def test_error_in_200_on_a_plain_call_truncates_no_stream(hfrouter: HFRouter) -> None:
     """error-in-200 declares truncates_stream for the streams it answers; a plain call is no stream."""
     from huggingface_hub import InferenceClient
