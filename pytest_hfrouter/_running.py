@@ -202,6 +202,8 @@ class Running:
             raise late_marker_refused(item, refused or list(late), True, self.settings)
         try:
             fresh = {id(m): rule_of(m).fresh() for m in late.get(OUTAGE, ())}
+            for rule in fresh.values():
+                rule.since = len(self.exchange.calls)  # setup's calls came before it
             for mark in late.get(RESILIENT, ()):
                 parse_resilient(mark.args, mark.kwargs)
         except MarkerError as exc:

@@ -140,6 +140,7 @@ class HFRouter:
         if hub:
             reset_client_caches(self._resets)
         exchange.rules.insert(0, rule)
+        rule.since = len(exchange.calls)
         window = len(exchange.outage_windows)
         exchange.outage_windows.append((len(exchange.calls), None))
         try:
@@ -148,6 +149,7 @@ class HFRouter:
         finally:
             exchange.rules.remove(rule)
             exchange.ended_rules.append(rule)
+            rule.until = len(exchange.calls)
             if hub:
                 reset_client_caches(self._resets)
             exchange.outage_windows[window] = (exchange.outage_windows[window][0], len(exchange.calls))

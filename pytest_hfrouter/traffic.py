@@ -135,6 +135,10 @@ class Rule:
     used: int = 0
     #: answers this rule gave or shaped, mapping overlays included (0 after the body: it never happened)
     hits: int = 0
+    #: the calls it applied to, by their place in the test's log: from ``since`` (a block's start, or the
+    #: body's for a marker a fixture added) to ``until`` (a block's end; None: the test's)
+    since: int = 0
+    until: int | None = None
 
     @property
     def fault(self) -> Fault | None:
@@ -144,7 +148,7 @@ class Rule:
         """This rule unused (a marker's rule for the next test): a copy with its counts at 0
         (`dataclasses.replace` re-runs ``__init__``; one dict copy is a fifth of that)."""
         copied = object.__new__(Rule)
-        copied.__dict__.update(self.__dict__, used=0, hits=0)
+        copied.__dict__.update(self.__dict__, used=0, hits=0, since=0, until=None)
         return copied
 
     @property

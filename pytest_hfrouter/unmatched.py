@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, cast
 
+from .markers import BLOCK_API
 from .providers import nearest
 from .routes import AUTO, INFERENCE_KINDS, MAPPING, PROVIDER, Route, RouteKind
 from .tasks import DOWNLOAD, POLL, SUBMIT, Step
@@ -76,6 +77,9 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
     if answerable and all(c.route == MAPPING and scenario.name in c.scenarios for c in answerable):
         return Finding(rule, NOT_APPLICABLE, _overlay_only(rule))
     if answerable:
+        outside = _outside(rule, calls, answerable)
+        if outside:
+            return Finding(rule, SHADOWED, outside)
         by = sorted({c.answered_by for c in answerable})
         return Finding(
             rule,
@@ -86,6 +90,25 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
     if matching:
         return Finding(rule, NOT_APPLICABLE, _cannot_apply(rule, matching))
     return Finding(rule, UNMATCHED, _no_match(rule, calls))
+
+
+def _outside(rule: Rule, calls: Sequence[Call], answerable: Sequence[Call]) -> str | None:
+    """Why the calls the rule could answer were not its: all of them came before it applied (a block
+    not yet begun, a marker a fixture added while setup's calls were made) or after its block ended."""
+    window = calls[rule.since : rule.until]
+    if any(any(c is w for w in window) for c in answerable):
+        return None
+    count = len(answerable)
+    if rule.api == BLOCK_API:
+        return (
+            f"the {count} call(s) it could answer were made outside its with block (before it began or after it "
+            "ended): a block's outage applies only to the calls inside it"
+        )
+    return (
+        f"the {count} call(s) it could answer were made in the test's setup, before a fixture added this marker "
+        "(request.applymarker): a marker added so applies from the test body on. To meet setup's calls, put the "
+        "marker on the test, its class or its module"
+    )
 
 
 def _overlay_only(rule: Rule) -> str:
@@ -156,7 +179,10 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
 def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
     inference = [c for c in calls if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
     if not calls:
-        return "the test made no router or Hub call at all (did the app run, and through an intercepted client?)"
+        return (
+            "the test made no router or Hub call in its setup or body (did the app run, and through an intercepted "
+            "client? A call a fixture makes in its teardown comes after this judgment and does not count)"
+        )
     what = []
     if rule.provider:
         what.append(f"provider {rule.provider!r}")

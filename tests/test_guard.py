@@ -378,7 +378,7 @@ def test_an_outage_a_thread_of_another_test_kept_from_the_app_says_so(hfapp: pyt
     result.stdout.fnmatch_lines(
         [
             "  - @pytest.mark.hfrouter_outage('provider-500', provider='novita') answered no call of this test: the "
-            "test made no router or Hub call at all*",
+            "test made no router or Hub call in its setup or body*",
             "  Meanwhile 2 call(s) came from threads this test did not start, started by: "
             "test_worker.py::test_healthy. They were answered at session level, not as this test's (a thread works "
             "for the test that started it, in its body or a function-scoped fixture): to have a thread serve every "

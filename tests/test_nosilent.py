@@ -664,6 +664,44 @@ def test_an_xfail_does_not_absorb_an_outage_that_never_happened(hfapp: pytest.Py
     assert result.stdout.str().count("an outage this test asks for never happened") == 2
 
 
+def test_an_outage_that_met_calls_only_outside_where_it_applied_says_so(hfapp: pytest.Pytester) -> None:
+    """A marker a fixture added applies from the body on, a block inside its with: the calls they could
+    have answered came before (or after), and the finding says that, not "a closer rule answered first"
+    (an audit: no closer rule existed)."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.fixture
+        def warmed(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+            chat("novita")
+
+        def test_marker_added_by_a_fixture(warmed):
+            pass
+
+        def test_calls_around_an_empty_block(hfrouter):
+            chat("novita")
+            with hfrouter.outage("provider-500", provider="novita"):
+                pass
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*answered no call of this test: the 1 call(s) it could answer were made in the test's setup, before a "
+            "fixture added this marker (request.applymarker)*",
+            "*answered no call of this test: the 2 call(s) it could answer were made outside its with block*",
+        ]
+    )
+    assert "a closer rule" not in result.stdout.str()
+
+
 # -- §2: the matrix runs only what can happen --------------------------------------------------------
 def test_each_outage_skips_the_cases_that_cannot_apply_with_their_reason(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
