@@ -616,6 +616,49 @@ def test_scenarios_table_and_show() -> None:
     assert "unknown scenario 'rate-limit'. Did you mean 'rate-limited-429'?" in unknown.stderr
 
 
+#: every scenario a chat call to novita can meet (job-failed is replicate's task answer)
+CHAT_SCENARIOS = sorted(
+    name
+    for name, scenario in shipped_library().scenarios.items()
+    if {"provider", "mapping"} & set(scenario.routes) and name != "job-failed"
+)
+
+
+@pytest.mark.parametrize("name", CHAT_SCENARIOS)
+def test_what_show_says_a_client_raises_is_what_it_raises(hfrouter: Any, name: str) -> None:
+    """`hfrouter scenarios show` tells what InferenceClient.chat_completion raises per huggingface_hub
+    major: the installed major's line names the exception a replayed call raises (an audit found four
+    lines wrong: body-cut, provider-unavailable, stream-half-json's text, job-failed's task)."""
+    import huggingface_hub
+    from huggingface_hub import InferenceClient
+
+    from pytest_hfrouter.scenario_info import raised
+
+    major = f"{huggingface_hub.__version__.split('.')[0]}.x"
+    library = shipped_library()
+    scenario = library.scenarios[name]
+    stream = scenario.truncates_stream or name in ("stream-cut", "stream-error-event", "slow-stream")
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    got = "nothing"
+    with hfrouter.outage(name, provider="novita", optional=True):  # provider-unavailable changes nothing here
+        try:
+            answer = client.chat_completion(
+                [{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-72B-Instruct", stream=stream
+            )
+            if stream:
+                list(answer)  # type: ignore[arg-type]
+        except Exception as error:
+            got = type(error).__name__
+    said = next(text for who, text in raised(scenario) if who.startswith(major))
+    if got == "nothing":
+        assert said.startswith("nothing"), said
+    elif "the read-timeout exceptions" in said:  # slow-first-token, slower than the client's timeout
+        timeout = next(text for who, text in raised(library.scenarios["read-timeout"]) if who.startswith(major))
+        assert got in timeout, (got, timeout)
+    else:
+        assert got in said, (got, said)
+
+
 def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
     version = hfrouter("--version")
     assert version.returncode == 0 and version.stdout.startswith("hfrouter (pytest-hfrouter) ")
