@@ -759,12 +759,14 @@ class Engine:
         key: tuple[Any, ...] = ()
         try:
             fit = fit_of(request.body)
-            key = ("healthy", provider, route.stream, route.model, fit)
+            key = ("healthy", route.kind, provider, route.stream, route.model, fit)
             cached = self._answers.get(key)
-            if cached is None:  # built once per provider, stream, model and fit
+            if cached is None:  # built once per route kind, provider, stream, model and fit
                 _, recorded = self.library.healthy.answer(provider, route.stream)
                 body = fitted_body(recorded.body, route.stream, fit) if fit is not None else recorded.body
-                extra = (("x-inference-provider", provider),) if provider else ()
+                # the router names its pick on the auto route (docs/ROUTER-FACTS.md §4.1); none of the real
+                # provider-route recordings carries the header (an audit: it was added to every answer)
+                extra = (("x-inference-provider", provider),) if provider and route.kind == AUTO else ()
                 cached = self._answers[key] = Answer(
                     recorded.status,
                     recorded.reason,
@@ -801,10 +803,9 @@ class Engine:
                 f"no healthy answer for task {task!r} on provider {provider!r} in the shipped library"
                 f"{elsewhere}{removed} — a chat answer is never served to a {task} call"
             )
-        recorded = exchange.answer
-        extra = (("x-inference-provider", provider),) if provider else ()
+        recorded = exchange.answer  # a task's call is a provider route's: no x-inference-provider (see `_healthy`)
         cached = self._answers[key] = Answer(
-            recorded.status, recorded.reason, recorded.headers + extra, recorded.body, source="healthy"
+            recorded.status, recorded.reason, recorded.headers, recorded.body, source="healthy"
         )
         return cached
 
