@@ -1480,3 +1480,32 @@ def test_a_hub_outage_on_hf_inference_says_its_client_makes_no_mapping_look_up(p
             "asks the Hub nothing but the model's task for provider='hf-inference'*"
         ]
     )
+
+
+def test_a_retry_loop_without_end_fails_instead_of_hanging(
+    hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replayed answers come at once: an app that retries a failing provider for ever would spin for
+    ever (an audit: its outage test hung). Past the cap the test fails, whatever the app catches."""
+    import pytest_hfrouter.faces._core as core
+
+    monkeypatch.setattr(core, "MAX_CALLS", 200)  # the same check, sooner (the inner run is in this process)
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_retries_for_ever():
+            while True:
+                try:
+                    return chat("novita")
+                except Exception:
+                    continue
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the app made 200 router and Hub calls in this test, and went on*"])

@@ -69,6 +69,9 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any, deadline: Any
     if not _patching.polling_virtual:
         _virtualise_polling()
     background = threads.is_background()
+    exchange = engine.exchange
+    if exchange is not None and len(exchange.calls) >= MAX_CALLS and not background:
+        raise endless(request)
     answer = engine.answer(request, background)
     if answer.unanswered:
         raise UnansweredRequest(  # the app may log it, or it may stop collection: scrubbed as every output is
@@ -89,6 +92,27 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any, deadline: Any
     if answer.fault is not None and outcome.outcome is None:
         engine.spared(answer, background)  # slow, but within the client's timeout: a success after all
     return answer, outcome
+
+
+#: the calls one test may make: replayed answers come at once, so a retry loop without end would
+#: spin for ever (an audit: an app that retried a failing provider in `while True` hung its test)
+MAX_CALLS = 10_000
+
+
+def endless(request: Request) -> BaseException:
+    """The test's failure at its call past `MAX_CALLS` (a `pytest.fail` exception: an app's
+    ``except Exception`` does not swallow it)."""
+    import pytest
+
+    return pytest.fail.Exception(
+        scrub.text(
+            f"pytest-hfrouter: the app made {MAX_CALLS:,} router and Hub calls in this test, and went on "
+            f"({request.method} {request.url}): a retry loop with no end? Replayed answers come at once, so such a "
+            "loop never stops by itself; against the router it would go on for as long as the outage lasts. Bound "
+            "the app's retries (the retry-storm verdict names them)"
+        ),
+        pytrace=False,
+    )
 
 
 def idle() -> bool:
