@@ -15,7 +15,7 @@ from typing import Any
 
 from .bodies import json_object
 from .errors import did_you_mean
-from .routes import INFERENCE_KINDS
+from .routes import INFERENCE_KINDS, MAPPING
 from .traffic import Call, Exchange
 
 RETRY_STORM = "retry-storm"
@@ -149,7 +149,7 @@ def judge(
                 )
             )
     verdicts += _truncated(list(calls), passed, caught_after)
-    verdicts += _gave_up_early(inference, chain)
+    verdicts += _gave_up_early(inference, chain, calls)
     return verdicts
 
 
@@ -228,7 +228,7 @@ def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdi
     return []
 
 
-def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]:
+def _gave_up_early(inference: list[Call], chain: Sequence[str], calls: Sequence[Call]) -> list[Verdict]:
     if not chain or not inference or not inference[-1].failed:
         return []
     last = inference[-1]
@@ -239,7 +239,10 @@ def _gave_up_early(inference: list[Call], chain: Sequence[str]) -> list[Verdict]
         # answer broke off is as right as starting it again elsewhere (an audit: the example app's
         # StreamInterrupted was judged gave-up-early, and accepting the half answer truncated-stream-accepted)
         return []
-    tried = {c.provider for c in inference}
+    # a link the Hub stopped (its mapping look-up failed, or left it out) was tried too: the look-up made
+    # for its call says so (an audit: an app that met a removed novita, a together 503 and the Hub down
+    # for cerebras was told novita and cerebras had never been tried)
+    tried = {c.provider for c in inference} | {c.looked_up_for for c in calls if c.route == MAPPING}
     untried = [p for p in chain if p not in tried]
     if not untried:
         return []

@@ -1396,6 +1396,20 @@ def test_stopping_after_a_stream_that_broke_once_begun_is_not_giving_up_early() 
     assert [v.name for v in judge([refused], passed=False, chain=chain)] == ["gave-up-early"]
 
 
+def test_a_link_the_hub_stopped_was_tried() -> None:
+    """A link whose mapping look-up failed or left its provider out was tried: the app did not give up
+    while it was left (an audit: chaos removed novita, failed together with a 503 and the Hub for
+    cerebras, and gave-up-early said novita and cerebras had never been tried)."""
+    import dataclasses
+
+    chain = ("novita", "together", "cerebras")
+    looked_up = dataclasses.replace(_logged(200, 0), route="mapping", looked_up_for="novita")
+    hub_down = dataclasses.replace(_logged(503, 2), route="mapping", looked_up_for="cerebras")
+    together = _logged(503, 1, provider="together", scenario="service-unavailable-503")
+    assert judge([looked_up, together, hub_down], passed=False, chain=chain) == []
+    assert [v.name for v in judge([together], passed=False, chain=chain)] == ["gave-up-early"]
+
+
 def test_error_in_200_on_a_plain_call_truncates_no_stream(hfrouter: HFRouter) -> None:
     """error-in-200 declares truncates_stream for the streams it answers; a plain call is no stream."""
     from huggingface_hub import InferenceClient
