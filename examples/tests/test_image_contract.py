@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 from imageapp import AllProvidersFailed, FallbackPainter, QuotaExceeded
 
+# and judged on how the app treats the router (README, Resilience verdicts)
+pytestmark = pytest.mark.hfrouter_resilient(chain=["fal-ai", "together", "hf-inference"])
+
 PROMPT = "An astronaut riding a horse on the moon."
 
 # What the app must do when fal-ai has a scenario's outage; unlisted: it falls back to together.
