@@ -79,12 +79,18 @@ def start(
 class RunSession:
     """The report of one run (its part on a worker), the run id and the chaos seed workers share."""
 
-    @functools.cached_property
-    def report(self) -> Report:
-        """Made when first written to (a run that reports nothing never loads the module)."""
+    #: the run's report, made when first written to (`__getattr__`): a run that reports nothing never loads
+    #: its module. Not a property: pytest 8.0 to 8.2 read every attribute of a plugin looking for fixtures,
+    #: which made it (an audit: a run the plugin did nothing in then wrote its step summary and library cache)
+    report: Report
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "report":
+            raise AttributeError(name)
         from .report import Report
 
-        return Report(mode=self.settings.mode, started=self._started)
+        made = self.__dict__["report"] = Report(mode=self.settings.mode, started=self._started)
+        return made
 
     @functools.cached_property
     def _traffic_record(self) -> Callable[[Exchange], dict[str, Any]]:

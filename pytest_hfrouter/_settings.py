@@ -141,7 +141,10 @@ def add_live_option(parser: pytest.Parser) -> bool:
     """``--live``, once the project's conftests have added their options: a conftest that has its
     own ``--live`` (a common name) keeps it, and ``--hfrouter-mode=live`` is the plugin's. (Added
     with the other options, it would stop pytest at start-up: pytest refuses an option twice.)"""
-    if any("--live" in option.names() for group in parser._groups for option in group.options):
+    # pytest 8 keeps a conftest's ``parser.addoption`` options in ``_anonymous``, outside ``_groups`` (9 lists
+    # it there too): an audit found a conftest's own --live stopping pytest 8.0 to 8.4 at start-up
+    groups = [parser._anonymous, *parser._groups]
+    if any("--live" in option.names() for group in groups for option in group.options):
         return False
     parser.getgroup("hfrouter").addoption(
         "--live",

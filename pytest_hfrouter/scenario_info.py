@@ -77,7 +77,8 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             (
                 "requests.exceptions.ReadTimeout (not converted)" + hang,
                 "httpx.ReadTimeout: timed out (not converted)" + hang,
-                "huggingface_hub.errors.InferenceTimeoutError: Inference call timed out: <url>" + hang,
+                "huggingface_hub.errors.InferenceTimeoutError: Inference call timed out: <url> (2.3 and later; 2.0 to "
+                "2.2: httpx2.ReadTimeout)" + hang,
             ),
             "docs/ROUTER-FACTS.md §3.2 (observed with timeout=1)",
         )
@@ -86,7 +87,8 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             (
                 "requests.exceptions.ConnectTimeout" + hang,
                 "httpx.ConnectTimeout" + hang,
-                "huggingface_hub.errors.InferenceTimeoutError (2.x converts every httpx2.TimeoutException)" + hang,
+                "huggingface_hub.errors.InferenceTimeoutError (2.3 and later convert every httpx2.TimeoutException; "
+                "2.0 to 2.2: httpx2.ConnectTimeout)" + hang,
             ),
             "inferred from docs/ROUTER-FACTS.md §3.2 (read timeouts observed; the same except clauses)",
         )

@@ -1233,7 +1233,9 @@ def test_verdicts_of_an_outage_given_by_the_context_manager(resilapp: pytest.Pyt
 
 
 def test_the_example_app_gets_no_verdicts(pytester: pytest.Pytester) -> None:
-    """The README's example suite exercises a well-behaved app: not one verdict, even under ``fail``."""
+    """The README's example suite exercises a well-behaved app: not one verdict, even under ``fail``, but
+    for the seed's Option 2, pinned by its strict xfail: it dies at novita's 500 with together and cerebras
+    left (the examples judge every contract test against the app's chain)."""
     examples = Path(__file__).resolve().parent.parent / "examples"
     shutil.copytree(examples, pytester.path / "examples", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pytester.makeini("[pytest]\nhfrouter_verdicts = fail\n")
@@ -1242,8 +1244,13 @@ def test_the_example_app_gets_no_verdicts(pytester: pytest.Pytester) -> None:
 
     assert result.ret == pytest.ExitCode.OK
     assert result.parseoutcomes()["passed"] > 40
-    assert verdict_lines(result) == []
-    assert read_report(pytester.path / "report.json")["verdicts"] == []
+    seed = "examples/tests/test_outage_contract.py::test_seed_option2_survives_novita_500"
+    assert verdict_lines(result) == [
+        f"{seed}: gave-up-early: the chain ended with 500 from novita while together, cerebras had never been tried"
+    ]
+    assert [(v["test"], v["name"]) for v in read_report(pytester.path / "report.json")["verdicts"]] == [
+        (seed, "gave-up-early")
+    ]
 
 
 # -- the issue's closing run: one flawed app per verdict ----------------------------------------------
