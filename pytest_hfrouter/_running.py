@@ -153,12 +153,12 @@ def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, setti
             f"the plugin does not act in this test ({settings.scope.describe()}): it decided when the test's setup "
             "began, before any fixture, so the test's requests are not the plugin's to answer"
         )
+    # a matrix is made while the test is collected, before pytest_collection_modifyitems runs
+    where = "" if EACH_OUTAGE in names else ", or add it in a conftest's pytest_collection_modifyitems"
     return pytest_fail(
         f"pytest-hfrouter: a fixture of {item.nodeid} added {marks} while the test's setup ran "
         f"(request.applymarker or node.add_marker), and {why}. Put the marker on the test, its class or module "
-        "(pytestmark), or add it in a conftest's pytest_collection_modifyitems"
-        + ("" if acting else "; or name the hfrouter fixture in the test's arguments")
-        + "."
+        f"(pytestmark){where}" + ("" if acting else "; or name the hfrouter fixture in the test's arguments") + "."
     )
 
 

@@ -714,6 +714,30 @@ def test_an_outage_that_met_calls_only_outside_where_it_applied_says_so(hfapp: p
     assert "a closer rule" not in result.stdout.str()
 
 
+def test_a_matrix_a_fixture_adds_is_sent_to_the_test_not_to_modifyitems(hfapp: pytest.Pytester) -> None:
+    """hfrouter_each_outage parametrizes the test while it is collected, before a conftest's
+    pytest_collection_modifyitems runs: the message names only the places that work (an audit)."""
+    hfapp.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def matrix(request):
+            request.applymarker(pytest.mark.hfrouter_each_outage("provider-500", provider="novita"))
+
+        def test_matrix(matrix, hfrouter):
+            pass
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*added @pytest.mark.hfrouter_each_outage while the test's setup ran*"])
+    result.stdout.fnmatch_lines(["*Put the marker on the test, its class or module (pytestmark).*"])
+    assert "modifyitems" not in result.stdout.str()
+
+
 # -- §2: the matrix runs only what can happen --------------------------------------------------------
 def test_each_outage_skips_the_cases_that_cannot_apply_with_their_reason(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
