@@ -735,7 +735,7 @@ def test_a_matrix_a_fixture_adds_is_sent_to_the_test_not_to_modifyitems(hfapp: p
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*added @pytest.mark.hfrouter_each_outage while the test's setup ran*"])
     result.stdout.fnmatch_lines(["*Put the marker on the test, its class or module (pytestmark).*"])
-    assert "modifyitems" not in result.stdout.str()
+    assert "pytest_collection_modifyitems" not in result.stdout.str()
 
 
 # -- §2: the matrix runs only what can happen --------------------------------------------------------
