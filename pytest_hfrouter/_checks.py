@@ -41,6 +41,8 @@ class Findings:
     skip: str | None = None
     #: what a failed test's report should show (an outage that never happened may be why it failed)
     notes: list[str] = field(default_factory=list)
+    #: whether the test is marked xfail (asked only when it exercised nothing it asked for: then it fails)
+    expects_failure: Callable[[], bool] = bool
 
 
 def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -> list[tuple[Path, float]]:
@@ -137,31 +139,16 @@ def after_call(
     """What the test's traffic shows after its body (``judged_alone``: its own ``hfrouter_resilient``
     marker asks for verdicts, so a test whose app made no inference call judged nothing;
     ``expects_failure``: whether the test is marked xfail, asked only when an outage never happened)."""
-    findings = Findings()
+    findings = Findings(expects_failure=expects_failure)
     if exchange.unentered:
-        _never_entered(findings, exchange.unentered, passed=passed, expects_failure=expects_failure)
-    _never_happened(
-        findings,
-        exchange,
-        settings,
-        passed=passed,
-        each_rule=each_rule,
-        location=location,
-        expects_failure=expects_failure,
-    )
+        _never_entered(findings, exchange.unentered, passed=passed)
+    _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
     if findings.skip is not None:
         return findings
     if exchange.cassettes and settings.mode != REWRITE:  # a rewrite replaces the cassette: what it held is no finding
-        _cassettes_used(findings, exchange, settings, passed=passed, location=location, expects=expects_failure)
+        _cassettes_used(findings, exchange, settings, passed=passed, location=location)
     if judged_alone and not any(call.route in INFERENCE_KINDS for call in exchange.calls):
-        _unmatched(
-            findings,
-            _nothing_judged(exchange),
-            settings,
-            passed=passed,
-            location=location,
-            expects_failure=expects_failure,
-        )
+        _unmatched(findings, _nothing_judged(exchange), settings, passed=passed, location=location)
     if not settings.judges(resilience is not None):
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
@@ -211,9 +198,7 @@ def _nothing_judged(exchange: Exchange) -> str:
     ) + (f"\n{elsewhere}" if elsewhere else "")
 
 
-def _never_entered(
-    findings: Findings, rules: tuple[Rule, ...], *, passed: bool, expects_failure: Callable[[], bool]
-) -> None:
+def _never_entered(findings: Findings, rules: tuple[Rule, ...], *, passed: bool) -> None:
     """``hfrouter.outage(...)`` called as a statement: its outage applies inside its ``with`` block
     only, so none ever happened. Not a matter of ``hfrouter_on_unmatched``: the test is wrong."""
     listed = "\n".join(f"  - {rule.describe()}" for rule in rules)
@@ -221,7 +206,7 @@ def _never_entered(
         "pytest-hfrouter: hfrouter.outage(...) was called, but its block never began, so its outage never "
         f"happened:\n{listed}\n  It applies only inside a with block: with hfrouter.outage(...): <the calls>"
     )
-    (findings.unexercised if passed or expects_failure() else findings.notes).append(message)
+    (findings.unexercised if passed or findings.expects_failure() else findings.notes).append(message)
 
 
 def _never_happened(
@@ -232,7 +217,6 @@ def _never_happened(
     passed: bool,
     each_rule: Rule | None,
     location: tuple[str, int],
-    expects_failure: Callable[[], bool],
 ) -> None:
     """Rules that answered no call: a matrix case that could not apply is skipped; the rest are findings."""
     unmatched: list[Finding] = []
@@ -257,7 +241,7 @@ def _never_happened(
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )
-    _unmatched(findings, message, settings, passed=passed, location=location, expects_failure=expects_failure)
+    _unmatched(findings, message, settings, passed=passed, location=location)
 
 
 def _answered_elsewhere(exchange: Exchange) -> str:
@@ -281,18 +265,12 @@ def _beside(exchange: Exchange) -> str:
 
 
 def _cassettes_used(
-    findings: Findings,
-    exchange: Exchange,
-    settings: Settings,
-    *,
-    passed: bool,
-    location: tuple[str, int],
-    expects: Callable[[], bool],
+    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
 ) -> None:
     """How much of its cassettes the test requested: none of one is a finding (`_idle_cassettes`),
     part of one names the rest (ini ``hfrouter_on_unplayed``); a module's or class's cassette is
     shared, each of its tests requesting its part, so what one test left is no finding of its."""
-    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location, expects=expects)
+    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
     if settings.on_unplayed == "ignore":
         return
     shared = exchange.shared_cassettes
@@ -313,13 +291,7 @@ def _cassettes_used(
 
 
 def _idle_cassettes(
-    findings: Findings,
-    exchange: Exchange,
-    settings: Settings,
-    *,
-    passed: bool,
-    location: tuple[str, int],
-    expects: Callable[[], bool],
+    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
 ) -> list[Cassette]:
     """Replay: the test's own cassettes it requested none of. Their answers never reached the app,
     so the test exercised none of what it replays: judged like a rule that never happened. (A
@@ -340,7 +312,7 @@ def _idle_cassettes(
         f"it:\n{listed}\n  (recorded for other calls: re-record it, or drop it from the test; for the whole run: "
         "ini hfrouter_on_unmatched = warn or ignore)"
     )
-    _unmatched(findings, message, settings, passed=passed, location=location, expects_failure=expects)
+    _unmatched(findings, message, settings, passed=passed, location=location)
     return idle
 
 
@@ -352,19 +324,13 @@ def _held(cassette: Cassette, shown: int = 3) -> str:
 
 
 def _unmatched(
-    findings: Findings,
-    message: str,
-    settings: Settings,
-    *,
-    passed: bool,
-    location: tuple[str, int],
-    expects_failure: Callable[[], bool],
+    findings: Findings, message: str, settings: Settings, *, passed: bool, location: tuple[str, int]
 ) -> None:
     """What never happened, as ini ``hfrouter_on_unmatched`` says: a failure, or a warning; on a
     test that failed on its own, a note in its report (it may be why it failed) — unless the test
     expects to fail (xfail): then its failure may be any but the one it pins, and this one fails it."""
     fails = settings.on_unmatched == "fail"
-    if fails and expects_failure():
+    if fails and findings.expects_failure():
         findings.unexercised.append(message)
     elif not passed:
         findings.notes.append(message)
