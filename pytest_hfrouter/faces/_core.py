@@ -102,16 +102,13 @@ MAX_CALLS = 10_000
 def endless(request: Request) -> BaseException:
     """The test's failure at its call past `MAX_CALLS` (a `pytest.fail` exception: an app's
     ``except Exception`` does not swallow it)."""
-    import pytest
+    from .._checks import pytest_fail
 
-    return pytest.fail.Exception(
-        scrub.text(
-            f"pytest-hfrouter: the app made {MAX_CALLS:,} router and Hub calls in this test, and went on "
-            f"({request.method} {request.url}): a retry loop with no end? Replayed answers come at once, so such a "
-            "loop never stops by itself; against the router it would go on for as long as the outage lasts. Bound "
-            "the app's retries (the retry-storm verdict names them)"
-        ),
-        pytrace=False,
+    return pytest_fail(
+        f"pytest-hfrouter: the app made {MAX_CALLS:,} router and Hub calls in this test, and went on "
+        f"({request.method} {request.url}): a retry loop with no end? Replayed answers come at once, so such a "
+        "loop never stops by itself; against the router it would go on for as long as the outage lasts. Bound "
+        "the app's retries (the retry-storm verdict names them)"
     )
 
 
