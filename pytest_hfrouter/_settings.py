@@ -207,7 +207,8 @@ def add_options(parser: pytest.Parser) -> None:
     )
     option(
         "--hfrouter-summary",
-        "Write the Markdown summary here too ($GITHUB_STEP_SUMMARY is always used)",
+        "Write the Markdown summary here too ($GITHUB_STEP_SUMMARY is appended to when set and a test called "
+        "the router)",
         ini="",
         default=None,
         metavar="PATH",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -164,14 +166,16 @@ class HFRouter:
     def assert_resilient(self, allow: Sequence[str] = (), chain: Sequence[str] | None = None) -> None:
         """Fail with the verdicts (and the call log) unless each is in ``allow``."""
         __tracebackhide__ = True
-        from .verdicts import check_names, verdicts_of
+        from .markers import parse_resilient
+        from .verdicts import verdicts_of
 
-        problems = check_names(allow)
-        if problems:
-            raise ValueError("; ".join(problems))
-        chain = self._chain if chain is None else tuple(chain)
+        try:  # the marker's own checks (an audit: a string chain was read a letter at a time, a typo taken as given)
+            given = parse_resilient((), {"allow": tuple(allow) if isinstance(allow, list) else allow, "chain": chain})
+        except MarkerError as exc:
+            raise ValueError(f"assert_resilient(allow=(), chain=None): {exc.problem}") from None
+        chain = self._chain if given.chain is None else given.chain
         found = verdicts_of(self._exchange, passed=True, chain=chain, storm_limit=self._storm_limit)
-        found = [v for v in found if v.name not in allow]
+        found = [v for v in found if v.name not in given.allow]
         if found:
             self._fail("resilience verdicts:\n" + "\n".join(f"  {v.describe()}" for v in found))
 
@@ -190,10 +194,12 @@ class HFRouter:
         test's `Clock` (``clock.slept``: the seconds slept so far).
         """
         exchange = self._exchange
-        real_async_sleep = asyncio.sleep
+        real_async_sleep, real_sleep = asyncio.sleep, time.sleep
 
         def sleep(seconds: float) -> None:
-            exchange.virtual += max(0.0, seconds)
+            if not 0 <= seconds < math.inf:  # negative, NaN, infinite: what the real sleep raises (an audit:
+                real_sleep(seconds)  # a backoff gone negative passed here and would crash the app)
+            exchange.virtual += seconds
 
         async def async_sleep(seconds: float, result: Any = None) -> Any:
             exchange.virtual += max(0.0, seconds)
@@ -242,6 +248,8 @@ class HFRouter:
     def assert_not_tried(self, *providers: str) -> None:
         """None of these providers was called (a misspelt one would never be: it is an error)."""
         __tracebackhide__ = True
+        if not providers:
+            raise ValueError("assert_not_tried() needs the providers that must not have been tried")
         _check_providers("assert_not_tried", providers)
         called = [p for p in providers if p in self.tried]
         if called:

@@ -45,6 +45,7 @@ class MarkerError(HFRouterError):
     """Wrong marker arguments: names the API the user called, the problem and its signature."""
 
     def __init__(self, marker: str, problem: str, api: str = MARKER_API) -> None:
+        self.problem = problem
         if marker == OUTAGE:
             head, signature = _OUTAGE_APIS[api]
             super().__init__(f"{head}: {problem}\n  signature: {signature}")

@@ -361,3 +361,28 @@ def test_a_half_stream_after_a_caught_error_in_a_block_is_judged(hfapp: pytest.P
     )
     result = hfapp.runpytest("-p", "hfrouter", "-s")
     result.assert_outcomes(passed=1)
+
+
+def test_the_fixtures_checks_are_the_real_ones(hfrouter: HFRouter) -> None:
+    """What an audit of the README's API found unchecked: a virtual sleep of an invalid length raises as the
+    real one does (a backoff gone negative passed), assert_not_tried() needs a provider (it asserted nothing),
+    and assert_resilient checks allow= and chain= as the marker does (a string chain was read letter by letter)."""
+    import math
+    import time
+
+    with hfrouter.virtual_time():
+        time.sleep(3)
+        for bad, error in ((-1, ValueError), (math.nan, ValueError), (math.inf, OverflowError)):
+            with pytest.raises(error):
+                time.sleep(bad)
+    assert hfrouter.clock.slept == 3
+    with pytest.raises(ValueError, match="needs the providers"):
+        hfrouter.assert_not_tried()
+    for given, said in (
+        ({"chain": ["novita", "togther"]}, "Did you mean 'together'"),
+        ({"chain": "novita,together"}, "chain is a tuple of provider names"),
+        ({"allow": "retry-storm"}, "allow is a tuple of verdict names"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            hfrouter.assert_resilient(**given)  # type: ignore[arg-type]
+    hfrouter.assert_resilient(allow=["retry-storm"], chain=["novita"])
