@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import huggingface_hub
@@ -10,6 +11,8 @@ import pytest
 # Imported once here so that every in-process inner run reuses the loaded client instead of
 # importing huggingface_hub again (pytester drops the modules an inner run imported).
 from huggingface_hub import InferenceClient  # noqa: F401
+
+from pytest_hfrouter import Call
 
 pytest_plugins = ["pytester"]
 
@@ -236,3 +239,33 @@ class CassetteWriter:
 def write_cassette(pytester: pytest.Pytester) -> CassetteWriter:
     """``write_cassette("cassettes/x.yaml", content=...)`` → the path of a novita 200 cassette."""
     return CassetteWriter(pytester.path)
+
+
+def logged_call(
+    status: int | None,
+    at: float,
+    *,
+    provider: str = "novita",
+    scenario: str | None = None,
+    truncates: bool = False,
+    retry_after: float | None = None,
+    asks: str = "hi",
+) -> Call:
+    """A chat call to ``provider`` as the call log holds it (a stream when ``truncates``): what the
+    verdicts and the never-happened diagnoses are judged on, built by hand."""
+    return Call(
+        provider,
+        "Qwen/Qwen2.5-72B-Instruct",
+        "provider",
+        "POST",
+        f"https://router.huggingface.co/{provider}/v3/openai/chat/completions",
+        status,
+        None,
+        f"scenario:{scenario}" if scenario else "healthy",
+        truncates,
+        at,
+        retry_after=retry_after,
+        scenarios=(scenario,) if scenario else (),
+        truncates_stream=truncates,
+        body=json.dumps({"model": "m", "messages": [{"role": "user", "content": asks}]}).encode(),
+    )

@@ -8,12 +8,12 @@ the per-test call cap; ``times=`` on an answer played on the healthy body.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
 
 import pytest
+from conftest import logged_call
 
 from pytest_hfrouter import Call, HFRouter, HFRouterWarning, scrub
 from pytest_hfrouter._checks import _unjudged_chain
@@ -25,23 +25,7 @@ from pytest_hfrouter.verdicts import judge
 MODEL = "Qwen/Qwen2.5-72B-Instruct"
 
 
-def _logged(status, at, *, provider="novita", scenario=None, truncates=False, retry_after=None, asks="hi"):
-    return Call(
-        provider,
-        "Qwen/Qwen2.5-72B-Instruct",
-        "provider",
-        "POST",
-        f"https://router.huggingface.co/{provider}/v3/openai/chat/completions",
-        status,
-        None,
-        f"scenario:{scenario}" if scenario else "healthy",
-        truncates,
-        at,
-        retry_after=retry_after,
-        scenarios=(scenario,) if scenario else (),
-        truncates_stream=truncates,
-        body=json.dumps({"model": "m", "messages": [{"role": "user", "content": asks}]}).encode(),
-    )
+_logged = logged_call
 
 
 def names(calls, **kw):
@@ -144,37 +128,16 @@ def test_times_counts_an_answer_played_on_the_healthy_body(hfrouter: HFRouter) -
 
 
 def test_a_glob_model_gets_no_did_you_mean():  # kills U12
-    call = Call(
-        "novita",
-        "Qwen/Qwen2.5-72B-Instruct",
-        "provider",
-        "POST",
-        "https://router.huggingface.co/novita/v3/openai/chat/completions",
-        200,
-        None,
-        "healthy",
-        False,
-        0.0,
-        body=json.dumps({"messages": []}).encode(),
-    )
+    call = _logged(200, 0.0)
     rule = Rule(shipped_library().get("provider-500"), provider="novita", model="Qwen/Qwen2.5-7B-*")
     finding = diagnose(rule, [call])
     assert finding is not None and "did you mean model=" not in finding.reason, finding.reason
 
 
 def _call(provider):
-    return Call(
-        provider,
-        "Qwen/Qwen2.5-72B-Instruct",
-        "auto",
-        "POST",
-        "https://router.huggingface.co/v1/chat/completions",
-        200,
-        None,
-        "healthy",
-        False,
-        0.0,
-        body=json.dumps({"messages": []}).encode(),
+    """A call on the auto route that the router answered from ``provider``."""
+    return dataclasses.replace(
+        _logged(200, 0.0, provider=provider), route="auto", url="https://router.huggingface.co/v1/chat/completions"
     )
 
 
@@ -292,19 +255,7 @@ def test_a_look_up_a_closer_rule_answered_is_shadowed_not_overlay_only() -> None
 
 def test_no_failed_look_up_hint_when_inference_calls_followed() -> None:  # U10
     rule = Rule(shipped_library().get("provider-500"), provider="together")
-    novita = Call(
-        "novita",
-        MODEL,
-        "provider",
-        "POST",
-        "https://router.huggingface.co/novita/v3/openai/chat/completions",
-        200,
-        None,
-        "healthy",
-        False,
-        1.0,
-        body=json.dumps({"messages": []}).encode(),
-    )
+    novita = _logged(200, 1.0)
     finding = diagnose(rule, [_mapping(503, "scenario:hub-unavailable", ("hub-unavailable",)), novita])
     assert finding is not None and "makes no inference call after a failed look-up" not in finding.reason
 

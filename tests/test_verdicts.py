@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FRESH_LOOKUPS
+from conftest import FRESH_LOOKUPS, logged_call
 
 from pytest_hfrouter import Call, HFRouter, ScenarioError
 from pytest_hfrouter.library import library_dir, load_user_scenarios, shipped_library
@@ -1314,32 +1314,7 @@ def test_one_flawed_app_per_verdict_in_one_summary(resilapp: pytest.Pytester) ->
 
 
 # -- the pre-check: every verdict is judged when its call log can have it -------------------------
-def _logged(
-    status: int | None,
-    at: float,
-    *,
-    provider: str = "novita",
-    scenario: str | None = None,
-    truncates: bool = False,
-    retry_after: float | None = None,
-    asks: str = "hi",
-) -> Call:
-    return Call(
-        provider,
-        "Qwen/Qwen2.5-72B-Instruct",
-        "provider",
-        "POST",
-        f"https://router.huggingface.co/{provider}/v3/openai/chat/completions",
-        status,
-        None,
-        f"scenario:{scenario}" if scenario else "healthy",
-        truncates,
-        at,
-        retry_after=retry_after,
-        scenarios=(scenario,) if scenario else (),
-        truncates_stream=truncates,
-        body=json.dumps({"model": "m", "messages": [{"role": "user", "content": asks}]}).encode(),
-    )
+_logged = logged_call
 
 
 #: a call log that has each verdict, and what judge() is told besides
