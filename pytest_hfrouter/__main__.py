@@ -36,6 +36,8 @@ def parse_outage_spec(spec: str) -> tuple[str, dict[str, Any]]:
         key, sep, value = pair.partition("=")
         if not sep:
             raise HFRouterError(f"--outage {spec!r}: {pair!r} is not key=value ({OUTAGE_HELP})")
+        if key in kwargs:  # an audit: the last of the two was kept, in silence
+            raise HFRouterError(f"--outage {spec!r}: {key} is given twice; give each key once ({OUTAGE_HELP})")
         if key in ("times", "status"):
             kwargs[key] = int(value) if value.isdigit() else value
         elif key == "retry_after" and value.lower() == "none":

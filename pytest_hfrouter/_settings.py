@@ -388,10 +388,25 @@ def output_path(label: str, raw: str, example: str) -> Path:
     return path
 
 
-def _token(environ: Mapping[str, str], mode: str) -> str:
+def _check_distinct(outputs: list[tuple[str, Path]]) -> None:
+    """Two outputs on one file: the later write would replace (or append to) the other's (an audit:
+    one path for the report and the HTML page kept the page, and the JSON was lost)."""
+    seen: dict[Path, str] = {}
+    for label, path in outputs:
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise pytest.UsageError(
+                f"{seen[key]} and {label} both name {path}: each output needs a file of its own "
+                "(e.g. hfrouter-report.json, hfrouter-summary.md, hfrouter-coverage.html)"
+            )
+        seen[key] = label
+
+
+def _token(environ: Mapping[str, str], said: str) -> str:
+    """``said``: the mode as the user asked for it (``--live``, ``--hfrouter-mode=record``, the ini key)."""
     token = environ.get("HF_TOKEN", "")
     if not token:
-        raise pytest.UsageError(f"--hfrouter-mode={mode} talks to the live router and needs HF_TOKEN: {TOKEN_HELP}")
+        raise pytest.UsageError(f"{said} talks to the live router and needs HF_TOKEN: {TOKEN_HELP}")
     if not token.strip():
         raise pytest.UsageError(f"HF_TOKEN is set but blank (only whitespace): {TOKEN_HELP}")
     if token != token.strip():  # a newline from a file, say: no HTTP client sends it in a header
@@ -427,14 +442,17 @@ def resolve(
         return _number(label, str(value).strip(), kind, minimum)
 
     mode = option("hfrouter_mode")
+    # where the mode came from, as the user wrote it (an audit: an ini's mode was named --hfrouter-mode)
+    said = f"--hfrouter-mode={mode}" if mode else ""
     if option(LIVE_DEST):
         if mode not in (None, LIVE):
             raise pytest.UsageError(
                 f"--live and --hfrouter-mode={mode} contradict each other: --live means --hfrouter-mode=live. "
                 "Keep one of them."
             )
-        mode = LIVE
+        mode, said = LIVE, "--live"
     mode = mode or ini("hfrouter_mode") or REPLAY
+    said = said or f"hfrouter_mode = {mode} (ini)"
     if mode not in MODES:
         raise pytest.UsageError(f"hfrouter_mode = {mode!r} is not a mode. Valid modes: {', '.join(MODES)}")
     # Checked in every mode: a mistake in the ini should not wait for the first live run.
@@ -446,7 +464,7 @@ def resolve(
     if mode != REPLAY:
         from .live import Live
 
-        live = Live(mode, _token(environ, mode), router_url, hub_url)
+        live = Live(mode, _token(environ, said), router_url, hub_url)
     cassette_option = option("hfrouter_cassette_dir")
     cassette_ini = ini("hfrouter_cassette_dir")
     cassette_dir = (
@@ -479,6 +497,10 @@ def resolve(
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # every run that calls the router writes its outage coverage there
         output_path("GITHUB_STEP_SUMMARY", step_summary, "summary.md")
+    _check_distinct(
+        [(given(name)[1], path) for name, path in paths.items() if path is not None]
+        + ([("GITHUB_STEP_SUMMARY", Path(step_summary))] if step_summary else [])
+    )
     verdicts = _choice("hfrouter_verdicts", ini("hfrouter_verdicts"), VERDICT_MODES)
     on_expiry = _choice("hfrouter_on_expiry", ini("hfrouter_on_expiry"), EXPIRY_MODES)
     on_unplayed = _choice("hfrouter_on_unplayed", ini("hfrouter_on_unplayed"), UNPLAYED_MODES)
@@ -517,7 +539,7 @@ def resolve(
     chaos = _chaos(option, given)
     if chaos["chaos"] and mode in (RECORD, REWRITE):
         raise pytest.UsageError(
-            f"a chaos run and --hfrouter-mode={mode} contradict each other: the cassettes would hold the path the "
+            f"a chaos run and {said} contradict each other: the cassettes would hold the path the "
             "app took around the injected outages, not its healthy one. Record without chaos, then replay with it."
         )
     return Settings(
@@ -664,6 +686,17 @@ def _chaos(option: Callable[[str], Any], given: Callable[[str], tuple[Any, str]]
         raise pytest.UsageError(f"{rate_label}: expected a share between 0 and 1, got {rate!r}")
     raw_names, names_label = given("hfrouter_chaos_scenarios")
     names = tuple(n.strip() for n in str(raw_names or "").split(",") if n.strip())
+    # an audit: --hfrouter-chaos-scenarios= (an unset shell variable, say) ran no chaos at all, in silence.
+    # On the command line an empty value is a mistake; in the ini, an empty key is the default.
+    for label, written in (
+        ("--hfrouter-chaos-scenarios", option("hfrouter_chaos_scenarios")),
+        ("hfrouter_chaos_scenarios", None if names_label.startswith("--") else raw_names or None),
+    ):
+        if written is not None and not str(written).replace(",", "").strip():
+            raise pytest.UsageError(
+                f"{label}={written!r} names no scenario: give one or more, comma-separated "
+                "(e.g. provider-500,rate-limited-429), or leave it out for every scenario that applies"
+            )
     if names:
         from .errors import ScenarioError
         from .library import shipped_library

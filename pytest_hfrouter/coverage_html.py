@@ -173,11 +173,6 @@ def _test_block(test: dict[str, Any], number: int) -> str:
 
 
 def write_html(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render(payload), encoding="utf-8")
-    try:
-        temporary.replace(path)
-    except OSError:  # a folder where the file should go: nothing left behind
-        temporary.unlink(missing_ok=True)
-        raise
+    from ._files import write_atomically
+
+    write_atomically(path, render(payload))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from .library import Library
-from .markers import BLOCK_API, MarkerError, parse_outage
+from .markers import BLOCK_API, SERVER_BLOCK_API, MarkerError, parse_outage
 from .resets import Reset, reset_client_caches
 from .routes import HUB_LOOKUPS, INFERENCE_KINDS
 from .traffic import Call, Exchange, Rule
@@ -113,13 +113,17 @@ class HFRouter:
     def outage(self, scenario: str, **options: Any) -> AbstractContextManager[None]:
         """The marker's outage for the duration of a ``with`` block; it takes precedence over markers.
 
-        ``options``: the marker's keywords (``provider``, ``model``, ``times``, ``delay``, ``retry_after``,
+        ``options``: the marker's keywords (``provider``, ``model``, ``times``, ``delay``, ``step``, ``retry_after``,
         ``status``, ``body``, ``headers``, ``optional``). A block whose outage answered no call fails the
         test after its body, as a marker does.
         """
         __tracebackhide__ = True
+        return self._outage(scenario, options, BLOCK_API)
+
+    def _outage(self, scenario: str, options: dict[str, Any], api: str) -> AbstractContextManager[None]:
+        __tracebackhide__ = True
         try:  # checked at the call, so a mistake points at the test's line
-            rule = parse_outage((scenario,), options, self._library, api=BLOCK_API)
+            rule = parse_outage((scenario,), options, self._library, api=api)
         except MarkerError as exc:  # the message says what is wrong and how to fix it: no parser traceback
             raise exc.with_traceback(None) from None
         # until its block begins (`_checks._never_entered`); on the instance: the class holds the default
@@ -286,8 +290,12 @@ class HFRouterServer:
         #: the OpenAI-compatible auto route's base, for the openai SDK's ``base_url``
         self.openai_base_url = double.base_url + "/v1"
         self.port = double.port
-        self.outage = router.outage
         self.lines: list[str] = double.lines
+
+    def outage(self, scenario: str, **options: Any) -> AbstractContextManager[None]:
+        """``hfrouter.outage(...)``: the test's rules are the double's (an error names this call)."""
+        __tracebackhide__ = True
+        return self._router._outage(scenario, options, SERVER_BLOCK_API)
 
     @property
     def calls(self) -> list[Call]:

@@ -25,13 +25,19 @@ from ._names import CASSETTE, EACH_OUTAGE, OUTAGE, RESILIENT, SIGNATURES
 # How a user wrote an outage: the marker, the fixture's context manager, the double's command line.
 MARKER_API = "marker"
 BLOCK_API = "block"
+SERVER_BLOCK_API = "server block"
 SERVE_API = "serve"
 _OUTAGE_APIS = {
     MARKER_API: ("@pytest.mark.hfrouter_outage", "@pytest.mark." + SIGNATURES[OUTAGE]),
     BLOCK_API: (
         "hfrouter.outage(...)",
-        "with hfrouter.outage(scenario, *, provider=None, model=None, times=None, delay=None, retry_after=..., "
-        "status=None, body=None, headers=None, optional=False):",
+        "with hfrouter.outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "
+        "retry_after=..., status=None, body=None, headers=None, optional=False):",
+    ),
+    SERVER_BLOCK_API: (
+        "hfrouter_server.outage(...)",
+        "with hfrouter_server.outage(scenario, *, provider=None, model=None, times=None, delay=None, step=None, "
+        "retry_after=..., status=None, body=None, headers=None, optional=False):",
     ),
     SERVE_API: (
         "serve --outage",
@@ -51,6 +57,12 @@ class MarkerError(HFRouterError):
             super().__init__(f"{head}: {problem}\n  signature: {signature}")
         else:
             super().__init__(f"@pytest.mark.{marker}: {problem}\n  signature: @pytest.mark.{SIGNATURES[marker]}")
+
+
+class UnknownScenarioError(MarkerError, ScenarioError):
+    """A marker, block or ``serve --outage`` that names no scenario of the library: a `ScenarioError`
+    too, as the README's API section says ``hfrouter.outage("bogus")`` raises (an audit: it was a
+    `MarkerError` only, which the package does not export)."""
 
 
 def _optional_str(marker: str, name: str, value: Any, api: str = MARKER_API) -> str | None:
@@ -78,7 +90,7 @@ def _scenario(marker: str, library: Library, name: Any, api: str = MARKER_API) -
     try:
         return library.get(name).name
     except ScenarioError as exc:
-        raise MarkerError(marker, str(exc), api) from None
+        raise UnknownScenarioError(marker, str(exc), api) from None
 
 
 def _overrides(marker: str, kwargs: Mapping[str, Any], scenario: Scenario, api: str = MARKER_API) -> Overrides | None:

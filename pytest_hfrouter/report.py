@@ -206,14 +206,9 @@ class Report:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write a report atomically (a reader never sees half a file); callers scrub it first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(dumps(payload) + "\n", encoding="utf-8")
-    try:
-        os.replace(temporary, path)
-    except OSError:  # a folder where the file should go: nothing left behind
-        temporary.unlink(missing_ok=True)
-        raise
+    from ._files import write_atomically
+
+    write_atomically(path, dumps(payload) + "\n")
 
 
 def dumps(payload: dict[str, Any]) -> str:

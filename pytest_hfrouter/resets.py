@@ -108,5 +108,23 @@ def parse(lines: Iterable[str]) -> tuple[Reset, ...]:
             raise ValueError(f"{INI}: {line!r}: module {module!r} has no attribute {attribute!r}")
         if not callable(target) and not callable(getattr(target, "cache_clear", None)):
             raise ValueError(f"{INI}: {line!r} is a {type(target).__name__}, not a callable or an lru_cache'd function")
+        if not callable(getattr(target, "cache_clear", None)):
+            _check_no_arguments(line, target)
         found.append(reset)
     return tuple(found)
+
+
+def _check_no_arguments(line: str, target: Callable[..., object]) -> None:
+    """A callable the plugin calls with no arguments before each test: one that needs some fails
+    here, at start-up, not as every test's setup error (an audit)."""
+    import inspect
+
+    try:
+        inspect.signature(target).bind()
+    except TypeError as exc:
+        raise ValueError(
+            f"{INI}: {line!r} cannot be called with no arguments ({exc}): name a function that takes none, "
+            "or an lru_cache'd function (its cache_clear is called)"
+        ) from None
+    except ValueError:  # a builtin without a signature: nothing to check
+        pass

@@ -31,6 +31,13 @@ def test_a_conftests_own_live_option_keeps_working(pytester: pytest.Pytester) ->
     result = pytester.runpytest("--live")
     result.assert_outcomes(passed=1)  # before: "option dest 'live' already used", and no test ran
     result.stdout.fnmatch_lines(["hfrouter: mode=replay * (--live is this project's own option: *mode=live)"])
+    # the live marker's skip names the plugin's own live mode, not the project's --live
+    pytester.makepyfile(test_live_marked="import pytest\n\n@pytest.mark.hfrouter_live\ndef test_l():\n    pass\n")
+    skipped = pytester.runpytest("-p", "hfrouter", "-rs", "test_live_marked.py")
+    skipped.assert_outcomes(skipped=1)
+    skipped.stdout.fnmatch_lines(
+        ["*needs the live router (hfrouter_live): run with --hfrouter-mode=live and HF_TOKEN*"]
+    )
     helped = pytester.runpytest("--help")
     text = " ".join(helped.stdout.str().split())
     assert "--live the project's own" in text and "--hfrouter-mode=" in text  # the plugin's: by its mode option
@@ -43,7 +50,7 @@ def test_the_plugins_live_option_is_there_when_no_conftest_has_one(
     pytester.makepyfile(test_a="def test_a():\n    pass\n")
     result = pytester.runpytest("-p", "hfrouter", "--live")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--hfrouter-mode=live talks to the live router and needs HF_TOKEN*"])
+    result.stderr.fnmatch_lines(["*ERROR: --live talks to the live router and needs HF_TOKEN*"])
 
 
 FAILING_OUTPUT = """

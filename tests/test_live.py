@@ -185,7 +185,7 @@ USAGE_ERRORS = {
         ["--live"],
         {},
         None,
-        "ERROR: --hfrouter-mode=live talks to the live router and needs HF_TOKEN: set it in the environment, "
+        "ERROR: --live talks to the live router and needs HF_TOKEN: set it in the environment, "
         "never on the command line: export HF_TOKEN=hf_... *",
     ),
     "record-without-token": (
@@ -194,7 +194,12 @@ USAGE_ERRORS = {
         None,
         "ERROR: --hfrouter-mode=record talks to the live router and needs HF_TOKEN*",
     ),
-    "ini-live-without-token": ([], {}, "hfrouter_mode = live", "ERROR: --hfrouter-mode=live * needs HF_TOKEN*"),
+    "ini-live-without-token": (
+        [],
+        {},
+        "hfrouter_mode = live",
+        "ERROR: hfrouter_mode = live (ini) talks * needs HF_TOKEN*",
+    ),
     "contradiction": (
         ["--live", "--hfrouter-mode=replay"],
         {},

@@ -548,6 +548,38 @@ def test_a_provider_typo_is_a_collection_error_in_every_api(hfapp: pytest.Pytest
     )
 
 
+def test_a_blocks_unknown_scenario_is_a_scenario_error_and_the_servers_block_names_itself(
+    hfapp: pytest.Pytester,
+) -> None:
+    """The README's API section: ``hfrouter.outage("bogus")`` raises `ScenarioError` (an audit: it raised
+    a `MarkerError` only, which the package does not export). The double's block is named as itself, with
+    the signature's ``step=``."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from pytest_hfrouter import ScenarioError
+
+
+        def test_block(hfrouter):
+            with pytest.raises(ScenarioError, match="provider-50"):
+                hfrouter.outage("provider-50")
+
+
+        def test_server_block(hfrouter_server):
+            hfrouter_server.outage("provider-500", times=0)
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E   *MarkerError: hfrouter_server.outage(...): times must be *, got 0",
+            "E*signature: with hfrouter_server.outage(scenario, *, provider=None, model=None, times=None, "
+            "delay=None, step=None, retry_after=*",
+        ]
+    )
+
+
 def test_a_removed_provider_is_allowed_with_a_note(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """

@@ -24,6 +24,7 @@ def fake_module(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     module.cleared = []  # type: ignore[attr-defined]
     module.clear_all = lambda: module.cleared.append(True)  # type: ignore[attr-defined]
     module.NOT_CALLABLE = 3  # type: ignore[attr-defined]
+    module.needs_a_model = lambda model: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
     return module
 
@@ -54,6 +55,11 @@ def test_a_name_a_library_dropped_is_skipped(fake_module: types.ModuleType) -> N
         ("hfrouter_no_such_module_xyz:clear", "cannot import module 'hfrouter_no_such_module_xyz'"),
         ("hfrouter_fake_hub_client:missing", "module 'hfrouter_fake_hub_client' has no attribute 'missing'"),
         ("hfrouter_fake_hub_client:NOT_CALLABLE", "is a int, not a callable"),
+        # called with no arguments before each test: it would have errored every test's setup
+        (
+            "hfrouter_fake_hub_client:needs_a_model",
+            "cannot be called with no arguments (missing a required argument: 'model')",
+        ),
     ],
 )
 def test_bad_lines_say_what_is_wrong(fake_module: types.ModuleType, line: str, message: str) -> None:

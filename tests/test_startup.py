@@ -200,6 +200,29 @@ USAGE = {
         args=("--hfrouter-mode=rewrite", "--hfrouter-chaos"),
         expected="ERROR: a chaos run and --hfrouter-mode=rewrite contradict each other: *",
     ),
+    "chaos-scenarios-empty": Case(  # an unset shell variable: it ran no chaos, in silence
+        args=("--hfrouter-chaos-scenarios=",),
+        expected="ERROR: --hfrouter-chaos-scenarios='' names no scenario: give one or more, comma-separated *",
+    ),
+    "chaos-scenarios-commas-in-ini": Case(
+        ini="hfrouter_chaos_scenarios = , ,",
+        expected="ERROR: hfrouter_chaos_scenarios=', ,' names no scenario: *",
+    ),
+    "chaos-while-recording-in-ini": Case(
+        args=("--hfrouter-chaos",),
+        ini="hfrouter_mode = record",
+        expected="ERROR: a chaos run and hfrouter_mode = record (ini) contradict each other: *",
+    ),
+    # -- two outputs on one file: the later write replaced the other ------------------------------
+    "report-and-html-on-one-file": Case(
+        args=("--hfrouter-report=out.json", "--hfrouter-html=./out.json"),
+        expected="ERROR: --hfrouter-report and --hfrouter-html both name out.json: each output needs a file *",
+    ),
+    "summary-on-the-step-summary": Case(
+        args=("--hfrouter-summary=steps.md",),
+        env={"GITHUB_STEP_SUMMARY": "steps.md"},
+        expected="ERROR: --hfrouter-summary and GITHUB_STEP_SUMMARY both name steps.md: *",
+    ),
     # -- booleans in the ini -----------------------------------------------------------------------
     "strict-maybe": Case(
         ini="hfrouter_strict = maybe",
@@ -345,6 +368,10 @@ SERVE = {
     "host-of-another-machine": (
         ["--host", "192.0.2.1", "--port", "0"],
         "hfrouter: error: --host 192.0.2.1 --port 0: cannot listen there (*)",
+    ),
+    "outage-key-twice": (  # the last was kept, in silence
+        ["--outage", "provider-500:provider=novita,provider=together"],
+        "hfrouter: error: --outage 'provider-500:provider=novita,provider=together': provider is given twice; *",
     ),
 }
 
