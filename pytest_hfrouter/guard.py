@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import HFRouterError
 
@@ -83,7 +85,11 @@ class Policy:
         listed = any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.hosts)
         if is_loopback(host):  # a listed loopback host passes even with hfrouter_allow_loopback = false
             doubles = f"{host}:{port}" in self.doubles or f"[{host}]:{port}" in self.doubles
-            return self.allow_loopback or doubles or listed
+            if doubles or listed:
+                return True
+            # a proxy on loopback forwards to the network (an audit: urllib's requests went through a
+            # loopback HTTPS_PROXY to the router and to other hosts, and the tests passed)
+            return self.allow_loopback and loopback_proxy(port) is None
         return listed or host in self.resolved
 
 
@@ -202,6 +208,26 @@ def _refuse(policy: Policy, host: str, port: int | None, error: type[Exception])
     raise error(message)
 
 
+#: the environment variables whose proxy HTTP libraries use (urllib reads either case)
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def loopback_proxy(port: int | None) -> str | None:
+    """The variable that names a proxy on loopback at ``port`` (``HTTPS_PROXY``), else None."""
+    for name in PROXY_VARIABLES:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value if "://" in value else f"http://{value}")
+            proxy_port = parts.port or (443 if parts.scheme == "https" else 1080 if "socks" in parts.scheme else 80)
+        except ValueError:
+            continue
+        if parts.hostname and is_loopback(parts.hostname) and proxy_port == port:
+            return name
+    return None
+
+
 def blocked_message(host: str, port: int | None, library: str) -> str:
     from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
 
@@ -209,6 +235,14 @@ def blocked_message(host: str, port: int | None, library: str) -> str:
     head = (
         f"pytest-hfrouter blocked a connection to {where} (from {library}): nothing leaves the process unless allowed"
     )
+    proxy = loopback_proxy(port) if is_loopback(host) else None
+    if proxy is not None:
+        return (
+            f"{head}. {where} is the proxy in {proxy}, which forwards requests to the network. A request the "
+            f"plugin intercepts never reaches a proxy in replay; this one went through {library}, which it cannot "
+            f"intercept: call the router through {', '.join(FACE_LIBRARIES)}, or, if the test means to use the proxy, "
+            f"allow it with the ini key hfrouter_allow_hosts (hfrouter_allow_hosts = {host})"
+        )
     if host in ROUTER_HOSTS or host in HUB_HOSTS or host in LEGACY_INFERENCE_HOSTS:
         return (
             f"{head}. This router/Hub call went through {library}, which pytest-hfrouter cannot intercept "

@@ -50,6 +50,65 @@ def test_policy_without_loopback_still_lets_the_doubles_through() -> None:
     assert not policy.allows("127.0.0.1", 8081)
 
 
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_proxy_on_loopback_is_not_loopback_traffic(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    """A proxy forwards to the network (an audit: urllib's requests reached the router and other hosts
+    through a loopback HTTPS_PROXY, and the tests passed). Listed, as live modes list it, it passes."""
+    for name in guard.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "http://127.0.0.1:3128")
+    assert not guard.Policy().allows("127.0.0.1", 3128)
+    assert guard.Policy().allows("127.0.0.1", 8080)  # another loopback server
+    assert guard.Policy(hosts=("127.0.0.1",)).allows("127.0.0.1", 3128)
+    assert guard.Policy(doubles={"127.0.0.1:3128"}).allows("127.0.0.1", 3128)
+    message = guard.blocked_message("127.0.0.1", 3128, "http.client (via urllib.request)")
+    assert f"127.0.0.1:3128 is the proxy in {variable}, which forwards requests to the network" in message
+    assert "hfrouter_allow_hosts = 127.0.0.1" in message
+
+
+def test_urllib_through_a_loopback_proxy_fails_the_test_and_reaches_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_proxied="""
+        import os
+        import socket
+        import threading
+        import urllib.request
+
+        import pytest
+
+        @pytest.fixture
+        def proxy(monkeypatch):
+            server = socket.create_server(("127.0.0.1", 0))
+            seen = []
+            def serve():
+                try:
+                    while True:
+                        connection, _ = server.accept()
+                        seen.append(connection.recv(200))
+                        connection.close()
+                except OSError:
+                    pass
+            threading.Thread(target=serve, daemon=True).start()
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{server.getsockname()[1]}")
+            yield seen
+            server.close()
+            assert seen == [], seen  # nothing reached the proxy
+
+        def test_router_through_urllib(proxy):
+            request = urllib.request.Request(
+                "https://router.huggingface.co/novita/v3/openai/chat/completions", data=b"{}", method="POST"
+            )
+            try:
+                urllib.request.urlopen(request, timeout=5)
+            except Exception:
+                pass  # the app swallows it: the test still fails
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*127.0.0.1:* is the proxy in HTTPS_PROXY, which forwards requests to the network*"])
+
+
 def test_blocked_message_tells_router_calls_from_other_hosts() -> None:
     router = guard.blocked_message("router.huggingface.co", 443, "http.client (via urllib.request)")
     other = guard.blocked_message("api.gradio.app", 443, "requests")
