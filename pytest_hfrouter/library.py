@@ -5,8 +5,10 @@ A new scenario is one YAML file plus its provenance, no code (see ``cassettes/FO
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.resources
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -308,10 +310,16 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
         stat = os.stat(file)
         shown = os.path.join(os.path.basename(os.path.dirname(file)), os.path.basename(file))
         digest.update(f"{shown}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    folder = cache_dir or _cache_home() / "pytest-hfrouter"
+    folder = cache_dir or _cache_home()
     target = folder / f"library-{digest.hexdigest()[:20]}.pickle"
+    with contextlib.suppress(OSError):  # a file where the folder should be, a read-only place: checked below
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _private(folder):  # unpickling runs code: only from a folder no one else can write to
+        return load_library(root)
     try:
         with target.open("rb") as cached:
+            if _owner(os.fstat(cached.fileno())) != _owner(None):
+                raise OSError("not this user's file")
             library = pickle.load(cached)
         if isinstance(library, Library):
             return library
@@ -319,7 +327,6 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
         pass  # no cache yet, or one this version cannot read: parse, and write it anew
     library = load_library(root)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".library-", suffix=".tmp", dir=folder)
         with os.fdopen(handle, "wb") as out:
             pickle.dump(library, out, protocol=-1)  # -1: the highest protocol
@@ -355,14 +362,39 @@ def _prune(folder: Path, kept: Path) -> None:
 
 
 def _cache_home() -> Path:
+    """``$XDG_CACHE_HOME/pytest-hfrouter`` or ``~/.cache/pytest-hfrouter``; where neither can be
+    written, a folder of this user's own in the temporary folder (an audit: a shared
+    ``/tmp/pytest-hfrouter`` was read by whoever ran next, and a pickle runs code)."""
     import os
     import tempfile
 
     configured = os.environ.get("XDG_CACHE_HOME")
     if configured:
-        return Path(configured)
+        return Path(configured) / "pytest-hfrouter"
     home = Path.home() / ".cache"
-    return home if os.access(home.parent, os.W_OK) else Path(tempfile.gettempdir())
+    if os.access(home.parent, os.W_OK):
+        return home / "pytest-hfrouter"
+    return Path(tempfile.gettempdir()) / f"pytest-hfrouter-{_owner(None)}"
+
+
+def _owner(stat: os.stat_result | None) -> int:
+    """The owner of a file (``stat``), or this process's user (``None``); 0 where there are no users."""
+    if not hasattr(os, "getuid"):
+        return 0
+    return os.getuid() if stat is None else stat.st_uid
+
+
+def _private(folder: Path) -> bool:
+    """A folder (not a link to one) of this user's that no one else may write to."""
+    import stat
+
+    try:
+        found = os.lstat(folder)
+    except OSError:
+        return False
+    if not hasattr(os, "getuid"):
+        return stat.S_ISDIR(found.st_mode)
+    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o022
 
 
 def scenario_files(folder: Path) -> list[Path]:

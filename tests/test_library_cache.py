@@ -118,3 +118,59 @@ def test_each_python_keeps_its_own_cache_entry(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(sys, "version_info", (sys.version_info[0], sys.version_info[1] + 1, 0, "final", 0))
     cached_library(library_dir(), cache)
     assert len(list(cache.glob("library-*.pickle"))) == 2
+
+
+class _Planted:
+    """A pickle that runs code when loaded: what anyone who can write to the cache folder could plant."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (Path.write_text, (self.marker, "ran"))  # type: ignore[return-value]
+
+
+def _plant(cache: Path, marker: Path) -> None:
+    import pickle
+
+    (pickled,) = cache.glob("library-*.pickle")
+    pickled.write_bytes(pickle.dumps(_Planted(marker)))
+
+
+def test_a_cache_folder_others_may_write_to_is_not_read(tmp_path: Path) -> None:
+    """Unpickling runs code (an audit: a shared /tmp/pytest-hfrouter was read by whoever ran next)."""
+    cache = tmp_path / "cache"
+    cached_library(library_dir(), cache)
+    marker = tmp_path / "marker"
+    _plant(cache, marker)
+    cache.chmod(0o777)
+    assert "provider-500" in cached_library(library_dir(), cache).scenarios
+    assert not marker.exists()
+    cache.chmod(0o700)  # the control: the same file in a private folder is read (and runs)
+    cached_library(library_dir(), cache)
+    assert marker.read_text() == "ran"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root, to give a file away")
+def test_a_cache_file_of_another_user_is_not_read(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cached_library(library_dir(), cache)
+    marker = tmp_path / "marker"
+    _plant(cache, marker)
+    (pickled,) = cache.glob("library-*.pickle")
+    os.chown(pickled, 12345, 12345)
+    assert "provider-500" in cached_library(library_dir(), cache).scenarios
+    assert not marker.exists()
+
+
+def test_without_a_writable_home_the_cache_is_this_users_own_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from pytest_hfrouter.library import _cache_home
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent-hfrouter-home/user")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    assert _cache_home() == Path(tempfile.gettempdir()) / f"pytest-hfrouter-{uid}"
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
+    assert _cache_home() == Path("/somewhere/pytest-hfrouter")
