@@ -38,6 +38,16 @@ def note(config: pytest.Config, text: str | None) -> None:
         warnings.warn(HFRouterWarning(f"pytest-hfrouter: {text}"), stacklevel=1)
 
 
+def note_at_start(config: pytest.Config, text: str) -> None:
+    """`note`, from ``pytest_configure``: through pytest's config-time warnings, so ``-W`` and the ini's
+    ``filterwarnings`` apply; one they turn into an error stops the run as a usage error naming it
+    (an audit: ``filterwarnings = error`` with a cassette dir not made yet was an INTERNALERROR)."""
+    try:
+        config.issue_config_time_warning(HFRouterWarning(f"pytest-hfrouter: {text}"), stacklevel=3)
+    except HFRouterWarning as exc:
+        raise pytest.UsageError(f"{exc} (a warning your warnings filter turns into an error)") from None
+
+
 def note_unmatchable(config: pytest.Config, cassettes: list[Cassette]) -> None:
     """Interactions of a test's cassettes that no request can match: said once per file and run."""
     noted = config.stash.setdefault(NOTED, set())

@@ -121,6 +121,8 @@ class RunSession:
         self._started = time.time()
         self.run_id = config.workerinput[RUN_ID_KEY] if is_worker(config) else uuid.uuid4().hex  # type: ignore[attr-defined]
         self.comparison: Comparison | None = None
+        #: outputs the run could not write at its end: (what, path, why)
+        self.unwritten: list[tuple[str, Path, str]] = []
         #: a chaos run's seed: the one given, else drawn once on the controller and handed to workers
         self.chaos_seed: int | None = None
         if settings.chaos:
@@ -434,11 +436,14 @@ class RunSession:
             html=self.settings.html,
             live=self.settings.live is not None,
             library=self._library(),
+            unwritten=self.unwritten,
         )
         failed = (
             bool(self.comparison and self.comparison.regressions)
             or (self.settings.fail_on_drift and bool(self.report.drift))
             or bool(self.report.outside_tests)
+            # an output the run was asked for and could not write (CI's step summary is not asked for)
+            or any(what != "GITHUB_STEP_SUMMARY" for what, _, _ in self.unwritten)
         )
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -446,6 +451,13 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
+        for what, path, why in self.unwritten:
+            fails = "" if what == "GITHUB_STEP_SUMMARY" else " (the run fails for it)"
+            terminalreporter.write_line(
+                f"pytest-hfrouter: could not write {what} to {path}: {why}{fails}; name a file you can write to",
+                red=True,
+                bold=True,
+            )
         if not self._reported and not self.settings.chaos:
             return  # nothing was reported
         r = self.report

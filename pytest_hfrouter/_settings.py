@@ -377,13 +377,18 @@ def output_path(label: str, raw: str, example: str) -> Path:
     path = Path(raw)
     if path.is_dir():
         raise pytest.UsageError(f"{label}={raw}: is a folder; name a file in it, e.g. {label}={path / example}")
+    if path.exists() and not path.is_file():  # a pipe, /dev/stdout: written to as it is
+        if not os.access(path, os.W_OK):
+            raise pytest.UsageError(f"{label}={raw}: is not writable; pick a path you can write to")
+        return path
+    written = Path(os.path.realpath(path)) if path.is_symlink() else path  # a link's target is written
     # A missing folder is created when the file is written; what exists of it must allow that.
-    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    folder = next(parent for parent in written.absolute().parents if parent.exists())
     if not folder.is_dir():
         raise pytest.UsageError(
             f"{label}={raw}: {folder} is a file, so no folder can be made there; name a file in a folder"
         )
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(folder, os.W_OK) or (written.exists() and not os.access(written, os.W_OK)):
         raise pytest.UsageError(f"{label}={raw}: {folder} is not writable; pick a path you can write to")
     return path
 

@@ -81,9 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.scenario_dirs:  # a bad scenario file is a usage error at start-up, not at collection
         _library(config)
     if settings.cassette_dir is not None and not settings.records and not settings.cassette_dir.is_dir():
-        from ._notes import note
+        from ._notes import note_at_start
 
-        note(
+        note_at_start(
             config,
             f"the cassette dir {settings.cassette_dir} does not exist, so no test finds a default cassette there "
             "(a recording run makes it: --hfrouter-mode=record)",

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import gc
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -411,6 +412,17 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _write_summary(target: Path, mode: str, text: str) -> None:
+    if mode == "w":  # the run's own file: as the report is written
+        from ._files import write_atomically
+
+        write_atomically(target, text)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)  # CI's file gathers every step's: appended to
+    with target.open(mode, encoding="utf-8") as out:
+        out.write(text)
+
+
 @_collector_paused()
 def write_outputs(
     report: Report,
@@ -423,11 +435,24 @@ def write_outputs(
     html: Path | None,
     live: bool,
     library: Library | None = None,
+    unwritten: list[tuple[str, Path, str]] | None = None,
 ) -> tuple[Comparison | None, dict[str, Any] | None]:
     """The controller's outputs of a finished run: the JSON report (``--hfrouter-report``), the
     markdown summary written to ``summary`` (``--hfrouter-summary``) and appended to ``step_summary``
     (CI's ``GITHUB_STEP_SUMMARY``), the HTML coverage page; returns the comparison with the baseline
-    and the coverage matrix, for the terminal. The garbage collector is paused meanwhile."""
+    and the coverage matrix, for the terminal. The garbage collector is paused meanwhile.
+
+    An output that cannot be written (a file the start-up check could not foresee: ``/sys``, a full
+    disk) is added to ``unwritten`` as (what, path, why) and the others are still written (an audit:
+    a traceback after every test had passed, and no summary line)."""
+    failures: list[tuple[str, Path, str]] = [] if unwritten is None else unwritten
+
+    def attempt(what: str, path: Path, write: Callable[[], object]) -> None:
+        try:
+            write()
+        except OSError as exc:
+            failures.append((what, path, exc.strerror or str(exc)))
+
     if keeps_tests and not report.scenarios:  # an xdist worker's catalog, else this run's library's
         from .coverage import catalog
         from .library import shipped_library
@@ -438,7 +463,7 @@ def write_outputs(
     before = json.loads(baseline.read_text()) if baseline and live else None
     comparison = compare(before, payload) if before is not None else None
     if json_path is not None:
-        report.write(json_path, payload if keeps_tests else None)
+        attempt("the JSON report", json_path, lambda: report.write(json_path, payload if keeps_tests else None))
     # CI's step summary is left alone by a run that made no router call; the run's own file always
     # gets the section, and is written as the report is (CI's step summary gathers every step's)
     called = keeps_tests and any(c["route"] != OTHER for t in report.tests for c in t["calls"])  # not another host
@@ -453,11 +478,10 @@ def write_outputs(
         text += ("\n" if text else "") + scrub.text(coverage_markdown(payload))
     if text:
         for target, mode in targets:
-            target.parent.mkdir(parents=True, exist_ok=True)  # as for the report
-            with target.open(mode, encoding="utf-8") as out:
-                out.write(text)
+            what = "GITHUB_STEP_SUMMARY" if target is step_summary else "the summary"
+            attempt(what, target, functools.partial(_write_summary, target, mode, text))
     if html is not None:
         from .coverage_html import write_html
 
-        write_html(html, scrub.payload(payload, report.scrubbed_entries()))
+        attempt("the HTML page", html, lambda: write_html(html, scrub.payload(payload, report.scrubbed_entries())))
     return comparison, payload.get("coverage")

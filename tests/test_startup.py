@@ -298,6 +298,59 @@ def test_missing_folders_of_the_report_and_the_summary_are_made(pytester: pytest
     assert (pytester.path / "summaries" / "s.md").read_text().startswith("## pytest-hfrouter: outage coverage")
 
 
+def test_an_output_that_cannot_be_written_at_the_end_is_said_and_the_others_are_written(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path the start-up check passed can still fail at the end (``/sys``, a full disk; here a folder
+    made in its place by the test): an audit met a traceback after every test had passed, and no
+    summary line. The run fails for an output it was asked for, not for CI's step summary."""
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "steps.md"))
+    pytester.makepyfile(
+        test_fine="""
+        import pathlib
+        import httpx
+
+        def test_fine(hfrouter):
+            httpx.get("https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping")
+            pathlib.Path("r.json").mkdir()
+            pathlib.Path("steps.md").mkdir()
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-html=page.html")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines_random(
+        [
+            "pytest-hfrouter: could not write the JSON report to r.json: Is a directory (the run fails for it); *",
+            "pytest-hfrouter: could not write GITHUB_STEP_SUMMARY to */steps.md: Is a directory; name a file *",
+            "*= 1 passed in *",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert (pytester.path / "page.html").read_text().startswith("<!DOCTYPE html>")
+    assert not list(pytester.path.glob(".*.tmp"))
+
+
+def test_outputs_reach_a_pipe_and_a_links_target(pytester: pytest.Pytester) -> None:
+    """Written as the path names them (an audit: a link, a pipe, /dev/full each became a regular file)."""
+    import os
+    import threading
+
+    (pytester.path / "artifacts").mkdir()
+    (pytester.path / "r.json").symlink_to(pytester.path / "artifacts" / "r.json")
+    os.mkfifo(pytester.path / "summary.pipe")
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append((pytester.path / "summary.pipe").read_text()), daemon=True)
+    reader.start()
+    pytester.makepyfile(test_fine="def test_fine(hfrouter):\n    pass\n")
+    result = pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r.json", "--hfrouter-summary=summary.pipe")
+    reader.join(30)
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "r.json").is_symlink()
+    assert (pytester.path / "artifacts" / "r.json").read_text().startswith("{")
+    assert received and received[0].startswith("## pytest-hfrouter: outage coverage")
+    assert (pytester.path / "summary.pipe").is_fifo()
+
+
 # -- marker arguments: a collection error pointing at the test ------------------------------------
 @pytest.mark.parametrize("delay", ['float("nan")', 'float("inf")', "-1"])
 def test_outage_delay_must_be_a_finite_number(pytester: pytest.Pytester, delay: str) -> None:
@@ -408,3 +461,9 @@ def test_a_cassette_dir_that_does_not_exist_is_said(pytester: pytest.Pytester, m
     )
     result.assert_outcomes(passed=1)  # a recording run makes the folder: nothing to say
     assert not fnmatch.filter(result.outlines + result.errlines, said)
+    # warnings as errors (an audit: an INTERNALERROR, no test run): a usage error that says why
+    pytester.makeini("[pytest]\nhfrouter_cassette_dir = recordings\nfilterwarnings = error\n")
+    result = pytester.runpytest_subprocess("-p", "hfrouter")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: pytest-hfrouter: the cassette dir * (a warning your warnings filter turns *"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
