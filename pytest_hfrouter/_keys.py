@@ -30,6 +30,8 @@ POLICY: pytest.StashKey[Policy] = pytest.StashKey()
 MAKE_ENGINE: pytest.StashKey[Callable[[], Engine]] = pytest.StashKey()
 #: the project's conftest has its own ``--live`` (`_settings.add_live_option`): the plugin's is its mode option
 OWN_LIVE: pytest.StashKey[bool] = pytest.StashKey()
+#: the host of ``HF_ENDPOINT`` (a Hub mirror) this replay run reads as the Hub (`routes.read_as_hub`)
+HUB_MIRROR: pytest.StashKey[str] = pytest.StashKey()
 
 # -- on an item: one per test ------------------------------------------------------------
 ACTS: pytest.StashKey[bool] = pytest.StashKey()

@@ -14,6 +14,7 @@ import pytest
 from ._keys import (
     ACTS,
     ENGINE,
+    HUB_MIRROR,
     LIBRARY,
     MAKE_ENGINE,
     OWN_LIVE,
@@ -71,6 +72,17 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[SETTINGS] = resolve(
         lambda name: config.getoption(name, None), config.getini, config.rootpath
     )
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if settings.live is None and endpoint:  # a Hub mirror: its look-ups are the Hub's
+        from urllib.parse import urlsplit
+
+        from .guard import is_loopback
+        from .routes import read_as_hub
+
+        if not is_loopback(urlsplit(endpoint).hostname or "localhost"):  # a router double answers for itself
+            mirror = read_as_hub(endpoint)
+            if mirror is not None:
+                config.stash[HUB_MIRROR] = mirror
     from . import scrub
 
     # Every output (cassettes, report, summary, terminal, messages) scrubs these values.
@@ -119,7 +131,9 @@ def pytest_report_header(config: pytest.Config) -> str:
         if config.stash.get(OWN_LIVE, False)
         else ""
     )
-    return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}{own_live}")
+    mirror = config.stash.get(HUB_MIRROR, None)
+    hub = f" (HF_ENDPOINT: {mirror} is answered as the Hub)" if mirror else ""
+    return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}{own_live}{hub}")
 
 
 def acts_on(item: pytest.Item) -> bool:
@@ -154,6 +168,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             guard.close_after_session(ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS)
         else:
             guard.close_after_session(frozenset())
+        if HUB_MIRROR in config.stash:
+            from .routes import forget_hub
+
+            forget_hub(config.stash[HUB_MIRROR])
         del config.stash[MAKE_ENGINE]
         if ENGINE in config.stash:
             del config.stash[ENGINE]

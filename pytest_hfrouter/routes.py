@@ -18,7 +18,10 @@ from .providers import CONVERSATIONAL
 from .tasks import task_of_route
 
 ROUTER_HOSTS = frozenset({"router.huggingface.co"})
-HUB_HOSTS = frozenset({"huggingface.co"})
+#: the Hub's hosts: huggingface.co and, in a replay run, the host huggingface_hub's ``HF_ENDPOINT`` names
+#: instead (a mirror such as hf-mirror.com; `read_as_hub`). A set the run adds to and takes back from:
+#: every reader sees the same one
+HUB_HOSTS: set[str] = {"huggingface.co"}
 # Pre-router serverless API, still present in older recordings (docs/ROUTER-FACTS.md §1.1).
 LEGACY_INFERENCE_HOSTS = frozenset({"api-inference.huggingface.co"})
 
@@ -137,6 +140,25 @@ def classify(method: str, url: str, body: bytes | None = None) -> Route:
         task = task_of_route("hf-inference", segments, chat)
         return Route(PROVIDER, "hf-inference", _models_path(segments) or model, stream=stream, task=task)
     return Route(OTHER)
+
+
+def read_as_hub(endpoint: str) -> str | None:
+    """The host of ``HF_ENDPOINT``, read as the Hub from now on (its look-ups answered as huggingface.co's,
+    and refused after the session as the Hub's are), or None where it adds nothing: the Hub itself or
+    the router. The caller leaves out loopback (a router double answers for itself). An audit: with a
+    mirror in the shell, every look-up was a miss "not the router", and the fix offered sent it there."""
+    host = (urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}").hostname or "").lower()
+    if not host or host in HUB_HOSTS or host in ROUTER_HOSTS:
+        return None
+    HUB_HOSTS.add(host)
+    classify.cache_clear()
+    return host
+
+
+def forget_hub(host: str) -> None:
+    """Undo `read_as_hub` (the run that read it has ended)."""
+    HUB_HOSTS.discard(host)
+    classify.cache_clear()
 
 
 def _classify_router(segments: list[str], body: bytes | None) -> Route:

@@ -514,3 +514,41 @@ def test_without_xdist(suite: pytest.Pytester) -> None:
     result = suite.runpytest("-p", "hfrouter", "-p", "no:xdist")
 
     result.assert_outcomes(**EXPECTED)
+
+
+def test_a_hub_mirror_in_hf_endpoint_is_answered_as_the_hub(
+    hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell with ``HF_ENDPOINT=https://hf-mirror.com`` (common where huggingface.co is slow to reach):
+    huggingface_hub sends its mapping look-ups there. An audit: each was a miss ("not the router"), and
+    the fix offered (hfrouter_allow_hosts) sent it to the mirror. Read as the Hub, the outage suite
+    behaves as without the variable, the Hub's outages included."""
+    hfapp.makepyfile(
+        test_mirror="""
+        import pytest
+        from huggingface_hub import InferenceClient
+        from huggingface_hub.errors import HfHubHTTPError
+
+        MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+        def ask(provider):
+            client = InferenceClient(provider=provider, api_key="hf_fake")
+            return client.chat_completion([{"role": "user", "content": "hi"}], model=MODEL, max_tokens=5)
+
+        @pytest.mark.hfrouter_outage("novita-500", provider="novita")
+        def test_novita_500(hfrouter):
+            with pytest.raises(HfHubHTTPError):
+                ask("novita")
+            assert ask("together").choices[0].message.content
+            assert any(c.url.startswith("https://hf-mirror.com/api/models/") for c in hfrouter.calls)
+
+        @pytest.mark.hfrouter_outage("mapping-missing-provider", provider="novita")
+        def test_the_mirror_drops_novita(hfrouter):
+            with pytest.raises(ValueError, match="not supported by provider"):
+                ask("novita")
+        """
+    )
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.com")  # read by huggingface_hub at import: a subprocess
+    result = hfapp.runpytest_subprocess("-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay * (HF_ENDPOINT: hf-mirror.com is answered as the Hub)"])
