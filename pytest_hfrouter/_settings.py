@@ -157,6 +157,30 @@ def add_live_option(parser: pytest.Parser) -> bool:
     return True
 
 
+#: ini keys whose value is a number: pytest 9's native TOML (``[tool.pytest]``) gives an int or a float
+NUMBER_KEYS = {
+    "hfrouter_chaos_rate": float,
+    "hfrouter_probe_concurrency": int,
+    "hfrouter_probe_budget": int,
+    "hfrouter_probe_timeout": float,
+    "hfrouter_retry_storm": int,
+}
+
+
+def add_ini(parser: pytest.Parser, name: str, help: str, default: str) -> None:
+    """An ini key of text, or for `NUMBER_KEYS` of a number or text: ``hfrouter_probe_budget = 5`` in
+    ``[tool.pytest]`` was refused as "expects a string" (an audit). pytest before 9.2 knows no such
+    type: there the key is text (quoted in TOML), as before."""
+    kind = NUMBER_KEYS.get(name)
+    if kind is not None:
+        try:
+            parser.addini(name, help, default=default, type=kind | str)  # type: ignore[arg-type]
+            return
+        except (AssertionError, TypeError, ValueError):  # pytest 8 asserts the type is one of its names
+            pass
+    parser.addini(name, help, default=default)
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("hfrouter", "pytest-hfrouter: upstream-outage tests for the Hugging Face router")
 
@@ -164,7 +188,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest = name.lstrip("-").replace("-", "_")
         group.addoption(name, dest=dest, help=help, **kwargs)
         if ini is not None:
-            parser.addini(dest, f"Default for {name}", default=ini)
+            add_ini(parser, dest, f"Default for {name}", ini)
 
     option(
         "--hfrouter-cassette-dir",
@@ -280,10 +304,11 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "hfrouter_verdicts", "Resilience verdicts: off, report (in the summary) or fail (the test)", default="report"
     )
-    parser.addini(
+    add_ini(
+        parser,
         "hfrouter_retry_storm",
         "Calls to one failing provider x model that make a retry storm (more than this)",
-        default="3",
+        "3",
     )
     parser.addini(
         "hfrouter_chain",
@@ -437,10 +462,13 @@ def resolve(
     def ini_value(name: str) -> Any:
         try:
             return ini(name)
-        except (ValueError, pytest.UsageError) as exc:  # pytest's parse of a typed key (bool) names no key
-            raise pytest.UsageError(
-                f"{name} (ini): {exc}; expected true or false (pytest also reads yes/no, on/off, 1/0)"
-            ) from None
+        except (ValueError, TypeError, pytest.UsageError) as exc:  # pytest's parse of a typed key names no key
+            hint = (
+                f'expected a number (a pytest before 9.2 reads it as text only: in TOML, quote it, {name} = "5")'
+                if name in NUMBER_KEYS
+                else "expected true or false (pytest also reads yes/no, on/off, 1/0)"
+            )
+            raise pytest.UsageError(f"{name} (ini): {exc}; {hint}") from None
 
     def number(name: str, kind: Callable[[str], Any], minimum: float, ini_only: bool = False) -> Any:
         value, label = (ini_value(name), name) if ini_only else given(name)

@@ -467,3 +467,32 @@ def test_a_cassette_dir_that_does_not_exist_is_said(pytester: pytest.Pytester, m
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: pytest-hfrouter: the cassette dir * (a warning your warnings filter turns *"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.skipif(
+    tuple(int(p) for p in pytest.__version__.split(".")[:2]) < (9, 2), reason="numbers in [tool.pytest]: pytest 9.2"
+)
+def test_numbers_in_native_toml_are_read(pytester: pytest.Pytester) -> None:
+    """pytest 9's ``[tool.pytest]`` gives an int or a float: an audit met "expects a string, got int: 5;
+    expected true or false" for each number key."""
+    pytester.makepyprojecttoml(
+        "[tool.pytest]\nhfrouter_retry_storm = 1\nhfrouter_chaos_rate = 0.5\nhfrouter_probe_budget = 5\n"
+        "hfrouter_probe_timeout = 2\nhfrouter_probe_concurrency = 3\n"
+    )
+    pytester.makepyfile(
+        test_storm="""
+        import httpx
+        import pytest
+
+        URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        @pytest.mark.hfrouter_resilient
+        def test_twice(hfrouter):
+            for _ in range(2):
+                httpx.post(URL, json={"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []})
+        """
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=1)  # two calls are a storm at hfrouter_retry_storm = 1: the number was read
+    result.stdout.fnmatch_lines(["*retry-storm: 2 calls to novita*"])
