@@ -206,10 +206,29 @@ def _secret_variable(name: str) -> bool:
     return any(name == suffix or name.endswith("_" + suffix) for suffix in _ENV_SECRET)
 
 
+def _key_variable(name: str, value: str) -> bool:
+    """Any other ``*_KEY`` (``NOVITA_KEY``, ``OPENAI_KEY``: an audit found them shown) whose value looks
+    like a key, letters and digits both: a ``SORT_KEY=timestamp`` is a word, and scrubbing it would
+    rewrite every ``timestamp`` in a recording."""
+    return (
+        name.endswith("_KEY")
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and not any(c.isspace() for c in value)
+    )
+
+
 def environment_secrets(environ: Mapping[str, str]) -> list[str]:
-    """``HF_TOKEN`` and the values of other secret-named variables (``*_API_KEY``, ``*_TOKEN``, ...),
-    and the token ``hf auth login`` stored, which huggingface_hub sends when ``HF_TOKEN`` is not set."""
-    names = [name for name in environ if name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") or _secret_variable(name)]
+    """``HF_TOKEN`` and the values of other secret-named variables (``*_API_KEY``, ``*_TOKEN``, ...,
+    and a key-like ``*_KEY``), and the token ``hf auth login`` stored, which huggingface_hub sends when
+    ``HF_TOKEN`` is not set."""
+    names = [
+        name
+        for name, value in environ.items()
+        if name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+        or _secret_variable(name)
+        or _key_variable(name, value.strip())
+    ]
     found = [environ[name].strip() for name in names if len(environ[name].strip()) >= MIN_SECRET]
     stored = _stored_token(environ)
     return [*found, stored] if stored and len(stored) >= MIN_SECRET else found

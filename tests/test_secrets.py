@@ -273,8 +273,16 @@ def test_environment_secrets() -> None:
         "MY_SECRET": "short",
         "GITHUB_TOKEN": "gh-token-value",
         "HF_TOKEN_PATH": "/nonexistent/token",
+        "NOVITA_KEY": "nk0123456789abcdef",  # any *_KEY that looks like a key (an audit: shown in a failure)
+        "SORT_KEY": "timestamp",  # a word: scrubbing it would rewrite every "timestamp" of a recording
+        "CACHE_KEY": "Linux pip 3.11",
     }
-    assert sorted(scrub.environment_secrets(environ)) == ["gh-token-value", "sk-something-long", "value-of-the-token"]
+    assert sorted(scrub.environment_secrets(environ)) == [
+        "gh-token-value",
+        "nk0123456789abcdef",
+        "sk-something-long",
+        "value-of-the-token",
+    ]
 
 
 def test_the_token_hf_auth_login_stored_is_a_known_secret_too(tmp_path: Path) -> None:
