@@ -8,6 +8,7 @@ Hub-side scenario on the auto route), or a closer rule answered them first.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import NamedTuple, cast
 
@@ -179,9 +180,15 @@ def _cannot_apply(rule: Rule, matching: Sequence[Call]) -> str:
 def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
     inference = [c for c in calls if c.route in (PROVIDER, AUTO, *FOLLOW_UPS)]
     if not calls:
+        offline = ""
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE"):  # an audit
+            offline = (
+                "; HF_HUB_OFFLINE is set, and huggingface_hub then refuses its calls before any request is made: "
+                "unset it for the run (a replay needs no network)"
+            )
         return (
             "the test made no router or Hub call in its setup or body (did the app run, and through an intercepted "
-            "client? A call a fixture makes in its teardown comes after this judgment and does not count)"
+            f"client? A call a fixture makes in its teardown comes after this judgment and does not count){offline}"
         )
     what = []
     if rule.provider:

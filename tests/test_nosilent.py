@@ -1579,3 +1579,28 @@ def test_a_retry_loop_without_end_fails_instead_of_hanging(
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the app made 200 router and Hub calls in this test, and went on*"])
+
+
+def test_hf_hub_offline_is_named_when_no_call_was_made(hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HF_HUB_OFFLINE=1`` (set in many CI images): huggingface_hub refuses every call before a request
+    is made, so the outage never happens. The test fails, as before; an audit: the message never named
+    the variable."""
+    hfapp.makepyfile(
+        test_offline="""
+        import pytest
+        from huggingface_hub import InferenceClient
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_fallback(hfrouter):
+            try:
+                InferenceClient(provider="novita", api_key="hf_fake").chat_completion(
+                    [{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-72B-Instruct"
+                )
+            except Exception:
+                pass
+        """
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read by huggingface_hub at import: a subprocess
+    result = hfapp.runpytest_subprocess("-p", "hfrouter")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*; HF_HUB_OFFLINE is set, and huggingface_hub then refuses its calls before any*"])
