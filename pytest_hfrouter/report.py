@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import functools
 import gc
 import json
@@ -418,8 +419,9 @@ def _write_summary(target: Path, mode: str, text: str) -> None:
 
         write_atomically(target, text)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)  # CI's file gathers every step's: appended to
-    with target.open(mode, encoding="utf-8") as out:
+    if not target.parent.is_dir():  # CI makes its file: a folder missing is a stale variable, not one to make
+        raise FileNotFoundError(errno.ENOENT, "its folder does not exist (a GITHUB_STEP_SUMMARY left from elsewhere?)")
+    with target.open(mode, encoding="utf-8") as out:  # CI's file gathers every step's: appended to
         out.write(text)
 
 
