@@ -152,7 +152,7 @@ USAGE = {
     ),
     "probe-timeout-negative-in-ini": Case(
         ini="hfrouter_probe_timeout = -5",
-        expected=("ERROR: hfrouter_probe_timeout: expected a number >= 0.1, got '-5'"),
+        expected=("ERROR: hfrouter_probe_timeout: expected a number >= 0.1, got '-5*'"),
     ),
     "probe-concurrency-zero": Case(
         ("--hfrouter-probe-concurrency=0",),
