@@ -389,6 +389,20 @@ class RunSession:
             self.report.interrupted = self.report.interrupted or bool(payload.get("interrupted"))
             self.report.scenarios = self.report.scenarios or payload.get("scenarios") or {}
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """xdist, on the controller: the worker running ``crashitem`` died (a segfault, ``os._exit``, an
+        OOM kill) before its part of the report reached the spool. An audit: the test was in no report,
+        whose summary then said every test passed. Its record says failed, with no calls."""
+        if not self.keeps_tests:
+            return
+        self.report.incomplete.append(
+            f"the xdist worker running {scrub.text(crashitem)} crashed: its calls, and the outages it met, are "
+            "not in this report"
+        )
+        record, _ = _record(crashitem, "failed", None)
+        self.report.merge_payload({"tests": [record]})
+
     def _library(self) -> Library | None:
         """The run's scenario library (the user's with the shipped), if a test of this process ran."""
         engine = self._engine()
@@ -424,6 +438,12 @@ class RunSession:
             return
         self.report.finished = time.time()
         self.report.interrupted = interrupted
+        stopped = session.shouldfail or session.shouldstop
+        if stopped and not interrupted and self.keeps_tests:  # -x, --maxfail (an audit: nothing said so)
+            self.report.incomplete.append(
+                f"the run stopped early ({stopped}): tests after that did not run, so a gap below may be a test "
+                "that did not run"
+            )
         from .report import write_outputs
 
         self.comparison, self.coverage = write_outputs(

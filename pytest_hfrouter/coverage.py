@@ -278,6 +278,7 @@ def markdown(payload: dict[str, Any]) -> str:
         + (" — **interrupted run**" if payload.get("interrupted") else ""),
         "",
     ]
+    lines += incomplete_lines(payload)
     providers = coverage["providers"]
     if coverage["scenarios"]:
         lines.append("| scenario | " + " | ".join(providers) + " |")
@@ -332,6 +333,9 @@ def merge(payloads: Sequence[dict[str, Any]], conflicts: list[str] | None = None
         scenarios.update(payload.get("scenarios") or {})
     merged["scenarios"] = scenarios
     merged["interrupted"] = any(p.get("interrupted") for p in payloads)
+    incomplete = [note for p in payloads for note in p.get("incomplete") or []]
+    if incomplete:
+        merged["incomplete"] = incomplete
     starts = [p["started"] for p in payloads if p.get("started")]
     ends = [p["finished"] for p in payloads if p.get("finished")]
     merged["started"], merged["finished"] = (min(starts) if starts else None), (max(ends) if ends else None)
@@ -347,3 +351,9 @@ def merge(payloads: Sequence[dict[str, Any]], conflicts: list[str] | None = None
     )
     merged["coverage"] = matrix(merged["tests"], scenarios)
     return merged
+
+
+def incomplete_lines(payload: dict[str, Any]) -> list[str]:
+    """The summaries' word on what a report lacks (`report.Report.incomplete`): Markdown lines and a blank."""
+    notes = payload.get("incomplete") or []
+    return [*(f"**Incomplete:** {note}" for note in notes), ""] if notes else []

@@ -80,6 +80,9 @@ def render(payload: dict[str, Any]) -> str:
         meta += f" · merged from {payload['merged_from']} reports"
     stop = " · <strong>interrupted run</strong>" if payload.get("interrupted") else ""
     out.append(f'<p class="meta">{esc(meta)}{stop}</p>')
+    out.extend(
+        f'<p class="meta"><strong>Incomplete:</strong> {esc(note)}</p>' for note in payload.get("incomplete") or []
+    )
     out.append(
         '<p class="legend"><span style="background:#a7e3b5">every test passed</span>'
         '<span style="background:hsl(0,75%,60%)">some failed or xfailed (deeper: more)</span>'

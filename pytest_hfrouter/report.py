@@ -59,6 +59,9 @@ def report_problem(data: object) -> str | None:
             return f"{where}.met must be a list of [provider, scenario] pairs"
         if not isinstance(test.get("calls", []), list):
             return f"{where}.calls must be a list"
+    incomplete = data.get("incomplete", [])
+    if not isinstance(incomplete, list) or not all(isinstance(note, str) for note in incomplete):
+        return '"incomplete" must be a list of strings'
     if not isinstance(data.get("scenarios", {}), dict):
         return '"scenarios" must be an object (the scenario catalog)'
     chaos = data.get("chaos")
@@ -101,6 +104,9 @@ class Report:
         self.started = started
         self.finished = 0.0
         self.interrupted = False
+        #: what the report lacks though the run went on: a test whose xdist worker crashed, a run that
+        #: stopped at its first failures (``-x``, ``--maxfail``): each a sentence the summaries show
+        self.incomplete: list[str] = []
         self.versions: dict[str, str] = {}
         #: every live call: LiveCall fields plus ``test`` (the node id)
         self.calls: list[dict[str, Any]] = []
@@ -140,6 +146,7 @@ class Report:
             "finished": _iso(self.finished),
             "duration_s": round(max(0.0, self.finished - self.started), 3),
             "interrupted": self.interrupted,
+            **({"incomplete": self.incomplete} if self.incomplete else {}),
             "versions": self.versions,
             "calls": self.calls,
             "probes": self.probes,

@@ -15,6 +15,7 @@ from conftest import FRESH_LOOKUPS, InnerRun
 
 from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
 from pytest_hfrouter.library import shipped_library
+from pytest_hfrouter.report import report_problem
 
 HFROUTER = Path(sys.executable).parent / "hfrouter"
 MODEL = "Qwen/Qwen2.5-72B-Instruct"
@@ -714,3 +715,69 @@ def test_merge_keeps_the_later_report_of_a_test_whatever_the_order() -> None:
     same: list[str] = []
     merge([older, report("2026-12-02T10:00:00+00:00", "passed")], same)
     assert same == []  # the same outcome twice: nothing to say
+
+
+def test_a_test_whose_worker_crashed_is_failed_and_the_report_says_it_is_incomplete(hfapp: pytest.Pytester) -> None:
+    """A segfault, an OOM kill or ``os._exit`` in an xdist worker: its part of the report never reaches
+    the spool. An audit: the test was in no report, whose summary said "1 test(s): 1 passed"."""
+    hfapp.makepyfile(
+        test_crash="""
+        import os
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_survives(hfrouter):
+            with pytest.raises(Exception):
+                chat("novita")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_dies(hfrouter):
+            with pytest.raises(Exception):
+                chat("novita")
+            os._exit(3)
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", "-n", "2", "--hfrouter-report=r.json", "--hfrouter-summary=s.md")
+    result.assert_outcomes(passed=1, failed=1)
+    data = json.loads((hfapp.path / "r.json").read_text())
+    assert sorted((t["test"].split("::")[1], t["outcome"]) for t in data["tests"]) == [
+        ("test_dies", "failed"),
+        ("test_survives", "passed"),
+    ]
+    (note,) = data["incomplete"]
+    assert note.startswith("the xdist worker running test_crash.py::test_dies crashed: its calls")
+    summary = (hfapp.path / "s.md").read_text()
+    assert "2 test(s): 1 passed, 1 failed" in summary
+    assert f"**Incomplete:** {note}" in summary
+
+
+def test_a_run_stopped_at_its_first_failure_says_so(hfapp: pytest.Pytester) -> None:
+    """``-x`` (or ``--maxfail``): the tests after the failure never ran, and their outages were listed as
+    gaps no test meets (an audit)."""
+    hfapp.makepyfile(
+        test_stop="""
+        import pytest
+        from hfapp import chat
+
+        def test_a_failure():
+            assert False
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_never_runs(hfrouter):
+            with pytest.raises(Exception):
+                chat("novita")
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", "-x", "--hfrouter-report=r.json", "--hfrouter-html=r.html")
+    result.assert_outcomes(failed=1)
+    data = json.loads((hfapp.path / "r.json").read_text())
+    (note,) = data["incomplete"]
+    assert note == (
+        "the run stopped early (stopping after 1 failures): tests after that did not run, so a gap below may be "
+        "a test that did not run"
+    )
+    assert "<strong>Incomplete:</strong> the run stopped early" in (hfapp.path / "r.html").read_text()
+    assert report_problem({**data, "incomplete": "a string"}) == '"incomplete" must be a list of strings'
+    merged = merge([data, {**data, "incomplete": ["another"]}], [])
+    assert merged["incomplete"] == [note, "another"]
