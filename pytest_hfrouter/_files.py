@@ -26,9 +26,9 @@ def write_atomically(path: Path, text: str) -> None:
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
     try:
+        temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
-    except OSError as exc:  # a folder where the file should go: nothing left behind
+    except OSError as exc:  # a full disk, a folder where the file should go: nothing left behind
         temporary.unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror, str(path)) from None

@@ -426,13 +426,23 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
     kept_old = settings.mode == REWRITE and lost_calls and target.is_file()
     clashes: list[str] = []
     if kept and not kept_old:
-        clashes = write_cassette(
-            target,
-            [interaction(request, observed, secrets) for request, observed in kept],
-            rewrite=settings.mode == "rewrite",
-            run_id=run.run_id,
-            shared=target in exchange.shared_cassettes,
-        )
+        try:
+            clashes = write_cassette(
+                target,
+                [interaction(request, observed, secrets) for request, observed in kept],
+                rewrite=settings.mode == "rewrite",
+                run_id=run.run_id,
+                shared=target in exchange.shared_cassettes,
+            )
+        except OSError as exc:  # a full disk, a read-only folder: an audit met a traceback of the plugin's code
+            # and a summary saying "nothing recorded: no test ... sent a call the router answered"
+            why = exc.strerror or str(exc)
+            run.add_recorded(item.nodeid, target, 0, 0, 0, named=named, error=why)
+            raise pytest_fail(
+                f"pytest-hfrouter: could not write this test's recording to {target} ({why}): what the file held "
+                f"is unchanged. Make room, or make the folder writable, and record again: "
+                f"{record_command(item.nodeid, settings.mode)}"
+            ) from None
         cassette_listing.cache_clear()  # the next test may find its new default cassette
     location = (item.location[0], (item.location[1] or 0) + 1)
     failed = [f"  - {r.method} {r.url}: {o.status} {o.reason}" for r, o in kept if is_failure(o)]

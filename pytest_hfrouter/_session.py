@@ -293,12 +293,16 @@ class RunSession:
         else:
             self._outcomes[nodeid] = worst
 
-    def add_recorded(self, nodeid: str, cassette: Path, written: int, failed: int, lost: int, named: bool) -> None:
+    def add_recorded(
+        self, nodeid: str, cassette: Path, written: int, failed: int, lost: int, named: bool, error: str | None = None
+    ) -> None:
         """Record modes: a test wrote ``written`` interactions (``failed`` of them failures) into
         ``cassette`` (``named``: by its marker, else its default), and left out ``lost`` calls that
-        had no complete response."""
-        entry = {"test": nodeid, "cassette": str(cassette), "written": written, "failed": failed, "lost": lost}
-        entry["named"] = named
+        had no complete response; ``error``: the cassette could not be written (the OS's reason)."""
+        entry: dict[str, Any] = {"test": nodeid, "cassette": str(cassette), "written": written, "failed": failed}
+        entry["lost"], entry["named"] = lost, named
+        if error is not None:
+            entry["error"] = error
         self._add("recorded", [entry])
 
     def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
@@ -473,6 +477,8 @@ class RunSession:
             return
         for what, path, why in self.unwritten:
             fails = "" if what == "GITHUB_STEP_SUMMARY" else " (the run fails for it)"
+            if what != "GITHUB_STEP_SUMMARY" and path.exists():  # an audit: CI would publish it as this run's
+                fails += f"; the file at {path} is an earlier run's"
             terminalreporter.write_line(
                 f"pytest-hfrouter: could not write {what} to {path}: {why}{fails}; name a file you can write to",
                 red=True,

@@ -142,9 +142,14 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
         for n, key in enumerate(("written", "failed", "lost")):
             counts[n] += entry[key]
     written = sum(counts[0] for counts in cassettes.values())
+    unwritten = {entry["cassette"]: entry["error"] for entry in report.recorded if entry.get("error")}
     if written:
         write(f"{written} interaction(s) written into {sum(1 for c in cassettes.values() if c[0])} cassette(s):")
-    else:
+    if unwritten:
+        write(f"{len(unwritten)} cassette(s) could not be written (each unchanged; the test says why):")
+        for path, why in unwritten.items():
+            write(f"  {path}: {why}")
+    if not written and not unwritten:
         write(
             "nothing recorded: no test the plugin acts in sent a call the router answered (a call its cassette "
             "already holds, or an outage rule answers, is not recorded again; a test that failed before its calls, "
@@ -157,6 +162,8 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
         if not entry.get("named") and entry["test"] not in sharing.setdefault(entry["cassette"], []):
             sharing[entry["cassette"]].append(entry["test"])
     for path, (n, failed, lost) in cassettes.items():
+        if path in unwritten and not n:
+            continue
         notes = ([f"{failed} of them failures"] if failed else []) + (
             [f"{lost} call(s) with no complete response left out"] if lost else []
         )

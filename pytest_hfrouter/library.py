@@ -328,11 +328,16 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     library = load_library(root)
     try:
         handle, temporary = tempfile.mkstemp(prefix=".library-", suffix=".tmp", dir=folder)
+    except OSError:
+        return library  # a read-only home: parse every time, as before
+    try:
         with os.fdopen(handle, "wb") as out:
             pickle.dump(library, out, protocol=-1)  # -1: the highest protocol
         os.replace(temporary, target)  # atomic: xdist workers starting together never read half a file
-    except OSError:
-        return library  # a read-only home: parse every time, as before
+    except OSError:  # a full disk (an audit: each run left a .tmp behind)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return library
     _prune(folder, target)
     return library
 
