@@ -17,6 +17,8 @@ REWRITE: Final = "rewrite"
 MODES: tuple[Mode, ...] = (REPLAY, LIVE, RECORD, REWRITE)
 ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
+#: the hosts of the router, the Hub and the pre-router serverless API (routes.py reads requests by them)
+ROUTER_HOST, HUB_HOST, LEGACY_INFERENCE_HOST = "router.huggingface.co", "huggingface.co", "api-inference.huggingface.co"
 
 OUTAGE = "hfrouter_outage"
 CASSETTE = "hfrouter_cassette"

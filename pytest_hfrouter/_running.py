@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from . import _children
 from ._checks import (
     after_call,
     check_expiry,
@@ -59,7 +60,7 @@ from .markers import (
     parse_resilient,
 )
 from .routes import HUB_LOOKUPS
-from .traffic import Exchange, Rule
+from .traffic import Exchange, Miss, Request, Rule
 
 if TYPE_CHECKING:
     from ._session import RunSession
@@ -119,6 +120,9 @@ def start(
     exchange = engine.begin(exchange, item.nodeid)
     running = Running(exchange, marks, settings, engine, run, policy, each_rule, marker_count(item))
     policy.active = True
+    # the processes a test starts are refused the router too: from the first test on (an xdist controller,
+    # which runs none, hands nothing down to its workers), in scope "marked" until the test's end
+    _children.enter()
     return running
 
 
@@ -257,6 +261,8 @@ class Running:
         if self.seen != marker_count(item):
             self._added_in_body(item, passed)
         exchange = self.exchange
+        for host, said in _children.collect():  # a process the test started was refused the router or the Hub
+            exchange.misses.append(Miss(Request("GET", host), said + CHILD_FIX, headline="refused in a child process:"))
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
             hint = _record_hint(item, self.settings)
             marker = "" if OUTAGE in self.marks else f" — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
@@ -297,6 +303,7 @@ class Running:
             from .resets import reset_client_caches
 
             self.policy.active = False
+            _children.leave()
             reset_client_caches(settings.resets)  # the mappings it served must not reach a test it does not act in
             engine.hub_answers_changed = True  # nor what the tests in between cache reach the next one
         if settings.records and exchange.recorded:
@@ -306,6 +313,14 @@ class Running:
 
 #: a body with nothing to watch (reusable: it holds no state)
 _UNWATCHED = contextlib.nullcontext()
+
+
+#: what a test whose child process was refused should do
+CHILD_FIX = (
+    ": in replay a process the test starts is not replayed, and no router or Hub request leaves it. Make the "
+    "call in the test's process, or point that process at the router double (the hfrouter_server fixture: its "
+    "env() for HF_ENDPOINT and the openai SDK, base_url for InferenceClient)"
+)
 
 
 def each_case(item: pytest.Item) -> EachCase | None:

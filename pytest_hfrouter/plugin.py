@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,12 @@ def pytest_configure(config: pytest.Config) -> None:
     threads.install()
     faces.install(make_engine)
     guard.install(policy)
+    if settings.live is None:  # a process a test starts is not replayed: refused the router and the Hub
+        from . import _children
+        from ._names import HUB_HOST, LEGACY_INFERENCE_HOST, ROUTER_HOST
+
+        closed = {ROUTER_HOST, HUB_HOST, LEGACY_INFERENCE_HOST, config.stash.get(HUB_MIRROR, HUB_HOST)}
+        _children.install(frozenset(closed), lambda: policy.active, config.stash[RUN].run_id)
     config.pluginmanager.register(TestHooks(config, settings, policy), "hfrouter-tests")
 
 
@@ -159,6 +166,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
         faces.uninstall(make_engine)
         guard.uninstall(config.stash[POLICY])
+        if "pytest_hfrouter._children" in sys.modules:
+            sys.modules["pytest_hfrouter._children"].uninstall()
         threads.uninstall()
         settings, engine = config.stash[SETTINGS], config.stash.get(ENGINE, None)
         acted = settings.scope.every_test or (engine is not None and engine.acted)

@@ -8,6 +8,7 @@ instrument sees is what would have left the process.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -216,12 +217,19 @@ async def aiohttp_get(url):
 def _run_escapes(tmp_path: Path, *plugin_args: str) -> tuple[dict[str, object], str]:
     (tmp_path / "test_escapes.py").write_text(_escape_suite())
     (tmp_path / "runner.py").write_text(RUNNER)
+    # the runner tries the router on purpose ("without"): a process handed down no refusal of its own
+    # (this session's plugin refuses the router in the processes its tests start)
+    env = {name: value for name, value in os.environ.items() if name != "PYTEST_HFROUTER_CHILD"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if "_child_site" not in p
+    )
     result = subprocess.run(
         [sys.executable, "runner.py", "-q", "-p", "no:cacheprovider", *plugin_args, "test_escapes.py"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     return json.loads((tmp_path / "attempts.json").read_text()), result.stdout
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import scrub, threads
+from .. import _children, scrub, threads
 from ..errors import UnansweredRequest
 from ..faults import HANG, Plan, hang_message, plan
 from . import _patching
@@ -65,6 +65,10 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any, deadline: Any
     bounds the whole answer (aiohttp's ``total``), ``read_timeout`` each read."""
     if not _engines:  # uninstalled while a client still held a patched method
         raise UnansweredRequest(scrub.text(f"pytest-hfrouter is not active: {request.method} {request.url}"))
+    if _children.STATE.forked:  # a process forked from a test's: its answers would reach no call log
+        refused = _children.refused_here(request.url)
+        if refused is not None:
+            raise UnansweredRequest(scrub.text(refused))
     engine = _engines[-1]
     if not _patching.polling_virtual:
         _virtualise_polling()
