@@ -345,7 +345,7 @@ def _loaded_cassettes(
             continue
         pytest.fail(
             f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
-            + "\n".join(f"  - {p}" for p in tried),
+            + "\n".join(f"  - {p}" + (" (a folder, not a cassette file)" if p.is_dir() else "") for p in tried),
             pytrace=False,
         )
     if not found and not missing:

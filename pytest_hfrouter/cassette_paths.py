@@ -131,11 +131,15 @@ def item_cassettes(
     )
 
 
+_KINDS = (".yaml", ".json")
+
+
 @functools.lru_cache(maxsize=1024)
 def cassette_listing(folder: Path) -> frozenset[str]:
     """The cassette files in a folder, listed once (a recording clears this cache)."""
     try:
-        return frozenset(entry.name for entry in os.scandir(folder) if entry.is_file())
+        # a folder with a cassette's name is listed too: its test is told, not answered by the library in silence
+        return frozenset(entry.name for entry in os.scandir(folder) if entry.is_file() or entry.name.endswith(_KINDS))
     except OSError:
         return frozenset()
 

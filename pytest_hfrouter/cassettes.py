@@ -217,6 +217,8 @@ def load_cassette(path: Path) -> Cassette:
         stat = os.stat(path)
     except FileNotFoundError:
         raise CassetteError("no such cassette file", path) from None
+    if not os.path.isfile(path):  # an audit: a folder at a test's default cassette path was ignored in silence
+        raise CassetteError("is a folder, not a cassette file: remove or rename it", path)
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _cache.get(path)
     if cached is not None and cached[0] == stamp:

@@ -552,3 +552,31 @@ def test_a_hub_mirror_in_hf_endpoint_is_answered_as_the_hub(
     result = hfapp.runpytest_subprocess("-p", "hfrouter")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["hfrouter: mode=replay * (HF_ENDPOINT: hf-mirror.com is answered as the Hub)"])
+
+
+def test_a_folder_where_a_cassette_should_be_is_said(hfapp: pytest.Pytester) -> None:
+    """An audit: a folder at a test's default cassette path was passed over in silence (the test went
+    green on healthy answers), and a marker naming one said only "no such cassette"."""
+    hfapp.makepyfile(
+        test_d="""
+        import pytest
+        from hfapp import chat
+
+        def test_default(hfrouter):
+            chat("novita")
+
+        @pytest.mark.hfrouter_cassette("named.yaml")
+        def test_named(hfrouter):
+            chat("novita")
+        """
+    )
+    (hfapp.path / "cassettes" / "test_d" / "test_default.yaml").mkdir(parents=True)
+    (hfapp.path / "cassettes" / "test_d" / "named.yaml").mkdir()
+    result = hfapp.runpytest("-p", "hfrouter")
+    assert result.parseoutcomes().get("passed", 0) == 0, result.stdout.str()
+    result.stdout.fnmatch_lines_random(
+        [
+            "*cassettes/test_d/test_default.yaml: is a folder, not a cassette file: remove or rename it*",
+            "  - */cassettes/test_d/named.yaml (a folder, not a cassette file)",
+        ]
+    )
