@@ -452,6 +452,9 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
         except OSError as exc:  # a full disk, a read-only folder: an audit met a traceback of the plugin's code
             # and a summary saying "nothing recorded: no test ... sent a call the router answered"
             why = exc.strerror or str(exc)
+            blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+            if blocking is not None:  # mkdir's "File exists" says little
+                why = f"{blocking} is a file, not a folder"
             run.add_recorded(item.nodeid, target, 0, 0, 0, named=named, error=why)
             raise pytest_fail(
                 f"pytest-hfrouter: could not write this test's recording to {target} ({why}): what the file held "

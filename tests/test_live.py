@@ -542,26 +542,27 @@ def last_seen(pytester: pytest.Pytester) -> dict[str, Any]:
 
 
 def test_a_recording_that_cannot_be_written_is_one_clear_error(hfapp: pytest.Pytester, double: Double) -> None:
-    """A full disk, a read-only folder (here: a folder where the cassette should be). An audit met a
+    """A full disk, a read-only folder (here: a file where the cassette's folder should be). An audit met a
     traceback of the plugin's own code at teardown, and a recordings section that said "nothing recorded:
     no test ... sent a call the router answered"."""
     double.engine.script = Numbered()
     hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita"]'))
-    (hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml").mkdir(parents=True)
+    (hfapp.path / "cassettes").mkdir()
+    (hfapp.path / "cassettes" / "test_rec").write_text("a file where the module's cassette folder goes\n")
     result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"), "--hfrouter-report=r.json")
     result.assert_outcomes(passed=1, errors=1)
     output = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "pytest-hfrouter: could not write this test's recording to */test_chat.yaml (Is a directory): what the "
-            "file held is unchanged. *",
+            "pytest-hfrouter: could not write this test's recording to */test_chat.yaml (*/cassettes/test_rec is a "
+            "file, not a folder): what the file held is unchanged. *",
             "1 cassette(s) could not be written (each unchanged; the test says why):",
-            "  */test_chat.yaml: Is a directory",
+            "  */test_chat.yaml: */cassettes/test_rec is a file, not a folder",
         ]
     )
     assert "nothing recorded" not in output and "recorder.py" not in output and "Traceback" not in output
     (entry,) = json.loads((hfapp.path / "r.json").read_text())["recorded"]
-    assert entry["error"] == "Is a directory" and entry["written"] == 0
+    assert entry["error"].endswith("test_rec is a file, not a folder") and entry["written"] == 0
 
 
 def test_record_replay_append_and_rewrite(
