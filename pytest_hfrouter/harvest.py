@@ -319,7 +319,7 @@ def _load(path: Path) -> dict[str, Any]:
 def _write(path: Path, document: dict[str, Any]) -> None:
     import yaml
 
-    from .recorder import write_atomically
+    from ._files import write_atomically
 
     write_atomically(path, yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100))
 

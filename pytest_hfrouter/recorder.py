@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from . import scrub
+from ._files import write_atomically
 from .bodies import compressed, content_encoding, decode
 from .cassettes import Interaction, cassette_from_data, match_key
 from .errors import CassetteError
@@ -210,26 +210,3 @@ def write_cassette(
             raise CassetteError(f"the recording would not replay ({exc.problem}); nothing written", path) from None
         write_atomically(path, text)
         return clashes
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` into ``path`` through a temporary file and a rename (a reader never sees half of it),
-    with the mode the file had, else a new file's under the umask (``mkstemp`` makes its files 0600:
-    a cassette another user or a CI container reads must stay readable)."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0o022)  # the only way to read it is to set it: set back at once
-    os.umask(current)
-    return current
