@@ -357,9 +357,30 @@ class RunSession:
         """A Ctrl-C or SIGTERM skips the running test's teardown: keep the live calls it completed."""
         engine = self._engine()
         if engine is not None and engine.exchange is not None and engine.test is not None:
-            self.collect(engine.test, engine.exchange)
+            exchange, test = engine.exchange, engine.test
+            if self.settings.records and exchange.recorded:  # an audit: they vanished without a word
+                self.add_recorded(
+                    test,
+                    exchange.cassettes[0].path if exchange.cassettes else self._default_cassette(test),
+                    0,
+                    0,
+                    0,
+                    named=bool(exchange.cassettes),
+                    error=f"the run was interrupted while its test ran: its {len(exchange.recorded)} recorded "
+                    "call(s) were not written",
+                )
+            self.collect(test, exchange)
             engine.end()
         self._end_part()
+
+    def _default_cassette(self, nodeid: str) -> Path:
+        """The default cassette of a test known by its node id only (``path::Class::name``)."""
+        from .cassette_paths import default_cassette
+
+        parts = nodeid.split("::")
+        return default_cassette(
+            self.config.rootpath / parts[0], parts[1] if len(parts) > 2 else None, parts[-1], self.settings.cassette_dir
+        )
 
     def _collect_outside_tests(self) -> None:
         """Requests refused or unanswered outside any test: they fail the session, not a test."""

@@ -145,10 +145,6 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
     unwritten = {entry["cassette"]: entry["error"] for entry in report.recorded if entry.get("error")}
     if written:
         write(f"{written} interaction(s) written into {sum(1 for c in cassettes.values() if c[0])} cassette(s):")
-    if unwritten:
-        write(f"{len(unwritten)} cassette(s) could not be written (each unchanged; the test says why):")
-        for path, why in unwritten.items():
-            write(f"  {path}: {why}")
     if not written and not unwritten:
         write(
             "nothing recorded: no test the plugin acts in sent a call the router answered (a call its cassette "
@@ -175,5 +171,9 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
                 f"cannot hold: {', '.join(tests)}; each replays the others' answers too. Give each its own: "
                 '@pytest.mark.hfrouter_cassette("<file>.yaml"), or ids that differ in letters'
             )
+    if unwritten:
+        write(f"{len(unwritten)} cassette(s) could not be written (each unchanged):")
+        for path, why in unwritten.items():
+            write(f"  {path}: {why}")
     if not settings.scope.every_test:
         write(f"{settings.scope.describe()}: tests without its markers or fixtures were not recorded")

@@ -556,13 +556,47 @@ def test_a_recording_that_cannot_be_written_is_one_clear_error(hfapp: pytest.Pyt
         [
             "pytest-hfrouter: could not write this test's recording to */test_chat.yaml (*/cassettes/test_rec is a "
             "file, not a folder): what the file held is unchanged. *",
-            "1 cassette(s) could not be written (each unchanged; the test says why):",
+            "1 cassette(s) could not be written (each unchanged):",
             "  */test_chat.yaml: */cassettes/test_rec is a file, not a folder",
         ]
     )
     assert "nothing recorded" not in output and "recorder.py" not in output and "Traceback" not in output
     (entry,) = json.loads((hfapp.path / "r.json").read_text())["recorded"]
     assert entry["error"].endswith("test_rec is a file, not a folder") and entry["written"] == 0
+
+
+def test_a_recording_run_interrupted_in_a_test_says_what_it_did_not_write(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """Ctrl-C (here a KeyboardInterrupt in the body) skips the test's teardown, where its cassette is written:
+    the finished tests' cassettes are, and the interrupted one's calls are named as not written (an audit:
+    they vanished without a word)."""
+    double.engine.script = Numbered()
+    hfapp.makepyfile(
+        test_rec="""
+        from hfapp import chat
+
+        def test_first(hfrouter):
+            chat("novita")
+
+        def test_stopped(hfrouter):
+            chat("novita")
+            raise KeyboardInterrupt
+        """
+    )
+    # in a process of its own: a KeyboardInterrupt in an in-process run stops this session too
+    result = hfapp.runpytest_subprocess(*double.args(mode="--hfrouter-mode=record"), "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "2 interaction(s) written into 1 cassette(s):",
+            "  */test_rec/test_first.yaml: 2 interaction(s)",
+            "1 cassette(s) could not be written (each unchanged):",
+            "  */test_rec/test_stopped.yaml: the run was interrupted while its test ran: its 2 recorded call(s) were "
+            "not written",
+        ]
+    )
+    assert not (hfapp.path / "cassettes" / "test_rec" / "test_stopped.yaml").exists()
 
 
 def test_record_replay_append_and_rewrite(
