@@ -1,4 +1,5 @@
-"""Files the run writes whole (cassettes, candidate scenarios, the report, the HTML page): one writer."""
+"""Files the run writes whole (cassettes, candidate scenarios, the report, the HTML page, the library's
+cache): one writer."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` into ``path`` through a temporary file beside it and a rename: a reader sees the old file
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """``text`` (or bytes) into ``path`` through a temporary file beside it and a rename: a reader sees the old file
     or the new, never half of one, and two writers never share a temporary file. The file keeps the mode
     it had, else a new file's under the umask (``mkstemp`` makes its files 0600: a cassette another user
     or a CI container reads must stay readable). An error names ``path``, not the temporary file (an
@@ -24,8 +25,7 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError:
         found = None
     if found is not None and not stat.S_ISREG(found.st_mode) and not stat.S_ISDIR(found.st_mode):
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
+        _write(os.open(path, os.O_WRONLY | os.O_TRUNC), text)
         return
     if os.path.islink(path):
         path = Path(os.path.realpath(path))
@@ -36,8 +36,7 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        _write(handle, text)
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException as exc:  # a full disk, a folder where the file should go: nothing left behind
@@ -46,6 +45,11 @@ def write_atomically(path: Path, text: str) -> None:
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def _write(handle: int, text: str | bytes) -> None:
+    with os.fdopen(handle, "wb") as out:
+        out.write(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 def _umask() -> int:

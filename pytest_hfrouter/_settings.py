@@ -520,6 +520,7 @@ def resolve(
     if baseline:
         _check_report(Path(baseline), baseline_label)
     paths: dict[str, Path | None] = {}
+    labels: dict[str, str] = {}
     for name, example in (
         ("hfrouter_report", "hfrouter-report.json"),
         ("hfrouter_summary", "hfrouter-summary.md"),
@@ -527,11 +528,12 @@ def resolve(
     ):
         raw, label = given(name)
         paths[name] = output_path(label, raw, example) if raw else None
+        labels[name] = label
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # every run that calls the router writes its outage coverage there
         output_path("GITHUB_STEP_SUMMARY", step_summary, "summary.md")
     _check_distinct(
-        [(given(name)[1], path) for name, path in paths.items() if path is not None]
+        [(labels[name], path) for name, path in paths.items() if path is not None]
         + ([("GITHUB_STEP_SUMMARY", Path(step_summary))] if step_summary else [])
     )
     verdicts = _choice("hfrouter_verdicts", ini("hfrouter_verdicts"), VERDICT_MODES)

@@ -291,7 +291,6 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     import hashlib
     import os
     import sys
-    import tempfile
 
     try:  # the C pickler alone: importing pickle.py as well costs more instructions than the load itself
         import _pickle as pickle
@@ -326,17 +325,11 @@ def cached_library(root: Path, cache_dir: Path | None = None) -> Library:
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         pass  # no cache yet, or one this version cannot read: parse, and write it anew
     library = load_library(root)
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=".library-", suffix=".tmp", dir=folder)
-    except OSError:
-        return library  # a read-only home: parse every time, as before
-    try:
-        with os.fdopen(handle, "wb") as out:
-            pickle.dump(library, out, protocol=-1)  # -1: the highest protocol
-        os.replace(temporary, target)  # atomic: xdist workers starting together never read half a file
-    except OSError:  # a full disk (an audit: each run left a .tmp behind)
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+    from ._files import write_atomically
+
+    try:  # atomic: xdist workers starting together never read half a file
+        write_atomically(target, pickle.dumps(library, protocol=-1))  # -1: the highest protocol
+    except OSError:  # a read-only home, a full disk: parse every time, as before
         return library
     _prune(folder, target)
     return library
