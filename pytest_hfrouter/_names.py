@@ -19,6 +19,13 @@ ROUTER_URL = "https://router.huggingface.co"
 HUB_URL = "https://huggingface.co"
 #: the hosts of the router, the Hub and the pre-router serverless API (routes.py reads requests by them)
 ROUTER_HOST, HUB_HOST, LEGACY_INFERENCE_HOST = "router.huggingface.co", "huggingface.co", "api-inference.huggingface.co"
+ROUTER_HOSTS = frozenset({ROUTER_HOST})
+#: the Hub's hosts: huggingface.co and, in a replay run, the host huggingface_hub's ``HF_ENDPOINT`` names
+#: instead (a mirror such as hf-mirror.com; `routes.read_as_hub`). A set the run adds to and takes back
+#: from: every reader sees the same one
+HUB_HOSTS: set[str] = {HUB_HOST}
+#: the pre-router serverless API, still present in older recordings (docs/ROUTER-FACTS.md §1.1)
+LEGACY_INFERENCE_HOSTS = frozenset({LEGACY_INFERENCE_HOST})
 
 OUTAGE = "hfrouter_outage"
 CASSETTE = "hfrouter_cassette"

@@ -114,8 +114,9 @@ class RunSession:
         self.config = config
         self.settings = settings
         self._engine = engine
-        #: whether the plugin acts in a test: in scope "marked", one that did not ask keeps its output
-        self._acts_on = acts_on
+        #: whether the plugin acts in a test (in scope "marked", one that did not ask keeps its output);
+        #: in scope "all" every test, without asking three times a test
+        self._acts_on = (lambda item: True) if settings.scope.every_test else acts_on
         #: the item types the plugin generates (probes): no test records of their own
         self.generated: tuple[type, ...] = ()
         self._started = time.time()

@@ -110,7 +110,7 @@ class Settings(NamedTuple):
             return self.allow_hosts
         from urllib.parse import urlsplit
 
-        from .routes import LEGACY_INFERENCE_HOSTS
+        from ._names import LEGACY_INFERENCE_HOSTS
 
         urls = [self.live.router_url, self.live.hub_url]
         urls += [

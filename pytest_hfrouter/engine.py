@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import threads
-from ._names import RECORD, REWRITE
+from ._names import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, RECORD, REWRITE, ROUTER_HOSTS
 from .bodies import content, header
 from .cassettes import Recorded, match_key
 from .fitting import cut_point, fit_of, fitted_body, fitted_task_body, task_fit, with_defect, with_model
@@ -29,15 +29,12 @@ from .resets import MAPPING_CACHE
 from .routes import (
     AUTO,
     HARNESS,
-    HUB_HOSTS,
     HUB_LOOKUPS,
     INFERENCE_KINDS,
-    LEGACY_INFERENCE_HOSTS,
     MAPPING,
     MODEL_INFO,
     OTHER,
     PROVIDER,
-    ROUTER_HOSTS,
     Route,
     classify,
     phone_home,

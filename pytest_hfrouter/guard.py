@@ -229,7 +229,7 @@ def loopback_proxy(port: int | None) -> str | None:
 
 
 def blocked_message(host: str, port: int | None, library: str) -> str:
-    from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+    from ._names import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
 
     where = f"{host}:{port}" if port is not None else host
     head = (

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import scrub
-from ._names import HUB_URL, ROUTER_URL, Mode
+from ._names import HUB_HOSTS, HUB_URL, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, ROUTER_URL, Mode
 from .bodies import Message, is_event_stream
 from .providers import REMOVED_PROVIDERS as _REMOVED
-from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, Route, RouteKind
+from .routes import Route, RouteKind
 
 if TYPE_CHECKING:
     from .cassettes import Recorded

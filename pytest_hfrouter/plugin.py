@@ -172,7 +172,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         settings, engine = config.stash[SETTINGS], config.stash.get(ENGINE, None)
         acted = settings.scope.every_test or (engine is not None and engine.acted)
         if settings.live is None and acted:
-            from .routes import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
+            from ._names import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
 
             guard.close_after_session(ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS)
         else:

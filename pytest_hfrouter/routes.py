@@ -13,18 +13,10 @@ import json
 from typing import Final, Literal, NamedTuple, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._names import HUB_HOST, LEGACY_INFERENCE_HOST, ROUTER_HOST
+from ._names import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS
 from .bodies import json_object
 from .providers import CONVERSATIONAL
 from .tasks import task_of_route
-
-ROUTER_HOSTS = frozenset({ROUTER_HOST})
-#: the Hub's hosts: huggingface.co and, in a replay run, the host huggingface_hub's ``HF_ENDPOINT`` names
-#: instead (a mirror such as hf-mirror.com; `read_as_hub`). A set the run adds to and takes back from:
-#: every reader sees the same one
-HUB_HOSTS: set[str] = {HUB_HOST}
-# Pre-router serverless API, still present in older recordings (docs/ROUTER-FACTS.md §1.1).
-LEGACY_INFERENCE_HOSTS = frozenset({LEGACY_INFERENCE_HOST})
 
 #: Requests apps make that are no part of what they test (telemetry, a version check), each with the switch that
 #: turns it off: the fix a blocked one's message gives before a cassette or an allowed host. (host, path prefix,

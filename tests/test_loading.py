@@ -90,7 +90,11 @@ def test_importing_the_plugin_imports_no_http_or_client_library(pytester: pytest
 
 
 LOADED_PROBE = """
+import atexit
 import sys
+
+# after the plugin's unconfigure too: what the run imported by its end (the router's URL reader among it)
+atexit.register(lambda: print("routes at exit:", "pytest_hfrouter.routes" in sys.modules))
 
 def pytest_collection_finish(session):
     ours = sorted(m for m in sys.modules if m.startswith("pytest_hfrouter."))
@@ -111,7 +115,7 @@ def test_a_suite_without_an_http_client_builds_no_engine_and_reads_no_yaml(pytes
     result = pytester.runpytest_subprocess("-p", "hfrouter", *others, "--collect-only", "-s")
 
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["yaml: False engine: False", "faces: []"])
+    result.stdout.fnmatch_lines(["yaml: False engine: False", "faces: []", "routes at exit: False"])
 
     # Control: importing a client library patches its face and builds the engine at once.
     pytester.makepyfile(test_client="import httpx2\n\ndef test_client():\n    assert httpx2\n")
