@@ -23,9 +23,9 @@ from .errors import NOT_EXERCISED, HFRouterWarning
 from .hygiene import expired, unplayed
 from .markers import Resilience
 from .mocks import let_through
-from .routes import INFERENCE_KINDS
+from .routes import HUB_LOOKUPS, INFERENCE_KINDS
 from .traffic import Exchange, Rule
-from .unmatched import NOT_APPLICABLE, Finding, called, diagnose
+from .unmatched import NOT_APPLICABLE, Finding, diagnose
 from .verdicts import ACCOUNT_WIDE, Verdict, verdicts_of
 
 
@@ -299,14 +299,16 @@ def _idle_cassettes(
     if settings.live is not None or settings.on_unmatched == "ignore":
         return []  # live and record modes answer from the router; rewriting a cassette replaces it
     requested, shared = exchange.requested, exchange.shared_cassettes
-    idle = [
-        c
-        for c in exchange.cassettes
-        if c.path not in shared and not any(requested.get(key) for key in c.index)  # an empty one too
-    ]
+    idle = [c for c in exchange.cassettes if c.path not in shared and not _exercised(c, requested)]  # an empty one too
     if not idle:
         return idle
-    listed = "\n".join(f"  - {c.path}: it holds {_held(c)}; the test called: {called(exchange.calls)}" for c in idle)
+    made = _calls_made(exchange)
+    listed = "\n".join(
+        f"  - {c.path}: it holds {_held(c)}; "
+        + ("it answered only the Hub look-ups; " if any(requested.get(key) for key in c.index) else "")
+        + f"the test called: {made}"
+        for c in idle
+    )
     message = scrub.text(  # the cassette's own URIs: a hand-written one may hold a key
         "pytest-hfrouter: a cassette this test replays answered none of its calls, so the test did not exercise "
         f"it:\n{listed}\n  (recorded for other calls: re-record it, or drop it from the test; for the whole run: "
@@ -314,6 +316,30 @@ def _idle_cassettes(
     )
     _unmatched(findings, message, settings, passed=passed, location=location)
     return idle
+
+
+def _exercised(cassette: Cassette, requested: dict[tuple[str, ...], int]) -> bool:
+    """Whether the test requested what the cassette is for: one of its calls (a cassette of Hub look-ups
+    alone: one of those). The look-ups a client makes before its call do not count: an audit's
+    hand-edited cassette answered the mapping look-up, the healthy library answered the call the
+    cassette was recorded for, and the test went green on the library's text."""
+    keys = [key for key in cassette.index if key[1] not in HUB_LOOKUPS] or list(cassette.index)
+    return any(requested.get(key) for key in keys)
+
+
+def _calls_made(exchange: Exchange, shown: int = 3) -> str:
+    """The test's calls other than Hub look-ups, by URL and what it means (a route's shape and its task
+    are part of what a cassette matches on)."""
+    lines = list(
+        dict.fromkeys(
+            f"{call.method} {call.url} [{call.route}: {call.provider or '-'} {call.model or '-'}]"
+            for call in exchange.calls
+            if call.route not in HUB_LOOKUPS
+        )
+    )
+    if not lines:
+        return "(no call but Hub look-ups)" if exchange.calls else "(no call at all)"
+    return ", ".join(lines[:shown]) + (f" and {len(lines) - shown} more" if len(lines) > shown else "")
 
 
 def _held(cassette: Cassette, shown: int = 3) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -148,6 +149,10 @@ def stored_decoded(body: bytes, headers: tuple[tuple[str, str], ...]) -> bool:
     return encoding in ("gzip", "x-gzip", "deflate") and decode(body, encoding) is None
 
 
+#: an HTTP status's standard reason phrase
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def _interaction(raw: Any, number: int) -> Interaction:
     where = f"interactions[{number}]"
     if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
@@ -155,17 +160,34 @@ def _interaction(raw: Any, number: int) -> Interaction:
     request, response = raw["request"], raw["response"]
     try:
         method, uri = str(request["method"]), str(request["uri"])
-        status = response["status"]
-        code = int(status["code"])
-        reason = str(status.get("message") or "")
-        body = response.get("body") or {}
-        stored = body.get("string") if isinstance(body, Mapping) else body
+        if "status" not in response and "status_code" in response:
+            # the format vcrpy's httpx stubs wrote before vcrpy 5 (``status_code``, ``content``), which vcrpy
+            # still reads (vcr/stubs/httpx_stubs.py, ``_deserialize_response``): no reason phrase was kept
+            code, reason, stored = int(response["status_code"]), "", response.get("content")
+        else:
+            status = response["status"]
+            if not isinstance(status, Mapping):
+                raise CassetteError(
+                    f"{where}.response.status must be a mapping, as vcrpy writes it "
+                    f"(status: {{code: 503, message: Service Unavailable}}), got {status!r}"
+                )
+            code = int(status["code"])
+            reason = str(status.get("message") or "")
+            body = response.get("body") or {}
+            stored = body.get("string") if isinstance(body, Mapping) else body
         content = _as_bytes(stored) or b""
         request_body = _as_bytes(request.get("body"))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CassetteError(f"{where}: missing or malformed field ({exc})") from None
+    except KeyError as exc:
+        raise CassetteError(
+            f"{where}: missing field {exc} (a vcrpy interaction has request.method, request.uri, "
+            "response.status.code and response.body.string)"
+        ) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CassetteError(f"{where}: malformed field ({exc})") from None
     if not 100 <= code <= 599:  # what an HTTP client can be handed; -1 or 999 is a damaged file
         raise CassetteError(f"{where}.response.status.code must be an HTTP status (100-599), got {code}")
+    if not reason:  # kept by no older recorder: the code's own phrase, as httpx derives it (and HTTP/2 sends none)
+        reason = _PHRASES.get(code, "")
     headers = tuple(
         (k, v) for k, v in _headers(response.get("headers"), f"{where}.response") if k.lower() not in _TRANSFER_HEADERS
     )

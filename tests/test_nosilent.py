@@ -1369,7 +1369,7 @@ def test_a_cassette_that_answered_none_of_the_calls_never_happened(
 
     idle = [
         "*pytest-hfrouter: a cassette this test replays answered none of its calls, so the test did not exercise it:",
-        f"  - {path}: it holds interactions[[]0[]] *; the test called: cerebras *",
+        f"  - {path}: it holds interactions[[]0[]] *; the test called: POST *[[]provider: cerebras *",
     ]
     if policy is None:  # hfrouter_on_unmatched = fail, the default
         result.assert_outcomes(passed=1, failed=2)
@@ -1384,6 +1384,63 @@ def test_a_cassette_that_answered_none_of_the_calls_never_happened(
     result.stdout.fnmatch_lines(["*_ test_fails_on_its_own _*", "*the app's own failure*"])
     if policy != "ignore":
         result.stdout.fnmatch_lines(["*- Captured hfrouter call -*", *idle])
+
+
+#: The Hub's mapping look-up, as a recording of InferenceClient holds it before its call
+MAPPING_LOOKUP = """\
+- request:
+    body: null
+    headers: {}
+    method: GET
+    uri: https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping
+  response:
+    body:
+      string: '{"id": "Qwen/Qwen2.5-72B-Instruct", "inferenceProviderMapping": {"novita": {"status": "live",
+        "providerId": "qwen/qwen-2.5-72b-instruct", "task": "conversational"}}}'
+    headers:
+      Content-Type:
+      - application/json
+    status:
+      code: 200
+      message: OK
+"""
+
+
+def test_a_cassette_that_answered_only_the_hub_look_up_did_not_answer_the_call(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter
+) -> None:
+    """An audit: a cassette recorded through InferenceClient (the mapping look-up, then the chat call),
+    its call edited by hand (another model); replay answered the look-up from it and the call from the
+    healthy library, and the test passed on the library's text with one warning about an unplayed
+    interaction. The look-up every client makes first is not what a cassette is for."""
+    path = write_cassette("cassettes/edited.yaml")
+    text = path.read_text().replace(
+        '"model": "Qwen/Qwen2.5-72B-Instruct", "messages"', '"model": "Qwen/Qwen2.5-7B-Instruct", "messages"'
+    )
+    path.write_text(text.replace("version: 1\n", MAPPING_LOOKUP + "version: 1\n"))
+    hfapp.makepyfile(
+        test_edited="""
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_cassette("edited.yaml")
+        def test_plays_it(hfrouter):
+            assert chat("novita").choices[0].message.content
+            assert [call.answered_by for call in hfrouter.calls] == ["cassette:edited.yaml", "healthy"]
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*a cassette this test replays answered none of its calls, so the test did not exercise it:",
+            f"  - {path}: it holds interactions[[]0[]] POST https://router.huggingface.co/novita/*, interactions[[]1[]] "
+            "GET https://huggingface.co/api/models/*; it answered only the Hub look-ups; the test called: POST "
+            "https://router.huggingface.co/novita/v3/openai/chat/completions [[]provider: novita Qwen/Qwen2.5-72B-Instruct[]]",
+        ]
+    )
 
 
 def test_an_empty_cassette_answered_nothing_and_fails_the_test(hfapp: pytest.Pytester) -> None:
@@ -1406,7 +1463,7 @@ def test_an_empty_cassette_answered_nothing_and_fails_the_test(hfapp: pytest.Pyt
     result.stdout.fnmatch_lines(
         [
             "*a cassette this test replays answered none of its calls, so the test did not exercise it:",
-            "  - *empty.yaml: it holds no interactions at all; the test called: novita *",
+            "  - *empty.yaml: it holds no interactions at all; the test called: POST *[[]provider: novita *",
         ]
     )
 

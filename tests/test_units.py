@@ -218,6 +218,34 @@ def test_parse_cassette_reads_vcrpy_format() -> None:
     assert cassette.hfrouter == {"name": "x"}
 
 
+#: the shape vcrpy's httpx stubs wrote before vcrpy 5, which vcrpy 9 still reads (``_deserialize_response``)
+VCRPY4_HTTPX = """\
+interactions:
+- request:
+    body: '{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": []}'
+    headers: {}
+    method: POST
+    uri: https://router.huggingface.co/novita/v3/openai/chat/completions
+  response:
+    status_code: 503
+    http_version: HTTP/1.1
+    headers:
+      content-type: [application/json]
+    content: '{"error": "busy"}'
+version: 1
+"""
+
+
+def test_parse_cassette_reads_the_httpx_format_of_vcrpy_4() -> None:
+    """An audit: a user's old httpx cassette was refused with "missing or malformed field ('status')"."""
+    (interaction,) = parse_cassette(VCRPY4_HTTPX, Path("old.yaml")).interactions
+
+    assert (interaction.route.kind, interaction.route.provider, interaction.route.model) == (PROVIDER, "novita", MODEL)
+    assert (interaction.response.status, interaction.response.body) == (503, b'{"error": "busy"}')
+    assert interaction.response.reason == "Service Unavailable"  # none kept: the code's own, as httpx derives it
+    assert interaction.response.header("content-type") == "application/json"
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -233,15 +261,21 @@ def test_parse_cassette_reads_vcrpy_format() -> None:
         ("interactions:\n- just a string\n", "interactions[0] needs a 'request' and a 'response'"),
         (
             "interactions:\n- request: {method: GET, uri: 'https://x/'}\n  response: {body: {string: ''}}\n",
-            "interactions[0]: missing or malformed field",
+            "interactions[0]: missing field 'status' (a vcrpy interaction has request.method, request.uri, "
+            "response.status.code and response.body.string)",
         ),
         (
             "interactions:\n- request: {method: GET, uri: 'https://x/'}\n  response: {status: {code: abc}}\n",
-            "interactions[0]: missing or malformed field",
+            "interactions[0]: malformed field (invalid literal for int() with base 10: 'abc')",
         ),
         (
             "interactions:\n- request: {uri: 'https://x/'}\n  response: {status: {code: 200}}\n",
-            "interactions[0]: missing or malformed field",
+            "interactions[0]: missing field 'method'",
+        ),
+        (  # a hand edit (an audit: "missing or malformed field ('int' object is not subscriptable)")
+            "interactions:\n- request: {method: GET, uri: 'https://x/'}\n  response: {status: 503}\n",
+            "interactions[0].response.status must be a mapping, as vcrpy writes it "
+            "(status: {code: 503, message: Service Unavailable}), got 503",
         ),
         (
             "interactions:\n- request: {method: GET, uri: 'https://x/'}\n"
@@ -264,6 +298,7 @@ def test_parse_cassette_reads_vcrpy_format() -> None:
         "no-status",
         "bad-code",
         "no-method",
+        "bare-status",
         "bad-headers",
         "second",
     ],
