@@ -266,6 +266,44 @@ def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
     assert out.rstrip().endswith("stopped")
 
 
+def test_recording_a_task_against_the_command_line_double_records_the_task(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: recording text_to_image with both URLs pointed at ``hfrouter serve`` (another process,
+    which cannot read the client's call) got a chat model's Hub answers; the client refused them
+    ("doesn't support task 'text-to-image'"), and the cassette it wrote kept them, so replay failed too.
+    The live run now tells the double the look-up's task in its URL; the cassette keeps the app's URL."""
+    process = _serve("--port", "0")
+    assert process.stdout is not None
+    base = process.stdout.readline().split(" on ", 1)[1].strip()
+    pytester.makepyfile(
+        test_task="""
+        from huggingface_hub import InferenceClient
+
+        def test_draws():
+            image = InferenceClient(provider="hf-inference", api_key="hf_fake").text_to_image(
+                "a cat", model="stabilityai/stable-diffusion-xl-base-1.0"
+            )
+            assert image.size
+        """
+    )
+    monkeypatch.setenv("HF_TOKEN", "hf_fakeFAKEfake1234567890")
+    try:
+        recorded = pytester.runpytest_subprocess(
+            "-p", "hfrouter", "--hfrouter-mode=record", "--hfrouter-router-url", base, "--hfrouter-hub-url", base
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    recorded.assert_outcomes(passed=1)
+    cassette = (pytester.path / "cassettes" / "test_task" / "test_draws.yaml").read_text()
+    assert '"pipeline_tag": "text-to-image"' in cassette
+    assert "uri: https://huggingface.co/api/models/stabilityai/stable-diffusion-xl-base-1.0\n" in cassette
+    assert "hfrouter_task" not in cassette
+    monkeypatch.delenv("HF_TOKEN")
+    pytester.runpytest_subprocess("-p", "hfrouter").assert_outcomes(passed=1)  # and replay plays it
+
+
 def test_command_line_port_in_use_says_how_to_pick_another() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
