@@ -24,7 +24,6 @@ import logging
 import os
 import random
 import signal
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
+from ._clock import REAL
 from ._names import LIVE
 from ._settings import Settings
 from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
@@ -119,7 +119,7 @@ class RunSession:
         self._acts_on = (lambda item: True) if settings.scope.every_test else acts_on
         #: the item types the plugin generates (probes): no test records of their own
         self.generated: tuple[type, ...] = ()
-        self._started = time.time()
+        self._started = REAL.wall()
         self.run_id = config.workerinput[RUN_ID_KEY] if is_worker(config) else uuid.uuid4().hex  # type: ignore[attr-defined]
         self.comparison: Comparison | None = None
         #: outputs the run could not write at its end: (what, path, why)
@@ -462,7 +462,7 @@ class RunSession:
             # nothing was reported and nothing is asked for (GitHub's step summary is there in every job:
             # it gets a section only from a run the plugin did something in): the report module is never loaded
             return
-        self.report.finished = time.time()
+        self.report.finished = REAL.wall()
         self.report.interrupted = interrupted
         stopped = session.shouldfail or session.shouldstop
         if stopped and not interrupted and self.keeps_tests:  # -x, --maxfail (an audit: nothing said so)

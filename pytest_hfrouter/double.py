@@ -17,10 +17,10 @@ import contextlib
 import select
 import socket
 import struct
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ._clock import REAL
 from .engine import Engine
 from .faults import hang_message
 from .serving import IDLE_TIMEOUT, WORKERS, BodyTooLarge, ConnectionHandler, Listener, Serving
@@ -176,8 +176,8 @@ class _Handler(ConnectionHandler):
 
     def _stall(self, seconds: float) -> bool:
         """Wait ``seconds``; True if the client hung up meanwhile."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        deadline = REAL.monotonic() + seconds  # the real clock: a test may freeze time (freezegun)
+        while (left := deadline - REAL.monotonic()) > 0:
             readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
             if readable:
                 try:
@@ -185,7 +185,7 @@ class _Handler(ConnectionHandler):
                         return True
                 except OSError:
                     return True
-                time.sleep(min(left, 0.05))  # data pending (a pipelined request): keep stalling
+                REAL.sleep(min(left, 0.05))  # data pending (a pipelined request): keep stalling
             if self.server.double.stopping.is_set():
                 return True
         return False

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, nullco
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
+from ._clock import VIRTUAL_SLEEP
 from .library import Library
 from .markers import BLOCK_API, SERVER_BLOCK_API, MarkerError, parse_outage
 from .resets import Reset, reset_client_caches
@@ -204,6 +205,8 @@ class HFRouter:
             if not 0 <= seconds < math.inf:  # negative, NaN, infinite: what the real sleep raises (an audit:
                 real_sleep(seconds)  # a backoff gone negative passed here and would crash the app)
             exchange.virtual += seconds
+
+        setattr(sleep, VIRTUAL_SLEEP, True)  # the test's clock advances: no mock of time (`Exchange.sleep_patched`)
 
         async def async_sleep(seconds: float, result: Any = None) -> Any:
             exchange.virtual += max(0.0, seconds)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import _clock  # noqa: F401  (the real clocks, captured before a test can freeze time)
 from ._keys import (
     ACTS,
     ENGINE,

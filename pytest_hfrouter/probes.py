@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import scrub
+from ._clock import REAL
 from .live import REMOVED_PROVIDERS, Live, error_text, sse_data
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -145,7 +146,7 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
             method="POST",
             headers={"Authorization": f"Bearer {live.token}", "Content-Type": "application/json"},
         )
-        started = time.perf_counter()
+        started = REAL.perf_counter()
         try:
             with _OPENER.open(request, timeout=timeout) as response:
                 status, headers = response.status, response.headers
@@ -153,10 +154,10 @@ def run_probe(probe: Probe, live: Live, budget: Budget, timeout: float) -> Probe
         except urllib.error.HTTPError as exc:
             answer, status, headers = exc.read(), exc.code, exc.headers
         except (OSError, ValueError) as exc:  # timeouts, resets, refused connections
-            result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            result.latency_ms = round((REAL.perf_counter() - started) * 1000, 1)
             result.error = f"{type(exc).__name__}: {exc}"
             return result
-        result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        result.latency_ms = round((REAL.perf_counter() - started) * 1000, 1)
         result.status = status
         result.request_id = headers.get("x-request-id")
         result.inference_provider = headers.get("x-inference-provider")
@@ -184,7 +185,7 @@ def _read_within(response: Any, deadline: float) -> bytes:
     parts = []
     while chunk := response.read1(65536) if hasattr(response, "read1") else response.read(65536):
         parts.append(chunk)
-        if time.perf_counter() > deadline:
+        if REAL.perf_counter() > deadline:
             raise TimeoutError("the answer took longer than --hfrouter-probe-timeout in all")
     return b"".join(parts)
 

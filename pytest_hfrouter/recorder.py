@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import scrub
+from ._clock import REAL
 from ._files import write_atomically
 from .bodies import compressed, content_encoding, decode
 from .cassettes import Interaction, cassette_from_data, match_key
@@ -173,7 +174,9 @@ def write_cassette(
                 kept = kept if isinstance(kept, int) else 0
                 earlier, existing = before[:kept], before[kept:]
         hfrouter: dict[str, Any] = {
-            "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "recorded_at": datetime.datetime.fromtimestamp(REAL.wall(), datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
             "recorded_with": versions(),
             "run_id": run_id,
         }

@@ -16,11 +16,12 @@ import queue
 import selectors
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+
+from ._clock import REAL
 
 #: connections the kernel queues before they are accepted (a parallel suite's burst)
 BACKLOG = 1024
@@ -100,13 +101,13 @@ class ConnectionHandler(BaseHTTPRequestHandler):
     def refuse_rest(self) -> None:
         """After an early answer (413): read and drop what the client still sends, so that
         closing does not reset the connection before the client has read the answer."""
-        deadline = time.monotonic() + 2.0
+        deadline = REAL.monotonic() + 2.0
         with contextlib.suppress(OSError):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)
             self.connection.settimeout(0.2)
             dropped = 0
-            while time.monotonic() < deadline and dropped < 2 * MAX_BODY:
+            while REAL.monotonic() < deadline and dropped < 2 * MAX_BODY:
                 data = self.connection.recv(65536)
                 if not data:
                     break
@@ -225,7 +226,7 @@ class Serving:
                     if key.fileobj is listener:
                         for handler in self._accept():
                             selector.register(handler.connection, selectors.EVENT_READ, handler)
-                            idle[handler] = time.monotonic()
+                            idle[handler] = REAL.monotonic()
                     elif key.fileobj is self._wake_read:
                         with contextlib.suppress(OSError):
                             self._wake_read.recv(4096)
@@ -246,8 +247,8 @@ class Serving:
                     except queue.Empty:
                         break
                     selector.register(handler.connection, selectors.EVENT_READ, handler)
-                    idle[handler] = time.monotonic()
-                expired = time.monotonic() - self.idle_timeout
+                    idle[handler] = REAL.monotonic()
+                expired = REAL.monotonic() - self.idle_timeout
                 for handler in [h for h, since in idle.items() if since <= expired]:
                     selector.unregister(handler.connection)
                     del idle[handler]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
 from . import scrub
+from ._clock import REAL, VIRTUAL_SLEEP
 from .bodies import Message
 from .cassettes import Cassette, split_chunks
 from .faults import Fault, FaultType, body_chunks
@@ -363,6 +364,8 @@ class Exchange:
     failures: list[tuple[Request, Route, str | None, str | None, Observed]] = field(default_factory=list)
     #: seconds added to the monotonic clock by ``hfrouter.virtual_time()`` (sleeps that did not wait)
     virtual: float = 0.0
+    #: ``time.sleep`` was another than the real one or ``hfrouter.virtual_time()``'s at a call
+    sleep_patched: bool = False
     #: how often each request key was asked for (cassette hygiene: what a cassette holds in vain)
     requested: dict[tuple[str, ...], int] = field(default_factory=dict)
     #: (provider, model) pairs a mapping answered in this test without the provider
@@ -397,7 +400,10 @@ class Exchange:
     chaos: TestChaos | None = None
 
     def now(self) -> float:
-        return time.monotonic() + self.virtual
+        sleep = time.sleep
+        if sleep is not REAL.sleep and getattr(sleep, VIRTUAL_SLEEP, None) is not True:  # a MagicMock has any attribute
+            self.sleep_patched = True  # mock.patch("time.sleep"), monkeypatch: a wait that takes no time
+        return REAL.monotonic() + self.virtual
 
     def log(self, call: Call) -> int:
         """Add ``call`` (stamped ``at=self.now()`` by its maker) to the call log; its position."""

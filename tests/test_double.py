@@ -551,6 +551,37 @@ def test_a_stall_the_client_waits_out_fails_the_test_as_a_hang(
     )
 
 
+FROZEN_SLOW = """
+import time
+
+import pytest
+import requests
+from freezegun import freeze_time
+
+
+@freeze_time("2020-01-01")
+@pytest.mark.hfrouter_outage("slow-first-token", provider="novita", delay=0.3)
+def test_slow_but_in_time(hfrouter_server):
+    started = time.perf_counter()  # freezegun's: frozen
+    response = requests.post(
+        f"{hfrouter_server.base_url}/v1/chat/completions",
+        json={"model": "Qwen/Qwen2.5-72B-Instruct:novita", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert time.perf_counter() == started
+"""
+
+
+def test_the_doubles_slow_answers_come_while_the_test_freezes_time(pytester: pytest.Pytester) -> None:
+    """An audit: under freezegun the double's deadline never came (it read the frozen clock), and a
+    slow-first-token of 1 s ran into the client's 10 s timeout."""
+    pytester.makepyfile(test_frozen_slow=FROZEN_SLOW)
+    result = pytester.runpytest_subprocess("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
+    assert result.duration < 8
+
+
 LOST_CLIENT = """
 import gc
 import weakref

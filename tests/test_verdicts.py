@@ -446,6 +446,82 @@ def test_retry_after_ignored_under_virtual_time(resilapp: pytest.Pytester) -> No
     assert result.duration < 20
 
 
+def test_time_frozen_or_mocked_by_the_test_leaves_the_plugins_clock_alone(resilapp: pytest.Pytester) -> None:
+    """An audit: freezegun moved the plugin's clock with the app's. Frozen, an app that waited was judged
+    retry-after-ignored and no-backoff; ticking a minute per read, an app that did not wait passed. A
+    mocked time.sleep passes no time either: the verdict says so, and what to use instead."""
+    resilapp.makepyfile(
+        test_vd_frozen="""
+        from unittest import mock
+
+        import pytest
+        import resilapp
+        from freezegun import freeze_time
+
+        rate_limited = pytest.mark.hfrouter_outage("rate-limited-429", provider="novita", times=1)
+
+        @freeze_time("2024-01-01", auto_tick_seconds=60)
+        @rate_limited
+        def test_ticking_clock_does_not_hide_an_ignored_retry_after(hfrouter):
+            assert resilapp.retries_at_once()
+            assert [v.name for v in hfrouter.verdicts] == ["retry-after-ignored"]
+
+        @freeze_time("2020-01-01")
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", times=3)
+        def test_frozen_clock_sees_the_real_backoff(hfrouter):
+            assert resilapp.with_retries("novita", [0.05, 0.1, 0.2])
+            first, *_, last = hfrouter.inference_calls
+            assert last.at - first.at >= 0.35
+            assert hfrouter.verdicts == []
+
+        @rate_limited
+        def test_mocked_sleep_is_named(hfrouter):
+            with mock.patch("time.sleep") as sleep:
+                assert resilapp.waits_as_asked()
+            sleep.assert_called_once_with(55.0)
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "retry-after-ignored"
+            assert "time.sleep was patched in this test" in verdict.explanation
+            assert verdict.explanation.endswith("with hfrouter.virtual_time(): <the calls>)")
+
+        @rate_limited
+        def test_virtual_time_is_no_mock(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.waits_as_asked()
+            assert hfrouter.verdicts == []
+            assert not hfrouter._exchange.sleep_patched
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=4)
+
+
+def test_a_run_frozen_at_import_reports_real_times(resilapp: pytest.Pytester) -> None:
+    """An audit: a module that starts freezegun at import (and never stops it) got a report whose run
+    finished years before it started."""
+    resilapp.makepyfile(
+        test_frozen_module="""
+        import resilapp
+        from freezegun import freeze_time
+
+        freeze_time("2020-01-01").start()
+
+        def test_asks():
+            assert resilapp.ask("novita")
+        """
+    )
+
+    # in a process of its own: the freeze outlives the run
+    resilapp.runpytest_subprocess("-p", "hfrouter", "--hfrouter-report=report.json").assert_outcomes(passed=1)
+
+    report = read_report(resilapp.path / "report.json")
+    assert report["started"] <= report["finished"]
+    assert report["started"] > "2026"
+    assert 0 <= report["duration_s"] < 60
+
+
 def test_retry_after_on_answers_that_ask_no_wait_is_no_verdict(resilapp: pytest.Pytester) -> None:
     resilapp.makepyfile(
         test_vd_retry_after_ok="""
@@ -497,7 +573,7 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
             assert [c.status for c in verdict.calls] == [500, 500, 500, 200]
             assert re.fullmatch(  # one second of virtual sleep plus the call's own few milliseconds
                 r"novita Qwen/Qwen2.5-72B-Instruct was retried after 5xx answers with gaps "
-                r"1\.\d\d s, 1\.\d\d s, 1\.\d\d s: they do not grow \(none is longer than the first\)",
+                r"1\.\d\d s, 1\.\d\d s, 1\.\d\d s: the same wait each time, not growing",
                 verdict.explanation,
             )
 
@@ -510,7 +586,9 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
 
         # Backoff with jitter (tenacity's wait_random_exponential) may draw a shorter wait after a
         # longer one; its waits still outgrow the first (an audit: each drop was a no-backoff).
-        @pytest.mark.parametrize("waits", [[1.9, 1.7, 7.5], [1, 3, 2.5]])
+        # backoff.expo's default (full jitter) drew only shorter waits after the first (an audit): no fixed
+        # wait either
+        @pytest.mark.parametrize("waits", [[1.9, 1.7, 7.5], [1, 3, 2.5], [0.96, 0.28, 0.1]])
         def test_jittered(hfrouter, waits):
             with hfrouter.virtual_time():
                 assert resilapp.with_retries("novita", waits)
@@ -521,7 +599,7 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
 
     result = resilapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=13)
     assert reported(result) == [(f"test_flawed[{n}]", "no-backoff") for n in range(5)]
 
 

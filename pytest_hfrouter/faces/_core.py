@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import _children, scrub, threads
+from .._clock import REAL
 from ..errors import UnansweredRequest
 from ..faults import HANG, Plan, hang_message, plan
 from . import _patching
@@ -162,7 +163,7 @@ def observed(
 
 
 def failed(exc: BaseException, started: float) -> Observed:
-    return observed(None, "", (), b"", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
+    return observed(None, "", (), b"", REAL.perf_counter() - started, f"{type(exc).__name__}: {exc}")
 
 
 def seconds(value: Any) -> float | None:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .._clock import REAL
 from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..traffic import Answer, Request
 from ._core import HOP_HEADERS, ask, failed, idle, observe, observed, played, recording, seconds
@@ -249,7 +249,7 @@ def patch(connector: Any, replace: Replace) -> None:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
         if answer.authorization:
             headers.append(("Authorization", answer.authorization))
-        started = time.perf_counter()
+        started = REAL.perf_counter()
         # The body as sent (auto_decompress off): recorded byte for byte, decoded by the app's own session.
         session = ClientSession(
             timeout=timeout, auto_decompress=False, skip_auto_headers=("User-Agent", "Content-Type")
@@ -305,7 +305,7 @@ def patch(connector: Any, replace: Replace) -> None:
                 headers = tuple((str(k), v) for k, v in response.headers.items())
                 body = b"".join(parts)
                 seen = observed(
-                    response.status, response.reason or "", headers, body, time.perf_counter() - started, error, whole
+                    response.status, response.reason or "", headers, body, REAL.perf_counter() - started, error, whole
                 )
                 observe(sent, seen)
             if isinstance(failure, asyncio.TimeoutError):  # the app's own timeout class for it

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from .._clock import REAL
 from ..faults import RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..traffic import Answer, Request
 from ._core import (
@@ -105,7 +106,7 @@ def patch(module: Any, replace: Replace) -> None:
         )
         tee = stream(
             response.stream,
-            lambda body, err, whole: observe(sent, seen(body, time.perf_counter() - started, err, whole)),
+            lambda body, err, whole: observe(sent, seen(body, REAL.perf_counter() - started, err, whole)),
         )
         return module.Response(
             response.status_code, headers=response.headers, stream=tee, extensions=response.extensions
@@ -237,7 +238,7 @@ def patch(module: Any, replace: Replace) -> None:
         except module.ConnectTimeout as error:
             sent, answer, outcome = retried(self, request, body, error)
         if answer.target_url:
-            started = time.perf_counter()
+            started = REAL.perf_counter()
             try:
                 response = sync_original(self, forwarded(request, body, answer))
             except Exception as exc:
@@ -271,7 +272,7 @@ def patch(module: Any, replace: Replace) -> None:
             else:
                 raise error from None
         if answer.target_url:
-            started = time.perf_counter()
+            started = REAL.perf_counter()
             try:
                 response = await async_original(self, forwarded(request, body, answer))
             except Exception as exc:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import http.client
 import io
-import time
 from typing import Any
 
+from .._clock import REAL
 from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
 from ..traffic import Answer, Request
 from ._core import ask, failed, idle, observe, observed, played, recording, seconds
@@ -234,7 +234,7 @@ def patch(adapters: Any, replace: Replace) -> None:
         outgoing.url = answer.target_url
         if answer.authorization:
             outgoing.headers["Authorization"] = answer.authorization
-        started = time.perf_counter()
+        started = REAL.perf_counter()
         try:
             response = original(self, outgoing, **options)
             body = wire_body(response)
@@ -242,7 +242,7 @@ def patch(adapters: Any, replace: Replace) -> None:
             observe(asked, failed(exc, started))
             raise
         headers = tuple(response.headers.items())
-        observe(asked, observed(response.status_code, response.reason, headers, body, time.perf_counter() - started))
+        observe(asked, observed(response.status_code, response.reason, headers, body, REAL.perf_counter() - started))
         response.request, response.url = request, request.url
         return response
 
