@@ -129,7 +129,7 @@ class HFRouter:
             raise exc.with_traceback(None) from None
         # until its block begins (`_checks._never_entered`); on the instance: the class holds the default
         self._exchange.unentered += (rule,)  # type: ignore[misc]
-        return self._outage_block(rule)
+        return _Block(self, rule)
 
     @contextmanager
     def _outage_block(self, rule: Rule) -> Iterator[None]:
@@ -150,12 +150,20 @@ class HFRouter:
         rule.since = len(exchange.calls)
         window = len(exchange.outage_windows)
         exchange.outage_windows.append((len(exchange.calls), None))
+        discarded = False
         try:
             with watch:
                 yield
+        except BaseException as raised:
+            # Hypothesis discards an example whose assume() failed: a block it left before the block's outage
+            # answered anything is no outage of the test's (an audit: "never happened" for a test in which
+            # every example it kept met its block)
+            discarded = type(raised).__name__ == "UnsatisfiedAssumption" and not rule.hits
+            raise
         finally:
             exchange.rules.remove(rule)
-            exchange.ended_rules.append(rule)
+            if not discarded:
+                exchange.ended_rules.append(rule)
             rule.until = len(exchange.calls)
             if hub:
                 reset_client_caches(self._resets)
@@ -318,3 +326,32 @@ class HFRouterServer:
         from .double import huggingface_hub_pointed_at
 
         return huggingface_hub_pointed_at(self.base_url)
+
+
+class _Block:
+    """What ``hfrouter.outage(...)`` returns: one outage per ``with`` it is entered by. Kept in a name and
+    entered again (in a loop), it is the same outage afresh, its ``times`` counted again (an audit: the
+    second ``with`` of a kept block met contextlib's "'_GeneratorContextManager' object has no attribute
+    'args'")."""
+
+    def __init__(self, router: HFRouter, rule: Rule) -> None:
+        self._router, self._rule = router, rule
+        self._entered = False
+        self._open: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> None:
+        __tracebackhide__ = True
+        if self._open is not None:
+            raise RuntimeError(
+                f"pytest-hfrouter: hfrouter.outage({self._rule.scenario.name!r}, ...) was entered again inside its "
+                "own with block: its outage already applies there"
+            )
+        rule = self._rule.fresh() if self._entered else self._rule
+        self._entered = True
+        self._open = self._router._outage_block(rule)
+        self._open.__enter__()
+
+    def __exit__(self, *raised: Any) -> bool | None:
+        block, self._open = self._open, None
+        assert block is not None
+        return block.__exit__(*raised)

@@ -149,3 +149,89 @@ def test_a_rule_unmet_because_the_hub_was_down_says_so(pytester: pytest.Pytester
             "huggingface_hub makes no inference call after a failed look-up*",
         ]
     )
+
+
+FALLBACK_APP = """
+from huggingface_hub import InferenceClient
+from huggingface_hub.errors import HfHubHTTPError
+
+def ask(question, chain=("novita", "together")):
+    for provider in chain:
+        client = InferenceClient(provider=provider, api_key="hf_fake", timeout=10)
+        try:
+            client.chat_completion([{"role": "user", "content": question}], model="Qwen/Qwen2.5-72B-Instruct")
+        except (HfHubHTTPError, ValueError):
+            continue
+        return provider
+"""
+
+
+def test_a_mapping_outage_that_ran_out_lets_the_provider_recover(pytester: pytest.Pytester) -> None:
+    """An audit: after ``times=1`` the client kept the mapping without novita for the rest of the test,
+    so novita never recovered (a marker's rule and a block's alike); a provider-500 did recover. A kept
+    block entered once per prompt is the outage afresh each time (it met contextlib's AttributeError)."""
+    pytester.makepyfile(
+        app=FALLBACK_APP,
+        test_recovers="""
+        import pytest
+        from app import ask
+
+        @pytest.mark.hfrouter_outage("mapping-missing-provider", provider="novita", times=1)
+        def test_marker(hfrouter):
+            assert [ask(q) for q in ("first", "second", "third")] == ["together", "novita", "novita"]
+
+        def test_block(hfrouter):
+            with hfrouter.outage("mapping-missing-provider", provider="novita", times=1):
+                assert [ask(q) for q in ("first", "second", "third")] == ["together", "novita", "novita"]
+
+        def test_kept_block_entered_per_prompt(hfrouter):
+            novita_down = hfrouter.outage("provider-500", provider="novita", times=1)
+            for question in ("a", "b"):
+                with novita_down:
+                    assert [ask(question), ask(question)] == ["together", "novita"]
+            assert [c.provider for c in hfrouter.inference_calls] == ["novita", "together", "novita"] * 2
+        """,
+    )
+
+    pytester.runpytest("-p", "hfrouter").assert_outcomes(passed=3)
+
+
+HYPOTHESIS_TESTS = """
+import pytest
+from app import ask
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+EXAMPLES = []
+
+@settings(max_examples=15, database=None)
+@given(question=st.text(min_size=1, max_size=8))
+@pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)
+def test_each_example_meets_the_marker(question):
+    EXAMPLES.append(ask(question))
+
+@settings(max_examples=8, database=None)
+@given(question=st.text(min_size=1, max_size=8))
+@pytest.mark.hfrouter_outage("mapping-missing-provider", provider="novita", times=1)
+def test_each_example_meets_the_mapping_outage(question):
+    assert ask(question) == "together"
+    assert ask(question) == "novita"
+
+@settings(max_examples=10, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=st.text(max_size=3))
+def test_assume_in_a_block(hfrouter, question):
+    with hfrouter.outage("provider-500", provider="novita", times=1):
+        assume(question.strip())
+        assert ask(question) == "together"
+
+def test_every_example_fell_back():
+    assert len(EXAMPLES) >= 10 and set(EXAMPLES) == {"together"}
+"""
+
+
+def test_each_hypothesis_example_meets_the_outage_markers(pytester: pytest.Pytester) -> None:
+    """An audit: a ``@given`` test runs its examples in one pytest test, and ``times=1`` was spent by the
+    first of them: the other 99 passed on healthy answers, and the report counted the outage as met. An
+    example that Hypothesis discarded (``assume``) inside a block failed the test with "never happened"."""
+    pytester.makepyfile(app=FALLBACK_APP, test_examples=HYPOTHESIS_TESTS)
+
+    pytester.runpytest("-p", "hfrouter").assert_outcomes(passed=4)
