@@ -73,6 +73,8 @@ def traffic_record(exchange: Exchange) -> dict[str, Any]:
         return record
     met: dict[tuple[str, str], None] = {}
     for call in calls:
+        if call.unread:  # closed before its fault: the outage never reached the app
+            continue
         for name in call.scenarios:
             provider = call.provider or call.looked_up_for  # a Hub look-up: the provider the client was calling
             if provider:
@@ -113,6 +115,7 @@ _call_key: Callable[[Call], tuple[Any, ...]] = operator.attrgetter(
     "answered_by",
     "scenarios",
     "looked_up_for",
+    "unread",
 )
 
 

@@ -351,7 +351,8 @@ class Engine:
                 body=request.body,
             )
         )
-        return answer.for_call(len(calls) - 1) if fault is not None else answer
+        # a faulted answer, and a stream a scenario breaks, know their call (`spared`, `unread` find it)
+        return answer.for_call(len(calls) - 1) if fault is not None or (answer.scenarios and route.stream) else answer
 
     def unfinished(self, finish: Callable[[], None], background: bool = False) -> None:
         """A face forwarded a stream it reports when the app reads its end or closes it; ``finish``
@@ -372,6 +373,20 @@ class Engine:
             calls = self._current(background).calls
             if 0 <= answer.call < len(calls):
                 calls[answer.call] = dataclasses.replace(calls[answer.call], fault=None, spared=True)
+
+    def unread(self, exchange: Exchange, answer: Answer) -> None:
+        """The app closed a streamed answer of ``exchange`` (the test that asked) before its scenario's fault
+        came: the call met no outage, and the rule that answered it met nothing by it (an audit: a title
+        that reads two words passed every stream scenario, each "met" in the call log and the report)."""
+        with self._lock:
+            calls = exchange.calls
+            if not 0 <= answer.call < len(calls) or calls[answer.call].unread:
+                return
+            call = calls[answer.call] = dataclasses.replace(calls[answer.call], fault=None, unread=True)
+            for rule in (*exchange.rules, *exchange.ended_rules):
+                if rule.hits and rule.scenario.name in call.scenarios and rule.matches_provider(call.provider):
+                    rule.hits -= 1
+                    break
 
     def observe(self, request: Request, observed: Observed, background: bool = False) -> None:
         """A face reports what the real router answered a forwarded request."""

@@ -242,6 +242,9 @@ class Call:
 
     #: a slow-* scenario's answer that came within the client's timeout (a success)
     spared: bool = False
+    #: a streamed answer the app closed before its scenario's fault (a title that reads two words): the
+    #: outage never reached the app
+    unread: bool = False
     #: the request's body as sent: verdicts tell a retry of one question from another request by it
     #: (`verdicts.question`); in no report
     body: bytes | None = field(default=None, repr=False, compare=False)
@@ -267,6 +270,7 @@ class Call:
         truncates_stream: bool = False,
         looked_up_for: str | None = None,
         spared: bool = False,
+        unread: bool = False,
         body: bytes | None = None,
     ) -> None:
         self.__dict__.update(
@@ -286,6 +290,7 @@ class Call:
             truncates_stream=truncates_stream,
             looked_up_for=looked_up_for,
             spared=spared,
+            unread=unread,
             body=body,
         )
 
@@ -300,12 +305,13 @@ class Call:
         (an error body or event, a broken stream); a slow answer that came in time is none."""
         if self.fault is not None or self.status is None or self.status >= 400:
             return True
-        return bool(self.scenarios) and not self.spared
+        return bool(self.scenarios) and not self.spared and not self.unread
 
     def line(self) -> str:
         outcome = self.fault or (str(self.status) if self.status is not None else "-")
         who = f"{self.provider or '-'} {self.model or '-'}"
-        return scrub.text(f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by})")
+        unread = ", the app stopped reading before its fault" if self.unread else ""
+        return scrub.text(f"{self.method} {self.url} [{self.route}: {who}] -> {outcome} ({self.answered_by}{unread})")
 
 
 @dataclass(eq=False)

@@ -72,6 +72,15 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
         return None
     scenario = rule.scenario
     matching = [c for c in calls if filters_match(rule, c)]
+    unread = [c for c in matching if c.unread and scenario.name in c.scenarios]
+    if unread:
+        return Finding(
+            rule,
+            NOT_APPLICABLE,
+            f"the app stopped reading {'the stream' if len(unread) == 1 else f'each of the {len(unread)} streams'} it "
+            "answered before its fault came (at the stream's end), so the outage never reached the app; test the "
+            "fault where the app reads a stream to its end",
+        )
     if scenario.flags_unavailable and matching:
         return Finding(rule, NOT_APPLICABLE, _flag_unmet(rule, matching))
     answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]

@@ -36,9 +36,15 @@ MODEL = "Qwen/Qwen2.5-72B-Instruct"
 
 def chat(provider="novita", model=MODEL, stream=False):
     client = InferenceClient(provider=provider, api_key="hf_fake")
-    return client.chat_completion(
+    answer = client.chat_completion(
         messages=[{"role": "user", "content": "hi"}], model=model, max_tokens=5, stream=stream
     )
+    return _kept_alive(client, answer) if stream else answer
+
+
+def _kept_alive(client, chunks):
+    """A stream read while its client lives: huggingface_hub 1.x and 2.x close a freed client's streams."""
+    yield from chunks
 
 
 def auto_chat(model):

@@ -1436,9 +1436,10 @@ def test_a_cassette_that_answered_only_the_hub_look_up_did_not_answer_the_call(
     result.stdout.fnmatch_lines(
         [
             "*a cassette this test replays answered none of its calls, so the test did not exercise it:",
-            f"  - {path}: it holds interactions[[]0[]] POST https://router.huggingface.co/novita/*, interactions[[]1[]] "
-            "GET https://huggingface.co/api/models/*; it answered only the Hub look-ups; the test called: POST "
-            "https://router.huggingface.co/novita/v3/openai/chat/completions [[]provider: novita Qwen/Qwen2.5-72B-Instruct[]]",
+            f"  - {path}: it holds interactions[[]0[]] POST https://router.huggingface.co/novita/*, "
+            "interactions[[]1[]] GET https://huggingface.co/api/models/*; it answered only the Hub look-ups; "
+            "the test called: POST https://router.huggingface.co/novita/v3/openai/chat/completions "
+            "[[]provider: novita Qwen/Qwen2.5-72B-Instruct[]]",
         ]
     )
 
@@ -1661,3 +1662,74 @@ def test_hf_hub_offline_is_named_when_no_call_was_made(hfapp: pytest.Pytester, m
     result = hfapp.runpytest_subprocess("-p", "hfrouter")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*; HF_HUB_OFFLINE is set, and huggingface_hub then refuses its calls before any*"])
+
+
+EARLY_STOP = """
+import pytest
+from huggingface_hub import InferenceClient
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+def title(words):
+    client = InferenceClient(provider="novita", api_key="hf_fake")
+    out = []
+    for chunk in client.chat_completion(MESSAGES, model="Qwen/Qwen2.5-72B-Instruct", stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            out.append(chunk.choices[0].delta.content)
+        if len(out) >= words:
+            break  # the app has its title and stops reading
+    return "".join(out)
+
+def whole():
+    client = InferenceClient(provider="novita", api_key="hf_fake")
+    try:
+        return "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat_completion(MESSAGES, model="Qwen/Qwen2.5-72B-Instruct", stream=True)
+            if c.choices
+        )
+    except Exception as exc:
+        return type(exc).__name__
+
+@pytest.mark.hfrouter_outage("stream-error-event", provider="novita")
+def test_title_stops_before_the_error_event(hfrouter):
+    assert title(1)
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+def test_title_stops_before_the_cut(hfrouter):
+    assert title(2)
+
+@pytest.mark.hfrouter_each_outage("stream-error-event", "stream-no-done", provider="novita")
+def test_title_matrix(hfrouter):
+    assert title(1)
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+def test_whole_answer_meets_the_cut(hfrouter):
+    assert whole() != ""
+    [call] = hfrouter.inference_calls
+    assert not call.unread and call.failed
+"""
+
+
+def test_an_app_that_stops_reading_a_stream_before_its_fault_met_no_outage(hfapp: pytest.Pytester) -> None:
+    """An audit: an app that reads the first words of a stream (a title, a preview) never reaches the
+    fault a stream scenario plays at the stream's end; its tests passed, the call log and the report said
+    the outage was met, and a resilient app that closed the stream by choice was judged
+    truncated-stream-accepted. The rule now met nothing: a marker fails, a matrix case is skipped."""
+    hfapp.makepyfile(test_early=EARLY_STOP)
+
+    result = hfapp.runpytest("-p", "hfrouter", "-rs", "--hfrouter-report=report.json")
+
+    result.assert_outcomes(failed=2, passed=1, skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*hfrouter_outage('stream-error-event', provider='novita') answered no call of this test: the app "
+            "stopped reading the stream it answered before its fault came (at the stream's end)*",
+            "*-> 200 (scenario:stream-error-event, the app stopped reading before its fault)",
+        ]
+    )
+    result.stdout.fnmatch_lines(["SKIPPED*hfrouter_each_outage case stream-no-done cannot apply: the app stopped*"])
+    report = json.loads((hfapp.path / "report.json").read_text())
+    met = {t["test"].split("::")[1]: t["met"] for t in report["tests"]}
+    assert met["test_title_stops_before_the_cut"] == []
+    assert met["test_whole_answer_meets_the_cut"] == [["novita", "stream-cut"]]

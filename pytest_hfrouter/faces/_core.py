@@ -3,6 +3,7 @@ answers, huggingface_hub's polling clock. The engine stack itself is in ``_patch
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -168,6 +169,16 @@ def failed(exc: BaseException, started: float) -> Observed:
 
 def seconds(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def on_unread(answer: Answer) -> Callable[[], None] | None:
+    """For a streamed answer a scenario breaks: what a face calls when the app closes it before the
+    fault came (`Engine.unread`), bound to the test that asked; None for any other answer."""
+    if not answer.scenarios or not answer.is_stream or not _engines:
+        return None
+    engine = _engines[-1]
+    exchange = engine.exchange if not threads.is_background() and engine.exchange is not None else engine.session
+    return functools.partial(engine.unread, exchange, answer)
 
 
 def played(answer: Answer, outcome: Plan) -> list[bytes]:

@@ -27,6 +27,7 @@ from ._core import (
     idle,
     observe,
     observed,
+    on_unread,
     played,
     recording,
     records,
@@ -65,14 +66,32 @@ def patch(module: Any, replace: Replace) -> None:
         def __init__(self, request: Any, answer: Answer, outcome: Plan, asynchronous: bool = False) -> None:
             self.request, self.answer, self.outcome = request, answer, outcome
             self.asynchronous = asynchronous
+            # the fault comes at the stream's end: in its last event (an error event, half a JSON line, no
+            # [DONE]), or after its events (a cut, a stall); an app that closes it before has met none
+            self.reached = False
+            self.unread = on_unread(answer)
 
         def __iter__(self) -> Iterator[bytes]:
             chunks = played(self.answer, self.outcome)
-            yield from chunks
-            if self.outcome.outcome:
-                length = None if self.answer.is_stream else len(self.answer.body)
-                received = sum(map(len, chunks))
-                raise error(self.outcome.outcome, self.request, self.asynchronous, length, received)
+            try:
+                for number, chunk in enumerate(chunks, 1):
+                    self.reached = number == len(chunks) and not self.outcome.outcome
+                    yield chunk
+                self.reached = True
+                if self.outcome.outcome:
+                    length = None if self.answer.is_stream else len(self.answer.body)
+                    received = sum(map(len, chunks))
+                    raise error(self.outcome.outcome, self.request, self.asynchronous, length, received)
+            finally:
+                self.left()
+
+        def close(self) -> None:  # the response closed (the openai SDK's ``stream.close()``)
+            self.left()
+
+        def left(self) -> None:
+            if not self.reached and self.unread is not None:
+                unread, self.unread = self.unread, None
+                unread()
 
     class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:
@@ -81,6 +100,9 @@ def patch(module: Any, replace: Replace) -> None:
         async def __aiter__(self) -> AsyncIterator[bytes]:
             for chunk in self.sync:
                 yield chunk
+
+        async def aclose(self) -> None:
+            self.sync.close()
 
     def asked(request: Any, body: bytes, asynchronous: bool = False) -> tuple[Request, Answer, Plan]:
         timeouts = request.extensions.get("timeout") or {}
