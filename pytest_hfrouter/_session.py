@@ -19,7 +19,6 @@ and only when the run needs it: the live probes (`_probe_run`) and orphans and S
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import random
@@ -92,13 +91,6 @@ class RunSession:
         made = self.__dict__["report"] = Report(mode=self.settings.mode, started=self._started)
         return made
 
-    @functools.cached_property
-    def _traffic_record(self) -> Callable[[Exchange], dict[str, Any]]:
-        """`coverage.traffic_record`, imported with the first test's record (not at load)."""
-        from .coverage import traffic_record
-
-        return traffic_record
-
     @property
     def _reported(self) -> bool:
         """Whether anything was reported yet (the report made)."""
@@ -113,6 +105,9 @@ class RunSession:
     ) -> None:
         self.config = config
         self.settings = settings
+        #: `coverage.traffic_record`, once a test has a record: an attribute, not a cached property, which
+        #: pytest 8.0's scan of a plugin's attributes for fixtures would evaluate (and import) at load
+        self._traffic_record: Callable[[Exchange], dict[str, Any]] | None = None
         self._engine = engine
         #: whether the plugin acts in a test (in scope "marked", one that did not ask keeps its output);
         #: in scope "all" every test, without asking three times a test
@@ -319,6 +314,10 @@ class RunSession:
             self._harvest(nodeid, exchange)
         if self.keeps_tests:
             pending = self._pending.setdefault(nodeid, {})
+            if self._traffic_record is None:  # imported with the first test's record, not at load
+                from .coverage import traffic_record
+
+                self._traffic_record = traffic_record
             pending.update(self._traffic_record(exchange))
             if exchange.chaos is not None:
                 pending["chaos"] = tuple(injection.to_dict() for injection in exchange.chaos.injected)

@@ -261,13 +261,9 @@ class TestHooks:
         self.running: Running | None = None
         #: a test the plugin does not act in (scope "marked"), and what `threads.begin` handed back
         self._plain: tuple[pytest.Item, tuple[str | None, int | None]] | None = None
-
-    @functools.cached_property
-    def _start(self) -> Callable[..., Running]:
-        """`_running.start`, imported with the first test the plugin acts in (never by ``--collect-only``)."""
-        from ._running import start
-
-        return start
+        #: `_running.start`: an attribute, not a cached property, which pytest 8.0's scan of a plugin's
+        #: attributes for fixtures would evaluate (and import) at load
+        self._start: Callable[..., Running] | None = None
 
     def running_of(self, item: pytest.Item) -> Running | None:
         return self.running if item is self.item else None
@@ -373,6 +369,10 @@ class TestHooks:
         if mocks and not marks and OPT_IN_FIXTURES.isdisjoint(item.fixturenames):  # type: ignore[attr-defined]
             self._step_aside(item)  # scope "all": a test of another mock library's that asks nothing of ours
             return
+        if self._start is None:  # imported with the first test the plugin acts in (never by --collect-only)
+            from ._running import start
+
+            self._start = start
         running = self._start(item, settings, marks, self.engine(), self.run, self.policy, self.rule_of, mocks)
         self.item, self.running = item, running
 
