@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CassetteWriter, needs_server_side_auto
+from conftest import SERVER_SIDE_AUTO, CassetteWriter, needs_server_side_auto
 
 from pytest_hfrouter import Call
 from pytest_hfrouter.library import shipped_library
@@ -1711,6 +1711,9 @@ def test_whole_answer_meets_the_cut(hfrouter):
 """
 
 
+@pytest.mark.skipif(
+    not SERVER_SIDE_AUTO, reason="huggingface_hub 0.x streams through requests: an early stop is not detected there"
+)
 def test_an_app_that_stops_reading_a_stream_before_its_fault_met_no_outage(hfapp: pytest.Pytester) -> None:
     """An audit: an app that reads the first words of a stream (a title, a preview) never reaches the
     fault a stream scenario plays at the stream's end; its tests passed, the call log and the report said
