@@ -248,7 +248,7 @@ class Engine:
             logged = route
         looked_up_for = None
         if kind in HUB_LOOKUPS and self.live is None:
-            looked_up_for = self._read_hub_task(exchange, route, _query(request.url))
+            looked_up_for = self._read_hub_task(exchange, route, request.url)
         # `_provider` and `_hf_model`, their common cases inlined: every request comes this way
         provider = (
             logged.provider
@@ -479,12 +479,12 @@ class Engine:
         follow_ups = self.library.tasks.follow_ups
         return follow_ups.get(url) if follow_ups else None
 
-    def _read_hub_task(self, exchange: Exchange, route: Route, query: dict[str, str]) -> str | None:
+    def _read_hub_task(self, exchange: Exchange, route: Route, url: str) -> str | None:
         """The task of the client call behind a Hub look-up (see tasks.py), kept for this test; the
         provider that call names, if the router routes it."""
         model = (route.model or "").lower()
         task, asked = task_from_stack(route.model)
-        named = query.get(DOUBLE_TASK, "")
+        named = dict(parse_qsl(urlsplit(url).query)).get(DOUBLE_TASK, "") if task is None and DOUBLE_TASK in url else ""
         if task is None and re.fullmatch(r"[a-z][a-z-]*", named):  # by a live run's client (`_task_for_double`)
             task = named
         if task is None:  # read outside a client call: what this test's calls were told stands
@@ -987,12 +987,6 @@ def _task_for_double(target: str, model: str | None) -> str:
     if task is None or task == CONVERSATIONAL:
         return target
     return f"{target}{'&' if '?' in target else '?'}{DOUBLE_TASK}={task}"
-
-
-def _query(url: str) -> dict[str, str]:
-    """A Hub look-up's query parameters (none for most)."""
-    query = urlsplit(url).query
-    return dict(parse_qsl(query)) if query else {}
 
 
 def route_is_loopback(url: str) -> bool:

@@ -177,8 +177,7 @@ def on_unread(answer: Answer) -> Callable[[], None] | None:
     if not answer.scenarios or not answer.is_stream or not _engines:
         return None
     engine = _engines[-1]
-    exchange = engine.exchange if not threads.is_background() and engine.exchange is not None else engine.session
-    return functools.partial(engine.unread, exchange, answer)
+    return functools.partial(engine.unread, engine._current(threads.is_background()), answer)
 
 
 def played(answer: Answer, outcome: Plan) -> list[bytes]:
