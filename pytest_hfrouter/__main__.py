@@ -248,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hfrouter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s (pytest-hfrouter) {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    # each command names the function that runs it (``run``): a command is its parser and that function
     listing = commands.add_parser("scenarios", help="List the scenarios, the shipped ones and yours (or show one)")
+    listing.set_defaults(run=scenarios)
     listing.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
     listing.add_argument(
         "--report",
@@ -265,14 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare = shows.add_parser("diff", help="How a harvested candidate differs from the nearest known scenario")
     compare.add_argument("file", metavar="FILE", help="A candidate from the harvest folder")
     run = commands.add_parser("serve", help="Serve the router double (router and Hub paths) on loopback")
+    run.set_defaults(run=serve)
     run.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1)")
     run.add_argument("--port", type=int, default=8765, help="Port (default: 8765; 0: any free port)")
     run.add_argument("--outage", action="append", default=[], metavar="SPEC", help=OUTAGE_HELP)
     run.add_argument("--scenario-dir", action="append", default=[], metavar="DIR", help=SCENARIO_DIR_HELP)
     run.add_argument("--strict", action="store_true", help="No healthy library: unmatched router calls get 404")
     lint = commands.add_parser("lint", help="Find tokens and malformed cassettes (exit 1 if any)")
+    lint.set_defaults(run=lint_cassettes)
     lint.add_argument("paths", nargs="+", metavar="PATH", help="Cassette files or folders")
     reports = commands.add_parser("report", help="Merge and show --hfrouter-report files (outage coverage)")
+    reports.set_defaults(run=report)
     actions = reports.add_subparsers(dest="report_command", required=True, metavar="merge|show", parser_class=_Parser)
     merging = actions.add_parser("merge", help="One report from several (CI shards, xdist-less runs)")
     merging.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports written by --hfrouter-report")
@@ -285,20 +290,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "lint":
-        from .lint import main as lint_main
+def _printable_output() -> None:
+    """The command prints ✅ and §: where stdout cannot encode them (``PYTHONIOENCODING=ascii``, a C locale,
+    a Windows runner's redirected stdout) it crashed with ``UnicodeEncodeError`` (an audit). Written to a
+    file or a pipe (``>> $GITHUB_STEP_SUMMARY``), the Markdown goes out as UTF-8, which its readers expect;
+    on a terminal that cannot show a character, a ``?`` stands for it."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "✅§—".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                if stream.isatty():
+                    reconfigure(errors="replace")
+                else:
+                    reconfigure(encoding="utf-8")
 
-        missing = [path for path in args.paths if not Path(path).exists()]
-        if missing:  # a typo, not a finding about a cassette
-            return _fail(f"{missing[0]}: no such file or folder (lint takes cassette files or folders of them)")
-        return lint_main(args.paths)
-    if args.command == "scenarios":
-        return scenarios(args)
-    if args.command == "report":
-        return report(args)
-    return serve(args)
+
+def lint_cassettes(args: argparse.Namespace) -> int:
+    from .lint import main as lint_main
+
+    missing = [path for path in args.paths if not Path(path).exists()]
+    if missing:  # a typo, not a finding about a cassette
+        return _fail(f"{missing[0]}: no such file or folder (lint takes cassette files or folders of them)")
+    return lint_main(args.paths)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _printable_output()
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
 
 
 def run() -> int:

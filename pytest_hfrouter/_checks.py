@@ -44,6 +44,19 @@ class Findings:
     notes: list[str] = field(default_factory=list)
     #: whether the test is marked xfail (asked only when it exercised nothing it asked for: then it fails)
     expects_failure: Callable[[], bool] = bool
+    #: `HFRouterWarning` messages, warned once every finding is made (`warn_all`): an error filter
+    #: (``-W error``, ``filterwarnings = error``) that makes one fail the test pre-empts no finding
+    warnings: list[str] = field(default_factory=list)
+
+    def warn_all(self, location: tuple[str, int]) -> list[str]:
+        """Warn each message at the test's line; those an error filter made errors, as failures."""
+        promoted = []
+        for message in self.warnings:
+            try:
+                warn_at(message, location)
+            except pytest.fail.Exception as error:
+                promoted.append(str(error))
+        return promoted
 
 
 def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -> list[tuple[Path, float]]:
@@ -133,7 +146,6 @@ def after_call(
     passed: bool,
     resilience: Resilience | None,
     each_rule: Rule | None,
-    location: tuple[str, int],
     judged_alone: bool = False,
     expects_failure: Callable[[], bool] = bool,
 ) -> Findings:
@@ -143,19 +155,19 @@ def after_call(
     findings = Findings(expects_failure=expects_failure)
     if exchange.unentered:
         _never_entered(findings, exchange.unentered, passed=passed)
-    _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule, location=location)
+    _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule)
     if findings.skip is not None:
         return findings
     if exchange.cassettes and settings.mode != REWRITE:  # a rewrite replaces the cassette: what it held is no finding
-        _cassettes_used(findings, exchange, settings, passed=passed, location=location)
+        _cassettes_used(findings, exchange, settings, passed=passed)
     if judged_alone and not any(call.route in INFERENCE_KINDS for call in exchange.calls):
-        _unmatched(findings, _nothing_judged(exchange), settings, passed=passed, location=location)
+        _unmatched(findings, _nothing_judged(exchange), settings, passed=passed)
     if not settings.judges(resilience is not None):
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     findings.verdicts = verdicts_of(exchange, passed=passed, chain=chain, storm_limit=settings.retry_storm)
     if resilience is not None and passed and not chain:
-        _unjudged_chain(exchange, location)
+        _unjudged_chain(findings, exchange)
     allowed = resilience.allow if resilience is not None else ()
     blocking = [v for v in findings.verdicts if v.name not in allowed]
     if blocking and (resilience is not None or settings.verdicts == "fail"):
@@ -168,7 +180,7 @@ def after_call(
     return findings
 
 
-def _unjudged_chain(exchange: Exchange, location: tuple[str, int]) -> None:
+def _unjudged_chain(findings: Findings, exchange: Exchange) -> None:
     """``hfrouter_resilient`` with no chain, on a test whose app ended on a failed call: the one verdict
     that could tell an app that gave up from one that had no provider left was not judged (an audit: an
     app that returned "" after its first provider failed passed, and nothing said why)."""
@@ -178,11 +190,10 @@ def _unjudged_chain(exchange: Exchange, location: tuple[str, int]) -> None:
     last = inference[-1]
     if last.fault is None and last.status in ACCOUNT_WIDE:
         return  # stopping there is right whatever the chain
-    warn_at(
+    findings.warnings.append(
         f"pytest-hfrouter: the app's last router call failed ({last.fault or last.status} from {last.provider}) and "
         "the test passed, but no fallback chain is set, so gave-up-early (did the app stop while providers were "
-        "left?) was not judged. Name the chain: @pytest.mark.hfrouter_resilient(chain=[...]) or ini hfrouter_chain",
-        location,
+        "left?) was not judged. Name the chain: @pytest.mark.hfrouter_resilient(chain=[...]) or ini hfrouter_chain"
     )
 
 
@@ -217,7 +228,6 @@ def _never_happened(
     *,
     passed: bool,
     each_rule: Rule | None,
-    location: tuple[str, int],
 ) -> None:
     """Rules that answered no call: a matrix case that could not apply is skipped; the rest are findings."""
     unmatched: list[Finding] = []
@@ -242,7 +252,7 @@ def _never_happened(
         "  (a rule that may rightly not happen: optional=True; for the whole run: ini hfrouter_on_unmatched = "
         "warn or ignore)"
     )
-    _unmatched(findings, message, settings, passed=passed, location=location)
+    _unmatched(findings, message, settings, passed=passed)
 
 
 def _answered_elsewhere(exchange: Exchange) -> str:
@@ -265,13 +275,11 @@ def _beside(exchange: Exchange) -> str:
     )
 
 
-def _cassettes_used(
-    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
-) -> None:
+def _cassettes_used(findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool) -> None:
     """How much of its cassettes the test requested: none of one is a finding (`_idle_cassettes`),
     part of one names the rest (ini ``hfrouter_on_unplayed``); a module's or class's cassette is
     shared, each of its tests requesting its part, so what one test left is no finding of its."""
-    idle = _idle_cassettes(findings, exchange, settings, passed=passed, location=location)
+    idle = _idle_cassettes(findings, exchange, settings, passed=passed)
     if settings.on_unplayed == "ignore":
         return
     shared = exchange.shared_cassettes
@@ -288,12 +296,10 @@ def _cassettes_used(
         if settings.on_unplayed == "fail" and passed:
             findings.failures.append(f"pytest-hfrouter: {message}")
         else:  # a failing test's report shows it too: it may be why the test failed
-            warn_at(message, location)
+            findings.warnings.append(message)
 
 
-def _idle_cassettes(
-    findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool, location: tuple[str, int]
-) -> list[Cassette]:
+def _idle_cassettes(findings: Findings, exchange: Exchange, settings: Settings, *, passed: bool) -> list[Cassette]:
     """Replay: the test's own cassettes it requested none of. Their answers never reached the app,
     so the test exercised none of what it replays: judged like a rule that never happened. (A
     cassette a module's or class's marker names is shared: each of its tests requests a part.)"""
@@ -316,7 +322,7 @@ def _idle_cassettes(
         f"it:\n{listed}\n  (recorded for other calls: re-record it, or drop it from the test; for the whole run: "
         "ini hfrouter_on_unmatched = warn or ignore)"
     )
-    _unmatched(findings, message, settings, passed=passed, location=location)
+    _unmatched(findings, message, settings, passed=passed)
     return idle
 
 
@@ -354,9 +360,7 @@ def _held(cassette: Cassette, shown: int = 3) -> str:
     return ", ".join(held[:shown]) + (f" and {len(held) - shown} more" if len(held) > shown else "")
 
 
-def _unmatched(
-    findings: Findings, message: str, settings: Settings, *, passed: bool, location: tuple[str, int]
-) -> None:
+def _unmatched(findings: Findings, message: str, settings: Settings, *, passed: bool) -> None:
     """What never happened, as ini ``hfrouter_on_unmatched`` says: a failure, or a warning; on a
     test that failed on its own, a note in its report (it may be why it failed) — unless the test
     expects to fail (xfail): then its failure may be any but the one it pins, and this one fails it."""
@@ -368,7 +372,7 @@ def _unmatched(
     elif fails:
         findings.unexercised.append(message)
     else:
-        warn_at(message, location)
+        findings.warnings.append(message)
 
 
 def warn_at(message: str, location: tuple[str, int]) -> None:

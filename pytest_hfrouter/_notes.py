@@ -28,14 +28,29 @@ MOCKS_NOTE = (
 NOTED: pytest.StashKey[set[str]] = pytest.StashKey()
 
 
-def note(config: pytest.Config, text: str | None) -> None:
-    """Warn ``text`` once per run (a removed provider, the vcrpy hand-over, an unmatchable interaction)."""
+def note(config: pytest.Config, text: str | None, *, aside: bool = False) -> None:
+    """Warn ``text`` once per run (a removed provider, the vcrpy hand-over, an unmatchable interaction).
+
+    ``aside``: a note on a test the plugin steps aside for (it mocks HTTP with another library, or uses
+    vcrpy). Where a warnings filter makes warnings errors (``-W error``, ``filterwarnings = error``), it
+    is shown as a warning still: it is no fault of the test it happens to come in, which it would fail (an
+    audit: a project's own first test that mocked HTTP errored once the plugin was loaded)."""
     if text is None:
         return
     noted = config.stash.setdefault(NOTED, set())
     if text not in noted:
-        noted.add(text)
-        warnings.warn(HFRouterWarning(f"pytest-hfrouter: {text}"), stacklevel=1)
+        warning = HFRouterWarning(text if text.startswith("pytest-hfrouter") else f"pytest-hfrouter: {text}")
+        try:
+            warnings.warn(warning, stacklevel=2)
+        except HFRouterWarning:
+            if not aside:  # an error where it is said, each time: not said once and then never again
+                raise
+            noted.add(text)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", HFRouterWarning)
+                warnings.warn(warning, stacklevel=2)
+        else:
+            noted.add(text)
 
 
 def note_at_start(config: pytest.Config, text: str) -> None:

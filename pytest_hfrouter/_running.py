@@ -268,6 +268,9 @@ class Running:
         if self.seen != marker_count(item):
             self._added_in_body(item, passed)
         exchange = self.exchange
+        for read in exchange.streams:  # a stream the body ended without reading to its fault met no outage
+            read.left()
+        exchange.streams.clear()
         for host, said in _children.collect():  # a process the test started was refused the router or the Hub
             exchange.misses.append(Miss(Request("GET", host), said + CHILD_FIX, headline="refused in a child process:"))
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
@@ -276,14 +279,12 @@ class Running:
             raise not_exercised("\n\n".join(m.message(hint, marker) for m in exchange.misses), passed)
         if not judge:
             return
-        path, line, _ = item.location
         findings = after_call(
             exchange,
             self.settings,
             passed=passed,
             resilience=resilience(self.marks),
             each_rule=self.each_rule,
-            location=(path, (line or 0) + 1),
             # the test's own marker asks that its calls be judged; a module's or class's is a policy
             # for the tests that call the router
             judged_alone=RESILIENT in self.marks and any(m.name == RESILIENT for m in item.own_markers),
@@ -293,9 +294,12 @@ class Running:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
         if self.run is not None and findings.verdicts:
             self.run.add_verdicts(item.nodeid, findings.verdicts)
-        for said in findings.notes:  # the test failed on its own; what never happened may be why
+        path, line, _ = item.location
+        # warned once every finding is made: one an error filter makes a failure joins them, pre-empting none
+        promoted = findings.warn_all((path, (line or 0) + 1))
+        for said in findings.notes + (promoted if not passed else []):  # the test failed on its own: why, maybe
             item.add_report_section("call", "hfrouter", said + "\ncall log:\n" + _call_log(exchange))
-        failures = findings.unexercised + (findings.failures if passed else [])
+        failures = findings.unexercised + (findings.failures + promoted if passed else [])
         if failures:
             message = "\n\n".join(failures) + "\ncall log:\n" + _call_log(exchange)
             raise not_exercised(message, passed) if findings.unexercised else pytest_fail(message)
@@ -443,7 +447,7 @@ def _yield_to_vcr(item: pytest.Item, marks: dict[str, list[pytest.Mark]]) -> Non
     ours += [f"the {name!r} fixture" for name in ("hfrouter", "hfrouter_server") if name in fixtures]
     if ours:
         raise pytest.fail.Exception(vcr_conflict(ours), pytrace=False)
-    note(item.config, VCR_NOTE)
+    note(item.config, VCR_NOTE, aside=True)
 
 
 def _call_log(exchange: Exchange) -> str:

@@ -44,7 +44,7 @@ def call_record(call: Call, clean: Callable[[str], str]) -> dict[str, Any]:
         "provider": _clean(call.provider, clean), "model": _clean(call.model, clean),
         "task": _clean(task, clean), "route": clean(call.route), "method": clean(call.method),
         "url": clean(call.url), "stream": call.stream, "status": call.status,
-        "fault": _clean(call.fault, clean), "answered_by": clean(call.answered_by),
+        "fault": _clean(call.fault, clean), "answered_by": clean(call.answered_by), "unread": call.unread,
     }  # fmt: skip
 
 

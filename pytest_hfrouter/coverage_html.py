@@ -166,7 +166,8 @@ def _test_block(test: dict[str, Any], number: int) -> str:
                 f"<tr><td>{n}</td><td>{esc(call.get('route') or '')}</td><td>{esc(call.get('provider') or '-')}</td>"
                 f"<td>{esc(call.get('model') or '-')}</td><td>{esc(call.get('task') or '-')}</td>"
                 f'<td class="mono">{esc(call.get("method") or "")} {esc(call.get("url") or "")}{stream}</td>'
-                f"<td>{esc(outcome_text)}</td><td>{esc(call.get('answered_by') or '')}</td></tr>"
+                f"<td>{esc(outcome_text)}</td><td>{esc(call.get('answered_by') or '')}"
+                f"{', the app stopped reading before its fault' if call.get('unread') else ''}</td></tr>"
             )
         parts.append("</table>")
     else:

@@ -199,8 +199,9 @@ class Engine:
                     route = classify(request.method, request.url, request.body)
                     if route.kind == OTHER:  # another host's or path's call: not the plugin's to read
                         return PASSTHROUGH
-                if exchange is not None:  # said if the test's outages never happened: they may be why
-                    exchange.beside = (*exchange.beside, threads.owner())  # type: ignore[misc]
+                owner = threads.owner()
+                if exchange is not None and owner != self.test:  # said if the test's outages never happened
+                    exchange.beside = (*exchange.beside, owner)  # type: ignore[misc]
                 exchange = self.session
             if route is None:
                 route = classify(request.method, request.url, request.body)

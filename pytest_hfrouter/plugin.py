@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import _clock  # noqa: F401  (the real clocks, captured before a test can freeze time)
+from . import (
+    _clock,  # noqa: F401  (the real clocks, captured before a test can freeze time)
+    threads,
+)
 from ._keys import (
     ACTS,
     ENGINE,
@@ -343,8 +346,13 @@ class TestHooks:
                     metafunc.fixturenames.append(SCENARIO_PARAM)
                 metafunc.parametrize(SCENARIO_PARAM, plan.cases, ids=[case.id for case in plan.cases], indirect=True)
         except Exception as exc:
+            from .errors import HFRouterWarning
             from .markers import MarkerError
 
+            if isinstance(exc, HFRouterWarning):  # a note (a removed provider) a warnings filter made an error
+                raise pytest.Collector.CollectError(
+                    f"{node.nodeid}: {exc} (an HFRouterWarning, made an error by -W or filterwarnings)"
+                ) from None
             if not isinstance(exc, MarkerError):
                 raise
             raise pytest.Collector.CollectError(f"{node.nodeid}: {exc}") from None
@@ -361,8 +369,6 @@ class TestHooks:
             # scope "marked" and the test did not ask: its requests go out as without the plugin. The threads
             # it starts are still its own, and those its wider-scope fixtures start are shared: a module's
             # server first set up here serves the next test that asks, whose outages it meets.
-            from . import threads
-
             self._plain = (item, threads.begin(item.nodeid))
             return
         mocks = mock_libraries(item)
@@ -388,7 +394,7 @@ class TestHooks:
         reset_client_caches(self.settings.resets)
         engine.hub_answers_changed = True
         self.item = item
-        note(self.config, MOCKS_NOTE)
+        note(self.config, MOCKS_NOTE, aside=True)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -399,6 +405,7 @@ class TestHooks:
             return (yield)
         if running.seen != marker_count(item):
             running.adopt(item, marks_of(item), self.rule_of)
+        threads.set_up()
         try:
             with running.watch(item):
                 result = yield
@@ -430,8 +437,6 @@ class TestHooks:
             return (yield)
         finally:
             if self._plain is not None and self._plain[0] is item:
-                from . import threads
-
                 threads.end(self._plain[1])
                 self._plain = None
             if item is self.item:

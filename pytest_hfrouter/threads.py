@@ -9,6 +9,11 @@ session level and it never fails the test running now.
 A thread that a fixture of wider scope than a test starts (a module-scoped Starlette/FastAPI
 ``TestClient``'s portal, a session's worker) is *shared*: like the fixture, it serves every test
 that uses it, so its requests are the test's running at the time, outages included.
+
+The requests such a fixture makes while it is set up (a start-up ping, a warm-up call) are
+background: it is set up once, in whichever test first uses it, and a failure there is cached for
+every test that uses it (an audit: a module's client fixture met the first test's outage, and all
+its tests errored; healthy tests first, all passed).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 #: the node id of the test running now (None between tests), and the thread that runs it
 _current: str | None = None
 _test_thread: int | None = None
+#: the test running now is being set up (its fixtures), not yet run
+_setting_up = False
 _local = threading.local()
 _UNSET = object()
 _originals: list[tuple[Any, str, Any]] = []
@@ -30,16 +37,24 @@ _installs = 0
 
 
 def begin(nodeid: str) -> tuple[str | None, int | None]:
-    """The test ``nodeid`` runs now, in this thread; returns what to hand to `end`."""
-    global _current, _test_thread
+    """The test ``nodeid`` runs now, in this thread (its fixtures are set up first); returns what to hand
+    to `end`."""
+    global _current, _test_thread, _setting_up
     before = (_current, _test_thread)
-    _current, _test_thread = nodeid, threading.get_ident()
+    _current, _test_thread, _setting_up = nodeid, threading.get_ident(), True
     return before
 
 
+def set_up() -> None:
+    """The test's fixtures are set up: its body runs now."""
+    global _setting_up
+    _setting_up = False
+
+
 def end(before: tuple[str | None, int | None] = (None, None)) -> None:
-    global _current, _test_thread
+    global _current, _test_thread, _setting_up
     _current, _test_thread = before
+    _setting_up = False
 
 
 #: the stamp of a thread (or pool work) that a fixture of wider scope than a test set going
@@ -85,9 +100,12 @@ def _fixture_scope() -> str | None:
 
 
 def is_background() -> bool:
-    """True for a thread that does not work for the test running now."""
-    if _current is None or threading.get_ident() == _test_thread:
+    """True for a thread that does not work for the test running now, and for the set-up of a fixture of
+    wider scope than a test (read from the stack, only while the test is set up)."""
+    if _current is None:
         return False
+    if threading.get_ident() == _test_thread:
+        return _setting_up and _fixture_scope() not in (None, "function")
     return owner() != _current
 
 

@@ -344,6 +344,24 @@ class Miss:
         return scrub.text("\n".join(lines))
 
 
+class StreamRead:
+    """A streamed answer that a scenario breaks at its end, as a face hands it to the app: ``reached``
+    once the app has read up to the fault; ``left()`` when the app closes it before, or when the test's
+    body ends with it unread (a stream left open, or one the client library never closes: huggingface_hub
+    0.x's over requests) — then the call met no outage (`Engine.unread`)."""
+
+    __slots__ = ("_unread", "reached")
+
+    def __init__(self, unread: Callable[[], None]) -> None:
+        self.reached = False
+        self._unread: Callable[[], None] | None = unread
+
+    def left(self) -> None:
+        if not self.reached and self._unread is not None:
+            unread, self._unread = self._unread, None
+            unread()
+
+
 @dataclass(eq=False, repr=False)
 class Exchange:
     """The state of one test: its rules (closest first), cassettes, call log and misses."""
@@ -386,6 +404,8 @@ class Exchange:
     followed: dict[str, int] = field(default_factory=dict)
     #: how many calls had been made when an exception last reached the test's own code (-1: never)
     caught_after: int = -1
+    #: the streams a scenario breaks at their end that this test was handed (`StreamRead`)
+    streams: list[StreamRead] = field(default_factory=list)
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
     outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
     #: ``hfrouter.outage()`` rules whose ``with`` block has not begun (called as a statement, it does

@@ -47,6 +47,14 @@ class Verdict:
     calls: tuple[Call, ...] = field(default=())
     level: str = "error"
 
+    def __post_init__(self) -> None:
+        # a verdict that `NEEDS` does not declare would be judged only where another's facts let the look
+        # through, and refused by allow= (a contributor's audit): it is none until it is declared there
+        if self.name not in NEEDS:
+            raise ValueError(
+                f"verdict {self.name!r} is not declared in verdicts.NEEDS: add what a call log must hold for it"
+            )
+
     def describe(self) -> str:
         lines = [f"{self.name}: {self.explanation}"]
         lines += [f"    {call.line()}" for call in self.calls]

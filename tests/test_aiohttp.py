@@ -371,6 +371,11 @@ def test_a_stall_with_no_aiohttp_timeout_fails_the_test_as_a_hang(pytester: pyte
             "  read-timeout: the client sets no read timeout*",
         ]
     )
+    # in an event loop the app may bound the call itself (an audit: asyncio.timeout around a client without
+    # one was told to give its client a timeout): the message says replay cannot play that, and where it can
+    result.stdout.fnmatch_lines(
+        ["*If the app bounds the call itself (asyncio.timeout, asyncio.wait_for, anyio.fail_after), replay cannot*"]
+    )
 
 
 # -- timeouts against a real socket: which ClientTimeout field fires, and what aiohttp raises ----

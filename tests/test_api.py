@@ -130,3 +130,19 @@ def test_assert_tried_with_retries_says_so(hfrouter: pytest_hfrouter.HFRouter) -
     assert "it tried ['novita', 'novita'] (the same providers in order once each, ['novita'], with retries" in str(
         raised.value
     )
+
+
+def test_every_public_name_is_imported_for_type_checkers_from_its_home() -> None:
+    """A contributor's audit: a name added to ``__all__`` and ``_HOMES`` but not to the ``TYPE_CHECKING``
+    imports passed every test, and a user's mypy saw it as ``Any``. The three must name the same names,
+    each from the same module."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    imported: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom) and statement.level == 1, ast.dump(statement)
+                imported.update({alias.name: str(statement.module) for alias in statement.names})
+    homes = pytest_hfrouter._HOMES  # type: ignore[attr-defined]
+    assert imported == homes
+    assert sorted(homes) == sorted(pytest_hfrouter.__all__)

@@ -72,9 +72,7 @@ def test_hfrouter_steps_aside_for_vcr_tests_and_says_so_once(pytester: pytest.Py
     result = pytester.runpytest("-p", "hfrouter")
 
     result.assert_outcomes(passed=3, warnings=1)
-    result.stdout.fnmatch_lines(
-        ["*HFRouterWarning: pytest-hfrouter: pytest-hfrouter steps aside for tests marked @pytest.mark.vcr*"]
-    )
+    result.stdout.fnmatch_lines(["*HFRouterWarning: pytest-hfrouter steps aside for tests marked @pytest.mark.vcr*"])
 
 
 def test_a_test_with_vcr_and_hfrouter_markers_is_refused_naming_both(pytester: pytest.Pytester) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -661,6 +663,20 @@ def test_what_show_says_a_client_raises_is_what_it_raises(hfrouter: Any, name: s
         assert got in said, (got, said)
 
 
+def test_the_command_prints_to_an_output_that_cannot_encode_its_characters() -> None:
+    """An audit: ``hfrouter scenarios show`` and ``report show`` print ✅ and §; with an ASCII stdout (a C
+    locale, ``PYTHONIOENCODING=ascii``, a Windows runner's redirected stdout) they crashed with
+    UnicodeEncodeError. Redirected, the output is UTF-8, as a step summary's reader expects."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "scenarios", "show", "novita-500"],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "§" in shown.stdout.decode("utf-8")
+
+
 def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
     version = hfrouter("--version")
     assert version.returncode == 0 and version.stdout.startswith("hfrouter (pytest-hfrouter) ")
@@ -781,3 +797,40 @@ def test_a_run_stopped_at_its_first_failure_says_so(hfapp: pytest.Pytester) -> N
     assert report_problem({**data, "incomplete": "a string"}) == '"incomplete" must be a list of strings'
     merged = merge([data, {**data, "incomplete": ["another"]}], [])
     assert merged["incomplete"] == [note, "another"]
+
+
+def _commands(parser: Any, prefix: str = "hfrouter") -> dict[str, Any]:
+    """Every command path of the parser (``hfrouter report show``) → its parser."""
+    import argparse
+
+    found: dict[str, Any] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[f"{prefix} {name}"] = sub
+                found.update(_commands(sub, f"{prefix} {name}"))
+    return found
+
+
+def _needs_a_subcommand(parser: Any) -> bool:
+    import argparse
+
+    return any(isinstance(a, argparse._SubParsersAction) and a.required for a in parser._actions)
+
+
+def test_every_command_runs_its_own_function_and_is_in_the_readme_table() -> None:
+    """A contributor's audit: a command added to the parser but not to ``main`` ran ``serve`` and crashed,
+    and no test saw it; the README's table missed two. Each command now names its function where it is
+    declared, and the table lists every command path."""
+    from pytest_hfrouter.__main__ import build_parser
+
+    commands = _commands(build_parser())
+    top = {path: sub for path, sub in commands.items() if path.count(" ") == 1}
+    assert set(top) == {"hfrouter scenarios", "hfrouter serve", "hfrouter lint", "hfrouter report"}
+    for path, sub in top.items():
+        assert callable(sub.get_default("run")), path
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = text.split("## The `hfrouter` command", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `(hfrouter [a-z ]+?)(?: [A-Z.\[-]|`)", table, re.M)
+    runnable = [path for path, sub in commands.items() if not _needs_a_subcommand(sub)]
+    assert sorted(set(listed)) == sorted(runnable)

@@ -16,7 +16,7 @@ import pytest
 from conftest import logged_call
 
 from pytest_hfrouter import Call, HFRouter, HFRouterWarning, scrub
-from pytest_hfrouter._checks import _unjudged_chain
+from pytest_hfrouter._checks import Findings, _unjudged_chain
 from pytest_hfrouter.library import shipped_library
 from pytest_hfrouter.traffic import Exchange, Rule
 from pytest_hfrouter.unmatched import SHADOWED, UNMATCHED, diagnose
@@ -108,8 +108,12 @@ def test_constant_waits_with_slow_calls_are_no_backoff():  # kills V19
 def test_a_timed_out_401_with_no_chain_says_gave_up_early_was_not_judged():  # kills C10
     exchange = Exchange()
     exchange.calls.append(_struck(401, 0.0))
+    findings = Findings()
+    _unjudged_chain(findings, exchange)
+    [said] = findings.warnings
+    assert "no fallback chain is set" in said
     with pytest.warns(HFRouterWarning, match="no fallback chain is set"):
-        _unjudged_chain(exchange, ("test_x.py", 1))
+        assert findings.warn_all(("test_x.py", 1)) == []
 
 
 def test_times_counts_an_answer_played_on_the_healthy_body(hfrouter: HFRouter) -> None:  # kills E01

@@ -52,6 +52,20 @@ def test_with_p_hfrouter_a_respx_test_is_left_to_respx(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["*pytest-hfrouter steps aside for tests that mock HTTP with another library*"])
 
 
+def test_under_an_error_filter_the_step_aside_note_fails_no_test(pytester: pytest.Pytester) -> None:
+    """An audit: with ``filterwarnings = error``, the note said once per run that the plugin steps aside
+    errored the first test of the project's own that mocks HTTP (its setup); the others passed. The
+    note is no fault of that test: it stays a warning."""
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(test_respx_mocks=RESPX_TESTS)
+
+    result = pytester.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines(["*pytest-hfrouter steps aside for tests that mock HTTP with another library*"])
+    assert "pytest-hfrouter: pytest-hfrouter" not in result.stdout.str()
+
+
 OWN_FIXTURE_TESTS = f"""
 import httpx
 import pytest

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SERVER_SIDE_AUTO, CassetteWriter, needs_server_side_auto
+from conftest import CassetteWriter, needs_server_side_auto
 
 from pytest_hfrouter import Call
 from pytest_hfrouter.library import shipped_library
@@ -463,6 +463,44 @@ def test_optional_and_the_ini_modes(hfapp: pytest.Pytester) -> None:
     bad.stderr.fnmatch_lines(["*hfrouter_on_unmatched = 'fial' is not valid. Did you mean 'fail'? Valid values: *"])
 
 
+def test_a_warning_made_an_error_pre_empts_no_finding(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    """An audit: under ``-W error`` (or ``filterwarnings = error``) the cassette's unplayed interaction,
+    warned in the middle of the checks, failed the test plainly: the xfail absorbed that failure, and the
+    outage that never happened, found before it, was lost (XFAIL, a green run). Every finding is now made
+    first; a warning made an error joins them."""
+    write_cassette("cassettes/extra.yaml", example_com=True)  # an interaction the test never requests
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.xfail(reason="no fallback yet")
+        @pytest.mark.hfrouter_cassette("extra.yaml")
+        @pytest.mark.hfrouter_outage("provider-500", provider="together")
+        def test_pinned(hfrouter):
+            chat("novita")
+            raise AssertionError("the app has no fallback")
+
+        @pytest.mark.hfrouter_cassette("extra.yaml")
+        def test_unplayed(hfrouter):
+            chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_pinned*",
+            "*an outage this test asks for never happened*",
+            "*test_unplayed*",
+            "*the test never requested 1 of its interactions:",
+            "*example.com/api/recorded (an HFRouterWarning, made an error by -W or filterwarnings)",
+        ]
+    )
+
+
 def test_a_failing_test_shows_the_outage_that_never_happened_in_its_report(hfapp: pytest.Pytester) -> None:
     hfapp.makepyfile(
         """
@@ -604,6 +642,21 @@ def test_a_removed_provider_is_allowed_with_a_note(hfapp: pytest.Pytester) -> No
 
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*provider 'hyperbolic' was removed from the router on 2026-07-01*"])
+    # a warnings filter that makes it an error: each module that names it fails to collect, saying which test
+    # and why (it was a traceback through the plugin's hooks, and only the first module's)
+    hfapp.makepyfile(
+        test_again="import pytest\n\n@pytest.mark.hfrouter_outage('provider-500', provider='hyperbolic')\n"
+        "def test_third(hfrouter):\n    pass\n"
+    )
+    strict = hfapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+    strict.assert_outcomes(errors=2)
+    strict.stdout.fnmatch_lines(
+        [
+            "*test_again.py::test_third: pytest-hfrouter: provider 'hyperbolic' was removed from the router on "
+            "2026-07-01 * (an HFRouterWarning, made an error by -W or filterwarnings)",
+        ]
+    )
+    assert "Traceback" not in strict.stdout.str()
 
 
 def test_a_call_to_a_provider_the_router_does_not_route_is_a_miss(hfapp: pytest.Pytester) -> None:
@@ -1711,14 +1764,12 @@ def test_whole_answer_meets_the_cut(hfrouter):
 """
 
 
-@pytest.mark.skipif(
-    not SERVER_SIDE_AUTO, reason="huggingface_hub 0.x streams through requests: an early stop is not detected there"
-)
 def test_an_app_that_stops_reading_a_stream_before_its_fault_met_no_outage(hfapp: pytest.Pytester) -> None:
     """An audit: an app that reads the first words of a stream (a title, a preview) never reaches the
     fault a stream scenario plays at the stream's end; its tests passed, the call log and the report said
     the outage was met, and a resilient app that closed the stream by choice was judged
-    truncated-stream-accepted. The rule now met nothing: a marker fails, a matrix case is skipped."""
+    truncated-stream-accepted. The rule now met nothing: a marker fails, a matrix case is skipped.
+    On huggingface_hub 0.x (requests), whose stream is never closed, as on 1.x and 2.x (httpx)."""
     hfapp.makepyfile(test_early=EARLY_STOP)
 
     result = hfapp.runpytest("-p", "hfrouter", "-rs", "--hfrouter-report=report.json")
@@ -1736,3 +1787,76 @@ def test_an_app_that_stops_reading_a_stream_before_its_fault_met_no_outage(hfapp
     met = {t["test"].split("::")[1]: t["met"] for t in report["tests"]}
     assert met["test_title_stops_before_the_cut"] == []
     assert met["test_whole_answer_meets_the_cut"] == [["novita", "stream-cut"]]
+
+
+EARLY_STOP_ASYNC = """
+import asyncio
+import pytest
+from huggingface_hub import AsyncInferenceClient
+from openai import OpenAI
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+async def title(words):
+    client = AsyncInferenceClient(provider="novita", api_key="hf_fake")
+    out = []
+    async for chunk in await client.chat_completion(MESSAGES, model=MODEL, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            out.append(chunk.choices[0].delta.content)
+        if len(out) >= words:
+            break
+    return "".join(out)
+
+async def whole():
+    client = AsyncInferenceClient(provider="novita", api_key="hf_fake")
+    out = []
+    try:
+        async for chunk in await client.chat_completion(MESSAGES, model=MODEL, stream=True):
+            out.append(chunk)
+    except Exception as exc:
+        return type(exc).__name__
+    return "whole"
+
+@pytest.mark.hfrouter_outage("stream-error-event", provider="novita")
+def test_async_title(hfrouter):
+    assert asyncio.run(title(1))
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+def test_async_whole_answer_meets_the_cut(hfrouter):
+    assert asyncio.run(whole()) != "whole"
+    [call] = hfrouter.inference_calls
+    assert not call.unread and call.failed
+
+kept = []
+
+@pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+def test_first_chunk_of_a_stream_left_open(hfrouter):
+    stream = OpenAI(base_url="https://router.huggingface.co/v1", api_key="hf_fake").chat.completions.create(
+        model=MODEL + ":novita", messages=MESSAGES, stream=True
+    )
+    kept.append(stream)  # never closed, never read on
+    assert next(iter(stream))
+"""
+
+
+def test_an_async_stream_stopped_early_or_a_stream_left_open_met_no_outage(hfapp: pytest.Pytester) -> None:
+    """An async app that stops reading (AsyncInferenceClient: aiohttp on huggingface_hub 0.x, httpx on
+    1.x and 2.x), and an app that reads a stream's first chunk and never closes it (the openai SDK), met
+    no fault a stream scenario plays at its end: each passed with the outage "met". The test's end
+    now counts a stream the body left unread to its fault."""
+    hfapp.makepyfile(test_early_async=EARLY_STOP_ASYNC)
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(failed=2, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_async_title*",
+            "*hfrouter_outage('stream-error-event', provider='novita') answered no call of this test: the app "
+            "stopped reading the stream it answered before its fault came*",
+            "*test_first_chunk_of_a_stream_left_open*",
+            "*hfrouter_outage('stream-cut', provider='novita') answered no call of this test: the app "
+            "stopped reading the stream it answered before its fault came*",
+        ]
+    )

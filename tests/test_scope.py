@@ -440,3 +440,60 @@ def test_workers_follow_the_controllers_scope(pytester: pytest.Pytester) -> None
 
     autoloaded.assert_outcomes(passed=3, failed=2)  # as without xdist: the unmarked tests untouched
     everywhere.assert_outcomes(passed=1, failed=4)
+
+
+SHARED_FIXTURE_SETUP = """
+import pytest
+from huggingface_hub.errors import HfHubHTTPError
+from hfapp import chat
+
+@pytest.fixture(scope="module")
+def warmed():
+    chat("novita")  # a start-up check, made once for the module's tests
+    return "ready"
+
+@pytest.fixture
+def per_test():
+    try:
+        chat("novita")  # made for each test: the test's own setup
+    except HfHubHTTPError:
+        return "failed"
+    return "answered"
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)
+def test_outage(warmed, hfrouter):
+    with pytest.raises(HfHubHTTPError):
+        chat("novita")
+    assert [c.status for c in hfrouter.inference_calls] == [500]
+
+def test_healthy(warmed, hfrouter):
+    assert chat("novita").choices
+
+@pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)
+def test_function_fixture_meets_it(per_test, hfrouter):
+    assert per_test == "failed"
+    assert chat("novita").choices
+    assert [c.status for c in hfrouter.inference_calls] == [500, 200]
+"""
+
+
+@pytest.mark.parametrize("order", ["outage first", "healthy first"])
+def test_a_fixture_of_wider_scope_is_set_up_outside_the_test_that_first_uses_it(
+    hfapp: pytest.Pytester, order: str
+) -> None:
+    """An audit: a module's client fixture made a start-up call in the setup of whichever test used it
+    first; that test's outage answered it, the fixture failed, and pytest replayed its error for every test
+    of the module (healthy first, all passed). Its set-up calls are now answered at session level, as a
+    thread's no test started; a function-scoped fixture's are still the test's."""
+    hfapp.makepyfile(test_shared=SHARED_FIXTURE_SETUP)
+
+    args = ["-p", "hfrouter", "-p", "no:randomly"]
+    if order == "healthy first":
+        args += [
+            "test_shared.py::test_healthy",
+            "test_shared.py::test_outage",
+            "test_shared.py::test_function_fixture_meets_it",
+        ]
+    result = hfapp.runpytest(*args)
+
+    result.assert_outcomes(passed=3)

@@ -13,6 +13,7 @@ from .. import _children, scrub, threads
 from .._clock import REAL
 from ..errors import UnansweredRequest
 from ..faults import HANG, Plan, hang_message, plan
+from ..traffic import StreamRead
 from . import _patching
 from ._patching import _engines, replace
 
@@ -92,12 +93,26 @@ def ask(request: Request, connect_timeout: Any, read_timeout: Any, deadline: Any
         answer.fault, len(answer.chunks()), seconds(connect_timeout), seconds(read_timeout), seconds(deadline)
     )
     if outcome.outcome == HANG and answer.fault is not None:
-        message = hang_message(answer.fault)
+        message = hang_message(answer.fault) + _deadline_hint()
         engine.would_hang(request, message, background)
         raise UnansweredRequest(scrub.text(f"pytest-hfrouter: {request.method} {request.url}: {message}"))
     if answer.fault is not None and outcome.outcome is None:
         engine.spared(answer, background)  # slow, but within the client's timeout: a success after all
     return answer, outcome
+
+
+def _deadline_hint() -> str:
+    """For a call made in an event loop: the app may bound it itself (``asyncio.timeout``, ``wait_for``,
+    anyio's ``fail_after``), which replay cannot play, as a replayed answer comes at once (an audit: such an
+    app was told to give its client a timeout it does not need)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or asyncio.events._get_running_loop() is None:
+        return ""
+    return (
+        ". If the app bounds the call itself (asyncio.timeout, asyncio.wait_for, anyio.fail_after), replay cannot "
+        "play that deadline: test it against the router double, where the stall is real "
+        "(with hfrouter_server.huggingface_hub(): ...; README: The router double)"
+    )
 
 
 #: the calls one test may make: replayed answers come at once, so a retry loop without end would
@@ -171,13 +186,18 @@ def seconds(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def on_unread(answer: Answer) -> Callable[[], None] | None:
-    """For a streamed answer a scenario breaks: what a face calls when the app closes it before the
-    fault came (`Engine.unread`), bound to the test that asked; None for any other answer."""
+def stream_read(answer: Answer) -> StreamRead | None:
+    """For a streamed answer a scenario breaks: what a face marks ``reached`` once the app has read up
+    to the fault, and calls ``left()`` on when the app closes it before (`traffic.StreamRead`); the
+    test's check calls ``left()`` on the rest. None for any other answer."""
     if not answer.scenarios or not answer.is_stream or not _engines:
         return None
     engine = _engines[-1]
-    return functools.partial(engine.unread, engine._current(threads.is_background()), answer)
+    exchange = engine._current(threads.is_background())
+    read = StreamRead(functools.partial(engine.unread, exchange, answer))
+    if exchange is engine.exchange:  # a test's (the session's own log is never checked)
+        exchange.streams.append(read)
+    return read
 
 
 def played(answer: Answer, outcome: Plan) -> list[bytes]:

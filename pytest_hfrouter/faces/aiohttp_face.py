@@ -31,8 +31,8 @@ from typing import Any
 
 from .._clock import REAL
 from ..faults import CUT, RESET, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
-from ..traffic import Answer, Request
-from ._core import HOP_HEADERS, ask, failed, idle, observe, observed, played, recording, seconds
+from ..traffic import Answer, Request, StreamRead
+from ._core import HOP_HEADERS, ask, failed, idle, observe, observed, played, recording, seconds, stream_read
 from ._patching import Replace
 
 #: set while this face sends a forwarded request itself (live modes): that one really connects
@@ -107,6 +107,8 @@ def patch(connector: Any, replace: Replace) -> None:
         def close(self) -> None:
             if not self.closing:
                 self.closing = True
+                if self.protocol.hfrouter_read is not None:  # closed before the fault came: the app met none
+                    self.protocol.hfrouter_read.left()
                 loop = self.protocol._loop
                 if not loop.is_closed():  # a connection collected after its loop ended
                     loop.call_soon(self.protocol.connection_lost, None)
@@ -147,11 +149,22 @@ def patch(connector: Any, replace: Replace) -> None:
             self.hfrouter_request, self.hfrouter_timeout = request, timeout
             self.pieces: deque[bytes | Callable[[], None]] = deque()
             self.asked = False
+            #: a stream a scenario breaks at its end: reached once no more than ``reach_at`` pieces are left
+            self.hfrouter_read: StreamRead | None = None
+            self.reach_at = 0
             self.force_close()  # never pooled: a pooled connection would answer the next request
             self.connection_made(Wire(self))
 
-        def play(self, head: bytes | Callable[[], None], pieces: list[bytes], end: Callable[[], None] | None) -> Any:
+        def play(
+            self,
+            head: bytes | Callable[[], None],
+            pieces: list[bytes],
+            end: Callable[[], None] | None,
+            read: StreamRead | None = None,
+        ) -> Any:
             self.pieces.extend([head, *pieces, *([end] if end is not None else [])])
+            # the fault is the end, or in the last event (the last piece before the stream's last chunk)
+            self.hfrouter_read, self.reach_at = read, 0 if end is not None else 1
             return self
 
         async def read(self) -> Any:
@@ -182,6 +195,8 @@ def patch(connector: Any, replace: Replace) -> None:
             if self.transport is None or not self.pieces:
                 return
             piece = self.pieces.popleft()
+            if self.hfrouter_read is not None and len(self.pieces) <= self.reach_at:
+                self.hfrouter_read.reached = True
             if callable(piece):
                 piece()
             else:
@@ -239,7 +254,7 @@ def patch(connector: Any, replace: Replace) -> None:
         if outcome.before_response:
             protocol.play(protocol.ending(outcome.outcome) or (lambda: None), [], None)
         else:
-            protocol.play(head, pieces, protocol.ending(outcome.outcome))
+            protocol.play(head, pieces, protocol.ending(outcome.outcome), stream_read(answer))
         return connector.Connection(self, request.connection_key, protocol, self._loop)
 
     async def forward(self: Any, request: Any, sent: Request, answer: Answer, timeout: Any) -> Any:

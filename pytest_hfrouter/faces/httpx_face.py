@@ -27,10 +27,10 @@ from ._core import (
     idle,
     observe,
     observed,
-    on_unread,
     played,
     recording,
     records,
+    stream_read,
     unfinished,
 )
 from ._patching import Replace
@@ -68,16 +68,17 @@ def patch(module: Any, replace: Replace) -> None:
             self.asynchronous = asynchronous
             # the fault comes at the stream's end: in its last event (an error event, half a JSON line, no
             # [DONE]), or after its events (a cut, a stall); an app that closes it before has met none
-            self.reached = False
-            self.unread = on_unread(answer)
+            self.read = stream_read(answer)
 
         def __iter__(self) -> Iterator[bytes]:
             chunks = played(self.answer, self.outcome)
             try:
                 for number, chunk in enumerate(chunks, 1):
-                    self.reached = number == len(chunks) and not self.outcome.outcome
+                    if self.read is not None and number == len(chunks) and not self.outcome.outcome:
+                        self.read.reached = True
                     yield chunk
-                self.reached = True
+                if self.read is not None:
+                    self.read.reached = True
                 if self.outcome.outcome:
                     length = None if self.answer.is_stream else len(self.answer.body)
                     received = sum(map(len, chunks))
@@ -89,9 +90,8 @@ def patch(module: Any, replace: Replace) -> None:
             self.left()
 
         def left(self) -> None:
-            if not self.reached and self.unread is not None:
-                unread, self.unread = self.unread, None
-                unread()
+            if self.read is not None:
+                self.read.left()
 
     class AsyncReplayStream(module.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, request: Any, answer: Answer, outcome: Plan) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from .._clock import REAL
 from ..faults import CUT, TIMEOUT_CONNECT, TIMEOUT_READ, Outcome, Plan
-from ..traffic import Answer, Request
-from ._core import ask, failed, idle, observe, observed, played, recording, seconds
+from ..traffic import Answer, Request, StreamRead
+from ._core import ask, failed, idle, observe, observed, played, recording, seconds, stream_read
 from ._patching import Replace
 
 
@@ -52,24 +52,43 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-class _Wire(io.RawIOBase):
-    """The bytes that reached the socket, then what it does next: EOF (a cut) or a timeout (a stall)."""
+class _Wire:
+    """The bytes that reached the socket, read as ``http.client`` and urllib3 read them (``readline``,
+    ``read``), then what the socket does next: EOF (a cut) or a timeout (a stall).
 
-    def __init__(self, data: bytes, outcome: Outcome | None) -> None:
-        self._data, self._outcome = data, outcome
+    It marks ``read.reached`` (`traffic.StreamRead`) once the app has read the last event (``fault_at``:
+    where a fault in that event, or the missing ``[DONE]``, is in the app's hands), or has asked for
+    more than there is: the cut or the stall.
+    """
 
-    def readable(self) -> bool:
-        return True
+    def __init__(self, data: bytes, outcome: Outcome | None, fault_at: int, read: StreamRead | None) -> None:
+        self._data, self._outcome, self._position = data, outcome, 0
+        self._fault_at, self._read = fault_at, read
 
-    def readinto(self, target: Any) -> int:
-        if not self._data:
+    def _take(self, end: int) -> bytes:
+        data = self._data
+        if self._position >= len(data):
+            if self._read is not None:
+                self._read.reached = True
             if self._outcome == TIMEOUT_READ:
                 raise TimeoutError("timed out")
-            return 0
-        size = min(len(target), len(self._data))
-        target[:size] = self._data[:size]
-        self._data = self._data[size:]
-        return size
+            return b""
+        taken = data[self._position : end]
+        self._position += len(taken)
+        if self._read is not None and self._position >= self._fault_at:
+            self._read.reached = True
+        return taken
+
+    def readline(self, limit: int = -1) -> bytes:
+        end = self._data.find(b"\n", self._position)
+        end = len(self._data) if end < 0 else end + 1
+        return self._take(end if limit < 0 else min(end, self._position + limit))
+
+    def read(self, amt: int | None = None) -> bytes:
+        return self._take(len(self._data) if amt is None or amt < 0 else self._position + amt)
+
+    def close(self) -> None:
+        pass
 
 
 class _ChunkedBody:
@@ -81,9 +100,13 @@ class _ChunkedBody:
     """
 
     def __init__(self, answer: Answer, outcome: Plan) -> None:
-        wire = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in played(answer, outcome))
-        self.fp: io.BufferedReader | None = io.BufferedReader(
-            _Wire(wire if outcome.outcome else wire + b"0\r\n\r\n", outcome.outcome)
+        framed = [b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in played(answer, outcome)]
+        wire = b"".join(framed)
+        # a content fault is in the last event: in the app's hands once its data is read (before its CRLF)
+        fault_at = len(wire) + 1 if outcome.outcome else len(wire) - 2 * bool(framed)
+        self.read_stream = stream_read(answer)
+        self.fp: _Wire | None = _Wire(
+            wire if outcome.outcome else wire + b"0\r\n\r\n", outcome.outcome, fault_at, self.read_stream
         )
 
     def _safe_read(self, amt: int) -> bytes:
@@ -111,9 +134,11 @@ class _ChunkedBody:
         return self.fp is None
 
     def close(self) -> None:
+        """The response closed (``Response.close()``): before the fault, the app met none."""
         if self.fp is not None:
-            self.fp.close()
             self.fp = None
+            if self.read_stream is not None:
+                self.read_stream.left()
 
 
 def patch(adapters: Any, replace: Replace) -> None:
