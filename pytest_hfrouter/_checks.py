@@ -21,6 +21,7 @@ from ._names import REWRITE
 from ._settings import Settings
 from .cassettes import Cassette
 from .errors import NOT_EXERCISED, HFRouterWarning
+from .faces._patching import SAID
 from .hygiene import expired, unplayed
 from .markers import Resilience
 from .mocks import let_through
@@ -204,7 +205,7 @@ def _nothing_judged(exchange: Exchange) -> str:
     return (
         "pytest-hfrouter: @pytest.mark.hfrouter_resilient judges how the app treats the router, and this test made "
         f"no inference call that pytest-hfrouter saw ({seen}), so nothing was judged. Did the app run through a "
-        "client the plugin intercepts (httpx, requests, aiohttp), or did another mock library (respx, pytest-httpx, "
+        f"client the plugin intercepts ({SAID}), or did another mock library (respx, pytest-httpx, "
         "responses, requests-mock, aioresponses) or a patched client answer its calls first? (A test that makes no "
         "router call needs no such marker.)"
     ) + (f"\n{elsewhere}" if elsewhere else "")

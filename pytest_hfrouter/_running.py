@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from .cassette_paths import (
 )
 from .cassettes import Cassette, load_cassette
 from .errors import CassetteError
+from .guard import Policy, guard_loops
 from .markers import (
     MARKER_API,
     EachCase,
@@ -68,7 +70,6 @@ if TYPE_CHECKING:
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
-    from .guard import Policy
 
 
 def start(
@@ -84,6 +85,8 @@ def start(
     """Begin the test's exchange with its rules and cassettes (``rule_of``: the rule collection
     parsed from an ``hfrouter_outage`` marker; ``mocks``: the other HTTP mock libraries it uses);
     the hooks keep what this returns until teardown."""
+    if "uvloop" in sys.modules:  # imported since the guard was installed: its loop is guarded now
+        guard_loops()
     if "vcr" in marks:
         _yield_to_vcr(item, marks)
         exchange = engine.begin(Exchange(vcr=True), item.nodeid)

@@ -177,3 +177,16 @@ def content(body: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
         return body
     decoded = decode(body, encoding)
     return body if decoded is None else decoded
+
+
+def sse_data(body: bytes) -> tuple[list[str], bool]:
+    """The ``data:`` payloads of a server-sent-event body, and whether it ended with ``[DONE]``."""
+    data, done = [], False
+    for line in body.decode("utf-8", "replace").splitlines():
+        if line.startswith("data:"):
+            text = line[5:].strip()
+            if text == "[DONE]":
+                done = True
+            else:
+                data.append(text)
+    return data, done

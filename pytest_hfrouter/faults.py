@@ -5,7 +5,11 @@ describe them as data. `FAULTS` is the one table of fault types: each is one of 
 `Play`s (what the network does). `plan` decides, for a client with given timeouts, how many
 chunks arrive and which `Outcome` ends the exchange; each in-process face raises its client
 library's own exception for that outcome without waiting; the router double (`double.py`)
-plays the same `Play` on a real socket. Nothing outside this module names a fault type.
+plays the same `Play` on a real socket. The engine, the faces, the double and the library read
+what a type does from `FAULTS` only. Outside this module a type is named for what a client
+sees of it: `scenario_info.raised` (each huggingface_hub major's exception, observed),
+`harvest._FAULTS` (the exception names a live failure is known by), the shipped scenario files,
+and the tests' oracles (tests/test_clients.py, tests/test_double.py); docs/ARCHITECTURE.md lists them.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class FaultKind(NamedTuple):
     def before_response(self) -> bool:
         """It strikes before the status line: the call has no status, the app no response."""
         return self.play in ("stall-connect", "stall-read", "reset")
+
+    @property
+    def on_stream(self) -> bool:
+        """It plays on an event stream's events (a cut after some, slow ones): its scenario answers streams."""
+        return self.play in ("cut", "slow-chunks") and not self.on_healthy_body
 
     @property
     def slow(self) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import HFRouterError
+from .faces._patching import LIBRARIES
 
 #: modules that only carry a connection on its way: the library that tried is the first other one
 _CARRIERS = (
@@ -39,7 +40,7 @@ _CARRIERS = (
     "__main__",
 )
 #: libraries the faces answer for: a connection from them is one their face let through
-FACE_LIBRARIES = ("httpx", "httpx2", "requests", "aiohttp")
+FACE_LIBRARIES = LIBRARIES
 
 
 class BlockedConnection(HFRouterError, ConnectionRefusedError):
@@ -130,6 +131,7 @@ def install(policy: Policy) -> None:
     ):
         _originals.append((owner, name, getattr(owner, name)))
         setattr(owner, name, wrapper)
+    guard_loops()
 
 
 def uninstall(policy: Policy) -> None:
@@ -138,8 +140,67 @@ def uninstall(policy: Policy) -> None:
     if _policies:
         return
     for owner, name, original in reversed(_originals):
-        setattr(owner, name, original)
+        if original is _INHERITED:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
     _originals.clear()
+    _loops.clear()
+
+
+_INHERITED = object()
+#: the event-loop classes guarded (`guard_loops`)
+_loops: set[type] = set()
+
+
+def guard_loops() -> None:
+    """uvloop's loop resolves names and connects in libuv, below the socket module: its methods that
+    reach a host are guarded on its class once it is imported (checked at install and as each test the
+    plugin acts in starts; an audit: under uvloop, ``asyncio.open_connection`` reached a refused host)."""
+    module = sys.modules.get("uvloop")
+    loop = getattr(module, "Loop", None)
+    if loop is None or loop in _loops or not _originals:
+        return
+    _loops.add(loop)
+
+    def wrap(name: str, check: Callable[..., None]) -> None:
+        original = getattr(loop, name)
+
+        async def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            check(*args, **kwargs)
+            return await original(self, *args, **kwargs)
+
+        _originals.append((loop, name, loop.__dict__.get(name, _INHERITED)))
+        setattr(loop, name, guarded)
+
+    def host_port(host: Any, port: Any) -> None:
+        policy = _active()
+        if policy is not None and isinstance(host, (str, bytes)):
+            name = host.decode() if isinstance(host, bytes) else host
+            if not policy.allows(name, _port(port)):
+                _refuse(policy, name, _port(port), BlockedConnection)
+
+    def connection(protocol_factory: Any, host: Any = None, port: Any = None, *_: Any, **__: Any) -> None:
+        host_port(host, port)
+
+    def lookup(host: Any, port: Any, *_: Any, **__: Any) -> None:
+        policy = _active()
+        if policy is not None and isinstance(host, (str, bytes)):
+            name = host.decode() if isinstance(host, bytes) else host
+            if not policy.allows(name, _port(port)):
+                _refuse(policy, name, _port(port), BlockedLookup)
+
+    def sock_connect(sock: socket.socket, address: Any) -> None:
+        _check_address(sock, address)
+
+    def datagram(protocol_factory: Any, local_addr: Any = None, remote_addr: Any = None, **_: Any) -> None:
+        if remote_addr is not None:
+            host_port(remote_addr[0], remote_addr[1])
+
+    wrap("create_connection", connection)
+    wrap("getaddrinfo", lookup)
+    wrap("sock_connect", sock_connect)
+    wrap("create_datagram_endpoint", datagram)
 
 
 #: after a replay session that acted in tests, the router's and the Hub's names stay refused for the rest

@@ -277,6 +277,12 @@ def candidate(
                 "fault": None,
                 "routes": [route.kind],
                 "stream": True if is_event_stream(shape.content_type) else None,
+                # a stream that never said [DONE] ended short: loading asks that it say so
+                **(
+                    {"truncates_stream": b"data: [DONE]" not in observed.body}
+                    if is_event_stream(shape.content_type)
+                    else {}
+                ),
                 "provenance": {
                     "observed": "harvested",
                     "source": "a pytest-hfrouter live run (the answer as the router sent it, secrets scrubbed)",

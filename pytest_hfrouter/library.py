@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .cassettes import Cassette, Interaction, Recorded, load_cassette, split_chunks
 from .errors import CassetteError, ScenarioError, did_you_mean
-from .faults import Fault, FaultError, parse_fault
+from .faults import FAULTS, Fault, FaultError, parse_fault
 from .providers import CHAT_ORDER, UnknownProvider, check_provider
 from .routes import AUTO, MAPPING, PROVIDER, SCENARIO_KINDS, Route
 
@@ -105,8 +105,6 @@ _META_KEYS = frozenset(
         "providers", "provenance", "unavailable", "harvest",
     }
 )  # fmt: skip
-#: the faults that play on an event stream's chunks: their scenario answers streamed calls only
-_STREAM_FAULTS = frozenset({"stream-cut", "slow-stream"})
 #: how a scenario's answer is known (``provenance.observed``)
 _OBSERVED = ("real", "partly-real", "inferred", "harvested")
 
@@ -147,7 +145,8 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
     shadow = meta.get("shadow", False)
     if shadow not in (True, False):
         raise bad(f"metadata.hfrouter.shadow must be true or false, got {shadow!r}")
-    truncates = meta.get("truncates_stream", False)
+    declared = meta.get("truncates_stream")
+    truncates = False if declared is None else declared
     if not isinstance(truncates, bool):
         raise bad(f"metadata.hfrouter.truncates_stream must be true or false, got {truncates!r}")
     if truncates and stream is False:
@@ -182,10 +181,20 @@ def scenario_from_cassette(cassette: Cassette) -> Scenario:
             fault = parse_fault(raw_fault, longest)
         except FaultError as exc:
             raise bad(f"metadata.hfrouter.{exc}") from None
-        if fault.type in _STREAM_FAULTS and stream is not True:  # a plain call would get an event stream, cut
+        if FAULTS[fault.type].on_stream and stream is not True:  # a plain call would get an event stream, cut
             raise bad(
                 f"metadata.hfrouter.fault {fault.type} plays on an event stream, so stream must be true, got {stream!r}"
                 " (body-cut cuts a plain body)"
+            )
+    if stream is True and declared is None:  # a contributor's audit: left out, the verdict was never judged
+        bodies = [i.response.body for found in answers.values() for i in found]
+        cut = fault is not None and FAULTS[fault.type].play == "cut"
+        if cut or not all(b"data: [DONE]" in body for body in bodies):
+            why = "its fault cuts the stream" if cut else "its stream ends with no data: [DONE]"
+            raise bad(
+                f"{why}, so an app may take half an answer for a whole one: declare it with "
+                "metadata.hfrouter.truncates_stream: true (the truncated-stream-accepted verdict watches for it), "
+                "or false where half an answer is no fault"
             )
     return Scenario(
         name=name,

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from . import scrub
 from ._names import HUB_HOSTS, HUB_URL, LEGACY_INFERENCE_HOSTS, ROUTER_HOSTS, ROUTER_URL, Mode
-from .bodies import Message, is_event_stream
+from .bodies import Message, is_event_stream, sse_data
 from .providers import REMOVED_PROVIDERS as _REMOVED
 from .routes import Route, RouteKind
 
@@ -224,19 +224,6 @@ def _compare(recorded: Shape, live: Shape, path: str, out: list[str]) -> None:
 
 def _kind(shape: Shape) -> str:
     return "object" if isinstance(shape, dict) else "array" if isinstance(shape, list) else str(shape)
-
-
-def sse_data(body: bytes) -> tuple[list[str], bool]:
-    """The ``data:`` payloads of a server-sent-event body, and whether it ended with ``[DONE]``."""
-    data, done = [], False
-    for line in body.decode("utf-8", "replace").splitlines():
-        if line.startswith("data:"):
-            text = line[5:].strip()
-            if text == "[DONE]":
-                done = True
-            else:
-                data.append(text)
-    return data, done
 
 
 def body_shape(body: bytes, content_type: str) -> tuple[str, Shape]:

@@ -18,7 +18,8 @@ from typing import Any
 
 from . import scrub
 from ._clock import REAL
-from .live import REMOVED_PROVIDERS, Live, error_text, sse_data
+from .bodies import sse_data
+from .live import REMOVED_PROVIDERS, Live, error_text
 
 PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
 #: the longest Retry-After a probe waits for before it reports the 429 instead

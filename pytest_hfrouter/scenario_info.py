@@ -6,6 +6,9 @@ case was never observed, the text says it was inferred.
 
 from __future__ import annotations
 
+import json
+
+from .bodies import sse_data
 from .library import Library, Scenario
 from .routes import MAPPING, PROVIDER
 
@@ -146,26 +149,9 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             ),
             "what the parity suite (tests/test_parity.py) observes; docs/ROUTER-FACTS.md §3.2, §4.2",
         )
-    if name == "stream-error-event":
-        return same(
-            "huggingface_hub.errors.OverloadedError: Model is overloaded (a TextGenerationError, "
-            "not an HfHubHTTPError), after the chunks before it",
-            "docs/ROUTER-FACTS.md §2.10, §2.11",
-        )
-    if name == "stream-half-json":
-        return same(
-            "json.decoder.JSONDecodeError, after the chunks before it; where the line is cut decides its text "
-            "(the shipped line: Expecting property name enclosed in double quotes; a line cut inside a string: "
-            "Unterminated string)",
-            "docs/ROUTER-FACTS.md §2.11",
-        )
-    if name == "stream-no-done":
-        return same("nothing: iteration just stops (half an answer looks whole)", "docs/ROUTER-FACTS.md §2.11")
-    if name == "error-in-200":
-        return same(
-            "nothing: ChatCompletionOutput(choices=None, error='...'); apps fail later with TypeError",
-            "docs/ROUTER-FACTS.md §2.10",
-        )
+    ending = _ending_of_200(scenario)
+    if ending is not None:
+        return same(*ending)
     if scenario.flags_unavailable:
         return same(
             "nothing on a call that names its provider: huggingface_hub logs the mapping's status at the look-up and "
@@ -193,6 +179,61 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
         for base in _HTTP_ERROR_BASE
     )
     return _per_major(texts, "docs/ROUTER-FACTS.md §3.1, §3.3 (message formats per major)")
+
+
+#: huggingface_hub's class for an in-band error's ``error_type`` (inference/_common.py,
+#: ``_parse_text_generation_error``, the same in 0.36, 1.x and 2.x); any other: UnknownError
+_ERROR_TYPES = {
+    "generation": "GenerationError",
+    "incomplete_generation": "IncompleteGenerationError",
+    "overloaded": "OverloadedError",
+    "validation": "ValidationError",
+}
+
+
+def _ending_of_200(scenario: Scenario) -> tuple[str, str] | None:
+    """What a 200 whose body is not a whole answer does to the client, read from the body (not the
+    scenario's name: a user's scenario is read the same way): an in-band error event, a half JSON line,
+    a stream with no ``[DONE]``, a JSON error body. None for any other answer."""
+    if scenario.fault is not None or scenario.status != 200:
+        return None
+    for interactions in scenario.answers.values():
+        for interaction in interactions:
+            response = interaction.response
+            if response.status != 200:
+                continue
+            if response.is_stream:
+                data, done = sse_data(response.content)
+                last = data[-1] if data else ""
+                try:
+                    event = json.loads(last) if last else None
+                except ValueError:
+                    return (
+                        "json.decoder.JSONDecodeError, after the chunks before it; where the line is cut decides its "
+                        "text (a line cut after a key's comma: Expecting property name enclosed in double quotes; "
+                        "one cut inside a string: Unterminated string)",
+                        "docs/ROUTER-FACTS.md §2.11",
+                    )
+                if isinstance(event, dict) and event.get("error") is not None:
+                    name = _ERROR_TYPES.get(str(event.get("error_type")), "UnknownError")
+                    return (
+                        f"huggingface_hub.errors.{name}: {event['error']} (a TextGenerationError, not an "
+                        "HfHubHTTPError), after the chunks before it",
+                        "docs/ROUTER-FACTS.md §2.10, §2.11",
+                    )
+                if not done:
+                    return "nothing: iteration just stops (half an answer looks whole)", "docs/ROUTER-FACTS.md §2.11"
+                continue
+            try:
+                payload = json.loads(response.content)
+            except ValueError:
+                continue
+            if isinstance(payload, dict) and payload.get("error") is not None:
+                return (
+                    "nothing: ChatCompletionOutput(choices=None, error='...'); apps fail later with TypeError",
+                    "docs/ROUTER-FACTS.md §2.10",
+                )
+    return None
 
 
 def _per_major(texts: tuple[str, ...], source: str) -> list[tuple[str, str]]:

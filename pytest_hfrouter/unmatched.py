@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple, cast
 
+from .faces._patching import SAID
 from .markers import BLOCK_API
 from .providers import nearest
 from .routes import AUTO, INFERENCE_KINDS, MAPPING, PROVIDER, Route, RouteKind
@@ -128,7 +129,7 @@ def _overlay_only(rule: Rule) -> str:
     return (
         f"{scenario.name} shaped the Hub's provider-mapping look-up, but no call to {provider} followed that "
         f"pytest-hfrouter answered, so its outage (HTTP {scenario.status} from the provider) never reached the app. "
-        "Did the app call the provider through a client the plugin intercepts (httpx, requests, aiohttp), or did "
+        f"Did the app call the provider through a client the plugin intercepts ({SAID}), or did "
         "another mock library (respx, pytest-httpx, responses, requests-mock, aioresponses) answer it first?"
     )
 

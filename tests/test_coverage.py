@@ -16,7 +16,7 @@ import pytest
 from conftest import FRESH_LOOKUPS, InnerRun
 
 from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
-from pytest_hfrouter.library import shipped_library
+from pytest_hfrouter.library import library_dir, shipped_library
 from pytest_hfrouter.report import report_problem
 
 HFROUTER = Path(sys.executable).parent / "hfrouter"
@@ -641,7 +641,7 @@ def test_what_show_says_a_client_raises_is_what_it_raises(hfrouter: Any, name: s
     major = f"{huggingface_hub.__version__.split('.')[0]}.x"
     library = shipped_library()
     scenario = library.scenarios[name]
-    stream = scenario.truncates_stream or name in ("stream-cut", "stream-error-event", "slow-stream")
+    stream = scenario.truncates_stream or scenario.stream is True
     client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
     got = "nothing"
     with hfrouter.outage(name, provider="novita", optional=True):  # provider-unavailable changes nothing here
@@ -661,6 +661,33 @@ def test_what_show_says_a_client_raises_is_what_it_raises(hfrouter: Any, name: s
         assert got in timeout, (got, timeout)
     else:
         assert got in said, (got, said)
+
+
+def test_show_reads_a_user_stream_scenario_from_its_body(tmp_path: Path) -> None:
+    """A contributor's audit: `show` told a stream scenario's client exception by the shipped scenario's
+    name, so a user's own (another error type, a stream that stops) was described as an HTTP error with
+    status 200. It now reads the body; the error types are huggingface_hub's own table."""
+    from huggingface_hub.inference import _common
+
+    from pytest_hfrouter.library import load_user_scenarios
+    from pytest_hfrouter.scenario_info import _ERROR_TYPES, raised
+
+    for error_type, name in _ERROR_TYPES.items():  # the client's own mapping, in the installed major
+        assert type(_common._parse_text_generation_error("x", error_type)).__name__ == name
+    shipped = library_dir() / "scenarios"
+    error = (shipped / "stream-error-event.yaml").read_text()
+    error = error.replace("name: stream-error-event", "name: my-validation-event")
+    error = error.replace(
+        '"error":"Model is overloaded","error_type":"overloaded"', '"error":"Too long","error_type":"validation"'
+    )
+    (tmp_path / "my-validation-event.yaml").write_text(error)
+    stops = (shipped / "stream-no-done.yaml").read_text().replace("name: stream-no-done", "name: my-stop")
+    (tmp_path / "my-stop.yaml").write_text(stops)
+    mine = {scenario.name: scenario for scenario in load_user_scenarios(tmp_path)}
+
+    said = dict(raised(mine["my-validation-event"]))
+    assert said["2.x (httpx2)"].startswith("huggingface_hub.errors.ValidationError: Too long"), said
+    assert dict(raised(mine["my-stop"]))["2.x (httpx2)"].startswith("nothing: iteration just stops")
 
 
 def test_the_command_prints_to_an_output_that_cannot_encode_its_characters() -> None:

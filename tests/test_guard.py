@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -616,3 +617,51 @@ def test_a_late_request_is_answered_from_the_runs_cassettes(pytester: pytest.Pyt
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*requests outside any test*")
+
+
+UVLOOP_TESTS = """
+import asyncio, os
+import uvloop
+
+PORT = int(os.environ["LISTENING_PORT"])
+
+def on_uvloop(coroutine):
+    loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+async def connect(host):
+    reader, writer = await asyncio.open_connection(host, PORT)
+    writer.close()
+
+def test_open_connection():
+    on_uvloop(connect("127.0.0.1"))
+
+async def look_up(host):
+    return await asyncio.get_running_loop().getaddrinfo(host, PORT)
+
+def test_a_name_look_up():
+    on_uvloop(look_up("localhost"))
+"""
+
+
+def test_uvloop_s_connections_and_look_ups_meet_the_guard(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: uvloop resolves and connects in libuv, below the socket module, so under uvloop (uvicorn's
+    loop) ``asyncio.open_connection`` reached a host the guard refuses, and the test passed. Loopback
+    with ``hfrouter_allow_loopback = false`` stands in for a refused host: nothing leaves the machine."""
+    pytest.importorskip("uvloop")
+    server = socket.create_server(("127.0.0.1", 0))
+    monkeypatch.setenv("LISTENING_PORT", str(server.getsockname()[1]))
+    pytester.makeini("[pytest]\nhfrouter_allow_loopback = false\n")
+    pytester.makepyfile(test_uvloop=UVLOOP_TESTS)
+    try:
+        result = pytester.runpytest_subprocess("-p", "hfrouter")
+    finally:
+        server.close()
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*blocked a connection to 127.0.0.1:*", "*blocked a connection to localhost:*"])

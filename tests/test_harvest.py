@@ -250,3 +250,31 @@ def test_scenarios_table_shows_when_each_was_seen_in_the_wild(hfapp: pytest.Pyte
     assert other.rstrip().endswith("-")
     missing = subprocess.run([*cli[:-1], "nowhere.json"], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_a_harvested_stream_that_never_said_done_promotes_as_truncating(tmp_path: Path, library: Library) -> None:
+    """A stream scenario that ends without [DONE] must say whether it truncates (or loading refuses it):
+    a harvested in-band error stream says so, and promotes."""
+    from pytest_hfrouter.harvest import _write, candidate, failure_shape
+    from pytest_hfrouter.live import Observed
+    from pytest_hfrouter.routes import classify
+    from pytest_hfrouter.traffic import Request
+
+    url = "https://router.huggingface.co/novita/v3/openai/chat/completions"
+    body = b'{"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}], "stream": true}'
+    request = Request("POST", url, (), body)
+    stream = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: {"error":"Model overloaded"}\n\n'
+    observed = Observed(200, "OK", (("Content-Type", "text/event-stream"),), stream, 0.1)
+    shape = failure_shape(observed)
+    assert shape is not None
+    route = classify("POST", url, body)
+    document = candidate("x", request, route, "novita", "Qwen/Qwen2.5-72B-Instruct", observed, shape, {})
+    assert document["metadata"]["hfrouter"]["truncates_stream"] is True
+    _write(tmp_path / "x.yaml", document)
+
+    promoted = promote(tmp_path / "x.yaml", "novita-error-stream", tmp_path / "scenarios", library)
+
+    from pytest_hfrouter.cassettes import load_cassette
+    from pytest_hfrouter.library import scenario_from_cassette
+
+    assert scenario_from_cassette(load_cassette(promoted)).truncates_stream

@@ -733,12 +733,12 @@ def _scenario_from_shipped(shipped: str, name: str, *, truncates: bool | None, s
 
 def test_a_user_scenario_that_declares_truncation_is_judged_by_it(resilapp: pytest.Pytester) -> None:
     """The verdict reads ``truncates_stream`` from the scenario's data, never its name: a user
-    scenario that declares it is judged, the same bytes without the field are not, and a user
+    scenario that declares it is judged, the same bytes declared ``false`` are not, and a user
     file shadowing stream-no-done with ``truncates_stream: false`` turns the verdict off for it."""
     folder = resilapp.mkdir("outages")
     (folder / "short-stream.yaml").write_text(_scenario_from_shipped("stream-no-done", "short-stream", truncates=True))
     (folder / "short-stream-silent.yaml").write_text(
-        _scenario_from_shipped("stream-no-done", "short-stream-silent", truncates=None)
+        _scenario_from_shipped("stream-no-done", "short-stream-silent", truncates=False)
     )
     (folder / "stream-no-done.yaml").write_text(
         _scenario_from_shipped("stream-no-done", "stream-no-done", truncates=False, shadow=True)
@@ -784,6 +784,20 @@ def test_a_bad_truncates_stream_names_the_file_and_the_field(
         load_user_scenarios(tmp_path)
     assert str(tmp_path / "bad-truncation.yaml") in str(excinfo.value)
     assert problem in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("shipped", "why"),
+    [("stream-no-done", "its stream ends with no data: [DONE]"), ("stream-cut", "its fault cuts the stream")],
+)
+def test_a_scenario_that_truncates_a_stream_must_say_whether_it_does(tmp_path: Path, shipped: str, why: str) -> None:
+    """A contributor's audit: a stream scenario that ends without [DONE] (or is cut), with the field left
+    out, was never judged truncated-stream-accepted, and no test said so. It must say true or false."""
+    (tmp_path / "undeclared.yaml").write_text(_scenario_from_shipped(shipped, "undeclared", truncates=None))
+    with pytest.raises(ScenarioError) as excinfo:
+        load_user_scenarios(tmp_path)
+    assert f"{why}, so an app may take half an answer for a whole one: declare it with " in str(excinfo.value)
+    assert "metadata.hfrouter.truncates_stream: true" in str(excinfo.value)
 
 
 def test_the_shipped_truncating_scenarios_declare_it() -> None:

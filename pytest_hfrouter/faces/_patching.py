@@ -26,6 +26,10 @@ FACES: tuple[tuple[str, str], ...] = (
     ("requests.adapters", "requests_face"),  # huggingface_hub 0.x, plain requests
     ("aiohttp.connector", "aiohttp_face"),  # huggingface_hub 0.x async, plain aiohttp
 )
+#: the client libraries the faces answer for (what the guard and the findings name)
+LIBRARIES = tuple(dict.fromkeys(library.split(".")[0] for library, _ in FACES))
+#: the same as a user reads them (httpx2 is httpx's successor)
+SAID = ", ".join(dict.fromkeys(library.rstrip("0123456789") for library in LIBRARIES))
 
 #: Replace ``owner.attribute`` with a wrapper, remembering the original; returns the original.
 Replace = Callable[[Any, str, Callable[..., Any]], Any]
