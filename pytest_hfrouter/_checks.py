@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, FrameType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import pytest
@@ -98,24 +98,30 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
     """Note when an exception from the app reaches the test: its function's frame (``test``: its
     code), or a ``pytest.raises`` block anywhere (a helper of the test's may hold it).
 
-    Only tests that meet a truncating scenario pay for this (a trace function): it tells an app
-    that raised after a cut stream — the test caught it — from one that showed half an answer.
+    Only tests that meet a truncating scenario pay for this: it tells an app that raised after a cut
+    stream — the test caught it — from one that showed half an answer. On Python 3.12 and newer it
+    is watched with ``sys.monitoring``, on the test's code alone; before, with a trace function, and
+    only where none is set: coverage.py's tracer or a debugger's, replaced, would lose what it records
+    (an audit: a test's lines were missing from its coverage). Then the exchange is ``unwatched``.
     """
-    previous = sys.gettrace()
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None:
+        with _monitored(monitoring, exchange, test):
+            yield
+        return
+    current = sys.gettrace()
+    if current is not None:  # ours already (an outage block in a test that meets one), or another's
+        exchange.unwatched = exchange.unwatched or getattr(current, "__name__", "") != _TRACER
+        yield
+        return
     raises_exit = _raises_exit()
 
     def local(frame: FrameType, event: str, arg: Any) -> Any:
         if event == "exception":
-            origin = arg[2]
-            if origin is None:  # thrown into a coroutine or generator of the test: no traceback
-                return local
-            while origin.tb_next is not None:
-                origin = origin.tb_next
-            if origin.tb_frame.f_code not in test:  # raised by the app, not by the test itself
-                exchange.caught_after = len(exchange.calls)
+            _reached(exchange, test, arg[2])
         return local
 
-    def tracer(frame: FrameType, event: str, arg: object) -> Any:
+    def hfrouter_tracer(frame: FrameType, event: str, arg: object) -> Any:
         code = frame.f_code
         if code is raises_exit:
             if frame.f_locals.get("exc_type") is not None:  # the block ended with the exception it expects, or not
@@ -123,7 +129,7 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
             return None
         return local if code in test else None
 
-    sys.settrace(tracer)
+    sys.settrace(hfrouter_tracer)
     # Started inside the test (``hfrouter.outage()``): its frame already runs, trace it too.
     running: FrameType | None = sys._getframe()
     while running is not None:
@@ -133,7 +139,66 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
     try:
         yield
     finally:
-        sys.settrace(previous)
+        if sys.gettrace() is hfrouter_tracer:
+            sys.settrace(None)
+        else:  # another tool put its own in since (a debugger's breakpoint()): not all was seen
+            exchange.unwatched = True
+
+
+_TRACER = "hfrouter_tracer"
+
+
+def _reached(exchange: Exchange, test: frozenset[CodeType], origin: TracebackType | None) -> None:
+    """An exception is in the test's frame: raised by the app (its traceback ends outside the test's code)?"""
+    if origin is None:  # thrown into a coroutine or generator of the test: no traceback
+        return
+    while origin.tb_next is not None:
+        origin = origin.tb_next
+    if origin.tb_frame.f_code not in test:  # raised by the app, not by the test itself
+        exchange.caught_after = len(exchange.calls)
+
+
+#: the ``sys.monitoring`` tool ids no Python tool claims (0 debugger, 1 coverage, 2 profiler, 5 optimizer)
+_TOOL_IDS = (3, 4)
+_NAME = "pytest-hfrouter"
+
+
+@contextlib.contextmanager
+def _monitored(monitoring: Any, exchange: Exchange, test: frozenset[CodeType]) -> Iterator[None]:
+    """`exceptions_reaching` with ``sys.monitoring``: an exception handled in the test's code, and
+    ``pytest.raises``'s ``__exit__``, beside any trace function or other tool (coverage.py, a debugger)."""
+    if _NAME in (monitoring.get_tool(i) for i in _TOOL_IDS):  # watched already: an outage block in such a test
+        yield
+        return
+    tool = next((i for i in _TOOL_IDS if monitoring.get_tool(i) is None), None)
+    if tool is None:
+        exchange.unwatched = True
+        yield
+        return
+    events = monitoring.events
+    raises_exit = _raises_exit()
+
+    def handled(code: CodeType, offset: int, exception: BaseException) -> None:
+        if code in test:  # an event of every frame (it cannot be set on one code): the test's only
+            _reached(exchange, test, exception.__traceback__)
+
+    def started(code: CodeType, offset: int) -> None:
+        if sys._getframe(1).f_locals.get("exc_type") is not None:  # the block ended with an exception
+            exchange.caught_after = len(exchange.calls)
+
+    monitoring.use_tool_id(tool, _NAME)
+    try:
+        monitoring.register_callback(tool, events.EXCEPTION_HANDLED, handled)
+        monitoring.register_callback(tool, events.PY_START, started)
+        monitoring.set_events(tool, events.EXCEPTION_HANDLED)
+        monitoring.set_local_events(tool, raises_exit, events.PY_START)
+        yield
+    finally:
+        monitoring.set_events(tool, 0)
+        monitoring.set_local_events(tool, raises_exit, 0)
+        monitoring.register_callback(tool, events.EXCEPTION_HANDLED, None)
+        monitoring.register_callback(tool, events.PY_START, None)
+        monitoring.free_tool_id(tool)
 
 
 def meets_truncation(rules: list[Rule]) -> bool:
@@ -167,6 +232,12 @@ def after_call(
         return findings
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     findings.verdicts = verdicts_of(exchange, passed=passed, chain=chain, storm_limit=settings.retry_storm)
+    if exchange.unwatched and passed and any(call.truncates_stream and not call.unread for call in exchange.calls):
+        findings.warnings.append(
+            "pytest-hfrouter: truncated-stream-accepted was not judged: another trace function was set (coverage.py's, "
+            "a debugger's), which the plugin leaves in place on Python < 3.12, so it could not see whether the app's "
+            "exception reached the test (Python 3.12 and newer judge it beside any such tool)"
+        )
     if resilience is not None and passed and not chain:
         _unjudged_chain(findings, exchange)
     allowed = resilience.allow if resilience is not None else ()

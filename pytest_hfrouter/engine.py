@@ -199,15 +199,16 @@ class Engine:
                     route = classify(request.method, request.url, request.body)
                     if route.kind == OTHER:  # another host's or path's call: not the plugin's to read
                         return PASSTHROUGH
-                owner = threads.owner()
-                if exchange is not None and owner != self.test:  # said if the test's outages never happened
-                    exchange.beside = (*exchange.beside, owner)  # type: ignore[misc]
+                if exchange is not None:  # said if the test's outages never happened: they may be why
+                    exchange.beside = (*exchange.beside, threads.owner())  # type: ignore[misc]
                 exchange = self.session
             if route is None:
                 route = classify(request.method, request.url, request.body)
-            return self._answer(request, exchange, route)
+            # a fixture of wider scope set up for this test: the test's outages are not its (`threads`)
+            outages = exchange is self.session or not threads.in_shared_setup()
+            return self._answer(request, exchange, route, outages)
 
-    def _answer(self, request: Request, exchange: Exchange, route: Route) -> Answer:
+    def _answer(self, request: Request, exchange: Exchange, route: Route, outages: bool = True) -> Answer:
         kind = route.kind
         follow_up = None
         if kind == OTHER:
@@ -263,9 +264,12 @@ class Engine:
         )
         answer: Answer | str | None
         if self.live is not None:  # hybrid: outage rules still inject; the rest goes to the router
-            answer = self._from_rules(
-                exchange, request, route, provider, hf_model, step=step, asking=looked_up_for
-            ) or self._from_chaos(exchange, request, route, provider, hf_model, looked_up_for)
+            answer = (
+                self._from_rules(exchange, request, route, provider, hf_model, step=step, asking=looked_up_for)
+                or self._from_chaos(exchange, request, route, provider, hf_model, looked_up_for)
+                if outages
+                else None
+            )
             if answer is None and self.live.mode == RECORD:
                 answer = self._from_cassettes(exchange, request, route)
             if answer is None:
@@ -284,12 +288,12 @@ class Engine:
             answer = (
                 (
                     self._from_rules(exchange, request, logged, provider, hf_model, step=step, asking=looked_up_for)
-                    if exchange.rules
+                    if exchange.rules and outages
                     else None
                 )
                 or (
                     self._from_chaos(exchange, request, route, provider, hf_model, looked_up_for)
-                    if exchange.chaos is not None
+                    if exchange.chaos is not None and outages
                     else None
                 )
                 or (self._from_cassettes(exchange, request, route) if exchange.cassettes else None)

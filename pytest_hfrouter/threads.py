@@ -10,10 +10,11 @@ A thread that a fixture of wider scope than a test starts (a module-scoped Starl
 ``TestClient``'s portal, a session's worker) is *shared*: like the fixture, it serves every test
 that uses it, so its requests are the test's running at the time, outages included.
 
-The requests such a fixture makes while it is set up (a start-up ping, a warm-up call) are
-background: it is set up once, in whichever test first uses it, and a failure there is cached for
-every test that uses it (an audit: a module's client fixture met the first test's outage, and all
-its tests errored; healthy tests first, all passed).
+The requests such a fixture makes while it is set up (a start-up ping, a warm-up call) meet no
+outage of the test being set up (`in_shared_setup`): it is set up once, in whichever test first uses
+it, and a failure there is replayed by pytest for every test that uses it (an audit: a module's client
+fixture met the first test's outage, and all its tests errored; healthy tests first, all passed).
+They are still that test's calls: its cassettes answer them, a recording keeps them.
 """
 
 from __future__ import annotations
@@ -100,13 +101,16 @@ def _fixture_scope() -> str | None:
 
 
 def is_background() -> bool:
-    """True for a thread that does not work for the test running now, and for the set-up of a fixture of
-    wider scope than a test (read from the stack, only while the test is set up)."""
-    if _current is None:
+    """True for a thread that does not work for the test running now."""
+    if _current is None or threading.get_ident() == _test_thread:
         return False
-    if threading.get_ident() == _test_thread:
-        return _setting_up and _fixture_scope() not in (None, "function")
     return owner() != _current
+
+
+def in_shared_setup() -> bool:
+    """The test running now is being set up, in this thread, by a fixture of wider scope than a test (read
+    from the stack, only while the test is set up)."""
+    return _setting_up and threading.get_ident() == _test_thread and _fixture_scope() not in (None, "function")
 
 
 def install() -> None:

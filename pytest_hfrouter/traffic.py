@@ -404,6 +404,9 @@ class Exchange:
     followed: dict[str, int] = field(default_factory=dict)
     #: how many calls had been made when an exception last reached the test's own code (-1: never)
     caught_after: int = -1
+    #: whether an exception reached the test could not be watched (another trace function was set: coverage.py's,
+    #: a debugger's, on Python < 3.12): truncated-stream-accepted is then not judged
+    unwatched: bool = False
     #: the streams a scenario breaks at their end that this test was handed (`StreamRead`)
     streams: list[StreamRead] = field(default_factory=list)
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open

@@ -359,6 +359,8 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
         removed=frozenset(exchange.removed),
         caught_after=caught_after,
     )
+    if exchange.unwatched:  # whether the app's exception reached the test was not seen: not judged (`_checks`)
+        verdicts = [v for v in verdicts if v.name != TRUNCATED_STREAM_ACCEPTED]
     if exchange.sleep_patched:
         return [_mocked_sleep(v) if v.name in WAITS_JUDGED else v for v in verdicts]
     return verdicts

@@ -7,8 +7,11 @@ one, both through ``hfrouter.verdicts`` and in the run's summary and report.
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -1567,3 +1570,56 @@ def test_a_verdict_that_needs_does_not_declare_is_none() -> None:
     with pytest.raises(ValueError, match=r"'retried-auth-error' is not declared in verdicts\.NEEDS"):
         Verdict("retried-auth-error", "called again after a 401")
     assert [Verdict(name, "").name for name in NAMES] == list(NAMES)
+
+
+TRACED = """
+import sys
+import pytest
+import resilapp
+
+pytestmark = pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+
+def test_shows_half(hfrouter):
+    assert resilapp.shows_half_an_answer()
+
+def test_raises_under_a_debugger(hfrouter):
+    sys.settrace(lambda frame, event, arg: None)  # what a breakpoint() does: a debugger's own trace function
+    try:
+        with pytest.raises(resilapp.AppError):
+            resilapp.refuses_half_an_answer()
+    finally:
+        sys.settrace(None)
+"""
+
+
+def test_coverage_keeps_the_lines_of_a_test_that_meets_a_truncating_scenario(resilapp: pytest.Pytester) -> None:
+    """An audit: a test that met a stream scenario lost its lines from coverage.py's data (the plugin's trace
+    function replaced coverage's), and a debugger's breakpoint in one turned a passing test into a false
+    truncated-stream-accepted. Python 3.12 and newer watch with sys.monitoring, beside either; before, the
+    plugin leaves another trace function in place and says the verdict was not judged."""
+    pytest.importorskip("coverage")
+    resilapp.makepyfile(test_traced=TRACED)
+
+    result = resilapp.runpytest_subprocess("-p", "hfrouter", "-p", "no:cacheprovider", "-W", "always")
+    result.assert_outcomes(passed=2)
+    assert reported(result) == [("test_shows_half", "truncated-stream-accepted")]  # not the debugged one
+    if sys.version_info < (3, 12):  # the debugger's trace function replaced the plugin's: not judged, and said
+        result.stdout.fnmatch_lines(["*truncated-stream-accepted was not judged: another trace function was set*"])
+
+    covered = subprocess.run(
+        [sys.executable, "-m", "coverage", "run", "--include=resilapp.py", "-m", "pytest", "-p", "hfrouter",
+         "-p", "no:cacheprovider", "-W", "always", "test_traced.py::test_shows_half"],
+        cwd=resilapp.path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "1 passed" in covered.stdout, covered.stdout[-2000:]
+    subprocess.run([sys.executable, "-m", "coverage", "json", "-o", "cov.json"], cwd=resilapp.path, check=True)
+    missing = set(json.loads((resilapp.path / "cov.json").read_text())["files"]["resilapp.py"]["missing_lines"])
+    tree = ast.parse((resilapp.path / "resilapp.py").read_text())
+    ran = {  # the lines the test ran: the app's stream (up to its cut: not its return) and what it shows
+        line
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name in ("stream_into", "shows_half_an_answer")
+        for line in range(node.body[0].lineno, node.end_lineno + 1)  # type: ignore[operator]
+        if not (node.name == "stream_into" and line == node.body[-1].lineno)
+    }
+    assert ran and not (ran & missing), sorted(ran & missing)
