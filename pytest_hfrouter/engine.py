@@ -54,6 +54,10 @@ _EMPTY_HARNESS_REGISTRY = b'{"standardEnvVars": [], "harnesses": {}}'
 _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "huggingface-moon"))
 
 
+#: the bytes of sized task answers an engine keeps for the next request of the same size
+FITTED_BYTES = 32 * 2**20
+
+
 class Engine:
     def __init__(
         self,
@@ -88,6 +92,10 @@ class Engine:
         self._lock = threading.Lock()
         #: answers built once and shared (they are immutable), keyed by what they answer
         self._answers: dict[tuple[Any, ...], Answer] = {}
+        #: task answers sized to their requests (`_task_fitted`): the oldest go past `FITTED_BYTES` (an
+        #: audit: each batch size of an embeddings suite kept its ~100 MB answer for the whole run)
+        self._fitted: dict[tuple[Any, ...], Answer] = {}
+        self._fitted_bytes = 0
         self._bearer = f"Bearer {live.token}" if live is not None else None
         self._threads_before: tuple[str | None, int | None] = (None, None)
         #: how to report each forwarded stream of the running test that has not ended yet (`unfinished`)
@@ -833,14 +841,20 @@ class Engine:
 
     def _task_fitted(self, answer: Answer, provider: str | None, task: str, fit: tuple[Any, ...]) -> Answer | str:
         """A task's healthy answer in the size the request asked for (`fitting.task_fit`), built once per fit."""
-        key = ("task", provider, task, fit)
-        cached = self._answers.get(key)
+        key = (provider, task, fit)
+        fitted = self._fitted
+        cached = fitted.get(key)
         if cached is None:
             try:
                 body = fitted_task_body(answer.body, fit)
             except ValueError as exc:
                 return f"cannot size the recorded {task} answer to this request: {exc}"
-            cached = self._answers[key] = dataclasses.replace(answer, body=body)
+            cached = dataclasses.replace(answer, body=body)
+            if len(body) <= FITTED_BYTES:
+                fitted[key] = cached
+                self._fitted_bytes += len(body)
+                while self._fitted_bytes > FITTED_BYTES:
+                    self._fitted_bytes -= len(fitted.pop(next(iter(fitted))).body)
         return cached
 
     def _answers_json(self, key: tuple[Any, ...], data: dict[str, Any]) -> Answer:

@@ -585,3 +585,25 @@ def test_a_zero_shot_classification_scores_the_labels_asked(hfrouter: HFRouter, 
         scores = [o.score for o in out]
         assert scores == sorted(scores, reverse=True) and len(set(scores)) == count
     assert [o.score for o in text][: min(count, 5)] == [i["score"] for i in recorded][: min(count, 5)]
+
+
+def test_answers_sized_to_each_batch_are_kept_within_a_bound(
+    hfrouter: HFRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: each batch size of an embeddings suite had its sized answer (about 100 MB at 1,000 texts)
+    kept for the whole run, and a suite's memory grew by that much per size. The oldest go past a bound."""
+    from huggingface_hub import InferenceClient
+
+    from pytest_hfrouter import engine as engine_module
+    from pytest_hfrouter.faces._patching import _engines
+
+    bound = 2 * 2**20
+    monkeypatch.setattr(engine_module, "FITTED_BYTES", bound)
+    client = InferenceClient(provider="hf-inference", api_key="hf_fake")
+    for size in (10, 11, 12, 13):
+        features = client.feature_extraction([f"text {n}" for n in range(size)], model="facebook/bart-base")
+        assert len(features) == size
+    engine = _engines[-1]
+    kept = sum(len(answer.body) for answer in engine._fitted.values())
+    assert 0 < kept == engine._fitted_bytes <= bound
+    assert len(engine._fitted) < 4  # the oldest went
