@@ -33,5 +33,8 @@ OWN_LIVE: pytest.StashKey[bool] = pytest.StashKey()
 #: the host of ``HF_ENDPOINT`` (a Hub mirror) this replay run reads as the Hub (`routes.read_as_hub`)
 HUB_MIRROR: pytest.StashKey[str] = pytest.StashKey()
 
+#: a recording run's tests that share a default cassette with another: node id → what is said (`shared_defaults`)
+SHARED_DEFAULTS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
+
 # -- on an item: one per test ------------------------------------------------------------
 ACTS: pytest.StashKey[bool] = pytest.StashKey()

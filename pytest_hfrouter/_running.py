@@ -29,6 +29,7 @@ from ._checks import (
     test_code,
     warn_at,
 )
+from ._keys import SHARED_DEFAULTS
 from ._names import (
     CASSETTE,
     EACH_OUTAGE,
@@ -49,6 +50,8 @@ from .cassette_paths import (
     module_cassette_dir,
     record_command,
     resolve_cassette,
+    shared_defaults,
+    shared_message,
 )
 from .cassettes import Cassette, load_cassette
 from .errors import CassetteError
@@ -380,10 +383,29 @@ def resilience(marks: dict[str, list[pytest.Mark]]) -> Resilience | None:
     return merge_resilient([(m.args, m.kwargs) for m in resilient])
 
 
+def _shared_default(item: pytest.Item, settings: Settings) -> None:
+    """A test whose default cassette another collected test has too (an audit: a recording of one silently
+    replaced the other's): a recording run fails it before it records; replay says so once. The run's
+    tests are looked at once, with the first test that reads or writes a default cassette."""
+    config = item.config
+    shared = config.stash.get(SHARED_DEFAULTS, None)
+    if shared is None:
+        found = shared_defaults(item.session.items, settings.cassette_dir, every_module=settings.records)
+        shared = config.stash[SHARED_DEFAULTS] = {n: shared_message(p, ids) for p, ids in found.items() for n in ids}
+    said = shared.get(item.nodeid)
+    if said is None:
+        return
+    if settings.records:
+        raise pytest.fail.Exception(said, pytrace=False)
+    note(config, said)
+
+
 def _loaded_cassettes(
     item: pytest.Item, settings: Settings, run: RunSession | None, marks: dict[str, list[pytest.Mark]]
 ) -> list[Cassette]:
     found, missing = item_cassettes(item, settings.cassette_dir, marks.get(CASSETTE, []))
+    if settings.records or (found and CASSETTE not in marks):  # its default cassette is written or read
+        _shared_default(item, settings)
     for given, tried in missing:
         if settings.records:  # recording makes it, at the first place replay looks
             continue
@@ -401,7 +423,11 @@ def _loaded_cassettes(
         except CassetteError as exc:
             if settings.mode != REWRITE:
                 # a recording run would append to it: rewrite records it afresh
-                fix = f" (record it afresh: {record_command(item.nodeid, 'rewrite')})" if settings.records else ""
+                fix = (
+                    f" (record it afresh: {record_command(item.nodeid, 'rewrite', item.config)})"
+                    if settings.records
+                    else ""
+                )
                 # ``from None``: the message says it all; no "During handling..." twin of it.
                 raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}{fix}", pytrace=False) from None
             cassettes.append(_recording_into(path))  # rewrite replaces it: nothing of it is read
@@ -409,7 +435,7 @@ def _loaded_cassettes(
         named = _named_paths(item, settings, marks)
         cassettes.sort(key=lambda c: named.index(c.path) if c.path in named else len(named))
     note_unmatchable(item.config, cassettes)
-    old = check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite"))
+    old = check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite", item.config))
     if run is not None and old:
         run.add_expired(item.nodeid, old)
     return cassettes
@@ -463,7 +489,8 @@ def _default_cassette(item: pytest.Item, settings: Settings) -> Path:
 
 
 def _record_hint(item: pytest.Item, settings: Settings) -> str:
-    return f"to answer it, record it into {_default_cassette(item, settings)}: {record_command(item.nodeid)}"
+    command = record_command(item.nodeid, config=item.config)
+    return f"to answer it, record it into {_default_cassette(item, settings)}: {command}"
 
 
 def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, run: RunSession, named: bool) -> None:
@@ -503,7 +530,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             raise pytest_fail(
                 f"pytest-hfrouter: could not write this test's recording to {target} ({why}): what the file held "
                 f"is unchanged. Make room, or make the folder writable, and record again: "
-                f"{record_command(item.nodeid, settings.mode)}"
+                f"{record_command(item.nodeid, settings.mode, item.config)}"
             ) from None
         cassette_listing.cache_clear()  # the next test may find its new default cassette
     location = (item.location[0], (item.location[1] or 0) + 1)
@@ -524,7 +551,8 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             f"pytest-hfrouter: the router answered {len(failed)} of this test's calls with a failure, and {target} "
             f"now holds {'it' if len(failed) == 1 else 'them'}:\n{holds}\n  Replay answers these calls with that "
             "failure, not a healthy answer. If the provider was down, record again when it is healthy: "
-            f"{record_command(item.nodeid, 'rewrite')}; if the failure is what the test is about, keep it.",
+            f"{record_command(item.nodeid, 'rewrite', item.config)}; if the failure is what the test is about, "
+            "keep it.",
             location,
         )
     if short:
@@ -534,7 +562,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
             f"ended, and {target} holds only the part the app read:\n{parts}\n  Replay hands that part over as the "
             "whole answer. Read the answer to its end, or close the response within the test (an "
             "AsyncInferenceClient's are closed with the client: async with AsyncInferenceClient(...)), and record "
-            f"again: {record_command(item.nodeid, 'rewrite')}",
+            f"again: {record_command(item.nodeid, 'rewrite', item.config)}",
             location,
         )
     if clashes:
@@ -552,7 +580,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
         warn_at(
             f"pytest-hfrouter: {len(lost)} of this test's calls got no complete response, so this rewrite left "
             f"{target} as it was (writing it would have replaced what it holds with less):\n{calls}\n  Rewrite "
-            f"again when the router answers: {record_command(item.nodeid, 'rewrite')}",
+            f"again when the router answers: {record_command(item.nodeid, 'rewrite', item.config)}",
             location,
         )
     elif lost:

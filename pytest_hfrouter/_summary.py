@@ -43,7 +43,7 @@ def write_summary(
         section("hfrouter expired recordings")
         for entry in report.expired:
             write(f"{entry['cassette']} ({entry['age_days']:.0f} days old), used by {entry['test']}")
-            write(f"  re-record: {record_command(entry['test'], 'rewrite')}")
+            write(f"  re-record: {record_command(entry['test'], 'rewrite', terminalreporter.config)}")
     if settings.records:
         _recordings(report, settings, section, write)
     if report.outside_tests:

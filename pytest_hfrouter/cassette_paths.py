@@ -8,6 +8,7 @@ dir is ini ``hfrouter_cassette_dir`` or ``cassettes/`` beside the test module.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,8 +56,18 @@ def _json_cassette(path: Path) -> bool:
 def default_cassette_name(class_name: str | None, test_name: str) -> str:
     """pytest-recording's naming: ``Class.test_name[params]`` with unsafe characters replaced, and a
     secret in a parameter's id scrubbed (a file name is committed with the cassette)."""
-    name = f"{class_name}.{test_name}" if class_name else test_name
-    return _UNSAFE.sub("-", scrub.text(name))
+    name = _UNSAFE.sub("-", scrub.text(f"{class_name}.{test_name}" if class_name else test_name))
+    if len(name.encode()) <= _LONGEST:
+        return name
+    # a file name holds 255 bytes (an audit: a prompt as a parameter's id could never be recorded): the start
+    # of the name, and a digest of all of it
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    kept = name.encode()[: _LONGEST - len(digest) - 1].decode(errors="ignore")
+    return f"{kept}-{digest}"
+
+
+#: the bytes a default cassette's name may have (with its suffix, under the 255 a file name holds)
+_LONGEST = 200
 
 
 def cassette_root(module_path: Path, cassette_dir: Path | None) -> Path:
@@ -77,9 +88,50 @@ def default_cassette(module_path: Path, class_name: str | None, test_name: str, 
     return folder / f"{default_cassette_name(class_name, test_name)}.yaml"
 
 
-def record_command(nodeid: str, mode: str = "record") -> str:
-    """The command that records (``record``) or re-records (``rewrite``) one test's cassette."""
-    return f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode={mode} '{nodeid}'"
+def shared_defaults(items: Iterable[Any], cassette_dir: Path | None, every_module: bool) -> dict[Path, list[str]]:
+    """The default cassettes that two or more collected tests would share: their names are one once
+    unsafe characters are replaced (``[a/b]`` and ``[a-b]``), or differ in case only (one file on macOS
+    and Windows), or come from two nested classes of one name (pytest-recording's layout names the
+    innermost class only), or from same-named modules of two folders under one ``hfrouter_cassette_dir``.
+    Only in modules with a cassette folder, unless ``every_module`` (a recording makes them)."""
+    by_name: dict[tuple[Path, str], tuple[Path, list[str]]] = {}
+    module, folder, listed = None, Path(), False
+    for item in items:
+        if item.path != module:
+            module = item.path
+            folder = module_cassette_dir(str(module), cassette_dir)
+            listed = every_module or bool(cassette_listing(folder))
+        if not listed or not hasattr(item, "obj") or item.get_closest_marker(CASSETTE) is not None:
+            continue
+        cls = getattr(item, "cls", None)
+        path = folder / f"{default_cassette_name(cls.__name__ if cls else None, item.name)}.yaml"
+        by_name.setdefault((folder, path.name.lower()), (path, []))[1].append(item.nodeid)
+    return {path: nodeids for path, nodeids in by_name.values() if len(nodeids) > 1}
+
+
+def shared_message(path: Path, nodeids: list[str]) -> str:
+    tests = "\n".join(f"  - {nodeid}" for nodeid in nodeids)
+    return (
+        f"pytest-hfrouter: these tests have one default cassette, {path}:\n{tests}\n  (their names are one once "
+        "the characters a file name cannot hold are replaced, or differ in case only, or come from nested classes "
+        "or test modules of one name). A recording of one would replace the other's, and replay answers each "
+        'with the other\'s calls. Give each a cassette of its own: @pytest.mark.hfrouter_cassette("<name>.yaml").'
+    )
+
+
+def record_command(nodeid: str, mode: str = "record", config: Any = None) -> str:
+    """The command that records (``record``) or re-records (``rewrite``) one test's cassette, to paste into a
+    shell: the node id quoted (an id may hold a ``'``), and run from the rootdir, which the node id is relative
+    to (``config``: the run's, when pytest was started elsewhere, from a subfolder say; an audit)."""
+    where = ""
+    if config is not None and config.invocation_params.dir != config.rootpath:
+        where = f"cd {_quoted(str(config.rootpath))} && "
+    return f"{where}HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode={mode} {_quoted(nodeid)}"
+
+
+def _quoted(text: str) -> str:
+    """``text`` in single quotes for a POSIX shell, a ``'`` in it closed, escaped and reopened."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def find_cassettes(

@@ -4,7 +4,8 @@ for tasks other than chat, the number of results it asked for.
 The healthy library holds real recorded answers (2025 prose). A request that asks for
 structured output gets the same recording with its content replaced:
 
-- ``response_format`` ``json_object``: the content is ``{}``; ``json_schema`` (and the
+- ``response_format`` ``json_object``: an instance of the JSON Schema the messages quote (instructor's
+  JSON mode), else ``{}``; ``json_schema`` (and the
   TGI grammar ``{"type": "json", "value": schema}`` of older clients): a minimal instance
   valid against the schema (`schema_instance`);
 - ``tools`` with ``tool_choice`` ``"required"`` or a named function: a call to that tool
@@ -62,15 +63,22 @@ def fit_of(body: bytes | None) -> Fit | None:
     tool = _tool_fit(data.get("tools"), data.get("tool_choice"))
     if tool is not None:
         return tool
-    return _format_fit(data.get("response_format"))
+    return _format_fit(data.get("response_format"), data.get("messages"))
 
 
-def _format_fit(spec: Any) -> Fit | None:
+def _format_fit(spec: Any, messages: Any = None) -> Fit | None:
     if not isinstance(spec, dict):
         return None
     kind = spec.get("type")
     if kind == "json_object":  # with a "schema" beside it (langchain-huggingface's json_schema method): its instance
         schema = spec.get("schema")
+        if not isinstance(schema, dict):
+            schema = _quoted_schema(messages)
+            if schema is not None:
+                try:
+                    return Fit(content=_dumps(instance(schema)))
+                except SchemaUnsupported:
+                    pass  # a schema the prompt quotes that no instance is made of: the object with nothing in it
         return Fit(content=_dumps(instance(schema)) if isinstance(schema, dict) else "{}")
     if kind == "json_schema":
         inner = spec.get("json_schema") or {}
@@ -78,6 +86,33 @@ def _format_fit(spec: Any) -> Fit | None:
         return Fit(content=_dumps(instance(schema if schema is not None else {"type": "object"})))
     if kind == "json":  # TGI's grammar, sent by older huggingface_hub clients
         return Fit(content=_dumps(instance(spec.get("value") or {"type": "object"})))
+    return None
+
+
+def _quoted_schema(messages: Any) -> dict[str, Any] | None:
+    """The JSON Schema a prompt quotes for a ``json_object`` answer (instructor's JSON mode puts the model's
+    schema in the system message), the last one: an object with ``properties``. An audit: such an app got
+    ``{}``, which its own validation refused, in a healthy test."""
+    decoder = json.JSONDecoder()
+    for message in reversed(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        parts = content if isinstance(content, list) else [{"text": content}]
+        for part in reversed(parts):
+            text = part.get("text") if isinstance(part, dict) else None
+            if not isinstance(text, str) or '"properties"' not in text:
+                continue
+            found, start = None, text.find("{")
+            while start != -1:
+                try:
+                    value, end = decoder.raw_decode(text, start)
+                except ValueError:
+                    start = text.find("{", start + 1)
+                    continue
+                if isinstance(value, dict) and isinstance(value.get("properties"), dict):
+                    found = value
+                start = text.find("{", end)
+            if found is not None:
+                return found
     return None
 
 

@@ -198,7 +198,9 @@ def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
             )
         return (
             "the test made no router or Hub call in its setup or body (did the app run, and through an intercepted "
-            f"client? A call a fixture makes in its teardown comes after this judgment and does not count){offline}"
+            "client, or did an answer cache of the app's answer it: dspy.LM's cache, litellm's caching, langchain's "
+            "set_llm_cache? A call a fixture makes in its teardown comes after this judgment and does not count)"
+            f"{offline}"
         )
     what = []
     if rule.provider:
@@ -222,6 +224,11 @@ def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
         hints.append(
             f"the test's Hub look-ups failed ({', '.join(failed_lookups)}), and huggingface_hub makes no inference "
             "call after a failed look-up (hub-unavailable fails every provider's look-up of the model)"
+        )
+    elif not inference:  # look-ups but no call: an answer cache of the app's may have answered it
+        hints.append(
+            "an answer cache of the app's answers a prompt it has seen without a call (dspy.LM's cache, litellm's "
+            "caching, langchain's set_llm_cache): turn it off in outage tests, or give each test its own prompt"
         )
     reason = f"no call went to {' with '.join(what) or 'a route it answers'}; the test called: {called(calls)}"
     return reason + (f" — {' '.join(hints)}" if hints else "")

@@ -210,6 +210,28 @@ def test_json_object_with_a_schema_asks_for_an_instance_of_it() -> None:
     jsonschema.validate(json.loads(fit.content), schema)
 
 
+def test_json_object_with_a_schema_in_the_prompt_asks_for_an_instance_of_it() -> None:
+    """instructor's JSON mode quotes its model's schema in the system message and asks for ``json_object``:
+    it got ``{}``, which its own validation refused in a healthy test (an audit). Text parts count too."""
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+              "required": ["name", "age"]}  # fmt: skip
+    system = (
+        "As a genius expert, your task is to understand the content and provide the parsed objects in json that "
+        f"match the following json_schema:\n\n{json.dumps(schema, indent=2)}\n\nMake sure to return an instance "
+        "of the JSON, not the schema itself"
+    )
+    for content in (system, [{"type": "text", "text": system}]):
+        request = json.dumps(
+            {"model": "m", "messages": [{"role": "system", "content": content}, {"role": "user", "content": "Jo, 9"}],
+             "response_format": {"type": "json_object"}}
+        ).encode()  # fmt: skip
+        fit = fit_of(request)
+        assert fit is not None and fit.content is not None
+        jsonschema.validate(json.loads(fit.content), schema)
+    prose = body(response_format={"type": "json_object"}, messages=[{"role": "user", "content": 'say {"a": 1}'}])
+    assert fit_of(prose) == Fit(content="{}")  # a JSON object that is no schema: nothing to fill
+
+
 def test_json_schema_asks_for_an_instance_of_it() -> None:
     schema = SCHEMAS["refs_to_defs"]
     fit = fit_of(body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}))

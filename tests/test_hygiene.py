@@ -379,6 +379,25 @@ def test_a_deselected_test_s_cassette_is_no_orphan(hfapp: pytest.Pytester, inner
     ]
 
 
+def test_a_test_named_by_node_id_leaves_its_module_s_cassettes_unjudged(
+    hfapp: pytest.Pytester, inner_run: InnerRun
+) -> None:
+    """An audit: ``pytest test.py::test_param[1]`` collects one case and says nothing of the others (``-k``
+    deselects them, a hook says so), so their cassettes were listed as orphans and the run failed; a user who
+    trusted the list deleted recordings. That folder is not judged now, and the summary says why."""
+    orphan_project(hfapp, orphans=False)
+
+    result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-check-orphans", "test_hy_orphans.py::test_param[1]")
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert section(result, "hfrouter orphan cassettes") == [
+        "0 cassette(s) no collected test uses",
+        f"not judged: {hfapp.path / 'cassettes'} (this run named some of its tests by node id; run their modules "
+        "whole to judge it)",
+    ]
+
+
 # -- unplayed interactions ---------------------------------------------------------------------------
 UNPLAYED_TESTS = """
 import httpx

@@ -1860,3 +1860,32 @@ def test_an_async_stream_stopped_early_or_a_stream_left_open_met_no_outage(hfapp
             "stopped reading the stream it answered before its fault came*",
         ]
     )
+
+
+def test_an_outage_that_met_only_hub_look_ups_names_the_app_s_answer_cache(hfapp: pytest.Pytester) -> None:
+    """An audit: dspy.LM caches answers (in memory and on disk) by default, and an outage test whose prompt a
+    test before it had asked made no inference call; the finding said only "(no inference call)"."""
+    hfapp.makepyfile(
+        """
+        import functools
+        import pytest
+        from huggingface_hub import InferenceClient
+
+        @functools.cache  # the app's own answer cache
+        def ask(prompt):
+            client = InferenceClient(provider="novita", api_key="hf_fake")
+            return client.chat_completion([{"role": "user", "content": prompt}], model="Qwen/Qwen2.5-72B-Instruct")
+
+        def test_healthy(hfrouter):
+            assert ask("hi").choices
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_outage(hfrouter):
+            assert ask("hi").choices
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*did an answer cache of the app's answer it: dspy.LM's cache*"])

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from conftest import CassetteWriter
 
 from pytest_hfrouter.double import RouterDouble
 from pytest_hfrouter.engine import Engine
@@ -207,3 +208,53 @@ def test_every_body_kind_round_trips_byte_for_byte(
         encoding = "gzip" if kind == "gzip-json" else None
         assert recorded[kind] == {"raw": wire, "content": content, "encoding": encoding}, f"{face} {kind} recorded"
         assert replayed[kind] == recorded[kind], f"{face} {kind} replayed"
+
+
+SHARED_DEFAULT = """
+import pytest
+from hfapp import chat
+
+class TestA:
+    class TestInner:
+        def test_x(self, hfrouter):
+            assert chat("novita").choices
+
+class TestB:
+    class TestInner:
+        def test_x(self, hfrouter):
+            assert chat("novita").choices
+
+@pytest.mark.parametrize("prompt", ["a/b", "a-b"])
+def test_prompt(hfrouter, prompt):
+    assert chat("novita").choices
+"""
+
+
+def test_tests_that_share_a_default_cassette_are_named_and_never_recorded_over(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: two nested classes of one name (pytest-recording's layout names the innermost class only),
+    or ids one once a file name's unsafe characters are replaced, have one default cassette; a recording of
+    one silently replaced the other's, and replay answered each with the other's calls. Replay says so; a
+    recording run fails them before it records a byte."""
+    hfapp.makepyfile(test_shared=SHARED_DEFAULT)
+    inner = write_cassette("cassettes/test_shared/TestInner.test_x.yaml")
+    write_cassette("cassettes/test_shared/test_prompt[a-b].yaml")
+    before = inner.read_text()
+
+    replayed = hfapp.runpytest("-p", "hfrouter", "-W", "always::pytest_hfrouter.HFRouterWarning")
+    replayed.assert_outcomes(passed=4)
+    replayed.stdout.fnmatch_lines(
+        [
+            "*these tests have one default cassette, *TestInner.test_x.yaml:",
+            "*  - test_shared.py::TestA::TestInner::test_x",
+            "*  - test_shared.py::TestB::TestInner::test_x",
+        ]
+    )
+    replayed.stdout.fnmatch_lines(["*these tests have one default cassette, *test_prompt?a-b?.yaml:"])
+
+    monkeypatch.setenv("HF_TOKEN", "hf_fakefakefakefakefakefakefakefake")
+    recorded = hfapp.runpytest("-p", "hfrouter", "--hfrouter-mode=record")
+    recorded.assert_outcomes(errors=4)
+    recorded.stdout.fnmatch_lines(["*Give each a cassette of its own: @pytest.mark.hfrouter_cassette*"])
+    assert inner.read_text() == before

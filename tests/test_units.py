@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -703,6 +704,26 @@ def test_default_cassette_path_and_discovery(tmp_path: Path) -> None:
     )
 
 
+def test_the_record_command_pastes_into_a_shell_from_anywhere(tmp_path: Path) -> None:
+    from pytest_hfrouter.cassette_paths import record_command
+
+    """An audit: an id with a ``'`` broke the printed command's quoting, and a run started in a subfolder
+    printed a node id relative to the rootdir, which pytest run there could not find."""
+    nodeid = "t.py::test_q[it's broken]"
+    command = record_command(nodeid, "rewrite")
+    quoted = command.split("--hfrouter-mode=rewrite ", 1)[1]
+    said = subprocess.run(["sh", "-c", f"printf %s {quoted}"], capture_output=True, text=True)
+    assert said.stdout == nodeid
+
+    class Config:
+        rootpath = tmp_path
+        invocation_params = type("Params", (), {"dir": tmp_path / "tests"})()
+
+    assert record_command("t.py::test", config=Config()).startswith(f"cd '{tmp_path}' && HF_TOKEN=hf_... pytest ")
+    Config.invocation_params.dir = tmp_path
+    assert record_command("t.py::test", config=Config()).startswith("HF_TOKEN=hf_...")
+
+
 def test_the_spool_carries_whole_lines_only(tmp_path: Path) -> None:
     from pytest_hfrouter._xdist import SPOOL_KEY, Spool
 
@@ -933,3 +954,15 @@ def test_two_tasks_of_one_model_are_two_requests_to_a_cassette() -> None:
         "acme/m",
         "",
     )
+
+
+def test_a_long_test_id_has_a_default_cassette_a_file_system_can_hold() -> None:
+    """An audit: a prompt as a parameter's id (364 characters) gave a default cassette name too long for a
+    file, and the test could never be recorded. Past 200 bytes the name keeps its start and a digest."""
+    from pytest_hfrouter.cassette_paths import default_cassette_name
+
+    prompt = "Summarise this: " + "é" * 300
+    one, other = default_cassette_name(None, f"test_x[{prompt}a]"), default_cassette_name(None, f"test_x[{prompt}b]")
+    assert one != other and one == default_cassette_name(None, f"test_x[{prompt}a]")
+    assert len(f"{one}.yaml".encode()) <= 255 and one.startswith("test_x[Summarise this- é")
+    assert default_cassette_name("TestA", "test_x[short]") == "TestA.test_x[short]"

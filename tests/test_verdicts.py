@@ -1035,6 +1035,33 @@ def test_a_resilient_test_whose_app_made_no_router_call_judged_nothing(resilapp:
     )
 
 
+def test_a_hub_outage_that_stops_the_app_before_any_inference_call_is_no_finding(resilapp: pytest.Pytester) -> None:
+    """An audit: a matrix with ``hfrouter_resilient`` failed its hub-unavailable case with "nothing was judged ...
+    did another mock library answer its calls first?": the plugin's own Hub outage stopped the app at its
+    mapping look-up, which is what that case tests."""
+    resilapp.makepyfile(
+        test_vd_hub="""
+        import pytest
+        from huggingface_hub import InferenceClient
+
+        @pytest.mark.hfrouter_resilient(chain=["novita", "together"])
+        @pytest.mark.hfrouter_outage("hub-unavailable")
+        def test_hub_down(hfrouter):
+            try:
+                InferenceClient(provider="novita", api_key="hf_fake").chat_completion(
+                    [{"role": "user", "content": "hi"}], model="Qwen/Qwen2.5-72B-Instruct"
+                )
+            except Exception:
+                pass  # the app says the service is down
+            assert hfrouter.inference_calls == []
+        """
+    )
+
+    result = resilapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+
+
 def test_resilient_marker_checks_after_the_body(resilapp: pytest.Pytester) -> None:
     resilapp.makepyfile(
         test_vd_marker="""
