@@ -151,12 +151,6 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
             "already holds, or an outage rule answers, is not recorded again; a test that failed before its calls, "
             "on a malformed cassette say, records nothing)"
         )
-    # Tests whose names differ only in characters a file name cannot hold (ids "a/b" and "a-b") share
-    # a default cassette: each would replay the other's answers. Said; a shared marker is on purpose.
-    sharing: dict[str, list[str]] = {}
-    for entry in report.recorded:
-        if not entry.get("named") and entry["test"] not in sharing.setdefault(entry["cassette"], []):
-            sharing[entry["cassette"]].append(entry["test"])
     for path, (n, failed, lost) in cassettes.items():
         if path in unwritten and not n:
             continue
@@ -164,13 +158,6 @@ def _recordings(report: Report, settings: Settings, section: Section, write: Sec
             [f"{lost} call(s) with no complete response left out"] if lost else []
         )
         write(f"  {path}: {n} interaction(s)" + (f" ({'; '.join(notes)})" if notes else ""))
-        tests = sharing.get(path, [])
-        if len(tests) > 1:
-            write(
-                f"    the default cassette of {len(tests)} tests, whose names differ only in characters a file name "
-                f"cannot hold: {', '.join(tests)}; each replays the others' answers too. Give each its own: "
-                '@pytest.mark.hfrouter_cassette("<file>.yaml"), or ids that differ in letters'
-            )
     if unwritten:
         write(f"{len(unwritten)} cassette(s) could not be written (each unchanged):")
         for path, why in unwritten.items():
