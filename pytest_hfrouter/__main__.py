@@ -211,6 +211,16 @@ def report(args: argparse.Namespace) -> int:
     from .coverage_html import write_html
     from .report import SCHEMA, write_json
 
+    # each output a file of its own, none of them a report read (an audit: --html onto the report read
+    # replaced it, and --html X --markdown X kept only the Markdown)
+    outputs = [(name, value) for name, value in (("--output", getattr(args, "output", None)),
+               ("--html", args.html), ("--markdown", args.markdown)) if value]  # fmt: skip
+    seen: dict[Path, str] = {Path(path).resolve(): "a report it reads" for path in args.reports}
+    for name, value in outputs:
+        other = seen.get(Path(value).resolve())
+        if other is not None:
+            return _fail(f"{name} {value} is {other} too; write each to a file of its own")
+        seen[Path(value).resolve()] = name
     try:
         payloads = [_read_report(path) for path in args.reports]
     except HFRouterError as exc:

@@ -111,7 +111,7 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
         return
     current = sys.gettrace()
     if current is not None:  # ours already (an outage block in a test that meets one), or another's
-        exchange.unwatched = exchange.unwatched or getattr(current, "__name__", "") != _TRACER
+        exchange.unwatched = exchange.unwatched or getattr(current, "__name__", "") != _TRACER  # type: ignore[misc]
         yield
         return
     raises_exit = _raises_exit()
@@ -142,7 +142,7 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
         if sys.gettrace() is hfrouter_tracer:
             sys.settrace(None)
         else:  # another tool put its own in since (a debugger's breakpoint()): not all was seen
-            exchange.unwatched = True
+            exchange.unwatched = True  # type: ignore[misc]
 
 
 _TRACER = "hfrouter_tracer"
@@ -172,7 +172,7 @@ def _monitored(monitoring: Any, exchange: Exchange, test: frozenset[CodeType]) -
         return
     tool = next((i for i in _TOOL_IDS if monitoring.get_tool(i) is None), None)
     if tool is None:
-        exchange.unwatched = True
+        exchange.unwatched = True  # type: ignore[misc]
         yield
         return
     events = monitoring.events
@@ -221,6 +221,11 @@ def after_call(
     findings = Findings(expects_failure=expects_failure)
     if exchange.unentered:
         _never_entered(findings, exchange.unentered, passed=passed)
+    if exchange.clocks_unentered:
+        findings.warnings.append(
+            "pytest-hfrouter: hfrouter.virtual_time() was called, but its block never began, so the app's sleeps "
+            "waited for real: with hfrouter.virtual_time(): <the calls>"
+        )
     _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule)
     if findings.skip is not None:
         return findings

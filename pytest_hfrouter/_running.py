@@ -274,9 +274,10 @@ class Running:
         if self.seen != marker_count(item):
             self._added_in_body(item, passed)
         exchange = self.exchange
-        for read in exchange.streams:  # a stream the body ended without reading to its fault met no outage
-            read.left()
-        exchange.streams.clear()
+        if exchange.streams:  # a stream the body ended without reading to its fault met no outage
+            for read in exchange.streams:
+                read.left()
+            exchange.streams = ()  # type: ignore[misc]
         for host, said in _children.collect():  # a process the test started was refused the router or the Hub
             exchange.misses.append(Miss(Request("GET", host), said + CHILD_FIX, headline="refused in a child process:"))
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden

@@ -385,12 +385,13 @@ def _number(label: str, raw: str, kind: Callable[[str], Any], minimum: float) ->
 
 
 def _url(label: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    try:
+    try:  # an unclosed or bad IPv6 bracket (http://[::1) is a ValueError of urlsplit's own (an audit)
+        parts = urlsplit(raw)
         port_ok = parts.port is None or parts.port > 0
+        host = parts.hostname
     except ValueError:
-        port_ok = False
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query or parts.fragment:
+        parts, port_ok, host = urlsplit(""), False, None
+    if parts.scheme not in ("http", "https") or not host or not port_ok or parts.query or parts.fragment:
         raise pytest.UsageError(
             f"{label}: expected an http(s) URL with a host, such as http://127.0.0.1:8765, got {raw!r}"
         )
@@ -448,9 +449,21 @@ def _token(environ: Mapping[str, str], said: str) -> str:
 
 
 def resolve(
-    option: Callable[[str], Any], ini: Callable[[str], Any], rootpath: Path, environ: Mapping[str, str] = os.environ
+    read_option: Callable[[str], Any],
+    ini: Callable[[str], Any],
+    rootpath: Path,
+    environ: Mapping[str, str] = os.environ,
 ) -> Settings:
-    """Settings from the command line (``option``) over the ini file (``ini``) over defaults."""
+    """Settings from the command line (``read_option``) over the ini file (``ini``) over defaults."""
+
+    def option(name: str) -> Any:
+        value = read_option(name)
+        if value == "":  # an audit: `--hfrouter-chaos-seed=$SEED` with SEED unset ran a chaos job with no chaos
+            raise pytest.UsageError(
+                f"--{name.replace('_', '-')}= is given with no value (a variable unset in a CI script?): give it one, "
+                "or leave the option out"
+            )
+        return value
 
     def given(name: str) -> tuple[Any, str]:
         """The value and where it came from, as the user wrote it: ``--hfrouter-x`` or ``hfrouter_x``."""
@@ -536,6 +549,14 @@ def resolve(
         [(labels[name], path) for name, path in paths.items() if path is not None]
         + ([("GITHUB_STEP_SUMMARY", Path(step_summary))] if step_summary else [])
     )
+    if baseline and live is None:  # a live run may write tonight's report where it read last night's; replay not
+        for name, path in paths.items():
+            if path is not None and Path(os.path.abspath(path)) == Path(os.path.abspath(baseline)):
+                raise pytest.UsageError(
+                    f"{labels[name]} and {baseline_label} both name {path}: a replay run would write its report over "
+                    "the live report it names as the baseline (it compares nothing with it). Write this run's "
+                    "report elsewhere, or leave the baseline to the live runs"
+                )
     verdicts = _choice("hfrouter_verdicts", ini("hfrouter_verdicts"), VERDICT_MODES)
     on_expiry = _choice("hfrouter_on_expiry", ini("hfrouter_on_expiry"), EXPIRY_MODES)
     on_unplayed = _choice("hfrouter_on_unplayed", ini("hfrouter_on_unplayed"), UNPLAYED_MODES)

@@ -197,21 +197,30 @@ class HFRouter:
         """The test's clock: ``clock.now()`` (the time base of ``Call.at``) and ``clock.slept``."""
         return Clock(self._exchange)
 
-    @contextmanager
-    def virtual_time(self) -> Iterator[Clock]:
+    def virtual_time(self) -> AbstractContextManager[Clock]:
         """Sleeps advance the test's clock instead of waiting: ``time.sleep``, ``asyncio.sleep``, ``anyio.sleep``.
 
         Verdicts such as retry-after-ignored and no-backoff then see the waits an app makes
         without the test spending them. The retries of the libraries apps use all wait through
         one of these (see `_SLEEPS`). ``with hfrouter.virtual_time() as clock:`` gives the
-        test's `Clock` (``clock.slept``: the seconds slept so far).
+        test's `Clock` (``clock.slept``: the seconds slept so far). Called as a statement, it does
+        nothing, and the test is told (an audit: its sleeps waited for real, in silence).
         """
         exchange = self._exchange
+        exchange.clocks_unentered += 1  # type: ignore[misc]
+        return self._virtual_time()  # its body, the count's decrement too, runs when the block begins
+
+    @contextmanager
+    def _virtual_time(self) -> Iterator[Clock]:
+        exchange = self._exchange
+        exchange.clocks_unentered -= 1  # type: ignore[misc]
         real_async_sleep, real_sleep = asyncio.sleep, time.sleep
 
         def sleep(seconds: float) -> None:
-            if not 0 <= seconds < math.inf:  # negative, NaN, infinite: what the real sleep raises (an audit:
-                real_sleep(seconds)  # a backoff gone negative passed here and would crash the app)
+            # negative, NaN, infinite, not a number: what the real sleep raises (an audit: a backoff gone negative
+            # passed here and would crash the app; a string gave a comparison's TypeError)
+            if not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+                real_sleep(seconds)
             exchange.virtual += seconds
 
         setattr(sleep, VIRTUAL_SLEEP, True)  # the test's clock advances: no mock of time (`Exchange.sleep_patched`)

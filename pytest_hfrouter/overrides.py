@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -17,6 +18,10 @@ from typing import Any, NamedTuple
 NAMES = ("retry_after", "status", "body", "headers")
 #: parameters a matrix (``hfrouter_each_outage``) may vary by giving a list of values
 VARYING = ("retry_after", "status")
+
+
+#: an HTTP header name (RFC 9110's token)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class OverrideError(ValueError):
@@ -141,6 +146,12 @@ def parse_overrides(kwargs: Mapping[str, Any], *, sends_status: bool) -> Overrid
             raise OverrideError(
                 f"headers must be a dict of header name to str value (None drops the header), got {raw_headers!r}"
             )
+        for name, value in raw_headers.items():  # what a server could send (an audit: a CR LF in a value made
+            # the router double write a header of its own)
+            if not _TOKEN.fullmatch(name):
+                raise OverrideError(f"headers: {name!r} is no HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
+            if value is not None and any(c in value for c in "\r\n\0"):
+                raise OverrideError(f"headers: the value of {name!r} holds a line break or NUL: {value!r}")
         headers = tuple(raw_headers.items())
     return Overrides(
         status=status,

@@ -74,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name, signature in SIGNATURES.items():
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
+    _check_ini_keys(config)
     settings = config.stash[SETTINGS] = resolve(
         lambda name: config.getoption(name, None), config.getini, config.rootpath
     )
@@ -144,7 +145,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     )
     mirror = config.stash.get(HUB_MIRROR, None)
     hub = f" (HF_ENDPOINT: {mirror} is answered as the Hub)" if mirror else ""
-    return text(f"hfrouter: {config.stash[SETTINGS].describe(config.stash[RUN].chaos_seed)}{own_live}{hub}")
+    settings = config.stash[SETTINGS]
+    unused = ""
+    if settings.live is None:  # the live modes' targets, given to a replay run (an audit: said nowhere)
+        named = [
+            f"--{n.replace('_', '-')}" for n in ("hfrouter_router_url", "hfrouter_hub_url") if config.getoption(n, None)
+        ]
+        unused = f" ({' and '.join(named)}: for the live and record modes; replay answers in process)" if named else ""
+    return text(f"hfrouter: {settings.describe(config.stash[RUN].chaos_seed)}{own_live}{hub}{unused}")
 
 
 def acts_on(item: pytest.Item) -> bool:
@@ -230,6 +238,12 @@ _BUILDING = threading.RLock()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # `pytest.param(..., marks=...)`: the markers no walk of the function's saw (an audit)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.marks:
+            problem = _param_marks_problem(config, [mark for mark in callspec.marks if _ours(mark.name)])
+            if problem is not None:
+                raise pytest.UsageError(f"{item.nodeid}: {problem}")
     if config.stash[SETTINGS].live is not None:
         return
     # A skip marker, not pytest.skip() in setup: the skip report then points at the test,
@@ -304,7 +318,7 @@ class TestHooks:
         node = metafunc.definition
         marks: dict[str, list[pytest.Mark]] = {}
         for mark in node.iter_markers():  # one walk up the tree, closest first
-            if mark.name.startswith("hfrouter_"):
+            if _ours(mark.name):
                 marks.setdefault(mark.name, []).append(mark)
         if not marks:
             return
@@ -511,19 +525,73 @@ def hfrouter_scenario(request: pytest.FixtureRequest) -> str | None:
     return getattr(case, "scenario", case)
 
 
+def _ours(name: str) -> bool:
+    """A marker name of the plugin's prefix, as written or nearly (``HFRouter_outage``, ``hf_router_outage``)."""
+    return name.startswith("hfrouter_") or name[:9].lower().replace("_", "") == "hfrouter"
+
+
+def _check_ini_keys(config: pytest.Config) -> None:
+    """An ini key of the plugin's prefix that it does not know (``hfrouter_strcit``) would leave its setting at
+    the default, pytest saying only "Unknown config option" (an audit: the test it meant to make strict passed)."""
+    for key in getattr(config, "inicfg", None) or ():
+        if not _ours(key):
+            continue
+        try:
+            config.getini(key)
+        except ValueError:
+            import difflib
+
+            known = [name for name in getattr(config._parser, "_inidict", {}) if name.startswith("hfrouter_")]
+            close = difflib.get_close_matches(key.lower().replace("hf_router", "hfrouter"), known, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise pytest.UsageError(
+                f"{key} (ini) is no setting of pytest-hfrouter: as written it does nothing.{hint}"
+            ) from None
+
+
 def _unknown_marker(marks: dict[str, list[pytest.Mark]]) -> str | None:
-    """A marker of the plugin's prefix that it does not know (a typo: ``hfrouter_outages``) would
-    leave the test without its outage, green: what to say of it, or None."""
+    """A marker of the plugin's prefix that it does not know (a typo: ``hfrouter_outages``, ``HFRouter_outage``)
+    would leave the test without its outage, green: what to say of it, or None."""
     for name in marks:
         if name not in SIGNATURES:
             import difflib
 
-            close = difflib.get_close_matches(name, SIGNATURES, n=1)
+            close = difflib.get_close_matches(name.lower().replace("hf_router", "hfrouter"), SIGNATURES, n=1)
             hint = f"Did you mean @pytest.mark.{close[0]}? " if close else ""
             return (
                 f"@pytest.mark.{name} is no marker of pytest-hfrouter: as written the test would run without it. "
                 f"{hint}Its markers: {', '.join(SIGNATURES)}"
             )
+    return None
+
+
+def _param_marks_problem(config: pytest.Config, marks: list[pytest.Mark]) -> str | None:
+    """What is wrong with the plugin's markers given to one ``pytest.param``, as the function's are checked."""
+    if not marks:
+        return None
+    from .errors import HFRouterWarning
+    from .markers import MarkerError, parse_cassette_paths, parse_resilient
+
+    unknown = _unknown_marker({mark.name: [mark] for mark in marks})
+    if unknown is not None:
+        return unknown
+    try:
+        for mark in marks:
+            if mark.name == EACH_OUTAGE:
+                raise MarkerError(EACH_OUTAGE, "parametrizes the test itself, so it cannot be one case's mark: put it "
+                                  "on the test")  # fmt: skip
+            if mark.name in (LIVE_MARKER, NO_CHAOS) and (mark.args or mark.kwargs):
+                raise MarkerError(mark.name, "takes no arguments")
+            if mark.name == OUTAGE:
+                _hooks(config).rule_of(mark)
+            elif mark.name == CASSETTE:
+                parse_cassette_paths(mark.args, mark.kwargs)
+            elif mark.name == RESILIENT:
+                parse_resilient(mark.args, mark.kwargs)
+    except MarkerError as exc:
+        return str(exc)
+    except HFRouterWarning as exc:  # a note (a removed provider) a warnings filter made an error
+        return f"{exc} (an HFRouterWarning, made an error by -W or filterwarnings)"
     return None
 
 

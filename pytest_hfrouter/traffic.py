@@ -405,10 +405,14 @@ class Exchange:
     #: how many calls had been made when an exception last reached the test's own code (-1: never)
     caught_after: int = -1
     #: whether an exception reached the test could not be watched (another trace function was set: coverage.py's,
-    #: a debugger's, on Python < 3.12): truncated-stream-accepted is then not judged
-    unwatched: bool = False
-    #: the streams a scenario breaks at their end that this test was handed (`StreamRead`)
-    streams: list[StreamRead] = field(default_factory=list)
+    #: a debugger's, on Python < 3.12): truncated-stream-accepted is then not judged (a class default, as ``unentered``)
+    unwatched: ClassVar[bool] = False
+    #: ``hfrouter.virtual_time()`` called and not entered (a statement, not a ``with``): a class default, as
+    #: ``unentered``
+    clocks_unentered: ClassVar[int] = 0
+    #: the streams a scenario breaks at their end that this test was handed (`StreamRead`): a class default set
+    #: on the instance, as ``unentered``
+    streams: ClassVar[tuple[StreamRead, ...]] = ()
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
     outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
     #: ``hfrouter.outage()`` rules whose ``with`` block has not begun (called as a statement, it does

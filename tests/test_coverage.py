@@ -861,3 +861,19 @@ def test_every_command_runs_its_own_function_and_is_in_the_readme_table() -> Non
     listed = re.findall(r"^\| `(hfrouter [a-z ]+?)(?: [A-Z.\[-]|`)", table, re.M)
     runnable = [path for path, sub in commands.items() if not _needs_a_subcommand(sub)]
     assert sorted(set(listed)) == sorted(runnable)
+
+
+def test_report_outputs_never_overwrite_the_reports_read_or_one_another(tmp_path: Path) -> None:
+    """An audit: ``hfrouter report show r.json --html r.json`` replaced the report with the page and said
+    nothing; ``--html x --markdown x`` kept the Markdown only."""
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"schema": "pytest-hfrouter/report/2", "tests": [], "scenarios": {}}))
+    before = report.read_text()
+    onto = hfrouter("report", "show", str(report), "--html", str(report))
+    assert onto.returncode == 2 and f"--html {report} is a report it reads too" in onto.stderr
+    assert report.read_text() == before
+    page = tmp_path / "c.html"
+    both = hfrouter("report", "show", str(report), "--html", str(page), "--markdown", str(page))
+    assert both.returncode == 2 and f"--markdown {page} is --html too" in both.stderr and not page.exists()
+    merged = hfrouter("report", "merge", str(report), "-o", str(report))
+    assert merged.returncode == 2 and report.read_text() == before

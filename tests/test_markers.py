@@ -512,3 +512,51 @@ def test_replay_leaves_the_cassette_untouched(hfapp: pytest.Pytester, write_cass
     assert cassette.stat().st_mtime_ns == before_mtime
     # Nothing recorded: no cassette written for the test without one, none beside the used one.
     assert sorted(hfapp.path.joinpath("cassettes").rglob("*")) == files_before
+
+
+def test_the_plugin_s_markers_on_one_pytest_param_are_checked_as_the_test_s(pytester: pytest.Pytester) -> None:
+    """An audit: ``pytest.param(1, marks=pytest.mark.hfrouter_outages(...))`` (a typo) passed with no outage,
+    and ``times="2"`` there failed at setup with a traceback through the plugin. A near miss of the prefix
+    (``HFRouter_outage``, ``hf_router_outage``) on the test went unseen too."""
+    pytester.makepyfile(
+        test_typo="""
+        import pytest
+
+        @pytest.mark.parametrize("n", [pytest.param(1, marks=pytest.mark.hfrouter_outages("provider-500"))])
+        def test_it(n):
+            pass
+        """
+    )
+    typo = pytester.runpytest("-p", "hfrouter", "test_typo.py")
+    assert typo.ret == pytest.ExitCode.USAGE_ERROR
+    typo.stderr.fnmatch_lines(
+        ["ERROR: test_typo.py::test_it[[]1[]]: @pytest.mark.hfrouter_outages is no marker of pytest-hfrouter*"
+         "Did you mean @pytest.mark.hfrouter_outage?*"]
+    )  # fmt: skip
+    pytester.makepyfile(
+        test_args="""
+        import pytest
+
+        @pytest.mark.parametrize("n", [pytest.param(1, marks=pytest.mark.hfrouter_outage("provider-500", times="2"))])
+        def test_it(n):
+            pass
+        """
+    )
+    args = pytester.runpytest("-p", "hfrouter", "test_args.py")
+    assert args.ret == pytest.ExitCode.USAGE_ERROR
+    args.stderr.fnmatch_lines(["*test_it[[]1[]]: @pytest.mark.hfrouter_outage: times must be a positive int*"])
+    assert "Traceback" not in args.stdout.str() + args.stderr.str()
+    for name in ("HFRouter_outage", "hf_router_outage"):
+        pytester.makepyfile(
+            test_near=f"""
+            import pytest
+
+            @pytest.mark.{name}("provider-500", provider="novita")
+            def test_it():
+                pass
+            """
+        )
+        near = pytester.runpytest("-p", "hfrouter", "test_near.py")
+        near.stdout.fnmatch_lines(
+            [f"*@pytest.mark.{name} is no marker of pytest-hfrouter*Did you mean*hfrouter_outage*"]
+        )

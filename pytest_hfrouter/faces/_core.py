@@ -196,7 +196,7 @@ def stream_read(answer: Answer) -> StreamRead | None:
     exchange = engine._current(threads.is_background())
     read = StreamRead(functools.partial(engine.unread, exchange, answer))
     if exchange is engine.exchange:  # a test's (the session's own log is never checked)
-        exchange.streams.append(read)
+        exchange.streams = (*exchange.streams, read)
     return read
 
 
