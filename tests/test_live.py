@@ -307,7 +307,9 @@ def test_replay_is_the_default_and_needs_no_token(
     )
     result = hfapp.runpytest("-p", "hfrouter", f"--hfrouter-router-url={double.url}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["hfrouter: mode=replay scope=all (loaded with -p hfrouter)"])
+    result.stdout.fnmatch_lines(
+        ["hfrouter: mode=replay scope=all (loaded with -p hfrouter) (--hfrouter-router-url: for the live and record*"]
+    )
     assert double.engine.seen == []
 
 
