@@ -173,22 +173,18 @@ def guard_loops() -> None:
         _originals.append((loop, name, loop.__dict__.get(name, _INHERITED)))
         setattr(loop, name, guarded)
 
-    def host_port(host: Any, port: Any) -> None:
+    def host_port(host: Any, port: Any, error: type[Exception] = BlockedConnection) -> None:
         policy = _active()
         if policy is not None and isinstance(host, (str, bytes)):
             name = host.decode() if isinstance(host, bytes) else host
             if not policy.allows(name, _port(port)):
-                _refuse(policy, name, _port(port), BlockedConnection)
+                _refuse(policy, name, _port(port), error)
 
     def connection(protocol_factory: Any, host: Any = None, port: Any = None, *_: Any, **__: Any) -> None:
         host_port(host, port)
 
     def lookup(host: Any, port: Any, *_: Any, **__: Any) -> None:
-        policy = _active()
-        if policy is not None and isinstance(host, (str, bytes)):
-            name = host.decode() if isinstance(host, bytes) else host
-            if not policy.allows(name, _port(port)):
-                _refuse(policy, name, _port(port), BlockedLookup)
+        host_port(host, port, BlockedLookup)
 
     def sock_connect(sock: socket.socket, address: Any) -> None:
         _check_address(sock, address)
