@@ -16,11 +16,14 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import HFRouterError
 from .faces._patching import LIBRARIES
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 #: modules that only carry a connection on its way: the library that tried is the first other one
 _CARRIERS = (
@@ -216,7 +219,7 @@ def close_after_session(hosts: frozenset[str]) -> None:
         closed = _after_session["closed"]
         if closed and not _policies and host is not None:
             name = (host.decode() if isinstance(host, bytes) else str(host)).lower().rstrip(".")
-            if name in closed:
+            if name in closed and not _in_a_later_run():
                 message = (
                     f"pytest-hfrouter: a request to {name} after the test session ended (from a thread the app left "
                     "running, or an atexit handler) was refused: in replay no request leaves the process. No test "
@@ -228,6 +231,20 @@ def close_after_session(hosts: frozenset[str]) -> None:
         return getaddrinfo(host, port, *args, **kwargs)
 
     socket.getaddrinfo = after_session_getaddrinfo
+
+
+_RUNNER = os.path.join("_pytest", "runner.py")
+
+
+def _in_a_later_run() -> bool:
+    """A test of a later pytest run in this process, one without the plugin, is on this thread's stack
+    (``pytest.main`` again, with ``-p no:hfrouter``): its requests go where the app sends them."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(_RUNNER):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _active() -> Policy | None:

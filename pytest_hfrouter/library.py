@@ -415,16 +415,37 @@ def load_user_scenarios(folder: Path) -> list[Scenario]:
     return [scenario_from_cassette(load_cassette(p))._replace(user=True) for p in scenario_files(folder)]
 
 
-@functools.lru_cache(maxsize=8)
 def with_user_scenarios(folders: tuple[Path, ...]) -> Library:
     """The shipped library plus the scenarios of ``folders``.
 
     A user scenario whose name or alias is a shipped one replaces it only with ``shadow: true`` in
     its ``metadata.hfrouter``; otherwise, and for two user files claiming one name, a `ScenarioError`.
+    Kept per process while the folders' files stay as they are: a second run in one process (a
+    notebook's, a watcher's) after a file was edited or deleted reads them again.
     """
-    shipped = shipped_library()
     if not folders:
-        return shipped
+        return shipped_library()
+    return _with_user_scenarios(folders, _stamp(folders))
+
+
+def _stamp(folders: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Each scenario file's path, size and modification time (a missing folder: its path alone)."""
+    stamp: list[tuple[str, int, int]] = []
+    for folder in folders:
+        try:
+            files = scenario_files(folder)
+        except OSError:
+            stamp.append((str(folder), -1, -1))
+            continue
+        for file in files:
+            found = file.stat()
+            stamp.append((str(file), found.st_size, found.st_mtime_ns))
+    return tuple(stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _with_user_scenarios(folders: tuple[Path, ...], stamp: tuple[tuple[str, int, int], ...]) -> Library:
+    shipped = shipped_library()
     scenarios = dict(shipped.scenarios)
     claimed: dict[str, Path] = {}
     for folder in folders:

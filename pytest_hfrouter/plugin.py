@@ -189,6 +189,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             guard.close_after_session(ROUTER_HOSTS | HUB_HOSTS | LEGACY_INFERENCE_HOSTS)
         else:
             guard.close_after_session(frozenset())
+        if engine is not None and acted:  # the Hub answers it served must not reach the app after the run
+            from .resets import reset_client_caches
+
+            reset_client_caches(settings.resets)
         if HUB_MIRROR in config.stash:
             from .routes import forget_hub
 

@@ -6,6 +6,7 @@ Inner runs drive the real ``InferenceClient`` (``hfapp.py``, see conftest) and r
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -1147,6 +1148,37 @@ def _user_scenario(folder: Path, name: str, *, shadow: bool = False, retry_after
     path = folder / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_user_scenario_edited_or_deleted_between_runs_in_one_process_is_read_again(hfapp: pytest.Pytester) -> None:
+    """A notebook or a watcher runs pytest again in its process: the edit applies, a deleted file is gone."""
+    path = _user_scenario(hfapp.path / "outages", "quick-429", retry_after="7")
+    hfapp.makeini("[pytest]\nhfrouter_scenario_dirs = outages\n")
+    hfapp.makepyfile(
+        """
+        import os
+
+        import pytest
+        from huggingface_hub.errors import HfHubHTTPError
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("quick-429", provider="novita")
+        def test_marked():
+            with pytest.raises(HfHubHTTPError) as excinfo:
+                chat("novita")
+            assert excinfo.value.response.headers["retry-after"] == os.environ["EXPECTED_RETRY_AFTER"]
+        """
+    )
+    for retry_after in ("7", "3"):
+        _user_scenario(hfapp.path / "outages", "quick-429", retry_after=retry_after)
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + int(retry_after)))  # a coarse clock
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("EXPECTED_RETRY_AFTER", retry_after)
+            hfapp.runpytest_inprocess("-p", "hfrouter").assert_outcomes(passed=1)
+    path.unlink()
+    gone = hfapp.runpytest_inprocess("-p", "hfrouter")
+    gone.assert_outcomes(errors=1)
+    gone.stdout.fnmatch_lines(["*unknown scenario 'quick-429'*"])
 
 
 def test_user_scenarios_work_in_markers_the_matrix_lint_and_the_listing(hfapp: pytest.Pytester) -> None:
