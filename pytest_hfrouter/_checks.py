@@ -25,6 +25,7 @@ from .faces._patching import SAID
 from .hygiene import expired, unplayed
 from .markers import Resilience
 from .mocks import let_through
+from .providers import PROVIDERS, is_removed
 from .routes import HUB_LOOKUPS, INFERENCE_KINDS
 from .traffic import Exchange, Rule
 from .unmatched import NOT_APPLICABLE, Finding, diagnose
@@ -229,6 +230,7 @@ def after_call(
     _never_happened(findings, exchange, settings, passed=passed, each_rule=each_rule)
     if findings.skip is not None:
         return findings
+    _removed_answered(findings, exchange)
     if exchange.cassettes and settings.mode != REWRITE:  # a rewrite replaces the cassette: what it held is no finding
         _cassettes_used(findings, exchange, settings, passed=passed)
     if (
@@ -261,6 +263,22 @@ def after_call(
             f"@pytest.mark.hfrouter_resilient(allow=({names},)))"
         )
     return findings
+
+
+def _removed_answered(findings: Findings, exchange: Exchange) -> None:
+    """A call to a provider the router removed, answered with its healthy recording: said (an audit: an app
+    that names ``:hyperbolic`` passed every test, and fails every call in production)."""
+    removed = {
+        call.provider: PROVIDERS[call.provider]
+        for call in exchange.calls
+        if call.answered_by == "healthy" and call.route in INFERENCE_KINDS and is_removed(call.provider)
+    }
+    for name, provider in removed.items():
+        findings.warnings.append(
+            f"pytest-hfrouter: the app called {name}, which the router stopped routing on {provider.removed_on} "
+            f"({provider.source}). It got {name}'s healthy recording here; in production the call fails, with an "
+            "answer that was never recorded. Move the app to a routed provider (a cassette answers an old recording)"
+        )
 
 
 def _unjudged_chain(findings: Findings, exchange: Exchange) -> None:

@@ -430,8 +430,8 @@ class RunSession:
 
     def _library(self) -> Library | None:
         """The run's scenario library (the user's with the shipped), if a test of this process ran."""
-        engine = self._engine()
-        return engine.library if engine is not None else None
+        engine = self._engine()  # an xdist controller's engine, made for a refused call, never acted
+        return engine.library if engine is not None and engine.acted else None
 
     # -- the end ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)

@@ -24,7 +24,7 @@ from .cassettes import Recorded, match_key
 from .fitting import cut_point, fit_of, fitted_body, fitted_task_body, task_fit, with_defect, with_model
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
-from .providers import CONVERSATIONAL, PROVIDERS, is_removed
+from .providers import CONVERSATIONAL, PROVIDERS, is_removed, serves
 from .resets import MAPPING_CACHE
 from .routes import (
     AUTO,
@@ -773,6 +773,8 @@ class Engine:
         if provider is not None and provider not in PROVIDERS and provider.lower() not in PROVIDERS:
             return _unknown_provider(provider)
         task = route.task if route.task is not None else self._task(exchange, route, model)
+        if task == CONVERSATIONAL and provider is not None and not serves(provider.lower(), CONVERSATIONAL):
+            return _no_chat(provider.lower())
         if task != CONVERSATIONAL:
             if route.stream and task is not None:
                 return (
@@ -932,6 +934,17 @@ def _unknown_provider(provider: str) -> str:
         "a provider it does not route is an error that was never recorded, so pytest-hfrouter serves no healthy "
         "answer for it (the providers it knows: huggingface_hub's table, pytest_hfrouter/providers.py). A "
         "provider the router added since: answer the call from a cassette"
+    )
+
+
+def _no_chat(provider: str) -> str:
+    """Why a chat call to a provider that serves no chat gets no healthy answer (an audit: ``model:fal-ai``
+    and ``/replicate/v1/chat/completions`` were answered with novita's chat, and fail in production)."""
+    tasks = ", ".join(PROVIDERS[provider].tasks)
+    return (
+        f"{provider} serves no chat on the router (its tasks: {tasks}; huggingface_hub's table, "
+        "pytest_hfrouter/providers.py), so the router's answer to a chat call there is an error that was never "
+        "recorded, and pytest-hfrouter serves no healthy answer for it. Call a provider that serves chat"
     )
 
 

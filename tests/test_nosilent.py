@@ -698,6 +698,44 @@ def test_a_call_to_a_provider_the_router_does_not_route_is_a_miss(hfapp: pytest.
     )
 
 
+
+def test_chat_to_a_provider_that_serves_no_chat_is_a_miss_and_to_a_removed_one_is_said(hfapp: pytest.Pytester) -> None:
+    """``model:fal-ai`` and ``/replicate/v1/chat/completions`` were answered with novita's chat (production
+    fails them); ``model:hyperbolic``, a provider the router removed, passed in silence."""
+    hfapp.makepyfile(
+        """
+        import httpx
+        from openai import OpenAI
+
+        MESSAGES = [{"role": "user", "content": "hi"}]
+
+        def test_suffix(hfrouter):
+            client = OpenAI(base_url="https://router.huggingface.co/v1", api_key="hf_x", max_retries=0)
+            client.chat.completions.create(model="Qwen/Qwen2.5-72B-Instruct:fal-ai", messages=MESSAGES)
+
+        def test_path(hfrouter):
+            body = {"model": "Qwen/Qwen2.5-72B-Instruct", "messages": MESSAGES}
+            httpx.post("https://router.huggingface.co/replicate/v1/chat/completions", json=body)
+
+        def test_removed(hfrouter):
+            client = OpenAI(base_url="https://router.huggingface.co/v1", api_key="hf_x", max_retries=0)
+            client.chat.completions.create(model="Qwen/Qwen2.5-72B-Instruct:hyperbolic", messages=MESSAGES)
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1, failed=2, warnings=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*no answer for POST https://router.huggingface.co/v1/chat/completions: fal-ai serves no chat on the "
+            "router (its tasks: *",
+            "*no answer for POST https://router.huggingface.co/replicate/v1/chat/completions: replicate serves no "
+            "chat*",
+            "*the app called hyperbolic, which the router stopped routing on 2026-07-01*",
+        ]
+    )
+
 XFAIL_PINNED = """
 import pytest
 from hfapp import chat
