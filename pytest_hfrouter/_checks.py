@@ -271,7 +271,10 @@ def _removed_answered(findings: Findings, exchange: Exchange) -> None:
     removed = {
         call.provider: PROVIDERS[call.provider]
         for call in exchange.calls
-        if call.answered_by == "healthy" and call.route in INFERENCE_KINDS and is_removed(call.provider)
+        if call.provider is not None
+        and call.answered_by == "healthy"
+        and call.route in INFERENCE_KINDS
+        and is_removed(call.provider)
     }
     for name, provider in removed.items():
         findings.warnings.append(

@@ -698,7 +698,6 @@ def test_a_call_to_a_provider_the_router_does_not_route_is_a_miss(hfapp: pytest.
     )
 
 
-
 def test_chat_to_a_provider_that_serves_no_chat_is_a_miss_and_to_a_removed_one_is_said(hfapp: pytest.Pytester) -> None:
     """``model:fal-ai`` and ``/replicate/v1/chat/completions`` were answered with novita's chat (production
     fails them); ``model:hyperbolic``, a provider the router removed, passed in silence."""
@@ -735,6 +734,7 @@ def test_chat_to_a_provider_that_serves_no_chat_is_a_miss_and_to_a_removed_one_i
             "*the app called hyperbolic, which the router stopped routing on 2026-07-01*",
         ]
     )
+
 
 XFAIL_PINNED = """
 import pytest
