@@ -155,8 +155,11 @@ def _unparametrized(item: pytest.Item) -> BaseException:
     )
 
 
-def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, settings: Settings) -> BaseException:
-    """A marker of the plugin's that a fixture added while the test's setup ran, which cannot apply."""
+def late_marker_refused(
+    item: pytest.Item, names: list[str], acting: bool, settings: Settings, in_body: bool = False
+) -> BaseException:
+    """A marker of the plugin's that a fixture added while the test's setup ran (or, in a test the plugin
+    does not act in, the body), which cannot apply."""
     marks = ", ".join(f"@pytest.mark.{name}" for name in names)
     if acting:
         why = "the plugin reads it when the test's setup begins, before any fixture, so it would apply to nothing"
@@ -167,8 +170,9 @@ def late_marker_refused(item: pytest.Item, names: list[str], acting: bool, setti
         )
     # a matrix is made while the test is collected, before pytest_collection_modifyitems runs
     where = "" if EACH_OUTAGE in names else ", or add it in a conftest's pytest_collection_modifyitems"
+    who = f"the body of {item.nodeid} added {marks}" if in_body else f"a fixture of {item.nodeid} added {marks}"
     return pytest_fail(
-        f"pytest-hfrouter: a fixture of {item.nodeid} added {marks} while the test's setup ran "
+        f"pytest-hfrouter: {who} while the test's {'body' if in_body else 'setup'} ran "
         f"(request.applymarker or node.add_marker), and {why}. Put the marker on the test, its class or module "
         f"(pytestmark){where}" + ("" if acting else "; or name the hfrouter fixture in the test's arguments") + "."
     )

@@ -418,9 +418,12 @@ class TestHooks:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         running = self.running if item is self.item else None
         if running is None:
-            if not self.settings.scope.every_test:
-                self._refuse_late_markers(item)
-            return (yield)
+            if self.settings.scope.every_test:
+                return (yield)
+            self._refuse_late_markers(item)
+            result = yield
+            self._refuse_late_markers(item, in_body=True)
+            return result
         if running.seen != marker_count(item):
             running.adopt(item, marks_of(item), self.rule_of)
         threads.set_up()
@@ -438,14 +441,15 @@ class TestHooks:
         running.check(item, passed=True)
         return result
 
-    def _refuse_late_markers(self, item: pytest.Item) -> None:
-        """Scope "marked", a test the plugin does not act in: a marker of the plugin's on it now was
-        added by a fixture, after the plugin decided (at setup, with its markers then)."""
-        late = [mark.name for mark in item.own_markers if mark.name.startswith("hfrouter_")]
+    def _refuse_late_markers(self, item: pytest.Item, in_body: bool = False) -> None:
+        """Scope "marked", a test the plugin does not act in: a marker of the plugin's on it or its parents
+        now was added after the plugin decided (at setup, with its markers then): by a fixture (a class
+        fixture's ``request.node`` is the class), or by the body (an audit: each passed, and its calls went out)."""
+        late = [mark.name for mark in item.iter_markers() if mark.name.startswith("hfrouter_")]
         if late and hasattr(item, "obj") and LIVE_MARKER not in late:
             from ._running import late_marker_refused
 
-            raise late_marker_refused(item, list(dict.fromkeys(late)), False, self.settings)
+            raise late_marker_refused(item, list(dict.fromkeys(late)), False, self.settings, in_body)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -201,6 +201,41 @@ def test_a_marker_a_fixture_adds_applies_or_fails_the_test(hfapp: pytest.Pyteste
         ]
     )
 
+    # the same where the marker lands on the class (a class fixture's request.node), or the body adds it: each
+    # passed, its calls going where the app sent them (an audit)
+    hfapp.makepyfile(
+        test_late="""
+        import pytest
+
+        class TestNovitaDown:
+            @pytest.fixture(autouse=True, scope="class")
+            @classmethod
+            def novita_down(cls, request):
+                request.node.add_marker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+
+            def test_first(self):
+                pass
+
+            def test_second(self, hfrouter):
+                pass
+
+        def test_in_body(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+        """
+    )
+    late = hfapp.runpytest("test_late.py")
+
+    late.assert_outcomes(failed=3)  # test_second: on the class from its setup on, the outage applies (and never happens)
+    late.stdout.fnmatch_lines_random(
+        [
+            "*hfrouter_outage('provider-500', provider='novita') answered no call of this test*",
+            "pytest-hfrouter: a fixture of test_late.py::TestNovitaDown::test_first added "
+            "@pytest.mark.hfrouter_outage while the test's setup ran *",
+            "pytest-hfrouter: the body of test_late.py::test_in_body added @pytest.mark.hfrouter_outage while the "
+            "test's body ran (request.applymarker or node.add_marker), and the plugin does not act in this test*",
+        ]
+    )
+
 
 def test_a_marker_the_body_adds_fails_the_test(hfapp: pytest.Pytester) -> None:
     """The body is too late for a marker: its calls ran without it. A passing test fails naming it;
