@@ -495,11 +495,12 @@ def pytest_fail(message: str) -> BaseException:
     return failure
 
 
-def not_exercised(message: str, passed: bool) -> BaseException:
+def not_exercised(message: str, passed: bool, caught: BaseException | None = None) -> BaseException:
     """The failure of a test that exercised nothing it asked for (`errors.NOT_EXERCISED`: an xfail does
-    not absorb it); raised in place of the body's own exception, whose first line it keeps."""
+    not absorb it); raised in place of the body's own exception (``caught``: one unittest caught), whose
+    first line it keeps."""
     if not passed:
-        error = sys.exc_info()[1]
+        error = caught if caught is not None else sys.exc_info()[1]
         if error is not None:
             said = str(error).strip().splitlines()
             message += f"\n(the test body failed too: {type(error).__name__}{': ' + said[0] if said else ''})"

@@ -273,8 +273,9 @@ class Running:
             return _per_example(handle, exchange, self.settings, watch)
         return watch
 
-    def check(self, item: pytest.Item, passed: bool, judge: bool = True) -> None:
-        """After the body: a miss fails the test; then what never happened, and the verdicts."""
+    def check(self, item: pytest.Item, passed: bool, judge: bool = True, caught: BaseException | None = None) -> None:
+        """After the body: a miss fails the test; then what never happened, and the verdicts (``caught``:
+        the body's failure that unittest caught, for a ``TestCase``)."""
         if self.seen != marker_count(item):
             self._added_in_body(item, passed)
         exchange = self.exchange
@@ -287,7 +288,7 @@ class Running:
         if exchange.misses:  # the miss says it all; the app's traceback of it is hidden
             hint = _record_hint(item, self.settings)
             marker = "" if OUTAGE in self.marks else f" — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
-            raise not_exercised("\n\n".join(m.message(hint, marker) for m in exchange.misses), passed)
+            raise not_exercised("\n\n".join(m.message(hint, marker) for m in exchange.misses), passed, caught)
         if not judge:
             return
         findings = after_call(
@@ -299,7 +300,10 @@ class Running:
             # the test's own marker asks that its calls be judged; a module's or class's is a policy
             # for the tests that call the router
             judged_alone=RESILIENT in self.marks and any(m.name == RESILIENT for m in item.own_markers),
-            expects_failure=lambda: item.get_closest_marker("xfail") is not None,
+            expects_failure=lambda: (
+                item.get_closest_marker("xfail") is not None
+                or getattr(getattr(item, "obj", None), "__unittest_expecting_failure__", False)
+            ),
         )
         if findings.skip is not None:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
@@ -313,7 +317,7 @@ class Running:
         failures = findings.unexercised + (findings.failures + promoted if passed else [])
         if failures:
             message = "\n\n".join(failures) + "\ncall log:\n" + _call_log(exchange)
-            raise not_exercised(message, passed) if findings.unexercised else pytest_fail(message)
+            raise not_exercised(message, passed, caught) if findings.unexercised else pytest_fail(message)
 
     def end(self, item: pytest.Item) -> None:
         """Teardown: the engine lets go of the test; its traffic joins the report; a recording is written."""

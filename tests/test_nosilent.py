@@ -225,7 +225,9 @@ def test_a_marker_a_fixture_adds_applies_or_fails_the_test(hfapp: pytest.Pyteste
     )
     late = hfapp.runpytest("test_late.py")
 
-    late.assert_outcomes(failed=3)  # test_second: on the class from its setup on, the outage applies (and never happens)
+    late.assert_outcomes(
+        failed=3
+    )  # test_second: on the class from its setup on, the outage applies (and never happens)
     late.stdout.fnmatch_lines_random(
         [
             "*hfrouter_outage('provider-500', provider='novita') answered no call of this test*",
@@ -835,6 +837,58 @@ def test_an_xfail_does_not_absorb_an_outage_that_never_happened(hfapp: pytest.Py
     # each failure's section (the short summary repeats it where the terminal is wide enough)
     never = "pytest-hfrouter: an outage this test asks for never happened"
     assert sum(line.startswith(never) for line in result.stdout.lines) == 2
+
+
+def test_a_unittest_testcase_is_judged_as_a_test_function_is(hfapp: pytest.Pytester) -> None:
+    """unittest catches a TestCase's failure, and pytest reports it from there, in place of what the plugin
+    raised: an xfail (or ``unittest.expectedFailure``) absorbed "never happened" (an audit: XFAIL, green)."""
+    hfapp.makepyfile(
+        """
+        import unittest
+
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("novita-500", provider="novita")
+        class TestChain(unittest.TestCase):
+            @pytest.mark.xfail(reason="known bug")
+            def test_xfail(self):
+                chat("together")
+                assert False
+
+            @unittest.expectedFailure
+            def test_expected_failure(self):
+                assert False
+
+            def test_failed_anyway(self):
+                assert False, "the app's own failure"
+
+            def test_met(self):
+                with self.assertRaises(Exception):
+                    chat("novita")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-rA")
+
+    result.assert_outcomes(failed=3, passed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "FAILED *::TestChain::test_xfail*",
+            "FAILED *::TestChain::test_expected_failure*",
+            "FAILED *::TestChain::test_failed_anyway*",
+            "E       AssertionError: the app's own failure",
+            "(the test body failed too: AssertionError*",
+            "*Captured hfrouter call*",
+        ]
+    )
+    assert (
+        sum(
+            line.startswith("pytest-hfrouter: an outage this test asks for never happened")
+            for line in result.stdout.lines
+        )
+        == 3
+    )
 
 
 def test_an_outage_that_met_calls_only_outside_where_it_applied_says_so(hfapp: pytest.Pytester) -> None:
