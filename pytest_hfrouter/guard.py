@@ -15,6 +15,7 @@ import ipaddress
 import os
 import socket
 import sys
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -84,12 +85,14 @@ class Policy:
         #: addresses that allowed host names resolved to (a connection to them is allowed)
         self.resolved: set[str] = set()
 
+    def is_double(self, host: str, port: int | None) -> bool:
+        return f"{host}:{port}" in self.doubles or f"[{host}]:{port}" in self.doubles
+
     def allows(self, host: str, port: int | None) -> bool:
         host = host.lower().strip("[]")
         listed = any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.hosts)
         if is_loopback(host):  # a listed loopback host passes even with hfrouter_allow_loopback = false
-            doubles = f"{host}:{port}" in self.doubles or f"[{host}]:{port}" in self.doubles
-            if doubles or listed:
+            if listed or self.is_double(host, port):
                 return True
             # a proxy on loopback forwards to the network (an audit: urllib's requests went through a
             # loopback HTTPS_PROXY to the router and to other hosts, and the tests passed)
@@ -106,6 +109,7 @@ def install(policy: Policy) -> None:
     if _originals:
         return
     connect, connect_ex, getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    send, sendall = socket.socket.send, socket.socket.sendall
 
     def guarded_connect(self: socket.socket, address: Any) -> None:
         _check_address(self, address)
@@ -114,6 +118,18 @@ def install(policy: Policy) -> None:
     def guarded_connect_ex(self: socket.socket, address: Any) -> int:
         _check_address(self, address)
         return connect_ex(self, address)
+
+    def guarded_send(self: socket.socket, data: Any, *args: Any) -> int:
+        if _first_bytes and self in _first_bytes:
+            _first_bytes.discard(self)
+            _check_tunnel(self, data)
+        return send(self, data, *args)
+
+    def guarded_sendall(self: socket.socket, data: Any, *args: Any) -> None:
+        if _first_bytes and self in _first_bytes:
+            _first_bytes.discard(self)
+            _check_tunnel(self, data)
+        sendall(self, data, *args)
 
     def guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         policy = _active()
@@ -130,6 +146,8 @@ def install(policy: Policy) -> None:
     for owner, name, wrapper in (
         (socket.socket, "connect", guarded_connect),
         (socket.socket, "connect_ex", guarded_connect_ex),
+        (socket.socket, "send", guarded_send),
+        (socket.socket, "sendall", guarded_sendall),
         (socket, "getaddrinfo", guarded_getaddrinfo),
     ):
         _originals.append((owner, name, getattr(owner, name)))
@@ -273,6 +291,53 @@ def _check_address(sock: socket.socket, address: Any) -> None:
     host, port = str(address[0]), _port(address[1])
     if not policy.allows(host, port):
         _refuse(policy, host, port, BlockedConnection)
+    if not policy.is_double(host, port):
+        _first_bytes.add(sock)  # allowed: a proxy's tunnel or absolute URL is checked as it is sent
+
+
+#: allowed connections whose first bytes are not sent yet: a proxy carries what the guard would refuse
+#: (an audit: urllib reached the router through a loopback proxy set in code, or one the message said
+#: to allow, and the tests passed)
+_first_bytes: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+
+def _tunnel_target(data: Any) -> tuple[str, int | None] | None:
+    """The host a request line asks a proxy for: ``CONNECT host:port`` or ``GET http://host/...``."""
+    line = bytes(data[:512]).split(b"\r\n", 1)[0].split(b" ")
+    if len(line) != 3 or not line[2].startswith(b"HTTP/"):
+        return None
+    target = line[1].decode("latin-1")
+    if line[0] == b"CONNECT":
+        host, _, port = target.rpartition(":")
+        return host.strip("[]").lower(), _port(port)
+    if target.startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(target)
+            return (parts.hostname or ""), parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None
+    return None
+
+
+def _check_tunnel(sock: socket.socket, data: Any) -> None:
+    """Refuse the first request on an allowed connection when it asks a proxy for a host the guard refuses."""
+    policy = _active()
+    target = _tunnel_target(data) if policy is not None else None
+    if policy is None or target is None or policy.allows(*target):
+        return
+    host, port = target
+    try:
+        peer = "{}:{}".format(*sock.getpeername()[:2])
+    except OSError:
+        peer = "a proxy"
+    library = caller_library()
+    message = (
+        f"{blocked_message(host, port, library)}. It asked {peer}, a proxy the guard lets through, to reach "
+        f"{host}: a proxy carries only what the guard allows (hfrouter_allow_hosts names the hosts, not the "
+        "proxies that reach them)"
+    )
+    policy.blocked(host, port, library, message)
+    raise BlockedConnection(message)
 
 
 def _refuse(policy: Policy, host: str, port: int | None, error: type[Exception]) -> None:

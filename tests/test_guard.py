@@ -111,6 +111,68 @@ def test_urllib_through_a_loopback_proxy_fails_the_test_and_reaches_nothing(pyte
     result.stdout.fnmatch_lines(["*127.0.0.1:* is the proxy in HTTPS_PROXY, which forwards requests to the network*"])
 
 
+PROXY_IN_CODE = """
+import socket
+import threading
+import urllib.request
+
+import pytest
+
+@pytest.fixture
+def proxy():
+    server = socket.create_server(("127.0.0.1", 0))
+    seen = []
+    def serve():
+        try:
+            while True:
+                connection, _ = server.accept()
+                seen.append(connection.recv(200).split(b"\\r\\n")[0].decode())
+                connection.sendall(b"HTTP/1.1 502 Bad Gateway\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                connection.close()
+        except OSError:
+            pass
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", seen
+    server.close()
+
+def through(proxy, url):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"https": proxy[0], "http": proxy[0]}))
+    try:
+        opener.open(url, timeout=5)
+    except Exception:
+        pass  # the app swallows it: the test still fails
+
+def test_router_tunnel(proxy):
+    through(proxy, "https://router.huggingface.co/v1/models")
+    assert not any(proxy[1])  # refused before the proxy read a byte of it
+
+def test_hub_absolute_url(proxy):
+    through(proxy, "http://huggingface.co/api/models/x")
+    assert not any(proxy[1])
+
+def test_an_allowed_host_through_it(proxy):
+    through(proxy, "https://internal.example.org/")
+    assert proxy[1] == ["CONNECT internal.example.org:443 HTTP/1.0"]
+"""
+
+
+def test_a_proxy_the_guard_lets_through_carries_only_what_it_allows(pytester: pytest.Pytester) -> None:
+    """A proxy on loopback set in code (loopback is allowed), or one allowed by name as the refusal of an
+    ``HTTPS_PROXY`` advises: the router was reached through it, and the tests passed (an audit)."""
+    pytester.makepyfile(test_proxy_in_code=PROXY_IN_CODE)
+    pytester.makeini("[pytest]\nhfrouter_allow_hosts = internal.example.org\n")
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(failed=2, passed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*pytest-hfrouter blocked a connection to router.huggingface.co:443 (from http.client*"
+            "It asked 127.0.0.1:*, a proxy the guard lets through, to reach router.huggingface.co*",
+            "*blocked a connection to huggingface.co:80*",
+        ]
+    )
+    pytester.makeini("[pytest]\nhfrouter_allow_hosts = 127.0.0.1 internal.example.org\n")
+    pytester.runpytest("-p", "hfrouter").assert_outcomes(failed=2, passed=1)
+
 def test_blocked_message_tells_router_calls_from_other_hosts() -> None:
     router = guard.blocked_message("router.huggingface.co", 443, "http.client (via urllib.request)")
     other = guard.blocked_message("api.gradio.app", 443, "requests")

@@ -2280,11 +2280,13 @@ def test_every_kind_of_request():
 @pytest.mark.parametrize("mode", ["--live", "--hfrouter-mode=record"])
 def test_live_reaches_only_what_it_was_pointed_at(hfapp: pytest.Pytester, library: Library, mode: str) -> None:
     """Router and Hub overridden by two doubles: every request of theirs arrives there, with the
-    token; another host's request arrives untouched (through a proxy, as nothing leaves loopback)."""
+    token; another host's request, allowed, arrives untouched (through a proxy, as nothing leaves loopback:
+    the proxy carries only what the guard allows)."""
     router, hub = ScriptedEngine(library), ScriptedEngine(library)
     proxy = Proxy()
     with RouterDouble(router) as router_double, RouterDouble(hub) as hub_double:
         hfapp.makepyfile(test_pointed=POINTED.format(proxy=proxy.url))
+        hfapp.makeini("[pytest]\nhfrouter_allow_hosts = elsewhere.example\n")
         result = hfapp.runpytest(
             "-p",
             "hfrouter",
