@@ -173,6 +173,7 @@ def test_a_proxy_the_guard_lets_through_carries_only_what_it_allows(pytester: py
     pytester.makeini("[pytest]\nhfrouter_allow_hosts = 127.0.0.1 internal.example.org\n")
     pytester.runpytest("-p", "hfrouter").assert_outcomes(failed=2, passed=1)
 
+
 def test_blocked_message_tells_router_calls_from_other_hosts() -> None:
     router = guard.blocked_message("router.huggingface.co", 443, "http.client (via urllib.request)")
     other = guard.blocked_message("api.gradio.app", 443, "requests")
