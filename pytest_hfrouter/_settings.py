@@ -453,8 +453,10 @@ def resolve(
     ini: Callable[[str], Any],
     rootpath: Path,
     environ: Mapping[str, str] = os.environ,
+    loaded_by: str | None = None,
 ) -> Settings:
-    """Settings from the command line (``read_option``) over the ini file (``ini``) over defaults."""
+    """Settings from the command line (``read_option``) over the ini file (``ini``) over defaults
+    (``loaded_by``: how the plugin was asked for other than by ``-p``, `scope.decide`)."""
 
     def option(name: str) -> Any:
         value = read_option(name)
@@ -583,7 +585,9 @@ def resolve(
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
     try:
-        scope = decide(str(ini("hfrouter_scope") or ""), option("plugins") or (), environ.get("PYTEST_PLUGINS", ""))
+        scope = decide(
+            str(ini("hfrouter_scope") or ""), option("plugins") or (), environ.get("PYTEST_PLUGINS", ""), loaded_by
+        )
     except ScopeError as exc:
         raise pytest.UsageError(str(exc)) from None
     chaos_asked = any(

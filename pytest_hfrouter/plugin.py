@@ -69,6 +69,23 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     return result
 
 
+def _loaded_by(config: pytest.Config) -> str | None:
+    """How the plugin was asked for other than by ``-p`` or ``PYTEST_PLUGINS`` (`scope.loaded_on_purpose`
+    reads those): a conftest's ``pytest_plugins``, or ``pytest.main(plugins=[...])`` (an audit: both were
+    taken for auto-load, and an unmarked test's calls went out). None: by its entry point alone."""
+    from .scope import PLUGIN_NAMES
+
+    for plugin in config.pluginmanager.get_plugins():
+        if os.path.basename(str(getattr(plugin, "__file__", ""))) == "conftest.py":
+            named = getattr(plugin, "pytest_plugins", ())
+            if not PLUGIN_NAMES.isdisjoint([named] if isinstance(named, str) else named):
+                return "pytest_plugins in a conftest.py"
+    here = sys.modules[__name__]
+    if not any(plugin is here for plugin, _ in config.pluginmanager.list_plugin_distinfo()):
+        return "pytest_plugins or pytest.main(plugins=...)"
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from ._settings import resolve
 
@@ -76,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
     _check_ini_keys(config)
     settings = config.stash[SETTINGS] = resolve(
-        lambda name: config.getoption(name, None), config.getini, config.rootpath
+        lambda name: config.getoption(name, None), config.getini, config.rootpath, loaded_by=_loaded_by(config)
     )
     endpoint = os.environ.get("HF_ENDPOINT")
     if settings.live is None and endpoint:  # a Hub mirror: its look-ups are the Hub's

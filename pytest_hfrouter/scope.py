@@ -55,8 +55,9 @@ def loaded_on_purpose(plugins: Iterable[str], env_plugins: str = "") -> str | No
     return None
 
 
-def decide(ini_value: str, plugins: Iterable[str], env_plugins: str = "") -> Scope:
-    """The scope from ini ``hfrouter_scope`` (wins when set) and how the plugin was loaded."""
+def decide(ini_value: str, plugins: Iterable[str], env_plugins: str = "", loaded_by: str | None = None) -> Scope:
+    """The scope from ini ``hfrouter_scope`` (wins when set) and how the plugin was loaded (``loaded_by``:
+    asked for other than by ``-p`` or ``PYTEST_PLUGINS``, e.g. a conftest's ``pytest_plugins``)."""
     given = ini_value.strip()
     if given:
         if given not in SCOPES:
@@ -65,7 +66,7 @@ def decide(ini_value: str, plugins: Iterable[str], env_plugins: str = "") -> Sco
                 "(or leave it unset: 'all' with -p hfrouter, 'marked' when only auto-loaded)"
             )
         return Scope(given, "ini hfrouter_scope")
-    how = loaded_on_purpose(plugins, env_plugins)
+    how = loaded_on_purpose(plugins, env_plugins) or loaded_by
     if how is not None:
         return Scope(ALL, f"loaded with {how}")
     return Scope(

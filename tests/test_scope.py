@@ -93,6 +93,32 @@ def test_asked_for_on_purpose_the_header_says_all(
     result.stdout.fnmatch_lines([f"hfrouter: mode=replay scope=all ({because})"])
 
 
+@pytest.mark.parametrize(
+    ("conftest", "autoload"),
+    [
+        ('pytest_plugins = ["hfrouter"]\n', True),
+        ('pytest_plugins = "pytest_hfrouter.plugin"\n', False),
+        ("", False),  # pytest.main(plugins=[the module])
+    ],
+)
+def test_loaded_by_a_conftest_or_pytest_main_the_header_says_all(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, conftest: str, autoload: bool
+) -> None:
+    """Asked for by name in code, not only installed (an audit: "auto-loaded", and an unmarked test's calls
+    went out)."""
+    import pytest_hfrouter.plugin
+
+    pytester.makeconftest(conftest)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    if not autoload:
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    plugins = [] if conftest else [pytest_hfrouter.plugin]
+
+    result = pytester.runpytest_inprocess(plugins=plugins)
+
+    result.stdout.fnmatch_lines(["hfrouter: mode=replay scope=all (loaded with pytest_plugins *)"])
+
+
 def test_ini_marked_wins_over_p_hfrouter(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nhfrouter_scope = marked\n")
     pytester.makepyfile("def test_nothing():\n    pass\n")
