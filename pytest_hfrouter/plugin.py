@@ -163,6 +163,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     mirror = config.stash.get(HUB_MIRROR, None)
     hub = f" (HF_ENDPOINT: {mirror} is answered as the Hub)" if mirror else ""
     settings = config.stash[SETTINGS]
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if not mirror and endpoint and settings.live is None:  # on loopback: a router double's, or a local Hub mirror's
+        hub = (
+            f" (HF_ENDPOINT: {endpoint} is on loopback, so huggingface_hub's look-ups go there, unread by the plugin "
+            "and met by none of its Hub outages: a router double answers them; a local Hub mirror would fetch them "
+            "from the network, so for one, unset HF_ENDPOINT in the tests)"
+        )
     unused = ""
     if settings.live is None:  # the live modes' targets, given to a replay run (an audit: said nowhere)
         named = [

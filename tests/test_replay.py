@@ -552,6 +552,15 @@ def test_a_hub_mirror_in_hf_endpoint_is_answered_as_the_hub(
     result = hfapp.runpytest_subprocess("-p", "hfrouter")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["hfrouter: mode=replay * (HF_ENDPOINT: hf-mirror.com is answered as the Hub)"])
+    # on loopback: a router double's (it answers for itself), or a local mirror's, which goes out: said
+    monkeypatch.setenv("HF_ENDPOINT", "http://localhost:8090")
+    looped = hfapp.runpytest_subprocess("-p", "hfrouter", "--collect-only")
+    looped.stdout.fnmatch_lines(
+        [
+            "hfrouter: mode=replay * (HF_ENDPOINT: http://localhost:8090 is on loopback, so huggingface_hub's look-ups "
+            "go there, unread by the plugin*a local Hub mirror would fetch them from the network*"
+        ]
+    )
 
 
 def test_a_folder_where_a_cassette_should_be_is_said(hfapp: pytest.Pytester) -> None:
