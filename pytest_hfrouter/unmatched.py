@@ -15,7 +15,7 @@ from typing import NamedTuple, cast
 from .faces._patching import SAID
 from .markers import BLOCK_API
 from .providers import nearest
-from .routes import AUTO, INFERENCE_KINDS, MAPPING, PROVIDER, Route, RouteKind
+from .routes import AUTO, INFERENCE_KINDS, MAPPING, OTHER, PROVIDER, Route, RouteKind
 from .tasks import DOWNLOAD, POLL, SUBMIT, Step
 from .traffic import Call, Rule
 
@@ -199,7 +199,8 @@ def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
         return (
             "the test made no router or Hub call in its setup or body (did the app run, and through an intercepted "
             "client, or did an answer cache of the app's answer it: dspy.LM's cache, litellm's caching, langchain's "
-            "set_llm_cache? A call a fixture makes in its teardown comes after this judgment and does not count)"
+            "set_llm_cache? A call a fixture makes in its teardown comes after this judgment and does not count; "
+            "one to a server on loopback, such as a local TGI, is no router call, and no outage applies to it)"
             f"{offline}"
         )
     what = []
@@ -224,6 +225,14 @@ def _no_match(rule: Rule, calls: Sequence[Call]) -> str:
         hints.append(
             f"the test's Hub look-ups failed ({', '.join(failed_lookups)}), and huggingface_hub makes no inference "
             "call after a failed look-up (hub-unavailable fails every provider's look-up of the model)"
+        )
+    elif not inference and any(c.route == OTHER for c in calls):  # a route or host no outage applies to
+        others = sorted({f"{c.method} {c.url.split('?', 1)[0]}" for c in calls if c.route == OTHER})
+        hints.append(
+            f"the test's calls went where no outage applies ({', '.join(others[:3])}): a route of the router "
+            "pytest-hfrouter does not read (/v1/responses, /v1/models, /v1/completions), or another host (a "
+            "dedicated Inference Endpoint, a local server). Only a cassette answers those: record the failure into "
+            "one, or write its interaction by hand (cassettes/FORMAT.md)"
         )
     elif not inference:  # look-ups but no call: an answer cache of the app's may have answered it
         hints.append(

@@ -1472,6 +1472,29 @@ def _kind(rule: Rule, calls: list[Call]) -> str | None:
     return finding.kind if finding is not None else None
 
 
+def test_an_outage_over_calls_no_outage_applies_to_says_where_they_went() -> None:
+    """The Responses API, a dedicated Inference Endpoint: the finding blamed an answer cache (an audit)."""
+    rule = parse_outage(("provider-500",), {"provider": "novita"}, shipped_library())
+    responses = Call(
+        None,
+        None,
+        RouteKind.OTHER,
+        "POST",
+        "https://router.huggingface.co/v1/responses",
+        200,
+        None,
+        "cassette:resp.yaml",
+        False,
+        0.0,
+    )
+    finding = diagnose(rule, [responses])
+    assert finding is not None
+    assert "the test's calls went where no outage applies (POST https://router.huggingface.co/v1/responses)" in (
+        finding.reason
+    )
+    assert "answer cache" not in finding.reason
+
+
 def test_diagnose_tells_the_four_outcomes_apart() -> None:
     library = shipped_library()
     rule = parse_outage(("provider-500",), {"provider": "novita"}, library)
