@@ -1478,7 +1478,7 @@ def test_an_outage_over_calls_no_outage_applies_to_says_where_they_went() -> Non
     responses = Call(
         None,
         None,
-        RouteKind.OTHER,
+        "other",
         "POST",
         "https://router.huggingface.co/v1/responses",
         200,
