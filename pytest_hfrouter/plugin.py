@@ -265,7 +265,29 @@ def _engine(config: pytest.Config) -> Engine:
 _BUILDING = threading.RLock()
 
 
+def _conftest_pytestmark(config: pytest.Config) -> str | None:
+    """A conftest.py's ``pytestmark`` with a marker of the plugin's: pytest reads ``pytestmark`` in test
+    modules only, so no test gets it (an audit: the suite ran on healthy answers, green, in silence)."""
+    for plugin in config.pluginmanager.get_plugins():
+        path = str(getattr(plugin, "__file__", ""))
+        if os.path.basename(path) != "conftest.py":
+            continue
+        marks = getattr(plugin, "pytestmark", ())
+        names = [getattr(m, "name", "") for m in (marks if isinstance(marks, (list, tuple)) else [marks])]
+        ours = [name for name in names if _ours(name)]
+        if ours:
+            return (
+                f"{path} sets pytestmark with @pytest.mark.{ours[0]}, and pytest reads pytestmark in test modules "
+                "only: no test gets it. Add it in that conftest's pytest_collection_modifyitems "
+                "(item.add_marker(...)), or set pytestmark in the test modules"
+            )
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problem = _conftest_pytestmark(config)
+    if problem is not None:
+        raise pytest.UsageError(problem)
     for item in items:  # `pytest.param(..., marks=...)`: the markers no walk of the function's saw (an audit)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.marks:

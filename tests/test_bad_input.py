@@ -113,3 +113,15 @@ def test_virtual_time_called_as_a_statement_is_said_and_its_sleep_raises_what_ti
     result = hfapp.runpytest("-p", "hfrouter")
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*hfrouter.virtual_time() was called, but its block never began*"])
+
+
+def test_pytestmark_in_a_conftest_is_a_usage_error(hfapp: pytest.Pytester) -> None:
+    """pytest reads ``pytestmark`` in test modules only: set in a conftest, no test got the outage, and the
+    suite ran green on healthy answers (an audit)."""
+    hfapp.makeconftest('import pytest\n\npytestmark = pytest.mark.hfrouter_outage("provider-500")\n')
+    hfapp.makepyfile("def test_it():\n    pass\n")
+    result = hfapp.runpytest("-p", "hfrouter")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*conftest.py sets pytestmark with @pytest.mark.hfrouter_outage, and pytest reads pytestmark in test modules*"]
+    )
