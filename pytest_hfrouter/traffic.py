@@ -413,6 +413,9 @@ class Exchange:
     #: the streams a scenario breaks at their end that this test was handed (`StreamRead`): a class default set
     #: on the instance, as ``unentered``
     streams: ClassVar[tuple[StreamRead, ...]] = ()
+    #: a Hypothesis ``@given`` test's: the call-log position each example began at (`_running._per_example`),
+    #: each example's calls judged on their own: a class default set on the instance, as ``unentered``
+    examples: ClassVar[tuple[int, ...]] = ()
     #: call-log positions [start, end) of ``hfrouter.outage()`` blocks; end None while one is open
     outage_windows: list[tuple[int, int | None]] = field(default_factory=list)
     #: ``hfrouter.outage()`` rules whose ``with`` block has not begun (called as a statement, it does

@@ -351,14 +351,34 @@ def verdicts_of(exchange: Exchange, *, passed: bool, chain: Sequence[str], storm
         caught_after = sum(1 for n in inside if n < exchange.caught_after) if exchange.caught_after >= 0 else -1
     if not _could_judge(calls, chain, bool(exchange.removed)):
         return []
-    verdicts = judge(
-        calls,
-        passed=passed,
-        chain=chain,
-        storm_limit=storm_limit,
-        removed=frozenset(exchange.removed),
-        caught_after=caught_after,
-    )
+    removed = frozenset(exchange.removed)
+    if len(exchange.examples) > 1 and len(calls) == len(exchange.calls):
+        # a Hypothesis test: each example is the app run afresh, not a retry of the one before (an audit: one
+        # prompt in every example read as a retry storm without backoff); a verdict counts once
+        bounds = [0, *exchange.examples[1:], len(calls)]  # the setup's calls with the first example
+        found: dict[str, Verdict] = {}
+        for start, end in itertools.pairwise(bounds):
+            part = calls[start:end]
+            if part:
+                for verdict in judge(
+                    part,
+                    passed=passed,
+                    chain=chain,
+                    storm_limit=storm_limit,
+                    removed=removed,
+                    caught_after=caught_after - start if caught_after > start else -1,
+                ):
+                    found.setdefault(verdict.name, verdict)
+        verdicts = list(found.values())
+    else:
+        verdicts = judge(
+            calls,
+            passed=passed,
+            chain=chain,
+            storm_limit=storm_limit,
+            removed=removed,
+            caught_after=caught_after,
+        )
     if exchange.unwatched:  # whether the app's exception reached the test was not seen: not judged (`_checks`)
         verdicts = [v for v in verdicts if v.name != TRUNCATED_STREAM_ACCEPTED]
     if exchange.sleep_patched:

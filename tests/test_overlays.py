@@ -235,3 +235,36 @@ def test_each_hypothesis_example_meets_the_outage_markers(pytester: pytest.Pytes
     pytester.makepyfile(app=FALLBACK_APP, test_examples=HYPOTHESIS_TESTS)
 
     pytester.runpytest("-p", "hfrouter").assert_outcomes(passed=4)
+
+
+def test_each_hypothesis_example_is_judged_on_its_own(pytester: pytest.Pytester) -> None:
+    """An audit: one prompt in every example, novita then together in each, read as novita retried four
+    times without backoff (retry-storm, no-backoff), failing a correct fallback. A storm inside one example
+    is still one."""
+    pytester.makepyfile(
+        app=FALLBACK_APP,
+        test_judged="""
+        import pytest
+        from app import ask
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=6, database=None)
+        @given(n=st.integers(0, 3))
+        @pytest.mark.hfrouter_resilient(chain=["novita", "together"])
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_falls_back(n):
+            assert ask("hi") == "together"
+
+        @settings(max_examples=3, database=None)
+        @given(n=st.integers(0, 3))
+        @pytest.mark.hfrouter_resilient(chain=["novita", "together"])
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_storms(n):
+            for _ in range(5):
+                ask("hi", chain=("novita",))
+        """,
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*retry-storm: 5 calls to novita*"])
+    assert "test_falls_back" not in "".join(line for line in result.stdout.lines if "FAILED" in line)
