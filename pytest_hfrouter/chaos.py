@@ -36,8 +36,8 @@ def applies(scenario: Scenario, route: Route) -> bool:
     pick on the auto route acts on that, and that route makes no look-up); elsewhere whatever
     answers the route and the request mode (stream-only scenarios on streamed calls only).
     """
-    if route.kind == MAPPING:
-        return scenario.mapping_only and not scenario.flags_unavailable
+    if route.kind == MAPPING:  # not one that pins a task: a call of that task (chat's) would see no change
+        return scenario.mapping_only and not scenario.flags_unavailable and scenario.pins_task is None
     return scenario.answers_route(route) and route.kind != MODEL_INFO
 
 

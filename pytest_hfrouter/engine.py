@@ -676,21 +676,24 @@ class Engine:
             template = (overlay.get("inferenceProviderMapping") or {}).get("${provider}", {})
             literal = rule.literal_provider
             targets = [literal] if literal else [p for p in entries if rule.matches_provider(p)]
+            changed = template is None  # an entry made to be the one it replaces changes nothing for the app
             for target in targets:
-                entries.pop(target, None)
+                before = entries.pop(target, None)
                 if template is None:
                     exchange.removed.add((target, (model or "").lower()))
                 else:
                     task = exchange.tasks.get((model or "").lower()) or CONVERSATIONAL
                     values = {"model": model or "", "provider": target, "provider_id": model or "", "task": task}
-                    entries = {target: json.loads(_fill(json.dumps(template), values)), **entries}
+                    entry = json.loads(_fill(json.dumps(template), values))
+                    changed = changed or entry != before
+                    entries = {target: entry, **entries}
             mapping["inferenceProviderMapping"] = entries
             # The overlay is the outage only for a scenario of the mapping alone; one that answers the provider
             # too (staging-auth's 401) happens when that answer is served, and a flag reaches the app only where
             # the router picks (`_provider`).
             if rule.scenario.mapping_only and _asked_by(rule, asking):
                 rule.used += 1
-                if not rule.scenario.flags_unavailable:
+                if changed and not rule.scenario.flags_unavailable:
                     rule.hits += 1
         applied = "+".join(r.scenario.name for r in overlays)
         met = tuple(r.scenario.name for r in overlays if _asked_by(r, asking))

@@ -84,6 +84,21 @@ class Scenario(NamedTuple):
         return MAPPING in self.answers and self.response(MAPPING).status == 200
 
     @property
+    def pins_task(self) -> str | None:
+        """The task an overlay writes into the provider's entry when it names one (``"conversational"``): a call
+        of that task sees no change, one of another task is refused by the client (mapping-task-conversational)."""
+        if not self.overlay:
+            return None
+        import json
+
+        try:
+            entries = json.loads(self.response(MAPPING).body).get("inferenceProviderMapping") or {}
+        except (ValueError, AttributeError):
+            return None
+        task = entries.get("${provider}", {}).get("task") if isinstance(entries.get("${provider}"), dict) else None
+        return task if isinstance(task, str) and "${" not in task else None
+
+    @property
     def sends_status(self) -> bool:
         """Whether the app ever gets a status line (not for faults that strike before it)."""
         return self.fault is None or not self.fault.kind.before_response

@@ -159,6 +159,13 @@ def raised(scenario: Scenario) -> list[tuple[str, str]]:
             "the next provider",
             "docs/ROUTER-FACTS.md §1.3 (client code); README, No silent green",
         )
+    if scenario.pins_task is not None:
+        return same(
+            f"nothing on a {scenario.pins_task} call; a call of another task (text_generation on a chat model): "
+            f"ValueError: Model ... is not supported for task ... and provider .... Supported task: "
+            f"{scenario.pins_task}. (before any router call)",
+            "docs/ROUTER-FACTS.md §1.3 (client code)",
+        )
     if scenario.routes == (MAPPING,) and scenario.status == 200:
         return same(
             "ValueError: Model ... is not supported by provider ... (before any router call)",

@@ -86,6 +86,13 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
         return Finding(rule, NOT_APPLICABLE, _flag_unmet(rule, matching))
     answerable = [c for c in matching if scenario.answers_route(_route(c)) and rule.matches_step(_step(c))]
     if answerable and all(c.route == MAPPING and scenario.name in c.scenarios for c in answerable):
+        if scenario.mapping_only and rule.used:  # it wrote each look-up the entry the mapping had already
+            return Finding(
+                rule,
+                NOT_APPLICABLE,
+                f"{scenario.name} wrote into each of the test's mapping look-ups the entry it already had for the "
+                "task of the call behind it, so nothing changed for the app: a call of another task meets it",
+            )
         return Finding(rule, NOT_APPLICABLE, _overlay_only(rule))
     if answerable:
         outside = _outside(rule, calls, answerable)

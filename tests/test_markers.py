@@ -246,10 +246,16 @@ def test_each_outage_runs_every_case(hfapp: pytest.Pytester) -> None:
     result = hfapp.runpytest("-p", "hfrouter", "-v", "-rs")
 
     cases = len([s for s in shipped_library().http_scenarios() if s.applies_to("together")])
-    # provider-unavailable changes nothing for an app that names its provider (the router still serves it)
-    result.assert_outcomes(passed=4 + cases - 1, skipped=1)
+    # provider-unavailable changes nothing for an app that names its provider (the router still serves it), nor
+    # mapping-task-conversational for a chat call
+    result.assert_outcomes(passed=4 + cases - 2, skipped=2)
     result.stdout.fnmatch_lines(["*test_named?staging-auth? PASSED*"])
-    result.stdout.fnmatch_lines(["SKIPPED *provider-unavailable flags the provider unavailable in the Hub's mapping*"])
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED *provider-unavailable flags the provider unavailable in the Hub's mapping*",
+            "SKIPPED *mapping-task-conversational wrote into each of the test's mapping look-ups the entry it already*",
+        ]
+    )
     result.stdout.no_fnmatch_line("*HFRouterWarning*")  # every case was exercised
 
 

@@ -607,3 +607,33 @@ def test_answers_sized_to_each_batch_are_kept_within_a_bound(
     kept = sum(len(answer.body) for answer in engine._fitted.values())
     assert 0 < kept == engine._fitted_bytes <= bound
     assert len(engine._fitted) < 4  # the oldest went
+
+
+def test_text_generation_on_a_chat_model_meets_what_the_hub_maps_it_for(hfapp: pytest.Pytester) -> None:
+    """The healthy mapping lists a provider for any task, so text_generation on a chat model was answered,
+    where the real Hub maps it for conversational only and the client refuses (an audit). The scenario
+    does that; over a chat call it changes nothing, and says so."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from huggingface_hub import InferenceClient
+
+        MODEL = "Qwen/Qwen2.5-72B-Instruct"
+
+        @pytest.mark.hfrouter_outage("mapping-task-conversational", provider="together")
+        def test_text_generation():
+            with pytest.raises(ValueError, match="Supported task: conversational"):
+                InferenceClient(provider="together", api_key="hf_fake").text_generation("Once", model=MODEL)
+
+        @pytest.mark.hfrouter_outage("mapping-task-conversational", provider="together")
+        def test_chat():
+            InferenceClient(provider="together", api_key="hf_fake").chat_completion(
+                [{"role": "user", "content": "hi"}], model=MODEL
+            )
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*mapping-task-conversational wrote into each of the test's mapping look-ups the entry it already had*"]
+    )
