@@ -130,6 +130,14 @@ def _as_bytes(value: Any) -> bytes | None:
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
+def _text(value: Any, where: str) -> str:
+    """A scalar of the file as text. A mapping or a list there is a damaged file, never made text: an alias
+    of nested lists (a "billion laughs" of 748 bytes) would have grown to gigabytes (an audit)."""
+    if isinstance(value, (str, int, float, bool)):
+        return str(value)
+    raise CassetteError(f"{where} must be a string, got a {type(value).__name__}")
+
+
 def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()
@@ -137,8 +145,9 @@ def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
         raise CassetteError(f"{where}.headers must be a mapping of name to list of values")
     pairs: list[tuple[str, str]] = []
     for name, values in raw.items():
+        name = _text(name, f"{where}.headers")
         for value in values if isinstance(values, list) else [values]:
-            pairs.append((str(name), str(value)))
+            pairs.append((name, _text(value, f"{where}.headers.{name}")))
     return tuple(pairs)
 
 
@@ -158,8 +167,12 @@ def _interaction(raw: Any, number: int) -> Interaction:
     if not isinstance(raw, Mapping) or "request" not in raw or "response" not in raw:
         raise CassetteError(f"{where} needs a 'request' and a 'response'")
     request, response = raw["request"], raw["response"]
+    for part, value in (("request", request), ("response", response)):
+        if not isinstance(value, Mapping):  # a file cut short: "string indices must be integers" said nothing
+            raise CassetteError(f"{where}.{part} must be a mapping, as vcrpy writes it; got {type(value).__name__}")
     try:
-        method, uri = str(request["method"]), str(request["uri"])
+        method = _text(request["method"], f"{where}.request.method")
+        uri = _text(request["uri"], f"{where}.request.uri")
         if "status" not in response and "status_code" in response:
             # the format vcrpy's httpx stubs wrote before vcrpy 5 (``status_code``, ``content``), which vcrpy
             # still reads (vcr/stubs/httpx_stubs.py, ``_deserialize_response``): no reason phrase was kept
@@ -172,7 +185,7 @@ def _interaction(raw: Any, number: int) -> Interaction:
                     f"(status: {{code: 503, message: Service Unavailable}}), got {status!r}"
                 )
             code = int(status["code"])
-            reason = str(status.get("message") or "")
+            reason = _text(status.get("message") or "", f"{where}.response.status.message")
             body = response.get("body") or {}
             stored = body.get("string") if isinstance(body, Mapping) else body
         content = _as_bytes(stored) or b""
@@ -240,7 +253,8 @@ def load_cassette(path: Path) -> Cassette:
     except FileNotFoundError:
         raise CassetteError("no such cassette file", path) from None
     if not os.path.isfile(path):  # an audit: a folder at a test's default cassette path was ignored in silence
-        raise CassetteError("is a folder, not a cassette file: remove or rename it", path)
+        what = "a folder" if os.path.isdir(path) else "not a regular file (a pipe, a device)"
+        raise CassetteError(f"is {what}, not a cassette file: remove or rename it", path)
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _cache.get(path)
     if cached is not None and cached[0] == stamp:

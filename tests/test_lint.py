@@ -290,3 +290,100 @@ def test_a_folders_json_cassettes_are_checked_and_other_json_is_not(tmp_path: Pa
         "1 cassette(s) checked, 2 problem(s)",
     ]
     assert PLANTED not in run.stdout
+
+
+#: nine levels of nine aliases: 748 bytes that a str() of the header would grow to 9**9 leaves (an audit)
+LAUGHS = 'x0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"x{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)
+LAUGHS_CASSETTE = (
+    "version: 1\n"
+    + LAUGHS
+    + """interactions:
+- request: {method: POST, uri: 'https://router.huggingface.co/novita/v3/openai/chat/completions', body: x}
+  response: {status: {code: 500, message: x}, headers: {X-B: *a9}, body: {string: x}}
+"""
+)
+
+
+def test_an_alias_bomb_is_a_malformed_cassette_in_lint_and_in_replay(pytester: pytest.Pytester) -> None:
+    """A cassette of 748 bytes hung replay and lint, memory past 3 GB: a list where a string belongs is said."""
+    (pytester.path / "cassettes").mkdir()
+    (pytester.path / "cassettes" / "laughs.yaml").write_text(LAUGHS_CASSETTE)
+    said = "interactions[0].response.headers.X-B must be a string, got a list"
+    linted = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes/laughs.yaml"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert linted.returncode == 1
+    assert said in linted.stdout
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.hfrouter_cassette("laughs.yaml")
+        def test_it():
+            httpx.post("https://router.huggingface.co/novita/v3/openai/chat/completions", json={"model": "m"})
+        """
+    )
+    replayed = pytester.runpytest_subprocess("-p", "hfrouter", "--hfrouter-cassette-dir=cassettes", timeout=120)
+    replayed.assert_outcomes(errors=1)
+    replayed.stdout.fnmatch_lines([f"*{said.replace('[', '[[]')}*"])
+
+
+def test_lint_reads_a_compressed_body_in_bounded_steps(tmp_path: Path) -> None:
+    """A 256 MiB gzip body (about 250 KB stored) is checked without holding it (an audit: 1 GiB took lint
+    to 2 GB of memory); a body cut short is still not gzip."""
+    packer, chunk = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS), b"\0" * (1024 * 1024)
+    bomb = b"".join(packer.compress(chunk) for _ in range(256)) + packer.flush()  # never 256 MiB held here
+    for name, body in (("bomb", bomb), ("cut", bomb[: len(bomb) // 2])):
+        document = cassette(body=body, response_headers={"Content-Encoding": ["gzip"]})
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(document))
+    code = (
+        "import json, resource, sys\nfrom pathlib import Path\nfrom pytest_hfrouter.lint import lint_file\n"
+        "problems = [lint_file(Path(p)) for p in sys.argv[1:]]\n"
+        "print(json.dumps([problems, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "bomb.yaml"), str(tmp_path / "cut.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (bomb_problems, cut_problems), peak = json.loads(done.stdout)
+    assert bomb_problems == []
+    assert any("is not gzip although Content-Encoding says so" in p for p in cut_problems), cut_problems
+    assert peak < 200 * 1024, f"lint's peak memory was {peak // 1024} MiB"  # ru_maxrss is in KiB on Linux
+
+
+def test_a_pipe_is_no_cassette_to_lint_nor_to_replay(tmp_path: Path) -> None:
+    """Named on the command line, a pipe was read until it closed (never, in CI); at a test's cassette path
+    it was "a folder" (an audit)."""
+    import os
+
+    from pytest_hfrouter.cassettes import load_cassette
+    from pytest_hfrouter.errors import CassetteError
+
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    linted = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", str(pipe)], capture_output=True, text=True, timeout=120
+    )
+    assert linted.returncode == 1
+    assert f"{pipe}: not a regular file (a pipe, a device): not a cassette" in linted.stdout
+    with pytest.raises(CassetteError, match="is not a regular file"):
+        load_cassette(pipe)
+
+
+def test_a_cassette_cut_short_names_the_field() -> None:
+    """A file cut mid-interaction said "string indices must be integers" (an audit)."""
+    from pytest_hfrouter.cassettes import cassette_from_data
+    from pytest_hfrouter.errors import CassetteError
+
+    cut = {"version": 1, "interactions": [{"request": "POST https://router.huggingface.co/v1", "response": {}}]}
+    with pytest.raises(CassetteError, match=r"interactions\[0\]\.request must be a mapping, as vcrpy writes it"):
+        cassette_from_data(cut, Path("cut.yaml"))
