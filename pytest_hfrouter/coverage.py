@@ -268,6 +268,8 @@ def describe_chaos(chaos: dict[str, Any]) -> str:
 
 def markdown(payload: dict[str, Any]) -> str:
     """The provider x scenario matrix and its gaps (for ``$GITHUB_STEP_SUMMARY``)."""
+    from . import _markdown as md
+
     coverage = payload.get("coverage") or matrix(payload.get("tests") or [], payload.get("scenarios") or {})
     tests = payload.get("tests") or []
     met_pairs = sum(_ran(cell) for row in coverage["cells"].values() for cell in row.values())
@@ -284,11 +286,11 @@ def markdown(payload: dict[str, Any]) -> str:
     lines += incomplete_lines(payload)
     providers = coverage["providers"]
     if coverage["scenarios"]:
-        lines.append("| scenario | " + " | ".join(providers) + " |")
+        lines.append("| scenario | " + " | ".join(md.text(p) for p in providers) + " |")
         lines.append("|---|" + "---|" * len(providers))
         for name in coverage["scenarios"]:
             cells = [cell_text(coverage["cells"].get(p, {}).get(name)) for p in providers]
-            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+            lines.append(f"| {md.code(name, in_table=True)} | " + " | ".join(cells) + " |")
         lines += [
             "",
             "✅ every test that met it passed · ❌ failed/ran (an xfail counts as failed: the app did not come "
@@ -299,14 +301,17 @@ def markdown(payload: dict[str, Any]) -> str:
         lines += ["No test met an outage scenario.", ""]
     if coverage["gaps"]:
         lines.append("Gaps:")
-        lines += [f"- {provider}: no test meets {', '.join(names)}" for provider, names in coverage["gaps"].items()]
+        lines += [
+            f"- {md.text(provider)}: no test meets {md.text(', '.join(names))}"
+            for provider, names in coverage["gaps"].items()
+        ]
         lines.append("")
     failed = [t for t in tests if t.get("outcome") == "failed" and (t.get("met") or t.get("chaos"))]
     if failed:
         lines.append("Failed under an outage:")
         for test in failed:
-            lines.append(f"- `{test['test']}`: {', '.join(test.get('scenarios') or []) or '-'}")
-            lines += [f"  - reproduce: `{line}`" for line in test.get("reproduce") or []]
+            lines.append(f"- {md.code(test['test'])}: {md.text(', '.join(test.get('scenarios') or []) or '-')}")
+            lines += [f"  - reproduce: {md.code(line)}" for line in test.get("reproduce") or []]
         lines.append("")
     return "\n".join(lines)
 

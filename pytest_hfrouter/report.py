@@ -342,6 +342,8 @@ def _outcome(state: PairState | None) -> str:
 
 def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     """A table a person reads in ten seconds: each pair now, before, and what went wrong."""
+    from . import _markdown as md
+
     now = pair_states(payload)
     before = pair_states(baseline) if baseline else {}
     comparison = compare(baseline, payload) if baseline else Comparison([], [])
@@ -363,9 +365,10 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         state = now[key]
         mark = " ⚠️ regression" if (before.get(key) and before[key].healthy and not state.healthy) else ""
         mark = " 🎉 recovered" if (before.get(key) and not before[key].healthy and state.healthy) else mark
-        error = scrub.text(state.error or "").replace("|", "\\|").replace("\n", " ")[:120]  # scrubbed, then cut
+        error = md.text(scrub.text(state.error or ""), limit=120)  # a provider's words: scrubbed, cut, then escaped
         lines.append(
-            f"| {state.provider} | {state.model} | {_outcome(state)}{mark} | {_outcome(before.get(key))} | {error} |"
+            f"| {md.text(state.provider)} | {md.text(state.model)} | {_outcome(state)}{mark} | "
+            f"{_outcome(before.get(key))} | {error} |"
         )
     skipped = sorted(
         {
@@ -376,13 +379,16 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     )
     if skipped:
         lines.append("")
-        lines += [f"- not probed: {line}" for line in skipped]
+        lines += [f"- not probed: {md.text(line)}" for line in skipped]
     for entry in payload.get("drift") or []:
         lines.append("")
-        lines.append(f"- drift in `{entry['recorded_in']}` ({entry['request']}): {'; '.join(entry['differences'])}")
+        lines.append(
+            f"- drift in {md.code(entry['recorded_in'])} ({md.text(entry['request'])}): "
+            f"{md.text('; '.join(entry['differences']))}"
+        )
     harvested = harvest_lines(payload.get("harvest") or [])
     if harvested:
-        lines += ["", "### Failures seen live", ""] + [f"- {line}" for line in harvested]
+        lines += ["", "### Failures seen live", ""] + [f"- {md.text(line)}" for line in harvested]
     return scrub.text("\n".join(lines) + "\n")
 
 

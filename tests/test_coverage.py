@@ -877,3 +877,25 @@ def test_report_outputs_never_overwrite_the_reports_read_or_one_another(tmp_path
     assert both.returncode == 2 and f"--markdown {page} is --html too" in both.stderr and not page.exists()
     merged = hfrouter("report", "merge", str(report), "-o", str(report))
     assert merged.returncode == 2 and report.read_text() == before
+
+
+def test_untrusted_text_in_the_markdown_is_text() -> None:
+    """A test id with a backtick closed its code span, and a provider's error text put images and links into
+    the job summary (an audit, rendered with GitHub's cmark-gfm)."""
+    from pytest_hfrouter import _markdown as md
+    from pytest_hfrouter.coverage import markdown
+
+    hostile = "a` <img src=https://evil.example/p.png> [login](https://evil.example/phish) `b"
+    assert md.text(hostile) == (
+        r"a\` &lt;img src=https://evil.example/p.png&gt; \[login\]\(https://evil.example/phish\) \`b"
+    )
+    assert md.code(hostile) == f"``{hostile}``"
+    assert md.code("x|y", in_table=True) == r"`x\|y`"
+    assert md.text("<a href=x>" * 30, limit=120).endswith("&lt;a href=x&gt;")  # cut before it is escaped
+    payload = {
+        "coverage": {"providers": [], "scenarios": [], "cells": {}, "gaps": {"novita": ["my-<b>outage"]}},
+        "tests": [{"test": hostile, "outcome": "failed", "met": ["provider-500"], "scenarios": ["provider-500"]}],
+    }
+    said = markdown(payload)
+    assert f"- ``{hostile}``: provider-500" in said.splitlines()
+    assert "- novita: no test meets my-&lt;b&gt;outage" in said.splitlines()
