@@ -92,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, signature in SIGNATURES.items():
         config.addinivalue_line("markers", f"{signature}: {MARKER_HELP[name]}")
     _check_ini_keys(config)
+    paths = sys.modules.get("pytest_hfrouter.cassette_paths")
+    if paths is not None:  # a run before this one in the process (a notebook's, a watcher's) listed the folders
+        paths.cassette_listing.cache_clear()
     settings = config.stash[SETTINGS] = resolve(
         lambda name: config.getoption(name, None), config.getini, config.rootpath, loaded_by=_loaded_by(config)
     )

@@ -161,6 +161,14 @@ def write_cassette(
                 if not rewrite:
                     raise CassetteError("it is not a cassette (a YAML mapping); nothing written", path)
                 data = None
+            if rewrite and not (isinstance(data, dict) and "interactions" in data) and os.path.islink(path):
+                # a rewrite replaces a damaged cassette, not a file a link leads to (an audit: a planted link
+                # had a file outside the cassette folder replaced)
+                raise CassetteError(
+                    f"it is a link to {os.path.realpath(path)}, which is not a cassette: a rewrite replaces a "
+                    "cassette, not what a link leads to; remove the link, then record; nothing written",
+                    path,
+                )
             meta = (data or {}).get("metadata")
             held = meta.get("hfrouter") if isinstance(meta, dict) else None
             held = held if isinstance(held, dict) else {}

@@ -56,3 +56,28 @@ def test_a_later_run_without_the_plugin_gets_no_hub_answer_it_served_and_no_refu
         patch.delenv("PYTEST_HFROUTER_CHILD", raising=False)
         done = hfapp.run(sys.executable, "runs.py")
     assert done.ret == 0, done.stdout.str()
+
+
+def test_a_cassette_written_between_runs_answers_the_next_run(hfapp: pytest.Pytester) -> None:
+    """The cassette folders were listed once per process: a cassette recorded by another process (or deleted)
+    between two runs in this one was not seen, and its test ran on the healthy library."""
+    from conftest import CassetteWriter
+
+    hfapp.makepyfile(
+        test_chat="""
+        import os
+
+        from hfapp import chat
+
+        def test_chat():
+            answered = chat("novita").choices[0].message.content
+            assert (answered == "from the new cassette") == (os.environ["ANSWERED_BY"] == "cassette"), answered
+        """
+    )
+    write = CassetteWriter(hfapp.path)
+    write("cassettes/test_chat/test_other.yaml")  # the folder exists, and is listed by the first run
+    for answered_by in ("healthy", "cassette"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("ANSWERED_BY", answered_by)
+            hfapp.runpytest_inprocess("-p", "hfrouter").assert_outcomes(passed=1)
+        write("cassettes/test_chat/test_chat.yaml", content="from the new cassette")

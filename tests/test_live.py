@@ -666,6 +666,32 @@ def test_record_replay_append_and_rewrite(
     assert '"content": "novita #1"' in rewritten["interactions"][1]["response"]["body"]["string"]
 
 
+def test_a_rewrite_never_replaces_what_a_link_leads_to_unless_it_is_a_cassette(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """A test's default cassette path that is a link to a file outside the cassette folder, not a cassette (an
+    audit: a rewrite replaced that file with the recording); a link to a cassette is rewritten as before."""
+    hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita"]'))
+    folder = hfapp.path / "cassettes" / "test_rec"
+    folder.mkdir(parents=True)
+    outside = hfapp.path / "outside.txt"
+    outside.write_text("precious data, not a cassette\n")
+    (folder / "test_chat.yaml").symlink_to(outside)
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite"))
+    result.stdout.fnmatch_lines(
+        [f"*it is a link to {outside}, which is not a cassette: a rewrite replaces a cassette*"]
+    )
+    assert outside.read_text() == "precious data, not a cassette\n"
+    (folder / "test_chat.yaml").unlink()
+    kept = hfapp.path / "kept.yaml"
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=record")).assert_outcomes(passed=1)
+    (folder / "test_chat.yaml").rename(kept)
+    (folder / "test_chat.yaml").symlink_to(kept)
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=rewrite")).assert_outcomes(passed=1)
+    assert (folder / "test_chat.yaml").is_symlink()
+    assert load_yaml(kept)["interactions"]
+
+
 def test_a_rewrite_whose_calls_got_no_response_keeps_the_cassette(hfapp: pytest.Pytester, double: Double) -> None:
     """A rewrite with the router unreachable (a proxy down, a wrong port) leaves the recording as it was
     (an audit: a recorded outage was replaced by the mapping alone, and replay went green on the healthy
