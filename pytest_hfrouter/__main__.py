@@ -199,6 +199,8 @@ def _read_report(path: str) -> dict[str, Any]:
         raise HFRouterError(f"{path}: no such file (a report written by --hfrouter-report)") from None
     except (OSError, ValueError) as exc:
         raise HFRouterError(f"{path}: not a JSON report ({exc})") from None
+    except RecursionError:  # arrays nested deeper than Python reads (an audit: a traceback)
+        raise HFRouterError(f"{path}: not a report: its JSON is nested too deep to read") from None
     problem = report_problem(data)
     if problem is not None:
         raise HFRouterError(f"{path}: {problem}")

@@ -57,17 +57,40 @@ def report_problem(data: object) -> str | None:
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair) for pair in met
         ):
             return f"{where}.met must be a list of [provider, scenario] pairs"
-        if not isinstance(test.get("calls", []), list):
-            return f"{where}.calls must be a list"
+        calls = test.get("calls", [])
+        if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+            return f"{where}.calls must be a list of objects"
+        for name in ("reproduce", "scenarios"):
+            value = test.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                return f"{where}.{name} must be a list of strings"
+        verdicts = test.get("verdicts", [])
+        if not isinstance(verdicts, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("explanation"), str)
+            for v in verdicts
+        ):
+            return f'{where}.verdicts must be a list of objects with a "name" and an "explanation"'
     incomplete = data.get("incomplete", [])
     if not isinstance(incomplete, list) or not all(isinstance(note, str) for note in incomplete):
         return '"incomplete" must be a list of strings'
     if not isinstance(data.get("scenarios", {}), dict):
         return '"scenarios" must be an object (the scenario catalog)'
-    chaos = data.get("chaos")
-    if chaos is not None and not (isinstance(chaos, dict) and ("runs" in chaos or {"seed", "rate"} <= chaos.keys())):
-        return '"chaos" must be null or an object with "seed" and "rate"'
+    if not _chaos_readable(data.get("chaos")):
+        return '"chaos" must be null, or an object with "seed" (a whole number) and "rate" (a number), or with "runs"'
     return None
+
+
+def _chaos_readable(chaos: object) -> bool:
+    """A report's chaos: null, one run's seed and rate, or a merge's runs (each of those)."""
+    if chaos is None:
+        return True
+    if not isinstance(chaos, dict):
+        return False
+    if "runs" in chaos:
+        runs = chaos["runs"]
+        return isinstance(runs, list) and all(_chaos_readable(run) for run in runs)
+    rate = chaos.get("rate")
+    return isinstance(chaos.get("seed"), int) and isinstance(rate, (int, float)) and not isinstance(rate, bool)
 
 
 #: what a worker's (or a test's) part of the report may hold

@@ -17,7 +17,7 @@ from conftest import FRESH_LOOKUPS, InnerRun
 
 from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
 from pytest_hfrouter.library import library_dir, shipped_library
-from pytest_hfrouter.report import report_problem
+from pytest_hfrouter.report import SCHEMA, report_problem
 
 HFROUTER = Path(sys.executable).parent / "hfrouter"
 MODEL = "Qwen/Qwen2.5-72B-Instruct"
@@ -566,7 +566,7 @@ def test_a_damaged_report_or_an_unwritable_output_is_one_error_line(hfapp: pytes
             assert failed.stderr.startswith(f"hfrouter: error: {name}.json: {problem}"), failed.stderr
     (hfapp.path / "bad-chaos.json").write_text(json.dumps({**report, "chaos": {"seed": 7}}))
     failed = hfrouter("report", "show", "bad-chaos.json", cwd=hfapp.path)
-    assert failed.stderr.startswith('hfrouter: error: bad-chaos.json: "chaos" must be null or an object'), failed.stderr
+    assert failed.stderr.startswith('hfrouter: error: bad-chaos.json: "chaos" must be null, or an object'), failed.stderr
     result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-baseline=no-test.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     said = result.stdout.lines + result.stderr.lines
@@ -899,3 +899,34 @@ def test_untrusted_text_in_the_markdown_is_text() -> None:
     said = markdown(payload)
     assert f"- ``{hostile}``: provider-500" in said.splitlines()
     assert "- novita: no test meets my-&lt;b&gt;outage" in said.splitlines()
+
+
+def test_a_damaged_report_is_named_with_its_field_not_a_traceback(tmp_path: Path) -> None:
+    """Each of these made ``report show`` or ``merge`` end in a traceback (an audit); a merged report of a
+    chaos run and a plain one stays readable."""
+    good = {"schema": SCHEMA, "tests": [], "scenarios": {}}
+    test = {"test": "t.py::t", "outcome": "passed"}
+    damaged = {
+        '"chaos" must be null, or an object': [
+            {**good, "chaos": {"seed": 1, "rate": "x"}},
+            {**good, "chaos": {"runs": 5}},
+        ],
+        "tests[0].calls must be a list of objects": [{**good, "tests": [{**test, "calls": ["x"]}]}],
+        "tests[0].reproduce must be a list of strings": [{**good, "tests": [{**test, "reproduce": 5}]}],
+        'tests[0].verdicts must be a list of objects with a "name"': [
+            {**good, "tests": [{**test, "verdicts": [{"nope": 1}]}]}
+        ],
+    }
+    for said, reports in damaged.items():
+        for report in reports:
+            assert (report_problem(report) or "").startswith(said), (report, report_problem(report))
+    merged = merge([{**good, "chaos": {"seed": 7, "rate": 0.5}}, good], [])
+    assert merged["chaos"]["runs"] == [{"seed": 7, "rate": 0.5}, None]
+    assert report_problem(merged) is None
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "report", "show", str(deep)], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"hfrouter: error: {deep}: not a report: its JSON is nested too deep to read"
