@@ -540,10 +540,17 @@ def hfrouter(request: pytest.FixtureRequest) -> HFRouter:
     settings = item.config.stash[SETTINGS]
     running = _hooks(item.config).running_of(item)
     if running is None:
+        doctest = type(item).__name__ == "DoctestItem"  # no arguments, and no usefixtures after collection
+        how = (
+            "A doctest names no fixtures: load the plugin with -p hfrouter, set ini hfrouter_scope = all, or add an "
+            "hfrouter marker to the doctest in a conftest's pytest_collection_modifyitems."
+            if doctest
+            else "Name the fixture in the test's arguments or in @pytest.mark.usefixtures('hfrouter'), or set ini "
+            "hfrouter_scope = all."
+        )
         pytest.fail(
             f"pytest-hfrouter: {item.nodeid} asked for the hfrouter fixture at run time (getfixturevalue), "
-            f"but the plugin does not act in it ({settings.scope.describe()}). Name the fixture in the test's "
-            "arguments or in @pytest.mark.usefixtures('hfrouter'), or set ini hfrouter_scope = all.",
+            f"but the plugin does not act in it ({settings.scope.describe()}). {how}",
             pytrace=False,
         )
     from ._checks import test_code

@@ -566,7 +566,9 @@ def test_a_damaged_report_or_an_unwritable_output_is_one_error_line(hfapp: pytes
             assert failed.stderr.startswith(f"hfrouter: error: {name}.json: {problem}"), failed.stderr
     (hfapp.path / "bad-chaos.json").write_text(json.dumps({**report, "chaos": {"seed": 7}}))
     failed = hfrouter("report", "show", "bad-chaos.json", cwd=hfapp.path)
-    assert failed.stderr.startswith('hfrouter: error: bad-chaos.json: "chaos" must be null, or an object'), failed.stderr
+    assert failed.stderr.startswith('hfrouter: error: bad-chaos.json: "chaos" must be null, or an object'), (
+        failed.stderr
+    )
     result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-baseline=no-test.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     said = result.stdout.lines + result.stderr.lines

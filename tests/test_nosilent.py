@@ -2071,3 +2071,26 @@ def test_an_outage_that_met_only_hub_look_ups_names_the_app_s_answer_cache(hfapp
 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*did an answer cache of the app's answer it: dspy.LM's cache*"])
+
+
+def test_a_flag_read_by_an_app_from_the_mapping_itself_is_said_so() -> None:
+    """An app that reads the mapping (HfApi().model_info) and skips a flagged provider was told its calls
+    "named their provider" and that "nothing changed for the app" (an audit)."""
+    rule = parse_outage(("provider-unavailable",), {"provider": "novita"}, shipped_library())
+    lookup = Call(
+        None,
+        "Qwen/Qwen2.5-72B-Instruct",
+        "mapping",
+        "GET",
+        "https://huggingface.co/api/models/Qwen/Qwen2.5-72B-Instruct?expand=inferenceProviderMapping",
+        200,
+        None,
+        "scenario:provider-unavailable",
+        False,
+        0.0,
+        scenarios=("provider-unavailable",),
+    )
+    finding = diagnose(rule, [lookup])
+    assert finding is not None
+    assert "the test's only calls it matched were mapping look-ups" in finding.reason
+    assert "named their provider" not in finding.reason

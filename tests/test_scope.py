@@ -360,6 +360,11 @@ def test_a_fixture_asked_for_at_run_time_says_how_to_opt_in(pytester: pytest.Pyt
             "(scope=marked (auto-loaded*). Name the fixture in the test's arguments*"
         ]
     )
+    # a doctest has no arguments to name it in (an audit: the advice could not be followed)
+    pytester.makepyfile(app='def ask():\n    """\n    >>> hfrouter = getfixture("hfrouter")\n    """\n')
+    doctest = pytester.runpytest("--doctest-modules", "app.py")
+    doctest.assert_outcomes(failed=1)
+    doctest.stdout.fnmatch_lines(["*A doctest names no fixtures: load the plugin with -p hfrouter*"])
 
 
 # -- non-router hosts in a test that opted in ---------------------------------------------------------
