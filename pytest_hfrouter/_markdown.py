@@ -13,7 +13,9 @@ _SPECIAL = re.compile(r"([\\`*_\[\]()!#|~])")
 def text(value: object, limit: int | None = None) -> str:
     """``value`` as plain text on one line: HTML's characters as entities, Markdown's escaped (cut to
     ``limit`` characters first, so an entity is never cut in half)."""
-    said = " ".join(str(value).split())
+    from . import scrub
+
+    said = " ".join(scrub.text(str(value)).split())  # scrubbed first: once escaped, a secret's name is not one
     if limit is not None:
         said = said[:limit]
     said = said.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -388,7 +388,7 @@ def markdown(payload: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         state = now[key]
         mark = " ⚠️ regression" if (before.get(key) and before[key].healthy and not state.healthy) else ""
         mark = " 🎉 recovered" if (before.get(key) and not before[key].healthy and state.healthy) else mark
-        error = md.text(scrub.text(state.error or ""), limit=120)  # a provider's words: scrubbed, cut, then escaped
+        error = md.text(state.error or "", limit=120)  # a provider's words: scrubbed, cut, then escaped
         lines.append(
             f"| {md.text(state.provider)} | {md.text(state.model)} | {_outcome(state)}{mark} | "
             f"{_outcome(before.get(key))} | {error} |"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import CassetteWriter
 
 MAPPING_OUTAGE = """
 import pytest
@@ -61,8 +62,6 @@ def test_a_later_run_without_the_plugin_gets_no_hub_answer_it_served_and_no_refu
 def test_a_cassette_written_between_runs_answers_the_next_run(hfapp: pytest.Pytester) -> None:
     """The cassette folders were listed once per process: a cassette recorded by another process (or deleted)
     between two runs in this one was not seen, and its test ran on the healthy library."""
-    from conftest import CassetteWriter
-
     hfapp.makepyfile(
         test_chat="""
         import os
