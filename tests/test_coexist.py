@@ -50,6 +50,13 @@ def test_vcr_answers_again():
     assert ask() == "from vcrpy"
 
 
+@pytest.mark.vcr
+def test_vcr_answers_through_requests():  # vcrpy stubs urllib3, below requests' adapter (huggingface_hub 0.x)
+    import requests
+
+    assert requests.post(URL, json=BODY).json()["choices"][0]["message"]["content"] == "from vcrpy"
+
+
 @pytest.mark.hfrouter_outage("provider-500", provider="novita")
 def test_hfrouter_answers(hfrouter):
     assert httpx.post(URL, json=BODY).status_code == 500
@@ -65,13 +72,13 @@ def _vcr_cassette(root: Path, test: str) -> Path:
 
 
 def test_hfrouter_steps_aside_for_vcr_tests_and_says_so_once(pytester: pytest.Pytester) -> None:
-    for test in ("test_vcr_answers", "test_vcr_answers_again"):
+    for test in ("test_vcr_answers", "test_vcr_answers_again", "test_vcr_answers_through_requests"):
         _vcr_cassette(pytester.path, test)
     pytester.makepyfile(test_mixed=TESTS)
 
     result = pytester.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=3, warnings=1)
+    result.assert_outcomes(passed=4, warnings=1)
     result.stdout.fnmatch_lines(["*HFRouterWarning: pytest-hfrouter steps aside for tests marked @pytest.mark.vcr*"])
 
 
@@ -105,7 +112,9 @@ def test_a_recording_vcr_test_gets_no_synthesised_answer_and_no_cassette(pyteste
     # from pytest-hfrouter here would be written to cassettes/test_mixed/test_vcr_answers.yaml.
     pytester.makepyfile(test_mixed=TESTS)
 
-    result = pytester.runpytest("-p", "hfrouter", "--record-mode=once", "-k", "test_vcr_answers and not again")
+    result = pytester.runpytest(
+        "-p", "hfrouter", "--record-mode=once", "-k", "test_vcr_answers and not again and not requests"
+    )
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -116,3 +125,8 @@ def test_a_recording_vcr_test_gets_no_synthesised_answer_and_no_cassette(pyteste
     )
     written = pytester.path / "cassettes" / "test_mixed" / "test_vcr_answers.yaml"
     assert not written.exists()
+    # through requests, vcrpy records below the plugin's face: what stops the request is the network guard
+    through_requests = pytester.runpytest("-p", "hfrouter", "--record-mode=once", "-k", "requests")
+    through_requests.assert_outcomes(failed=1)
+    through_requests.stdout.fnmatch_lines(["*blocked a connection to router.huggingface.co:443*"])
+    assert not (pytester.path / "cassettes" / "test_mixed" / "test_vcr_answers_through_requests.yaml").exists()

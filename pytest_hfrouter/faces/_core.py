@@ -141,6 +141,13 @@ def idle() -> bool:
     return not engine.every_test and engine.idle(threads.is_background())
 
 
+def vcr_below() -> bool:
+    """A ``@pytest.mark.vcr`` test, in a face vcrpy patches below (requests': vcrpy stubs urllib3's
+    connections): the request goes on to vcrpy's cassette (an audit: refused as "vcrpy did not answer")."""
+    exchange = _engines[-1].exchange if _engines else None
+    return exchange is not None and exchange.vcr
+
+
 def recording() -> bool:
     """Only the live modes keep request headers (to record them): replay skips copying them."""
     return bool(_engines) and _engines[-1].live is not None
