@@ -501,6 +501,9 @@ def not_exercised(message: str, passed: bool, caught: BaseException | None = Non
     first line it keeps."""
     if not passed:
         error = caught if caught is not None else sys.exc_info()[1]
+        if caught is not None and isinstance(caught, pytest.xfail.Exception):  # unittest.expectedFailure: no more kept
+            message += "\n(the test body failed, as its unittest.expectedFailure expects)"
+            error = None
         if error is not None:
             said = str(error).strip().splitlines()
             message += f"\n(the test body failed too: {type(error).__name__}{': ' + said[0] if said else ''})"

@@ -131,14 +131,15 @@ def _as_bytes(value: Any) -> bytes | None:
 
 
 def _text(value: Any, where: str) -> str:
-    """A scalar of the file as text. A mapping or a list there is a damaged file, never made text: an alias
-    of nested lists (a "billion laughs" of 748 bytes) would have grown to gigabytes (an audit)."""
-    if isinstance(value, (str, int, float, bool)):
-        return str(value)
-    raise CassetteError(f"{where} must be a string, got a {type(value).__name__}")
+    """A scalar of the file as text (YAML's null is empty, an unquoted date its ISO form). A mapping or a list
+    there is a damaged file, never made text: an alias of nested lists (a "billion laughs" of 748 bytes) would
+    have grown to gigabytes (an audit)."""
+    if isinstance(value, (Mapping, list, tuple, set)):
+        raise CassetteError(f"{where} must be a string, got a {type(value).__name__}")
+    return "" if value is None else str(value)
 
 
-def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+def header_pairs(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
@@ -202,7 +203,9 @@ def _interaction(raw: Any, number: int) -> Interaction:
     if not reason:  # kept by no older recorder: the code's own phrase, as httpx derives it (and HTTP/2 sends none)
         reason = _PHRASES.get(code, "")
     headers = tuple(
-        (k, v) for k, v in _headers(response.get("headers"), f"{where}.response") if k.lower() not in _TRANSFER_HEADERS
+        (k, v)
+        for k, v in header_pairs(response.get("headers"), f"{where}.response")
+        if k.lower() not in _TRANSFER_HEADERS
     )
     if isinstance(stored, str) and "\ufffd" not in stored and stored_decoded(content, headers):
         # vcrpy through requests keeps ``Content-Encoding: gzip`` over the text it stored decoded, and

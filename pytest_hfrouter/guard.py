@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import os
+import re
 import socket
 import sys
 import weakref
@@ -110,6 +111,7 @@ def install(policy: Policy) -> None:
         return
     connect, connect_ex, getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
     send, sendall = socket.socket.send, socket.socket.sendall
+    sendmsg = getattr(socket.socket, "sendmsg", None)  # not on Windows
 
     def guarded_connect(self: socket.socket, address: Any) -> None:
         _check_address(self, address)
@@ -120,16 +122,20 @@ def install(policy: Policy) -> None:
         return connect_ex(self, address)
 
     def guarded_send(self: socket.socket, data: Any, *args: Any) -> int:
-        if _first_bytes and self in _first_bytes:
-            _first_bytes.discard(self)
-            _check_tunnel(self, data)
+        if _watched and self in _watched:
+            _check_sent(self, data)
         return send(self, data, *args)
 
     def guarded_sendall(self: socket.socket, data: Any, *args: Any) -> None:
-        if _first_bytes and self in _first_bytes:
-            _first_bytes.discard(self)
-            _check_tunnel(self, data)
+        if _watched and self in _watched:
+            _check_sent(self, data)
         sendall(self, data, *args)
+
+    def guarded_sendmsg(self: socket.socket, buffers: Any, *args: Any) -> int:
+        if _watched and self in _watched:
+            buffers = list(buffers)  # an iterable, read once
+            _check_sent(self, b"".join(bytes(_head(b)) for b in buffers))
+        return sendmsg(self, buffers, *args)  # type: ignore[misc,no-any-return]
 
     def guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         policy = _active()
@@ -143,13 +149,16 @@ def install(policy: Policy) -> None:
             policy.resolved.update(str(r[4][0]) for r in results)
         return results
 
-    for owner, name, wrapper in (
+    wrappers: list[tuple[Any, str, Any]] = [
         (socket.socket, "connect", guarded_connect),
         (socket.socket, "connect_ex", guarded_connect_ex),
         (socket.socket, "send", guarded_send),
         (socket.socket, "sendall", guarded_sendall),
         (socket, "getaddrinfo", guarded_getaddrinfo),
-    ):
+    ]
+    if sendmsg is not None:
+        wrappers.append((socket.socket, "sendmsg", guarded_sendmsg))
+    for owner, name, wrapper in wrappers:
         _originals.append((owner, name, getattr(owner, name)))
         setattr(owner, name, wrapper)
     guard_loops()
@@ -291,19 +300,39 @@ def _check_address(sock: socket.socket, address: Any) -> None:
     host, port = str(address[0]), _port(address[1])
     if not policy.allows(host, port):
         _refuse(policy, host, port, BlockedConnection)
-    if not policy.is_double(host, port):
-        _first_bytes.add(sock)  # allowed: a proxy's tunnel or absolute URL is checked as it is sent
+    if sock.type == socket.SOCK_STREAM and not policy.is_double(host, port):
+        _watched[sock] = b""  # allowed: a proxy's tunnel or absolute URL is checked as it is sent
 
 
-#: allowed connections whose first bytes are not sent yet: a proxy carries what the guard would refuse
-#: (an audit: urllib reached the router through a loopback proxy set in code, or one the message said
-#: to allow, and the tests passed)
-_first_bytes: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+#: allowed stream connections (not a router double's) → the start of a request line sent in pieces: a proxy
+#: carries what the guard would refuse (an audit: urllib reached the router through a loopback proxy set in
+#: code, or one the message said to allow, and the tests passed). Every request on the connection is read
+#: (keep-alive sends several), each send's first line, and a first line split over sends is put together.
+_watched: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+#: what a request line begins with, before its first CRLF has been sent
+_LINE_START = re.compile(rb"[A-Z]{1,12}(?: [^\r\n]*)?")
 
 
-def _tunnel_target(data: Any) -> tuple[str, int | None] | None:
+def _head(data: Any) -> memoryview:
+    """The first 512 bytes of anything ``send`` accepts (a ctypes structure, a PickleBuffer: no slicing)."""
+    try:
+        return memoryview(data).cast("B")[:512]
+    except (TypeError, ValueError):
+        return memoryview(b"")
+
+
+def _check_sent(sock: socket.socket, data: Any) -> None:
+    head = _watched.get(sock, b"") + bytes(_head(data))
+    if b"\r\n" in head or len(head) >= 512:
+        _watched[sock] = b""
+        _check_tunnel(sock, head)
+    else:  # no line end yet: the start of a request line is kept for the next send, anything else let go
+        _watched[sock] = head if _LINE_START.fullmatch(head) else b""
+
+
+def _tunnel_target(data: bytes) -> tuple[str, int | None] | None:
     """The host a request line asks a proxy for: ``CONNECT host:port`` or ``GET http://host/...``."""
-    line = bytes(data[:512]).split(b"\r\n", 1)[0].split(b" ")
+    line = data.split(b"\r\n", 1)[0].split(b" ")
     if len(line) != 3 or not line[2].startswith(b"HTTP/"):
         return None
     target = line[1].decode("latin-1")
@@ -319,7 +348,7 @@ def _tunnel_target(data: Any) -> tuple[str, int | None] | None:
     return None
 
 
-def _check_tunnel(sock: socket.socket, data: Any) -> None:
+def _check_tunnel(sock: socket.socket, data: bytes) -> None:
     """Refuse the first request on an allowed connection when it asks a proxy for a host the guard refuses."""
     policy = _active()
     target = _tunnel_target(data) if policy is not None else None

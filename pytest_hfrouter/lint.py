@@ -27,7 +27,7 @@ import yaml
 from . import scrub
 from .bodies import content_encoding
 from .cassette_paths import cassettes_under
-from .cassettes import Cassette, cassette_from_data
+from .cassettes import Cassette, cassette_from_data, header_pairs
 from .errors import CassetteError, ScenarioError
 
 _BINARY_TAG = "tag:yaml.org,2002:binary"
@@ -157,15 +157,13 @@ def _line(source: str, node: yaml.Node, seen: str) -> int:
 
 # -- interactions: secret headers and bodies that cannot round-trip ----------------------------
 def _headers(raw: Any) -> list[tuple[str, str]]:
-    """The scalar values (a list there, an alias's, is said by `cassettes._text`, never made text)."""
+    """The header values as replay reads them (`cassettes.header_pairs`); a damaged value is said there."""
     if not isinstance(raw, Mapping):
         return []
-    return [
-        (str(k), str(v))
-        for k, values in raw.items()
-        for v in (values if isinstance(values, list) else [values])
-        if isinstance(v, (str, int, float, bool))
-    ]
+    try:
+        return list(header_pairs(raw, "headers"))
+    except CassetteError:
+        return []
 
 
 def _interaction_problems(path: Path, number: int, interaction: Any) -> list[str]:

@@ -268,29 +268,36 @@ def _engine(config: pytest.Config) -> Engine:
 _BUILDING = threading.RLock()
 
 
-def _conftest_pytestmark(config: pytest.Config) -> str | None:
-    """A conftest.py's ``pytestmark`` with a marker of the plugin's: pytest reads ``pytestmark`` in test
-    modules only, so no test gets it (an audit: the suite ran on healthy answers, green, in silence)."""
+def _conftest_pytestmark(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    """A conftest.py's ``pytestmark`` with a marker of the plugin's that no collected test carries: pytest reads
+    ``pytestmark`` in test modules only (an audit: the suite ran on healthy answers, green, in silence). One a
+    test module imports from a shared module, as the conftest did, is the test's (another audit)."""
     for plugin in config.pluginmanager.get_plugins():
         path = str(getattr(plugin, "__file__", ""))
         if os.path.basename(path) != "conftest.py":
             continue
         marks = getattr(plugin, "pytestmark", ())
-        names = [getattr(m, "name", "") for m in (marks if isinstance(marks, (list, tuple)) else [marks])]
-        ours = [name for name in names if _ours(name)]
-        if ours:
+        found = [getattr(m, "mark", m) for m in (marks if isinstance(marks, (list, tuple)) else [marks])]
+        ours = [mark for mark in found if _ours(getattr(mark, "name", ""))]
+        if ours and not any(mark is one for item in items for mark in item.iter_markers() for one in ours):
             return (
-                f"{path} sets pytestmark with @pytest.mark.{ours[0]}, and pytest reads pytestmark in test modules "
-                "only: no test gets it. Add it in that conftest's pytest_collection_modifyitems "
+                f"{path} sets pytestmark with @pytest.mark.{ours[0].name}, and pytest reads pytestmark in test "
+                "modules only: no test gets it. Add it in that conftest's pytest_collection_modifyitems "
                 "(item.add_marker(...)), or set pytestmark in the test modules"
             )
     return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    problem = _conftest_pytestmark(config)
-    if problem is not None:
-        raise pytest.UsageError(problem)
+    problem = _conftest_pytestmark(config, items)
+    if problem is not None:  # a warning: a run of some test modules only may not collect those that import it
+        from ._notes import note
+        from .errors import HFRouterWarning
+
+        try:
+            note(config, f"pytest-hfrouter: {problem}")
+        except HFRouterWarning as exc:  # made an error by -W or filterwarnings
+            raise pytest.UsageError(str(exc)) from None
     for item in items:  # `pytest.param(..., marks=...)`: the markers no walk of the function's saw (an audit)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.marks:

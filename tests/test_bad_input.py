@@ -115,13 +115,36 @@ def test_virtual_time_called_as_a_statement_is_said_and_its_sleep_raises_what_ti
     result.stdout.fnmatch_lines(["*hfrouter.virtual_time() was called, but its block never began*"])
 
 
-def test_pytestmark_in_a_conftest_is_a_usage_error(hfapp: pytest.Pytester) -> None:
+def test_pytestmark_in_a_conftest_that_no_test_gets_is_said(hfapp: pytest.Pytester) -> None:
     """pytest reads ``pytestmark`` in test modules only: set in a conftest, no test got the outage, and the
-    suite ran green on healthy answers (an audit)."""
+    suite ran green on healthy answers (an audit). A shared module's, which the test modules import as the
+    conftest does, is theirs: not said (another audit: a usage error stopped a correct suite)."""
     hfapp.makeconftest('import pytest\n\npytestmark = pytest.mark.hfrouter_outage("provider-500")\n')
     hfapp.makepyfile("def test_it():\n    pass\n")
     result = hfapp.runpytest("-p", "hfrouter")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        ["*conftest.py sets pytestmark with @pytest.mark.hfrouter_outage, and pytest reads pytestmark in test modules*"]
+    result.assert_outcomes(passed=1, warnings=1)
+    said = (
+        "*conftest.py sets pytestmark with @pytest.mark.hfrouter_outage, and pytest reads pytestmark in test modules*"
     )
+    result.stdout.fnmatch_lines([said])
+    strict = hfapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+    assert strict.ret == pytest.ExitCode.USAGE_ERROR
+    strict.stderr.fnmatch_lines([said])
+
+    hfapp.makepyfile(
+        common='import pytest\n\npytestmark = [pytest.mark.hfrouter_outage("provider-500", provider="novita")]\n'
+    )
+    hfapp.makeconftest("from common import *  # its helpers\n")
+    hfapp.makepyfile(
+        """
+        import pytest
+        from common import *
+        from hfapp import chat
+
+        def test_it():
+            with pytest.raises(Exception):
+                chat("novita")
+        """
+    )
+    shared = hfapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+    shared.assert_outcomes(passed=1)

@@ -728,3 +728,86 @@ def test_uvloop_s_connections_and_look_ups_meet_the_guard(
 
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*blocked a connection to 127.0.0.1:*", "*blocked a connection to localhost:*"])
+
+
+SENDS = """
+import ctypes
+import http.client
+import pickle
+import socket
+import threading
+
+import pytest
+
+
+@pytest.fixture
+def server():
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen = []
+
+    def serve():
+        try:
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    while data := connection.recv(65536):
+                        seen.append(data)
+                        if b"\\r\\n\\r\\n" in data:
+                            connection.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1], seen
+    listener.close()
+
+
+class Header(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_uint32), ("size", ctypes.c_uint32)]
+
+
+def test_any_buffer_send_takes(server):  # not only what can be sliced
+    with socket.create_connection(("127.0.0.1", server[0])) as sock:
+        sock.sendall(Header(1, 2))
+        sock.sendall(pickle.PickleBuffer(b"payload"))
+
+
+def test_a_datagram_is_no_proxy_request(server):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("127.0.0.1", server[0]))
+        sock.send(b"GET http://example.com/ HTTP/1.1\\r\\n\\r\\n")
+
+
+def test_the_second_request_of_a_kept_alive_connection(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server[0])
+    connection.request("GET", "/ok")
+    connection.getresponse().read()
+    connection.request("GET", "http://router.huggingface.co/v1/models")
+
+
+def test_a_request_line_sent_in_pieces(server):
+    with socket.create_connection(("127.0.0.1", server[0])) as sock:
+        sock.send(b"G")
+        sock.sendall(b"ET http://router.huggingface.co/v1/models HTTP/1.1\\r\\n\\r\\n")
+
+
+def test_sendmsg(server):
+    with socket.create_connection(("127.0.0.1", server[0])) as sock:
+        sock.sendmsg([b"GET http://huggingface.co/api/models HTTP/1.1\\r\\n", b"\\r\\n"])
+"""
+
+
+def test_every_request_a_let_through_connection_carries_is_read(pytester: pytest.Pytester) -> None:
+    """An audit of the proxy check: a second request on a kept-alive connection, a request line sent in
+    pieces and sendmsg got past it; a ctypes structure or a PickleBuffer sent crashed it; a UDP datagram
+    was read as a request. Each is as it should be now."""
+    pytester.makepyfile(test_sends=SENDS)
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "FAILED test_sends.py::test_the_second_request_of_a_kept_alive_connection*",
+            "FAILED test_sends.py::test_a_request_line_sent_in_pieces*",
+            "FAILED test_sends.py::test_sendmsg*",
+        ]
+    )

@@ -388,3 +388,18 @@ def test_a_cassette_cut_short_names_the_field() -> None:
     cut = {"version": 1, "interactions": [{"request": "POST https://router.huggingface.co/v1", "response": {}}]}
     with pytest.raises(CassetteError, match=r"interactions\[0\]\.request must be a mapping, as vcrpy writes it"):
         cassette_from_data(cut, Path("cut.yaml"))
+
+
+def test_header_values_yaml_reads_as_null_or_a_date_are_text(tmp_path: Path) -> None:
+    """An empty header value (YAML's null) and an unquoted date were "malformed" once lists were refused
+    there (an audit of that change): they are text, as before."""
+    from pytest_hfrouter.cassettes import load_cassette
+
+    path = tmp_path / "dated.yaml"
+    text = yaml.safe_dump(cassette(response_headers={"Content-Type": ["application/json"]}))
+    before, line, after = text.rpartition("      Content-Type:\n")  # the response's
+    path.write_text(before + "      X-Debug:\n      X-Reset-Date: [2025-06-01]\n" + line + after)
+    assert lint_file(path) == []
+    headers = dict(load_cassette(path).interactions[0].response.headers)
+    assert headers["X-Debug"] == ""
+    assert headers["X-Reset-Date"] == "2025-06-01"

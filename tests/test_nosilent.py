@@ -879,6 +879,7 @@ def test_a_unittest_testcase_is_judged_as_a_test_function_is(hfapp: pytest.Pytes
             "FAILED *::TestChain::test_failed_anyway*",
             "E       AssertionError: the app's own failure",
             "(the test body failed too: AssertionError*",
+            "(the test body failed, as its unittest.expectedFailure expects)",
             "*Captured hfrouter call*",
         ]
     )
