@@ -280,8 +280,9 @@ def _conftest_pytestmark(config: pytest.Config, items: list[pytest.Item]) -> str
         found = [getattr(m, "mark", m) for m in (marks if isinstance(marks, (list, tuple)) else [marks])]
         ours = [mark for mark in found if _ours(getattr(mark, "name", ""))]
         if ours and not any(mark is one for item in items for mark in item.iter_markers() for one in ours):
+            name = getattr(ours[0], "name", "")
             return (
-                f"{path} sets pytestmark with @pytest.mark.{ours[0].name}, and pytest reads pytestmark in test "
+                f"{path} sets pytestmark with @pytest.mark.{name}, and pytest reads pytestmark in test "
                 "modules only: no test gets it. Add it in that conftest's pytest_collection_modifyitems "
                 "(item.add_marker(...)), or set pytestmark in the test modules"
             )
