@@ -41,15 +41,20 @@ def cassettes_under(root: Path) -> list[Path]:
 
 
 def _json_cassette(path: Path) -> bool:
-    """Whether a ``.json`` file holds a vcrpy cassette: an object with ``interactions``. A file that cannot
-    be read as JSON is no cassette of this walk (a ``.json`` named as a cassette is still read, and checked)."""
+    """Whether a ``.json`` file holds a vcrpy cassette: an object with ``interactions``; also one written as
+    YAML, with a top-level ``interactions:`` (this plugin's recordings into a ``.json`` were, until an audit found
+    lint's walk skipping them in silence: lint says what is wrong with one)."""
     import json
 
     try:
         with open(path, "rb") as file:
-            data = json.load(file)
-    except (OSError, ValueError):
+            raw = file.read()
+    except OSError:
         return False
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return b"\ninteractions:" in b"\n" + raw
     return isinstance(data, dict) and "interactions" in data
 
 

@@ -246,6 +246,21 @@ def _lint_file(path: Path) -> list[str]:
         raw = path.read_bytes()
     except OSError as exc:
         return [f"{path}: cannot read: {exc}"]
+    if path.suffix == ".json":
+        import json
+
+        try:
+            json.loads(raw)
+        except ValueError:  # said, and checked as the YAML it is
+            not_json = (
+                f"{path}: a .json cassette that is not JSON (YAML, say): pytest-recording's JSON serializer cannot "
+                "read it; record it again (--hfrouter-mode=rewrite writes a .json cassette as JSON)"
+            )
+            return [not_json, *_lint_raw(path, raw)]
+    return _lint_raw(path, raw)
+
+
+def _lint_raw(path: Path, raw: bytes) -> list[str]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(raw)
     try:
         node = loader.get_single_node()

@@ -81,6 +81,38 @@ def _readable(
     return decoded, tuple((name, value) for name, value in headers if name.lower() != "content-encoding")
 
 
+def _scrubbed(interactions: list[Any]) -> list[Any]:
+    """Interactions read from a cassette, their URLs, headers and reason phrases through the scrubber (their
+    bodies as they are: one stored decoded or compressed is not rewritten here; lint reads them)."""
+    scrubber = scrub.current()
+    out = []
+    for one in interactions:
+        if not isinstance(one, dict):
+            out.append(one)
+            continue
+        one = {**one}
+        for side in ("request", "response"):
+            part = one.get(side)
+            if not isinstance(part, dict):
+                continue
+            part = one[side] = {**part}
+            headers = part.get("headers")
+            if isinstance(headers, dict):
+                part["headers"] = {
+                    name: [scrubber.header(str(name), v) if isinstance(v, str) else v for v in values]
+                    if isinstance(values, list)
+                    else values
+                    for name, values in headers.items()
+                }
+            if isinstance(part.get("uri"), str):
+                part["uri"] = scrubber.text(part["uri"])
+            status = part.get("status")
+            if isinstance(status, dict) and isinstance(status.get("message"), str):
+                part["status"] = {**status, "message": scrubber.text(status["message"])}
+        out.append(one)
+    return out
+
+
 def interaction(request: Request, observed: Observed, secrets: Iterable[str] = ()) -> dict[str, Any]:
     """One vcrpy interaction, with every secret scrubbed (`scrub`) and every body byte-exact (or,
     when its Content-Encoding cannot be undone whole, decoded: `_readable`)."""
@@ -210,10 +242,25 @@ def write_cassette(
             earlier = [one for one, read in zip(earlier, parsed, strict=True) if _key(read) not in mine]
             if earlier:
                 hfrouter["kept"] = len(earlier)  # interactions of earlier runs, first in the file
+        # what was in the file goes through the scrubber too: it is written again now (an audit: a migrated
+        # pytest-recording cassette kept its token through a recording that appended to it)
+        earlier, existing = _scrubbed(earlier), _scrubbed(existing)
         document = {"version": 1, "interactions": earlier + existing + interactions, "metadata": {"hfrouter": hfrouter}}
-        text = yamlserializer.serialize(document)
+        if path.suffix == ".json":  # pytest-recording's JSON serializer's file: JSON still (it wrote YAML into it)
+            from vcr.serializers import jsonserializer
+
+            try:
+                text = jsonserializer.serialize(document)
+            except TypeError:
+                raise CassetteError(
+                    "a body is binary, which a .json cassette cannot hold; record into a .yaml cassette", path
+                ) from None
+            read_back = jsonserializer.deserialize(text)
+        else:
+            text = yamlserializer.serialize(document)
+            read_back = yaml.load(text, Loader=yamlserializer._CassetteLoader)
         # Never write a recording that would not replay what was recorded, nor one replay refuses.
-        if yaml.load(text, Loader=yamlserializer._CassetteLoader)["interactions"] != document["interactions"]:
+        if read_back["interactions"] != document["interactions"]:
             raise CassetteError("the recording does not read back as it was recorded; nothing written", path)
         try:
             cassette_from_data(document, path)

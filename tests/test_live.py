@@ -2447,3 +2447,38 @@ def test_a_baseline_that_shares_no_pair_says_nothing_was_compared() -> None:
     shared = compare(run(("together", 200), ("novita", 200)), tonight)
     assert (shared.compared, len(shared.regressions), shared.nothing_compared(1)) == (1, 1, None)
     assert not any("NOTHING COMPARED" in line for line in markdown(tonight, run(("together", 200))).splitlines())
+
+
+def test_recording_into_a_json_cassette_writes_json_and_scrubs_what_it_held(
+    hfapp: pytest.Pytester, double: Double
+) -> None:
+    """A migrated pytest-recording cassette (its JSON serializer, recorded without filter_headers): a recording
+    that appended to it wrote YAML into the .json, kept the old token, and lint's walk then skipped the file
+    (an audit)."""
+    double.engine.script = Numbered()
+    hfapp.makepyfile(test_rec=RECORDED_APP.format(calls='["novita", "together"]'))
+    cassette = hfapp.path / "cassettes" / "test_rec" / "test_chat.json"
+    cassette.parent.mkdir(parents=True)
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))  # a first recording, as YAML, then made old
+    written = hfapp.path / "cassettes" / "test_rec" / "test_chat.yaml"
+    old = yaml.safe_load(written.read_text())
+    old["interactions"] = old["interactions"][:2]  # the Hub look-up and novita: together is new
+    old["interactions"][1]["request"]["headers"]["Authorization"] = [f"Bearer {TOKEN}"]
+    del old["metadata"]
+    cassette.write_text(json.dumps(old))
+    written.unlink()
+
+    result = hfapp.runpytest(*double.args(mode="--hfrouter-mode=record"))
+    result.assert_outcomes(passed=1)
+    text = cassette.read_text()
+    recorded = json.loads(text)  # JSON still, as pytest-recording's serializer reads it
+    assert len(recorded["interactions"]) == 3
+    assert TOKEN not in text
+    assert recorded["interactions"][1]["request"]["headers"]["Authorization"] == ["<redacted>"]
+
+    cassette.write_text(yaml.safe_dump(recorded))  # what the plugin wrote before: lint's walk says so
+    linted = subprocess.run(
+        [sys.executable, "-m", "pytest_hfrouter", "lint", "cassettes"], cwd=hfapp.path, capture_output=True, text=True
+    )
+    assert linted.returncode == 1
+    assert f"{cassette.relative_to(hfapp.path)}: a .json cassette that is not JSON (YAML, say)" in linted.stdout
