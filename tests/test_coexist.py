@@ -130,3 +130,35 @@ def test_a_recording_vcr_test_gets_no_synthesised_answer_and_no_cassette(pyteste
     through_requests.assert_outcomes(failed=1)
     through_requests.stdout.fnmatch_lines(["*blocked a connection to router.huggingface.co:443*"])
     assert not (pytester.path / "cassettes" / "test_mixed" / "test_vcr_answers_through_requests.yaml").exists()
+
+
+def test_pytest_recording_cassette_settings_a_migrated_test_would_lose_are_said(pytester: pytest.Pytester) -> None:
+    """A test moved off @pytest.mark.vcr kept pytest-recording's default_cassette marker, or its conftest's
+    vcr_cassette_dir: both ran on healthy answers, their cassettes beside them (an audit)."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def vcr_cassette_dir():
+            return "tests/vcr"
+        """
+    )
+    pytester.makepyfile(test_moved="def test_moved(hfrouter):\n    pass\n")
+    moved = pytester.runpytest("-p", "hfrouter")
+    moved.assert_outcomes(passed=1, warnings=1)
+    moved.stdout.fnmatch_lines(["*conftest.py overrides pytest-recording's vcr_cassette_dir fixture*"])
+    kept = pytester.runpytest("-p", "hfrouter", "--record-mode=rewrite")  # a CI command from before the move
+    kept.stdout.fnmatch_lines(["hfrouter: mode=replay * (--record-mode is pytest-recording's*--hfrouter-mode=record*"])
+    pytester.makepyfile(
+        test_moved="""
+        import pytest
+
+        @pytest.mark.default_cassette("shared.yaml")
+        def test_moved(hfrouter):
+            pass
+        """
+    )
+    marked = pytester.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+    assert marked.ret == pytest.ExitCode.USAGE_ERROR
+    marked.stderr.fnmatch_lines(["*test_moved.py::test_moved carries @pytest.mark.default_cassette*"])
