@@ -152,7 +152,7 @@ def test_hub_absolute_url(proxy):
 
 def test_an_allowed_host_through_it(proxy):
     through(proxy, "https://internal.example.org/")
-    assert proxy[1] == ["CONNECT internal.example.org:443 HTTP/1.0"]
+    assert [line.rsplit(" ", 1)[0] for line in proxy[1]] == ["CONNECT internal.example.org:443"]  # 1.0, or 1.1 on 3.13
 """
 
 
