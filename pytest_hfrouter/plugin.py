@@ -69,17 +69,22 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     return result
 
 
+def _conftests(config: pytest.Config) -> list[tuple[str, object]]:
+    """The conftest.py modules registered so far, with their paths."""
+    found = [(str(getattr(plugin, "__file__", "")), plugin) for plugin in config.pluginmanager.get_plugins()]
+    return [(path, plugin) for path, plugin in found if os.path.basename(path) == "conftest.py"]
+
+
 def _loaded_by(config: pytest.Config) -> str | None:
     """How the plugin was asked for other than by ``-p`` or ``PYTEST_PLUGINS`` (`scope.loaded_on_purpose`
     reads those): a conftest's ``pytest_plugins``, or ``pytest.main(plugins=[...])`` (an audit: both were
     taken for auto-load, and an unmarked test's calls went out). None: by its entry point alone."""
     from .scope import PLUGIN_NAMES
 
-    for plugin in config.pluginmanager.get_plugins():
-        if os.path.basename(str(getattr(plugin, "__file__", ""))) == "conftest.py":
-            named = getattr(plugin, "pytest_plugins", ())
-            if not PLUGIN_NAMES.isdisjoint([named] if isinstance(named, str) else named):
-                return "pytest_plugins in a conftest.py"
+    for _, conftest in _conftests(config):
+        named = getattr(conftest, "pytest_plugins", ())
+        if not PLUGIN_NAMES.isdisjoint([named] if isinstance(named, str) else named):
+            return "pytest_plugins in a conftest.py"
     here = sys.modules[__name__]
     if not any(plugin is here for plugin, _ in config.pluginmanager.list_plugin_distinfo()):
         return "pytest_plugins or pytest.main(plugins=...)"
@@ -277,11 +282,8 @@ def _conftest_pytestmark(config: pytest.Config, items: list[pytest.Item]) -> str
     """A conftest.py's ``pytestmark`` with a marker of the plugin's that no collected test carries: pytest reads
     ``pytestmark`` in test modules only (an audit: the suite ran on healthy answers, green, in silence). One a
     test module imports from a shared module, as the conftest did, is the test's (another audit)."""
-    for plugin in config.pluginmanager.get_plugins():
-        path = str(getattr(plugin, "__file__", ""))
-        if os.path.basename(path) != "conftest.py":
-            continue
-        marks = getattr(plugin, "pytestmark", ())
+    for path, conftest in _conftests(config):
+        marks = getattr(conftest, "pytestmark", ())
         found = [getattr(m, "mark", m) for m in (marks if isinstance(marks, (list, tuple)) else [marks])]
         ours = [mark for mark in found if _ours(getattr(mark, "name", ""))]
         if ours and not any(mark is one for item in items for mark in item.iter_markers() for one in ours):
@@ -309,9 +311,8 @@ def _pytest_recording_settings(config: pytest.Config, items: list[pytest.Item]) 
         )
     if not any("vcr" not in i.keywords for i in items):
         return None
-    for plugin in config.pluginmanager.get_plugins():
-        path = str(getattr(plugin, "__file__", ""))
-        if os.path.basename(path) == "conftest.py" and hasattr(plugin, "vcr_cassette_dir"):
+    for path, conftest in _conftests(config):
+        if hasattr(conftest, "vcr_cassette_dir"):
             return (
                 f"{path} overrides pytest-recording's vcr_cassette_dir fixture, which pytest-hfrouter does not read: "
                 "a test without @pytest.mark.vcr finds its cassettes under ini hfrouter_cassette_dir (or "
