@@ -130,7 +130,8 @@ def catalog(library: Library) -> dict[str, dict[str, Any]]:
     return {
         s.name: {"kind": "http" if s.is_http else "transport", "status": s.status,
                  "fault": s.fault.type if s.fault else None, "routes": list(s.routes), "stream": s.stream,
-                 **({"providers": list(s.providers)} if s.providers else {})}
+                 **({"providers": list(s.providers)} if s.providers else {}),
+                 **({"pins_task": s.pins_task} if s.pins_task else {})}
         for s in library.scenarios.values()
     }  # fmt: skip
 
@@ -149,10 +150,18 @@ def loaded_catalog(run_library: Library | None = None) -> dict[str, dict[str, An
     return catalog(library.shipped_library())
 
 
-def _applies(entry: dict[str, Any], kind: str, stream: bool) -> bool:
+#: a call's router task → the Hub mapping's task it is served under, where the two names differ
+_MAPPING_TASK = {"chat-completion": "conversational"}
+
+
+def _applies(entry: dict[str, Any], kind: str, stream: bool, tasks: set[str | None]) -> bool:
+    """Whether the scenario could happen to calls of this kind (``tasks``: the tasks of the provider's calls)."""
     routes = entry.get("routes") or []
     if kind == "mapping":
-        return routes == ["mapping"]
+        pinned = entry.get("pins_task")  # an entry of that task changes nothing for a call of it
+        return routes == ["mapping"] and (
+            pinned is None or any(task is None or _MAPPING_TASK.get(task, task) != pinned for task in tasks)
+        )
     return kind in routes and entry.get("stream") in (None, stream)
 
 
@@ -164,6 +173,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
     """
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     kinds: dict[str, set[tuple[str, bool]]] = {}
+    tasks: dict[str, set[str | None]] = {}  # per provider, the tasks of its calls
     # A run shares one record among the tests that made the same call, and one tuple of them among
     # the tests that made the same calls (`traffic_record`): each is read once.
     read: set[int] = set()
@@ -181,6 +191,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
             provider = call.get("provider")
             if provider and call.get("route") in INFERENCE_KINDS:
                 kinds.setdefault(provider, set()).add((call["route"], bool(call.get("stream"))))
+                tasks.setdefault(provider, set()).add(call.get("task"))
                 if call["route"] == "provider":
                     kinds[provider].add(("mapping", False))
         for provider, scenario in test.get("met") or []:
@@ -202,7 +213,7 @@ def matrix(tests: Sequence[dict[str, Any]], scenarios: dict[str, dict[str, Any]]
             name for name, entry in scenarios.items()
             if not _ran(cells.get(provider, {}).get(name)) and not _ran(cells.get(ANY, {}).get(name))
             and provider in entry.get("providers", (provider,))  # an answer of some providers only
-            and any(_applies(entry, k, s) for k, s in kinds.get(provider, ()))
+            and any(_applies(entry, k, s, tasks.get(provider, set())) for k, s in kinds.get(provider, ()))
         ]
         for provider in providers if provider != ANY
     }  # fmt: skip

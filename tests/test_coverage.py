@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import FRESH_LOOKUPS, InnerRun
 
-from pytest_hfrouter.coverage import ANY, markdown, matrix, merge
+from pytest_hfrouter.coverage import ANY, catalog, markdown, matrix, merge
 from pytest_hfrouter.library import library_dir, shipped_library
 from pytest_hfrouter.report import SCHEMA, report_problem
 
@@ -932,3 +932,19 @@ def test_a_damaged_report_is_named_with_its_field_not_a_traceback(tmp_path: Path
     )
     assert done.returncode == 2
     assert done.stderr.strip() == f"hfrouter: error: {deep}: not a report: its JSON is nested too deep to read"
+
+
+def test_a_scenario_that_pins_the_chat_task_is_no_gap_of_a_chat_only_suite() -> None:
+    """mapping-task-conversational writes a chat entry into the mapping: a chat call sees no change, so a suite
+    of chat calls cannot meet it (the Gaps line listed it for every provider). A text_generation call can."""
+    scenarios = catalog(shipped_library())
+    assert scenarios["mapping-task-conversational"]["pins_task"] == "conversational"
+    chat = record("t::chat", "passed", [["novita", "provider-500"]], [("novita", "provider", False)])
+    chat["calls"][0]["task"] = "chat-completion"
+    gaps = matrix([chat], scenarios)["gaps"]["novita"]
+    assert "mapping-task-conversational" not in gaps and "mapping-missing-provider" in gaps
+    generation = record("t::generation", "passed", [], [("novita", "provider", False)])
+    generation["calls"][0]["task"] = "text-generation"
+    assert "mapping-task-conversational" in matrix([chat, generation], scenarios)["gaps"]["novita"]
+    untold = record("t::untold", "passed", [], [("novita", "provider", False)])  # a task the call did not tell
+    assert "mapping-task-conversational" in matrix([untold], scenarios)["gaps"]["novita"]
