@@ -338,7 +338,7 @@ def _never_happened(
     for rule in (*exchange.rules, *exchange.ended_rules):
         if rule is not each_rule and (rule.optional or settings.on_unmatched == "ignore"):
             continue
-        finding = diagnose(rule, exchange.calls)
+        finding = diagnose(rule, exchange.calls, exchange.shared_setup)
         if finding is None:
             continue
         if rule is each_rule and finding.kind == NOT_APPLICABLE:

@@ -428,6 +428,9 @@ class Exchange:
     #: the other HTTP mock libraries the test uses (`mocks.mock_libraries`): a class default set on the
     #: instance, as ``unentered``
     mocks: ClassVar[tuple[str, ...]] = ()
+    #: call-log positions of the calls a fixture of wider scope made while it was set up for this test (they
+    #: meet none of its outages, `Engine.answer`): a class default the engine sets on the instance, as ``unentered``
+    shared_setup: ClassVar[tuple[int, ...]] = ()
     #: the rules of ``hfrouter.outage()`` blocks that have ended (judged after the body with the rest)
     ended_rules: list[Rule] = field(default_factory=list)
     #: a ``@pytest.mark.vcr`` test: vcrpy answers it; what reaches the plugin is neither answered nor sent

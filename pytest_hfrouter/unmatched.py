@@ -67,8 +67,9 @@ def filters_match(rule: Rule, call: Call) -> bool:
     return rule.matches_provider(call.provider) and rule.matches_model(route, call.model)
 
 
-def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
-    """Why ``rule`` answered nothing (None when it answered or shaped at least one answer)."""
+def diagnose(rule: Rule, calls: Sequence[Call], shared_setup: Sequence[int] = ()) -> Finding | None:
+    """Why ``rule`` answered nothing (None when it answered or shaped at least one answer; ``shared_setup``:
+    the call-log positions of the calls a fixture of wider scope made while it was set up)."""
     if rule.hits:
         return None
     scenario = rule.scenario
@@ -95,7 +96,7 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
             )
         return Finding(rule, NOT_APPLICABLE, _overlay_only(rule))
     if answerable:
-        outside = _outside(rule, calls, answerable)
+        outside = _outside(rule, calls, answerable) or _in_shared_setup(calls, answerable, shared_setup)
         if outside:
             return Finding(rule, SHADOWED, outside)
         by = sorted({c.answered_by for c in answerable})
@@ -108,6 +109,19 @@ def diagnose(rule: Rule, calls: Sequence[Call]) -> Finding | None:
     if matching:
         return Finding(rule, NOT_APPLICABLE, _cannot_apply(rule, matching))
     return Finding(rule, UNMATCHED, _no_match(rule, calls))
+
+
+def _in_shared_setup(calls: Sequence[Call], answerable: Sequence[Call], shared_setup: Sequence[int]) -> str | None:
+    """Why: all of them were made while a fixture of wider scope than the test was set up (an audit: the finding
+    said a closer rule had answered them)."""
+    if not shared_setup or not all(any(calls[i] is c for i in shared_setup if i < len(calls)) for c in answerable):
+        return None
+    return (
+        f"the {len(answerable)} call(s) it could answer were made while a fixture of wider scope than the test "
+        '(scope="module", "class", "package" or "session") was set up for it: such a fixture is set up once, for '
+        "whichever test uses it first, so its calls meet none of a test's outages. Make the call in the test body or "
+        "in a function-scoped fixture"
+    )
 
 
 def _outside(rule: Rule, calls: Sequence[Call], answerable: Sequence[Call]) -> str | None:

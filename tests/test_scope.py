@@ -528,3 +528,26 @@ def test_a_fixture_of_wider_scope_is_set_up_outside_the_test_that_first_uses_it(
     result = hfapp.runpytest(*args)
 
     result.assert_outcomes(passed=3)
+
+
+def test_an_outage_only_a_wider_scope_fixtures_setup_could_meet_says_so(hfapp: pytest.Pytester) -> None:
+    """An audit: the finding said "answered by healthy first (a closer rule ... wins)" when the only call the
+    outage could answer was made by a module fixture set up for the test."""
+    hfapp.makepyfile(
+        test_only_setup="""
+        import pytest
+        from hfapp import chat
+
+        @pytest.fixture(scope="module")
+        def warmed():
+            return chat("novita").choices[0].message.content
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita")
+        def test_outage(warmed):
+            assert warmed
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the 1 call(s) it could answer were made while a fixture of wider scope than the*"])
+    result.stdout.no_fnmatch_line("*a closer rule*")
