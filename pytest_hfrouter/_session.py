@@ -144,12 +144,8 @@ class RunSession:
         #: until their last report makes them a record
         self._outcomes: dict[str, str] = {}
         self._pending: dict[str, dict[str, Any]] = {}
-        option = config.option
-        #: whether a passing test's output is shown (``-rP``, ``-rA``) or written (JUnit XML that keeps it)
-        self.shows_passed = bool(
-            {"P", "A"} & set(str(getattr(option, "reportchars", "") or ""))
-            or (getattr(option, "xmlpath", None) and _junit_logs(config))
-        )
+        #: scope "marked": the last test the plugin acted in (its warnings are recorded after its teardown)
+        self._acted: str | None = None
         #: the run's outage coverage matrix (controller, once the session finished)
         self.coverage: dict[str, Any] | None = None
         self._harvester: Any = None
@@ -198,9 +194,10 @@ class RunSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         """A test's outcome for its record, and its part of the report ended with its teardown
-        report (`_end_part`); what the terminal shows of it — its traceback, captured output and
-        logs (an app's or httpx's log line with the URL) — goes through the scrubber: a failing
-        test's always, a passing test's when it is shown (``-rP``, ``-rA``) or written (JUnit XML)."""
+        report (`_end_part`); what any output may show of it — its traceback, captured output and
+        logs (an app's or httpx's log line with the URL), its ``record_property`` values — goes through
+        the scrubber, a passing test's too: ``-rP``, JUnit XML, ``--report-log`` and pytest-html show
+        them, and a plugin that turns the report into a failure later (pytest's subtests) does."""
         report: pytest.TestReport = yield
         if hasattr(report, "wasxfail") and call.excinfo is not None and hasattr(call.excinfo.value, NOT_EXERCISED):
             report.outcome = "failed"  # an xfail pins the app's failure, not one that says nothing was tested
@@ -217,10 +214,27 @@ class RunSession:
             self._note_outcome(item.nodeid, report)
         if when == "teardown":
             self._end_part()
-        if (not passed or self.shows_passed) and acts:
+        if acts and (not passed or report.sections or report.user_properties):
             report.longrepr = scrub.deep(report.longrepr)  # in place: the terminal's layout and summary stay
             report.sections = scrub.deep(report.sections)
+            report.user_properties = scrub.deep(report.user_properties)
+        if acts and when == "teardown" and not self.settings.scope.every_test:
+            self._acted = item.nodeid
         return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A subtest's report (pytest's ``subtests``) gets its captured output after the report hook
+        ran: scrubbed before any output takes it (an audit: a failing subtest showed the app's token)."""
+        if report.sections and type(report).__name__ == "SubtestReport" and self._acting():
+            report.sections = scrub.deep(report.sections)
+
+    def _acting(self) -> bool:
+        """Whether the plugin acts in the test running now (scope "all": in every test)."""
+        if self.settings.scope.every_test:
+            return True
+        engine = self._engine()
+        return engine is not None and engine.exchange is not None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
@@ -232,9 +246,10 @@ class RunSession:
         return report
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_warning_recorded(self, warning_message: Any) -> None:
-        """A warning's text, before the terminal's summary or JUnit XML take it (scope "all")."""
-        if not self.settings.scope.every_test:
+    def pytest_warning_recorded(self, warning_message: Any, nodeid: str) -> None:
+        """A warning's text, before the terminal's summary or JUnit XML take it: every warning in scope
+        "all"; in scope "marked", a test's the plugin acted in (recorded after its teardown)."""
+        if not self.settings.scope.every_test and (not nodeid or nodeid != self._acted):
             return
         warning = warning_message.message
         if isinstance(warning, Warning) and warning.args and isinstance(warning.args[0], str):
@@ -252,16 +267,16 @@ class RunSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Live logs (``log_cli``) and ``--log-file`` go to the terminal and to files as they are
-        written, not through a report: their handlers' formatters scrub each line (scope "all")."""
-        if not self.settings.scope.every_test:
-            return
+        written, not through a report: their handlers' formatters scrub each line written while the
+        plugin acts (scope "all": every line; "marked": a line of a test that asked, an audit found them
+        shown in clear)."""
         logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
         for name in ("log_cli_handler", "log_file_handler"):
             handler = getattr(logging_plugin, name, None)
             if getattr(handler, "baseFilename", None) == os.devnull:
                 continue  # no --log-file: pytest formats its lines for nothing, and nothing is scrubbed
             if isinstance(handler, logging.Handler) and handler.formatter is not None:
-                handler.setFormatter(_Scrubbing(handler.formatter))
+                handler.setFormatter(_Scrubbing(handler.formatter, self._acting))
 
     def _note_outcome(self, nodeid: str, report: pytest.TestReport) -> None:
         when = report.when
@@ -517,23 +532,16 @@ class RunSession:
         write_summary(terminalreporter, self.report, self.settings, self.comparison, self.coverage, self.chaos_seed)
 
 
-def _junit_logs(config: pytest.Config) -> bool:
-    """Whether JUnit XML keeps a passing test's captured output (ini ``junit_logging``)."""
-    try:
-        return str(config.getini("junit_logging")) not in ("no", "")
-    except ValueError:  # the junitxml plugin is off
-        return False
-
-
 class _Scrubbing(logging.Formatter):
     """A log handler's formatter whose lines go through the scrubber."""
 
-    def __init__(self, formatter: logging.Formatter) -> None:
+    def __init__(self, formatter: logging.Formatter, acting: Callable[[], bool]) -> None:
         super().__init__()
-        self.formatter = formatter
+        self.formatter, self.acting = formatter, acting
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub.text(self.formatter.format(record))
+        line = self.formatter.format(record)
+        return scrub.text(line) if self.acting() else line
 
 
 def _chaos_section(seed: int | None, chaos: Any) -> str:

@@ -682,3 +682,105 @@ def test_a_body_whose_coding_cannot_be_read_here_is_refused_not_stored(monkeypat
     request = Request("POST", "https://router.huggingface.co/v1/chat/completions", (), b"{}")
     with pytest.raises(CassetteError, match=r"Content-Encoding 'zstd'.*pip install zstandard"):
         interaction(request, _observed(b"(\xb5/\xfd opaque frame", "zstd"))
+
+
+# -- channels a second secrets audit found (stop 43) --------------------------------------------------
+WRITES_EVERY_REPORT = """
+import json
+
+
+def pytest_runtest_logreport(report):  # as pytest-reportlog and pytest-html do: every report, a passing one too
+    with open("reports.jsonl", "a") as out:
+        out.write(json.dumps({"sections": report.sections, "user_properties": report.user_properties}) + "\\n")
+"""
+
+PRINTS_AND_RECORDS = f"""
+import logging
+
+
+def test_passes(record_property):
+    print("the app printed {LEAK}")
+    logging.getLogger("app").warning("calling with Bearer %s", "{LEAK}")
+    record_property("url", "https://router.huggingface.co/v1/models?api_key={LEAK}")
+
+
+def test_fails():
+    print("the app printed {LEAK} again")
+    assert False
+"""
+
+
+def test_what_a_plugin_writes_of_every_report_holds_no_token(pytester: pytest.Pytester) -> None:
+    """An audit: ``--report-log`` and pytest-html wrote a passing test's captured output (and a failing test's
+    teardown report, which carries it again) with the token; ``record_property`` values reached JUnit XML."""
+    pytester.makeconftest(WRITES_EVERY_REPORT)
+    pytester.makepyfile(test_prints=PRINTS_AND_RECORDS)
+    result = pytester.runpytest("-p", "hfrouter", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    written = (pytester.path / "reports.jsonl").read_text() + (pytester.path / "out.xml").read_text()
+    assert "the app printed" in written and "calling with" in written and "api_key=" in written
+    assert LEAK[3:] not in written
+
+
+SUBTESTS_PRINT = f"""
+import pytest
+
+
+def test_each(subtests, hfrouter):
+    for n in (1, 2):
+        with subtests.test(n=n):
+            print("the app printed {LEAK}")
+            assert n == 1
+"""
+
+
+@pytest.mark.skipif(not hasattr(pytest, "Subtests"), reason="pytest's own subtests: pytest 9")
+def test_a_subtests_output_holds_no_token(pytester: pytest.Pytester) -> None:
+    """An audit: a failing subtest's captured output is added after the report hook, and the parent's report
+    turns into a failure after it ("contains 1 failed subtest"): both showed the token."""
+    pytester.makepyfile(test_subtests=SUBTESTS_PRINT)
+    result = pytester.runpytest("-p", "hfrouter")
+    result.stdout.fnmatch_lines(["*contains 1 failed subtest*"])
+    assert "the app printed" in result.stdout.str()
+    assert LEAK[3:] not in result.stdout.str()
+
+
+MARKED_AND_NOT = f"""
+import logging
+import warnings
+
+import pytest
+
+
+def test_asks(hfrouter):
+    warnings.warn("asked, token {LEAK}")
+    logging.getLogger("app").warning("asked, calling with %s", "{LEAK}")
+
+
+def test_does_not_ask():
+    warnings.warn("not asked, token {LEAK}")
+    logging.getLogger("app").warning("not asked, calling with %s", "{LEAK}")
+"""
+
+
+def test_auto_loaded_the_logs_and_warnings_of_a_test_that_asked_hold_no_token(pytester: pytest.Pytester) -> None:
+    """An audit: auto-loaded (scope "marked"), a marked test's live log, log file and warning showed the token.
+    A test that did not ask keeps its output as it was: the plugin took no part in it."""
+    pytester.makepyfile(test_leaks=MARKED_AND_NOT)
+    result = pytester.runpytest_subprocess("-o", "log_cli=true", "--log-file=app.log", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    shown = result.stdout.str() + (pytester.path / "app.log").read_text()
+    asked = [line for line in shown.splitlines() if "asked, " in line and "not asked" not in line]
+    untouched = [line for line in shown.splitlines() if "not asked, " in line]
+    assert len(asked) >= 4 and len(untouched) >= 4  # live log, log file and warnings summary (text and source line)
+    assert not [line for line in asked if LEAK[3:] in line]
+    assert all(LEAK in line for line in untouched if "token" in line or "calling" in line)
+
+
+def test_a_known_secret_cut_by_pytests_shortened_repr_is_scrubbed() -> None:
+    """An audit: ``-l`` showed a long local with its middle cut out, and 23 of the token's characters after it."""
+    scrubber = scrub.Scrubber([LEAK])
+    shown = f'body = \'{{"x": "aaaa...{LEAK[-23:]}", ...\''
+    assert scrubber.text(shown) == 'body = \'{"x": "aaaa...REDACTED", ...\''
+    assert scrubber.text(f"'{LEAK[:20]}...tail'") == "'REDACTED...tail'"
+    assert scrubber.text(f"...{LEAK[-6:]} and ...abc") == f"...{LEAK[-6:]} and ...abc"  # too short to be one
