@@ -38,3 +38,6 @@ SHARED_DEFAULTS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
 
 # -- on an item: one per test ------------------------------------------------------------
 ACTS: pytest.StashKey[bool] = pytest.StashKey()
+#: how many markers the test itself carried when it was first set up: those a fixture or its body added
+#: later are that attempt's, gone when a plugin runs the test again (pytest-rerunfailures, flaky)
+OWN_MARKERS: pytest.StashKey[int] = pytest.StashKey()

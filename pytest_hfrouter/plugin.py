@@ -23,6 +23,7 @@ from ._keys import (
     LIBRARY,
     MAKE_ENGINE,
     OWN_LIVE,
+    OWN_MARKERS,
     POLICY,
     RUN,
     SETTINGS,
@@ -468,6 +469,11 @@ class TestHooks:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         settings = self.settings
+        first = item.stash.get(OWN_MARKERS, None)
+        if first is None:
+            item.stash[OWN_MARKERS] = len(item.own_markers)
+        elif len(item.own_markers) > first:  # run again: the markers the last attempt's fixtures added are not its
+            _forget_added_markers(item, first)
         marks = marks_of(item)
         if LIVE_MARKER in marks and settings.live is None:
             return  # skipped by its marker (pytest_collection_modifyitems)
@@ -569,6 +575,15 @@ class TestHooks:
                     running.end(item)
                 else:  # stepped aside (`_step_aside`, scope "all"): acting again
                     self.engine().every_test = self.policy.active = self.settings.scope.every_test
+
+
+def _forget_added_markers(item: pytest.Item, first: int) -> None:
+    """A test run again in the same session (pytest-rerunfailures, flaky, pytest-retry): the plugin's markers a
+    fixture or the body added to it in an earlier attempt are dropped, so each attempt starts as the first did and
+    its fixture adds them afresh (an audit: each rerun found one more copy, and the copies failed the test as
+    outages that never happened)."""
+    added = item.own_markers[first:]
+    item.own_markers[first:] = [mark for mark in added if not _ours(mark.name)]
 
 
 @pytest.fixture

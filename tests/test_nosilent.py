@@ -107,6 +107,61 @@ def test_an_outage_block_written_without_with_fails_the_test(hfapp: pytest.Pytes
     )
 
 
+@pytest.mark.parametrize("again", ["--reruns=2", "--count-attempts"])
+def test_a_test_run_again_meets_the_marker_its_fixture_adds_once(hfapp: pytest.Pytester, again: str) -> None:
+    """An audit: a fixture's ``request.applymarker`` stays on the test, so each rerun found one more copy, and
+    the copies failed a test whose app met the outage ("answered by scenario:provider-500 first (a closer
+    rule ...)"). Each attempt now starts with the markers the test was collected with. Rerun by
+    pytest-rerunfailures, or by a plugin that runs the protocol again itself (as pytest-retry does)."""
+    pytest.importorskip("pytest_rerunfailures")
+    hfapp.makeconftest(
+        """
+        import pytest
+        from _pytest.runner import runtestprotocol
+
+        def pytest_addoption(parser):
+            parser.addoption("--count-attempts", action="store_true")
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_protocol(item, nextitem):
+            if not item.config.getoption("count_attempts"):
+                return None
+            for attempt in range(3):  # a rerun plugin's loop, until the test passes
+                reports = runtestprotocol(item, nextitem=nextitem, log=False)
+                if all(report.passed for report in reports):
+                    break
+            for report in reports:
+                item.ihook.pytest_runtest_logreport(report=report)
+            return True
+        """
+    )
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        ATTEMPTS = []
+
+        @pytest.fixture
+        def novita_down(request):
+            request.applymarker(pytest.mark.hfrouter_outage("provider-500", provider="novita"))
+
+        def test_falls_back(novita_down, hfrouter):
+            ATTEMPTS.append(1)
+            with pytest.raises(Exception):
+                chat("novita")
+            assert chat("together").choices
+            assert [c.answered_by for c in hfrouter.calls if c.provider][:1] == ["scenario:provider-500"]
+            assert len(ATTEMPTS) == 3, "flaky: something else failed this attempt"
+        """
+    )
+    args = ["-p", "hfrouter", again] + (["-p", "rerunfailures"] if again.startswith("--reruns") else [])
+    result = hfapp.runpytest(*args)
+    outcomes = {k: v for k, v in result.parseoutcomes().items() if k != "seconds"}
+    assert outcomes == ({"passed": 1, "rerun": 2} if again.startswith("--reruns") else {"passed": 1})
+    result.stdout.no_fnmatch_line("*a closer rule*")
+
+
 def test_a_marker_a_fixture_adds_applies_or_fails_the_test(hfapp: pytest.Pytester) -> None:
     """A fixture that adds an outage marker (``request.applymarker``) runs after the plugin read the
     test's markers: the outage applies from the body on, as the user meant; a marker that is read
