@@ -94,6 +94,8 @@ def start(
         _yield_to_vcr(item, marks)
         exchange = engine.begin(Exchange(vcr=True), item.nodeid)
         return Running(exchange, marks, settings, engine, run, policy, seen=marker_count(item))
+    if run is not None:
+        run.attempt(item.nodeid)
     library = engine.library
     rules = [rule_of(m).fresh() for m in marks.get(OUTAGE, ())]
     case = each_case(item)

@@ -142,7 +142,7 @@ class RunSession:
         )
         #: the running tests' worst outcome so far, and what they did (`collect`, `add_verdicts`),
         #: until their last report makes them a record
-        self._outcomes: dict[str, str] = {}
+        self._outcomes: dict[str, list[pytest.TestReport]] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         #: scope "marked": the last test the plugin acted in (its warnings are recorded after its teardown)
         self._acted: str | None = None
@@ -286,23 +286,32 @@ class RunSession:
                 report.sections.append(("hfrouter chaos", _chaos_section(self.chaos_seed, chaos)))
             if when == "teardown":
                 self._chaos.pop(nodeid, None)
-        if hasattr(report, "wasxfail"):
-            outcome = "xfailed" if report.skipped else "xpassed"
-        elif report.passed and when != "teardown":
-            return  # the least an outcome can be: nothing to note until the last report
-        else:
-            outcome = report.outcome
-        worst = self._outcomes.get(nodeid)
-        if worst is None or _WORST[outcome] > _WORST[worst]:
-            worst = outcome
-        if when == "teardown":
-            self._outcomes.pop(nodeid, None)
-            record, clean = _record(nodeid, worst, self._pending.pop(nodeid, None))
-            self._add("tests", [record])
-            if clean:
-                self._clean.append(record)
-        else:
-            self._outcomes[nodeid] = worst
+        if when != "teardown":
+            if report.passed and not hasattr(report, "wasxfail"):
+                return  # the least an outcome can be: nothing to note until the last report
+            # read at the test's end: a plugin that runs the call again inside its report hook (pytest-retry)
+            # gives this report the last attempt's outcome after it (an audit: a test it rescued was "failed")
+            self._outcomes.setdefault(nodeid, []).append(report)
+            return
+        worst = _outcome(report)
+        for earlier in self._outcomes.pop(nodeid, ()):
+            outcome = _outcome(earlier)
+            if _WORST.get(outcome, _WORST["failed"]) > _WORST.get(worst, _WORST["failed"]):
+                worst = outcome
+        record, clean = _record(nodeid, worst, self._pending.pop(nodeid, None))
+        self._add("tests", [record])
+        if clean:
+            self._clean.append(record)
+
+    def attempt(self, nodeid: str) -> None:
+        """A test begins: a part of it still open is an earlier attempt's, which a plugin ended without its
+        teardown report (pytest-retry runs teardown, setup and call again inside the report hook): its traffic
+        and verdicts are dropped, as a rerun's are (`Report.merge_payload`)."""
+        if nodeid in self._pending or self._part.get("verdicts"):
+            self._pending.pop(nodeid, None)
+            verdicts = self._part.get("verdicts")
+            if verdicts:
+                self._part["verdicts"] = [entry for entry in verdicts if entry["test"] != nodeid]
 
     def add_recorded(
         self, nodeid: str, cassette: Path, written: int, failed: int, lost: int, named: bool, error: str | None = None
@@ -555,6 +564,12 @@ def _chaos_section(seed: int | None, chaos: Any) -> str:
 
 
 _NOTHING: dict[str, Any] = {}
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
 
 
 def _record(nodeid: str, outcome: str, pending: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:

@@ -224,6 +224,46 @@ def test_a_rerun_test_is_reported_by_its_last_attempt(hfapp: pytest.Pytester, in
     assert "1 test(s): 1 passed" in summary, summary
 
 
+RETRIES_IN_ITS_REPORT_HOOK = """
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # pytest-retry's way: a failed call is run again inside the report hook (teardown, setup, call through the
+    # hooks, no report hook of theirs), and the first report takes the last attempt's outcome
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or not report.failed:
+        return
+    hook = item.ihook
+    pytest.CallInfo.from_call(lambda: hook.pytest_runtest_teardown(item=item, nextitem=None), when="teardown")
+    item._initrequest()
+    pytest.CallInfo.from_call(lambda: hook.pytest_runtest_setup(item=item), when="setup")
+    again = pytest.CallInfo.from_call(lambda: hook.pytest_runtest_call(item=item), when="call")
+    retried = pytest.TestReport.from_item_and_call(item, again)
+    report.outcome, report.longrepr = retried.outcome, retried.longrepr
+"""
+
+
+def test_a_test_run_again_inside_the_report_hook_is_reported_by_its_last_attempt(
+    hfapp: pytest.Pytester, inner_run: InnerRun
+) -> None:
+    """An audit: pytest-retry runs a failed call again inside its report hook; the report kept the first
+    attempt's outcome (failed) and its verdicts (a retry storm) for a test that passed on its retry."""
+    hfapp.makeconftest(RETRIES_IN_ITS_REPORT_HOOK)
+    hfapp.makepyfile(test_rerun=RERUN_SUITE)
+
+    result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-report=r.json")
+
+    result.assert_outcomes(passed=1)
+    report = json.loads((hfapp.path / "r.json").read_text())
+    assert [(t["test"], t["outcome"]) for t in report["tests"]] == [("test_rerun.py::test_flaky", "passed")]
+    assert report["verdicts"] == [] and report["tests"][0]["verdicts"] == []  # the storm was the first attempt's
+    assert [c["status"] for c in report["tests"][0]["calls"]] == [500, 200]  # the last attempt's calls
+    result.stdout.no_fnmatch_line("*resilience verdicts*")
+
+
 TEARDOWN_ERROR_SUITE = """
 import pytest
 
