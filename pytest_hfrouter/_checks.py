@@ -79,12 +79,16 @@ def test_code(item: Any) -> frozenset[CodeType]:
     file is the app, and an exception it swallows never reached the test."""
     function = getattr(item, "obj", None)
     function = getattr(function, "__func__", function)  # a test method
+    # a Hypothesis ``@given`` test: its body is the handle's ``inner_test`` (its wrapper has no ``__wrapped__``:
+    # an audit, the test's own ``except`` went unseen)
+    inner = getattr(getattr(function, "hypothesis", None), "inner_test", None)
     codes = set()
-    while function is not None:
-        code = getattr(function, "__code__", None)
-        if code is not None:
-            codes.add(code)
-        function = getattr(function, "__wrapped__", None)
+    for start in (function, inner):
+        while start is not None:
+            code = getattr(start, "__code__", None)
+            if code is not None:
+                codes.add(code)
+            start = getattr(start, "__wrapped__", None)
     return frozenset(codes)
 
 
@@ -124,9 +128,8 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
 
     def hfrouter_tracer(frame: FrameType, event: str, arg: object) -> Any:
         code = frame.f_code
-        if code is raises_exit:
-            if frame.f_locals.get("exc_type") is not None:  # the block ended with the exception it expects, or not
-                exchange.caught_after = len(exchange.calls)
+        if code is raises_exit:  # the block ended with an exception (the one it expects, or not): the app's?
+            _raised_into(exchange, test, frame.f_locals)
             return None
         return local if code in test else None
 
@@ -149,6 +152,14 @@ def exceptions_reaching(exchange: Exchange, test: frozenset[CodeType]) -> Iterat
 _TRACER = "hfrouter_tracer"
 
 
+def _raised_into(exchange: Exchange, test: frozenset[CodeType], exiting: dict[str, Any]) -> None:
+    """``pytest.raises(...).__exit__`` (its locals): the exception that ended its block, if the app raised it
+    (an audit: a block around the test's own ``1 / 0`` counted, and erased a truncated-stream-accepted)."""
+    raised = exiting.get("exc_val")
+    if isinstance(raised, BaseException):
+        _reached(exchange, test, raised.__traceback__)
+
+
 def _reached(exchange: Exchange, test: frozenset[CodeType], origin: TracebackType | None) -> None:
     """An exception is in the test's frame: raised by the app (its traceback ends outside the test's code)?"""
     if origin is None:  # thrown into a coroutine or generator of the test: no traceback
@@ -157,6 +168,21 @@ def _reached(exchange: Exchange, test: frozenset[CodeType], origin: TracebackTyp
         origin = origin.tb_next
     if origin.tb_frame.f_code not in test:  # raised by the app, not by the test itself
         exchange.caught_after = len(exchange.calls)
+
+
+def _unwatched_why() -> str:
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return (
+            "another trace function was set (coverage.py's, a debugger's), which the plugin leaves in place on "
+            "Python < 3.12, so it could not see whether the app's exception reached the test (Python 3.12 and newer "
+            "judge it beside any such tool)"
+        )
+    held = ", ".join(f"{i}: {monitoring.get_tool(i) or 'free again now'}" for i in _TOOL_IDS)
+    return (
+        f"the sys.monitoring tool ids the plugin watches with were both taken by other tools ({held}), so it "
+        "could not see whether the app's exception reached the test. Let one of them go while the test runs"
+    )
 
 
 #: the ``sys.monitoring`` tool ids no Python tool claims (0 debugger, 1 coverage, 2 profiler, 5 optimizer)
@@ -184,8 +210,7 @@ def _monitored(monitoring: Any, exchange: Exchange, test: frozenset[CodeType]) -
             _reached(exchange, test, exception.__traceback__)
 
     def started(code: CodeType, offset: int) -> None:
-        if sys._getframe(1).f_locals.get("exc_type") is not None:  # the block ended with an exception
-            exchange.caught_after = len(exchange.calls)
+        _raised_into(exchange, test, sys._getframe(1).f_locals)  # the block ended with an exception: the app's?
 
     monitoring.use_tool_id(tool, _NAME)
     try:
@@ -246,11 +271,7 @@ def after_call(
     chain = resilience.chain if resilience is not None and resilience.chain is not None else settings.chain
     findings.verdicts = verdicts_of(exchange, passed=passed, chain=chain, storm_limit=settings.retry_storm)
     if exchange.unwatched and passed and any(call.truncates_stream and not call.unread for call in exchange.calls):
-        findings.warnings.append(
-            "pytest-hfrouter: truncated-stream-accepted was not judged: another trace function was set (coverage.py's, "
-            "a debugger's), which the plugin leaves in place on Python < 3.12, so it could not see whether the app's "
-            "exception reached the test (Python 3.12 and newer judge it beside any such tool)"
-        )
+        findings.warnings.append(f"pytest-hfrouter: truncated-stream-accepted was not judged: {_unwatched_why()}")
     if resilience is not None and passed and not chain:
         _unjudged_chain(findings, exchange)
     allowed = resilience.allow if resilience is not None else ()
@@ -294,6 +315,8 @@ def _unjudged_chain(findings: Findings, exchange: Exchange) -> None:
     last = inference[-1]
     if last.fault is None and last.status in ACCOUNT_WIDE:
         return  # stopping there is right whatever the chain
+    if last.stream and last.status == 200:
+        return  # a stream that broke after it began: stopping is right whatever the chain (`verdicts._gave_up_early`)
     findings.warnings.append(
         f"pytest-hfrouter: the app's last router call failed ({last.fault or last.status} from {last.provider}) and "
         "the test passed, but no fallback chain is set, so gave-up-early (did the app stop while providers were "

@@ -704,6 +704,104 @@ def test_an_app_in_the_test_file_that_shows_half_is_still_seen(resilapp: pytest.
     assert reported(result) == [("test_flawed_inline", "truncated-stream-accepted")]
 
 
+def test_what_only_the_test_itself_raises_does_not_hide_a_half_answer(resilapp: pytest.Pytester) -> None:
+    """An audit: a ``pytest.raises`` block around the test's own ``1 / 0``, after the app showed half an answer,
+    counted as the app's exception reaching the test, and the verdict went unjudged (a green run). The test's own
+    exception does not count, in a ``pytest.raises`` block as in a ``try``; the app's still does."""
+    resilapp.makepyfile(
+        test_vd_own_raises="""
+        import pytest
+        import resilapp
+
+        pytestmark = pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+
+        def test_flawed_then_raises_itself(hfrouter):
+            assert resilapp.shows_half_an_answer()
+            with pytest.raises(ZeroDivisionError):
+                1 / 0
+            assert [v.name for v in hfrouter.verdicts] == ["truncated-stream-accepted"]
+
+        def test_good(hfrouter):
+            with pytest.raises(resilapp.AppError):
+                resilapp.refuses_half_an_answer()
+            assert hfrouter.verdicts == []
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+    assert reported(result) == [("test_flawed_then_raises_itself", "truncated-stream-accepted")]
+
+
+def test_a_hypothesis_test_that_catches_the_apps_error_in_its_body_is_no_verdict(resilapp: pytest.Pytester) -> None:
+    """An audit: a ``@given`` test's body is Hypothesis's ``inner_test`` (its wrapper names no ``__wrapped__``),
+    so its own ``except`` was not the test's code, and a correct app was judged to show half an answer."""
+    pytest.importorskip("hypothesis")
+    resilapp.makepyfile(
+        test_vd_given="""
+        import pytest
+        import resilapp
+        from hypothesis import given, settings, strategies as st
+
+        @pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+        @settings(max_examples=2, deadline=None, database=None)
+        @given(st.integers())
+        def test_catches(n):
+            try:
+                resilapp.refuses_half_an_answer()
+            except resilapp.AppError:
+                pass
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter", "-o", "hfrouter_verdicts=fail")
+    result.assert_outcomes(passed=1)
+    assert verdict_lines(result) == []
+
+
+def test_no_chain_is_asked_for_after_a_stream_that_broke_once_it_began(resilapp: pytest.Pytester) -> None:
+    """An audit: stopping after a stream that broke once it had begun is never giving up early, yet the
+    "gave-up-early was not judged, name the chain" warning came, and failed the test under -W error."""
+    resilapp.makepyfile(
+        test_vd_no_chain="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_resilient
+        @pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+        def test_refuses(hfrouter):
+            with pytest.raises(resilapp.AppError):
+                resilapp.refuses_half_an_answer()
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring: Python 3.12")
+def test_the_tool_ids_held_by_others_are_named(resilapp: pytest.Pytester) -> None:
+    """An audit: with sys.monitoring's ids 3 and 4 both taken by other tools, the plugin could not watch, and its
+    warning spoke of a trace function on Python < 3.12."""
+    resilapp.makeconftest(
+        FRESH_LOOKUPS + "\nimport sys\n\ndef pytest_configure(config):\n"
+        "    sys.monitoring.use_tool_id(3, 'agent-a')\n    sys.monitoring.use_tool_id(4, 'agent-b')\n\n"
+        "def pytest_unconfigure(config):\n    sys.monitoring.free_tool_id(3)\n    sys.monitoring.free_tool_id(4)\n"
+    )
+    resilapp.makepyfile(
+        test_vd_held="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("stream-cut", provider="novita")
+        def test_flawed():
+            assert resilapp.shows_half_an_answer()
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*truncated-stream-accepted was not judged: the sys.monitoring tool ids * (3: agent-a, 4: agent-b)*"]
+    )
+
+
 def test_truncated_stream_that_fails_the_test_is_no_verdict(resilapp: pytest.Pytester) -> None:
     resilapp.makepyfile(
         test_vd_truncated_failing="""
