@@ -398,6 +398,17 @@ def _url(label: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _placed(raw: str, label: str, rootpath: Path) -> str:
+    """A path as the user gave it, placed: ``~`` expanded (as pytest expands ``--junitxml``'s), and a relative
+    one from the ini (``label`` not an option's ``--...``) under rootdir, as every ini path is, one from the
+    command line under the folder pytest was started in (an audit: the ini's report went to ``tests/reports/``
+    from ``tests/``, and ``~/x`` was a folder named ``~``)."""
+    path = os.path.expanduser(str(raw))
+    if not label.startswith("--") and not os.path.isabs(path):
+        path = str(rootpath / path)
+    return path
+
+
 def output_path(label: str, raw: str, example: str) -> Path:
     """A file the run will write (report, summary): refused now if it never could be."""
     path = Path(raw)
@@ -516,7 +527,9 @@ def resolve(
     cassette_option = option("hfrouter_cassette_dir")
     cassette_ini = ini("hfrouter_cassette_dir")
     cassette_dir = (
-        Path(cassette_option).resolve() if cassette_option else (rootpath / cassette_ini if cassette_ini else None)
+        Path(_placed(cassette_option, "--", rootpath)).resolve()
+        if cassette_option
+        else (Path(_placed(cassette_ini, "", rootpath)) if cassette_ini else None)
     )
     if cassette_dir is not None and not cassette_dir.is_dir():
         label, raw = (
@@ -533,6 +546,7 @@ def resolve(
             )
     baseline, baseline_label = given("hfrouter_baseline")
     if baseline:
+        baseline = _placed(baseline, baseline_label, rootpath)
         _check_report(Path(baseline), baseline_label)
     paths: dict[str, Path | None] = {}
     labels: dict[str, str] = {}
@@ -542,7 +556,7 @@ def resolve(
         ("hfrouter_html", "hfrouter-coverage.html"),
     ):
         raw, label = given(name)
-        paths[name] = output_path(label, raw, example) if raw else None
+        paths[name] = output_path(label, _placed(raw, label, rootpath), example) if raw else None
         labels[name] = label
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # every run that calls the router writes its outage coverage there
@@ -570,7 +584,11 @@ def resolve(
         except ValueError as exc:
             raise pytest.UsageError(f"hfrouter_max_age: {exc}") from None
     harvest_ini = ini("hfrouter_harvest_dir")
-    harvest_dir = rootpath / harvest_ini if harvest_ini else (cassette_dir or rootpath / "cassettes") / "harvested"
+    harvest_dir = (
+        Path(_placed(harvest_ini, "", rootpath))
+        if harvest_ini
+        else (cassette_dir or rootpath / "cassettes") / "harvested"
+    )
     if harvest_ini and harvest_dir.exists() and not harvest_dir.is_dir():
         raise pytest.UsageError(
             f"hfrouter_harvest_dir={harvest_ini}: is a file, not a folder; name a folder for the candidate scenarios"
@@ -627,7 +645,9 @@ def resolve(
         check_orphans=bool(option("hfrouter_check_orphans")),
         on_unplayed=on_unplayed,
         on_unmatched=on_unmatched,
-        scenario_dirs=tuple(rootpath / line.strip() for line in ini("hfrouter_scenario_dirs") if line.strip()),
+        scenario_dirs=tuple(
+            Path(_placed(line.strip(), "", rootpath)) for line in ini("hfrouter_scenario_dirs") if line.strip()
+        ),
         html=paths["hfrouter_html"],
         **chaos,
         resets=resets,

@@ -496,3 +496,24 @@ def test_numbers_in_native_toml_are_read(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "hfrouter")
     result.assert_outcomes(failed=1)  # two calls are a storm at hfrouter_retry_storm = 1: the number was read
     result.stdout.fnmatch_lines(["*retry-storm: 2 calls to novita*"])
+
+
+def test_ini_paths_are_under_rootdir_and_option_paths_under_the_start_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: the ini's report, summary and baseline went under the folder pytest was started in (from
+    ``tests/``: ``tests/reports/``), where its cassette dir is under rootdir; and ``~`` was a folder named ``~``."""
+    home = pytester.path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    pytester.makeini("[pytest]\nhfrouter_report = reports/r.json\nhfrouter_summary = reports/s.md\n")
+    pytester.mkpydir("tests").joinpath("test_one.py").write_text("def test_one():\n    pass\n")
+    monkeypatch.chdir(pytester.path / "tests")
+    result = pytester.runpytest("-p", "hfrouter", "--hfrouter-html=~/page.html", "--junitxml=~/junit.xml")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "reports" / "r.json").is_file() and (pytester.path / "reports" / "s.md").is_file()
+    assert not (pytester.path / "tests" / "reports").exists()
+    assert (home / "page.html").is_file() and (home / "junit.xml").is_file()  # as pytest's own option
+    assert not (pytester.path / "tests" / "~").exists()
+    again = pytester.runpytest("-p", "hfrouter", "--hfrouter-report=r2.json")  # an option: where pytest started
+    again.assert_outcomes(passed=1)
+    assert (pytester.path / "tests" / "r2.json").is_file()
