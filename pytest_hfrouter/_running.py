@@ -46,6 +46,7 @@ from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
 from .cassette_paths import (
     cassette_listing,
     default_cassette,
+    default_near_miss,
     item_cassettes,
     module_cassette_dir,
     record_command,
@@ -427,6 +428,17 @@ def _loaded_cassettes(
             pytrace=False,
         )
     if not found and not missing:
+        near = None if settings.records or CASSETTE in marks else default_near_miss(item, settings.cassette_dir)
+        if near is not None:
+            exact = default_cassette(item.path, getattr(getattr(item, "cls", None), "__name__", None), item.name,
+                                     settings.cassette_dir)  # fmt: skip
+            pytest.fail(
+                f"pytest-hfrouter: {item.nodeid}: its default cassette would be {exact}, and there is none; "
+                f"{near} has its name but for case or suffix, so it is not read (default cassettes are matched "
+                f"exactly, on every file system). Rename it to {exact.name}, or name it: "
+                f'@pytest.mark.{CASSETTE}("{near.name}")',
+                pytrace=False,
+            )
         return []
     cassettes = [_recording_into(tried[0]) for _, tried in missing]
     for path in dict.fromkeys(found):  # named twice (module and test): once

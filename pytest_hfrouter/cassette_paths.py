@@ -191,6 +191,29 @@ def item_cassettes(
 _KINDS = (".yaml", ".json")
 
 
+def default_near_miss(item: Any, cassette_dir: Path | None) -> Path | None:
+    """A file beside where the test's default cassette would be whose name is the cassette's but for case or
+    suffix (``Test_X.yaml``, ``test_x.yml``, ``test_x.YAML`` for ``test_x.yaml``): meant as its cassette, and never
+    read (an audit: the test passed on the healthy library, with no word of the file). None if there is none."""
+    folder = module_cassette_dir(str(item.path), cassette_dir)
+    present = cassette_listing(folder)
+    if not present:
+        return None
+    cls = getattr(item, "cls", None)
+    stems = {
+        default_cassette_name(cls.__name__ if cls else None, name).lower()
+        for name in (item.name, getattr(item, "originalname", item.name))
+    }
+    near = sorted(
+        name for name in present if os.path.splitext(name.lower()) in {(s, k) for s in stems for k in _NEAR_KINDS}
+    )
+    return folder / near[0] if near else None
+
+
+#: a default cassette's suffixes as a file may have them by mistake (read: ``.yaml``, ``.json``, in lower case)
+_NEAR_KINDS = (".yaml", ".yml", ".json")
+
+
 @functools.lru_cache(maxsize=1024)
 def cassette_listing(folder: Path) -> frozenset[str]:
     """The cassette files in a folder, listed once (a recording clears this cache)."""

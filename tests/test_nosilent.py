@@ -2150,3 +2150,28 @@ def test_a_flag_read_by_an_app_from_the_mapping_itself_is_said_so() -> None:
     assert finding is not None
     assert "the test's only calls it matched were mapping look-ups" in finding.reason
     assert "named their provider" not in finding.reason
+
+
+@pytest.mark.parametrize("name", ["Test_Reads.yaml", "test_reads.yml", "test_reads.YAML", "test_reads.JSON"])
+def test_a_default_cassette_named_but_for_case_or_suffix_fails_the_test(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter, name: str
+) -> None:
+    """An audit: ``test_reads.yml`` (or ``Test_Reads.yaml``) beside where the default cassette goes was never
+    read, and the test passed on the healthy library with no word of the file."""
+    write_cassette(f"cassettes/test_near/{name}", content="mine")
+    hfapp.makepyfile(
+        test_near="""
+        from hfapp import chat
+
+        def test_reads():
+            assert chat("novita").choices[0].message.content == "mine"
+
+        def test_other():
+            assert chat("novita").choices
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*test_reads: its default cassette would be *test_reads.yaml, and there is none; *{name} has its name but*"]
+    )
