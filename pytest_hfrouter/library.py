@@ -420,7 +420,9 @@ def _private(folder: Path) -> bool:
 
 
 def scenario_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    """A user folder's scenario files: its YAML files, in sub-folders too and whatever the suffix's case, as lint
+    walks them (an audit: ``provider-500.YAML`` and ``novita/provider-500.yaml`` were skipped in silence)."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
 
 
 def load_user_scenarios(folder: Path) -> list[Scenario]:

@@ -901,6 +901,16 @@ def test_a_scenario_that_truncates_a_stream_must_say_whether_it_does(tmp_path: P
     assert "metadata.hfrouter.truncates_stream: true" in str(excinfo.value)
 
 
+def test_a_scenario_folder_is_read_in_sub_folders_and_whatever_the_suffixs_case(tmp_path: Path) -> None:
+    """A paths audit: ``x.YAML`` and a file in a sub-folder were skipped in silence (lint read them), so a
+    ``shadow: true`` scenario never replaced the shipped one and the test passed on the shipped body."""
+    (tmp_path / "novita").mkdir()
+    (tmp_path / "novita" / "deep-cut.yaml").write_text(_scenario_from_shipped("stream-cut", "deep-cut", truncates=True))
+    (tmp_path / "upper-cut.YAML").write_text(_scenario_from_shipped("stream-cut", "upper-cut", truncates=True))
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    assert sorted(s.name for s in load_user_scenarios(tmp_path)) == ["deep-cut", "upper-cut"]
+
+
 def test_the_shipped_truncating_scenarios_declare_it() -> None:
     library = shipped_library()
     assert sorted(s.name for s in library.scenarios.values() if s.truncates_stream) == [
