@@ -409,11 +409,12 @@ def _placed(raw: str, label: str, rootpath: Path) -> str:
     return path
 
 
-def output_path(label: str, raw: str, example: str) -> Path:
-    """A file the run will write (report, summary): refused now if it never could be."""
-    path = Path(raw)
+def output_path(label: str, raw: str, example: str, placed: str | None = None) -> Path:
+    """A file the run will write (report, summary): refused now if it never could be (``placed``: ``raw``
+    where it is, `_placed`; the messages say it as the user wrote it)."""
+    path = Path(placed or raw)
     if path.is_dir():
-        raise pytest.UsageError(f"{label}={raw}: is a folder; name a file in it, e.g. {label}={path / example}")
+        raise pytest.UsageError(f"{label}={raw}: is a folder; name a file in it, e.g. {label}={Path(raw) / example}")
     if path.exists() and not path.is_file():  # a pipe, /dev/stdout: written to as it is
         if not os.access(path, os.W_OK):
             raise pytest.UsageError(f"{label}={raw}: is not writable; pick a path you can write to")
@@ -556,7 +557,7 @@ def resolve(
         ("hfrouter_html", "hfrouter-coverage.html"),
     ):
         raw, label = given(name)
-        paths[name] = output_path(label, _placed(raw, label, rootpath), example) if raw else None
+        paths[name] = output_path(label, raw, example, _placed(raw, label, rootpath)) if raw else None
         labels[name] = label
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:  # every run that calls the router writes its outage coverage there

@@ -128,10 +128,27 @@ def record_command(nodeid: str, mode: str = "record", config: Any = None) -> str
     """The command that records (``record``) or re-records (``rewrite``) one test's cassette, to paste into a
     shell: the node id quoted (an id may hold a ``'``), and run from the rootdir, which the node id is relative
     to (``config``: the run's, when pytest was started elsewhere, from a subfolder say; an audit)."""
-    where = ""
-    if config is not None and config.invocation_params.dir != config.rootpath:
-        where = f"cd {_quoted(str(config.rootpath))} && "
-    return f"{where}HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode={mode} {_quoted(nodeid)}"
+    where, options = "", ""
+    if config is not None:
+        if config.invocation_params.dir != config.rootpath:
+            where = f"cd {_quoted(str(config.rootpath))} && "
+        options = "".join(f" {flag} {_quoted(value)}" for flag, value in _placing_options(config))
+    return f"{where}HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode={mode}{options} {_quoted(nodeid)}"
+
+
+def _placing_options(config: Any) -> list[tuple[str, str]]:
+    """The options of this run that say where cassettes go (an audit: a command without the run's
+    ``--hfrouter-cassette-dir`` recorded into the default folder, and replay still found nothing)."""
+    given = config.known_args_namespace
+    found = []
+    if getattr(given, "inifilename", None):
+        found.append(("-c", str(config.inipath)))
+    if getattr(given, "rootdir", None):
+        found.append(("--rootdir", str(config.rootpath)))
+    cassette_dir = getattr(config.option, "hfrouter_cassette_dir", None)
+    if cassette_dir:
+        found.append(("--hfrouter-cassette-dir", str(Path(os.path.expanduser(cassette_dir)).resolve())))
+    return found
 
 
 def _quoted(text: str) -> str:

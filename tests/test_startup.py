@@ -89,7 +89,8 @@ USAGE = {
     ),
     "baseline-in-ini-missing": Case(
         ini="hfrouter_baseline = b.json",
-        expected=("ERROR: hfrouter_baseline b.json: no such file. Pass a report written by --hfrouter-report *"),
+        # under rootdir, as every ini path: the message says where it looked
+        expected=("ERROR: hfrouter_baseline /*/b.json: no such file. Pass a report written by --hfrouter-report *"),
     ),
     "cassette-dir-is-a-file": Case(
         ("--hfrouter-cassette-dir=c.yaml",),

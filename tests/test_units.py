@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -717,11 +718,21 @@ def test_the_record_command_pastes_into_a_shell_from_anywhere(tmp_path: Path) ->
 
     class Config:
         rootpath = tmp_path
+        inipath = tmp_path / "ci" / "pytest.ini"
         invocation_params = type("Params", (), {"dir": tmp_path / "tests"})()
+        known_args_namespace = SimpleNamespace()
+        option = SimpleNamespace()
 
     assert record_command("t.py::test", config=Config()).startswith(f"cd '{tmp_path}' && HF_TOKEN=hf_... pytest ")
     Config.invocation_params.dir = tmp_path
     assert record_command("t.py::test", config=Config()).startswith("HF_TOKEN=hf_...")
+    # the options that say where cassettes go (a paths audit: without them, the command recorded elsewhere)
+    Config.known_args_namespace = SimpleNamespace(inifilename="ci/pytest.ini", rootdir=str(tmp_path))
+    Config.option = SimpleNamespace(hfrouter_cassette_dir=str(tmp_path / "cassettes"))
+    assert record_command("t.py::test", config=Config()) == (
+        f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record -c '{tmp_path}/ci/pytest.ini' "
+        f"--rootdir '{tmp_path}' --hfrouter-cassette-dir '{tmp_path}/cassettes' 't.py::test'"
+    )
 
 
 def test_the_spool_carries_whole_lines_only(tmp_path: Path) -> None:
