@@ -422,9 +422,15 @@ def _loaded_cassettes(
     for given, tried in missing:
         if settings.records:  # recording makes it, at the first place replay looks
             continue
+        slash = (
+            "\n  (write / between folders: a backslash is part of a file's name on Linux and macOS)"
+            if "\\" in given
+            else ""
+        )
         pytest.fail(
             f"pytest-hfrouter: @pytest.mark.{CASSETTE}({given!r}): no such cassette; looked at:\n"
-            + "\n".join(f"  - {p}" + (" (a folder, not a cassette file)" if p.is_dir() else "") for p in tried),
+            + "\n".join(f"  - {p}" + (" (a folder, not a cassette file)" if p.is_dir() else "") for p in tried)
+            + slash,
             pytrace=False,
         )
     if not found and not missing:

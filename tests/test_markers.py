@@ -461,6 +461,20 @@ def test_cassette_marker_with_a_missing_file_names_it(pytester: pytest.Pytester)
     )
 
 
+def test_a_cassette_path_with_a_backslash_is_told_to_use_a_slash(
+    pytester: pytest.Pytester, write_cassette: CassetteWriter
+) -> None:
+    """A paths audit: ``hfrouter_cassette("cassettes\\x.yaml")`` (a Windows habit) named no file, and the message
+    did not say why."""
+    write_cassette("cassettes/test_slash/sub/x.yaml")
+    pytester.makepyfile(
+        test_slash='import pytest\n\n@pytest.mark.hfrouter_cassette("sub\\\\x.yaml")\ndef test_it():\n    pass\n'
+    )
+    result = pytester.runpytest("-p", "hfrouter")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*(write / between folders: a backslash is part of a file's name on Linux and macOS)"])
+
+
 MALFORMED = {
     "yaml_error": ("interactions: [\n  - {request: \n", "not valid YAML*"),
     "no_interactions": (
