@@ -310,6 +310,8 @@ class Running:
         )
         if findings.skip is not None:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
+        if self.settings.live is None and len(exchange.calls) > 1 and not exchange.virtual:
+            _waited_for_real(item, exchange)
         if self.run is not None and findings.verdicts:
             self.run.add_verdicts(item.nodeid, findings.verdicts)
         path, line, _ = item.location
@@ -338,6 +340,29 @@ class Running:
         if settings.records and exchange.recorded:
             assert self.run is not None  # a recording run has its report
             _write_recording(item, settings, exchange, self.run, named=CASSETTE in self.marks)
+
+
+#: the real seconds between a replayed test's first and last call past which it is said (once a run)
+WAITED_FOR_REAL_S = 5.0
+_WAITED: pytest.StashKey[bool] = pytest.StashKey()
+
+
+def _waited_for_real(item: pytest.Item, exchange: Exchange) -> None:
+    """A replayed test whose calls lay seconds apart: the app waited for real (a retry library's backoff, a
+    Retry-After), where replayed answers come at once (an audit: a test of a correct app took 110 s, and nothing
+    said why nor how to make it take none)."""
+    span = exchange.calls[-1].at - exchange.calls[0].at
+    if span > WAITED_FOR_REAL_S and not item.config.stash.get(_WAITED, False):
+        item.config.stash[_WAITED] = True
+        note(
+            item.config,
+            f"{item.nodeid} spent {round(span) if span >= 10 else round(span, 1)} s between its first and last "
+            "router call, where replayed answers "
+            "come at once: the app waited for real (a backoff, a Retry-After). Run its calls in "
+            "hfrouter.virtual_time(): the waits are kept, counted on the test's clock and judged, and take no "
+            "time (said once a run)",
+            aside=True,
+        )
 
 
 #: a body with nothing to watch (reusable: it holds no state)

@@ -366,6 +366,7 @@ class Engine:
                 truncates_stream=answer.truncates_stream and route.stream,  # of a streamed call only
                 looked_up_for=looked_up_for,
                 body=request.body,
+                slept=exchange.virtual,
             )
         )
         # a faulted answer, and a stream a scenario breaks, know their call (`spared`, `unread` find it)
@@ -430,6 +431,7 @@ class Engine:
                     exchange.now(),
                     retry_after=retry_after(observed.headers),
                     body=request.body,
+                    slept=exchange.virtual,
                 )
             )
             from .live import Drift, LiveCall, shape_differences

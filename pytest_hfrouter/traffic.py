@@ -248,6 +248,9 @@ class Call:
     #: the request's body as sent: verdicts tell a retry of one question from another request by it
     #: (`verdicts.question`); in no report
     body: bytes | None = field(default=None, repr=False, compare=False)
+    #: the test's virtual time when it was made (``hfrouter.virtual_time()``'s sleeps so far, part of ``at``): the
+    #: waits the app asked for between two calls, exactly, which ``at`` holds with the calls' own time added
+    slept: float = field(default=0.0, repr=False, compare=False)
 
     # One is made per request: a frozen dataclass's own __init__ sets each field through
     # object.__setattr__ (about 1.9 us for these fields); one dict update costs a third of that.
@@ -272,6 +275,7 @@ class Call:
         spared: bool = False,
         unread: bool = False,
         body: bytes | None = None,
+        slept: float = 0.0,
     ) -> None:
         self.__dict__.update(
             provider=provider,
@@ -292,6 +296,7 @@ class Call:
             spared=spared,
             unread=unread,
             body=body,
+            slept=slept,
         )
 
     @property

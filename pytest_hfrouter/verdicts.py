@@ -105,6 +105,9 @@ def question(call: Call) -> object:
 
 
 def _who(call: Call) -> str:
+    if call.route == MAPPING:
+        made_for = f" (made for {call.looked_up_for}'s calls)" if call.looked_up_for else ""
+        return f"the Hub's mapping look-up of {call.model or '-'}{made_for}"
     return f"{call.provider or '-'} {call.model or '-'}"
 
 
@@ -124,10 +127,16 @@ def judge(
     """
     inference = [c for c in calls if c.route in INFERENCE_KINDS]
     # One request's tries: the calls to one provider x model that ask the same (`question`), so that
-    # the app's other requests to it (concurrent ones) are no retries of it.
+    # the app's other requests to it (concurrent ones) are no retries of it. The Hub's mapping look-ups made
+    # for one provider's calls of one model are tries too: an app that retries a call whose look-up failed
+    # (the Hub down) makes one each time (an audit: twelve failed look-ups in a row were judged nothing).
     by_pair: dict[tuple[str | None, str | None, object], list[Call]] = {}
     for call in inference:
         by_pair.setdefault((*_pair(call), question(call)), []).append(call)
+    if any(c.route == MAPPING and c.failed for c in calls):
+        for call in calls:
+            if call.route == MAPPING:
+                by_pair.setdefault((call.looked_up_for, (call.model or "").lower() or None, MAPPING), []).append(call)
     verdicts: list[Verdict] = []
     for pair_calls in by_pair.values():
         who = _who(pair_calls[0])
@@ -144,7 +153,7 @@ def judge(
             first, second = early
             explanation = (
                 f"{who} was called again after {second.at - first.at:.1f} s; the answer asked for "
-                f"{first.retry_after:g} s"
+                f"{first.retry_after:g} s{_no_wait_hint([second.at - first.at])}"
             )
             verdicts.append(Verdict(RETRY_AFTER_IGNORED, explanation, early))
         verdicts += _no_backoff(pair_calls)
@@ -177,14 +186,18 @@ def _server_failure(call: Call) -> bool:
     return call.fault is not None or (call.status is not None and call.status >= 500)
 
 
-#: a gap "grows" only beyond the noise of measuring it: the time the calls themselves took
-_GAP_NOISE_S = 0.05
-_GAP_NOISE_RATIO = 1.1
+#: a gap "grows" only beyond the noise of measuring it: the time the calls themselves took. The waits the app
+#: slept in ``hfrouter.virtual_time()`` are known exactly: there a jittered backoff's draws that differ by a
+#: few per cent are told from one wait again (an audit: stamina's defaults, three tries, were judged no-backoff
+#: one run in five)
+_WALL_NOISE = (0.05, 1.1)
+_EXACT = (1e-9, 1.0 + 1e-9)
 
 
-def _grows(earlier: float, later: float) -> bool:
+def _grows(earlier: float, later: float, noise: tuple[float, float] = _WALL_NOISE) -> bool:
     """A real wall-clock gap carries the calls' own duration: equal waits must not look like growing ones."""
-    return later > earlier * _GAP_NOISE_RATIO + _GAP_NOISE_S
+    absolute, ratio = noise
+    return later > earlier * ratio + absolute
 
 
 def _no_backoff(pair_calls: list[Call]) -> list[Verdict]:
@@ -196,23 +209,37 @@ def _no_backoff(pair_calls: list[Call]) -> list[Verdict]:
         retries = run + ([call] if call is not None and run else [])
         if len(retries) >= 3:
             gaps = [b.at - a.at for a, b in itertools.pairwise(retries)]
+            waits = [b.slept - a.slept for a, b in itertools.pairwise(retries)]
+            judged, noise = (waits, _EXACT) if any(waits) else (gaps, _WALL_NOISE)
             # Backoff with jitter (tenacity's wait_random_exponential, backoff.expo's default "full jitter")
             # may draw a shorter wait after a longer one, and now and then only shorter ones: 0.96 s, 0.28 s,
             # 0.10 s (an audit: backoff's defaults were judged no-backoff in about one run in twelve). No
             # backoff is the same wait each time: no gap outgrows the first, and none falls short of it.
-            first, later = gaps[0], gaps[1:]
-            if not _grows(first, max(later)) and not _grows(min(later), first):
-                shown = ", ".join(f"{gap:.2f} s" for gap in gaps)
+            first, later = judged[0], judged[1:]
+            if not _grows(first, max(later), noise) and not _grows(min(later), first, noise):
+                shown = ", ".join(f"{gap:.3f} s" if gap < 0.01 else f"{gap:.2f} s" for gap in gaps)
+                failures = ", ".join(dict.fromkeys(str(c.fault or c.status) for c in retries if _server_failure(c)))
                 return [
                     Verdict(
                         NO_BACKOFF,
-                        f"{_who(retries[0])} was retried after 5xx answers with gaps {shown}: the same wait each "
-                        "time, not growing",
+                        f"{_who(retries[0])} was retried after failures ({failures}) with gaps {shown}: the same "
+                        f"wait each time, not growing{_no_wait_hint(gaps)}",
                         tuple(retries),
                     )
                 ]
         run = []
     return []
+
+
+def _no_wait_hint(gaps: Sequence[float]) -> str:
+    """Gaps of nothing: the app's retry library may have had its waits turned off by the test."""
+    if max(gaps) >= 0.01:
+        return ""
+    return (
+        " (no wait at all: if the test turned the retry library's waits off, stamina.set_testing() or tenacity's "
+        "sleep=, the app's backoff was not put to the test; wrap the calls in hfrouter.virtual_time() instead, "
+        "which keeps the waits and takes no time)"
+    )
 
 
 def _truncated(calls: list[Call], passed: bool, caught_after: int) -> list[Verdict]:
@@ -286,6 +313,11 @@ def _facts(calls: Sequence[Call], chain: Sequence[str], removed: bool) -> set[st
         if failed:
             held.add(FAILED)
         if call.route not in INFERENCE_KINDS:
+            if failed and call.route == MAPPING:  # a retried call whose look-up failed (`judge`)
+                looked_up = (f"{MAPPING}:{call.looked_up_for}", call.model)
+                if looked_up in seen:
+                    held.add(REPEATED)
+                seen.add(looked_up)
             continue
         if failed:
             held.add(INFERENCE_FAILED)

@@ -845,7 +845,7 @@ def test_a_call_is_made_with_exactly_its_fields() -> None:
         "novita", "m", "provider", "POST", "https://router.huggingface.co/novita", 500, None, "healthy", False, 1.5
     )
     assert (call.status, call.at, call.scenarios, call.spared) == (500, 1.5, (), False)
-    assert dataclasses.replace(call, spared=True) == Call(*dataclasses.astuple(call)[:-3], spared=True)
+    assert dataclasses.replace(call, spared=True) == Call(*dataclasses.astuple(call)[:-4], spared=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         call.status = 200  # type: ignore[misc]
 

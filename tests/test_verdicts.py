@@ -8,6 +8,7 @@ one, both through ``hfrouter.verdicts`` and in the run's summary and report.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -409,7 +410,7 @@ def test_retry_after_ignored_under_virtual_time(resilapp: pytest.Pytester) -> No
             assert verdict.name == "retry-after-ignored"
             assert [c.status for c in verdict.calls] == [429, 200]
             assert verdict.explanation.startswith("novita Qwen/Qwen2.5-72B-Instruct was called again after 0.")
-            assert verdict.explanation.endswith("s; the answer asked for 55 s")
+            assert "s; the answer asked for 55 s" in verdict.explanation
 
         @rate_limited
         def test_good(hfrouter):
@@ -556,6 +557,100 @@ def test_retry_after_on_answers_that_ask_no_wait_is_no_verdict(resilapp: pytest.
     assert verdict_lines(result) == []
 
 
+def test_waits_slept_in_virtual_time_are_judged_exactly(resilapp: pytest.Pytester) -> None:
+    """A retry-library audit: jittered backoffs with three tries (stamina's defaults, tenacity's
+    wait_exponential_jitter) drew waits such as 0.91 s and 1.03 s, judged "the same wait" within the noise a
+    wall-clock gap needs, and failed correct apps at random. Slept in virtual time, the waits are exact: only the
+    same wait again is no backoff. Waits of nothing say the test may have turned them off. A failure that is no
+    5xx is named as what it was."""
+    resilapp.makepyfile(
+        test_vd_exact="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", times=3)
+        def test_jitter(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.with_retries("novita", [0.91, 1.03, 0.97])
+            assert hfrouter.verdicts == []
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", times=3)
+        def test_same_wait(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.with_retries("novita", [0.5, 0.5, 0.5])
+            [verdict] = hfrouter.verdicts
+            assert verdict.name == "no-backoff"
+            assert "retried after failures (500) with gaps 0.50 s, 0.50 s, 0.50 s" in verdict.explanation
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+    # judged on the call log itself: wall-clock gaps under a busy machine's load would make it flaky
+    reset = [dataclasses.replace(logged_call(None, at), fault="connection-reset") for at in (0.0, 0.0002, 0.0004)]
+    [verdict] = [v for v in judge([*reset, logged_call(200, 0.0006)], passed=True) if v.name == "no-backoff"]
+    assert "retried after failures (connection-reset) with gaps 0.000 s, 0.000 s, 0.000 s" in verdict.explanation
+    assert "(no wait at all: if the test turned the retry library's waits off" in verdict.explanation
+
+
+def test_a_call_retried_while_its_hub_look_up_fails_is_a_retry_storm(resilapp: pytest.Pytester) -> None:
+    """A retry-library audit: an app that retried a call six times while the Hub was down made twelve failed
+    mapping look-ups in a row, and no verdict was judged (they were no inference calls)."""
+    resilapp.makepyfile(
+        test_vd_hub_storm="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.hfrouter_outage("hub-unavailable")
+        def test_hammers_the_hub(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.with_retries("novita", [0.01] * 5)
+            [storm] = [v for v in hfrouter.verdicts if v.name == "retry-storm"]
+            assert storm.explanation.startswith(
+                "6 calls to the Hub's mapping look-up of Qwen/Qwen2.5-72B-Instruct (made for novita's calls), every"
+            )
+            assert {c.route for c in storm.calls} == {"mapping"}
+
+        @pytest.mark.hfrouter_outage("hub-unavailable")
+        def test_tries_twice_then_falls_back(hfrouter):
+            with pytest.raises(Exception):
+                resilapp.with_retries("novita", [0.01])
+            assert hfrouter.verdicts == []
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_replayed_test_that_waited_for_real_is_told_of_virtual_time(
+    resilapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry-library audit: a correct app honouring Retry-After took 110 s of real time in replay, and
+    nothing said why nor how to take none. Said once a run, as a note (never a failure)."""
+    import pytest_hfrouter._running as running
+
+    monkeypatch.setattr(running, "WAITED_FOR_REAL_S", 0.2)
+    resilapp.makepyfile(
+        test_vd_waits="""
+        import pytest
+        import resilapp
+
+        @pytest.mark.parametrize("n", [1, 2])
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)
+        def test_waits(n):
+            assert resilapp.with_retries("novita", [0.3])
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="novita", times=1)
+        def test_waits_in_virtual_time(hfrouter):
+            with hfrouter.virtual_time():
+                assert resilapp.with_retries("novita", [30])
+        """
+    )
+    result = resilapp.runpytest("-p", "hfrouter", "-p", "no:randomly", "-W", "error::pytest_hfrouter.HFRouterWarning")
+    result.assert_outcomes(passed=3)
+    assert result.stdout.str().count("s between its first and last router call") == 1
+    result.stdout.fnmatch_lines(["*test_waits?1? spent 0.3 s between its first and last router call*virtual_time()*"])
+
+
 def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytester) -> None:
     resilapp.makepyfile(
         test_vd_backoff=r"""
@@ -575,7 +670,7 @@ def test_no_backoff_names_constant_gaps_not_growing_ones(resilapp: pytest.Pytest
             assert verdict.name == "no-backoff"
             assert [c.status for c in verdict.calls] == [500, 500, 500, 200]
             assert re.fullmatch(  # one second of virtual sleep plus the call's own few milliseconds
-                r"novita Qwen/Qwen2.5-72B-Instruct was retried after 5xx answers with gaps "
+                r"novita Qwen/Qwen2.5-72B-Instruct was retried after failures \(500\) with gaps "
                 r"1\.\d\d s, 1\.\d\d s, 1\.\d\d s: the same wait each time, not growing",
                 verdict.explanation,
             )
