@@ -61,11 +61,14 @@ def orphans(roots: Iterable[Path], used: Iterable[Path], not_cassettes: Iterable
     return found
 
 
-def unplayed(cassette: Cassette, requested: dict[tuple[str, ...], int]) -> list[str]:
-    """Interactions of ``cassette`` beyond what the test requested of each request key."""
-    left = []
-    for key, positions in cassette.index.items():
-        for position in positions[requested.get(key, 0) :]:
-            interaction = cassette.interactions[position]
-            left.append(f"interactions[{position}] {interaction.method} {interaction.uri}")
-    return sorted(left, key=lambda line: int(line.split("]")[0].split("[")[1]))
+def unplayed(
+    cassette: Cassette, requested: dict[tuple[str, ...], int], most: int | None = None
+) -> tuple[list[str], int]:
+    """Interactions of ``cassette`` beyond what the test requested of each request key, in order: the first
+    ``most`` of them as lines (all without it), and how many there are."""
+    left = sorted(
+        position for key, positions in cassette.index.items() for position in positions[requested.get(key, 0) :]
+    )
+    shown = left if most is None else left[:most]
+    lines = [f"interactions[{n}] {cassette.interactions[n].method} {cassette.interactions[n].uri}" for n in shown]
+    return lines, len(left)

@@ -524,3 +524,43 @@ def test_a_failing_test_shows_its_unplayed_interactions_as_a_warning(hfapp: pyte
     result.assert_outcomes(failed=1, warnings=1)
     result.stdout.fnmatch_lines(["*AssertionError: the test's own failure", "*HFRouterWarning*never requested 1 of*"])
     result.stdout.no_fnmatch_line("*pytest-hfrouter: *two_answers.yaml: the test never requested*")
+
+
+def test_a_large_cassettes_unplayed_interactions_are_counted_and_the_first_ten_listed(
+    hfapp: pytest.Pytester,
+) -> None:
+    """A speed audit: a cassette of 1,600 interactions named by each of 200 tests printed every interaction a test
+    left, for each test (29 MB of warnings, 18 ms a test): the first ten are listed, and the rest counted."""
+    from pytest_hfrouter.cassettes import load_cassette
+
+    lines = ["interactions:"]
+    for n in range(25):
+        lines += [
+            "- request:",
+            "    method: GET",
+            f"    uri: https://example.com/item/{n}",
+            "    body: null",
+            "    headers: {}",
+            "  response:",
+            "    status: {code: 200, message: OK}",
+            "    headers: {}",
+            "    body: {string: 'ok'}",
+        ]
+    (hfapp.path / "cassettes").mkdir()
+    (hfapp.path / "cassettes" / "many.yaml").write_text("\n".join(lines) + "\nversion: 1\n")
+    assert len(load_cassette(hfapp.path / "cassettes" / "many.yaml").interactions) == 25
+    hfapp.makepyfile(
+        test_many="""
+        import httpx
+        import pytest
+
+        @pytest.mark.hfrouter_cassette("many.yaml")
+        def test_one():
+            assert httpx.get("https://example.com/item/3").text == "ok"
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*the test never requested 24 of its interactions:", "*interactions[[]0] GET *"])
+    result.stdout.fnmatch_lines(["*interactions[[]10] GET https://example.com/item/10", "*... and 14 more"])
+    result.stdout.no_fnmatch_line("*interactions[[]11] GET*")
