@@ -106,9 +106,6 @@ def question(call: Call) -> object:
 
 
 def _who(call: Call) -> str:
-    if call.route == MAPPING:
-        made_for = f" (made for {call.looked_up_for}'s calls)" if call.looked_up_for else ""
-        return f"the Hub's mapping look-up of {call.model or '-'}{made_for}"
     return f"{call.provider or '-'} {call.model or '-'}"
 
 
@@ -128,16 +125,10 @@ def judge(
     """
     inference = [c for c in calls if c.route in INFERENCE_KINDS]
     # One request's tries: the calls to one provider x model that ask the same (`question`), so that
-    # the app's other requests to it (concurrent ones) are no retries of it. The Hub's mapping look-ups made
-    # for one provider's calls of one model are tries too: an app that retries a call whose look-up failed
-    # (the Hub down) makes one each time (an audit: twelve failed look-ups in a row were judged nothing).
+    # the app's other requests to it (concurrent ones) are no retries of it.
     by_pair: dict[tuple[str | None, str | None, object], list[Call]] = {}
     for call in inference:
         by_pair.setdefault((*_pair(call), question(call)), []).append(call)
-    if any(c.route == MAPPING and c.failed for c in calls):
-        for call in calls:
-            if call.route == MAPPING:
-                by_pair.setdefault((call.looked_up_for, (call.model or "").lower() or None, MAPPING), []).append(call)
     verdicts: list[Verdict] = []
     for pair_calls in by_pair.values():
         who = _who(pair_calls[0])
@@ -316,11 +307,6 @@ def _facts(calls: Sequence[Call], chain: Sequence[str], removed: bool) -> set[st
         if failed:
             held.add(FAILED)
         if call.route not in INFERENCE_KINDS:
-            if failed and call.route == MAPPING:  # a retried call whose look-up failed (`judge`)
-                looked_up = (f"{MAPPING}:{call.looked_up_for}", call.model)
-                if looked_up in seen:
-                    held.add(REPEATED)
-                seen.add(looked_up)
             continue
         if failed:
             held.add(INFERENCE_FAILED)
