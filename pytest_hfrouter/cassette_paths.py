@@ -217,14 +217,28 @@ def default_near_miss(item: Any, cassette_dir: Path | None) -> Path | None:
     if not present:
         return None
     cls = getattr(item, "cls", None)
-    stems = {
-        default_cassette_name(cls.__name__ if cls else None, name).lower()
-        for name in (item.name, getattr(item, "originalname", item.name))
-    }
+    owner = cls.__name__ if cls else None
+    original = getattr(item, "originalname", item.name)
+    exact = {default_cassette_name(owner, name) for name in (item.name, original)}
+    stems = {stem.lower() for stem in exact}
     near = sorted(
-        name for name in present if os.path.splitext(name.lower()) in {(s, k) for s in stems for k in _NEAR_KINDS}
+        name
+        for name in present
+        if os.path.splitext(name.lower()) in {(s, k) for s in stems for k in _NEAR_KINDS}
+        and not _anothers(os.path.splitext(name)[0], exact, item, owner, original)
     )
     return folder / near[0] if near else None
+
+
+def _anothers(stem: str, exact: set[str], item: Any, owner: str | None, original: str) -> bool:
+    """Whether a file of ``stem`` (its name but for case) is another test's exact default cassette: a test of the
+    module or class named so (``test_Refund`` beside ``test_refund``), or a case of the same test with an id that
+    differs in case only (``[EN]`` beside ``[en]``), collected in this run or not (a regression audit)."""
+    if stem in exact:
+        return False  # this test's own name, with another suffix
+    name = stem.split(".", 1)[1] if owner and stem.startswith(f"{owner}.") else stem
+    holder = getattr(item, "cls", None) or getattr(item, "module", None)
+    return name.startswith(f"{original}[") or callable(getattr(holder, name, None))
 
 
 #: a default cassette's suffixes as a file may have them by mistake (read: ``.yaml``, ``.json``, in lower case)

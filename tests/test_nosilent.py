@@ -2175,3 +2175,30 @@ def test_a_default_cassette_named_but_for_case_or_suffix_fails_the_test(
     result.stdout.fnmatch_lines(
         [f"*test_reads: its default cassette would be *test_reads.yaml, and there is none; *{name} has its name but*"]
     )
+
+
+def test_another_tests_default_cassette_is_no_near_miss(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    """A regression audit: ``test_Refund`` (no cassette) was failed for ``test_refund.yaml``, the exact cassette of
+    its sibling ``test_refund``, also when run alone; and a case ``[EN]`` for its sibling ``[en]``'s."""
+    write_cassette("cassettes/test_siblings/test_refund.yaml", content="mine")
+    write_cassette("cassettes/test_siblings/test_lang[en].yaml", content="mine")
+    hfapp.makepyfile(
+        test_siblings="""
+        import pytest
+        from hfapp import chat
+
+        def test_refund():
+            assert chat("novita").choices[0].message.content == "mine"
+
+        def test_Refund():
+            assert chat("novita").choices[0].message.content != "mine"
+
+        @pytest.mark.parametrize("lang", ["en", "EN"])
+        def test_lang(lang):
+            assert (chat("novita").choices[0].message.content == "mine") is (lang == "en")
+        """
+    )
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(passed=4)
+    hfapp.runpytest("-p", "hfrouter", "test_siblings.py::test_Refund", "-k", "test_Refund or EN").assert_outcomes(
+        passed=1
+    )
