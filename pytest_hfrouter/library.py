@@ -420,9 +420,27 @@ def _private(folder: Path) -> bool:
 
 
 def scenario_files(folder: Path) -> list[Path]:
-    """A user folder's scenario files: its YAML files, in sub-folders too and whatever the suffix's case, as lint
-    walks them (an audit: ``provider-500.YAML`` and ``novita/provider-500.yaml`` were skipped in silence)."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
+    """A user folder's scenario files: its YAML files, whatever the suffix's case, and those of its sub-folders
+    (not hidden ones) that declare a scenario (``metadata.hfrouter``): a sub-folder may hold cassettes or a CI
+    workflow, which are no scenarios (an audit: ``provider-500.YAML`` and ``novita/provider-500.yaml`` were
+    skipped in silence; a regression audit: read whole, a sub-folder of cassettes stopped the run)."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            continue
+        inner = path.relative_to(folder).parts[:-1]
+        if not inner or (not any(part.startswith(".") for part in inner) and _declares_scenario(path)):
+            found.append(path)
+    return sorted(found)
+
+
+def _declares_scenario(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1 << 16)
+    except OSError:
+        return False
+    return b"hfrouter:" in head and b"metadata:" in head
 
 
 def load_user_scenarios(folder: Path) -> list[Scenario]:

@@ -1004,6 +1004,12 @@ def test_a_scenario_folder_is_read_in_sub_folders_and_whatever_the_suffixs_case(
     (tmp_path / "novita" / "deep-cut.yaml").write_text(_scenario_from_shipped("stream-cut", "deep-cut", truncates=True))
     (tmp_path / "upper-cut.YAML").write_text(_scenario_from_shipped("stream-cut", "upper-cut", truncates=True))
     (tmp_path / "notes.txt").write_text("not a scenario")
+    # a sub-folder's YAML that declares no scenario (recorded cassettes, a CI workflow) and hidden folders are not
+    # read (a regression audit: a folder of cassettes below stopped the run)
+    (tmp_path / "test_app").mkdir()
+    (tmp_path / "test_app" / "test_x.yaml").write_text("interactions: []\nversion: 1\n")
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text("metadata:\n  hfrouter: {name: nope}\n")
     assert sorted(s.name for s in load_user_scenarios(tmp_path)) == ["deep-cut", "upper-cut"]
 
 
