@@ -689,7 +689,11 @@ WRITES_EVERY_REPORT = """
 import json
 
 
-def pytest_runtest_logreport(report):  # as pytest-reportlog and pytest-html do: every report, a passing one too
+def pytest_addoption(parser):  # pytest-reportlog's option
+    parser.addoption("--report-log", dest="report_log")
+
+
+def pytest_runtest_logreport(report):  # as pytest-reportlog does: every report, a passing one too
     with open("reports.jsonl", "a") as out:
         out.write(json.dumps({"sections": report.sections, "user_properties": report.user_properties}) + "\\n")
 """
@@ -715,11 +719,15 @@ def test_what_a_plugin_writes_of_every_report_holds_no_token(pytester: pytest.Py
     teardown report, which carries it again) with the token; ``record_property`` values reached JUnit XML."""
     pytester.makeconftest(WRITES_EVERY_REPORT)
     pytester.makepyfile(test_prints=PRINTS_AND_RECORDS)
-    result = pytester.runpytest("-p", "hfrouter", "--junitxml=out.xml")
+    result = pytester.runpytest("-p", "hfrouter", "--report-log=log.jsonl")
     result.assert_outcomes(passed=1, failed=1)
-    written = (pytester.path / "reports.jsonl").read_text() + (pytester.path / "out.xml").read_text()
+    written = (pytester.path / "reports.jsonl").read_text()
     assert "the app printed" in written and "calling with" in written and "api_key=" in written
     assert LEAK[3:] not in written
+    result = pytester.runpytest("-p", "hfrouter", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    written = (pytester.path / "out.xml").read_text()
+    assert "api_key=" in written and LEAK[3:] not in written
 
 
 SUBTESTS_PRINT = f"""
