@@ -357,8 +357,8 @@ def _waited_for_real(item: pytest.Item, exchange: Exchange) -> None:
         note(
             item.config,
             f"{item.nodeid} spent {round(span) if span >= 10 else round(span, 1)} s between its first and last "
-            "router call, where replayed answers "
-            "come at once: the app waited for real (a backoff, a Retry-After). Run its calls in "
+            "router call, where replayed answers come at once: the app waited for real (a backoff, a Retry-After). "
+            "Run its calls in "
             "hfrouter.virtual_time(): the waits are kept, counted on the test's clock and judged, and take no "
             "time (said once a run)",
             aside=True,
@@ -459,10 +459,9 @@ def _loaded_cassettes(
             pytrace=False,
         )
     if not found and not missing:
-        near = None if settings.records or CASSETTE in marks else default_near_miss(item, settings.cassette_dir)
-        if near is not None:
-            exact = default_cassette(item.path, getattr(getattr(item, "cls", None), "__name__", None), item.name,
-                                     settings.cassette_dir)  # fmt: skip
+        miss = None if settings.records or CASSETTE in marks else default_near_miss(item, settings.cassette_dir)
+        if miss is not None:
+            near, exact = miss
             pytest.fail(
                 f"pytest-hfrouter: {item.nodeid}: its default cassette would be {exact}, and there is none; "
                 f"{near} has its name but for case or suffix, so it is not read (default cassettes are matched "

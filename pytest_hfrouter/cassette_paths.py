@@ -208,10 +208,11 @@ def item_cassettes(
 _KINDS = (".yaml", ".json")
 
 
-def default_near_miss(item: Any, cassette_dir: Path | None) -> Path | None:
+def default_near_miss(item: Any, cassette_dir: Path | None) -> tuple[Path, Path] | None:
     """A file beside where the test's default cassette would be whose name is the cassette's but for case or
     suffix (``Test_X.yaml``, ``test_x.yml``, ``test_x.YAML`` for ``test_x.yaml``): meant as its cassette, and never
-    read (an audit: the test passed on the healthy library, with no word of the file). None if there is none."""
+    read (an audit: the test passed on the healthy library, with no word of the file). That file and the default
+    cassette's path, or None if there is none."""
     folder = module_cassette_dir(str(item.path), cassette_dir)
     present = cassette_listing(folder)
     if not present:
@@ -227,7 +228,7 @@ def default_near_miss(item: Any, cassette_dir: Path | None) -> Path | None:
         if os.path.splitext(name.lower()) in {(s, k) for s in stems for k in _NEAR_KINDS}
         and not _anothers(os.path.splitext(name)[0], exact, item, owner, original)
     )
-    return folder / near[0] if near else None
+    return (folder / near[0], folder / f"{default_cassette_name(owner, item.name)}.yaml") if near else None
 
 
 def _anothers(stem: str, exact: set[str], item: Any, owner: str | None, original: str) -> bool:
