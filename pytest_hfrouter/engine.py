@@ -21,7 +21,16 @@ from . import threads
 from ._names import HUB_HOSTS, LEGACY_INFERENCE_HOSTS, RECORD, REWRITE, ROUTER_HOSTS
 from .bodies import content, header
 from .cassettes import Recorded, match_key
-from .fitting import cut_point, fit_of, fitted_body, fitted_task_body, task_fit, with_defect, with_model
+from .fitting import (
+    cut_point,
+    fit_of,
+    fitted_body,
+    fitted_task_body,
+    numbered_call,
+    task_fit,
+    with_defect,
+    with_model,
+)
 from .hub import mapping_for, mapping_json, provider_ids, synthesised_model_info
 from .library import MAPPING_PROVIDERS, Library
 from .providers import CONVERSATIONAL, PROVIDERS, is_removed, serves
@@ -618,8 +627,12 @@ class Engine:
         fault = rule.scenario.fault
         if fault is not None and fault.kind.before_response:
             return False
-        if fault is None and (not route.stream or rule.scenario.response(route.kind, True).status != 200):
-            return False  # an error status, or an error in a 200 body: no answer the app could use
+        if fault is None:
+            response = rule.scenario.response(route.kind, True)
+            if not route.stream or response.status != 200 or not response.is_stream:
+                # an error status, or an error in a 200 body (error-in-200: a streamed call reads no event from
+                # it, an audit: it was played after half the fitted tool call): no answer the app could use
+                return False
         try:
             return fit_of(body) is not None
         except SchemaUnsupported:
@@ -821,6 +834,8 @@ class Engine:
                 getattr(exc, "hint", None) or 'answer it from a cassette: @pytest.mark.hfrouter_cassette("<file>.yaml")'
             )
             return self._miss(exchange, request, route, reason, hint)
+        if fit is not None and fit.tool is not None:  # a new tool call id for each call, as providers mint them
+            return dataclasses.replace(cached, body=numbered_call(cached.body, len(exchange.calls)))
         return cached
 
     def _task_answer(self, provider: str | None, task: str | None) -> Answer | str:

@@ -35,7 +35,17 @@ from typing import Any, NamedTuple
 from .bodies import json_object
 from .schema_instance import SchemaUnsupported, instance
 
-__all__ = ["Fit", "cut_point", "fit_of", "fitted_body", "fitted_task_body", "task_fit", "with_defect", "with_model"]
+__all__ = [
+    "Fit",
+    "cut_point",
+    "fit_of",
+    "fitted_body",
+    "fitted_task_body",
+    "numbered_call",
+    "task_fit",
+    "with_defect",
+    "with_model",
+]
 
 _MARKERS = (b'"response_format"', b'"tools"')
 _PIECE = 12  # characters of content or arguments per streamed delta
@@ -71,7 +81,8 @@ def _format_fit(spec: Any, messages: Any = None) -> Fit | None:
         return None
     kind = spec.get("type")
     if kind == "json_object":  # with a "schema" beside it (langchain-huggingface's json_schema method): its instance
-        schema = spec.get("schema")
+        # or a "value" (huggingface_hub's hf-inference rewrite of json_schema, inference/_providers/hf_inference.py)
+        schema = spec.get("schema", spec.get("value"))
         if not isinstance(schema, dict):
             schema = _quoted_schema(messages)
             if schema is not None:
@@ -83,6 +94,8 @@ def _format_fit(spec: Any, messages: Any = None) -> Fit | None:
     if kind == "json_schema":
         inner = spec.get("json_schema") or {}
         schema = inner.get("schema") if isinstance(inner, dict) else None
+        if schema is None:  # flattened: huggingface_hub's together rewrite (inference/_providers/together.py)
+            schema = spec.get("schema")
         return Fit(content=_dumps(instance(schema if schema is not None else {"type": "object"})))
     if kind == "json":  # TGI's grammar, sent by older huggingface_hub clients
         return Fit(content=_dumps(instance(spec.get("value") or {"type": "object"})))
@@ -193,6 +206,16 @@ def _tool_call(data: dict[str, Any], fit: Fit) -> dict[str, Any]:
     }
 
 
+_CALL_ID = re.compile(rb'"id":"call_([^"]{4})')
+
+
+def numbered_call(body: bytes, number: int) -> bytes:
+    """A fitted tool call's answer with an id of its own: the built answer is cached per fit, and real providers
+    mint an id per call (an audit: every step of an agent loop got the same id, which apps and agent frameworks
+    key tool results by)."""
+    return _CALL_ID.sub(b'"id":"call_%04x' % (number % 0x10000), body, count=1)
+
+
 def _fitted_stream(body: bytes, fit: Fit) -> bytes:
     """Deltas built on the recording's own chunks: its first for the content, its last finishing one."""
     events = [e for e in body.split(b"\n\n") if e.strip()]
@@ -220,18 +243,16 @@ def _fitted_stream(body: bytes, fit: Fit) -> bytes:
     out: list[dict[str, Any]] = []
     if fit.tool is not None:
         arguments = fit.arguments or ""
-        pieces = [arguments[i : i + _PIECE] for i in range(0, len(arguments), _PIECE)] or [""]
         call_id = _tool_call(first, fit)["id"]
         named = {"index": 0, "id": call_id, "type": "function", "function": {"name": fit.tool, "arguments": ""}}
         out.append(_delta(first, {"role": "assistant", "content": None, "tool_calls": [named]}))
-        for piece in pieces:
-            part = {"index": 0, "id": call_id, "type": "function", "function": {"arguments": piece}}
-            out.append(_delta(first, {"tool_calls": [part]}))
+        # the id, type and name once, in the first delta, as OpenAI-shaped streams send them: the openai SDK's
+        # stream helper joins every string it is sent again (an audit: a 116-character id, four ids long)
+        out += [_delta(first, {"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in _pieces(arguments)]
         reason = "tool_calls"
     else:
         content = fit.content or ""
-        pieces = [content[i : i + _PIECE] for i in range(0, len(content), _PIECE)] or [""]
-        for number, piece in enumerate(pieces):
+        for number, piece in enumerate(_pieces(content)):
             delta: dict[str, Any] = {"role": "assistant", "content": piece} if number == 0 else {"content": piece}
             out.append(_delta(first, delta, text=piece))
         reason = "stop"
@@ -243,6 +264,14 @@ def _fitted_stream(body: bytes, fit: Fit) -> bytes:
     if done:
         lines.append(prefix + b"[DONE]\n\n")
     return b"".join(lines)
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` in the deltas it streams in: `_PIECE` characters each, and at least two where it has two
+    characters, so that a stream broken at its `cut_point` never carries all of it (an audit: a tool call
+    whose arguments fit in one piece was cut before any of them arrived)."""
+    size = min(_PIECE, (len(text) + 1) // 2) or 1
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def cut_point(fitted: bytes) -> int:

@@ -154,3 +154,37 @@ def test_the_child_site_loads_the_next_sitecustomize(pytester: pytest.Pytester) 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.stdout.split("\n")[:2] == ["ran", "refused True"], done.stderr
+
+
+def test_huggingface_hubs_agent_registry_fetch_in_a_child_is_refused_without_failing_the_test(
+    pytester: pytest.Pytester,
+) -> None:
+    """huggingface_hub 2.4 fetches its agent-harness registry from the Hub on a process's first request, wherever
+    that request goes: a child pointed at a local server with ``base_url`` failed its test for it (an audit)."""
+    import subprocess
+
+    from pytest_hfrouter import _children
+
+    pytest.importorskip("huggingface_hub.utils._detect_agent")
+    log = pytester.path / "refused.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": _children.SITE,
+        _children.ENV: f"huggingface.co;{log}",
+        "HF_HOME": str(pytester.path / "hf-home"),  # no cached registry: the client fetches it
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+    code = (
+        "import socket\n"
+        "from huggingface_hub.utils._detect_agent import detect_agent\n"
+        "print(detect_agent())\n"
+        "try:\n    socket.getaddrinfo('huggingface.co', 443)\n"
+        "except socket.gaierror as e:\n    print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+
+    assert done.stdout.split() == ["None", "refused"], done.stderr
+    # the app's own look-up is said and logged; the registry's is neither
+    assert done.stderr.count("pytest-hfrouter: huggingface.co refused") == 1, done.stderr
+    assert len(log.read_text().splitlines()) == 1
+    assert not (pytester.path / "hf-home" / ".agent_harnesses.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,33 @@ def test_json_schema_asks_for_an_instance_of_it() -> None:
     jsonschema.validate(json.loads(fit.content), schema)
 
 
+def test_the_rewrites_huggingface_hub_sends_to_together_and_hf_inference_are_read() -> None:
+    """huggingface_hub rewrites a ``json_schema`` request for two providers: together gets the schema flattened
+    beside the type, hf-inference gets ``json_object`` with the schema as ``value``. Both got ``{}``, which the
+    app's own schema refused, on a healthy answer (an audit)."""
+    schema = SCHEMAS["enum_and_const"]
+    flattened = fit_of(body(response_format={"type": "json_schema", "schema": schema}))
+    as_value = fit_of(body(response_format={"type": "json_object", "value": schema}))
+
+    assert flattened == as_value == Fit(content='{"level":"low","kind":"report"}')
+
+
+@pytest.mark.parametrize("provider", ["together", "hf-inference", "novita"])
+def test_a_json_schema_request_gets_an_instance_on_every_provider(hfrouter: HFRouter, provider: str) -> None:
+    """Through the real client, whatever shape its version sends to the provider."""
+    from huggingface_hub import InferenceClient
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    client = InferenceClient(provider=provider, api_key="hf_fake", timeout=10)
+    reply = client.chat_completion(
+        [{"role": "user", "content": "weather?"}],
+        model="Qwen/Qwen2.5-72B-Instruct" if provider != "hf-inference" else "meta-llama/Llama-3.1-8B-Instruct",
+        response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": schema}},
+    )
+
+    jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
+
+
 def test_the_tgi_grammar_of_older_clients_is_read_too() -> None:
     fit = fit_of(body(response_format={"type": "json", "value": SCHEMAS["enum_and_const"]}))
 
@@ -339,6 +367,11 @@ def test_streamed_answers_carry_the_json_or_the_tool_call_in_deltas(provider: st
     assert calls[0]["function"]["name"] == "search"
     assert "".join(c["function"]["arguments"] for c in calls) == content
     assert {c["index"] for c in calls} == {0}
+    # the id, type and name in the first delta only: the openai SDK's stream helper joins every string sent again
+    assert calls[0]["id"].startswith("call_") and calls[0]["type"] == "function"
+    assert [(c.get("id"), c.get("type"), c["function"].get("name")) for c in calls[1:]] == [(None, None, None)] * (
+        len(calls) - 1
+    )
     finishing = [p["choices"][0]["finish_reason"] for p in as_tool if p.get("choices")]
     assert finishing[-1] == "tool_calls" and set(finishing[:-1]) == {None}
     assert recorded.rstrip().endswith(b"[DONE]") == fitted_body(recorded, True, Fit(content="{}")).rstrip().endswith(
@@ -414,6 +447,78 @@ def test_an_outage_of_a_streamed_tool_call_breaks_the_tool_call(
         assert arguments and arguments != full and full.startswith(arguments)  # cut in its arguments
         assert (raised is None) if error is None else re.fullmatch(error, raised or ""), raised
     assert hfrouter.calls[-1].scenarios == (scenario,)
+
+
+@pytest.mark.parametrize("scenario", ["stream-cut", "stream-no-done"])
+def test_a_broken_stream_of_a_short_tool_call_carries_part_of_its_arguments(hfrouter: HFRouter, scenario: str) -> None:
+    """Arguments that fit in one delta: the cut came before any of them (an audit). Split in two, the app gets
+    the first half."""
+    from huggingface_hub import InferenceClient
+
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+        "q": {"type": "string"}}, "required": ["q"]}}}  # fmt: skip
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    arguments = ""
+    with hfrouter.outage(scenario, provider="novita"), contextlib.suppress(Exception):
+        for chunk in client.chat_completion(
+            [{"role": "user", "content": "x"}],
+            model="Qwen/Qwen2.5-72B-Instruct",
+            tools=[tool],
+            tool_choice="required",
+            stream=True,
+        ):
+            for call in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+                arguments += call.function.arguments or ""
+
+    assert arguments and '{"q":"text"}'.startswith(arguments) and arguments != '{"q":"text"}', arguments
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_error_in_a_200_on_a_tool_request_is_the_error_body(hfrouter: HFRouter, stream: bool) -> None:
+    """A streamed tool request under error-in-200 got half the fitted tool call before the error JSON: the
+    test named a 200 with an error body and played a stream without its end (an audit)."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    seen: list[Any] = []
+    with hfrouter.outage("error-in-200", provider="novita"):
+        reply = client.chat_completion(
+            [{"role": "user", "content": "weather?"}],
+            model="Qwen/Qwen2.5-72B-Instruct",
+            tools=[WEATHER],
+            tool_choice="required",
+            stream=stream,
+        )
+        for chunk in list(reply) if stream else [reply]:
+            for choice in chunk.choices or []:  # None: the error object parsed as a completion
+                seen += (choice.delta if stream else choice.message).tool_calls or []
+
+    assert seen == []  # streamed: no event at all, the stream ends empty
+    assert [(c.status, c.scenarios) for c in hfrouter.calls[-1:]] == [(200, ("error-in-200",))]
+
+
+def test_each_tool_call_gets_an_id_of_its_own(hfrouter: HFRouter) -> None:
+    """Every step of an agent loop got the same tool call id (the answer is built once per fit): apps and agent
+    frameworks key tool results by it (an audit)."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(provider="novita", api_key="hf_fake", timeout=10)
+    messages: list[Any] = [{"role": "user", "content": "weather?"}]
+    ids = []
+    for _ in range(3):
+        message = (
+            client.chat_completion(messages, model="Qwen/Qwen2.5-72B-Instruct", tools=[WEATHER], tool_choice="required")
+            .choices[0]
+            .message
+        )
+        ids.append(message.tool_calls[0].id)
+        called = {"id": ids[-1], "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+        messages += [
+            {"role": "assistant", "tool_calls": [called]},
+            {"role": "tool", "tool_call_id": ids[-1], "content": "9"},
+        ]
+
+    assert len(set(ids)) == 3 and all(i.startswith("call_") for i in ids), ids
 
 
 def test_a_slow_answer_to_a_json_request_is_the_json_late(hfrouter: HFRouter) -> None:

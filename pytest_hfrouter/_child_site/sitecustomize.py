@@ -23,6 +23,13 @@ def _refuse(value: str) -> None:
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         name = (host.decode() if isinstance(host, bytes) else str(host or "")).lower().rstrip(".")
+        if name in closed and _detecting_agent():
+            # huggingface_hub's fetch of its agent-harness registry (2.4+, utils/_detect_agent.py, on its first
+            # request of a process, wherever that request goes): refused, and not the app's request, so not
+            # said. The client swallows the failure and detects no agent, as in the test's process, where
+            # the plugin answers the registry empty. An audit: a child pointed at a local server with
+            # base_url failed its test for it.
+            raise socket.gaierror(socket.EAI_NONAME, f"pytest-hfrouter: {name} refused")
         if name in closed:
             message = (
                 f"pytest-hfrouter: {name} refused in a process the test started (pid {os.getpid()}): in replay no "
@@ -47,6 +54,15 @@ def _refuse(value: str) -> None:
         given = os.environ.get(variable, "")
         if given.strip() != "*":
             os.environ[variable] = ",".join(part for part in (given, *sorted(closed)) if part)
+
+
+def _detecting_agent() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.replace("\\", "/").endswith("huggingface_hub/utils/_detect_agent.py"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _next_sitecustomize() -> None:
