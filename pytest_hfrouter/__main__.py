@@ -306,18 +306,23 @@ def _printable_output() -> None:
     """The command prints ✅ and §: where stdout cannot encode them (``PYTHONIOENCODING=ascii``, a C locale,
     a Windows runner's redirected stdout) it crashed with ``UnicodeEncodeError`` (an audit). Written to a
     file or a pipe (``>> $GITHUB_STEP_SUMMARY``), the Markdown goes out as UTF-8, which its readers expect;
-    on a terminal that cannot show a character, a ``?`` stands for it."""
+    on a terminal that cannot show a character, a ``?`` stands for it. A file name the file system's encoding
+    could not decode (a C locale: ``项目/``) is printed as its bytes (it crashed the command, an audit)."""
     for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
         encoding = getattr(stream, "encoding", None) or "ascii"
         try:
             "✅§—".encode(encoding)
         except (UnicodeEncodeError, LookupError):
-            reconfigure = getattr(stream, "reconfigure", None)
-            if reconfigure is not None:
-                if stream.isatty():
-                    reconfigure(errors="replace")
-                else:
-                    reconfigure(encoding="utf-8")
+            if stream.isatty():
+                reconfigure(errors="replace")
+            else:
+                reconfigure(encoding="utf-8", errors="surrogateescape")
+        else:
+            if getattr(stream, "errors", None) == "strict":
+                reconfigure(errors="surrogateescape")
 
 
 def lint_cassettes(args: argparse.Namespace) -> int:

@@ -49,7 +49,8 @@ def write_atomically(path: Path, text: str | bytes) -> None:
 
 def _write(handle: int, text: str | bytes) -> None:
     with os.fdopen(handle, "wb") as out:
-        out.write(text.encode("utf-8") if isinstance(text, str) else text)
+        # surrogateescape: a path the file system's encoding could not decode (a C locale) goes out as its bytes
+        out.write(text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text)
 
 
 def _umask() -> int:

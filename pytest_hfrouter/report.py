@@ -498,7 +498,7 @@ def write_outputs(
         report.scenarios = catalog(library if library is not None else shipped_library())
     payload = report.to_file_payload() if keeps_tests else report.to_payload()
     # a baseline compares the real router's health between live runs: a replay run holds none of it
-    before = json.loads(baseline.read_text()) if baseline and live else None
+    before = json.loads(baseline.read_text(encoding="utf-8")) if baseline and live else None
     comparison = compare(before, payload) if before is not None else None
     if json_path is not None:
         attempt("the JSON report", json_path, lambda: report.write(json_path, payload if keeps_tests else None))

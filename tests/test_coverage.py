@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import FRESH_LOOKUPS, InnerRun
 
 from pytest_hfrouter.coverage import ANY, catalog, markdown, matrix, merge
@@ -744,6 +745,72 @@ def test_the_command_prints_to_an_output_that_cannot_encode_its_characters() -> 
     )
     assert shown.returncode == 0, shown.stderr
     assert "§" in shown.stdout.decode("utf-8")
+
+
+#: a locale whose encoding is ASCII, file names included (they arrive surrogate-escaped): the C locale, uncoerced
+C_LOCALE = {"LANG": "C", "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+
+
+def test_the_command_prints_non_ascii_file_names_in_a_c_locale(tmp_path: Path) -> None:
+    """An audit: ``hfrouter lint`` crashed on the first file with a non-ASCII name (its token never reported),
+    and a missing one gave a traceback in place of the one-line error."""
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    token = "hf_QwErTyUiOpAsDfGhJkLzXcVbNm123456"
+    request = {"method": "GET", "uri": "https://huggingface.co/api/models/x", "body": "", "headers": {}}
+    request["headers"]["authorization"] = [f"Bearer {token}"]
+    response = {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}}
+    cassette = {"version": 1, "interactions": [{"request": request, "response": response}]}
+    (folder / "泄露.yaml").write_text(yaml.safe_dump(cassette), encoding="utf-8")
+    env = {**os.environ, **C_LOCALE}
+    command = [sys.executable, "-m", "pytest_hfrouter", "lint"]
+    linted = subprocess.run([*command, "cas"], capture_output=True, timeout=60, cwd=tmp_path, env=env)
+    missing = subprocess.run([*command, "不存在.yaml"], capture_output=True, timeout=60, cwd=tmp_path, env=env)
+
+    assert linted.returncode == 1 and b"Traceback" not in linted.stderr, linted.stderr
+    assert "cas/泄露.yaml:" in linted.stdout.decode("utf-8") and b"1 cassette(s) checked" in linted.stdout
+    assert missing.returncode == 2 and missing.stderr.decode("utf-8").startswith(
+        "hfrouter: error: 不存在.yaml: no such"
+    )
+
+
+def test_a_report_naming_a_non_ascii_path_is_written_in_a_c_locale(pytester: pytest.Pytester) -> None:
+    """An audit: a project in ``项目/`` with ``--hfrouter-report``, in a C locale: a traceback and no report."""
+    project = pytester.path / "项目"
+    (project / "cassettes" / "test_app").mkdir(parents=True)
+    chat = {"id": "c", "object": "chat.completion", "created": 1, "model": "Qwen/Qwen2.5-72B-Instruct"}
+    chat["choices"] = [{"index": 0, "message": {"role": "assistant", "content": "recorded"}, "finish_reason": "stop"}]
+    request = {
+        "method": "POST",
+        "uri": "https://router.huggingface.co/novita/v3/openai/chat/completions",
+        "body": json.dumps({"model": "Qwen/Qwen2.5-72B-Instruct", "messages": [{"role": "user", "content": "hi"}]}),
+        "headers": {},
+    }
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"content-type": ["application/json"], "date": ["Mon, 17 Feb 2025 15:45:33 GMT"]},
+        "body": {"string": json.dumps(chat)},
+    }
+    cassette = {"version": 1, "interactions": [{"request": request, "response": response}]}
+    (project / "cassettes" / "test_app" / "test_chat.yaml").write_text(yaml.safe_dump(cassette), encoding="utf-8")
+    (project / "test_app.py").write_text(
+        "from huggingface_hub import InferenceClient\n\n\ndef test_chat(hfrouter):\n"
+        "    client = InferenceClient(provider='novita', api_key='hf_fake', timeout=10)\n"
+        "    reply = client.chat_completion([{'role': 'user', 'content': 'hi'}], model='Qwen/Qwen2.5-72B-Instruct')\n"
+        "    assert reply.choices[0].message.content == 'recorded'\n"
+    )
+    (project / "pytest.ini").write_text("[pytest]\nhfrouter_max_age = 90d\nhfrouter_on_expiry = warn\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "hfrouter", "-p", "no:cacheprovider", "--hfrouter-report=r.json"],
+        capture_output=True,
+        timeout=120,
+        cwd=project,
+        env={**os.environ, **C_LOCALE},
+    )
+
+    assert done.returncode == 0 and b"Traceback" not in done.stdout + done.stderr, done.stdout[-2000:]
+    report = json.loads((project / "r.json").read_text(encoding="utf-8"))
+    assert "项目" in json.dumps(report, ensure_ascii=False)
 
 
 def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
