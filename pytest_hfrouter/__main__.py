@@ -87,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
     engine = Engine(library)
     engine.begin(Exchange(rules=rules, strict=args.strict))
     try:
-        double = RouterDouble(engine, args.host, args.port, log=lambda line: print(scrub.text(line), flush=True))
+        double = RouterDouble(engine, args.host, args.port, log=_log_line)
     except PortInUse as exc:
         return _fail(str(exc))
     except OSError as exc:  # an address of another machine, say
@@ -116,6 +116,20 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _log_line(line: str) -> None:
+    """One request's line, in one write: ``print`` writes the line and its end apart, and the double's threads
+    glued two requests on one line (an audit)."""
+    from . import scrub
+
+    text = scrub.text(line) + "\n"
+    with _LOG_LOCK:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+_LOG_LOCK = threading.Lock()
 
 
 def _fail(message: str) -> int:

@@ -266,6 +266,24 @@ def test_command_line_serves_logs_and_stops_on_ctrl_c() -> None:
     assert out.rstrip().endswith("stopped")
 
 
+def test_the_command_line_double_logs_each_of_many_concurrent_requests_on_a_line_of_its_own() -> None:
+    """An audit: 40 requests at once gave lines holding two requests (``print`` writes a line and its end apart)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    process = _serve("--port", "0")
+    assert process.stdout is not None
+    base = process.stdout.readline().split(" on ", 1)[1].strip()
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            statuses = list(pool.map(lambda _: _chat(base, "novita").status_code, range(200)))
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=10)
+    assert statuses == [200] * 200
+    logged = [line for line in out.splitlines() if " -> " in line]
+    assert len(logged) == 200 and all(line.count(" -> ") == 1 for line in logged), logged
+
+
 def test_recording_a_task_against_the_command_line_double_records_the_task(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
