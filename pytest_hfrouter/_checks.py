@@ -536,7 +536,10 @@ def not_exercised(message: str, passed: bool, caught: BaseException | None = Non
             error = None
         if error is not None:
             said = str(error).strip().splitlines()
-            message += f"\n(the test body failed too: {type(error).__name__}{': ' + said[0] if said else ''})"
+            if isinstance(error, pytest.xfail.Exception):
+                message += f"\n(the test body called pytest.xfail{'(' + repr(said[0]) + ')' if said else '()'})"
+            else:
+                message += f"\n(the test body failed too: {type(error).__name__}{': ' + said[0] if said else ''})"
     failure = pytest_fail(message)
     setattr(failure, NOT_EXERCISED, True)
     return failure

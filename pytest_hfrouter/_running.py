@@ -276,9 +276,17 @@ class Running:
             return _per_example(handle, exchange, self.settings, watch)
         return watch
 
-    def check(self, item: pytest.Item, passed: bool, judge: bool = True, caught: BaseException | None = None) -> None:
+    def check(
+        self,
+        item: pytest.Item,
+        passed: bool,
+        judge: bool = True,
+        caught: BaseException | None = None,
+        xfailed: bool = False,
+    ) -> None:
         """After the body: a miss fails the test; then what never happened, and the verdicts (``caught``:
-        the body's failure that unittest caught, for a ``TestCase``)."""
+        the body's failure that unittest caught, for a ``TestCase``; ``xfailed``: the body called
+        ``pytest.xfail``)."""
         if self.seen != marker_count(item):
             self._added_in_body(item, passed)
         exchange = self.exchange
@@ -292,7 +300,7 @@ class Running:
             hint = _record_hint(item, self.settings)
             marker = "" if OUTAGE in self.marks else f" — or mark the test with @pytest.mark.{SIGNATURES[OUTAGE]}"
             raise not_exercised("\n\n".join(m.message(hint, marker) for m in exchange.misses), passed, caught)
-        if not judge:
+        if not judge or (xfailed and not exchange.calls):
             return
         findings = after_call(
             exchange,
@@ -304,7 +312,8 @@ class Running:
             # for the tests that call the router
             judged_alone=RESILIENT in self.marks and any(m.name == RESILIENT for m in item.own_markers),
             expects_failure=lambda: (
-                item.get_closest_marker("xfail") is not None
+                xfailed
+                or item.get_closest_marker("xfail") is not None
                 or getattr(getattr(item, "obj", None), "__unittest_expecting_failure__", False)
             ),
         )

@@ -1605,6 +1605,40 @@ def test_a_body_that_skips_or_xfails_is_not_judged(hfapp: pytest.Pytester) -> No
     hfapp.runpytest("-p", "hfrouter").assert_outcomes(skipped=1, xfailed=1)
 
 
+def test_a_body_that_xfails_after_the_app_called_is_judged_as_an_xfail_marker_is(hfapp: pytest.Pytester) -> None:
+    """``pytest.xfail()`` once the app has run pins the app's failure, as the marker does: an outage that never
+    happened fails it (an audit: XFAIL, green, while the marked form failed). One that happened leaves it."""
+    hfapp.makepyfile(
+        """
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_never_happened():
+            chat("together")
+            pytest.xfail("known: no fallback")
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="together")
+        def test_happened():
+            with pytest.raises(Exception):
+                chat("together")
+            pytest.xfail("known: no fallback")
+        """
+    )
+
+    result = hfapp.runpytest("-p", "hfrouter", "-rA")
+
+    result.assert_outcomes(failed=1, xfailed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "FAILED *::test_never_happened*",
+            "pytest-hfrouter: an outage this test asks for never happened*",
+            "(the test body called pytest.xfail('known: no fallback'))",
+            "XFAIL *::test_happened - known: no fallback",
+        ]
+    )
+
+
 def test_an_allowed_host_written_as_a_url_or_with_a_port_is_a_usage_error(pytester: pytest.Pytester) -> None:
     # The globs match a request's host name alone: a URL or a port in one never matches, and the
     # guard's refusal would then tell the user to add the host they believe they added.
