@@ -140,6 +140,14 @@ class RunSession:
             or settings.chaos
             or os.environ.get("GITHUB_STEP_SUMMARY")
         )
+        #: --setup-only, --setup-plan: no body runs, so no test has an outcome to record (an audit: every test was
+        #: "passed", and a merge with a real run's report kept that)
+        self._no_bodies = bool(config.option.setuponly or config.option.setupplan)
+        if self._no_bodies and self.keeps_tests:
+            self.report.incomplete.append(
+                f"{'--setup-plan' if config.option.setupplan else '--setup-only'}: no test body ran, so no test is "
+                "recorded"
+            )
         #: the running tests' worst outcome so far, and what they did (`collect`, `add_verdicts`),
         #: until their last report makes them a record
         self._outcomes: dict[str, list[pytest.TestReport]] = {}
@@ -218,6 +226,7 @@ class RunSession:
         if (
             self.keeps_tests
             and acts
+            and not self._no_bodies
             and (when == "teardown" or not passed or self._chaos or hasattr(report, "wasxfail"))
             and not isinstance(item, self.generated)
         ):
@@ -353,7 +362,7 @@ class RunSession:
             self._add("drift", [{"test": nodeid, **drift.to_dict()} for drift in exchange.drift])
         if exchange.failures and self.settings.live is not None and self.settings.harvest_dir is not None:
             self._harvest(nodeid, exchange)
-        if self.keeps_tests:
+        if self.keeps_tests and not self._no_bodies:
             pending = self._pending.setdefault(nodeid, {})
             if self._traffic_record is None:  # imported with the first test's record, not at load
                 from .coverage import traffic_record

@@ -830,6 +830,29 @@ def test_version_usage_errors_and_python_m_is_the_same_command() -> None:
         assert command in helped.stdout
 
 
+@pytest.mark.parametrize("mode", ["--setup-only", "--setup-plan"])
+def test_a_run_whose_bodies_do_not_run_records_no_test(hfapp: pytest.Pytester, mode: str) -> None:
+    """An audit: ``--setup-only`` wrote every test as passed (one whose outage never happens too), and a merge
+    with a real run's report kept that."""
+    hfapp.makepyfile(
+        test_x="""
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_outage("provider-500", provider="groq")
+        def test_never_happens():
+            chat("together")
+        """
+    )
+    result = hfapp.runpytest("-p", "hfrouter", mode, "--hfrouter-report=r.json", "--hfrouter-summary=s.md")
+
+    assert result.ret == 0, result.stdout.str()
+    report = json.loads((hfapp.path / "r.json").read_text())
+    assert report["tests"] == []
+    assert report["incomplete"] == [f"{mode}: no test body ran, so no test is recorded"]
+    assert "0 test(s)" in (hfapp.path / "s.md").read_text()
+
+
 def test_report_calls_hold_no_token(pytester: pytest.Pytester) -> None:
     token = "hf_" + "a1B2c3D4e5F6g7H8i9J0k1L2"
     pytester.makepyfile(
