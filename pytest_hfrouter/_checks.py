@@ -49,6 +49,9 @@ class Findings:
     #: `HFRouterWarning` messages, warned once every finding is made (`warn_all`): an error filter
     #: (``-W error``, ``filterwarnings = error``) that makes one fail the test pre-empts no finding
     warnings: list[str] = field(default_factory=list)
+    #: the shared cassettes the test had (a module's or class's marker names them): (path, the node that names
+    #: it, whether the test requested what it holds), judged for all its tests at the run's end
+    shared: list[tuple[Path, str, bool]] = field(default_factory=list)
 
     def warn_all(self, location: tuple[str, int]) -> list[str]:
         """Warn each message at the test's line; those an error filter made errors, as failures."""
@@ -442,6 +445,9 @@ def _idle_cassettes(findings: Findings, exchange: Exchange, settings: Settings, 
     requested, shared = exchange.requested, exchange.shared_cassettes
     calls = any(call.route not in HUB_LOOKUPS for call in exchange.calls)
     idle = [c for c in exchange.cassettes if c.path not in shared and not _exercised(c, requested, calls)]  # empty too
+    findings.shared = [
+        (c.path, shared[c.path], _exercised(c, requested, calls)) for c in exchange.cassettes if c.path in shared
+    ]
     if not idle:
         return idle
     made = _calls_made(exchange)

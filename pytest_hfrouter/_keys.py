@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from ._run_hygiene import SharedCassettes
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
@@ -33,6 +34,8 @@ OWN_LIVE: pytest.StashKey[bool] = pytest.StashKey()
 #: the host of ``HF_ENDPOINT`` (a Hub mirror) this replay run reads as the Hub (`routes.read_as_hub`)
 HUB_MIRROR: pytest.StashKey[str] = pytest.StashKey()
 
+#: replay: the cassettes the tests of a module or class share, judged together at the run's end
+SHARED_CASSETTES: pytest.StashKey[SharedCassettes] = pytest.StashKey()
 #: a recording run's tests that share a default cassette with another: node id → what is said (`shared_defaults`)
 SHARED_DEFAULTS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
 

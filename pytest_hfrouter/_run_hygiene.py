@@ -1,4 +1,5 @@
-"""Run hygiene: orphan cassettes (``--hfrouter-check-orphans``) and ending on SIGTERM like Ctrl-C.
+"""Run hygiene: orphan cassettes (``--hfrouter-check-orphans``), ending on SIGTERM like Ctrl-C, and shared
+cassettes that none of the tests sharing them used (`SharedCassettes`).
 
 Registered only when one of them applies (`_session.start` decides). Under xdist each worker notes the cassettes its
 collected tests use and hands them over in ``workeroutput``; the controller finds the orphans,
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
-from ._xdist import CASSETTES_KEY, is_worker
+from ._xdist import CASSETTES_KEY, SHARED_KEY, is_worker
 
 if TYPE_CHECKING:
     from ._settings import Settings
@@ -110,6 +111,83 @@ class RunHygiene:
             f"not judged: {root} (this run named some of its tests by node id; run their modules whole to judge it)"
             for root in self.partial
         ]
+        for line in lines:
+            terminalreporter.write_line(scrub.text(line))
+
+
+class SharedCassettes:
+    """Replay: a cassette that a module's or class's marker names is shared, each of its tests requesting its
+    part, so no one test is judged for it (`_checks._idle_cassettes`). Judged here, for all of them: when every
+    test that ran with it requested none of what it holds, its answers never reached the app (an audit: the
+    app moved to another model, every call was answered healthy, and the run was green with not a word). Not
+    judged where the run left some of the node's tests out (``-k``, ``-m``, ``--deselect``, ``--lf``, node ids)
+    or stopped early (``-x``). Under xdist the workers hand what they saw to the controller."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        #: cassette path → [the node whose marker names it, its module's path, tests that ran, tests that used it]
+        self.seen: dict[str, list[Any]] = {}
+        #: the modules some of whose tests this run left out
+        self.partial: set[str] = set()
+        self.idle: list[tuple[str, str, int]] = []
+
+    def note(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
+        for path, owner, used in shared:
+            entry = self.seen.setdefault(str(path), [owner, str(module), 0, 0])
+            entry[2] += 1
+            entry[3] += used
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.partial.update(str(item.path) for item in items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        payload = getattr(node, "workeroutput", {}).get(SHARED_KEY)
+        if payload:
+            for path, (owner, module, ran, used) in payload["seen"].items():
+                entry = self.seen.setdefault(path, [owner, module, 0, 0])
+                entry[2] += ran
+                entry[3] += used
+            self.partial.update(payload["partial"])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if is_worker(self.config):
+            self.config.workeroutput[SHARED_KEY] = {"seen": self.seen, "partial": sorted(self.partial)}  # type: ignore[attr-defined]
+            return
+        if session.shouldstop or session.shouldfail:  # -x, --maxfail: the node's other tests may not have run
+            return
+        here = self.config.invocation_params.dir
+        partial = self.partial | {
+            str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg
+        }
+        self.idle = sorted(
+            (path, owner, ran)
+            for path, (owner, module, ran, used) in self.seen.items()
+            if ran and not used and module not in partial and str(Path(module).resolve()) not in partial
+        )
+        if self.idle and self.settings.on_unmatched == "fail" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.idle or is_worker(self.config):
+            return
+        terminalreporter.write_sep("-", "hfrouter shared cassettes")
+        lines = [
+            "pytest-hfrouter: a cassette the tests of a module or class share answered none of their calls, so they "
+            "did not exercise it:"
+        ]
+        lines += [
+            f"  - {path}: named by the marker of {owner}; {ran} test(s) ran with it, and none requested what it holds"
+            for path, owner, ran in self.idle
+        ]
+        warned = "" if self.settings.on_unmatched == "fail" else ", as now: the run does not fail for it"
+        lines.append(
+            "  (recorded for other calls: re-record it, or drop it from the marker; for the whole run: ini "
+            f"hfrouter_on_unmatched = warn or ignore{warned})"
+        )
         for line in lines:
             terminalreporter.write_line(scrub.text(line))
 

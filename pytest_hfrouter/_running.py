@@ -29,7 +29,7 @@ from ._checks import (
     test_code,
     warn_at,
 )
-from ._keys import SHARED_DEFAULTS
+from ._keys import SHARED_CASSETTES, SHARED_DEFAULTS
 from ._names import (
     CASSETTE,
     EACH_OUTAGE,
@@ -71,6 +71,8 @@ from .routes import HUB_LOOKUPS
 from .traffic import Exchange, Miss, Request, Rule
 
 if TYPE_CHECKING:
+    from _pytest.nodes import Node
+
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
@@ -108,7 +110,7 @@ def start(
         each_rule = parse_each_outage(each[0].args, each[0].kwargs, library).rule(library, case)
         rules.insert(0, each_rule)
     cassettes = _loaded_cassettes(item, settings, run, marks)
-    shared = _shared_cassettes(item, settings) if cassettes and CASSETTE in marks else frozenset()
+    shared = _shared_cassettes(item, settings) if cassettes and CASSETTE in marks else {}
     chaos = None
     if settings.chaos and not rules and run is not None and NO_CHAOS not in marks:
         chaos = run.chaos_for(item.nodeid, library)
@@ -317,6 +319,10 @@ class Running:
                 or getattr(getattr(item, "obj", None), "__unittest_expecting_failure__", False)
             ),
         )
+        if findings.shared:
+            shared = item.config.stash.get(SHARED_CASSETTES, None)
+            if shared is not None:
+                shared.note(Path(str(item.path)), findings.shared)
         if findings.skip is not None:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
         if self.settings.live is None and len(exchange.calls) > 1 and not exchange.virtual:
@@ -519,17 +525,25 @@ def _named_paths(item: pytest.Item, settings: Settings, marks: dict[str, list[py
     ]
 
 
-def _shared_cassettes(item: pytest.Item, settings: Settings) -> frozenset[Path]:
-    """The cassettes that only markers of the test's module or class name (``pytestmark``)."""
+def _shared_cassettes(item: pytest.Item, settings: Settings) -> dict[Path, str]:
+    """The cassettes that only markers of the test's module or class name (``pytestmark``), each with the id of
+    the node whose marker names it (the closest)."""
     own: list[pytest.Mark] = []
-    parents: list[pytest.Mark] = []
+    parents: list[tuple[Node, pytest.Mark]] = []
     for node, mark in item.iter_markers_with_node(CASSETTE):
-        (own if node is item else parents).append(mark)
+        if node is item:
+            own.append(mark)
+        else:
+            parents.append((node, mark))
     if not parents:
-        return frozenset()
-    shared, _ = item_cassettes(item, settings.cassette_dir, parents)
-    mine, _ = item_cassettes(item, settings.cassette_dir, own) if own else ([], [])
-    return frozenset(shared) - frozenset(mine)
+        return {}
+    mine = set(item_cassettes(item, settings.cassette_dir, own)[0]) if own else set()
+    shared: dict[Path, str] = {}
+    for node, mark in parents:
+        for path in item_cassettes(item, settings.cassette_dir, [mark])[0]:
+            if path not in mine:
+                shared.setdefault(path, node.nodeid)
+    return shared
 
 
 def _yield_to_vcr(item: pytest.Item, marks: dict[str, list[pytest.Mark]]) -> None:

@@ -68,6 +68,12 @@ def start(
     # what completed is written. Only the controller, and only if nobody else took the signal.
     writes = settings.live is not None or settings.report is not None or settings.summary is not None
     sigterm = writes and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if settings.live is None and settings.on_unmatched != "ignore":  # replay: cassettes a module's tests share
+        from ._keys import SHARED_CASSETTES
+        from ._run_hygiene import SharedCassettes
+
+        shared = config.stash[SHARED_CASSETTES] = SharedCassettes(config, settings)
+        config.pluginmanager.register(shared, "hfrouter-shared-cassettes")
     if settings.check_orphans or sigterm:
         from ._run_hygiene import RunHygiene
 

@@ -10,7 +10,7 @@ import fnmatch
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
@@ -373,9 +373,10 @@ class Exchange:
 
     rules: list[Rule] = field(default_factory=list)
     cassettes: list[Cassette] = field(default_factory=list)
-    #: the cassettes only a module's or class's marker names: its tests share them, each requesting
-    #: its part (a test that requests none of one has no finding for it)
-    shared_cassettes: frozenset[Path] = frozenset()
+    #: the cassettes only a module's or class's marker names, each with that node's id: its tests share them,
+    #: each requesting its part (a test that requests none of one has no finding for it; the run judges the
+    #: tests that share it together, `SharedCassettes`)
+    shared_cassettes: Mapping[Path, str] = field(default_factory=dict)
     strict: bool = False
     allow_loopback: bool = True
     calls: list[Call] = field(default_factory=list)

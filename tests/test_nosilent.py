@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CassetteWriter, needs_server_side_auto
+from conftest import CassetteWriter, InnerRun, needs_server_side_auto
 
 from pytest_hfrouter import Call
 from pytest_hfrouter.library import shipped_library
@@ -1838,6 +1838,52 @@ def test_a_cassette_a_module_shares_is_no_finding_for_a_test_that_uses_none_of_i
 
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.no_fnmatch_line("*test_makes_no_call*never requested*")
+
+
+SHARED_BY_ALL = """
+import pytest
+from hfapp import chat
+
+pytestmark = pytest.mark.hfrouter_cassette("novita-ok.yaml")
+
+def test_one(hfrouter):
+    assert chat("{provider}").choices[0].message.content
+
+class TestMore:
+    def test_two(self, hfrouter):
+        assert chat("cerebras").choices[0].message.content
+"""
+
+
+def test_a_cassette_a_module_shares_that_none_of_its_tests_used_fails_the_run(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter, inner_run: InnerRun
+) -> None:
+    """An audit: the app moved to another provider, every call of the module's tests was answered healthy, and
+    the run was green with not a word, under the strictest settings. Judged for the tests that share it together,
+    where all of them ran."""
+    write_cassette("cassettes/novita-ok.yaml")
+    hfapp.makepyfile(test_shared=SHARED_BY_ALL.format(provider="together"))
+
+    result = inner_run(hfapp, "-p", "hfrouter")
+
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*hfrouter shared cassettes*",
+            "pytest-hfrouter: a cassette the tests of a module or class share answered none of their calls, *",
+            "  - */cassettes/novita-ok.yaml: named by the marker of test_shared.py; 2 test(s) ran with it, and none *",
+        ]
+    )
+    # a run that left one of them out judges nothing; nor does one where a test used it, nor ini ignore
+    for args in (("-k", "test_one"), ("test_shared.py::test_one",), ("-o", "hfrouter_on_unmatched=ignore")):
+        result = inner_run(hfapp, "-p", "hfrouter", *args)
+        assert result.ret == pytest.ExitCode.OK, args
+        result.stdout.no_fnmatch_line("*shared cassettes*")
+    hfapp.makepyfile(test_shared=SHARED_BY_ALL.format(provider="novita"))
+    result = inner_run(hfapp, "-p", "hfrouter")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
 
 
 def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(hfapp: pytest.Pytester) -> None:

@@ -57,7 +57,7 @@ def _refuse(value: str) -> None:
 
 
 def _detecting_agent() -> bool:
-    frame = sys._getframe(2)
+    frame: Any = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_filename.replace("\\", "/").endswith("huggingface_hub/utils/_detect_agent.py"):
             return True
