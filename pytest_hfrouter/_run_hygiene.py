@@ -36,6 +36,10 @@ class RunHygiene:
         self.orphans: list[Path] = []
         #: cassette roots not judged: the run named some of their modules' tests by node id
         self.partial: list[Path] = []
+        #: the cassette folders of the modules this run collected (``<cassette dir>/<module>/``)
+        self.modules: set[str] = set()
+        #: cassettes not judged: the run named files, or ran the last failures, and collected not their modules
+        self.unjudged = 0
         self._generated = generated
         self._handles_sigterm = handles_sigterm
         if handles_sigterm:
@@ -57,12 +61,13 @@ class RunHygiene:
     def _note_cassettes(self, items: list[pytest.Item]) -> None:
         if not self.settings.check_orphans:
             return
-        from .cassette_paths import cassette_root, item_cassettes
+        from .cassette_paths import cassette_root, item_cassettes, module_cassette_dir
 
         for item in items:
             if isinstance(item, self._generated):
                 continue
             self.roots.add(str(cassette_root(Path(str(item.path)), self.settings.cassette_dir)))
+            self.modules.add(str(module_cassette_dir(str(item.path), self.settings.cassette_dir)))
             self.used.update(str(path) for path in item_cassettes(item, self.settings.cassette_dir)[0])
 
     @pytest.hookimpl(optionalhook=True)
@@ -71,13 +76,14 @@ class RunHygiene:
         if payload:
             self.used.update(payload.get("used") or [])
             self.roots.update(payload.get("roots") or [])
+            self.modules.update(payload.get("modules") or [])
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.settings.check_orphans:
             return
         if is_worker(self.config):
-            output = {"used": sorted(self.used), "roots": sorted(self.roots)}
+            output = {"used": sorted(self.used), "roots": sorted(self.roots), "modules": sorted(self.modules)}
             self.config.workeroutput[CASSETTES_KEY] = output  # type: ignore[attr-defined]
             return
         from .hygiene import orphans
@@ -96,9 +102,23 @@ class RunHygiene:
                 if "::" in arg
             }
         )
-        self.orphans = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used], [*others, *self.partial])
+        found = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used], [*others, *self.partial])
+        if not self._whole():  # only the modules it collected are judged (an audit: --lf failed a run that passed)
+            modules = [Path(m).resolve() for m in self.modules]
+            self.orphans = [path for path in found if any(path.resolve().is_relative_to(m) for m in modules)]
+            self.unjudged = len(found) - len(self.orphans)
+        else:
+            self.orphans = found
         if self.orphans and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _whole(self) -> bool:
+        """Whether the run collected every module of its folders: no ``--lf`` (it skips the files with no
+        failure), and every path it was given a folder."""
+        if self.config.getoption("lf", False):
+            return False
+        here = self.config.invocation_params.dir
+        return all((here / arg.split("::", 1)[0]).is_dir() for arg in self.config.args if "::" not in arg)
 
     @pytest.hookimpl(trylast=True)  # after the report's sections, as the last of ours
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -111,6 +131,11 @@ class RunHygiene:
             f"not judged: {root} (this run named some of its tests by node id; run their modules whole to judge it)"
             for root in self.partial
         ]
+        if self.unjudged:
+            lines.append(
+                f"not judged: {self.unjudged} cassette(s) outside the modules this run collected (it named files, or "
+                "ran --lf); run the whole suite to judge them"
+            )
         for line in lines:
             terminalreporter.write_line(scrub.text(line))
 

@@ -398,6 +398,37 @@ def test_a_test_named_by_node_id_leaves_its_module_s_cassettes_unjudged(
     ]
 
 
+def test_a_run_of_some_files_or_of_the_last_failures_judges_only_the_modules_it_collected(
+    hfapp: pytest.Pytester, inner_run: InnerRun
+) -> None:
+    """An audit: ``--lf`` skips the files with no failure, and a run of one file collects no other; the other
+    modules' cassettes were orphans, and a run whose only test passed failed. Those of a module the run
+    collected still are."""
+    orphans = orphan_project(hfapp, orphans=True)
+    hfapp.makepyfile(test_other="from hfapp import chat\n\ndef test_other(hfrouter):\n    chat()\n")
+    write(hfapp.path, "cassettes/test_other/test_other.yaml")
+    in_module = hfapp.path / "cassettes/test_hy_orphans/test_removed.yaml"
+    outside = [path for path in orphans if path != in_module]
+
+    result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-check-orphans", "test_other.py")
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    unjudged = len(orphans) + 5  # and the five the other module uses (default, shared, two params, json)
+    assert section(result, "hfrouter orphan cassettes") == [
+        "0 cassette(s) no collected test uses",
+        f"not judged: {unjudged} cassette(s) outside the modules this run collected (it named files, or ran "
+        "--lf); run the whole suite to judge them",
+    ]
+    result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-check-orphans", "test_hy_orphans.py")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert section(result, "hfrouter orphan cassettes")[:2] == [
+        "1 cassette(s) no collected test uses:",
+        f"  {in_module}",
+    ]
+    assert outside and all(str(path) not in result.stdout.str() for path in outside)
+
+
 # -- unplayed interactions ---------------------------------------------------------------------------
 UNPLAYED_TESTS = """
 import httpx
