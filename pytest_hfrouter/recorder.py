@@ -160,6 +160,27 @@ def _key(one: Interaction) -> tuple[str, ...]:
     return match_key(one.method, one.route, one.uri)
 
 
+def _oldest_date(interactions: list[Any]) -> datetime.datetime | None:
+    """The oldest ``Date`` of these recorded answers, or None where one has none (or one that does not parse)."""
+    import email.utils
+
+    dates = []
+    for one in interactions:
+        headers = (one.get("response") or {}).get("headers") or {} if isinstance(one, dict) else {}
+        values = [v for name, v in headers.items() if str(name).lower() == "date"] if isinstance(headers, dict) else []
+        value = (
+            values[0][0] if values and isinstance(values[0], list) and values[0] else (values[0] if values else None)
+        )
+        try:
+            when = email.utils.parsedate_to_datetime(str(value)) if value else None
+        except (TypeError, ValueError):
+            when = None
+        if when is None:
+            return None
+        dates.append(when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc))
+    return min(dates, default=None)
+
+
 def write_cassette(
     path: Path, interactions: list[dict[str, Any]], *, rewrite: bool, run_id: str, shared: bool = False
 ) -> list[str]:
@@ -182,6 +203,8 @@ def write_cassette(
     with _locked(path.parent):
         existing: list[Any] = []
         earlier: list[Any] = []  # a shared cassette's rewrite: interactions of earlier runs it keeps
+        held: dict[str, Any] = {}
+        same_run = False
         if path.exists():
             try:
                 data = yaml.load(path.read_bytes(), Loader=yamlserializer._CassetteLoader)
@@ -202,8 +225,8 @@ def write_cassette(
                     path,
                 )
             meta = (data or {}).get("metadata")
-            held = meta.get("hfrouter") if isinstance(meta, dict) else None
-            held = held if isinstance(held, dict) else {}
+            found = meta.get("hfrouter") if isinstance(meta, dict) else None
+            held = found if isinstance(found, dict) else {}
             same_run = held.get("run_id") == run_id
             if not rewrite or same_run:
                 existing = list((data or {}).get("interactions") or [])
@@ -242,6 +265,19 @@ def write_cassette(
             earlier = [one for one, read in zip(earlier, parsed, strict=True) if _key(read) not in mine]
             if earlier:
                 hfrouter["kept"] = len(earlier)  # interactions of earlier runs, first in the file
+        # A cassette that keeps an earlier run's interactions (an append; a shared cassette's rewrite of one test's
+        # part) is as old as they are: its date and versions stay theirs (an audit: re-recording one test's part
+        # made the whole file look new, and hfrouter_max_age stopped flagging the neighbours' 2025 answers).
+        # The oldest answer's Date where every answer has one, so a file whose parts were each re-recorded is new
+        # again; else the file's own date, kept.
+        if (existing and not rewrite) or earlier or same_run:
+            oldest = _oldest_date([*earlier, *existing, *interactions])
+            if oldest is not None:
+                hfrouter["recorded_at"] = oldest.isoformat(timespec="seconds")
+            else:
+                for key in ("recorded_at", "recorded_with"):
+                    if held.get(key):
+                        hfrouter[key] = held[key]
         # what was in the file goes through the scrubber too: it is written again now (an audit: a migrated
         # pytest-recording cassette kept its token through a recording that appended to it)
         earlier, existing = _scrubbed(earlier), _scrubbed(existing)

@@ -1318,6 +1318,45 @@ def test_rewriting_one_test_of_a_shared_cassette_keeps_the_others_recordings(
     assert len(rewritten["interactions"]) == 6  # in rewrite each test asks the router: its look-up and its call
 
 
+def test_a_shared_cassette_is_as_old_as_the_oldest_answer_it_keeps(hfapp: pytest.Pytester, double: Double) -> None:
+    """An audit: re-recording one test's part of a shared cassette (as the expiry section's command says) dated
+    the whole file today, and hfrouter_max_age stopped flagging the other tests' old answers. The file is as old
+    as its oldest answer; once every part is re-recorded, it is new again."""
+    hfapp.makepyfile(
+        test_shared="""
+        import pytest
+        from hfapp import chat
+
+        pytestmark = pytest.mark.hfrouter_cassette("shared.yaml")
+
+        @pytest.mark.parametrize("provider", ["novita", "together"])
+        def test_chat(hfrouter, provider):
+            chat(provider)
+        """
+    )
+    shared = hfapp.path / "cassettes" / "test_shared" / "shared.yaml"
+    hfapp.runpytest(*double.args(mode="--hfrouter-mode=record")).assert_outcomes(passed=2)
+    old = "Tue, 07 Jan 2025 10:00:00 GMT"
+    data = yaml.safe_load(shared.read_text())
+    for interaction in data["interactions"]:
+        headers = interaction["response"]["headers"]
+        [name] = [key for key in headers if key.lower() == "date"]
+        headers[name] = [old]
+    data["metadata"]["hfrouter"]["recorded_at"] = "2025-01-07T10:00:00+00:00"
+    shared.write_text(yaml.safe_dump(data))
+
+    def recorded_at() -> str:
+        return str(yaml.safe_load(shared.read_text())["metadata"]["hfrouter"]["recorded_at"])
+
+    hfapp.runpytest(*double.args("test_shared.py::test_chat[together]", mode="--hfrouter-mode=rewrite"))
+    assert recorded_at().startswith("2025-01-07")  # novita's answer, and the shared look-up, are 2025's
+    hfapp.runpytest("-p", "hfrouter", "-p", "no:xdist", "-o", "hfrouter_max_age=90d").stdout.fnmatch_lines(
+        ["*hfrouter expired recordings*"]
+    )
+    hfapp.runpytest(*double.args("test_shared.py::test_chat[novita]", mode="--hfrouter-mode=rewrite"))
+    assert not recorded_at().startswith("2025")
+
+
 def test_a_recorded_cassette_is_readable_as_any_file_the_user_writes(hfapp: pytest.Pytester, double: Double) -> None:
     """Written through mkstemp, every cassette was 0600 (and a rewrite made a 0644 one 0600): a CI
     container or another user could not read it. A new one follows the umask; a rewrite keeps the mode."""
