@@ -1662,6 +1662,13 @@ def test_probes_only_in_live_mode_and_follow_selection(pytester: pytest.Pytester
     result = pytester.runpytest(*double.args("-k", "together and plain"))
     result.assert_outcomes(passed=1, deselected=4)
     assert probe_models(double) == [(f"{MODEL}:together", False)]
+    # the terminal's count holds the probes (an audit: "collected 1 item / 4 deselected / -3 selected")
+    result.stdout.fnmatch_lines(["collected 5 items / 4 deselected / 1 selected"])
+    # a run that names its tests by node id asked for those alone: no probe's live request (an audit: all ran)
+    double.engine.reset()
+    result = pytester.runpytest(*double.args("test_ordinary_suite.py::test_ordinary"))
+    result.assert_outcomes(passed=1)
+    assert probe_models(double) == []
 
 
 def test_probe_honours_retry_after(pytester: pytest.Pytester, double: Double) -> None:
