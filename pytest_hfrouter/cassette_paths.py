@@ -148,6 +148,12 @@ def _placing_options(config: Any) -> list[tuple[str, str]]:
     cassette_dir = getattr(config.option, "hfrouter_cassette_dir", None)
     if cassette_dir:
         found.append(("--hfrouter-cassette-dir", str(Path(os.path.expanduser(cassette_dir)).resolve())))
+    # where it records from: without them the command recorded from the real router, not the run's proxy or
+    # double (an audit); an ini's are read again by the command
+    for flag in ("--hfrouter-router-url", "--hfrouter-hub-url"):
+        url = getattr(config.option, flag.lstrip("-").replace("-", "_"), None)
+        if url:
+            found.append((flag, str(url)))
     return found
 
 

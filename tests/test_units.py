@@ -733,6 +733,13 @@ def test_the_record_command_pastes_into_a_shell_from_anywhere(tmp_path: Path) ->
         f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record -c '{tmp_path}/ci/pytest.ini' "
         f"--rootdir '{tmp_path}' --hfrouter-cassette-dir '{tmp_path}/cassettes' 't.py::test'"
     )
+    # and where it records from (an audit: without them the command recorded from the real router)
+    Config.known_args_namespace = SimpleNamespace()
+    Config.option = SimpleNamespace(hfrouter_router_url="http://127.0.0.1:9", hfrouter_hub_url="http://127.0.0.1:8")
+    assert record_command("t.py::test", "rewrite", config=Config()) == (
+        "HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite --hfrouter-router-url 'http://127.0.0.1:9' "
+        "--hfrouter-hub-url 'http://127.0.0.1:8' 't.py::test'"
+    )
 
 
 def test_the_spool_carries_whole_lines_only(tmp_path: Path) -> None:
