@@ -46,6 +46,8 @@ class Findings:
     notes: list[str] = field(default_factory=list)
     #: whether the test is marked xfail (asked only when it exercised nothing it asked for: then it fails)
     expects_failure: Callable[[], bool] = bool
+    #: the command that re-records the test's cassette
+    rerecord: Callable[[], str] = str
     #: `HFRouterWarning` messages, warned once every finding is made (`warn_all`): an error filter
     #: (``-W error``, ``filterwarnings = error``) that makes one fail the test pre-empts no finding
     warnings: list[str] = field(default_factory=list)
@@ -243,11 +245,13 @@ def after_call(
     each_rule: Rule | None,
     judged_alone: bool = False,
     expects_failure: Callable[[], bool] = bool,
+    rerecord: Callable[[], str] = str,
 ) -> Findings:
     """What the test's traffic shows after its body (``judged_alone``: its own ``hfrouter_resilient``
     marker asks for verdicts, so a test whose app made no inference call judged nothing;
-    ``expects_failure``: whether the test is marked xfail, asked only when an outage never happened)."""
-    findings = Findings(expects_failure=expects_failure)
+    ``expects_failure``: whether the test is marked xfail, asked only when an outage never happened;
+    ``rerecord``: the command that re-records the test's cassette, asked only when one answered nothing)."""
+    findings = Findings(expects_failure=expects_failure, rerecord=rerecord)
     if exchange.unentered:
         _never_entered(findings, exchange.unentered, passed=passed)
     if exchange.clocks_unentered:
@@ -461,6 +465,7 @@ def _idle_cassettes(findings: Findings, exchange: Exchange, settings: Settings, 
         "pytest-hfrouter: a cassette this test replays answered none of its calls, so the test did not exercise "
         f"it:\n{listed}\n  (recorded for other calls: re-record it, or drop it from the test; for the whole run: "
         "ini hfrouter_on_unmatched = warn or ignore)"
+        + (f"\n  re-record: {command}" if (command := findings.rerecord()) else "")
     )
     _unmatched(findings, message, settings, passed=passed)
     return idle
@@ -483,7 +488,8 @@ def _calls_made(exchange: Exchange, shown: int = 3) -> str:
     are part of what a cassette matches on)."""
     lines = list(
         dict.fromkeys(
-            f"{call.method} {call.url} [{call.route}: {call.provider or '-'} {call.model or '-'}]"
+            f"{call.method} {call.url} [{call.route}: {call.provider or '-'} {call.model or '-'}"
+            f"{', stream' if call.stream else ''}]"
             for call in exchange.calls
             if call.route not in HUB_LOOKUPS
         )
@@ -494,10 +500,21 @@ def _calls_made(exchange: Exchange, shown: int = 3) -> str:
 
 
 def _held(cassette: Cassette, shown: int = 3) -> str:
-    held, _ = unplayed(cassette, {})  # each interaction, in order
-    if not held:
+    """Each interaction, in order, with what its call means as `_calls_made` says a call's (an audit: a cassette
+    recorded unstreamed, or for another model, read the same as the test's call, and the user could not tell)."""
+    if not cassette.interactions:
         return "no interactions at all"
-    return ", ".join(held[:shown]) + (f" and {len(held) - shown} more" if len(held) > shown else "")
+    held = []
+    for number, one in enumerate(cassette.interactions[:shown]):
+        route = one.route
+        meaning = (
+            ""
+            if route.kind in HUB_LOOKUPS or route.kind == "other"
+            else f" [{route.kind}: {route.provider or '-'} {route.model or '-'}{', stream' if route.stream else ''}]"
+        )
+        held.append(f"interactions[{number}] {one.method} {one.uri}{meaning}")
+    more = len(cassette.interactions) - len(held)
+    return ", ".join(held) + (f" and {more} more" if more > 0 else "")
 
 
 def _unmatched(findings: Findings, message: str, settings: Settings, *, passed: bool) -> None:

@@ -2,8 +2,9 @@
 
 Every module that reads the plugin's state imports its key from here, so none needs to
 import ``plugin.py`` (core never does) and no hook module imports another. Nothing heavy is
-imported: ``pytest`` only; the stashed types are named for the type checker alone. One key lives
-with its only reader: ``_notes.NOTED`` (``_running``, named here, imports ``_notes``).
+imported: ``pytest`` only; the stashed types are named for the type checker alone. Two keys live
+with their objects' modules: ``_notes.NOTED`` (``_running``, named here, imports ``_notes``) and
+``_run_hygiene.SHARED_CASSETTES`` (``_session`` makes the object, ``_running`` feeds it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from ._run_hygiene import SharedCassettes
     from ._session import RunSession
     from ._settings import Settings
     from .engine import Engine
@@ -34,8 +34,6 @@ OWN_LIVE: pytest.StashKey[bool] = pytest.StashKey()
 #: the host of ``HF_ENDPOINT`` (a Hub mirror) this replay run reads as the Hub (`routes.read_as_hub`)
 HUB_MIRROR: pytest.StashKey[str] = pytest.StashKey()
 
-#: replay: the cassettes the tests of a module or class share, judged together at the run's end
-SHARED_CASSETTES: pytest.StashKey[SharedCassettes] = pytest.StashKey()
 #: a recording run's tests that share a default cassette with another: node id → what is said (`shared_defaults`)
 SHARED_DEFAULTS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
 

@@ -140,6 +140,10 @@ class RunHygiene:
             terminalreporter.write_line(scrub.text(line))
 
 
+#: replay: the cassettes the tests of a module or class share, judged together at the run's end
+SHARED_CASSETTES: pytest.StashKey[SharedCassettes] = pytest.StashKey()
+
+
 class SharedCassettes:
     """Replay: a cassette that a module's or class's marker names is shared, each of its tests requesting its
     part, so no one test is judged for it (`_checks._idle_cassettes`). Judged here, for all of them: when every

@@ -29,7 +29,7 @@ from ._checks import (
     test_code,
     warn_at,
 )
-from ._keys import SHARED_CASSETTES, SHARED_DEFAULTS
+from ._keys import SHARED_DEFAULTS
 from ._names import (
     CASSETTE,
     EACH_OUTAGE,
@@ -43,6 +43,7 @@ from ._names import (
     marks_of,
 )
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
+from ._run_hygiene import SHARED_CASSETTES
 from .cassette_paths import (
     cassette_listing,
     default_cassette,
@@ -313,6 +314,7 @@ class Running:
             # the test's own marker asks that its calls be judged; a module's or class's is a policy
             # for the tests that call the router
             judged_alone=RESILIENT in self.marks and any(m.name == RESILIENT for m in item.own_markers),
+            rerecord=lambda: record_command(item.nodeid, "rewrite", item.config),
             expects_failure=lambda: (
                 xfailed
                 or item.get_closest_marker("xfail") is not None

@@ -69,8 +69,7 @@ def start(
     writes = settings.live is not None or settings.report is not None or settings.summary is not None
     sigterm = writes and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     if settings.live is None and settings.on_unmatched != "ignore":  # replay: cassettes a module's tests share
-        from ._keys import SHARED_CASSETTES
-        from ._run_hygiene import SharedCassettes
+        from ._run_hygiene import SHARED_CASSETTES, SharedCassettes
 
         shared = config.stash[SHARED_CASSETTES] = SharedCassettes(config, settings)
         config.pluginmanager.register(shared, "hfrouter-shared-cassettes")
