@@ -182,7 +182,13 @@ def _oldest_date(interactions: list[Any]) -> datetime.datetime | None:
 
 
 def write_cassette(
-    path: Path, interactions: list[dict[str, Any]], *, rewrite: bool, run_id: str, shared: bool = False
+    path: Path,
+    interactions: list[dict[str, Any]],
+    *,
+    rewrite: bool,
+    run_id: str,
+    shared: bool = False,
+    test: str | None = None,
 ) -> list[str]:
     """Append to (``record``) or replace (``rewrite``) a cassette, atomically and under a lock.
 
@@ -195,6 +201,9 @@ def write_cassette(
     Returns, for a shared cassette, the requests (by meaning: `match_key`) of ``interactions`` that
     another test's recording in it also made, this run's (both now in it) or an earlier run's (replaced):
     a cassette matches requests by meaning, not by body, so replay cannot tell those tests' answers apart.
+    A cassette a marker names (``test`` given) names the test each interaction is of (``metadata.hfrouter.tests``),
+    so in a shared one a test's own earlier recording is no other test's (an audit: every rewrite of one test
+    warned of a clash with itself).
     """
     import yaml
     from vcr.serializers import yamlserializer
@@ -205,6 +214,9 @@ def write_cassette(
         earlier: list[Any] = []  # a shared cassette's rewrite: interactions of earlier runs it keeps
         held: dict[str, Any] = {}
         same_run = False
+        #: the test each interaction of ``existing`` and ``earlier`` is of (None: not known)
+        existing_owners: list[str | None] = []
+        earlier_owners: list[str | None] = []
         if path.exists():
             try:
                 data = yaml.load(path.read_bytes(), Loader=yamlserializer._CassetteLoader)
@@ -228,14 +240,19 @@ def write_cassette(
             found = meta.get("hfrouter") if isinstance(meta, dict) else None
             held = found if isinstance(found, dict) else {}
             same_run = held.get("run_id") == run_id
+            held_interactions = (data or {}).get("interactions")
+            held_interactions = held_interactions if isinstance(held_interactions, list) else []
+            owners = held.get("tests")
+            if not (isinstance(owners, list) and len(owners) == len(held_interactions)):
+                owners = [None] * len(held_interactions)  # none named, or the file was edited since
+            owners = [owner if isinstance(owner, str) else None for owner in owners]
             if not rewrite or same_run:
-                existing = list((data or {}).get("interactions") or [])
+                existing, existing_owners = list(held_interactions), owners
             if rewrite and shared and data is not None:
-                before = data.get("interactions")
-                before = before if isinstance(before, list) else []
-                kept = held.get("kept", 0) if same_run else len(before)
+                kept = held.get("kept", 0) if same_run else len(held_interactions)
                 kept = kept if isinstance(kept, int) else 0
-                earlier, existing = before[:kept], before[kept:]
+                earlier, existing = held_interactions[:kept], held_interactions[kept:]
+                earlier_owners, existing_owners = owners[:kept], owners[kept:]
         hfrouter: dict[str, Any] = {
             "recorded_at": datetime.datetime.fromtimestamp(REAL.wall(), datetime.timezone.utc).isoformat(
                 timespec="seconds"
@@ -247,9 +264,10 @@ def write_cassette(
         if shared and (earlier or existing):
             new = {_key(one): one for one in _parsed(interactions, path)}
             others: set[tuple[str, ...]] = set()
-            for part in (existing, earlier):
+            for part, part_owners in ((existing, existing_owners), (earlier, earlier_owners)):
+                theirs = [one for one, owner in zip(part, part_owners, strict=False) if owner is None or owner != test]
                 with contextlib.suppress(CassetteError):  # a part replay cannot read holds no request
-                    others |= {_key(one) for one in _parsed(part, path)}
+                    others |= {_key(one) for one in _parsed(theirs, path)}
             # the Hub's look-ups answer the same for every test: only calls whose answers may differ clash
             clashes = [
                 f"{one.method} {one.uri}"
@@ -262,7 +280,9 @@ def write_cassette(
                 parsed = _parsed(earlier, path)
             except CassetteError:
                 parsed, earlier = (), []  # a part replay cannot read: replaced, as a rewrite replaces a malformed file
-            earlier = [one for one, read in zip(earlier, parsed, strict=True) if _key(read) not in mine]
+            keep = [_key(read) not in mine for read in parsed]
+            earlier = [one for one, kept_one in zip(earlier, keep, strict=True) if kept_one]
+            earlier_owners = [owner for owner, kept_one in zip(earlier_owners, keep, strict=False) if kept_one]
             if earlier:
                 hfrouter["kept"] = len(earlier)  # interactions of earlier runs, first in the file
         # A cassette that keeps an earlier run's interactions (an append; a shared cassette's rewrite of one test's
@@ -281,6 +301,8 @@ def write_cassette(
         # what was in the file goes through the scrubber too: it is written again now (an audit: a migrated
         # pytest-recording cassette kept its token through a recording that appended to it)
         earlier, existing = _scrubbed(earlier), _scrubbed(existing)
+        if test is not None:  # a marker's cassette: maybe shared, now or once a module's marker names it
+            hfrouter["tests"] = [*earlier_owners, *existing_owners, *([test] * len(interactions))]
         document = {"version": 1, "interactions": earlier + existing + interactions, "metadata": {"hfrouter": hfrouter}}
         if path.suffix == ".json":  # pytest-recording's JSON serializer's file: JSON still (it wrote YAML into it)
             from vcr.serializers import jsonserializer

@@ -755,6 +755,15 @@ def test_tests_that_make_the_same_request_into_a_shared_cassette_are_warned(
             "*Give each test a cassette of its own*",
         ]
     )
+    # a rewrite of one test: its own earlier recording is no other test's (an audit: every rewrite warned)
+    result = hfapp.runpytest(*double.args("test_shared.py::test_together", mode="--hfrouter-mode=rewrite"))
+    result.assert_outcomes(passed=1)
+    assert "is shared by several tests" not in result.stdout.str()
+    result = hfapp.runpytest(*double.args("test_shared.py::test_banana", mode="--hfrouter-mode=rewrite"))
+    result.assert_outcomes(passed=1)
+    assert result.stdout.str().count("is shared by several tests") == 1  # test_apple's recording, still
+    shared = yaml.safe_load((hfapp.path / "cassettes" / "test_shared" / "shared.yaml").read_text())
+    assert len(shared["metadata"]["hfrouter"]["tests"]) == len(shared["interactions"])
 
 
 def _outward_address() -> str | None:
