@@ -2,9 +2,8 @@
 
 Every module that reads the plugin's state imports its key from here, so none needs to
 import ``plugin.py`` (core never does) and no hook module imports another. Nothing heavy is
-imported: ``pytest`` only; the stashed types are named for the type checker alone. Two keys live
-with their objects' modules: ``_notes.NOTED`` (``_running``, named here, imports ``_notes``) and
-``_run_hygiene.SHARED_CASSETTES`` (``_session`` makes the object, ``_running`` feeds it).
+imported: ``pytest`` only; the stashed types are named for the type checker alone. One key lives
+with its only reader: ``_notes.NOTED`` (``_running``, named here, imports ``_notes``).
 """
 
 from __future__ import annotations

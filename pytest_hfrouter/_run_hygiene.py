@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import scrub
-from ._xdist import CASSETTES_KEY, SHARED_KEY, is_worker
+from ._xdist import CASSETTES_KEY, is_worker
 
 if TYPE_CHECKING:
     from ._settings import Settings
@@ -140,25 +140,21 @@ class RunHygiene:
             terminalreporter.write_line(scrub.text(line))
 
 
-#: replay: the cassettes the tests of a module or class share, judged together at the run's end
-SHARED_CASSETTES: pytest.StashKey[SharedCassettes] = pytest.StashKey()
-
-
 class SharedCassettes:
     """Replay: a cassette that a module's or class's marker names is shared, each of its tests requesting its
     part, so no one test is judged for it (`_checks._idle_cassettes`). Judged here, for all of them: when every
     test that ran with it requested none of what it holds, its answers never reached the app (an audit: the
     app moved to another model, every call was answered healthy, and the run was green with not a word). Not
     judged where the run left some of the node's tests out (``-k``, ``-m``, ``--deselect``, ``--lf``, node ids)
-    or stopped early (``-x``). Under xdist the workers hand what they saw to the controller."""
+    or stopped early (``-x``). No plugin of its own (a registration costs every run's start): the run's
+    session (`_session.RunSession`) makes it at the first shared cassette a test had, and hands it its hooks'
+    parts; under xdist the workers hand what they saw to the controller."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
         #: cassette path → [the node whose marker names it, its module's path, tests that ran, tests that used it]
         self.seen: dict[str, list[Any]] = {}
-        #: the modules some of whose tests this run left out
-        self.partial: set[str] = set()
         self.idle: list[tuple[str, str, int]] = []
 
     def note(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
@@ -167,28 +163,25 @@ class SharedCassettes:
             entry[2] += 1
             entry[3] += used
 
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self.partial.update(str(item.path) for item in items)
+    def payload(self, partial: set[str]) -> dict[str, Any]:
+        """A worker's part, for the controller (`merge`)."""
+        return {"seen": self.seen, "partial": sorted(partial)}
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        payload = getattr(node, "workeroutput", {}).get(SHARED_KEY)
-        if payload:
-            for path, (owner, module, ran, used) in payload["seen"].items():
-                entry = self.seen.setdefault(path, [owner, module, 0, 0])
-                entry[2] += ran
-                entry[3] += used
-            self.partial.update(payload["partial"])
+    def merge(self, payload: dict[str, Any], partial: set[str]) -> None:
+        for path, (owner, module, ran, used) in payload["seen"].items():
+            entry = self.seen.setdefault(path, [owner, module, 0, 0])
+            entry[2] += ran
+            entry[3] += used
+        partial.update(payload["partial"])
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if is_worker(self.config):
-            self.config.workeroutput[SHARED_KEY] = {"seen": self.seen, "partial": sorted(self.partial)}  # type: ignore[attr-defined]
-            return
+    def finish(self, session: pytest.Session, deselected: set[str]) -> None:
+        """The controller, at the run's end: the shared cassettes none of their tests used; they fail the run
+        under ini ``hfrouter_on_unmatched = fail``. ``deselected``: the modules some of whose tests the run
+        left out."""
         if session.shouldstop or session.shouldfail:  # -x, --maxfail: the node's other tests may not have run
             return
         here = self.config.invocation_params.dir
-        partial = self.partial | {
+        partial = deselected | {
             str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg
         }
         self.idle = sorted(
@@ -199,9 +192,8 @@ class SharedCassettes:
         if self.idle and self.settings.on_unmatched == "fail" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.idle or is_worker(self.config):
+    def summary(self, terminalreporter: Any) -> None:
+        if not self.idle:
             return
         terminalreporter.write_sep("-", "hfrouter shared cassettes")
         lines = [

@@ -43,7 +43,6 @@ from ._names import (
     marks_of,
 )
 from ._notes import VCR_NOTE, note, note_unmatchable, vcr_conflict
-from ._run_hygiene import SHARED_CASSETTES
 from .cassette_paths import (
     cassette_listing,
     default_cassette,
@@ -321,10 +320,8 @@ class Running:
                 or getattr(getattr(item, "obj", None), "__unittest_expecting_failure__", False)
             ),
         )
-        if findings.shared:
-            shared = item.config.stash.get(SHARED_CASSETTES, None)
-            if shared is not None:
-                shared.note(Path(str(item.path)), findings.shared)
+        if findings.shared and self.run is not None:
+            self.run.note_shared(Path(str(item.path)), findings.shared)
         if findings.skip is not None:
             raise pytest.skip.Exception(findings.skip, _use_item_location=True) from None
         if self.settings.live is None and len(exchange.calls) > 1 and not exchange.virtual:

@@ -34,10 +34,11 @@ from . import scrub
 from ._clock import REAL
 from ._names import LIVE
 from ._settings import Settings
-from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, WORKER_KEY, Spool, is_worker
+from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, SHARED_KEY, WORKER_KEY, Spool, is_worker
 from .errors import NOT_EXERCISED
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
+    from ._run_hygiene import SharedCassettes
     from .chaos import ChaosPlan, TestChaos
     from .engine import Engine
     from .library import Library
@@ -68,11 +69,6 @@ def start(
     # what completed is written. Only the controller, and only if nobody else took the signal.
     writes = settings.live is not None or settings.report is not None or settings.summary is not None
     sigterm = writes and not is_worker(config) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    if settings.live is None and settings.on_unmatched != "ignore":  # replay: cassettes a module's tests share
-        from ._run_hygiene import SHARED_CASSETTES, SharedCassettes
-
-        shared = config.stash[SHARED_CASSETTES] = SharedCassettes(config, settings)
-        config.pluginmanager.register(shared, "hfrouter-shared-cassettes")
     if settings.check_orphans or sigterm:
         from ._run_hygiene import RunHygiene
 
@@ -182,9 +178,27 @@ class RunSession:
         self._clean: list[dict[str, Any]] = []
         #: xdist: the workers' parts on their way to the controller
         self._spool = Spool.of(config)
+        #: the cassettes the tests of a module or class share (`note_shared`), and the modules some of whose tests
+        #: the run left out (``-k``, ``-m``, ``--deselect``, ``--lf``)
+        self._shared: SharedCassettes | None = None
+        self._deselected: set[str] = set()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._spool.remove()  # the workers are down by now (xdist's sessionfinish)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._deselected.update(str(item.path) for item in items)
+
+    def note_shared(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
+        """Replay: what a test did with the cassettes its module or class shares (`SharedCassettes`)."""
+        self._shared_cassettes().note(module, shared)
+
+    def _shared_cassettes(self) -> SharedCassettes:
+        if self._shared is None:  # made (and its module loaded) by the first test that had a shared cassette
+            from ._run_hygiene import SharedCassettes
+
+            self._shared = SharedCassettes(self.config, self.settings)
+        return self._shared
 
     # -- per test -----------------------------------------------------------------------
     def _add(self, key: str, entries: list[dict[str, Any]]) -> None:
@@ -468,6 +482,9 @@ class RunSession:
         if payload and (payload.get("interrupted") or payload.get("scenarios")):
             self.report.interrupted = self.report.interrupted or bool(payload.get("interrupted"))
             self.report.scenarios = self.report.scenarios or payload.get("scenarios") or {}
+        shared = getattr(node, "workeroutput", {}).get(SHARED_KEY)
+        if shared:
+            self._shared_cassettes().merge(shared, self._deselected)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
@@ -497,6 +514,8 @@ class RunSession:
         self._collect_outside_tests()
         if is_worker(self.config):
             self._spool.close()
+            if self._shared is not None:
+                self.config.workeroutput[SHARED_KEY] = self._shared.payload(self._deselected)  # type: ignore[attr-defined]
             rest: dict[str, Any] = {"interrupted": interrupted}
             if self.keeps_tests and self._parts:
                 from .coverage import loaded_catalog
@@ -509,6 +528,8 @@ class RunSession:
             self.report.merge_payload(part, scrubbed=True)
         self._pending.clear()  # an interrupted test's record has no outcome: it is left out
         self._outcomes.clear()
+        if self._shared is not None and not interrupted:
+            self._shared.finish(session, self._deselected)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         settings = self.settings
         outputs = (settings.baseline, settings.report, settings.summary, settings.html, settings.live)
@@ -551,6 +572,8 @@ class RunSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):
             return
+        if self._shared is not None:
+            self._shared.summary(terminalreporter)
         for what, path, why in self.unwritten:
             fails = "" if what == "GITHUB_STEP_SUMMARY" else " (the run fails for it)"
             if what != "GITHUB_STEP_SUMMARY" and path.exists():  # an audit: CI would publish it as this run's
