@@ -59,7 +59,7 @@ def refused_here(url: str) -> str | None:
     host = (parts.hostname or "").lower().rstrip(".")
     if host not in STATE.closed:
         return None
-    # huggingface_hub's agent-harness registry (2.4+): refused, but no request of the app's, so the test does not
+    # huggingface_hub's agent-harness registry (1.33 and 2.x): refused, but no request of the app's, so the test does not
     # fail for it (the child site's `_detecting_agent`)
     if STATE.log and not parts.path.startswith("/api/agent-harnesses"):
         with contextlib.suppress(OSError), open(STATE.log, "a", encoding="utf-8") as out:

@@ -103,7 +103,9 @@ class RunHygiene:
             }
         )
         found = orphans([Path(r) for r in self.roots], [Path(u) for u in self.used], [*others, *self.partial])
-        if not self._whole():  # only the modules it collected are judged (an audit: --lf failed a run that passed)
+        if not whole_run(
+            self.config
+        ):  # only the modules it collected are judged (an audit: --lf failed a run that passed)
             modules = [Path(m).resolve() for m in self.modules]
             self.orphans = [path for path in found if any(path.resolve().is_relative_to(m) for m in modules)]
             self.unjudged = len(found) - len(self.orphans)
@@ -111,14 +113,6 @@ class RunHygiene:
             self.orphans = found
         if self.orphans and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def _whole(self) -> bool:
-        """Whether the run collected every module of its folders: no ``--lf`` (it skips the files with no
-        failure), and every path it was given a folder."""
-        if self.config.getoption("lf", False):
-            return False
-        here = self.config.invocation_params.dir
-        return all((here / arg.split("::", 1)[0]).is_dir() for arg in self.config.args if "::" not in arg)
 
     @pytest.hookimpl(trylast=True)  # after the report's sections, as the last of ours
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -140,26 +134,44 @@ class RunHygiene:
             terminalreporter.write_line(scrub.text(line))
 
 
+def whole_run(config: pytest.Config) -> bool:
+    """Whether the run collected every module of its folders: no ``--lf`` (it skips the files with no failure),
+    no node id, and every path it was given a folder."""
+    if config.getoption("lf", False):
+        return False
+    here = config.invocation_params.dir
+    return all("::" not in arg and (here / arg).is_dir() for arg in config.args)
+
+
 class SharedCassettes:
     """Replay: a cassette that a module's or class's marker names is shared, each of its tests requesting its
     part, so no one test is judged for it (`_checks._idle_cassettes`). Judged here, for all of them: when every
     test that ran with it requested none of what it holds, its answers never reached the app (an audit: the
-    app moved to another model, every call was answered healthy, and the run was green with not a word). Not
-    judged where the run left some of the node's tests out (``-k``, ``-m``, ``--deselect``, ``--lf``, node ids)
-    or stopped early (``-x``). No plugin of its own (a registration costs every run's start): the run's
-    session (`_session.RunSession`) makes it at the first shared cassette a test had, and hands it its hooks'
-    parts; under xdist the workers hand what they saw to the controller."""
+    app moved to another model, every call was answered healthy, and the run was green with not a word).
+
+    Not judged where the run left some of the module's tests out (``-k``, ``-m``, ``--deselect``, ``--lf``, node
+    ids), did not run one (skipped, an error before its body), or stopped early (``-x``); a cassette outside its
+    module's own folder (``<cassette dir>/<module>/``), which other modules' markers may name too, only in a run
+    of the whole suite with none of that (a regression audit: a run of one module failed where the whole passed).
+
+    No plugin of its own (a registration costs every run's start): the run's session (`_session.RunSession`)
+    makes it at the first shared cassette a test had, and hands it its hooks' parts; under xdist the workers hand
+    what they saw to the controller."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        #: cassette path → [the node whose marker names it, its module's path, tests that ran, tests that used it]
+        #: cassette path → [the node whose marker names it, its module's path, tests that ran, tests that used it,
+        #: whether it lies in that module's own folder]
         self.seen: dict[str, list[Any]] = {}
         self.idle: list[tuple[str, str, int]] = []
 
     def note(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
+        from .cassette_paths import module_cassette_dir
+
+        folder = module_cassette_dir(str(module), self.settings.cassette_dir)
         for path, owner, used in shared:
-            entry = self.seen.setdefault(str(path), [owner, str(module), 0, 0])
+            entry = self.seen.setdefault(str(path), [owner, str(module), 0, 0, path.is_relative_to(folder)])
             entry[2] += 1
             entry[3] += used
 
@@ -168,26 +180,25 @@ class SharedCassettes:
         return {"seen": self.seen, "partial": sorted(partial)}
 
     def merge(self, payload: dict[str, Any], partial: set[str]) -> None:
-        for path, (owner, module, ran, used) in payload["seen"].items():
-            entry = self.seen.setdefault(path, [owner, module, 0, 0])
+        for path, (owner, module, ran, used, inside) in payload["seen"].items():
+            entry = self.seen.setdefault(path, [owner, module, 0, 0, inside])
             entry[2] += ran
             entry[3] += used
         partial.update(payload["partial"])
 
-    def finish(self, session: pytest.Session, deselected: set[str]) -> None:
+    def finish(self, session: pytest.Session, partial: set[str]) -> None:
         """The controller, at the run's end: the shared cassettes none of their tests used; they fail the run
-        under ini ``hfrouter_on_unmatched = fail``. ``deselected``: the modules some of whose tests the run
-        left out."""
+        under ini ``hfrouter_on_unmatched = fail``. ``partial``: the modules some of whose tests the run left out
+        or did not run."""
         if session.shouldstop or session.shouldfail:  # -x, --maxfail: the node's other tests may not have run
             return
         here = self.config.invocation_params.dir
-        partial = deselected | {
-            str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg
-        }
+        partial = partial | {str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg}
+        whole = not partial and whole_run(self.config)
         self.idle = sorted(
             (path, owner, ran)
-            for path, (owner, module, ran, used) in self.seen.items()
-            if ran and not used and module not in partial and str(Path(module).resolve()) not in partial
+            for path, (owner, module, ran, used, inside) in self.seen.items()
+            if ran and not used and (whole or (inside and str(Path(module).resolve()) not in partial))
         )
         if self.idle and self.settings.on_unmatched == "fail" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

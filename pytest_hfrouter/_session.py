@@ -179,15 +179,15 @@ class RunSession:
         #: xdist: the workers' parts on their way to the controller
         self._spool = Spool.of(config)
         #: the cassettes the tests of a module or class share (`note_shared`), and the modules some of whose tests
-        #: the run left out (``-k``, ``-m``, ``--deselect``, ``--lf``)
+        #: the run left out (``-k``, ``-m``, ``--deselect``, ``--lf``) or did not run (skipped, an error in setup)
         self._shared: SharedCassettes | None = None
-        self._deselected: set[str] = set()
+        self._partial: set[str] = set()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._spool.remove()  # the workers are down by now (xdist's sessionfinish)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self._deselected.update(str(item.path) for item in items)
+        self._partial.update(str(Path(str(item.path)).resolve()) for item in items)
 
     def note_shared(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
         """Replay: what a test did with the cassettes its module or class shares (`SharedCassettes`)."""
@@ -240,6 +240,8 @@ class RunSession:
             report.outcome = "failed"  # an xfail pins the app's failure, not one that says nothing was tested
             del report.wasxfail
         when, passed = report.when, report.outcome == "passed"
+        if (report.skipped and not hasattr(report, "wasxfail")) or (report.failed and when == "setup"):
+            self._partial.add(str(Path(str(item.path)).resolve()))  # its body did not run (`SharedCassettes`)
         acts = self._acts_on(item)  # in scope "marked", a test that did not ask is no record's, and keeps its output
         # A passing setup or call report notes nothing (`_note_outcome`), unless chaos or an xfail has a say.
         if (
@@ -484,7 +486,7 @@ class RunSession:
             self.report.scenarios = self.report.scenarios or payload.get("scenarios") or {}
         shared = getattr(node, "workeroutput", {}).get(SHARED_KEY)
         if shared:
-            self._shared_cassettes().merge(shared, self._deselected)
+            self._shared_cassettes().merge(shared, self._partial)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
@@ -514,8 +516,8 @@ class RunSession:
         self._collect_outside_tests()
         if is_worker(self.config):
             self._spool.close()
-            if self._shared is not None:
-                self.config.workeroutput[SHARED_KEY] = self._shared.payload(self._deselected)  # type: ignore[attr-defined]
+            if self._shared is not None or self._partial:  # a skip here may be why another worker's test used none
+                self.config.workeroutput[SHARED_KEY] = self._shared_cassettes().payload(self._partial)  # type: ignore[attr-defined]
             rest: dict[str, Any] = {"interrupted": interrupted}
             if self.keeps_tests and self._parts:
                 from .coverage import loaded_catalog
@@ -529,7 +531,7 @@ class RunSession:
         self._pending.clear()  # an interrupted test's record has no outcome: it is left out
         self._outcomes.clear()
         if self._shared is not None and not interrupted:
-            self._shared.finish(session, self._deselected)
+            self._shared.finish(session, self._partial)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         settings = self.settings
         outputs = (settings.baseline, settings.report, settings.summary, settings.html, settings.live)

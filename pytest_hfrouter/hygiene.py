@@ -65,9 +65,15 @@ def unplayed(
     cassette: Cassette, requested: dict[tuple[str, ...], int], most: int | None = None
 ) -> tuple[list[str], int]:
     """Interactions of ``cassette`` beyond what the test requested of each request key, in order: the first
-    ``most`` of them as lines (all without it), and how many there are."""
+    ``most`` of them as lines (all without it), and how many there are. huggingface_hub's agent-harness registry
+    fetch is never played from a cassette (the plugin answers it), so a recording of it is none of them (an
+    audit: "never requested", though the client requested it)."""
+    interactions = cassette.interactions
     left = sorted(
-        position for key, positions in cassette.index.items() for position in positions[requested.get(key, 0) :]
+        position
+        for key, positions in cassette.index.items()
+        for position in positions[requested.get(key, 0) :]
+        if interactions[position].route.kind != "harness"
     )
     shown = left if most is None else left[:most]
     lines = [f"interactions[{n}] {cassette.interactions[n].method} {cassette.interactions[n].uri}" for n in shown]

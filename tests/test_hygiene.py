@@ -238,6 +238,31 @@ def test_expired_recordings_fail_their_tests_at_setup(hfapp: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["ERROR test_hy_expiry.py::test_old_metadata - *", "ERROR *::test_old_date_header - *"])
 
 
+def test_the_command_an_expired_recording_prints_records_it(
+    hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regression audit: the printed ``--hfrouter-mode=rewrite`` command failed at setup on the same expiry, so
+    nothing could be re-recorded. A recording run does not judge the age of what it records afresh."""
+    from pytest_hfrouter.double import RouterDouble
+    from pytest_hfrouter.engine import Engine
+    from pytest_hfrouter.library import shipped_library
+
+    paths = expiry_project(hfapp, "fail")
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "q" * 34)
+    double = RouterDouble(Engine(shipped_library())).start()
+    try:
+        urls = [f"--hfrouter-router-url={double.base_url}", f"--hfrouter-hub-url={double.base_url}"]
+        result = hfapp.runpytest(
+            "-p", "hfrouter", "--hfrouter-mode=rewrite", *urls, "test_hy_expiry.py::test_old_metadata"
+        )
+    finally:
+        double.stop()
+    # its body checks the 2020 answer, which the double does not give: it fails; its setup no longer errs
+    result.assert_outcomes(failed=1, errors=0)
+    result.stdout.no_fnmatch_line("*expired recordings*")
+    assert recorded_at(load_cassette(paths["metadata"])).year >= 2026  # type: ignore[union-attr]
+
+
 def test_no_max_age_no_expiry(hfapp: pytest.Pytester) -> None:
     expiry_project(hfapp, None)
     hfapp.makeini("[pytest]\n")
@@ -430,6 +455,20 @@ def test_a_run_of_some_files_or_of_the_last_failures_judges_only_the_modules_it_
 
 
 # -- unplayed interactions ---------------------------------------------------------------------------
+def test_a_recorded_agent_harness_fetch_is_no_unplayed_interaction(tmp_path: Path) -> None:
+    """huggingface_hub's agent-harness registry fetch is answered by the plugin, never from a cassette: a
+    recording holding it read "never requested" though the client requested it (an audit)."""
+    from pytest_hfrouter.hygiene import unplayed
+
+    harness = {
+        "request": {"method": "GET", "uri": "https://huggingface.co/api/agent-harnesses", "body": None, "headers": {}},
+        "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+    }
+    cassette = load_cassette(write(tmp_path, "c.yaml", harness, novita_interaction()))
+    assert cassette is not None
+    assert unplayed(cassette, {})[1] == 1  # the novita call only
+
+
 UNPLAYED_TESTS = """
 import httpx
 import pytest

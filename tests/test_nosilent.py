@@ -1886,6 +1886,50 @@ def test_a_cassette_a_module_shares_that_none_of_its_tests_used_fails_the_run(
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_a_shared_cassette_is_not_judged_where_its_user_did_not_run_or_was_left_out(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter, inner_run: InnerRun
+) -> None:
+    """The regression audit of the judgement above: the module's only test that uses it skipped (a skipif, a
+    skip in the body) failed the run; and a cassette two modules' markers name, in a run of the one that makes no
+    call (its file named, ``-k``), failed where the whole suite passed."""
+    write_cassette("cassettes/test_skips/novita-ok.yaml")
+    hfapp.makepyfile(
+        test_skips="""
+        import pytest
+        from hfapp import chat
+
+        pytestmark = pytest.mark.hfrouter_cassette("novita-ok.yaml")
+
+        @pytest.mark.skip(reason="not today")
+        def test_uses_it(hfrouter):
+            assert chat("novita").choices[0].message.content == "from the cassette"
+
+        def test_no_call():
+            pass
+        """
+    )
+    result = inner_run(hfapp, "-p", "hfrouter", "test_skips.py")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*shared cassettes*")
+
+    write_cassette("cassettes/common.yaml")
+    uses = (
+        'pytestmark = pytest.mark.hfrouter_cassette("common.yaml")\n\n\ndef test_chat(hfrouter):\n    chat("novita")\n'
+    )
+    none = 'pytestmark = pytest.mark.hfrouter_cassette("common.yaml")\n\n\ndef test_admin(hfrouter):\n    pass\n'
+    head = "import pytest\nfrom hfapp import chat\n\n"
+    hfapp.makepyfile(test_chat=head + uses, test_admin=head + none)
+    for args in ((), ("test_admin.py",), ("-k", "admin")):
+        result = (
+            inner_run(hfapp, "-p", "hfrouter", "test_chat.py", "test_admin.py", *args)
+            if not args
+            else (inner_run(hfapp, "-p", "hfrouter", *args))
+        )
+        assert result.ret == pytest.ExitCode.OK, args
+        result.stdout.no_fnmatch_line("*shared cassettes*")
+
+
 def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(hfapp: pytest.Pytester) -> None:
     """provider-unavailable flags a provider in the mapping; only the router's pick on the auto route
     acts on it. An app that names its provider is still served: the rule counted as answered (it did

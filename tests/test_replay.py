@@ -439,14 +439,24 @@ def test_agent_harness_request_never_fails_a_test(hfapp: pytest.Pytester) -> Non
             monkeypatch.setattr(_detect_agent, "_registry", None)
             return path
 
-        def test_registry_fetch_is_answered(cold_registry):
+        def test_registry_fetch_is_answered_and_nothing_is_written(cold_registry):
             assert _detect_agent.detect_agent() is None
-            # Written only after a successful fetch: the request was answered, not swallowed.
-            assert json.loads(cold_registry.read_text()) == {"standardEnvVars": [], "harnesses": {}}
+            # An error answer: the client keeps what it has, and writes nothing into HF_HOME (an audit: the empty
+            # registry answered before replaced the user's real one there)
+            assert not cold_registry.exists()
+
+        def test_a_registry_the_user_has_is_kept(cold_registry, monkeypatch):
+            known = {"standardEnvVars": ["AI_AGENT"], "harnesses": {"claude-code": {"envVars": {"CLAUDECODE": "1"}}}}
+            cold_registry.write_text(json.dumps(known))
+            import os
+            os.utime(cold_registry, (0, 0))  # stale: the client fetches it again
+            monkeypatch.setenv("CLAUDECODE", "1")
+            assert _detect_agent.detect_agent() == "claude-code"
+            assert json.loads(cold_registry.read_text()) == known
 
         def test_direct_request(cold_registry):
             response = get_session().get("https://huggingface.co/api/agent-harnesses")
-            assert response.status_code == 200
+            assert response.status_code == 503
 
         @pytest.mark.hfrouter_outage("provider-500", provider="novita")
         def test_with_a_client_call(cold_registry, hfrouter):
@@ -458,7 +468,7 @@ def test_agent_harness_request_never_fails_a_test(hfapp: pytest.Pytester) -> Non
 
     result = hfapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
 
 
 SUITE = """

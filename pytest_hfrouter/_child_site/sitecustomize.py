@@ -24,7 +24,7 @@ def _refuse(value: str) -> None:
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         name = (host.decode() if isinstance(host, bytes) else str(host or "")).lower().rstrip(".")
         if name in closed and _detecting_agent():
-            # huggingface_hub's fetch of its agent-harness registry (2.4+, utils/_detect_agent.py, on its first
+            # huggingface_hub's fetch of its agent-harness registry (1.33 and 2.x, utils/_detect_agent.py, on its first
             # request of a process, wherever that request goes): refused, and not the app's request, so not
             # said. The client swallows the failure and detects no agent, as in the test's process, where
             # the plugin answers the registry empty. An audit: a child pointed at a local server with
