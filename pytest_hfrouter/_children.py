@@ -59,8 +59,8 @@ def refused_here(url: str) -> str | None:
     host = (parts.hostname or "").lower().rstrip(".")
     if host not in STATE.closed:
         return None
-    # huggingface_hub's agent-harness registry (1.33 and 2.x): refused, but no request of the app's, so the test does not
-    # fail for it (the child site's `_detecting_agent`)
+    # huggingface_hub's agent-harness registry (1.33 and 2.x): refused, but no request of the app's, so the test
+    # does not fail for it (the child site's `_detecting_agent`)
     if STATE.log and not parts.path.startswith("/api/agent-harnesses"):
         with contextlib.suppress(OSError), open(STATE.log, "a", encoding="utf-8") as out:
             out.write(f"{time.time()} {os.getpid()} {host}\n")

@@ -159,8 +159,9 @@ def test_the_child_site_loads_the_next_sitecustomize(pytester: pytest.Pytester) 
 def test_huggingface_hubs_agent_registry_fetch_in_a_child_is_refused_without_failing_the_test(
     pytester: pytest.Pytester,
 ) -> None:
-    """huggingface_hub (1.33, 2.x) fetches its agent-harness registry from the Hub on a process's first request, wherever
-    that request goes: a child pointed at a local server with ``base_url`` failed its test for it (an audit)."""
+    """huggingface_hub (1.33, 2.x) fetches its agent-harness registry from the Hub on a process's first request,
+    wherever that request goes: a child pointed at a local server with ``base_url`` failed its test for it (an
+    audit)."""
     import subprocess
 
     from pytest_hfrouter import _children
