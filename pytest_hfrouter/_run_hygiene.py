@@ -146,13 +146,15 @@ def whole_run(config: pytest.Config) -> bool:
 class SharedCassettes:
     """Replay: a cassette that a module's or class's marker names is shared, each of its tests requesting its
     part, so no one test is judged for it (`_checks._idle_cassettes`). Judged here, for all of them: when every
-    test that ran with it requested none of what it holds, its answers never reached the app (an audit: the
-    app moved to another model, every call was answered healthy, and the run was green with not a word).
+    test under that marker ran its body, and none requested what the cassette holds, its answers never reached
+    the app (an audit: the app moved to another model, every call was answered healthy, and the run was green
+    with not a word).
 
-    Not judged where the run left some of the module's tests out (``-k``, ``-m``, ``--deselect``, ``--lf``, node
-    ids), did not run one (skipped, an error before its body), or stopped early (``-x``); a cassette outside its
-    module's own folder (``<cassette dir>/<module>/``), which other modules' markers may name too, only in a run
-    of the whole suite with none of that (a regression audit: a run of one module failed where the whole passed).
+    Judged only where that is known: a cassette in the module's own folder (``<cassette dir>/<module>/``: one
+    elsewhere may be another module's too, which a run of part of the suite does not see), in a run that ran
+    every test under the marker (none left out by ``-k``, ``-m``, ``--deselect``, ``--lf`` or a node id, none
+    skipped, none failing before its body) and did not stop early (``-x``). Two regression audits: a run of
+    part of the suite failed where the whole passed, and a skip elsewhere hid a cassette nobody used.
 
     No plugin of its own (a registration costs every run's start): the run's session (`_session.RunSession`)
     makes it at the first shared cassette a test had, and hands it its hooks' parts; under xdist the workers hand
@@ -161,44 +163,65 @@ class SharedCassettes:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        #: cassette path → [the node whose marker names it, its module's path, tests that ran, tests that used it,
-        #: whether it lies in that module's own folder]
+        #: cassette path → [the node whose marker names it, its module's path, tests that used it]
         self.seen: dict[str, list[Any]] = {}
+        #: marker node → the tests under it that ran their body; the tests collected under it (`count`)
+        self.ran: dict[str, int] = {}
+        self.collected: dict[str, int] = {}
         self.idle: list[tuple[str, str, int]] = []
 
     def note(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
         from .cassette_paths import module_cassette_dir
 
         folder = module_cassette_dir(str(module), self.settings.cassette_dir)
+        for owner in {owner for _, owner, _ in shared}:
+            self.ran[owner] = self.ran.get(owner, 0) + 1
         for path, owner, used in shared:
-            entry = self.seen.setdefault(str(path), [owner, str(module), 0, 0, path.is_relative_to(folder)])
-            entry[2] += 1
-            entry[3] += used
+            if path.is_relative_to(folder):
+                entry = self.seen.setdefault(str(path), [owner, str(module), 0])
+                entry[2] += used
+
+    def count(self, items: list[pytest.Item]) -> None:
+        """How many tests the run collected under each marker node it saw (the selected ones: a deselected test's
+        module is left out of the judgement whole)."""
+        owners = set(self.ran)
+        counts = dict.fromkeys(owners, 0)
+        for item in items:
+            nodeid = item.nodeid
+            while "::" in nodeid:
+                nodeid = nodeid.rsplit("::", 1)[0]
+                if nodeid in owners:
+                    counts[nodeid] += 1
+        self.collected = counts
 
     def payload(self, partial: set[str]) -> dict[str, Any]:
         """A worker's part, for the controller (`merge`)."""
-        return {"seen": self.seen, "partial": sorted(partial)}
+        return {"seen": self.seen, "ran": self.ran, "collected": self.collected, "partial": sorted(partial)}
 
     def merge(self, payload: dict[str, Any], partial: set[str]) -> None:
-        for path, (owner, module, ran, used, inside) in payload["seen"].items():
-            entry = self.seen.setdefault(path, [owner, module, 0, 0, inside])
-            entry[2] += ran
-            entry[3] += used
+        for path, (owner, module, used) in payload["seen"].items():
+            self.seen.setdefault(path, [owner, module, 0])[2] += used
+        for owner, ran in payload["ran"].items():
+            self.ran[owner] = self.ran.get(owner, 0) + ran
+        for owner, collected in payload["collected"].items():  # every worker collects the whole run
+            self.collected[owner] = max(self.collected.get(owner, 0), collected)
         partial.update(payload["partial"])
 
     def finish(self, session: pytest.Session, partial: set[str]) -> None:
         """The controller, at the run's end: the shared cassettes none of their tests used; they fail the run
-        under ini ``hfrouter_on_unmatched = fail``. ``partial``: the modules some of whose tests the run left out
-        or did not run."""
+        under ini ``hfrouter_on_unmatched = fail``. ``partial``: the modules some of whose tests the run left out."""
         if session.shouldstop or session.shouldfail:  # -x, --maxfail: the node's other tests may not have run
             return
+        if not self.collected:  # no xdist worker counted them: this process ran them
+            self.count(session.items)
         here = self.config.invocation_params.dir
         partial = partial | {str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg}
-        whole = not partial and whole_run(self.config)
         self.idle = sorted(
-            (path, owner, ran)
-            for path, (owner, module, ran, used, inside) in self.seen.items()
-            if ran and not used and (whole or (inside and str(Path(module).resolve()) not in partial))
+            (path, owner, self.ran.get(owner, 0))
+            for path, (owner, module, used) in self.seen.items()
+            if not used
+            and self.ran.get(owner, 0) == self.collected.get(owner, -1)
+            and str(Path(module).resolve()) not in partial
         )
         if self.idle and self.settings.on_unmatched == "fail" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -35,6 +35,7 @@ from ._names import (
     EACH_OUTAGE,
     NO_CHAOS,
     OUTAGE,
+    RECORD,
     RESILIENT,
     REWRITE,
     SCENARIO_PARAM,
@@ -503,11 +504,12 @@ def _loaded_cassettes(
         named = _named_paths(item, settings, marks)
         cassettes.sort(key=lambda c: named.index(c.path) if c.path in named else len(named))
     note_unmatchable(item.config, cassettes)
-    # replay only: a recording run is how an old cassette gets new answers (an audit: the command the expiry
-    # failure printed failed again, at setup, on the same expiry), and a live run answers from the router
+    # replay and record (which appends, leaving the cassette as old as it was): a rewrite is how an old cassette
+    # gets new answers (an audit: the command the expiry failure printed failed again, at setup, on the same
+    # expiry), and a live run answers from the router
     old = (
         check_expiry(cassettes, settings, record_command(item.nodeid, "rewrite", item.config))
-        if settings.live is None
+        if settings.live is None or settings.mode == RECORD
         else []
     )
     if run is not None and old:

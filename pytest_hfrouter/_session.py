@@ -179,7 +179,7 @@ class RunSession:
         #: xdist: the workers' parts on their way to the controller
         self._spool = Spool.of(config)
         #: the cassettes the tests of a module or class share (`note_shared`), and the modules some of whose tests
-        #: the run left out (``-k``, ``-m``, ``--deselect``, ``--lf``) or did not run (skipped, an error in setup)
+        #: the run left out (``-k``, ``-m``, ``--deselect``, ``--lf``)
         self._shared: SharedCassettes | None = None
         self._partial: set[str] = set()
 
@@ -240,8 +240,6 @@ class RunSession:
             report.outcome = "failed"  # an xfail pins the app's failure, not one that says nothing was tested
             del report.wasxfail
         when, passed = report.when, report.outcome == "passed"
-        if (report.skipped and not hasattr(report, "wasxfail")) or (report.failed and when == "setup"):
-            self._partial.add(str(Path(str(item.path)).resolve()))  # its body did not run (`SharedCassettes`)
         acts = self._acts_on(item)  # in scope "marked", a test that did not ask is no record's, and keeps its output
         # A passing setup or call report notes nothing (`_note_outcome`), unless chaos or an xfail has a say.
         if (
@@ -516,8 +514,9 @@ class RunSession:
         self._collect_outside_tests()
         if is_worker(self.config):
             self._spool.close()
-            if self._shared is not None or self._partial:  # a skip here may be why another worker's test used none
-                self.config.workeroutput[SHARED_KEY] = self._shared_cassettes().payload(self._partial)  # type: ignore[attr-defined]
+            if self._shared is not None:
+                self._shared.count(session.items)
+                self.config.workeroutput[SHARED_KEY] = self._shared.payload(self._partial)  # type: ignore[attr-defined]
             rest: dict[str, Any] = {"interrupted": interrupted}
             if self.keeps_tests and self._parts:
                 from .coverage import loaded_catalog

@@ -1861,28 +1861,36 @@ def test_a_cassette_a_module_shares_that_none_of_its_tests_used_fails_the_run(
     """An audit: the app moved to another provider, every call of the module's tests was answered healthy, and
     the run was green with not a word, under the strictest settings. Judged for the tests that share it together,
     where all of them ran."""
-    write_cassette("cassettes/novita-ok.yaml")
+    write_cassette("cassettes/test_shared/novita-ok.yaml")
     hfapp.makepyfile(test_shared=SHARED_BY_ALL.format(provider="together"))
+    # a skip in another module leaves this one's judgement alone (the second regression audit: it hid it)
+    hfapp.makepyfile(
+        test_other="import pytest\n\n\n@pytest.mark.skip(reason='elsewhere')\ndef test_skipped():\n    pass\n"
+    )
 
     result = inner_run(hfapp, "-p", "hfrouter")
 
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, skipped=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             "*hfrouter shared cassettes*",
             "pytest-hfrouter: a cassette the tests of a module or class share answered none of their calls, *",
-            "  - */cassettes/novita-ok.yaml: named by the marker of test_shared.py; 2 test(s) ran with it, and none *",
+            "  - */test_shared/novita-ok.yaml: named by the marker of test_shared.py; 2 test(s) ran with it, *",
         ]
     )
     # a run that left one of them out judges nothing; nor does one where a test used it, nor ini ignore
-    for args in (("-k", "test_one"), ("test_shared.py::test_one",), ("-o", "hfrouter_on_unmatched=ignore")):
+    for args in (
+        ("-k", "test_one"),
+        ("test_shared.py::test_one",),
+        ("-o", "hfrouter_on_unmatched=ignore"),
+    ):
         result = inner_run(hfapp, "-p", "hfrouter", *args)
         assert result.ret == pytest.ExitCode.OK, args
         result.stdout.no_fnmatch_line("*shared cassettes*")
     hfapp.makepyfile(test_shared=SHARED_BY_ALL.format(provider="novita"))
     result = inner_run(hfapp, "-p", "hfrouter")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, skipped=1)
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -1904,12 +1912,16 @@ def test_a_shared_cassette_is_not_judged_where_its_user_did_not_run_or_was_left_
         def test_uses_it(hfrouter):
             assert chat("novita").choices[0].message.content == "from the cassette"
 
+        @pytest.mark.xfail(run=False, reason="not run")
+        def test_not_run(hfrouter):
+            assert chat("novita").choices[0].message.content == "from the cassette"
+
         def test_no_call():
             pass
         """
     )
     result = inner_run(hfapp, "-p", "hfrouter", "test_skips.py")
-    result.assert_outcomes(passed=1, skipped=1)
+    result.assert_outcomes(passed=1, skipped=1, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*shared cassettes*")
 
