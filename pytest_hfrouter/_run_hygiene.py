@@ -215,7 +215,8 @@ class SharedCassettes:
         if not self.collected:  # no xdist worker counted them: this process ran them
             self.count(session.items)
         here = self.config.invocation_params.dir
-        partial = partial | {str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg}
+        partial = {str(Path(path).resolve()) for path in partial}
+        partial |= {str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg}
         self.idle = sorted(
             (path, owner, self.ran.get(owner, 0))
             for path, (owner, module, used) in self.seen.items()

@@ -187,7 +187,7 @@ class RunSession:
         self._spool.remove()  # the workers are down by now (xdist's sessionfinish)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self._partial.update(str(Path(str(item.path)).resolve()) for item in items)
+        self._partial.update(str(item.path) for item in items)  # resolved at the end, once each
 
     def note_shared(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
         """Replay: what a test did with the cassettes its module or class shares (`SharedCassettes`)."""
