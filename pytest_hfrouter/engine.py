@@ -57,11 +57,10 @@ if TYPE_CHECKING:  # live runs and non-chat tasks load these when they first nee
     from .task_library import FollowUp
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-# The agent-harness registry that huggingface_hub 2.x fetches for its user-agent (docs/ROUTER-FACTS.md
-# §1.5): an empty one turns detection off, exactly what the client does when the Hub is down.
-#: the answer to huggingface_hub's agent-harness registry fetch (utils/_detect_agent.py): an error, so the client
-#: falls back to the registry it has (or none) and writes nothing into the user's HF_HOME (an audit: the empty
-#: registry the plugin answered before replaced a real one there, for a day, outside the tests too)
+#: the answer to the agent-harness registry that huggingface_hub (1.33, 2.x) fetches for its user-agent
+#: (docs/ROUTER-FACTS.md §1.5, utils/_detect_agent.py): an error, as when the Hub is down, so the client falls back
+#: to the registry it has (or none) and writes nothing into the user's HF_HOME (an audit: the empty registry the
+#: plugin answered before replaced a real one there, for a day, outside the tests too)
 _NO_HARNESS_REGISTRY = b'{"error": "pytest-hfrouter does not replay the agent-harness registry"}'
 _JSON = (("Content-Type", "application/json; charset=utf-8"), ("X-Powered-By", "huggingface-moon"))
 

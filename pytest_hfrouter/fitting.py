@@ -206,7 +206,7 @@ def _tool_call(data: dict[str, Any], fit: Fit) -> dict[str, Any]:
     }
 
 
-_CALL_ID = re.compile(rb'"id":"call_([^"]{4})')
+_CALL_ID = re.compile(rb'"id":"call_[^"]{4}')
 
 
 def numbered_call(body: bytes, number: int) -> bytes:
