@@ -163,12 +163,15 @@ class SharedCassettes:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        #: cassette path → [the node whose marker names it, its module's path, tests that used it]
+        #: cassette path → [the node whose marker names it, its module's path, tests that used it, whether it lies in
+        #: the module's own folder]
         self.seen: dict[str, list[Any]] = {}
         #: marker node → the tests under it that ran their body; the tests collected under it (`count`)
         self.ran: dict[str, int] = {}
         self.collected: dict[str, int] = {}
         self.idle: list[tuple[str, str, int]] = []
+        #: the unused ones it could not judge, and why (said, never failing: a check that does not apply says so)
+        self.unjudged: list[tuple[str, str]] = []
 
     def note(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
         from .cassette_paths import module_cassette_dir
@@ -177,9 +180,7 @@ class SharedCassettes:
         for owner in {owner for _, owner, _ in shared}:
             self.ran[owner] = self.ran.get(owner, 0) + 1
         for path, owner, used in shared:
-            if path.is_relative_to(folder):
-                entry = self.seen.setdefault(str(path), [owner, str(module), 0])
-                entry[2] += used
+            self.seen.setdefault(str(path), [owner, str(module), 0, path.is_relative_to(folder)])[2] += used
 
     def count(self, items: list[pytest.Item]) -> None:
         """How many tests the run collected under each marker node it saw (the selected ones: a deselected test's
@@ -199,8 +200,8 @@ class SharedCassettes:
         return {"seen": self.seen, "ran": self.ran, "collected": self.collected, "partial": sorted(partial)}
 
     def merge(self, payload: dict[str, Any], partial: set[str]) -> None:
-        for path, (owner, module, used) in payload["seen"].items():
-            self.seen.setdefault(path, [owner, module, 0])[2] += used
+        for path, (owner, module, used, inside) in payload["seen"].items():
+            self.seen.setdefault(path, [owner, module, 0, inside])[2] += used
         for owner, ran in payload["ran"].items():
             self.ran[owner] = self.ran.get(owner, 0) + ran
         for owner, collected in payload["collected"].items():  # every worker collects the whole run
@@ -210,40 +211,57 @@ class SharedCassettes:
     def finish(self, session: pytest.Session, partial: set[str]) -> None:
         """The controller, at the run's end: the shared cassettes none of their tests used; they fail the run
         under ini ``hfrouter_on_unmatched = fail``. ``partial``: the modules some of whose tests the run left out."""
-        if session.shouldstop or session.shouldfail:  # -x, --maxfail: the node's other tests may not have run
-            return
+        stopped = bool(session.shouldstop or session.shouldfail)  # -x, --maxfail: the others may not have run
         if not self.collected:  # no xdist worker counted them: this process ran them
             self.count(session.items)
         here = self.config.invocation_params.dir
         partial = {str(Path(path).resolve()) for path in partial}
         partial |= {str((here / arg.split("::", 1)[0]).resolve()) for arg in self.config.args if "::" in arg}
-        self.idle = sorted(
-            (path, owner, self.ran.get(owner, 0))
-            for path, (owner, module, used) in self.seen.items()
-            if not used
-            and self.ran.get(owner, 0) == self.collected.get(owner, -1)
-            and str(Path(module).resolve()) not in partial
-        )
+        for path, (owner, module, used, inside) in sorted(self.seen.items()):
+            if used:
+                continue
+            why = (
+                "it lies outside its module's own folder, where another module's marker may name it too"
+                if not inside
+                else "the run stopped early"
+                if stopped
+                else "the run left some of its module's tests out"
+                if str(Path(module).resolve()) in partial
+                else "not every test under its marker ran its body"
+                if self.ran.get(owner, 0) != self.collected.get(owner, -1)
+                else ""
+            )
+            if why:
+                self.unjudged.append((path, why))
+            else:
+                self.idle.append((path, owner, self.ran.get(owner, 0)))
         if self.idle and self.settings.on_unmatched == "fail" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def summary(self, terminalreporter: Any) -> None:
-        if not self.idle:
+        if not self.idle and not self.unjudged:
             return
         terminalreporter.write_sep("-", "hfrouter shared cassettes")
-        lines = [
-            "pytest-hfrouter: a cassette the tests of a module or class share answered none of their calls, so they "
-            "did not exercise it:"
-        ]
+        lines = []
+        if self.idle:
+            lines.append(
+                "pytest-hfrouter: a cassette the tests of a module or class share answered none of their calls, so "
+                "they did not exercise it:"
+            )
+            lines += [
+                f"  - {path}: named by the marker of {owner}; {ran} test(s) ran with it, and none requested what it "
+                "holds"
+                for path, owner, ran in self.idle
+            ]
+            warned = "" if self.settings.on_unmatched == "fail" else ", as now: the run does not fail for it"
+            lines.append(
+                "  (recorded for other calls: re-record it, or drop it from the marker; for the whole run: ini "
+                f"hfrouter_on_unmatched = warn or ignore{warned})"
+            )
         lines += [
-            f"  - {path}: named by the marker of {owner}; {ran} test(s) ran with it, and none requested what it holds"
-            for path, owner, ran in self.idle
+            f"not judged: {path}: no test that ran with it requested what it holds, but {why}"
+            for path, why in self.unjudged
         ]
-        warned = "" if self.settings.on_unmatched == "fail" else ", as now: the run does not fail for it"
-        lines.append(
-            "  (recorded for other calls: re-record it, or drop it from the marker; for the whole run: ini "
-            f"hfrouter_on_unmatched = warn or ignore{warned})"
-        )
         for line in lines:
             terminalreporter.write_line(scrub.text(line))
 

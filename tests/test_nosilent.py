@@ -1879,15 +1879,15 @@ def test_a_cassette_a_module_shares_that_none_of_its_tests_used_fails_the_run(
             "  - */test_shared/novita-ok.yaml: named by the marker of test_shared.py; 2 test(s) ran with it, *",
         ]
     )
-    # a run that left one of them out judges nothing; nor does one where a test used it, nor ini ignore
-    for args in (
-        ("-k", "test_one"),
-        ("test_shared.py::test_one",),
-        ("-o", "hfrouter_on_unmatched=ignore"),
-    ):
+    # a run that left one of them out does not judge it, and says so; ini ignore says nothing
+    left_out = "not judged: */test_shared/novita-ok.yaml: no test that ran with it requested what it holds, but the "
+    for args in (("-k", "test_one"), ("test_shared.py::test_one",)):
         result = inner_run(hfapp, "-p", "hfrouter", *args)
         assert result.ret == pytest.ExitCode.OK, args
-        result.stdout.no_fnmatch_line("*shared cassettes*")
+        result.stdout.fnmatch_lines([left_out + "run left some of its module's tests out"])
+    result = inner_run(hfapp, "-p", "hfrouter", "-o", "hfrouter_on_unmatched=ignore")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*shared cassettes*")
     hfapp.makepyfile(test_shared=SHARED_BY_ALL.format(provider="novita"))
     result = inner_run(hfapp, "-p", "hfrouter")
     result.assert_outcomes(passed=2, skipped=1)
@@ -1923,7 +1923,7 @@ def test_a_shared_cassette_is_not_judged_where_its_user_did_not_run_or_was_left_
     result = inner_run(hfapp, "-p", "hfrouter", "test_skips.py")
     result.assert_outcomes(passed=1, skipped=1, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.no_fnmatch_line("*shared cassettes*")
+    result.stdout.fnmatch_lines(["not judged: */novita-ok.yaml: *, but not every test under its marker ran its body"])
 
     write_cassette("cassettes/common.yaml")
     uses = (
@@ -1939,7 +1939,10 @@ def test_a_shared_cassette_is_not_judged_where_its_user_did_not_run_or_was_left_
             else (inner_run(hfapp, "-p", "hfrouter", *args))
         )
         assert result.ret == pytest.ExitCode.OK, args
-        result.stdout.no_fnmatch_line("*shared cassettes*")
+        if args:  # the whole suite: test_chat used it
+            result.stdout.fnmatch_lines(["not judged: */common.yaml: *, but it lies outside its module's own folder*"])
+        else:
+            result.stdout.no_fnmatch_line("*shared cassettes*")
 
 
 def test_a_provider_flagged_unavailable_that_the_app_names_is_no_outage_it_met(hfapp: pytest.Pytester) -> None:
