@@ -266,5 +266,34 @@ class SharedCassettes:
             terminalreporter.write_line(scrub.text(line))
 
 
+def left_behind_summary(terminalreporter: Any, left: dict[str, list[str]], config: pytest.Config) -> None:
+    """The default cassettes named for no test of their module, beside tests of the run that have no cassette
+    (`cassette_paths.left_behind`): said, never failing (the file may be a deleted test's)."""
+    terminalreporter.write_sep("-", "hfrouter cassettes left behind")
+    lines = [
+        "pytest-hfrouter: these cassettes are named for no test of their module, and tests of this run that have "
+        "no cassette replayed the healthy library instead. A test renamed, moved to another module or given a new "
+        "parametrize id leaves its cassette behind like this:"
+    ]
+    for path, nodeids in sorted(left.items()):
+        shown = ", ".join(nodeids[:3]) + (f" and {len(nodeids) - 3} more" if len(nodeids) > 3 else "")
+        lines.append(f"  - {_shown_path(Path(path), config)}: no cassette for {shown}")
+    lines.append(
+        "  (if it is one of theirs, rename it to that test's name (<cassette dir>/<module>/<Class>.<test>.yaml) or "
+        'name it with @pytest.mark.hfrouter_cassette("<file>"); if its test is gone, delete it. '
+        "--hfrouter-check-orphans lists every cassette no test uses, and fails the run)"
+    )
+    for line in lines:
+        terminalreporter.write_line(scrub.text(line))
+
+
+def _shown_path(path: Path, config: pytest.Config) -> str:
+    """A path relative to the rootdir where it lies below it, else as it is."""
+    try:
+        return str(path.relative_to(config.rootpath))
+    except ValueError:
+        return str(path)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")

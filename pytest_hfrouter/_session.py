@@ -34,7 +34,7 @@ from . import scrub
 from ._clock import REAL
 from ._names import LIVE
 from ._settings import Settings
-from ._xdist import CHAOS_SEED_KEY, RUN_ID_KEY, SHARED_KEY, WORKER_KEY, Spool, is_worker
+from ._xdist import CHAOS_SEED_KEY, LEFT_KEY, RUN_ID_KEY, SHARED_KEY, WORKER_KEY, Spool, is_worker
 from .errors import NOT_EXERCISED
 
 if TYPE_CHECKING:  # the engine, probes and verdicts load with the first test that needs them
@@ -182,12 +182,31 @@ class RunSession:
         #: the run left out (``-k``, ``-m``, ``--deselect``, ``--lf``)
         self._shared: SharedCassettes | None = None
         self._partial: set[str] = set()
+        self._deselected: list[pytest.Item] = []
+        #: replay: default cassettes left behind by a test renamed or moved, and the tests that may be theirs
+        self._left: dict[str, list[str]] = {}
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._spool.remove()  # the workers are down by now (xdist's sessionfinish)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._partial.update(str(item.path) for item in items)  # resolved at the end, once each
+        self._deselected.extend(items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Replay: the files of a collected module's cassette folder named for none of its tests, beside tests
+        with no cassette (`cassette_paths.left_behind`); said at the end (under xdist by the controller)."""
+        deselected, self._deselected = self._deselected, []
+        if self.settings.records or self.settings.live is not None or not session.items:
+            return
+        from .cassette_paths import left_behind
+
+        here = self.config.invocation_params.dir
+        named = {(here / arg.split("::", 1)[0]).resolve() for arg in self.config.args if "::" in arg}
+        items = [item for item in session.items if not isinstance(item, self.generated)]
+        found = left_behind(items, deselected, self.settings.cassette_dir, named, self._acts_on)
+        self._left = {str(path): nodeids for path, nodeids in found}
 
     def note_shared(self, module: Path, shared: list[tuple[Path, str, bool]]) -> None:
         """Replay: what a test did with the cassettes its module or class shares (`SharedCassettes`)."""
@@ -485,6 +504,7 @@ class RunSession:
         shared = getattr(node, "workeroutput", {}).get(SHARED_KEY)
         if shared:
             self._shared_cassettes().merge(shared, self._partial)
+        self._left.update(getattr(node, "workeroutput", {}).get(LEFT_KEY) or {})  # each worker collected them all
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
@@ -517,6 +537,8 @@ class RunSession:
             if self._shared is not None:
                 self._shared.count(session.items)
                 self.config.workeroutput[SHARED_KEY] = self._shared.payload(self._partial)  # type: ignore[attr-defined]
+            if self._left:
+                self.config.workeroutput[LEFT_KEY] = self._left  # type: ignore[attr-defined]
             rest: dict[str, Any] = {"interrupted": interrupted}
             if self.keeps_tests and self._parts:
                 from .coverage import loaded_catalog
@@ -575,6 +597,10 @@ class RunSession:
             return
         if self._shared is not None:
             self._shared.summary(terminalreporter)
+        if self._left:
+            from ._run_hygiene import left_behind_summary
+
+            left_behind_summary(terminalreporter, self._left, self.config)
         for what, path, why in self.unwritten:
             fails = "" if what == "GITHUB_STEP_SUMMARY" else " (the run fails for it)"
             if what != "GITHUB_STEP_SUMMARY" and path.exists():  # an audit: CI would publish it as this run's

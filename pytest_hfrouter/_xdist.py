@@ -27,6 +27,7 @@ CHAOS_SEED_KEY = "hfrouter_chaos_seed"
 WORKER_KEY = "hfrouter_report"
 CASSETTES_KEY = "hfrouter_cassettes"
 SHARED_KEY = "hfrouter_shared_cassettes"
+LEFT_KEY = "hfrouter_left_behind"
 # in a spool's lines: a record's rest, and the name a record gives it
 _REST = "hfrouter_rest"
 #: a spool line's JSON: compact, and with no check for cycles (a part holds none); one encoder for all

@@ -269,3 +269,110 @@ def resolve_cassette(path: str, module_dir: Path, cassette_dir: Path) -> tuple[P
         return candidate, [candidate]
     tried = [cassette_dir / candidate, cassette_dir.parent / candidate, module_dir / candidate]
     return next((p for p in tried if p.is_file()), tried[0]), tried
+
+
+def left_behind(
+    items: Sequence[Any], deselected: Sequence[Any], cassette_dir: Path | None, named: set[Path], acts: Any
+) -> list[tuple[Path, list[str]]]:
+    """Replay, once the run is collected: the files of a collected module's cassette folder named for no test of
+    that module, each with the tests of the run that have no cassette and may have been its test. A test renamed,
+    moved to another module or given a new parametrize id leaves its default cassette behind, and runs on the
+    healthy library with no word of the file (an audit); a file with no such test is an orphan only
+    (``--hfrouter-check-orphans``), not said here.
+
+    ``deselected``: the tests ``-k``, ``-m``, ``--lf`` left out, whose files are theirs still; ``named``: the
+    modules the run named tests of by node id (their other tests are not collected: a file is theirs if its name
+    is a function's of the module, whatever its parameters); ``acts``: whether the plugin acts in a test (scope
+    "marked": a test that did not ask reads no cassette). Costs a listing per module, already made for its tests;
+    the tests are walked only where a module has a file named for none of them."""
+    by_module: dict[Path, list[Any]] = {}
+    for item in items:
+        by_module.setdefault(item.path, []).append(item)
+    for item in deselected:
+        if item.path in by_module:
+            by_module[item.path].append(item)
+    unclaimed: dict[Path, list[Path]] = {}
+    for module_path, its in by_module.items():
+        folder = module_cassette_dir(str(module_path), cassette_dir)
+        present = cassette_listing(folder)
+        if not present:
+            continue
+        claimed = _claimed(its, folder, cassette_dir)
+        partial = module_path.resolve() in named
+        defined = _defined(its[0]) if partial else set()
+        stray = [
+            folder / name
+            for name in sorted(present)
+            if os.path.splitext(name)[1].lower() in _NEAR_KINDS
+            and (stem := os.path.splitext(name)[0].lower()) not in claimed
+            and not (partial and stem.split("[", 1)[0] in defined)
+            and (folder / name).is_file()
+        ]
+        if stray:
+            unclaimed[module_path] = stray
+    if not unclaimed:
+        return []
+    bare = [
+        item
+        for item in items
+        if hasattr(item, "obj")
+        and item.get_closest_marker("vcr") is None
+        and acts(item)
+        and not any(item_cassettes(item, cassette_dir))
+    ]
+    found = []
+    for module_path, stray in unclaimed.items():
+        for path in stray:
+            stem = os.path.splitext(path.name)[0].lower()
+            here = [item for item in bare if item.path == module_path]
+            moved = [item for item in bare if item.path != module_path and _stems(item) & {stem}]
+            if moved:  # its very name, in another module
+                found.append((path, [item.nodeid for item in moved]))
+            elif here:
+                import difflib
+
+                here.sort(key=lambda item: -difflib.SequenceMatcher(None, stem, min(_stems(item))).ratio())
+                found.append((path, [item.nodeid for item in here]))
+    return found
+
+
+def _stems(item: Any) -> set[str]:
+    """A test's default cassette names (its own, and its function's, which serves every case), in lower case."""
+    cls = getattr(item, "cls", None)
+    owner = cls.__name__ if cls else None
+    names = {item.name, getattr(item, "originalname", item.name)}
+    return {default_cassette_name(owner, name).lower() for name in names}
+
+
+def _claimed(items: list[Any], folder: Path, cassette_dir: Path | None) -> set[str]:
+    """The names (stems, lower case) in a module's cassette folder its tests read: their default cassettes, and
+    what their ``hfrouter_cassette`` (or pytest-recording's ``vcr``) markers name there."""
+    claimed: set[str] = set()
+    for item in items:
+        claimed |= _stems(item)
+        for mark in (*item.iter_markers(CASSETTE), *item.iter_markers("vcr")):
+            for given in mark.args:
+                if isinstance(given, (str, Path)) and str(given):
+                    claimed.add(os.path.splitext(Path(given).name)[0].lower())
+    return claimed
+
+
+def _defined(item: Any) -> set[str]:
+    """The test functions a module defines, as a default cassette names them (``name``, ``Class.name``; the
+    innermost class of nested ones), in lower case: a run that named some of its tests by node id collected
+    only those."""
+    module = getattr(item, "module", None)
+    names: set[str] = set()
+
+    def walk(owner: Any, prefix: str, depth: int) -> None:
+        # a class's own and inherited members (a test method of a base class is collected in each subclass)
+        for name in vars(owner) if depth == 0 else dir(owner):
+            value = getattr(owner, name, None)
+            if isinstance(value, type) and depth < 4:
+                walk(value, f"{name}.", depth + 1)
+            elif callable(value):
+                names.add(f"{prefix}{name}".lower())
+
+    if module is not None:
+        walk(module, "", 0)
+    return names

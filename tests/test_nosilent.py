@@ -2341,3 +2341,77 @@ def test_another_tests_default_cassette_is_no_near_miss(hfapp: pytest.Pytester, 
     hfapp.runpytest("-p", "hfrouter", "test_siblings.py::test_Refund", "-k", "test_Refund or EN").assert_outcomes(
         passed=1
     )
+
+
+LEFT_BEHIND = """
+import pytest
+from hfapp import chat
+
+def test_kept(hfrouter):
+    assert chat("novita").choices[0].message.content == "from the cassette"
+
+def test_new_name(hfrouter):
+    assert chat("novita").choices[0].message.content
+
+@pytest.mark.parametrize("lang", ["fr"])
+def test_cases(hfrouter, lang):
+    assert chat("novita").choices[0].message.content
+
+class TestGroup:
+    def test_inner(self, hfrouter):
+        assert chat("novita").choices[0].message.content == "from the cassette"
+"""
+
+
+def test_a_default_cassette_a_renamed_or_moved_test_left_behind_is_said(
+    hfapp: pytest.Pytester, write_cassette: CassetteWriter, inner_run: InnerRun
+) -> None:
+    """An audit: a test renamed, moved to another module or given a new parametrize id lost its default cassette
+    and passed on the healthy library, with no word of the file. Said at the run's end, with the tests that have no
+    cassette (it may be a deleted test's file: the run does not fail for it)."""
+    for name in ("test_kept", "test_old_name", "test_cases[en]", "TestGroup.test_inner", "test_moved"):
+        write_cassette(f"cassettes/test_app/{name}.yaml")
+    hfapp.makepyfile(test_app=LEFT_BEHIND)
+    hfapp.makepyfile(test_elsewhere="from hfapp import chat\n\n\ndef test_moved(hfrouter):\n    chat('novita')\n")
+
+    result = inner_run(hfapp, "-p", "hfrouter")
+
+    result.assert_outcomes(passed=5)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "*hfrouter cassettes left behind*",
+            "pytest-hfrouter: these cassettes are named for no test of their module, *",
+            "  - cassettes/test_app/test_cases[[]en].yaml: no cassette for test_app.py::test_cases[[]fr], *",
+            "  - cassettes/test_app/test_moved.yaml: no cassette for test_elsewhere.py::test_moved",
+            "  - cassettes/test_app/test_old_name.yaml: no cassette for test_app.py::test_new_name, *",
+            "  (if it is one of theirs, rename it *",
+        ],
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*test_kept.yaml: no cassette*")
+    result.stdout.no_fnmatch_line("*test_inner.yaml: no cassette*")
+
+    # a test left out is still the file's: -k; a run naming tests by node id takes a function's name for any case
+    result = inner_run(hfapp, "-p", "hfrouter", "-k", "new_name")
+    result.stdout.fnmatch_lines(
+        ["  - cassettes/test_app/test_old_name.yaml: no cassette for test_app.py::test_new_name"]
+    )
+    result.stdout.no_fnmatch_line("*test_kept.yaml*")
+    result = inner_run(hfapp, "-p", "hfrouter", "test_app.py::test_cases")
+    result.stdout.fnmatch_lines(
+        ["  - cassettes/test_app/test_old_name.yaml: no cassette for test_app.py::test_cases[[]fr]"]
+    )
+    result.stdout.no_fnmatch_line("*test_cases[[]en].yaml*")
+
+    # every test has its cassette: a file named for none of them is an orphan only, not said here
+    for name in ("test_new_name", "test_cases[fr]"):
+        write_cassette(f"cassettes/test_app/{name}.yaml")
+    (hfapp.path / "test_elsewhere.py").unlink()
+    result = inner_run(hfapp, "-p", "hfrouter")
+    result.assert_outcomes(passed=4)
+    result.stdout.no_fnmatch_line("*left behind*")
+    # recording makes the renamed test's cassette afresh: nothing to say
+    (hfapp.path / "cassettes/test_app/test_new_name.yaml").unlink()
+    result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-mode=rewrite", "-k", "nothing_at_all")
+    result.stdout.no_fnmatch_line("*left behind*")
