@@ -66,16 +66,22 @@ class Findings:
         return promoted
 
 
-def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -> list[tuple[Path, float]]:
-    """Expired recordings of a test; with ``hfrouter_on_expiry = fail`` the test fails at setup."""
+def check_expiry(cassettes: list[Cassette], settings: Settings, rerecord: str) -> list[tuple[Path, float | str]]:
+    """Expired recordings of a test, each with its age in days (or why it cannot be told); with
+    ``hfrouter_on_expiry = fail`` the test fails at setup."""
     if settings.max_age is None:
         return []
     now = datetime.datetime.fromtimestamp(REAL.wall(), datetime.timezone.utc)
     old = [(c.path, days) for c in cassettes if (days := expired(c, settings.max_age, now)) is not None]
     if old and settings.on_expiry == "fail":
-        names = "\n".join(f"  - {path} ({days:.0f} days old)" for path, days in old)
+        names = "\n".join(f"  - {path} ({age_text(days)})" for path, days in old)
         raise pytest_fail(f"pytest-hfrouter: expired recordings (hfrouter_max_age):\n{names}\n  re-record: {rerecord}")
     return old
+
+
+def age_text(days: float | str | None) -> str:
+    """``12 days old``, or why a recording's age cannot be told."""
+    return f"{days:.0f} days old" if isinstance(days, (int, float)) else f"age unknown: {days}"
 
 
 def test_code(item: Any) -> frozenset[CodeType]:

@@ -389,8 +389,13 @@ class RunSession:
             entry["error"] = error
         self._add("recorded", [entry])
 
-    def add_expired(self, nodeid: str, old: list[tuple[Path, float]]) -> None:
-        entries = [{"test": nodeid, "cassette": str(path), "age_days": round(days, 1)} for path, days in old]
+    def add_expired(self, nodeid: str, old: list[tuple[Path, float | str]]) -> None:
+        entries = [
+            {"test": nodeid, "cassette": str(path), "age_days": round(days, 1)}
+            if isinstance(days, float)
+            else {"test": nodeid, "cassette": str(path), "age_days": None, "undated": days}
+            for path, days in old
+        ]
         self._add("expired", entries)
 
     def collect(self, nodeid: str, exchange: Exchange) -> None:

@@ -38,11 +38,14 @@ def write_summary(
             level = "" if verdict["level"] == "error" else f" ({verdict['level']})"
             write(f"{verdict['test']}: {verdict['name']}{level}: {verdict['explanation']}")
     if report.expired:
+        from ._checks import age_text
         from .cassette_paths import record_command
 
         section("hfrouter expired recordings")
         for entry in report.expired:
-            write(f"{entry['cassette']} ({entry['age_days']:.0f} days old), used by {entry['test']}")
+            write(
+                f"{entry['cassette']} ({age_text(entry['age_days'] or entry.get('undated'))}), used by {entry['test']}"
+            )
             write(f"  re-record: {record_command(entry['test'], 'rewrite', terminalreporter.config)}")
     if settings.records:
         _recordings(report, settings, section, write)

@@ -31,18 +31,31 @@ def recorded_at(cassette: Cassette) -> datetime.datetime | None:
         value = interaction.response.header("date")
         if value:
             try:
-                dates.append(email.utils.parsedate_to_datetime(value))
+                parsed = email.utils.parsedate_to_datetime(value)
             except (TypeError, ValueError):
                 continue
+            # "-0000" (what email.utils.formatdate writes) reads as a naive time: UTC (an audit: a crash)
+            dates.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc))
     return max(dates, default=None)
 
 
-def expired(cassette: Cassette, max_age: float, now: datetime.datetime) -> float | None:
-    """The cassette's age in days when it is older than ``max_age`` seconds, else None."""
+#: how far ahead of this machine's clock a recording may be dated (another machine's clock) before it is undated
+_SKEW = 86400
+
+
+def expired(cassette: Cassette, max_age: float, now: datetime.datetime) -> float | str | None:
+    """The cassette's age in days when it is older than ``max_age`` seconds, else None; why its age cannot be
+    told (no readable ``recorded_at`` nor ``Date``, or a date in the future), which ``hfrouter_max_age`` cannot
+    pass in silence (an audit: such a cassette was never judged, under ``hfrouter_on_expiry = fail`` too)."""
     when = recorded_at(cassette)
     if when is None:
-        return None
+        stamp = cassette.hfrouter.get("recorded_at")
+        if stamp is not None:
+            return f"its metadata.hfrouter.recorded_at {str(stamp)!r} is no ISO 8601 time, and no answer has a Date"
+        return "it has no metadata.hfrouter.recorded_at, and no answer has a Date"
     age = (now - when).total_seconds()
+    if age < -_SKEW:
+        return f"it is dated {when.isoformat()}, in the future (a clock that was wrong where it was recorded)"
     return age / 86400 if age > max_age else None
 
 

@@ -17,7 +17,7 @@ import yaml
 from conftest import InnerRun
 
 from pytest_hfrouter.cassettes import load_cassette
-from pytest_hfrouter.hygiene import recorded_at
+from pytest_hfrouter.hygiene import expired, recorded_at
 from pytest_hfrouter.recorder import write_cassette
 
 NOVITA_URL = "https://router.huggingface.co/novita/v3/openai/chat/completions"
@@ -134,6 +134,31 @@ def test_recorded_at_reads_the_metadata_else_the_newest_date(tmp_path: Path) -> 
     assert recorded_at(load_cassette(stamped)) == datetime.datetime.fromisoformat(OLD_STAMP)
     assert recorded_at(load_cassette(dated)) == datetime.datetime(2020, 1, 3, 10, tzinfo=datetime.timezone.utc)
     assert recorded_at(load_cassette(undated)) is None
+    # "-0000", as email.utils.formatdate writes it, is UTC (an audit: a naive time crashed every test using it)
+    zone = write(tmp_path, "zone.yaml", novita_interaction(date="Wed, 01 Jan 2020 00:00:00 -0000"))
+    assert recorded_at(load_cassette(zone)) == datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    mixed = write(
+        tmp_path,
+        "mixed.yaml",
+        novita_interaction(date=OLD_DATE),
+        novita_interaction(date="Wed, 01 Jan 2020 00:00:00 -0000"),
+    )
+    assert recorded_at(load_cassette(mixed)) is not None
+
+
+def test_a_recording_whose_age_cannot_be_told_says_why(tmp_path: Path) -> None:
+    """An audit: with ``hfrouter_max_age``, a cassette with no readable date, or one dated in the future, passed
+    without a word, under ``hfrouter_on_expiry = fail`` too."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    by_hand = write(tmp_path, "by_hand.yaml", recorded="1 January 2024")
+    future = write(tmp_path, "future.yaml", recorded="2099-01-01T00:00:00+00:00")
+    fresh = write(tmp_path, "fresh.yaml", recorded=now.isoformat())
+
+    assert expired(load_cassette(by_hand), 86400, now) == (
+        "its metadata.hfrouter.recorded_at '1 January 2024' is no ISO 8601 time, and no answer has a Date"
+    )
+    assert "in the future" in str(expired(load_cassette(future), 86400, now))
+    assert expired(load_cassette(fresh), 86400, now) is None
 
 
 def test_recorded_at_written_by_hand_as_a_yaml_timestamp(tmp_path: Path) -> None:
@@ -211,13 +236,20 @@ def test_expired_recordings_are_named_with_the_rerecord_command(hfapp: pytest.Py
         "  re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite "
         "'test_hy_expiry.py::test_old_date_header'"
     )
-    assert len(lines) == 4  # the fresh and the undated cassettes are not named
+    # the fresh cassette is not named; one whose age cannot be told is (an audit: it was never judged)
+    assert lines[4] == (
+        f"{paths['undated']} (age unknown: it has no metadata.hfrouter.recorded_at, and no answer has a Date), used "
+        "by test_hy_expiry.py::test_undated"
+    )
+    assert len(lines) == 6
     expired = json.loads((hfapp.path / "report.json").read_text())["expired"]
     assert [(e["test"], e["cassette"]) for e in expired] == [
         ("test_hy_expiry.py::test_old_metadata", str(paths["metadata"])),
         ("test_hy_expiry.py::test_old_date_header", str(paths["date"])),
+        ("test_hy_expiry.py::test_undated", str(paths["undated"])),
     ]
-    assert all(e["age_days"] > 90 for e in expired)
+    assert all(e["age_days"] > 90 for e in expired[:2])
+    assert expired[2]["age_days"] is None and "no answer has a Date" in expired[2]["undated"]
 
 
 def test_expired_recordings_fail_their_tests_at_setup(hfapp: pytest.Pytester) -> None:
@@ -225,7 +257,8 @@ def test_expired_recordings_fail_their_tests_at_setup(hfapp: pytest.Pytester) ->
 
     result = hfapp.runpytest("-p", "hfrouter")
 
-    result.assert_outcomes(passed=2, errors=2)
+    result.assert_outcomes(passed=1, errors=3)
+    result.stdout.fnmatch_lines([f"  - {paths['undated']} (age unknown: *)"])
     for name, key in (("test_old_metadata", "metadata"), ("test_old_date_header", "date")):
         result.stdout.fnmatch_lines(
             [
