@@ -644,7 +644,7 @@ def _chaos_section(seed: int | None, chaos: Any) -> str:
 
     lines = [f"chaos (seed {seed}) injected into this test:"]
     lines += [f"  {describe(injection.to_dict())}" for injection in chaos.injected]
-    lines.append("reproduce it without chaos (add above the test):")
+    lines.append("reproduce it without chaos (add above the test, in this order: the lowest meets the first call):")
     lines += [f"  {line}" for line in chaos.reproduction()]
     return "\n".join(lines)
 

@@ -145,7 +145,10 @@ class TestChaos:
         )
 
     def reproduction(self) -> list[str]:
-        """Marker lines that inject the same outages without chaos (consecutive repeats folded into times=)."""
+        """Marker lines that inject the same outages without chaos (consecutive repeats folded into times=), in the
+        order to paste them above the test: the lowest is the closest marker, which wins a call two of them match,
+        so it is the first call's (an audit: pasted in call order, a provider hit by three scenarios met them in
+        reverse)."""
         lines: list[tuple[tuple[str, str | None, str | None], int]] = []
         for injection in self.injected:
             key = (injection.scenario, injection.provider, injection.model)
@@ -153,7 +156,7 @@ class TestChaos:
                 lines[-1] = (key, lines[-1][1] + 1)
             else:
                 lines.append((key, 1))
-        return [marker_line(scenario, provider, model, times) for (scenario, provider, model), times in lines]
+        return [marker_line(scenario, provider, model, times) for (scenario, provider, model), times in lines[::-1]]
 
 
 def _would_hit(

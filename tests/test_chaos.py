@@ -70,9 +70,10 @@ def test_reproduction_lines_fold_repeats_and_say_when_inexact(library: Library) 
         chaos.record(chaos.pick(route), route, "novita", "m", call)
     together = Route(PROVIDER, "together", "m")
     chaos.record(chaos.pick(together), together, "together", "m", 2)
+    # the order to paste them in: the lowest marker is the closest, the first call's
     assert chaos.reproduction() == [
-        '@pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=2)',
         '@pytest.mark.hfrouter_outage("bad-gateway-502", provider="together", times=1)',
+        '@pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=2)',
     ]
     assert all(i.exact for i in chaos.injected)
     # a novita call chaos spared, then one it hit: the marker (times=1) would hit the spared one
@@ -147,7 +148,7 @@ def test_chaos_run_reports_injections_and_a_working_reproduction(hfapp: pytest.P
             "*- hfrouter chaos -*",
             "chaos (seed 1234) injected into this test:",
             "  call 2 (provider novita): bad-gateway-502",
-            "reproduce it without chaos (add above the test):",
+            "reproduce it without chaos (add above the test, in this order: the lowest meets the first call):",
             '  @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
             "*- hfrouter chaos -*",
             "seed 1234, rate 1: 5 test(s) ran under chaos, 7 outage(s) injected into 5 test(s)",
@@ -157,9 +158,9 @@ def test_chaos_run_reports_injections_and_a_working_reproduction(hfapp: pytest.P
             '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
             "*",
             "    test_suite.py::test_falls_back",
-            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
-            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="together", times=1)',
             '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="cerebras", times=1)',
+            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="together", times=1)',
+            '      @pytest.mark.hfrouter_outage("bad-gateway-502", provider="novita", times=1)',
             "replay this run: --hfrouter-chaos-seed=1234",
         ]
     )
@@ -291,7 +292,7 @@ def test_the_fragile_example_is_caught_and_its_reproduction_fails_it(examples: p
     result = examples.runpytest("-p", "hfrouter", "fragile", "--hfrouter-chaos-seed=7", "--hfrouter-chaos-rate=1")
     result.assert_outcomes(failed=1)
     lines = result.stdout.lines
-    at = lines.index("reproduce it without chaos (add above the test):")
+    at = lines.index("reproduce it without chaos (add above the test, in this order: the lowest meets the first call):")
     marker = lines[at + 1].strip()
     assert marker.startswith("@pytest.mark.hfrouter_outage(") and "times=1" in marker
     test_file = examples.path / "fragile" / "test_fragile_title.py"
@@ -445,3 +446,41 @@ def test_a_block_test_chaos_left_alone_is_judged_on_its_blocks(hfapp: pytest.Pyt
     for chaos in ((), ("--hfrouter-chaos", "--hfrouter-chaos-rate=0")):
         result = hfapp.runpytest("-p", "hfrouter", "-o", "hfrouter_verdicts=fail", *chaos)
         result.assert_outcomes(passed=1)
+
+
+THREE_CALLS = """
+import json
+from pathlib import Path
+
+import pytest
+from hfapp import chat, status_of
+
+def test_three_calls():
+    seen = [status_of(lambda: chat("novita")) for _ in range(3)]
+    Path("seen.json").write_text(json.dumps(seen))
+    assert seen == []
+"""
+
+
+def test_the_reproduction_lines_pasted_as_printed_meet_the_calls_in_the_same_order(hfapp: pytest.Pytester) -> None:
+    """An audit: a provider hit by several scenarios got one line each, in call order; pasted, the lowest (the
+    closest marker) won the first call, so the outages came in reverse."""
+    hfapp.makepyfile(test_three=THREE_CALLS)
+    scenarios = "--hfrouter-chaos-scenarios=provider-500,bad-gateway-502,service-unavailable-503"
+    for seed in range(1, 30):
+        result = hfapp.runpytest(
+            "-p", "hfrouter", f"--hfrouter-chaos-seed={seed}", "--hfrouter-chaos-rate=1", scenarios
+        )
+        seen = json.loads((hfapp.path / "seen.json").read_text())
+        if len(set(seen)) == 3:  # three outages, each of its own
+            break
+    else:
+        pytest.fail("no seed drew three different outages")
+    lines = result.stdout.lines
+    at = lines.index("reproduce it without chaos (add above the test, in this order: the lowest meets the first call):")
+    markers = [line.strip() for line in lines[at + 1 : at + 4]]
+    assert all(m.startswith("@pytest.mark.hfrouter_outage(") for m in markers), markers
+    source = THREE_CALLS.replace("def test_three_calls", "\n".join(markers) + "\ndef test_three_calls")
+    hfapp.makepyfile(test_three=source)
+    hfapp.runpytest("-p", "hfrouter").assert_outcomes(failed=1)
+    assert json.loads((hfapp.path / "seen.json").read_text()) == seen
