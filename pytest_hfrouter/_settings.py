@@ -452,6 +452,11 @@ def _token(environ: Mapping[str, str], said: str) -> str:
         raise pytest.UsageError(f"{said} talks to the live router and needs HF_TOKEN: {TOKEN_HELP}")
     if not token.strip():
         raise pytest.UsageError(f"HF_TOKEN is set but blank (only whitespace): {TOKEN_HELP}")
+    if token.endswith("...") or token in ("hf_xxx", "<token>", "$HF_TOKEN"):  # a docs example pasted as it was
+        raise pytest.UsageError(
+            f"HF_TOKEN is {token!r}, a placeholder from the docs or a printed command, not a token: {TOKEN_HELP}; "
+            "and drop HF_TOKEN=... from the command, which replaces the one you exported"
+        )
     if token != token.strip():  # a newline from a file, say: no HTTP client sends it in a header
         raise pytest.UsageError(
             "HF_TOKEN has whitespace around it (a newline read from a file?): "

@@ -133,7 +133,9 @@ def record_command(nodeid: str, mode: str = "record", config: Any = None) -> str
         if config.invocation_params.dir != config.rootpath:
             where = f"cd {_quoted(str(config.rootpath))} && "
         options = "".join(f" {flag} {_quoted(value)}" for flag, value in _placing_options(config))
-    return f"{where}HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode={mode}{options} {_quoted(nodeid)}"
+    # no ``HF_TOKEN=hf_...`` before it: pasted, that placeholder replaced the token the user had exported, and a
+    # rewrite stored the router's 401s over the cassette (an audit); without a token the mode says what it needs
+    return f"{where}pytest -p hfrouter --hfrouter-mode={mode}{options} {_quoted(nodeid)}"
 
 
 def _placing_options(config: Any) -> list[tuple[str, str]]:
@@ -154,6 +156,11 @@ def _placing_options(config: Any) -> list[tuple[str, str]]:
         url = getattr(config.option, flag.lstrip("-").replace("-", "_"), None)
         if url:
             found.append((flag, str(url)))
+    # the same settings given as ini overrides (``-o hfrouter_cassette_dir=...``): the command carries the run's
+    # (an audit: pasted, it recorded from the real router into the default folder)
+    for override in getattr(config.option, "override_ini", None) or ():
+        if str(override).startswith("hfrouter_"):
+            found.append(("-o", str(override)))
     return found
 
 

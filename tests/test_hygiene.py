@@ -227,14 +227,13 @@ def test_expired_recordings_are_named_with_the_rerecord_command(hfapp: pytest.Py
     assert lines[0].endswith(" days old), used by test_hy_expiry.py::test_old_metadata")
     assert_age(lines[0], OLD_STAMP)
     assert lines[1] == (
-        "  re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite 'test_hy_expiry.py::test_old_metadata'"
+        "  re-record: pytest -p hfrouter --hfrouter-mode=rewrite 'test_hy_expiry.py::test_old_metadata'"
     )
     assert lines[2].startswith(f"{paths['date']} (")
     assert lines[2].endswith(" days old), used by test_hy_expiry.py::test_old_date_header")
     assert_age(lines[2], "2020-01-01T00:00:00 GMT")
     assert lines[3] == (
-        "  re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite "
-        "'test_hy_expiry.py::test_old_date_header'"
+        "  re-record: pytest -p hfrouter --hfrouter-mode=rewrite 'test_hy_expiry.py::test_old_date_header'"
     )
     # the fresh cassette is not named; one whose age cannot be told is (an audit: it was never judged)
     assert lines[4] == (
@@ -265,7 +264,7 @@ def test_expired_recordings_fail_their_tests_at_setup(hfapp: pytest.Pytester) ->
                 f"*ERROR at setup of {name}*",
                 "pytest-hfrouter: expired recordings (hfrouter_max_age):",
                 f"  - {paths[key]} (* days old)",
-                f"  re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite 'test_hy_expiry.py::{name}'",
+                f"  re-record: pytest -p hfrouter --hfrouter-mode=rewrite 'test_hy_expiry.py::{name}'",
             ]
         )
     result.stdout.fnmatch_lines(["ERROR test_hy_expiry.py::test_old_metadata - *", "ERROR *::test_old_date_header - *"])

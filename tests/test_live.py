@@ -882,7 +882,7 @@ def test_a_recording_says_what_it_will_not_replay_healthy(
             [
                 f"*- POST https://router.huggingface.co{novita}: 500 Internal Server Error",
                 "*Replay answers these calls with that failure, not a healthy answer. If the provider was down, "
-                "record again when it is healthy: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite "
+                "record again when it is healthy: pytest -p hfrouter --hfrouter-mode=rewrite "
                 f"--hfrouter-router-url '{double.url}' --hfrouter-hub-url '{double.url}' "
                 "'test_rec.py::test_chat'*",
             ]

@@ -383,8 +383,7 @@ def test_a_streamed_call_of_another_task_is_a_miss_not_an_empty_stream(hfapp: py
                 "pytest-hfrouter: no answer for POST https://router.huggingface.co/hf-inference/models/"
                 "openai-community/gpt2",
                 reason,
-                f"  to answer it, record it into *{test}.yaml: HF_TOKEN=hf_... pytest -p hfrouter "
-                f"--hfrouter-mode=record '*::{test}'",
+                f"  to answer it, record it into *{test}.yaml: pytest -p hfrouter --hfrouter-mode=record '*::{test}'",
             ]
         )
     assert "or mark the test" not in result.stdout.str()
@@ -418,13 +417,13 @@ def test_a_route_no_scenario_reads_is_a_miss_that_names_the_one_fix(hfapp: pytes
             "  pytest-hfrouter does not read this route (it reads the chat completion routes, the provider routes "
             "and the Hub's model look-ups: README, How the router is read), so no outage scenario and no healthy "
             "answer applies to it; only a cassette can answer it (nothing leaves the process)",
-            "  to answer it, record it into *test_models.yaml: HF_TOKEN=hf_... pytest -p hfrouter "
+            "  to answer it, record it into *test_models.yaml: pytest -p hfrouter "
             "--hfrouter-mode=record '*::test_models'",
             "*_ test_marked _*",
             "pytest-hfrouter: no answer for POST https://router.huggingface.co/hf-inference/models/"
             "openai-community/gpt2",
             "  no healthy answer: pytest-hfrouter cannot tell which task*",
-            "  to answer it, record it into *test_marked.yaml: HF_TOKEN=hf_... pytest -p hfrouter "
+            "  to answer it, record it into *test_marked.yaml: pytest -p hfrouter "
             "--hfrouter-mode=record '*::test_marked'",
         ]
     )

@@ -262,7 +262,7 @@ def test_strict_fails_an_uncovered_router_call(hfapp: pytest.Pytester, write_cas
             "*_ test_uncovered _*",
             "pytest-hfrouter: no answer for POST https://router.huggingface.co/together/v1/chat/completions",
             "  hfrouter_strict is on: router calls need an outage rule or a cassette",
-            "  to answer it, record it into *: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record *",
+            "  to answer it, record it into *: pytest -p hfrouter --hfrouter-mode=record *",
             "FAILED test_strict.py::test_uncovered - *",
         ]
     )

@@ -188,7 +188,7 @@ def test_the_strings_a_scrubber_remembers_across_payloads_are_bounded(monkeypatc
         '{"logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]}}',
         '{"eos_token": "</s>", "pad_token": "[PAD]"}',
         "https://router.huggingface.co/v1/chat/completions?max_tokens=5&keyword=dog",
-        "re-record: HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite",
+        "re-record: pytest -p hfrouter --hfrouter-mode=rewrite",
         'WWW-Authenticate: Bearer realm="Authentication required"',
         "the bearer standards of the token economy",
     ],

@@ -250,6 +250,13 @@ USAGE = {
         env={"HF_TOKEN": TOKEN + "\n"},
         expected=("ERROR: HF_TOKEN has whitespace around it (a newline read from a file?): set it without, *"),
     ),
+    # an audit: a printed command's ``HF_TOKEN=hf_...``, pasted, replaced the exported token, and a rewrite stored
+    # the router's 401s over the cassette
+    "token-placeholder": Case(
+        LIVE,
+        env={"HF_TOKEN": "hf_..."},
+        expected=("ERROR: HF_TOKEN is 'hf_...', a placeholder from the docs or a printed command, not a token: *"),
+    ),
 }
 
 

@@ -699,10 +699,7 @@ def test_default_cassette_path_and_discovery(tmp_path: Path) -> None:
     assert find_cassettes(str(module), "TestChat", ["test_one[a/b]"], [], None) == ([beside], [])
     found, missing = find_cassettes(str(module), None, ["test_one"], [(("gone.yaml",), {})], None)
     assert found == [] and [given for given, _ in missing] == ["gone.yaml"]
-    assert (
-        record_command("t.py::test", "rewrite")
-        == "HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite 't.py::test'"
-    )
+    assert record_command("t.py::test", "rewrite") == "pytest -p hfrouter --hfrouter-mode=rewrite 't.py::test'"
 
 
 def test_the_record_command_pastes_into_a_shell_from_anywhere(tmp_path: Path) -> None:
@@ -723,22 +720,28 @@ def test_the_record_command_pastes_into_a_shell_from_anywhere(tmp_path: Path) ->
         known_args_namespace = SimpleNamespace()
         option = SimpleNamespace()
 
-    assert record_command("t.py::test", config=Config()).startswith(f"cd '{tmp_path}' && HF_TOKEN=hf_... pytest ")
+    assert record_command("t.py::test", config=Config()).startswith(f"cd '{tmp_path}' && pytest ")
     Config.invocation_params.dir = tmp_path
-    assert record_command("t.py::test", config=Config()).startswith("HF_TOKEN=hf_...")
+    # no HF_TOKEN=hf_... before it: pasted, it replaced the token the user had exported (an audit)
+    assert record_command("t.py::test", config=Config()).startswith("pytest -p hfrouter ")
     # the options that say where cassettes go (a paths audit: without them, the command recorded elsewhere)
     Config.known_args_namespace = SimpleNamespace(inifilename="ci/pytest.ini", rootdir=str(tmp_path))
     Config.option = SimpleNamespace(hfrouter_cassette_dir=str(tmp_path / "cassettes"))
     assert record_command("t.py::test", config=Config()) == (
-        f"HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=record -c '{tmp_path}/ci/pytest.ini' "
+        f"pytest -p hfrouter --hfrouter-mode=record -c '{tmp_path}/ci/pytest.ini' "
         f"--rootdir '{tmp_path}' --hfrouter-cassette-dir '{tmp_path}/cassettes' 't.py::test'"
     )
     # and where it records from (an audit: without them the command recorded from the real router)
     Config.known_args_namespace = SimpleNamespace()
     Config.option = SimpleNamespace(hfrouter_router_url="http://127.0.0.1:9", hfrouter_hub_url="http://127.0.0.1:8")
     assert record_command("t.py::test", "rewrite", config=Config()) == (
-        "HF_TOKEN=hf_... pytest -p hfrouter --hfrouter-mode=rewrite --hfrouter-router-url 'http://127.0.0.1:9' "
+        "pytest -p hfrouter --hfrouter-mode=rewrite --hfrouter-router-url 'http://127.0.0.1:9' "
         "--hfrouter-hub-url 'http://127.0.0.1:8' 't.py::test'"
+    )
+    # the same settings as ini overrides (an audit: dropped, the pasted command recorded from the real router)
+    Config.option = SimpleNamespace(override_ini=["hfrouter_router_url=http://127.0.0.1:9", "xfail_strict=true"])
+    assert record_command("t.py::test", "rewrite", config=Config()) == (
+        "pytest -p hfrouter --hfrouter-mode=rewrite -o 'hfrouter_router_url=http://127.0.0.1:9' 't.py::test'"
     )
 
 
