@@ -120,7 +120,17 @@ def shared_message(path: Path, nodeids: list[str]) -> str:
         f"pytest-hfrouter: these tests have one default cassette, {path}:\n{tests}\n  (their names are one once "
         "the characters a file name cannot hold are replaced, or differ in case only, or come from nested classes "
         "or test modules of one name). A recording of one would replace the other's, and replay answers each "
-        'with the other\'s calls. Give each a cassette of its own: @pytest.mark.hfrouter_cassette("<name>.yaml").'
+        "with the other's calls. Give each a cassette of its own: "
+        + (
+            # one marker above a parametrized function names one cassette for all its cases (an audit: the advice,
+            # followed, made the sharing it warned of, in silence)
+            "ids that stay apart once a file name's unsafe characters become '-' (ids=[...]), or a marker per "
+            "case: "
+            'pytest.param(..., marks=pytest.mark.hfrouter_cassette("<case>.yaml"))'
+            if len({nodeid.split("[", 1)[0] for nodeid in nodeids}) == 1
+            else '@pytest.mark.hfrouter_cassette("<name>.yaml") on each test'
+        )
+        + "."
     )
 
 

@@ -257,4 +257,12 @@ def test_tests_that_share_a_default_cassette_are_named_and_never_recorded_over(
     recorded = hfapp.runpytest("-p", "hfrouter", "--hfrouter-mode=record")
     recorded.assert_outcomes(errors=4)
     recorded.stdout.fnmatch_lines(["*Give each a cassette of its own: @pytest.mark.hfrouter_cassette*"])
+    # cases of one function: one marker above it would name one cassette for both (an audit), so not that
+    recorded.stdout.fnmatch_lines(
+        [
+            "*Give each a cassette of its own: ids that stay apart once a file name's unsafe characters become '-' "
+            "(ids=[[]...]), or a marker per case: "
+            'pytest.param(..., marks=pytest.mark.hfrouter_cassette("<case>.yaml")).'
+        ]
+    )
     assert inner.read_text() == before
