@@ -500,6 +500,18 @@ def _loaded_cassettes(
                 # ``from None``: the message says it all; no "During handling..." twin of it.
                 raise pytest.fail.Exception(f"pytest-hfrouter: malformed cassette: {exc}{fix}", pytrace=False) from None
             cassettes.append(_recording_into(path))  # rewrite replaces it: nothing of it is read
+            continue
+        if cassettes[-1].is_scenario:
+            # an audit: a scenario file copied beside the tests and named as a cassette was told to be re-recorded,
+            # and the rewrite replaced the scenario with two healthy answers, in silence
+            name = cassettes[-1].hfrouter.get("name")
+            pytest.fail(
+                f"pytest-hfrouter: {path} is the scenario {name!r} (its metadata.hfrouter.name), not a recording: its "
+                f"requests are examples, which no call matches, and a recording would replace it. Inject it with "
+                f'@pytest.mark.hfrouter_outage("{name}", provider="<provider>"); a scenario of your own goes in a '
+                "folder named by ini hfrouter_scenario_dirs",
+                pytrace=False,
+            )
     if len(cassettes) > 1:  # the first named is the one a recording writes (and the first replay reads)
         named = _named_paths(item, settings, marks)
         cassettes.sort(key=lambda c: named.index(c.path) if c.path in named else len(named))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,38 @@ def test_pytestmark_in_a_conftest_that_no_test_gets_is_said(hfapp: pytest.Pytest
     )
     shared = hfapp.runpytest("-p", "hfrouter", "-W", "error::pytest_hfrouter.HFRouterWarning")
     shared.assert_outcomes(passed=1)
+
+
+def test_a_scenario_file_named_as_a_cassette_is_refused_and_kept(
+    hfapp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: a shipped scenario copied beside the tests and named as a cassette was answered "re-record it",
+    and the rewrite replaced the scenario with healthy answers, in silence."""
+    import shutil
+
+    scenario = Path(__file__).parent.parent / "cassettes" / "scenarios" / "provider-500.yaml"
+    copy = hfapp.path / "cassettes" / "test_sc" / "provider-500.yaml"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(scenario, copy)
+    before = copy.read_bytes()
+    hfapp.makepyfile(
+        test_sc="""
+        import pytest
+        from hfapp import chat
+
+        @pytest.mark.hfrouter_cassette("provider-500.yaml")
+        def test_chat(hfrouter):
+            chat("novita")
+        """
+    )
+    said = (
+        f"*pytest-hfrouter: {copy} is the scenario 'provider-500' (its metadata.hfrouter.name), not a recording: *"
+        '@pytest.mark.hfrouter_outage("provider-500", provider="<provider>")*'
+    )
+    result = hfapp.runpytest("-p", "hfrouter")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([said])
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
+    result = hfapp.runpytest("-p", "hfrouter", "--hfrouter-mode=rewrite", "--hfrouter-router-url=http://127.0.0.1:9")
+    result.assert_outcomes(errors=1)
+    assert copy.read_bytes() == before
