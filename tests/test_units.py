@@ -987,3 +987,16 @@ def test_a_long_test_id_has_a_default_cassette_a_file_system_can_hold() -> None:
     assert one != other and one == default_cassette_name(None, f"test_x[{prompt}a]")
     assert len(f"{one}.yaml".encode()) <= 255 and one.startswith("test_x[Summarise this- é")
     assert default_cassette_name("TestA", "test_x[short]") == "TestA.test_x[short]"
+
+
+def test_a_cassette_owner_recorded_under_another_rootdir_is_the_same_test() -> None:
+    """An audit: a suite moved one folder down (its node ids now ``sub/...``) warned, on a rewrite, of a clash with
+    the test's own earlier recording."""
+    from pytest_hfrouter.recorder import _same
+
+    assert _same("test_mod.py::test_a", "sub/test_mod.py::test_a")
+    assert _same("sub/test_mod.py::test_a", "test_mod.py::test_a")
+    assert _same("test_mod.py::TestX::test_a[x]", "test_mod.py::TestX::test_a[x]")
+    assert not _same("test_mod.py::test_a", "sub/test_mod.py::test_b")
+    assert not _same("other_test_mod.py::test_a", "sub/test_mod.py::test_a")
+    assert not _same("a/test_mod.py::test_a", "b/test_mod.py::test_a")
