@@ -616,6 +616,7 @@ def _write_recording(item: pytest.Item, settings: Settings, exchange: Exchange, 
                 run_id=run.run_id,
                 shared=target in exchange.shared_cassettes,
                 test=item.nodeid if named else None,  # a marker's cassette may be (or become) shared
+                rootdir=item.config.rootpath,
             )
         except OSError as exc:  # a full disk, a read-only folder: an audit met a traceback of the plugin's code
             # and a summary saying "nothing recorded: no test ... sent a call the router answered"

@@ -189,6 +189,7 @@ def write_cassette(
     run_id: str,
     shared: bool = False,
     test: str | None = None,
+    rootdir: Path | None = None,
 ) -> list[str]:
     """Append to (``record``) or replace (``rewrite``) a cassette, atomically and under a lock.
 
@@ -268,7 +269,7 @@ def write_cassette(
                 theirs = [
                     one
                     for one, owner in zip(part, part_owners, strict=False)
-                    if owner is None or not _same(owner, test)
+                    if owner is None or test is None or not _same(owner, test, rootdir)
                 ]
                 with contextlib.suppress(CassetteError):  # a part replay cannot read holds no request
                     others |= {_key(one) for one in _parsed(theirs, path)}
@@ -332,16 +333,19 @@ def write_cassette(
         return clashes
 
 
-def _same(owner: str, test: str) -> bool:
+def _same(owner: str, test: str, rootdir: Path | None) -> bool:
     """Whether a cassette's owner (a node id, relative to the rootdir it was recorded under) is this test: the same
-    id, or the same module file and test under another rootdir (an audit: a suite moved one folder down warned
-    of a clash with the test's own earlier recording)."""
+    id, or the same module file and test under another rootdir, where no module is at the owner's path under this
+    one (an audit: a suite moved one folder down warned of a clash with the test's own earlier recording; its
+    regression audit: ``tests/test_api.py`` beside ``svc/tests/test_api.py`` is another test, whose clash must be
+    said)."""
     if owner == test:
         return True
     mine, theirs = test.split("::", 1), owner.split("::", 1)
     return (
-        len(mine) == 2 == len(theirs)
+        rootdir is not None
+        and len(mine) == 2 == len(theirs)
         and mine[1] == theirs[1]
-        and mine[0].rsplit("/", 1)[-1] == theirs[0].rsplit("/", 1)[-1]
         and (mine[0].endswith("/" + theirs[0]) or theirs[0].endswith("/" + mine[0]))
+        and not (rootdir / theirs[0]).exists()
     )

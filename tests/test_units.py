@@ -989,14 +989,18 @@ def test_a_long_test_id_has_a_default_cassette_a_file_system_can_hold() -> None:
     assert default_cassette_name("TestA", "test_x[short]") == "TestA.test_x[short]"
 
 
-def test_a_cassette_owner_recorded_under_another_rootdir_is_the_same_test() -> None:
+def test_a_cassette_owner_recorded_under_another_rootdir_is_the_same_test(tmp_path: Path) -> None:
     """An audit: a suite moved one folder down (its node ids now ``sub/...``) warned, on a rewrite, of a clash with
-    the test's own earlier recording."""
+    the test's own earlier recording. Its regression audit: a module of the same path under another folder of
+    this rootdir (a monorepo's ``tests/`` and ``svc/tests/``) is another test."""
     from pytest_hfrouter.recorder import _same
 
-    assert _same("test_mod.py::test_a", "sub/test_mod.py::test_a")
-    assert _same("sub/test_mod.py::test_a", "test_mod.py::test_a")
-    assert _same("test_mod.py::TestX::test_a[x]", "test_mod.py::TestX::test_a[x]")
-    assert not _same("test_mod.py::test_a", "sub/test_mod.py::test_b")
-    assert not _same("other_test_mod.py::test_a", "sub/test_mod.py::test_a")
-    assert not _same("a/test_mod.py::test_a", "b/test_mod.py::test_a")
+    assert _same("test_mod.py::test_a", "sub/test_mod.py::test_a", tmp_path)
+    assert _same("test_mod.py::TestX::test_a[x]", "test_mod.py::TestX::test_a[x]", None)
+    assert not _same("test_mod.py::test_a", "sub/test_mod.py::test_a", None)
+    assert not _same("test_mod.py::test_a", "sub/test_mod.py::test_b", tmp_path)
+    assert not _same("other_test_mod.py::test_a", "sub/test_mod.py::test_a", tmp_path)
+    assert not _same("a/test_mod.py::test_a", "b/test_mod.py::test_a", tmp_path)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_api.py").write_text("")
+    assert not _same("tests/test_api.py::test_chat", "svc/tests/test_api.py::test_chat", tmp_path)
