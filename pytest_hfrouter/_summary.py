@@ -43,9 +43,8 @@ def write_summary(
 
         section("hfrouter expired recordings")
         for entry in report.expired:
-            write(
-                f"{entry['cassette']} ({age_text(entry['age_days'] or entry.get('undated'))}), used by {entry['test']}"
-            )
+            age = entry.get("undated") if entry["age_days"] is None else entry["age_days"]  # 0.0: a recent one
+            write(f"{entry['cassette']} ({age_text(age)}), used by {entry['test']}")
             write(f"  re-record: {record_command(entry['test'], 'rewrite', terminalreporter.config)}")
     if settings.records:
         _recordings(report, settings, section, write)

@@ -51,8 +51,11 @@ def expired(cassette: Cassette, max_age: float, now: datetime.datetime) -> float
     if when is None:
         stamp = cassette.hfrouter.get("recorded_at")
         if stamp is not None:
-            return f"its metadata.hfrouter.recorded_at {str(stamp)!r} is no ISO 8601 time, and no answer has a Date"
-        return "it has no metadata.hfrouter.recorded_at, and no answer has a Date"
+            return (
+                f"its metadata.hfrouter.recorded_at {str(stamp)!r} is no ISO 8601 time, and no answer has a readable "
+                "Date"
+            )
+        return "it has no metadata.hfrouter.recorded_at, and no answer has a readable Date"
     age = (now - when).total_seconds()
     if age < -_SKEW:
         return f"it is dated {when.isoformat()}, in the future (a clock that was wrong where it was recorded)"

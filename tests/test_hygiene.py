@@ -155,7 +155,7 @@ def test_a_recording_whose_age_cannot_be_told_says_why(tmp_path: Path) -> None:
     fresh = write(tmp_path, "fresh.yaml", recorded=now.isoformat())
 
     assert expired(load_cassette(by_hand), 86400, now) == (
-        "its metadata.hfrouter.recorded_at '1 January 2024' is no ISO 8601 time, and no answer has a Date"
+        "its metadata.hfrouter.recorded_at '1 January 2024' is no ISO 8601 time, and no answer has a readable Date"
     )
     assert "in the future" in str(expired(load_cassette(future), 86400, now))
     assert expired(load_cassette(fresh), 86400, now) is None
@@ -237,8 +237,8 @@ def test_expired_recordings_are_named_with_the_rerecord_command(hfapp: pytest.Py
     )
     # the fresh cassette is not named; one whose age cannot be told is (an audit: it was never judged)
     assert lines[4] == (
-        f"{paths['undated']} (age unknown: it has no metadata.hfrouter.recorded_at, and no answer has a Date), used "
-        "by test_hy_expiry.py::test_undated"
+        f"{paths['undated']} (age unknown: it has no metadata.hfrouter.recorded_at, and no answer has a readable "
+        "Date), used by test_hy_expiry.py::test_undated"
     )
     assert len(lines) == 6
     expired = json.loads((hfapp.path / "report.json").read_text())["expired"]
@@ -248,7 +248,7 @@ def test_expired_recordings_are_named_with_the_rerecord_command(hfapp: pytest.Py
         ("test_hy_expiry.py::test_undated", str(paths["undated"])),
     ]
     assert all(e["age_days"] > 90 for e in expired[:2])
-    assert expired[2]["age_days"] is None and "no answer has a Date" in expired[2]["undated"]
+    assert expired[2]["age_days"] is None and "no answer has a readable Date" in expired[2]["undated"]
 
 
 def test_expired_recordings_fail_their_tests_at_setup(hfapp: pytest.Pytester) -> None:
@@ -666,3 +666,19 @@ def test_a_large_cassettes_unplayed_interactions_are_counted_and_the_first_ten_l
     result.stdout.fnmatch_lines(["*the test never requested 24 of its interactions:", "*interactions[[]0] GET *"])
     result.stdout.fnmatch_lines(["*interactions[[]10] GET https://example.com/item/10", "*... and 14 more"])
     result.stdout.no_fnmatch_line("*interactions[[]11] GET*")
+
+
+def test_a_recording_younger_than_a_day_past_a_max_age_in_hours_says_its_age(hfapp: pytest.Pytester) -> None:
+    """The regression audit: ``hfrouter_max_age = 1h`` and a cassette 65 minutes old read "age unknown: None" (its
+    age in days rounds to 0.0, which the summary took for none)."""
+    hfapp.makeini("[pytest]\nhfrouter_max_age = 1h\n")
+    hfapp.makepyfile(test_recent="from hfapp import chat\n\n\ndef test_recent(hfrouter):\n    chat()\n")
+    stamp = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=65)).isoformat()
+    path = write(hfapp.path, "cassettes/test_recent/test_recent.yaml", novita_interaction(), recorded=stamp)
+
+    result = hfapp.runpytest("-p", "hfrouter")
+
+    result.assert_outcomes(passed=1)
+    assert (
+        section(result, "hfrouter expired recordings")[0] == f"{path} (0 days old), used by test_recent.py::test_recent"
+    )

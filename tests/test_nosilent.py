@@ -2414,3 +2414,36 @@ def test_a_default_cassette_a_renamed_or_moved_test_left_behind_is_said(
     (hfapp.path / "cassettes/test_app/test_new_name.yaml").unlink()
     result = inner_run(hfapp, "-p", "hfrouter", "--hfrouter-mode=rewrite", "-k", "nothing_at_all")
     result.stdout.no_fnmatch_line("*left behind*")
+
+
+def test_files_no_renamed_test_left_behind_are_not_said(hfapp: pytest.Pytester, write_cassette: CassetteWriter) -> None:
+    """The regression audit of the check above: a module with pytest-recording tests (which name cassettes their own
+    ways), the cassettes of a same-named module of another folder under one cassette dir, and a JSON data file
+    were each said to be left behind."""
+    hfapp.makeini("[pytest]\nhfrouter_cassette_dir = cassettes\n")
+    for folder in ("unit", "integ"):
+        (hfapp.path / folder).mkdir()
+        (hfapp.path / folder / "__init__.py").write_text("")
+    (hfapp.path / "unit" / "test_api.py").write_text("def test_helper():\n    pass\n")
+    (hfapp.path / "integ" / "test_api.py").write_text(
+        "from hfapp import chat\n\n\ndef test_chat_integ(hfrouter):\n"
+        "    assert chat('novita').choices[0].message.content == 'from the cassette'\n"
+    )
+    write_cassette("cassettes/test_api/test_chat_integ.yaml")
+    hfapp.makepyfile(
+        test_weather="import pytest\n\n\n@pytest.mark.vcr\n@pytest.mark.default_cassette('weather.yaml')\n"
+        "def test_weather():\n    pass\n\n\ndef test_unit():\n    pass\n"
+    )
+    write_cassette("cassettes/test_weather/weather.yaml")
+    (hfapp.path / "cassettes" / "test_api" / "expected_output.json").write_text('{"expected": 1}')
+
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:recording")
+
+    result.assert_outcomes(passed=4)
+    result.stdout.no_fnmatch_line("*left behind*")
+    # the renamed test is still said where the folder's modules share it
+    write_cassette("cassettes/test_api/test_chat_old.yaml")
+    result = hfapp.runpytest("-p", "hfrouter", "-p", "no:recording")
+    result.stdout.fnmatch_lines(
+        ["  - cassettes/test_api/test_chat_old.yaml: no cassette for unit/test_api.py::test_helper"]
+    )
