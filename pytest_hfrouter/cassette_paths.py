@@ -321,7 +321,7 @@ def left_behind(
         # (``default_cassette``, a ``default_cassette_name`` fixture): not judged (the regression audit)
         if not present or any(item.get_closest_marker("vcr") is not None for item in its):
             continue
-        claimed = _claimed(its, folder, cassette_dir)
+        claimed = _claimed(its)
         partial = [item for item in its if item.path.resolve() in named]
         defined = set().union(*(_defined(item) for item in {item.path: item for item in partial}.values()))
         stray = [
@@ -370,13 +370,13 @@ def _stems(item: Any) -> set[str]:
     return {default_cassette_name(owner, name).lower() for name in names}
 
 
-def _claimed(items: list[Any], folder: Path, cassette_dir: Path | None) -> set[str]:
-    """The names (stems, lower case) in a module's cassette folder its tests read: their default cassettes, and
-    what their ``hfrouter_cassette`` (or pytest-recording's ``vcr``) markers name there."""
+def _claimed(items: list[Any]) -> set[str]:
+    """The names (stems, lower case) in a cassette folder its tests read: their default cassettes, and what their
+    ``hfrouter_cassette`` markers name."""
     claimed: set[str] = set()
     for item in items:
         claimed |= _stems(item)
-        for mark in (*item.iter_markers(CASSETTE), *item.iter_markers("vcr")):
+        for mark in item.iter_markers(CASSETTE):
             for given in mark.args:
                 if isinstance(given, (str, Path)) and str(given):
                     claimed.add(os.path.splitext(Path(given).name)[0].lower())
@@ -393,6 +393,8 @@ def _defined(item: Any) -> set[str]:
     def walk(owner: Any, prefix: str, depth: int) -> None:
         # a class's own and inherited members (a test method of a base class is collected in each subclass)
         for name in vars(owner) if depth == 0 else dir(owner):
+            if name.startswith("__"):  # ``__class__``, ``__base__``: no test's
+                continue
             value = getattr(owner, name, None)
             if isinstance(value, type) and depth < 4:
                 walk(value, f"{name}.", depth + 1)
